@@ -1,1 +1,462 @@
+//! The end-to-end test harness: real gateways on port 0, a private
+//! `redis-server` per test on a free port (so tests run in parallel and can
+//! kill their Redis on purpose), the bench's origin as the upstream site, and
+//! visitors that are real HTTP clients with their own cookies.
+//!
+//! ```ignore
+//! let redis = RedisServer::start().await;
+//! let up = upstream().await;
+//! let gw = gateway(&up).room(room("vaccini").capacity(2)).redis(&redis).start().await;
+//! let visitor = gw.visitor();
+//! ```
 
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anteroom_config::Config;
+use anteroom_gateway::{Clock, Gateway};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use anteroom_gateway::room::STEP_INTERVAL;
+
+/// A cookie key shared by every gateway of a test.
+pub const COOKIE_KEY: &str = "test-cookie-key-0123456789abcdefghijklmnop";
+
+// ---------------------------------------------------------------- Redis
+
+/// A private `redis-server`, killed when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl RedisServer {
+    pub async fn start() -> RedisServer {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("anteroom-test-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir for redis");
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir,
+        };
+        server.spawn().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server (SIGKILL); its data is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a fresh, empty server on the same port.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (the README's test command installs it)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if self.ping().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    async fn ping(&self) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return false;
+        };
+        if stream.write_all(b"PING\r\n").await.is_err() {
+            return false;
+        }
+        let mut reply = [0u8; 7];
+        matches!(stream.read_exact(&mut reply).await, Ok(_) if &reply == b"+PONG\r\n")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free local port")
+}
+
+// ---------------------------------------------------------------- upstream
+
+/// The bench's origin site, serving `/echo/...` (what reached it) and the
+/// demo pages.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+pub async fn upstream() -> Upstream {
+    upstream_with(anteroom_bench::origin::OriginOptions::default()).await
+}
+
+pub async fn upstream_with(options: anteroom_bench::origin::OriginOptions) -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("upstream address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(anteroom_bench::origin::run(listener, options, async {
+        let _ = stopped.await;
+    }));
+    Upstream {
+        addr,
+        stop: Some(stop),
+    }
+}
+
+impl Upstream {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------- rooms
+
+/// A `[[room]]` table for a test config.
+#[derive(Debug, Clone)]
+pub struct RoomSpec {
+    pub name: String,
+    pub paths: Vec<String>,
+    pub exclude: Vec<String>,
+    pub capacity: u32,
+    pub admit_per_minute: u32,
+    pub session_seconds: u64,
+    pub arrival_seconds: u64,
+    pub refresh_seconds: u64,
+}
+
+pub fn room(name: &str) -> RoomSpec {
+    RoomSpec {
+        name: name.to_owned(),
+        paths: vec![format!("/echo/{name}")],
+        exclude: Vec::new(),
+        capacity: 1,
+        admit_per_minute: 6000,
+        session_seconds: 300,
+        arrival_seconds: 60,
+        refresh_seconds: 1,
+    }
+}
+
+impl RoomSpec {
+    pub fn paths(mut self, paths: &[&str]) -> Self {
+        self.paths = paths.iter().map(|p| p.to_string()).collect();
+        self
+    }
+    pub fn exclude(mut self, exclude: &[&str]) -> Self {
+        self.exclude = exclude.iter().map(|p| p.to_string()).collect();
+        self
+    }
+    pub fn capacity(mut self, capacity: u32) -> Self {
+        self.capacity = capacity;
+        self
+    }
+    pub fn admit_per_minute(mut self, rate: u32) -> Self {
+        self.admit_per_minute = rate;
+        self
+    }
+    pub fn session_seconds(mut self, seconds: u64) -> Self {
+        self.session_seconds = seconds;
+        self
+    }
+    pub fn arrival_seconds(mut self, seconds: u64) -> Self {
+        self.arrival_seconds = seconds;
+        self
+    }
+
+    fn toml(&self) -> String {
+        format!(
+            "[[room]]\nname = {:?}\npaths = {:?}\nexclude = {:?}\ncapacity = {}\nadmit_per_minute = {}\nsession_seconds = {}\narrival_seconds = {}\nrefresh_seconds = {}\n\n",
+            self.name,
+            self.paths,
+            self.exclude,
+            self.capacity,
+            self.admit_per_minute,
+            self.session_seconds,
+            self.arrival_seconds,
+            self.refresh_seconds
+        )
+    }
+}
+
+// ---------------------------------------------------------------- gateway
+
+/// Which store a test gateway uses.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Memory,
+    Redis(String),
+}
+
+impl Backend {
+    /// The backend a suite runs against: `ANTEROOM_TEST_BACKEND=memory|redis`
+    /// is not used; suites run both explicitly (see `both_backends!`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Memory => "memory",
+            Backend::Redis(_) => "redis",
+        }
+    }
+}
+
+pub struct GatewayBuilder {
+    upstream: String,
+    rooms: Vec<RoomSpec>,
+    backend: Backend,
+    on_error: &'static str,
+    cookie_keys: Vec<String>,
+    clock: Clock,
+    upstream_timeout_seconds: u64,
+}
+
+pub fn gateway(upstream: &Upstream) -> GatewayBuilder {
+    gateway_to(&upstream.url())
+}
+
+/// A gateway in front of any URL (e.g. one where nothing listens).
+pub fn gateway_to(upstream_url: &str) -> GatewayBuilder {
+    GatewayBuilder {
+        upstream: upstream_url.to_owned(),
+        rooms: Vec::new(),
+        backend: Backend::Memory,
+        on_error: "wait",
+        cookie_keys: vec![COOKIE_KEY.to_owned()],
+        clock: Clock::system(),
+        upstream_timeout_seconds: 30,
+    }
+}
+
+impl GatewayBuilder {
+    pub fn room(mut self, room: RoomSpec) -> Self {
+        self.rooms.push(room);
+        self
+    }
+    pub fn redis(mut self, redis: &RedisServer) -> Self {
+        self.backend = Backend::Redis(redis.url());
+        self
+    }
+    pub fn backend(mut self, backend: &Backend) -> Self {
+        self.backend = backend.clone();
+        self
+    }
+    pub fn on_error(mut self, on_error: &'static str) -> Self {
+        self.on_error = on_error;
+        self
+    }
+    pub fn cookie_keys(mut self, keys: &[&str]) -> Self {
+        self.cookie_keys = keys.iter().map(|k| k.to_string()).collect();
+        self
+    }
+    pub fn clock(mut self, clock: &Clock) -> Self {
+        self.clock = clock.clone();
+        self
+    }
+    pub fn upstream_timeout_seconds(mut self, seconds: u64) -> Self {
+        self.upstream_timeout_seconds = seconds;
+        self
+    }
+
+    pub fn toml(&self) -> String {
+        let store = match &self.backend {
+            Backend::Memory => "[store]\nbackend = \"memory\"\n".to_owned(),
+            Backend::Redis(url) => format!("[store]\nbackend = \"redis\"\nredis_url = {url:?}\n"),
+        };
+        let mut text = format!(
+            "listen = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:2\"\nupstream = {:?}\nupstream_timeout_seconds = {}\nshutdown_grace_seconds = 2\n\n{store}on_error = {:?}\n\n[secrets]\ncookie_keys = {:?}\n\n",
+            self.upstream, self.upstream_timeout_seconds, self.on_error, self.cookie_keys
+        );
+        for room in &self.rooms {
+            text.push_str(&room.toml());
+        }
+        text
+    }
+
+    pub async fn start(self) -> GatewayHandle {
+        let config = Config::from_toml(&self.toml(), |_| None).expect("test config is valid");
+        let public = TcpListener::bind("127.0.0.1:0").await.expect("bind public");
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let addr = public.local_addr().expect("public address");
+        let admin_addr = admin.local_addr().expect("admin address");
+        let gateway = Gateway::with_clock(config, self.clock.clone()).expect("gateway starts");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            gateway
+                .serve(public, admin, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("gateway serves");
+        });
+        let handle = GatewayHandle {
+            addr,
+            admin_addr,
+            clock: self.clock,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        // Let every room take its first step so the cache is warm.
+        tokio::time::sleep(STEP_INTERVAL * 3).await;
+        handle
+    }
+}
+
+pub struct GatewayHandle {
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub clock: Clock,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl GatewayHandle {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin_addr, path)
+    }
+
+    /// A new visitor: a browser-like client with its own cookie jar.
+    pub fn visitor(&self) -> Visitor {
+        Visitor {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            base: format!("http://{}", self.addr),
+        }
+    }
+
+    /// Stops the gateway and waits for it to drain.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits for the gateway's background step to run a few times, so that
+    /// its cached figures reflect the store.
+    pub async fn settle(&self) {
+        tokio::time::sleep(STEP_INTERVAL * 4).await;
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A browser-like visitor.
+pub struct Visitor {
+    pub client: reqwest::Client,
+    base: String,
+}
+
+impl Visitor {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `GET /_anteroom/status?room=NAME` as JSON.
+    pub async fn status(&self, room: &str) -> serde_json::Value {
+        let response = self.get(&format!("/_anteroom/status?room={room}")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("status JSON")
+    }
+
+    /// Polls status until the visitor is admitted (or panics after `limit`).
+    pub async fn wait_until_admitted(&self, room: &str, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let status = self.status(room).await;
+            if status["state"] == "admitted" {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not admitted within {limit:?}: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Is this response the origin's (rather than the gateway's waiting page)?
+/// The origin's `/echo` answers JSON with a `method` field.
+pub async fn reached_origin(response: reqwest::Response) -> bool {
+    if response.status() != 200 {
+        return false;
+    }
+    match response.json::<serde_json::Value>().await {
+        Ok(body) => body.get("method").is_some(),
+        Err(_) => false,
+    }
+}

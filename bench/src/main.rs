@@ -1,1 +1,103 @@
-fn main() {}
+//! `anteroom-bench`: rehearse opening day.
+//!
+//! `origin` runs the demo booking site; `surge`, `lazio` and `http` are to come.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anteroom_bench::origin::{self, OriginOptions};
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "anteroom-bench",
+    version,
+    about = "Rehearse opening day: a simulated origin, surges and reports"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the demo booking site that stands in for the existing site.
+    Origin(OriginArgs),
+}
+
+#[derive(Debug, Args)]
+struct OriginArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Simulated service time per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    service_ms: u64,
+    /// Bookings each appointment slot takes before answering 409.
+    #[arg(long, default_value_t = 100)]
+    slot_capacity: u32,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Origin(args) => origin_command(args).await,
+    }
+}
+
+async fn origin_command(args: OriginArgs) -> ExitCode {
+    let options = OriginOptions {
+        service_time: Duration::from_millis(args.service_ms),
+        slot_capacity: args.slot_capacity,
+    };
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            error!(%error, listen = %args.listen, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listen = listener.local_addr().unwrap_or(args.listen);
+    info!(%listen, service_ms = args.service_ms, slot_capacity = args.slot_capacity, "origin listening");
+    origin::run(listener, options, shutdown_signal()).await;
+    info!("origin stopped");
+    ExitCode::SUCCESS
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    info!("shutdown signal received");
+}

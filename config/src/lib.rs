@@ -1,1 +1,289 @@
+//! One deployment, one TOML file: parsed once at startup and validated into
+//! typed values.
+//!
+//! The rest of anteroom only ever sees [`Config`]: every number has been
+//! range-checked, every address parsed, every cross-reference (a buffer's
+//! room, overlapping room paths) resolved. A bad file is rejected as a whole
+//! with a message that names the key and the problem; there is no
+//! half-valid configuration.
+//!
+//! Invariant: this crate is the only place that reads configuration files
+//! and the environment (`ANTEROOM_COOKIE_KEYS`, `ANTEROOM_ADMIN_TOKEN`).
+//!
+//! Every key, with its default, is documented in `config/anteroom.example.toml`.
 
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod raw;
+mod validate;
+
+/// The demo configuration the README walks through: memory backend, one room
+/// "demo" of capacity 1 in front of `http://127.0.0.1:3000`.
+pub const DEMO_TOML: &str = include_str!("../demo.toml");
+
+/// Environment variable that replaces `secrets.cookie_keys` (comma separated).
+pub const ENV_COOKIE_KEYS: &str = "ANTEROOM_COOKIE_KEYS";
+/// Environment variable that replaces `secrets.admin_token`.
+pub const ENV_ADMIN_TOKEN: &str = "ANTEROOM_ADMIN_TOKEN";
+
+/// A validated deployment description.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `listen`: the public front door. Default `0.0.0.0:8080`.
+    pub listen: SocketAddr,
+    /// `admin_listen`: metrics, health and admin API. Default `127.0.0.1:9090`.
+    pub admin_listen: SocketAddr,
+    /// `upstream`: the protected site. Required.
+    pub upstream: Upstream,
+    /// `upstream_timeout_seconds`: how long one upstream request may take.
+    /// Default 30, 1..=600.
+    pub upstream_timeout: Duration,
+    /// `shutdown_grace_seconds`: how long in-flight requests may finish after
+    /// a shutdown signal. Default 10, 0..=300.
+    pub shutdown_grace: Duration,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[secrets]`, after the environment overrides.
+    pub secrets: Secrets,
+    /// `[limits]`.
+    pub limits: Limits,
+    /// `[worker]`.
+    pub worker: WorkerConfig,
+    /// `[[room]]`, in file order; names are unique and paths of different
+    /// rooms never overlap. May be empty.
+    pub rooms: Vec<Room>,
+    /// `[[buffer]]`, in file order; each names an existing room. May be empty.
+    pub buffers: Vec<Buffer>,
+}
+
+/// The protected site. Only plain `http://` is supported.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Normalised to `http://host:port/`: the port is always explicit
+    /// (default 80), the path is `/` and there is no query.
+    pub uri: http::Uri,
+    /// `host:port`, port always present (IPv6 hosts keep their brackets), so
+    /// it can be handed to a TCP connect as is.
+    pub authority: String,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `backend` (+ `redis_url`). Default memory.
+    pub backend: Backend,
+    /// `on_error`: what the gateway does while the store is unreachable.
+    pub on_error: OnError,
+}
+
+/// Where shared state lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `backend = "memory"`: one process holds everything (the default).
+    Memory,
+    /// `backend = "redis"`; `url` is `redis_url`, scheme `redis://`,
+    /// `rediss://` or `unix://`.
+    Redis { url: String },
+}
+
+/// `on_error`: the store cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// `"wait"` (default): visitors keep waiting; nobody gets in unchecked.
+    Wait,
+    /// `"admit"`: visitors pass straight through to the upstream.
+    Admit,
+}
+
+/// `[secrets]`, after `ANTEROOM_COOKIE_KEYS` / `ANTEROOM_ADMIN_TOKEN` have
+/// been applied. `Debug` redacts the values.
+#[derive(Clone)]
+pub struct Secrets {
+    /// Each at least 32 characters. The first signs, all verify (rotation).
+    /// Empty only with the memory backend (the gateway then makes a random key).
+    pub cookie_keys: Vec<String>,
+    /// Bearer token for the admin API, at least 16 characters. `None`
+    /// disables the mutating admin endpoints.
+    pub admin_token: Option<String>,
+}
+
+/// `[limits]`: per-client limits at the front door.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `per_ip_per_second`: sustained requests per client. Default 20.
+    pub per_ip_per_second: NonZeroU32,
+    /// `per_ip_burst`: at least `per_ip_per_second`. Default 40.
+    pub per_ip_burst: NonZeroU32,
+    /// `tickets_per_ip_per_minute`: new queue places per client. Default 10.
+    pub tickets_per_ip_per_minute: NonZeroU32,
+    /// `trusted_proxies`: networks whose `X-Forwarded-For` is believed.
+    /// A bare address in the file becomes a /32 or /128. Default empty.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `[worker]`.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `admin_listen`: the worker's metrics and health. Default `127.0.0.1:9091`.
+    pub admin_listen: SocketAddr,
+}
+
+/// One `[[room]]`: a set of path prefixes behind one queue.
+#[derive(Debug, Clone)]
+pub struct Room {
+    /// 1 to 32 characters of `a-z`, `0-9`, `_` and `-`; unique.
+    pub name: String,
+    /// Path prefixes this room protects: non-empty, each starts with `/`,
+    /// none under `/_anteroom`. ASCII-lowercased: match case-insensitively.
+    pub paths: Vec<String>,
+    /// Prefixes under `paths` that pass freely. Lowercased like `paths`.
+    pub exclude: Vec<String>,
+    /// Visitors inside at once.
+    pub capacity: NonZeroU32,
+    /// New visitors let in per minute.
+    pub admit_per_minute: NonZeroU32,
+    /// `session_seconds`: inactivity that ends a session. Default 300, 10..=86400.
+    pub session: Duration,
+    /// `arrival_seconds`: time an admitted visitor has to show up.
+    /// Default 60, 5..=3600.
+    pub arrival: Duration,
+    /// `refresh_seconds`: how often a waiting page re-checks. Default 5,
+    /// 1..=60, always shorter than `arrival`.
+    pub refresh: Duration,
+}
+
+/// One `[[buffer]]`: a write endpoint whose requests are stored and drained.
+#[derive(Debug, Clone)]
+pub struct Buffer {
+    /// Same charset as room names; unique among buffers.
+    pub name: String,
+    /// Name of an existing room; only its admitted visitors may submit.
+    pub room: String,
+    /// POST (default), PUT, PATCH or DELETE.
+    pub method: http::Method,
+    /// Lies under one of the room's `paths` and under none of its
+    /// `exclude`s. ASCII-lowercased; `(method, path)` is unique.
+    pub path: String,
+    /// Requests per second drained by all workers together.
+    pub drain_per_second: NonZeroU32,
+    /// Requests of this buffer in flight to the sink at once. Default 8.
+    pub max_in_flight: NonZeroU32,
+    /// Where drained requests go.
+    pub sink: Sink,
+}
+
+/// `sink`: where a buffer's requests are replayed.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// `"http"` (default): replayed to the upstream.
+    Http,
+    /// `"postgres"`: `statement` run against `postgres_url`.
+    Postgres { url: String, statement: String },
+}
+
+/// Why a configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// TOML syntax, a wrong type or an unknown key; toml's own message, which
+    /// names the key and the line.
+    #[error("{0}")]
+    Parse(String),
+    /// The file parsed but a value breaks a rule; the message names the key.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads the file and the process environment (`ANTEROOM_COOKIE_KEYS`,
+    /// `ANTEROOM_ADMIN_TOKEN`).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, |name| std::env::var(name).ok())
+    }
+
+    /// Parses `text`, looking environment variables up with `env` instead of
+    /// the process environment (tests pass a closure).
+    pub fn from_toml(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text)
+            .map_err(|error| ConfigError::Parse(error.to_string().trim_end().to_owned()))?;
+        validate::config(raw, &env).map_err(ConfigError::Invalid)
+    }
+
+    /// The room called `name`, if any.
+    pub fn room(&self, name: &str) -> Option<&Room> {
+        self.rooms.iter().find(|room| room.name == name)
+    }
+}
+
+/// What every binary does with `--config FILE [--check]`: load and validate,
+/// and on error print `{program}: invalid config {path}: {error}` to stderr
+/// and exit 2 (bad config never starts a half-working server). With `check`,
+/// a valid file prints `{program}: {path} is valid` and exits 0.
+pub fn load_for_binary(path: &Path, check: bool, program: &str) -> Config {
+    match Config::load(path) {
+        Err(error) => {
+            eprintln!("{program}: invalid config {}: {error}", path.display());
+            std::process::exit(2)
+        }
+        Ok(_) if check => {
+            println!("{program}: {} is valid", path.display());
+            std::process::exit(0)
+        }
+        Ok(config) => config,
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted_keys = vec!["<redacted>"; self.cookie_keys.len()];
+        formatter
+            .debug_struct("Secrets")
+            .field("cookie_keys", &redacted_keys)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+// Backend and Sink hold URLs that may carry a password; their Debug hides it
+// so `?config` in a log line is safe.
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Memory => formatter.write_str("Memory"),
+            Backend::Redis { url } => formatter
+                .debug_struct("Redis")
+                .field("url", &validate::redact_password(url))
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sink::Http => formatter.write_str("Http"),
+            Sink::Postgres { url, statement } => formatter
+                .debug_struct("Postgres")
+                .field("url", &validate::redact_password(url))
+                .field("statement", statement)
+                .finish(),
+        }
+    }
+}

@@ -1,1 +1,187 @@
+//! anteroom's gateway: the front door, the waiting rooms and the proxy.
+//!
+//! [`run`] serves a validated [`Config`] on listeners the caller bound, until
+//! a shutdown future completes; `main` and the tests both use it.
 
+pub mod admin;
+pub mod clock;
+mod cookies;
+mod entry;
+mod health;
+pub mod page;
+pub mod paths;
+mod proxy;
+pub mod room;
+mod routes;
+mod server;
+pub mod token;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use anteroom_config::{Backend, Config, Room};
+use anteroom_store::{MemoryStore, RedisStore, Store};
+
+pub use clock::Clock;
+
+use crate::health::StoreHealth;
+use crate::page::Pages;
+use crate::proxy::Proxy;
+use crate::room::RoomRuntime;
+use crate::token::Keyring;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type of every response and of upstream requests.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+pub(crate) fn full_body(bytes: Bytes) -> Body {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("store: {0}")]
+    Store(#[from] anteroom_store::StoreError),
+}
+
+/// What every request handler shares.
+pub struct Shared {
+    config: Config,
+    rooms: Vec<Arc<RoomRuntime>>,
+    room_configs: Vec<Room>,
+    store: Arc<dyn Store>,
+    keys: Keyring,
+    clock: Clock,
+    health: Arc<StoreHealth>,
+    pages: Pages,
+    proxy: Proxy,
+}
+
+impl Shared {
+    fn room_configs(&self) -> &[Room] {
+        &self.room_configs
+    }
+}
+
+/// A gateway ready to serve: config applied, store prepared (not yet
+/// contacted: the gateway starts even while Redis is down, and says so on
+/// `/readyz`).
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    pub fn new(config: Config) -> Result<Gateway, GatewayError> {
+        Gateway::with_clock(config, Clock::system())
+    }
+
+    /// As [`Gateway::new`], on a given clock (tests move a manual one).
+    pub fn with_clock(config: Config, clock: Clock) -> Result<Gateway, GatewayError> {
+        let store: Arc<dyn Store> = match &config.store.backend {
+            Backend::Memory => Arc::new(MemoryStore::new()),
+            Backend::Redis { url } => Arc::new(RedisStore::new(url)?),
+        };
+        let keys = if config.secrets.cookie_keys.is_empty() {
+            // Memory backend without configured keys: one gateway, so a
+            // random key is enough; passes and tickets end with the process.
+            Keyring::new(&[format!(
+                "{:032x}{:032x}",
+                rand::random::<u128>(),
+                rand::random::<u128>()
+            )])
+        } else {
+            Keyring::new(&config.secrets.cookie_keys)
+        };
+        let rooms = config
+            .rooms
+            .iter()
+            .cloned()
+            .map(|room| Arc::new(RoomRuntime::new(room)))
+            .collect();
+        let shared = Shared {
+            rooms,
+            room_configs: config.rooms.clone(),
+            store,
+            keys,
+            clock,
+            health: Arc::new(StoreHealth::new(config.store.on_error)),
+            pages: Pages::new(),
+            proxy: Proxy::new(&config),
+            config,
+        };
+        Ok(Gateway {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// Serves the public and admin listeners until `shutdown` completes, then
+    /// drains within the configured grace period.
+    pub async fn serve(
+        self,
+        public: TcpListener,
+        admin: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), GatewayError> {
+        let shared = self.shared;
+        let (stop, stopped) = watch::channel(false);
+        let mut background = tokio::task::JoinSet::new();
+        for room in &shared.rooms {
+            background.spawn(room::tend(
+                room.clone(),
+                shared.store.clone(),
+                shared.clock.clone(),
+                shared.health.clone(),
+                stopped.clone(),
+            ));
+        }
+        let grace = shared.config.shutdown_grace;
+        let public_handler = {
+            let shared = shared.clone();
+            move |request, peer| {
+                let shared = shared.clone();
+                async move { routes::handle(&shared, request, peer).await }
+            }
+        };
+        let admin_handler = {
+            let shared = shared.clone();
+            move |request, _peer| {
+                let shared = shared.clone();
+                async move { admin::handle(&shared, request).await }
+            }
+        };
+        let public = tokio::spawn(server::serve(
+            public,
+            public_handler,
+            stopped.clone(),
+            grace,
+        ));
+        let admin = tokio::spawn(server::serve(admin, admin_handler, stopped.clone(), grace));
+        shutdown.await;
+        tracing::info!(
+            ?grace,
+            "shutting down: no new connections, draining the rest"
+        );
+        let _ = stop.send(true);
+        let _ = public.await;
+        let _ = admin.await;
+        while background.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+/// Serves `config` on the given listeners until `shutdown` completes.
+pub async fn run(
+    public: TcpListener,
+    admin: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    Gateway::new(config)?.serve(public, admin, shutdown).await
+}

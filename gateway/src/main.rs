@@ -1,1 +1,92 @@
-fn main() {}
+//! `anteroom-gateway --config FILE [--check]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+
+/// The front door: waiting rooms in front of an existing site.
+#[derive(Debug, Parser)]
+#[command(name = "anteroom-gateway", version)]
+struct Args {
+    /// The deployment's TOML file.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Validate the config and exit: 0 valid, 2 invalid.
+    #[arg(long)]
+    check: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_tracing();
+    let config = anteroom_config::load_for_binary(&args.config, args.check, "anteroom-gateway");
+
+    let public = match TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "anteroom-gateway: cannot listen on {} (listen): {error}",
+                config.listen
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let admin = match TcpListener::bind(config.admin_listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "anteroom-gateway: cannot listen on {} (admin_listen): {error}",
+                config.admin_listen
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        listen = %config.listen,
+        admin_listen = %config.admin_listen,
+        upstream = %config.upstream.uri,
+        rooms = config.rooms.len(),
+        "anteroom gateway started"
+    );
+    match anteroom_gateway::run(public, admin, config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("anteroom-gateway: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("ANTEROOM_LOG_FORMAT").is_ok_and(|format| format == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler cannot fail at startup");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

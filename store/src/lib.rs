@@ -1,1 +1,148 @@
+//! Room state behind one seam.
+//!
+//! A room's shared state is the *serving counter* (see ARCHITECTURE.md):
+//! `issued` (the last ticket number handed out) and `admitted_through` (every
+//! ticket up to this number has been let in), plus the set of passes inside
+//! and the set of admitted tickets whose holders have not arrived yet. A
+//! waiting visitor's own state (their ticket number) lives in their signed
+//! cookie, so the store holds nothing per waiting visitor.
+//!
+//! Two backends implement [`Store`]: [`MemoryStore`] (one process, the embedded
+//! default) and [`RedisStore`] (any number of gateways). Both run the same
+//! admission arithmetic from [`admission`]; the Redis one runs it inside Lua
+//! scripts so that every call is one atomic round trip.
 
+pub mod admission;
+mod memory;
+mod redis_store;
+
+use std::time::Duration;
+
+pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
+
+/// Milliseconds since the Unix epoch. Time is always a parameter here, so that
+/// tests can drive the arithmetic with a simulated clock.
+pub type Millis = u64;
+
+/// What the store needs to know about a room on every call. Passed in rather
+/// than stored so that a live change of capacity or rate (admin API) takes
+/// effect on the next call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomParams {
+    pub name: String,
+    pub capacity: u32,
+    pub admit_per_minute: u32,
+    /// How long a pass may go without activity before its slot is freed
+    /// server-side. The gateway passes the session length plus a grace period
+    /// for its batched activity reports, so the store never forgets a pass
+    /// whose cookie is still valid.
+    pub inside_ttl: Duration,
+    /// How long an admitted ticket holder has to show up.
+    pub arrival: Duration,
+}
+
+/// The shared figures of one room, as seen at `taken_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoomSnapshot {
+    /// Identifies this room's ticket sequence. It changes only if the store
+    /// loses the room's state (a wiped Redis), which invalidates old tickets.
+    pub epoch: u64,
+    /// The last ticket number handed out.
+    pub issued: u64,
+    /// Every ticket up to and including this number has been let in.
+    pub admitted_through: u64,
+    /// Passes inside the room.
+    pub inside: u64,
+    /// Admitted tickets whose holders have not shown up yet.
+    pub pending: u64,
+    pub taken_at: Millis,
+}
+
+impl RoomSnapshot {
+    /// Visitors holding a ticket that has not been let in yet.
+    pub fn waiting(&self) -> u64 {
+        self.issued.saturating_sub(self.admitted_through)
+    }
+
+    /// A ticket's place in line: 1 for the next to be let in, `None` once its
+    /// turn has come.
+    pub fn position(&self, ticket: u64) -> Option<u64> {
+        admission::position(ticket, self.admitted_through)
+    }
+}
+
+/// The outcome of a new visitor's arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Nobody was waiting and the room had space: the visitor went straight
+    /// in, holding the pass id they offered.
+    Admitted { snapshot: RoomSnapshot },
+    /// The visitor holds a place in line.
+    Ticketed { ticket: u64, snapshot: RoomSnapshot },
+}
+
+/// The outcome of a ticket holder asking to come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The ticket's turn had come: it is spent and the pass is inside.
+    Admitted,
+    /// The ticket's turn has not come yet.
+    NotYet,
+    /// The ticket can no longer be used: it was already swapped for a pass,
+    /// its holder did not show up within the arrival time, or it belongs to an
+    /// older epoch of the room.
+    Spent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unreachable: {0}")]
+    Unavailable(String),
+    #[error("store answered something unexpected: {0}")]
+    Protocol(String),
+}
+
+/// The seam between the gateway and where room state lives.
+///
+/// Every method is one round trip to the store at most, and none of them
+/// costs more when the queue is longer.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A visitor without a ticket arrives: let them straight in as
+    /// `pass_id` when nobody waits and there is space and rate budget, or
+    /// hand them the next ticket.
+    async fn arrive(
+        &self,
+        room: &RoomParams,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Arrival, StoreError>;
+
+    /// A ticket holder comes back: swap the ticket for a pass if its turn has
+    /// come. A ticket can be swapped once.
+    async fn claim(
+        &self,
+        room: &RoomParams,
+        epoch: u64,
+        ticket: u64,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Claim, StoreError>;
+
+    /// The periodic step: expire idle passes and no-shows, let in as many
+    /// tickets as space and rate allow, and report the room's figures. Safe
+    /// to call from any number of gateways at once.
+    async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError>;
+
+    /// Record activity of passes inside (batched by the caller). Passes the
+    /// store has already expired are not brought back.
+    async fn touch(&self, room: &RoomParams, passes: &[(String, Millis)])
+    -> Result<(), StoreError>;
+
+    /// A visitor leaves: their slot goes to the next in line.
+    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError>;
+
+    /// Is the store reachable?
+    async fn ping(&self) -> Result<(), StoreError>;
+}

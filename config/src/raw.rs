@@ -1,0 +1,91 @@
+//! The file exactly as written: serde structs that mirror the TOML keys.
+//!
+//! Every struct denies unknown fields, so a misspelt key is an error rather
+//! than a silently ignored setting. Keys with a default are `Option`s here;
+//! `validate` fills the defaults in, so they live in one place. Required keys
+//! are `Option`s too, so their absence gets a message naming the table it is
+//! missing from rather than serde's generic one.
+
+use serde::Deserialize;
+
+// No `Debug` on these structs: they hold secrets and URLs with passwords,
+// and nothing needs to print them.
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    pub upstream: Option<String>,
+    pub upstream_timeout_seconds: Option<u64>,
+    pub shutdown_grace_seconds: Option<u64>,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub secrets: RawSecrets,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub worker: RawWorker,
+    #[serde(default)]
+    pub room: Vec<RawRoom>,
+    #[serde(default)]
+    pub buffer: Vec<RawBuffer>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub backend: Option<String>,
+    pub redis_url: Option<String>,
+    pub on_error: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecrets {
+    pub cookie_keys: Option<Vec<String>>,
+    pub admin_token: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub per_ip_per_second: Option<u32>,
+    pub per_ip_burst: Option<u32>,
+    pub tickets_per_ip_per_minute: Option<u32>,
+    pub trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWorker {
+    pub admin_listen: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoom {
+    pub name: Option<String>,
+    pub paths: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
+    pub capacity: Option<u32>,
+    pub admit_per_minute: Option<u32>,
+    pub session_seconds: Option<u64>,
+    pub arrival_seconds: Option<u64>,
+    pub refresh_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBuffer {
+    pub name: Option<String>,
+    pub room: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub drain_per_second: Option<u32>,
+    pub max_in_flight: Option<u32>,
+    pub sink: Option<String>,
+    pub postgres_url: Option<String>,
+    pub statement: Option<String>,
+}

@@ -1,0 +1,833 @@
+//! Each rule of the configuration contract: the default it applies or the
+//! error it raises, which must name the key.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use anteroom_config::{Backend, Config, ConfigError, OnError, Sink};
+
+const UPSTREAM: &str = "upstream = \"http://127.0.0.1:3000\"\n";
+const KEY_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn valid(text: &str) -> Config {
+    Config::from_toml(text, no_env).unwrap_or_else(|error| panic!("{error}\n--- in ---\n{text}"))
+}
+
+/// The message of an `Invalid` error.
+fn invalid(text: &str) -> String {
+    match Config::from_toml(text, no_env) {
+        Err(ConfigError::Invalid(message)) => message,
+        other => panic!("expected an Invalid error, got {other:?}\n--- in ---\n{text}"),
+    }
+}
+
+/// The message of a `Parse` error.
+fn parse_error(text: &str) -> String {
+    match Config::from_toml(text, no_env) {
+        Err(ConfigError::Parse(message)) => message,
+        other => panic!("expected a Parse error, got {other:?}\n--- in ---\n{text}"),
+    }
+}
+
+/// The upstream line, plus one room "a" on `/a/` with `extra` keys.
+fn with_room(extra: &str) -> String {
+    format!(
+        "{UPSTREAM}[[room]]\nname = \"a\"\npaths = [\"/a/\"]\ncapacity = 10\nadmit_per_minute = 60\n{extra}\n"
+    )
+}
+
+/// A room "a" on `/a/` excluding `/a/static/`, plus one buffer with `extra` keys.
+fn with_buffer(extra: &str) -> String {
+    format!(
+        "{}[[buffer]]\nname = \"b\"\nroom = \"a\"\npath = \"/a/book\"\ndrain_per_second = 5\n{extra}\n",
+        with_room("exclude = [\"/a/static/\"]")
+    )
+}
+
+// ---- defaults ----
+
+#[test]
+fn minimal_file_gets_every_default() {
+    let config = valid(UPSTREAM);
+    assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.admin_listen.to_string(), "127.0.0.1:9090");
+    assert_eq!(config.upstream_timeout, Duration::from_secs(30));
+    assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(config.store.backend, Backend::Memory);
+    assert_eq!(config.store.on_error, OnError::Wait);
+    assert!(config.secrets.cookie_keys.is_empty());
+    assert_eq!(config.secrets.admin_token, None);
+    assert_eq!(config.limits.per_ip_per_second.get(), 20);
+    assert_eq!(config.limits.per_ip_burst.get(), 40);
+    assert_eq!(config.limits.tickets_per_ip_per_minute.get(), 10);
+    assert!(config.limits.trusted_proxies.is_empty());
+    assert_eq!(config.worker.admin_listen.to_string(), "127.0.0.1:9091");
+    assert!(config.rooms.is_empty());
+    assert!(config.buffers.is_empty());
+}
+
+#[test]
+fn room_and_buffer_defaults() {
+    let config = valid(&with_buffer(""));
+    let room = config.room("a").expect("room a");
+    assert!(room.exclude.contains(&"/a/static/".to_owned()));
+    assert_eq!(room.session, Duration::from_secs(300));
+    assert_eq!(room.arrival, Duration::from_secs(60));
+    assert_eq!(room.refresh, Duration::from_secs(5));
+    let buffer = &config.buffers[0];
+    assert_eq!(buffer.method, http::Method::POST);
+    assert_eq!(buffer.max_in_flight.get(), 8);
+    assert_eq!(buffer.sink, Sink::Http);
+
+    let room = valid(&with_room("")).rooms.remove(0);
+    assert!(room.exclude.is_empty());
+}
+
+#[test]
+fn redis_backend_defaults_its_url() {
+    let config = valid(&format!(
+        "{UPSTREAM}[store]\nbackend = \"redis\"\n[secrets]\ncookie_keys = [\"{KEY_A}\"]\n"
+    ));
+    assert_eq!(
+        config.store.backend,
+        Backend::Redis {
+            url: "redis://127.0.0.1:6379/0".into()
+        }
+    );
+}
+
+#[test]
+fn explicit_values_are_kept() {
+    let config = valid(&format!(
+        "listen = \"[::]:80\"\nadmin_listen = \"127.0.0.1:1\"\n{UPSTREAM}\
+         upstream_timeout_seconds = 600\nshutdown_grace_seconds = 0\n\
+         [store]\non_error = \"admit\"\n[worker]\nadmin_listen = \"127.0.0.1:2\"\n"
+    ));
+    assert_eq!(config.listen.to_string(), "[::]:80");
+    assert_eq!(config.upstream_timeout, Duration::from_secs(600));
+    assert_eq!(config.shutdown_grace, Duration::ZERO);
+    assert_eq!(config.store.on_error, OnError::Admit);
+    assert_eq!(config.worker.admin_listen.to_string(), "127.0.0.1:2");
+}
+
+#[test]
+fn room_lookup_by_name() {
+    let config = valid(&with_room(""));
+    assert!(config.room("a").is_some());
+    assert!(config.room("b").is_none());
+}
+
+// ---- syntax and unknown keys: toml's own message ----
+
+#[test]
+fn unknown_top_level_key() {
+    let message = parse_error(&format!("{UPSTREAM}upstream_timeout = 5\n"));
+    assert!(message.contains("upstream_timeout"), "{message}");
+    assert!(message.contains("line 2"), "{message}");
+}
+
+#[test]
+fn unknown_key_in_room() {
+    let message = parse_error(&with_room("capacty = 5"));
+    assert!(message.contains("capacty"), "{message}");
+}
+
+#[test]
+fn unknown_key_in_sections() {
+    for (section, key) in [
+        ("store", "backnd"),
+        ("secrets", "cookie_key"),
+        ("limits", "per_ip"),
+        ("worker", "listen"),
+    ] {
+        let message = parse_error(&format!("{UPSTREAM}[{section}]\n{key} = 1\n"));
+        assert!(message.contains(key), "{message}");
+    }
+    let message = parse_error(&with_buffer("sinc = \"http\""));
+    assert!(message.contains("sinc"), "{message}");
+}
+
+#[test]
+fn toml_syntax_and_type_errors() {
+    let message = parse_error("upstream = \n");
+    assert!(message.contains("line 1"), "{message}");
+    let message = parse_error(&with_room("session_seconds = \"300\""));
+    assert!(message.contains("session_seconds"), "{message}");
+    let message = parse_error(&with_room("").replace("capacity = 10", "capacity = -1"));
+    assert!(message.contains("capacity"), "{message}");
+}
+
+// ---- top level ----
+
+#[test]
+fn upstream_is_required() {
+    let message = invalid("listen = \"0.0.0.0:8080\"\n");
+    assert!(message.starts_with("upstream: is required"), "{message}");
+}
+
+#[test]
+fn malformed_upstream() {
+    assert_eq!(
+        invalid("upstream = \"htp://x\""),
+        "upstream: \"htp://x\" is not a valid http:// URL"
+    );
+    for bad in [
+        "not a url",
+        "127.0.0.1:3000",
+        "/relative",
+        "http://",
+        "http://:80",
+    ] {
+        let message = invalid(&format!("upstream = \"{bad}\""));
+        assert!(message.starts_with("upstream: "), "{message}");
+    }
+}
+
+#[test]
+fn https_upstream_is_not_supported_yet() {
+    let message = invalid("upstream = \"https://example.org\"");
+    assert!(message.starts_with("upstream: "), "{message}");
+    assert!(
+        message.contains("https upstreams are not supported yet; terminate TLS in front of"),
+        "{message}"
+    );
+}
+
+#[test]
+fn upstream_has_no_path_query_or_credentials() {
+    let message = invalid("upstream = \"http://x/app\"");
+    assert!(
+        message.starts_with("upstream: ") && message.contains("path"),
+        "{message}"
+    );
+    let message = invalid("upstream = \"http://x/?a=1\"");
+    assert!(
+        message.starts_with("upstream: ") && message.contains("query"),
+        "{message}"
+    );
+    let message = invalid("upstream = \"http://x#top\"");
+    assert!(
+        message.starts_with("upstream: ") && message.contains("fragment"),
+        "{message}"
+    );
+    let message = invalid("upstream = \"http://user:hunter2@x\"");
+    assert!(message.starts_with("upstream: "), "{message}");
+    assert!(!message.contains("hunter2"), "password echoed: {message}");
+}
+
+#[test]
+fn upstream_authority_always_has_a_port() {
+    let config = valid("upstream = \"http://site.internal\"");
+    assert_eq!(config.upstream.authority, "site.internal:80");
+    assert_eq!(config.upstream.uri.to_string(), "http://site.internal:80/");
+
+    let config = valid("upstream = \"http://127.0.0.1:3000/\"");
+    assert_eq!(config.upstream.authority, "127.0.0.1:3000");
+    assert_eq!(config.upstream.uri.port_u16(), Some(3000));
+
+    let config = valid("upstream = \"http://[::1]:3000\"");
+    assert_eq!(config.upstream.authority, "[::1]:3000");
+
+    let config = valid("upstream = \"http://[::1]\"");
+    assert_eq!(config.upstream.authority, "[::1]:80");
+
+    let config = valid("upstream = \"HTTP://Site.Internal:8000\"");
+    assert_eq!(config.upstream.authority, "site.internal:8000");
+}
+
+#[test]
+fn upstream_port_must_be_valid() {
+    for bad in [
+        "http://x:99999",
+        "http://x:0",
+        "http://x:",
+        "http://[::1]:70000",
+    ] {
+        let message = invalid(&format!("upstream = \"{bad}\""));
+        assert!(
+            message.starts_with("upstream: ") && message.contains("port"),
+            "{bad}: {message}"
+        );
+    }
+}
+
+#[test]
+fn bad_listen_addresses() {
+    let message = invalid(&format!("listen = \"localhost:8080\"\n{UPSTREAM}"));
+    assert!(
+        message.starts_with("listen: \"localhost:8080\""),
+        "{message}"
+    );
+    let message = invalid(&format!("admin_listen = \"9090\"\n{UPSTREAM}"));
+    assert!(message.starts_with("admin_listen: "), "{message}");
+    let message = invalid(&format!("{UPSTREAM}[worker]\nadmin_listen = \"x\"\n"));
+    assert!(message.starts_with("worker.admin_listen: "), "{message}");
+    let message = invalid(&format!(
+        "listen = \"127.0.0.1:9090\"\nadmin_listen = \"127.0.0.1:9090\"\n{UPSTREAM}"
+    ));
+    assert!(message.starts_with("admin_listen: "), "{message}");
+}
+
+#[test]
+fn timeouts_out_of_range() {
+    let message = invalid(&format!("{UPSTREAM}upstream_timeout_seconds = 0\n"));
+    assert_eq!(
+        message,
+        "upstream_timeout_seconds: must be between 1 and 600 (got 0)"
+    );
+    let message = invalid(&format!("{UPSTREAM}upstream_timeout_seconds = 601\n"));
+    assert!(
+        message.starts_with("upstream_timeout_seconds: "),
+        "{message}"
+    );
+    let message = invalid(&format!("{UPSTREAM}shutdown_grace_seconds = 301\n"));
+    assert!(message.starts_with("shutdown_grace_seconds: "), "{message}");
+}
+
+// ---- store ----
+
+#[test]
+fn store_enumerations() {
+    let message = invalid(&format!("{UPSTREAM}[store]\nbackend = \"postgres\"\n"));
+    assert!(message.starts_with("store.backend: "), "{message}");
+    let message = invalid(&format!("{UPSTREAM}[store]\non_error = \"panic\"\n"));
+    assert!(message.starts_with("store.on_error: "), "{message}");
+}
+
+#[test]
+fn redis_url_must_be_a_redis_url() {
+    let redis = |url: &str| {
+        format!(
+            "{UPSTREAM}[store]\nbackend = \"redis\"\nredis_url = \"{url}\"\n\
+             [secrets]\ncookie_keys = [\"{KEY_A}\"]\n"
+        )
+    };
+    for bad in [
+        "http://127.0.0.1:6379",
+        "127.0.0.1:6379",
+        "redis://",
+        "unix://",
+    ] {
+        let message = invalid(&redis(bad));
+        assert!(message.starts_with("store.redis_url: "), "{bad}: {message}");
+    }
+    for good in [
+        "redis://127.0.0.1:6379/0",
+        "rediss://user:secret@cache.internal:6380/1",
+        "unix:///run/redis/redis.sock",
+    ] {
+        let config = valid(&redis(good));
+        assert_eq!(config.store.backend, Backend::Redis { url: good.into() });
+    }
+}
+
+#[test]
+fn redis_url_is_ignored_with_the_memory_backend() {
+    let config = valid(&format!("{UPSTREAM}[store]\nredis_url = \"not a url\"\n"));
+    assert_eq!(config.store.backend, Backend::Memory);
+}
+
+#[test]
+fn backend_debug_hides_the_redis_password() {
+    let config = valid(&format!(
+        "{UPSTREAM}[store]\nbackend = \"redis\"\nredis_url = \"redis://:hunter2@cache:6379/0\"\n\
+         [secrets]\ncookie_keys = [\"{KEY_A}\"]\n"
+    ));
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains("cache:6379"), "{debug}");
+}
+
+// ---- secrets ----
+
+#[test]
+fn redis_backend_needs_a_cookie_key() {
+    let text = format!("{UPSTREAM}[store]\nbackend = \"redis\"\n");
+    assert_eq!(
+        invalid(&text),
+        "secrets.cookie_keys: the redis backend needs at least one cookie key \
+         (or ANTEROOM_COOKIE_KEYS)"
+    );
+    // ... which the environment can supply.
+    let config = Config::from_toml(&text, |name| {
+        (name == "ANTEROOM_COOKIE_KEYS").then(|| KEY_A.to_owned())
+    })
+    .expect("valid with the env key");
+    assert_eq!(config.secrets.cookie_keys, [KEY_A]);
+}
+
+#[test]
+fn short_cookie_key() {
+    let message = invalid(&format!(
+        "{UPSTREAM}[secrets]\ncookie_keys = [\"{KEY_A}\", \"too-short\"]\n"
+    ));
+    assert!(message.starts_with("secrets.cookie_keys[1]: "), "{message}");
+    assert!(message.contains("32 characters"), "{message}");
+    assert!(!message.contains("too-short"), "secret echoed: {message}");
+
+    let error = Config::from_toml(UPSTREAM, |name| {
+        (name == "ANTEROOM_COOKIE_KEYS").then(|| "short".to_owned())
+    })
+    .expect_err("short env key");
+    assert!(
+        error.to_string().starts_with("ANTEROOM_COOKIE_KEYS"),
+        "{error}"
+    );
+}
+
+#[test]
+fn env_cookie_keys_replace_the_file() {
+    let text = format!("{UPSTREAM}[secrets]\ncookie_keys = [\"{KEY_A}\"]\n");
+    let config = Config::from_toml(&text, |name| {
+        (name == "ANTEROOM_COOKIE_KEYS").then(|| format!(" {KEY_B} ,, {KEY_A},"))
+    })
+    .expect("valid");
+    assert_eq!(config.secrets.cookie_keys, [KEY_B, KEY_A]);
+
+    // Set but empty (or only commas): the file's list stays.
+    for empty in ["", " , ,"] {
+        let config = Config::from_toml(&text, |name| {
+            (name == "ANTEROOM_COOKIE_KEYS").then(|| empty.to_owned())
+        })
+        .expect("valid");
+        assert_eq!(config.secrets.cookie_keys, [KEY_A]);
+    }
+}
+
+#[test]
+fn env_admin_token_replaces_the_file() {
+    let text = format!("{UPSTREAM}[secrets]\nadmin_token = \"file-token-0123456789\"\n");
+    assert_eq!(
+        valid(&text).secrets.admin_token.as_deref(),
+        Some("file-token-0123456789")
+    );
+    let config = Config::from_toml(&text, |name| {
+        (name == "ANTEROOM_ADMIN_TOKEN").then(|| "env-token-0123456789\n".to_owned())
+    })
+    .expect("valid");
+    assert_eq!(
+        config.secrets.admin_token.as_deref(),
+        Some("env-token-0123456789")
+    );
+    let config = Config::from_toml(&text, |name| {
+        (name == "ANTEROOM_ADMIN_TOKEN").then(String::new)
+    })
+    .expect("valid");
+    assert_eq!(
+        config.secrets.admin_token.as_deref(),
+        Some("file-token-0123456789")
+    );
+    let config = Config::from_toml(UPSTREAM, |name| {
+        (name == "ANTEROOM_ADMIN_TOKEN").then(|| "env-token-0123456789".to_owned())
+    })
+    .expect("valid");
+    assert_eq!(
+        config.secrets.admin_token.as_deref(),
+        Some("env-token-0123456789")
+    );
+}
+
+#[test]
+fn short_admin_token() {
+    let message = invalid(&format!("{UPSTREAM}[secrets]\nadmin_token = \"hunter2\"\n"));
+    assert!(message.starts_with("secrets.admin_token: "), "{message}");
+    assert!(!message.contains("hunter2"), "secret echoed: {message}");
+    let error = Config::from_toml(UPSTREAM, |name| {
+        (name == "ANTEROOM_ADMIN_TOKEN").then(|| "short".to_owned())
+    })
+    .expect_err("short env token");
+    assert!(
+        error.to_string().starts_with("ANTEROOM_ADMIN_TOKEN: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn secrets_debug_is_redacted() {
+    let config = valid(&format!(
+        "{UPSTREAM}[secrets]\ncookie_keys = [\"{KEY_A}\", \"{KEY_B}\"]\n\
+         admin_token = \"token-0123456789abcdef\"\n"
+    ));
+    let debug = format!("{:?}", config.secrets);
+    assert!(!debug.contains(KEY_A) && !debug.contains(KEY_B), "{debug}");
+    assert!(!debug.contains("token-0123456789abcdef"), "{debug}");
+    assert!(debug.contains("redacted"), "{debug}");
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains(KEY_A) && !debug.contains("token-0123"),
+        "{debug}"
+    );
+}
+
+// ---- limits ----
+
+#[test]
+fn burst_below_rate() {
+    let message = invalid(&format!(
+        "{UPSTREAM}[limits]\nper_ip_per_second = 50\nper_ip_burst = 10\n"
+    ));
+    assert!(message.starts_with("limits.per_ip_burst: "), "{message}");
+    assert!(message.contains("per_ip_per_second"), "{message}");
+    // Equal is fine.
+    let config = valid(&format!(
+        "{UPSTREAM}[limits]\nper_ip_per_second = 50\nper_ip_burst = 50\n"
+    ));
+    assert_eq!(config.limits.per_ip_burst.get(), 50);
+}
+
+#[test]
+fn zero_limits() {
+    for key in ["per_ip_per_second", "tickets_per_ip_per_minute"] {
+        let message = invalid(&format!("{UPSTREAM}[limits]\n{key} = 0\n"));
+        assert_eq!(message, format!("limits.{key}: must be at least 1"));
+    }
+}
+
+#[test]
+fn trusted_proxies_accept_networks_and_bare_addresses() {
+    let config = valid(&format!(
+        "{UPSTREAM}[limits]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.1.2.3\", \"fd00::/8\", \"::1\"]\n"
+    ));
+    let proxies: Vec<String> = config
+        .limits
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        proxies,
+        ["10.0.0.0/8", "10.1.2.3/32", "fd00::/8", "::1/128"]
+    );
+}
+
+#[test]
+fn bad_trusted_proxy() {
+    let message = invalid(&format!(
+        "{UPSTREAM}[limits]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.internal\"]\n"
+    ));
+    assert!(
+        message.starts_with("limits.trusted_proxies[1]: \"proxy.internal\""),
+        "{message}"
+    );
+}
+
+// ---- rooms ----
+
+#[test]
+fn zero_capacity() {
+    let text = with_room("").replace("capacity = 10", "capacity = 0");
+    assert_eq!(invalid(&text), "room[0] \"a\": capacity must be at least 1");
+    let text = with_room("").replace("admit_per_minute = 60", "admit_per_minute = 0");
+    assert_eq!(
+        invalid(&text),
+        "room[0] \"a\": admit_per_minute must be at least 1"
+    );
+}
+
+#[test]
+fn required_room_keys() {
+    let message = invalid(&with_room("").replace("capacity = 10\n", ""));
+    assert_eq!(message, "room[0] \"a\": capacity is required");
+    let message = invalid(&with_room("").replace("paths = [\"/a/\"]\n", ""));
+    assert_eq!(message, "room[0] \"a\": paths is required");
+    let message = invalid(&with_room("").replace("name = \"a\"\n", ""));
+    assert_eq!(message, "room[0]: name is required");
+    let message = invalid(&with_room("").replace("[\"/a/\"]", "[]"));
+    assert!(message.starts_with("room[0] \"a\": paths "), "{message}");
+}
+
+#[test]
+fn bad_room_name() {
+    for bad in ["Vaccini", "", "has space", "caffè", "a/b", &"x".repeat(33)] {
+        let text = with_room("").replace("name = \"a\"", &format!("name = \"{bad}\""));
+        let message = invalid(&text);
+        assert!(message.starts_with("room[0] "), "{message}");
+        assert!(
+            message.contains("name must be 1 to 32 characters"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn duplicate_room_name() {
+    let text = format!(
+        "{}[[room]]\nname = \"a\"\npaths = [\"/b/\"]\ncapacity = 1\nadmit_per_minute = 1\n",
+        with_room("")
+    );
+    assert_eq!(
+        invalid(&text),
+        "room[1] \"a\": name \"a\" is already used by room[0]"
+    );
+}
+
+#[test]
+fn overlapping_room_paths() {
+    let text = format!(
+        "{UPSTREAM}\
+         [[room]]\nname = \"a\"\npaths = [\"/x\", \"/api/\"]\ncapacity = 1\nadmit_per_minute = 1\n\
+         [[room]]\nname = \"b\"\npaths = [\"/API/v1/\"]\ncapacity = 1\nadmit_per_minute = 1\n"
+    );
+    assert_eq!(
+        invalid(&text),
+        "room \"a\" paths \"/api/\" overlaps room \"b\" paths \"/api/v1/\""
+    );
+    // Same the other way round: the shorter prefix in the later room.
+    let text = format!(
+        "{UPSTREAM}\
+         [[room]]\nname = \"a\"\npaths = [\"/api/v1/\"]\ncapacity = 1\nadmit_per_minute = 1\n\
+         [[room]]\nname = \"b\"\npaths = [\"/api/\"]\ncapacity = 1\nadmit_per_minute = 1\n"
+    );
+    assert!(invalid(&text).contains("overlaps"));
+}
+
+#[test]
+fn paths_within_one_room_may_overlap() {
+    let config = valid(&with_room("").replace("[\"/a/\"]", "[\"/a/\", \"/a/b/\", \"/a/\"]"));
+    assert_eq!(config.rooms[0].paths.len(), 3);
+    // Disjoint rooms are fine.
+    let text = format!(
+        "{}[[room]]\nname = \"b\"\npaths = [\"/b/\"]\ncapacity = 1\nadmit_per_minute = 1\n",
+        with_room("")
+    );
+    assert_eq!(valid(&text).rooms.len(), 2);
+}
+
+#[test]
+fn room_paths_are_lowercased() {
+    let config = valid(
+        &with_room("exclude = [\"/Prenota/Static/\"]").replace("[\"/a/\"]", "[\"/Prenota\"]"),
+    );
+    assert_eq!(config.rooms[0].paths, ["/prenota"]);
+    assert_eq!(config.rooms[0].exclude, ["/prenota/static/"]);
+}
+
+#[test]
+fn bad_room_paths() {
+    let message = invalid(&with_room("").replace("[\"/a/\"]", "[\"/a/\", \"api/\"]"));
+    assert!(
+        message.starts_with("room[0] \"a\": paths[1]: \"api/\""),
+        "{message}"
+    );
+    let message = invalid(&with_room("").replace("[\"/a/\"]", "[\"/_Anteroom/x\"]"));
+    assert!(
+        message.starts_with("room[0] \"a\": paths[0]: "),
+        "{message}"
+    );
+    assert!(message.contains("/_anteroom"), "{message}");
+    let message = invalid(&with_room("").replace("[\"/a/\"]", "[\"/a b\"]"));
+    assert!(
+        message.starts_with("room[0] \"a\": paths[0]: "),
+        "{message}"
+    );
+    let message = invalid(&with_room("").replace("[\"/a/\"]", "[\"/a?x=1\"]"));
+    assert!(
+        message.starts_with("room[0] \"a\": paths[0]: "),
+        "{message}"
+    );
+}
+
+#[test]
+fn exclude_must_lie_under_the_rooms_paths() {
+    let message = invalid(&with_room("exclude = [\"/static/\"]"));
+    assert!(
+        message.starts_with("room[0] \"a\": exclude[0]: \"/static/\""),
+        "{message}"
+    );
+    let message = invalid(&with_room("exclude = [\"static\"]"));
+    assert!(
+        message.starts_with("room[0] \"a\": exclude[0]: "),
+        "{message}"
+    );
+}
+
+#[test]
+fn room_seconds_out_of_range() {
+    for (key, value) in [
+        ("session_seconds", 9),
+        ("session_seconds", 86_401),
+        ("arrival_seconds", 4),
+        ("arrival_seconds", 3_601),
+        ("refresh_seconds", 0),
+        ("refresh_seconds", 61),
+    ] {
+        let message = invalid(&with_room(&format!("{key} = {value}")));
+        assert!(
+            message.starts_with(&format!("room[0] \"a\": {key} must be between")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn refresh_must_be_shorter_than_arrival() {
+    let message = invalid(&with_room("arrival_seconds = 10\nrefresh_seconds = 10"));
+    assert_eq!(
+        message,
+        "room[0] \"a\": refresh_seconds (10) must be less than arrival_seconds (10)"
+    );
+    let message = invalid(&with_room("arrival_seconds = 5"));
+    assert!(message.contains("refresh_seconds (5)"), "{message}");
+    let config = valid(&with_room("arrival_seconds = 10\nrefresh_seconds = 9"));
+    assert_eq!(config.rooms[0].refresh, Duration::from_secs(9));
+}
+
+// ---- buffers ----
+
+#[test]
+fn buffer_with_unknown_room() {
+    let message = invalid(&with_buffer("").replace("room = \"a\"", "room = \"nope\""));
+    assert_eq!(
+        message,
+        "buffer[0] \"b\": room \"nope\" does not name any [[room]]"
+    );
+}
+
+#[test]
+fn buffer_path_outside_the_room() {
+    let message = invalid(&with_buffer("").replace("/a/book", "/elsewhere/book"));
+    assert!(
+        message.starts_with("buffer[0] \"b\": path \"/elsewhere/book\""),
+        "{message}"
+    );
+    let message = invalid(&with_buffer("").replace("/a/book", "/a/static/book"));
+    assert!(message.starts_with("buffer[0] \"b\": path "), "{message}");
+    assert!(message.contains("exclude"), "{message}");
+    let message = invalid(&with_buffer("").replace("/a/book", "a/book"));
+    assert!(message.starts_with("buffer[0] \"b\": path "), "{message}");
+}
+
+#[test]
+fn buffer_path_matches_case_insensitively_and_is_lowercased() {
+    let config = valid(&with_buffer("").replace("/a/book", "/A/Book"));
+    assert_eq!(config.buffers[0].path, "/a/book");
+}
+
+#[test]
+fn buffer_methods() {
+    let message = invalid(&with_buffer("method = \"GET\""));
+    assert_eq!(
+        message,
+        "buffer[0] \"b\": method \"GET\" must be POST, PUT, PATCH or DELETE"
+    );
+    for (written, method) in [
+        ("PUT", http::Method::PUT),
+        ("patch", http::Method::PATCH),
+        ("DELETE", http::Method::DELETE),
+    ] {
+        let config = valid(&with_buffer(&format!("method = \"{written}\"")));
+        assert_eq!(config.buffers[0].method, method);
+    }
+}
+
+#[test]
+fn buffer_required_and_nonzero_keys() {
+    let message = invalid(&with_buffer("").replace("drain_per_second = 5\n", ""));
+    assert_eq!(message, "buffer[0] \"b\": drain_per_second is required");
+    let message = invalid(&with_buffer("").replace("drain_per_second = 5", "drain_per_second = 0"));
+    assert_eq!(
+        message,
+        "buffer[0] \"b\": drain_per_second must be at least 1"
+    );
+    let message = invalid(&with_buffer("max_in_flight = 0"));
+    assert_eq!(message, "buffer[0] \"b\": max_in_flight must be at least 1");
+    let message = invalid(&with_buffer("").replace("name = \"b\"", "name = \"B\""));
+    assert!(
+        message.starts_with("buffer[0] \"B\": name must be"),
+        "{message}"
+    );
+}
+
+#[test]
+fn duplicate_buffers() {
+    let second =
+        "[[buffer]]\nname = \"b\"\nroom = \"a\"\npath = \"/a/other\"\ndrain_per_second = 1\n";
+    let message = invalid(&format!("{}{second}", with_buffer("")));
+    assert_eq!(
+        message,
+        "buffer[1] \"b\": name \"b\" is already used by buffer[0]"
+    );
+
+    let second =
+        "[[buffer]]\nname = \"c\"\nroom = \"a\"\npath = \"/A/BOOK\"\ndrain_per_second = 1\n";
+    let message = invalid(&format!("{}{second}", with_buffer("")));
+    assert_eq!(
+        message,
+        "buffer[1] \"c\": method POST and path \"/a/book\" are already used by buffer[0]"
+    );
+    // Same path, another method: fine.
+    let config = valid(&format!("{}{second}method = \"PUT\"\n", with_buffer("")));
+    assert_eq!(config.buffers.len(), 2);
+}
+
+#[test]
+fn postgres_sink_needs_url_and_statement() {
+    let message = invalid(&with_buffer(
+        "sink = \"postgres\"\npostgres_url = \"postgres://db/bookings\"",
+    ));
+    assert_eq!(
+        message,
+        "buffer[0] \"b\": sink \"postgres\" needs statement"
+    );
+    let message = invalid(&with_buffer(
+        "sink = \"postgres\"\nstatement = \"SELECT 1\"",
+    ));
+    assert_eq!(
+        message,
+        "buffer[0] \"b\": sink \"postgres\" needs postgres_url"
+    );
+    let message = invalid(&with_buffer(
+        "sink = \"postgres\"\npostgres_url = \"mysql://db\"\nstatement = \"SELECT 1\"",
+    ));
+    assert!(
+        message.starts_with("buffer[0] \"b\": postgres_url"),
+        "{message}"
+    );
+
+    let config = valid(&with_buffer(
+        "sink = \"postgres\"\npostgres_url = \"postgres://app:hunter2@db/bookings\"\n\
+         statement = \"INSERT INTO bookings VALUES ($1)\"",
+    ));
+    assert_eq!(
+        config.buffers[0].sink,
+        Sink::Postgres {
+            url: "postgres://app:hunter2@db/bookings".into(),
+            statement: "INSERT INTO bookings VALUES ($1)".into(),
+        }
+    );
+    let debug = format!("{:?}", config.buffers[0]);
+    assert!(!debug.contains("hunter2"), "{debug}");
+}
+
+#[test]
+fn http_sink_rejects_postgres_keys() {
+    let message = invalid(&with_buffer("statement = \"SELECT 1\""));
+    assert!(
+        message.starts_with("buffer[0] \"b\": statement "),
+        "{message}"
+    );
+    let message = invalid(&with_buffer("postgres_url = \"postgres://db\""));
+    assert!(
+        message.starts_with("buffer[0] \"b\": postgres_url "),
+        "{message}"
+    );
+    let message = invalid(&with_buffer("sink = \"kafka\""));
+    assert!(
+        message.starts_with("buffer[0] \"b\": sink \"kafka\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn nonzero_fields_carry_the_written_value() {
+    let config = valid(&with_buffer("max_in_flight = 3"));
+    assert_eq!(
+        config.buffers[0].max_in_flight,
+        NonZeroU32::new(3).expect("3")
+    );
+}

@@ -1,0 +1,269 @@
+//! The waiting room's door: for a visitor asking for something a room
+//! protects, decide whether they are inside, are let in now, or wait.
+//!
+//! Cost per request, by visitor (the budget that shapes the design):
+//! - holding a valid pass: no store round trip (activity is batched);
+//! - holding a ticket whose turn has not come: none (the cached figures say so);
+//! - holding a ticket whose turn has come: one, once (the swap for a pass);
+//! - new: one (a ticket, or straight in).
+
+use http::HeaderMap;
+use http::header::HeaderValue;
+
+use anteroom_config::OnError;
+use anteroom_store::{Arrival, Claim, Millis, StoreError};
+
+use crate::Shared;
+use crate::cookies;
+use crate::room::RoomRuntime;
+use crate::token::{Pass, Ticket, new_pass_id};
+
+/// How long a ticket cookie lives in the browser: long enough for any queue,
+/// so that a tab that sleeps keeps its place.
+const TICKET_COOKIE_SECONDS: u64 = 24 * 3600;
+
+/// Where a visitor stands after this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Inside: the request goes upstream. `counted` is false only when the
+    /// store is unreachable and `on_error = "admit"` waves visitors through.
+    Inside { counted: bool },
+    /// In line. `position` is `None` when it cannot be known right now (the
+    /// store is unreachable and the visitor has no ticket yet).
+    Waiting {
+        position: Option<u64>,
+        eta_seconds: Option<u64>,
+        refresh_seconds: u64,
+    },
+    /// No place in line (only for status requests, which never take one).
+    Outside,
+}
+
+#[derive(Debug)]
+pub struct Decision {
+    pub standing: Standing,
+    /// `Set-Cookie` values to send with the answer.
+    pub set_cookies: Vec<HeaderValue>,
+}
+
+/// Decides for one request. `take_place`: may a visitor without a ticket be
+/// given one (page requests) or not (status polls).
+pub async fn decide(
+    shared: &Shared,
+    room: &RoomRuntime,
+    headers: &HeaderMap,
+    take_place: bool,
+) -> Decision {
+    let now = shared.clock.now();
+    let mut door = Door {
+        shared,
+        room,
+        now,
+        secure: is_https(headers),
+        set_cookies: Vec::new(),
+    };
+    let standing = door.standing(headers, take_place).await;
+    Decision {
+        standing,
+        set_cookies: door.set_cookies,
+    }
+}
+
+struct Door<'a> {
+    shared: &'a Shared,
+    room: &'a RoomRuntime,
+    now: Millis,
+    secure: bool,
+    set_cookies: Vec<HeaderValue>,
+}
+
+impl Door<'_> {
+    async fn standing(&mut self, headers: &HeaderMap, take_place: bool) -> Standing {
+        if let Some(pass) = self.valid_pass(headers) {
+            self.room.record_activity(&pass.id, self.now);
+            if self.now.saturating_sub(pass.last_seen) >= self.renew_after_ms() {
+                self.give_pass(&Pass {
+                    last_seen: self.now,
+                    ..pass
+                });
+            }
+            return Standing::Inside { counted: true };
+        }
+        if let Some(ticket) = self.valid_ticket(headers) {
+            match self.with_ticket(&ticket).await {
+                Some(standing) => return standing,
+                None => self
+                    .set_cookies
+                    .push(cookies::clear(&self.room.ticket_cookie)),
+            }
+        }
+        if !take_place {
+            return Standing::Outside;
+        }
+        self.arrive().await
+    }
+
+    fn valid_pass(&self, headers: &HeaderMap) -> Option<Pass> {
+        let session_ms = self.room.config.session.as_millis() as u64;
+        cookies::values(headers, &self.room.pass_cookie)
+            .filter_map(|token| self.shared.keys.verify_pass(token))
+            .find(|pass| {
+                pass.room == self.room.name()
+                    && self.now <= pass.last_seen.saturating_add(session_ms)
+            })
+    }
+
+    fn valid_ticket(&self, headers: &HeaderMap) -> Option<Ticket> {
+        cookies::values(headers, &self.room.ticket_cookie)
+            .filter_map(|token| self.shared.keys.verify_ticket(token))
+            .find(|ticket| ticket.room == self.room.name())
+    }
+
+    /// The standing of a ticket holder; `None` if the ticket is void.
+    async fn with_ticket(&mut self, ticket: &Ticket) -> Option<Standing> {
+        let cached = self.room.snapshot();
+        if let Some(snapshot) = cached {
+            if snapshot.epoch != ticket.epoch {
+                return None;
+            }
+            if let Some(position) = snapshot.position(ticket.number) {
+                return Some(self.waiting(Some(position)));
+            }
+        }
+        // The turn has come (or the gateway has no figures yet): swap the
+        // ticket for a pass, which the store allows once.
+        if self.shared.health.is_down() {
+            let position = cached.and_then(|snapshot| snapshot.position(ticket.number));
+            return Some(self.store_unavailable(position.or(Some(1))));
+        }
+        let pass_id = new_pass_id();
+        let claim = self
+            .shared
+            .store
+            .claim(
+                &self.room.params,
+                ticket.epoch,
+                ticket.number,
+                &pass_id,
+                self.now,
+            )
+            .await;
+        match claim {
+            Ok(Claim::Admitted) => {
+                self.shared.health.succeeded();
+                self.set_cookies
+                    .push(cookies::clear(&self.room.ticket_cookie));
+                self.give_new_pass(pass_id);
+                Some(Standing::Inside { counted: true })
+            }
+            // The cache ran ahead of the store (another gateway's figures):
+            // next in line.
+            Ok(Claim::NotYet) => Some(self.waiting(Some(1))),
+            Ok(Claim::Spent) => None,
+            Err(error) => {
+                self.shared.health.failed(&error);
+                Some(self.store_unavailable(Some(1)))
+            }
+        }
+    }
+
+    async fn arrive(&mut self) -> Standing {
+        if self.shared.health.is_down() {
+            return self.store_unavailable(None);
+        }
+        let pass_id = new_pass_id();
+        match self
+            .shared
+            .store
+            .arrive(&self.room.params, &pass_id, self.now)
+            .await
+        {
+            Ok(Arrival::Admitted { snapshot }) => {
+                self.shared.health.succeeded();
+                self.room.observe(snapshot);
+                self.give_new_pass(pass_id);
+                Standing::Inside { counted: true }
+            }
+            Ok(Arrival::Ticketed { ticket, snapshot }) => {
+                self.shared.health.succeeded();
+                self.room.observe(snapshot);
+                let token = self.shared.keys.sign_ticket(&Ticket {
+                    room: self.room.name().to_owned(),
+                    epoch: snapshot.epoch,
+                    number: ticket,
+                    issued_at: self.now,
+                });
+                self.set_cookies.push(cookies::set(
+                    &self.room.ticket_cookie,
+                    &token,
+                    TICKET_COOKIE_SECONDS,
+                    self.secure,
+                ));
+                let position = snapshot.position(ticket).unwrap_or(1);
+                self.waiting(Some(position))
+            }
+            Err(error) => self.unreachable(&error, None),
+        }
+    }
+
+    fn unreachable(&mut self, error: &StoreError, position: Option<u64>) -> Standing {
+        self.shared.health.failed(error);
+        self.store_unavailable(position)
+    }
+
+    fn store_unavailable(&self, position: Option<u64>) -> Standing {
+        match self.shared.health.on_error() {
+            OnError::Wait => Standing::Waiting {
+                position,
+                eta_seconds: None,
+                refresh_seconds: self.room.refresh_seconds(None),
+            },
+            OnError::Admit => Standing::Inside { counted: false },
+        }
+    }
+
+    fn waiting(&self, position: Option<u64>) -> Standing {
+        let eta_seconds = position.map(|position| self.room.eta_seconds(position));
+        Standing::Waiting {
+            position,
+            eta_seconds,
+            refresh_seconds: self.room.refresh_seconds(eta_seconds),
+        }
+    }
+
+    fn give_new_pass(&mut self, id: String) {
+        let pass = Pass {
+            room: self.room.name().to_owned(),
+            id,
+            admitted_at: self.now,
+            last_seen: self.now,
+        };
+        self.give_pass(&pass);
+    }
+
+    fn give_pass(&mut self, pass: &Pass) {
+        let token = self.shared.keys.sign_pass(pass);
+        self.set_cookies.push(cookies::set(
+            &self.room.pass_cookie,
+            &token,
+            self.room.config.session.as_secs(),
+            self.secure,
+        ));
+    }
+
+    /// A pass cookie is re-signed with fresh activity at most this often:
+    /// often enough that the sliding expiry is precise to a tenth of the
+    /// session, rarely enough that most responses carry no new cookie.
+    fn renew_after_ms(&self) -> u64 {
+        (self.room.config.session.as_millis() as u64 / 10).min(30_000)
+    }
+}
+
+/// Did the visitor reach us over HTTPS (via a TLS terminator in front)? Only
+/// decides the cookies' `Secure` flag, so a spoofed header cannot hurt.
+fn is_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+}

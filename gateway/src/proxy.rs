@@ -1,0 +1,253 @@
+//! Forwarding admitted requests to the upstream site: streaming bodies both
+//! ways over a pooled keep-alive client.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use anteroom_config::Config;
+
+use crate::Body;
+use crate::cookies;
+
+/// Idle upstream connections kept per upstream host. Enough for a busy site
+/// at this machine's throughput; idle ones close after [`POOL_IDLE_TIMEOUT`].
+const POOL_MAX_IDLE: usize = 512;
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("upstream {upstream}: {detail}")]
+    Unreachable { upstream: String, detail: String },
+    #[error("upstream {upstream}: no response within {after:?}")]
+    TimedOut { upstream: String, after: Duration },
+}
+
+pub struct Proxy {
+    client: Client<HttpConnector, Body>,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    timeout: Duration,
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("authority", &self.authority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Proxy {
+    pub fn new(config: &Config) -> Proxy {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        let authority = config
+            .upstream
+            .uri
+            .authority()
+            .cloned()
+            .expect("config guarantees the upstream has a host");
+        Proxy {
+            client,
+            scheme: http::uri::Scheme::HTTP,
+            authority,
+            timeout: config.upstream_timeout,
+            trusted_proxies: config.limits.trusted_proxies.clone(),
+        }
+    }
+
+    /// Sends `request` upstream and returns its response with a streaming
+    /// body. `set_cookies` are added to the response.
+    pub async fn forward(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        set_cookies: Vec<HeaderValue>,
+    ) -> Result<Response<Body>, ProxyError> {
+        let (mut parts, body) = request.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        parts.uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|error| self.unreachable(error))?;
+        parts.version = http::Version::HTTP_11;
+        let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            // HTTP/2 carries the host in the URI instead.
+            parts
+                .uri
+                .authority()
+                .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
+        });
+        prepare_request_headers(
+            &mut parts.headers,
+            peer.ip(),
+            self.is_trusted(peer.ip()),
+            original_host,
+        );
+        let request = Request::from_parts(
+            parts,
+            body.boxed_unsync().map_err(Into::into).boxed_unsync(),
+        );
+        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => return Err(self.unreachable(error)),
+            Err(_) => {
+                return Err(ProxyError::TimedOut {
+                    upstream: self.authority.to_string(),
+                    after: self.timeout,
+                });
+            }
+        };
+        let (mut parts, body) = response.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        for cookie in set_cookies {
+            parts.headers.append(header::SET_COOKIE, cookie);
+        }
+        Ok(Response::from_parts(
+            parts,
+            body.map_err(Into::into).boxed_unsync(),
+        ))
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+
+    fn unreachable(&self, error: impl std::error::Error) -> ProxyError {
+        // hyper-util's errors hide the cause one level down.
+        let mut detail = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            detail.push_str(": ");
+            detail.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ProxyError::Unreachable {
+            upstream: self.authority.to_string(),
+            detail,
+        }
+    }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
+/// never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::TRANSFER_ENCODING);
+}
+
+fn prepare_request_headers(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    peer_is_trusted: bool,
+    original_host: Option<HeaderValue>,
+) {
+    remove_hop_by_hop(headers);
+    cookies::strip_ours(headers);
+
+    // X-Forwarded-For: append the peer to what a trusted proxy reported;
+    // from anybody else, start afresh.
+    let peer_text = peer.to_string();
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(chain) if peer_is_trusted && !chain.trim().is_empty() => {
+            format!("{chain}, {peer_text}")
+        }
+        _ => peer_text,
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert("x-forwarded-for", value);
+    }
+    if !(peer_is_trusted && headers.contains_key("x-forwarded-proto")) {
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    }
+    if !(peer_is_trusted && headers.contains_key("x-forwarded-host")) {
+        match original_host {
+            Some(host) => {
+                headers.insert("x-forwarded-host", host);
+            }
+            None => {
+                headers.remove("x-forwarded-host");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_peers_cannot_spoof_forwarding_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert("connection", HeaderValue::from_static("close, x-secret"));
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        prepare_request_headers(
+            &mut headers,
+            "10.0.0.9".parse().unwrap(),
+            false,
+            Some(HeaderValue::from_static("site.example")),
+        );
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.9");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-host"], "site.example");
+        assert!(headers.get("connection").is_none());
+        assert!(headers.get("x-secret").is_none());
+    }
+
+    #[test]
+    fn trusted_peers_extend_the_chain() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        prepare_request_headers(&mut headers, "10.0.0.9".parse().unwrap(), true, None);
+        assert_eq!(headers["x-forwarded-for"], "1.2.3.4, 10.0.0.9");
+        assert_eq!(headers["x-forwarded-proto"], "https");
+    }
+}

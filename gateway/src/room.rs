@@ -1,0 +1,295 @@
+//! A room as one gateway sees it: its settings, a locally cached copy of the
+//! shared figures (so that a waiting visitor's poll costs no store round
+//! trip), the admission-rate estimate behind the waiting time, and the batch
+//! of activity to report for passes inside.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::watch;
+
+use anteroom_config::Room;
+use anteroom_store::{Millis, RoomParams, RoomSnapshot, Store};
+
+use crate::clock::Clock;
+use crate::health::StoreHealth;
+
+/// How often each gateway steps each room: admits the next tickets and
+/// refreshes its cached figures. The cost budget asks for at least every
+/// 250 ms; 100 ms keeps admissions smooth and costs 10 store calls per
+/// second per room per gateway, whatever the queue length.
+pub const STEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often activity of passes inside is reported to the store.
+pub const ACTIVITY_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Extra time the store keeps an idle pass beyond the session length, so that
+/// batched activity reports never arrive after the store has given the slot
+/// away while the visitor's cookie is still valid.
+const INSIDE_GRACE: Duration = Duration::from_secs(5);
+
+/// How fast the admission-rate estimate forgets: waits are estimated from
+/// roughly the last half minute of admissions.
+const RATE_TIME_CONSTANT_SECONDS: f64 = 30.0;
+
+/// The longest wait we would ever announce.
+const MAX_ETA_SECONDS: u64 = 24 * 3600;
+
+#[derive(Debug)]
+pub struct RoomRuntime {
+    pub config: Room,
+    pub params: RoomParams,
+    pub ticket_cookie: String,
+    pub pass_cookie: String,
+    /// `None` until the first successful step.
+    snapshot: RwLock<Option<RoomSnapshot>>,
+    rate: Mutex<RateEstimate>,
+    /// pass id → latest activity not yet reported to the store.
+    activity: DashMap<String, Millis>,
+}
+
+impl RoomRuntime {
+    pub fn new(config: Room) -> RoomRuntime {
+        let params = RoomParams {
+            name: config.name.clone(),
+            capacity: config.capacity.get(),
+            admit_per_minute: config.admit_per_minute.get(),
+            inside_ttl: config.session + INSIDE_GRACE,
+            arrival: config.arrival,
+        };
+        let initial_rate = initial_rate_per_second(&config);
+        RoomRuntime {
+            ticket_cookie: format!("anteroom_ticket_{}", config.name),
+            pass_cookie: format!("anteroom_pass_{}", config.name),
+            params,
+            config,
+            snapshot: RwLock::new(None),
+            rate: Mutex::new(RateEstimate::new(initial_rate)),
+            activity: DashMap::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn snapshot(&self) -> Option<RoomSnapshot> {
+        // A poisoned lock only means a panic elsewhere while writing a Copy
+        // value; the value is still whole.
+        match self.snapshot.read() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    /// Takes in figures fresh from the store (from a step, or from a new
+    /// arrival's round trip). Older figures never replace newer ones.
+    pub fn observe(&self, fresh: RoomSnapshot) {
+        {
+            let mut guard = match self.snapshot.write() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if let Some(current) = *guard
+                && current.epoch == fresh.epoch
+                && (fresh.issued < current.issued
+                    || fresh.admitted_through < current.admitted_through)
+            {
+                // A concurrent call answered out of order: keep the counters
+                // monotonic.
+                *guard = Some(RoomSnapshot {
+                    issued: current.issued.max(fresh.issued),
+                    admitted_through: current.admitted_through.max(fresh.admitted_through),
+                    ..fresh
+                });
+            } else {
+                *guard = Some(fresh);
+            }
+        }
+        if let Ok(mut rate) = self.rate.lock() {
+            rate.observe(&fresh);
+        }
+    }
+
+    /// Estimated seconds until the visitor at `position` is let in.
+    pub fn eta_seconds(&self, position: u64) -> u64 {
+        let rate = self.rate.lock().map(|rate| rate.per_second).unwrap_or(0.0);
+        eta_seconds(position, rate)
+    }
+
+    /// How long a waiting page should wait before asking again: the room's
+    /// `refresh_seconds`, sooner when the visitor's turn is close.
+    pub fn refresh_seconds(&self, eta_seconds: Option<u64>) -> u64 {
+        let configured = self.config.refresh.as_secs().max(1);
+        match eta_seconds {
+            Some(eta) => (eta / 2).clamp(1, configured),
+            None => configured,
+        }
+    }
+
+    /// Notes that a pass was used; reported to the store in the next batch.
+    pub fn record_activity(&self, pass_id: &str, at: Millis) {
+        self.activity
+            .entry(pass_id.to_owned())
+            .and_modify(|last| *last = (*last).max(at))
+            .or_insert(at);
+    }
+
+    fn take_activity(&self) -> Vec<(String, Millis)> {
+        let mut batch = Vec::with_capacity(self.activity.len());
+        self.activity.retain(|pass_id, at| {
+            batch.push((pass_id.clone(), *at));
+            false
+        });
+        batch
+    }
+}
+
+/// Keeps one room moving: steps it every [`STEP_INTERVAL`] and reports
+/// activity every [`ACTIVITY_FLUSH_INTERVAL`], until `shutdown` changes.
+/// Every gateway runs this for every room; the store's step is safe to run
+/// from many at once.
+pub async fn tend(
+    room: Arc<RoomRuntime>,
+    store: Arc<dyn Store>,
+    clock: Clock,
+    health: Arc<StoreHealth>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(STEP_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let steps_per_flush = (ACTIVITY_FLUSH_INTERVAL.as_millis() / STEP_INTERVAL.as_millis()) as u32;
+    let mut step: u32 = 0;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        step = step.wrapping_add(1);
+        match store.advance(&room.params, clock.now()).await {
+            Ok(snapshot) => {
+                health.succeeded();
+                room.observe(snapshot);
+            }
+            Err(error) => {
+                health.failed(&error);
+                continue;
+            }
+        }
+        if step.is_multiple_of(steps_per_flush) {
+            flush_activity(&room, store.as_ref(), &health).await;
+        }
+    }
+    // Last report, so that a restart does not forget who was active.
+    flush_activity(&room, store.as_ref(), &health).await;
+}
+
+async fn flush_activity(room: &RoomRuntime, store: &dyn Store, health: &StoreHealth) {
+    let batch = room.take_activity();
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(error) = store.touch(&room.params, &batch).await {
+        // Dropped, not retried: the visitor's next request reports again,
+        // and the store keeps idle passes for a grace period.
+        health.failed(&error);
+    }
+}
+
+/// Until admissions have been measured: the slower of the configured rate
+/// and what the room sustains if every visitor stays a whole session.
+fn initial_rate_per_second(room: &Room) -> f64 {
+    let configured = f64::from(room.admit_per_minute.get()) / 60.0;
+    let turnover = f64::from(room.capacity.get()) / room.session.as_secs_f64().max(1.0);
+    configured.min(turnover)
+}
+
+fn eta_seconds(position: u64, rate_per_second: f64) -> u64 {
+    if rate_per_second <= 0.0 {
+        return MAX_ETA_SECONDS;
+    }
+    let seconds = position as f64 / rate_per_second;
+    if seconds.is_finite() {
+        (seconds.round() as u64).min(MAX_ETA_SECONDS)
+    } else {
+        MAX_ETA_SECONDS
+    }
+}
+
+/// Admissions per second, measured from the store's figures and smoothed
+/// exponentially so that the announced wait does not swing.
+#[derive(Debug)]
+struct RateEstimate {
+    per_second: f64,
+    last: Option<RoomSnapshot>,
+}
+
+impl RateEstimate {
+    fn new(initial: f64) -> RateEstimate {
+        RateEstimate {
+            per_second: initial,
+            last: None,
+        }
+    }
+
+    fn observe(&mut self, fresh: &RoomSnapshot) {
+        let Some(last) = self.last.replace(*fresh) else {
+            return;
+        };
+        // Only intervals that began with a queue say how fast the queue
+        // moves; with nobody waiting, admissions only follow arrivals.
+        if last.epoch != fresh.epoch || last.waiting() == 0 || fresh.taken_at <= last.taken_at {
+            return;
+        }
+        let elapsed = (fresh.taken_at - last.taken_at) as f64 / 1000.0;
+        let admitted = fresh.admitted_through.saturating_sub(last.admitted_through) as f64;
+        let weight = 1.0 - (-elapsed / RATE_TIME_CONSTANT_SECONDS).exp();
+        self.per_second += weight * (admitted / elapsed - self.per_second);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(at: Millis, issued: u64, admitted_through: u64) -> RoomSnapshot {
+        RoomSnapshot {
+            epoch: 1,
+            issued,
+            admitted_through,
+            taken_at: at,
+            ..RoomSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn rate_estimate_converges_to_the_measured_rate() {
+        let mut estimate = RateEstimate::new(1.0);
+        // 10 admissions per second for two minutes, queue never empty.
+        for step in 0..1200u64 {
+            estimate.observe(&snapshot(step * 100, 1_000_000, step));
+        }
+        assert!(
+            (estimate.per_second - 10.0).abs() < 0.1,
+            "{}",
+            estimate.per_second
+        );
+    }
+
+    #[test]
+    fn rate_estimate_ignores_intervals_without_a_queue() {
+        let mut estimate = RateEstimate::new(2.0);
+        for step in 0..100u64 {
+            estimate.observe(&snapshot(step * 100, step, step));
+        }
+        assert_eq!(estimate.per_second, 2.0);
+    }
+
+    #[test]
+    fn eta_is_position_over_rate_and_bounded() {
+        assert_eq!(eta_seconds(100, 10.0), 10);
+        assert_eq!(eta_seconds(1, 0.0), MAX_ETA_SECONDS);
+        assert_eq!(eta_seconds(u64::MAX, 1e-9), MAX_ETA_SECONDS);
+    }
+}

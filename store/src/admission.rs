@@ -1,0 +1,144 @@
+//! The admission arithmetic, shared by both backends (the Redis backend runs
+//! the same steps in Lua; `lua/*.lua` mirror these functions line by line).
+//!
+//! Admission is paced by a token bucket: tokens accrue at `admit_per_minute`
+//! and the bucket holds one token plus one second's worth, so admissions are
+//! spread evenly over the minute instead of arriving in a burst once a minute.
+//!
+//! The bucket counts in integer *units*, [`UNITS_PER_TOKEN`] to a token, and
+//! a millisecond accrues `admit_per_minute` units, so the arithmetic is exact
+//! (floating-point steps of 0.1 token would lose admissions to rounding) and
+//! stays exact in Lua, whose numbers are doubles (integers below 2^53).
+
+use crate::Millis;
+
+/// Units in one token: a minute's milliseconds, so that one millisecond
+/// accrues exactly `admit_per_minute` units.
+pub const UNITS_PER_TOKEN: u64 = 60_000;
+
+/// The pacing bucket of one room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub units: u64,
+    pub updated_at: Millis,
+}
+
+/// The most units a room's bucket holds: one token plus one second of
+/// accrual. The extra token means a step never loses the fraction it carries
+/// over; the second bounds how many visitors enter at once after a lull.
+pub fn burst_units(admit_per_minute: u32) -> u64 {
+    UNITS_PER_TOKEN + u64::from(admit_per_minute) * 1000
+}
+
+impl Bucket {
+    /// A bucket that starts full: a room that opens with nobody waiting lets
+    /// its first visitors straight in.
+    pub fn full(admit_per_minute: u32, now: Millis) -> Bucket {
+        Bucket {
+            units: burst_units(admit_per_minute),
+            updated_at: now,
+        }
+    }
+
+    /// Accrue tokens for the time since the last update. A clock that went
+    /// backwards accrues nothing.
+    pub fn refill(&mut self, admit_per_minute: u32, now: Millis) {
+        if now > self.updated_at {
+            let accrued = (now - self.updated_at).saturating_mul(u64::from(admit_per_minute));
+            self.units = self
+                .units
+                .saturating_add(accrued)
+                .min(burst_units(admit_per_minute));
+            self.updated_at = now;
+        }
+    }
+
+    /// Whole tokens available.
+    pub fn whole(&self) -> u64 {
+        self.units / UNITS_PER_TOKEN
+    }
+
+    pub fn take(&mut self, count: u64) {
+        self.units = self
+            .units
+            .saturating_sub(count.saturating_mul(UNITS_PER_TOKEN));
+    }
+}
+
+/// Free slots: capacity minus visitors inside and admitted visitors still on
+/// their way. Never negative, even after a capacity cut.
+pub fn free_slots(capacity: u32, inside: u64, pending: u64) -> u64 {
+    u64::from(capacity).saturating_sub(inside.saturating_add(pending))
+}
+
+/// How many tickets one step lets in.
+pub fn admit_count(whole_tokens: u64, free_slots: u64, waiting: u64) -> u64 {
+    whole_tokens.min(free_slots).min(waiting)
+}
+
+/// A ticket's place in line: 1 for the next to be let in, `None` once its
+/// turn has come.
+pub fn position(ticket: u64, admitted_through: u64) -> Option<u64> {
+    ticket
+        .checked_sub(admitted_through)
+        .filter(|ahead| *ahead > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn full_bucket_holds_one_second() {
+        assert_eq!(Bucket::full(600, 0).whole(), 11);
+        assert_eq!(Bucket::full(30, 0).whole(), 1);
+    }
+
+    #[test]
+    fn position_counts_from_one() {
+        assert_eq!(position(11, 10), Some(1));
+        assert_eq!(position(10, 10), None);
+        assert_eq!(position(3, 10), None);
+    }
+
+    proptest! {
+        /// Driving an empty bucket in steps of up to a second over a minute
+        /// admits exactly `admit_per_minute` visitors: nothing is lost to
+        /// rounding or to the cap.
+        #[test]
+        fn pacing_over_a_minute_matches_the_rate(
+            admit_per_minute in 1u32..100_000,
+            step_ms in 1u64..=1_000,
+        ) {
+            let mut bucket = Bucket { units: 0, updated_at: 0 };
+            let mut admitted = 0u64;
+            let mut now = 0;
+            while now < 60_000 {
+                now = (now + step_ms).min(60_000);
+                bucket.refill(admit_per_minute, now);
+                let n = admit_count(bucket.whole(), u64::MAX, u64::MAX);
+                bucket.take(n);
+                admitted += n;
+            }
+            prop_assert_eq!(admitted, u64::from(admit_per_minute));
+        }
+
+        /// A step never lets in more than there is room, budget or queue for.
+        #[test]
+        fn admit_count_respects_every_bound(
+            tokens in 0u64..1_000, capacity in 1u32..1_000,
+            inside in 0u64..2_000, pending in 0u64..2_000, waiting in 0u64..1_000,
+        ) {
+            let free = free_slots(capacity, inside, pending);
+            let n = admit_count(tokens, free, waiting);
+            prop_assert!(n <= tokens && n <= waiting);
+            prop_assert!(inside + pending + n <= u64::from(capacity).max(inside + pending));
+        }
+
+        #[test]
+        fn positions_are_contiguous(admitted_through in 0u64..1_000_000, ahead in 1u64..1_000_000) {
+            prop_assert_eq!(position(admitted_through + ahead, admitted_through), Some(ahead));
+        }
+    }
+}

@@ -1,0 +1,13 @@
+-- A visitor without a ticket arrives. ARGV[7]: the pass id to enter with.
+-- Returns {1, snapshot...} when let straight in, {0, snapshot...} with the
+-- new ticket being snapshot's `issued`.
+issued = issued + 1
+local entered = 0
+if issued == admitted + 1 and free_slots() > 0 and whole_tokens() >= 1 then
+  admitted = issued
+  tokens = tokens - UNIT
+  redis.call('ZADD', inside_key, now, ARGV[7])
+  entered = 1
+end
+save()
+return snapshot(entered)

@@ -1,0 +1,9 @@
+-- A ticket holder comes back. ARGV[7]: epoch of the ticket, ARGV[8]: ticket,
+-- ARGV[9]: pass id. Returns 1 admitted, 0 not yet, -1 spent.
+if epoch ~= ARGV[7] then return -1 end
+if redis.call('ZREM', pending_key, ARGV[8]) == 1 then
+  redis.call('ZADD', inside_key, now, ARGV[9])
+  return 1
+end
+if tonumber(ARGV[8]) > admitted then return 0 end
+return -1

@@ -1,0 +1,58 @@
+-- Shared opening of every room script: load the room, expire idle passes and
+-- no-shows, accrue admission budget. Mirrors `admission.rs` and
+-- `MemoryStore::housekeep`.
+-- KEYS: room hash, inside zset (pass id -> last activity ms),
+--       pending zset (admitted ticket -> deadline ms)
+-- ARGV: now_ms, capacity, admit_per_minute, inside_ttl_ms, arrival_ms, new_epoch, ...
+local room_key, inside_key, pending_key = KEYS[1], KEYS[2], KEYS[3]
+local now = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local rate = tonumber(ARGV[3])
+local inside_ttl = tonumber(ARGV[4])
+local arrival = tonumber(ARGV[5])
+-- The bucket counts in integer units, 60000 to a token (see admission.rs).
+local UNIT = 60000
+local burst = UNIT + rate * 1000
+
+local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at')
+local epoch, issued, admitted, tokens, tokens_at
+if not fields[1] then
+  -- A room seen for the first time, or whose state was lost: start a new
+  -- epoch so that tickets of the old one cannot be replayed.
+  epoch = ARGV[6]
+  issued, admitted, tokens, tokens_at = 0, 0, burst, now
+  redis.call('DEL', inside_key, pending_key)
+  redis.call('HSET', room_key, 'epoch', epoch, 'issued', 0, 'admitted', 0)
+else
+  epoch = fields[1]
+  issued = tonumber(fields[2]) or 0
+  admitted = tonumber(fields[3]) or 0
+  tokens = tonumber(fields[4]) or burst
+  tokens_at = tonumber(fields[5]) or now
+end
+
+redis.call('ZREMRANGEBYSCORE', inside_key, '-inf', '(' .. tostring(now - inside_ttl))
+redis.call('ZREMRANGEBYSCORE', pending_key, '-inf', now)
+if now > tokens_at then
+  tokens = math.min(burst, tokens + (now - tokens_at) * rate)
+  tokens_at = now
+end
+
+local function whole_tokens()
+  return math.floor(tokens / UNIT)
+end
+
+local function free_slots()
+  local used = redis.call('ZCARD', inside_key) + redis.call('ZCARD', pending_key)
+  return math.max(0, capacity - used)
+end
+
+local function save()
+  redis.call('HSET', room_key, 'issued', issued, 'admitted', admitted,
+    'tokens', tokens, 'tokens_at', tokens_at)
+end
+
+local function snapshot(head)
+  return {head, tonumber(epoch), issued, admitted,
+    redis.call('ZCARD', inside_key), redis.call('ZCARD', pending_key)}
+end

@@ -1,0 +1,213 @@
+//! The in-memory backend: one process holds every room. The embedded default.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use crate::admission::{self, Bucket};
+use crate::{Arrival, Claim, Millis, RoomParams, RoomSnapshot, Store, StoreError};
+
+/// Every room's state in this process. Nothing survives a restart.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    // A std Mutex: every critical section is a few map operations and never
+    // awaits, so an async lock would only add cost.
+    rooms: Mutex<HashMap<String, RoomState>>,
+}
+
+#[derive(Debug)]
+struct RoomState {
+    epoch: u64,
+    issued: u64,
+    admitted_through: u64,
+    bucket: Bucket,
+    /// pass id → last activity.
+    inside: HashMap<String, Millis>,
+    /// The same passes ordered by last activity, for expiry.
+    inside_by_activity: BTreeSet<(Millis, String)>,
+    /// Admitted ticket → deadline to show up. Tickets are admitted in order at
+    /// non-decreasing times, so deadlines are ordered like the tickets.
+    pending: BTreeMap<u64, Millis>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn with_room<T>(
+        &self,
+        room: &RoomParams,
+        now: Millis,
+        f: impl FnOnce(&mut RoomState) -> T,
+    ) -> Result<T, StoreError> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .map_err(|_| StoreError::Protocol("memory store lock poisoned".into()))?;
+        let state = rooms
+            .entry(room.name.clone())
+            .or_insert_with(|| RoomState::new(room, now));
+        state.housekeep(room, now);
+        Ok(f(state))
+    }
+}
+
+impl RoomState {
+    fn new(room: &RoomParams, now: Millis) -> RoomState {
+        RoomState {
+            epoch: rand::random::<u64>() >> 11, // fits a JSON number / Lua double exactly
+            issued: 0,
+            admitted_through: 0,
+            bucket: Bucket::full(room.admit_per_minute, now),
+            inside: HashMap::new(),
+            inside_by_activity: BTreeSet::new(),
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// Expire idle passes and no-shows, and accrue admission budget.
+    fn housekeep(&mut self, room: &RoomParams, now: Millis) {
+        let idle_before = now.saturating_sub(room.inside_ttl.as_millis() as u64);
+        while let Some((last_seen, _)) = self.inside_by_activity.first() {
+            if *last_seen >= idle_before {
+                break;
+            }
+            if let Some((_, pass_id)) = self.inside_by_activity.pop_first() {
+                self.inside.remove(&pass_id);
+            }
+        }
+        self.pending.retain(|_, deadline| *deadline > now);
+        self.bucket.refill(room.admit_per_minute, now);
+    }
+
+    fn enter(&mut self, pass_id: &str, now: Millis) {
+        if let Some(previous) = self.inside.insert(pass_id.to_owned(), now) {
+            self.inside_by_activity
+                .remove(&(previous, pass_id.to_owned()));
+        }
+        self.inside_by_activity.insert((now, pass_id.to_owned()));
+    }
+
+    fn free_slots(&self, room: &RoomParams) -> u64 {
+        admission::free_slots(
+            room.capacity,
+            self.inside.len() as u64,
+            self.pending.len() as u64,
+        )
+    }
+
+    fn snapshot(&self, now: Millis) -> RoomSnapshot {
+        RoomSnapshot {
+            epoch: self.epoch,
+            issued: self.issued,
+            admitted_through: self.admitted_through,
+            inside: self.inside.len() as u64,
+            pending: self.pending.len() as u64,
+            taken_at: now,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn arrive(
+        &self,
+        room: &RoomParams,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Arrival, StoreError> {
+        self.with_room(room, now, |state| {
+            state.issued += 1;
+            let nobody_waits = state.issued == state.admitted_through + 1;
+            if nobody_waits && state.free_slots(room) > 0 && state.bucket.whole() >= 1 {
+                state.admitted_through = state.issued;
+                state.bucket.take(1);
+                state.enter(pass_id, now);
+                Arrival::Admitted {
+                    snapshot: state.snapshot(now),
+                }
+            } else {
+                Arrival::Ticketed {
+                    ticket: state.issued,
+                    snapshot: state.snapshot(now),
+                }
+            }
+        })
+    }
+
+    async fn claim(
+        &self,
+        room: &RoomParams,
+        epoch: u64,
+        ticket: u64,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Claim, StoreError> {
+        self.with_room(room, now, |state| {
+            if epoch != state.epoch {
+                Claim::Spent
+            } else if state.pending.remove(&ticket).is_some() {
+                state.enter(pass_id, now);
+                Claim::Admitted
+            } else if ticket > state.admitted_through {
+                Claim::NotYet
+            } else {
+                Claim::Spent
+            }
+        })
+    }
+
+    async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError> {
+        self.with_room(room, now, |state| {
+            let count = admission::admit_count(
+                state.bucket.whole(),
+                state.free_slots(room),
+                state.issued - state.admitted_through,
+            );
+            let deadline = now + room.arrival.as_millis() as u64;
+            for ticket in state.admitted_through + 1..=state.admitted_through + count {
+                state.pending.insert(ticket, deadline);
+            }
+            state.admitted_through += count;
+            state.bucket.take(count);
+            state.snapshot(now)
+        })
+    }
+
+    async fn touch(
+        &self,
+        room: &RoomParams,
+        passes: &[(String, Millis)],
+    ) -> Result<(), StoreError> {
+        let now = passes.iter().map(|(_, at)| *at).max().unwrap_or(0);
+        self.with_room(room, now, |state| {
+            for (pass_id, at) in passes {
+                // Only passes still inside; a newer time only.
+                if let Some(last_seen) = state.inside.get(pass_id).copied()
+                    && *at > last_seen
+                {
+                    state.enter(pass_id, *at);
+                }
+            }
+        })
+    }
+
+    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .map_err(|_| StoreError::Protocol("memory store lock poisoned".into()))?;
+        if let Some(state) = rooms.get_mut(&room.name)
+            && let Some(last_seen) = state.inside.remove(pass_id)
+        {
+            state
+                .inside_by_activity
+                .remove(&(last_seen, pass_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

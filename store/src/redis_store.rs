@@ -1,0 +1,222 @@
+//! The Redis backend: room state shared by any number of gateways.
+//!
+//! Every operation is one round trip: a Lua script (sent by hash, `EVALSHA`,
+//! after the first use) that runs the admission arithmetic atomically, or one
+//! pipeline. Keys of a room share a hash tag so a room lives on one shard.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+
+use crate::{Arrival, Claim, Millis, RoomParams, RoomSnapshot, Store, StoreError};
+
+const PRELUDE: &str = include_str!("lua/prelude.lua");
+
+/// How long one store call may take before the gateway treats the store as
+/// unreachable. Short: a visitor's request must not hang on a sick Redis.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+pub struct RedisStore {
+    connection: ConnectionManager,
+    arrive: Script,
+    claim: Script,
+    advance: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Prepares a connection without opening it: the gateway starts even
+    /// when Redis is down, and the connection (re)opens by itself.
+    pub fn new(url: &str) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|error| StoreError::Unavailable(format!("redis url {url}: {error}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        let script = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        Ok(RedisStore {
+            connection,
+            arrive: script(include_str!("lua/arrive.lua")),
+            claim: script(include_str!("lua/claim.lua")),
+            advance: script(include_str!("lua/advance.lua")),
+        })
+    }
+
+    fn invocation<'a>(
+        script: &'a Script,
+        room: &RoomParams,
+        now: Millis,
+    ) -> redis::ScriptInvocation<'a> {
+        let keys = RoomKeys::new(&room.name);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(keys.room)
+            .key(keys.inside)
+            .key(keys.pending)
+            .arg(now)
+            .arg(room.capacity)
+            .arg(room.admit_per_minute)
+            .arg(room.inside_ttl.as_millis() as u64)
+            .arg(room.arrival.as_millis() as u64)
+            .arg(new_epoch());
+        invocation
+    }
+}
+
+struct RoomKeys {
+    room: String,
+    inside: String,
+    pending: String,
+}
+
+impl RoomKeys {
+    fn new(name: &str) -> RoomKeys {
+        RoomKeys {
+            room: format!("anteroom:{{{name}}}"),
+            inside: format!("anteroom:{{{name}}}:inside"),
+            pending: format!("anteroom:{{{name}}}:pending"),
+        }
+    }
+}
+
+/// A fresh epoch, used only if the room has none yet. 53 bits so that it is
+/// exact as a Lua number.
+fn new_epoch() -> u64 {
+    rand::random::<u64>() >> 11
+}
+
+fn unavailable(error: RedisError) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), StoreError> {
+    let [head, epoch, issued, admitted, inside, pending] = reply else {
+        return Err(StoreError::Protocol(format!(
+            "room script returned {} values, expected 6",
+            reply.len()
+        )));
+    };
+    let count = |value: &i64| u64::try_from(*value).unwrap_or(0);
+    Ok((
+        *head,
+        RoomSnapshot {
+            epoch: count(epoch),
+            issued: count(issued),
+            admitted_through: count(admitted),
+            inside: count(inside),
+            pending: count(pending),
+            taken_at: now,
+        },
+    ))
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    async fn arrive(
+        &self,
+        room: &RoomParams,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Arrival, StoreError> {
+        let mut invocation = Self::invocation(&self.arrive, room, now);
+        invocation.arg(pass_id);
+        let reply: Vec<i64> = invocation
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        let (entered, snapshot) = parse_snapshot(&reply, now)?;
+        Ok(if entered == 1 {
+            Arrival::Admitted { snapshot }
+        } else {
+            Arrival::Ticketed {
+                ticket: snapshot.issued,
+                snapshot,
+            }
+        })
+    }
+
+    async fn claim(
+        &self,
+        room: &RoomParams,
+        epoch: u64,
+        ticket: u64,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Claim, StoreError> {
+        let mut invocation = Self::invocation(&self.claim, room, now);
+        invocation.arg(epoch).arg(ticket).arg(pass_id);
+        let reply: i64 = invocation
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(match reply {
+            1 => Claim::Admitted,
+            0 => Claim::NotYet,
+            _ => Claim::Spent,
+        })
+    }
+
+    async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError> {
+        let reply: Vec<i64> = Self::invocation(&self.advance, room, now)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        parse_snapshot(&reply, now).map(|(_, snapshot)| snapshot)
+    }
+
+    async fn touch(
+        &self,
+        room: &RoomParams,
+        passes: &[(String, Millis)],
+    ) -> Result<(), StoreError> {
+        if passes.is_empty() {
+            return Ok(());
+        }
+        let keys = RoomKeys::new(&room.name);
+        let mut pipeline = redis::pipe();
+        for (pass_id, at) in passes {
+            // XX: never bring back a pass the store has expired; GT: never
+            // move activity backwards when gateways report out of order.
+            pipeline
+                .cmd("ZADD")
+                .arg(&keys.inside)
+                .arg("XX")
+                .arg("GT")
+                .arg(*at)
+                .arg(pass_id)
+                .ignore();
+        }
+        pipeline
+            .query_async::<()>(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
+        let keys = RoomKeys::new(&room.name);
+        redis::cmd("ZREM")
+            .arg(&keys.inside)
+            .arg(pass_id)
+            .query_async::<()>(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,356 @@
+//! The store seam's contract, run against both backends (a private
+//! `redis-server` for Redis) on a simulated clock: the admission arithmetic
+//! is deterministic given time, so no test here sleeps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anteroom_store::{Arrival, Claim, MemoryStore, RedisStore, RoomParams, Store};
+use anteroom_tests::RedisServer;
+
+const T0: u64 = 1_800_000_000_000;
+
+fn params(capacity: u32, admit_per_minute: u32) -> RoomParams {
+    RoomParams {
+        name: "vaccini".into(),
+        capacity,
+        admit_per_minute,
+        inside_ttl: Duration::from_secs(300),
+        arrival: Duration::from_secs(60),
+    }
+}
+
+/// Runs a scenario against the memory store and a fresh Redis.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $scenario() {
+                super::$scenario(std::sync::Arc::new(anteroom_store::MemoryStore::new())).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test] async fn $scenario() {
+                let server = anteroom_tests::RedisServer::start().await;
+                let store = anteroom_store::RedisStore::new(&server.url()).expect("redis store");
+                super::$scenario(std::sync::Arc::new(store)).await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    empty_room_lets_the_first_visitors_straight_in,
+    full_room_hands_out_tickets_in_order,
+    admission_rate_matches_admit_per_minute_over_a_minute,
+    capacity_bounds_admissions,
+    a_ticket_is_swapped_for_a_pass_once,
+    no_show_frees_the_slot_after_arrival_time,
+    idle_pass_frees_the_slot_after_its_session,
+    activity_keeps_a_pass_inside_but_never_revives_one,
+    leaving_frees_the_slot,
+    positions_do_not_move_when_others_arrive,
+    tickets_of_another_epoch_are_spent,
+);
+
+async fn arrive(store: &dyn Store, room: &RoomParams, now: u64) -> Arrival {
+    let pass_id = format!("{:032x}", rand_id());
+    store.arrive(room, &pass_id, now).await.expect("arrive")
+}
+
+fn rand_id() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    u128::from(NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+fn ticket_of(arrival: Arrival) -> u64 {
+    match arrival {
+        Arrival::Ticketed { ticket, .. } => ticket,
+        Arrival::Admitted { .. } => panic!("expected a ticket, was let straight in"),
+    }
+}
+
+async fn empty_room_lets_the_first_visitors_straight_in(store: Arc<dyn Store>) {
+    let room = params(2, 600);
+    assert!(matches!(
+        arrive(&*store, &room, T0).await,
+        Arrival::Admitted { .. }
+    ));
+    assert!(matches!(
+        arrive(&*store, &room, T0).await,
+        Arrival::Admitted { .. }
+    ));
+    // Full now: the third waits, first in line.
+    let Arrival::Ticketed { ticket, snapshot } = arrive(&*store, &room, T0).await else {
+        panic!("third visitor should wait");
+    };
+    assert_eq!(snapshot.position(ticket), Some(1));
+    assert_eq!(snapshot.inside, 2);
+}
+
+async fn full_room_hands_out_tickets_in_order(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    arrive(&*store, &room, T0).await;
+    let mut tickets = Vec::new();
+    for _ in 0..5 {
+        tickets.push(ticket_of(arrive(&*store, &room, T0).await));
+    }
+    assert!(
+        tickets.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "{tickets:?}"
+    );
+}
+
+/// The bar: the admission rate is within 5% of `admit_per_minute`
+/// over a minute, with a long queue and ample capacity, stepped every 100 ms
+/// as the gateways do.
+async fn admission_rate_matches_admit_per_minute_over_a_minute(store: Arc<dyn Store>) {
+    for admit_per_minute in [60, 600, 6000] {
+        let room = RoomParams {
+            name: format!("rate{admit_per_minute}"),
+            ..params(1_000_000, admit_per_minute)
+        };
+        // Fill the queue before the clock starts: everyone after the first
+        // second's burst waits.
+        for _ in 0..(admit_per_minute * 2) {
+            arrive(&*store, &room, T0).await;
+        }
+        let start = store
+            .advance(&room, T0)
+            .await
+            .expect("advance")
+            .admitted_through;
+        let mut now = T0;
+        while now < T0 + 60_000 {
+            now += 100;
+            store.advance(&room, now).await.expect("advance");
+        }
+        let end = store
+            .advance(&room, now)
+            .await
+            .expect("advance")
+            .admitted_through;
+        let admitted = (end - start) as f64;
+        let expected = f64::from(admit_per_minute);
+        assert!(
+            (admitted - expected).abs() <= expected * 0.05,
+            "admitted {admitted} in a minute at admit_per_minute = {admit_per_minute}"
+        );
+    }
+}
+
+async fn capacity_bounds_admissions(store: Arc<dyn Store>) {
+    let room = params(3, 6000);
+    for _ in 0..20 {
+        arrive(&*store, &room, T0).await;
+    }
+    let mut now = T0;
+    for _ in 0..50 {
+        now += 100;
+        let snapshot = store.advance(&room, now).await.expect("advance");
+        assert!(snapshot.inside + snapshot.pending <= 3, "{snapshot:?}");
+    }
+    let snapshot = store.advance(&room, now).await.expect("advance");
+    assert_eq!(snapshot.inside + snapshot.pending, 3);
+}
+
+async fn a_ticket_is_swapped_for_a_pass_once(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    let Arrival::Admitted { snapshot } = arrive(&*store, &room, T0).await else {
+        panic!("first visitor enters");
+    };
+    let ticket = ticket_of(arrive(&*store, &room, T0).await);
+    let epoch = snapshot.epoch;
+    assert_eq!(
+        store
+            .claim(&room, epoch, ticket, &"a".repeat(32), T0)
+            .await
+            .unwrap(),
+        Claim::NotYet
+    );
+    // The first visitor's session ends; the step lets the ticket in.
+    let later = T0 + 301_000;
+    store.advance(&room, later).await.unwrap();
+    assert_eq!(
+        store
+            .claim(&room, epoch, ticket, &"b".repeat(32), later)
+            .await
+            .unwrap(),
+        Claim::Admitted
+    );
+    // A copy of the ticket gets nothing more.
+    assert_eq!(
+        store
+            .claim(&room, epoch, ticket, &"c".repeat(32), later)
+            .await
+            .unwrap(),
+        Claim::Spent
+    );
+    assert_eq!(store.advance(&room, later).await.unwrap().inside, 1);
+}
+
+async fn no_show_frees_the_slot_after_arrival_time(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    let Arrival::Admitted { snapshot } = arrive(&*store, &room, T0).await else {
+        panic!("first visitor enters");
+    };
+    let absent = ticket_of(arrive(&*store, &room, T0).await);
+    let next = ticket_of(arrive(&*store, &room, T0).await);
+    let first_gone = T0 + 301_000;
+    let turn = store.advance(&room, first_gone).await.unwrap();
+    assert_eq!(
+        turn.admitted_through, absent,
+        "the absent visitor's turn came"
+    );
+    assert_eq!(turn.pending, 1);
+    // Still within the arrival time: the slot is held for them.
+    let snapshot_before = store.advance(&room, first_gone + 59_000).await.unwrap();
+    assert_eq!(snapshot_before.admitted_through, absent);
+    // Arrival time over: their slot goes to the next ticket.
+    let after = store.advance(&room, first_gone + 60_100).await.unwrap();
+    assert_eq!(after.admitted_through, next);
+    // The no-show's ticket is spent if they come back later.
+    let claim = store
+        .claim(
+            &room,
+            snapshot.epoch,
+            absent,
+            &"d".repeat(32),
+            first_gone + 61_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Spent);
+}
+
+async fn idle_pass_frees_the_slot_after_its_session(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    arrive(&*store, &room, T0).await;
+    let waiting = ticket_of(arrive(&*store, &room, T0).await);
+    assert_eq!(
+        store
+            .advance(&room, T0 + 299_000)
+            .await
+            .unwrap()
+            .admitted_through,
+        waiting - 1
+    );
+    assert_eq!(
+        store
+            .advance(&room, T0 + 300_100)
+            .await
+            .unwrap()
+            .admitted_through,
+        waiting
+    );
+}
+
+async fn activity_keeps_a_pass_inside_but_never_revives_one(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    let pass_id = "e".repeat(32);
+    assert!(matches!(
+        store.arrive(&room, &pass_id, T0).await.unwrap(),
+        Arrival::Admitted { .. }
+    ));
+    let waiting = ticket_of(arrive(&*store, &room, T0).await);
+    store
+        .touch(&room, &[(pass_id.clone(), T0 + 200_000)])
+        .await
+        .unwrap();
+    // 300 s after arrival but only 100 s after the last activity: still inside.
+    assert_eq!(
+        store
+            .advance(&room, T0 + 300_100)
+            .await
+            .unwrap()
+            .admitted_through,
+        waiting - 1
+    );
+    // 300 s after the last activity: gone, and a late report cannot revive it.
+    assert_eq!(
+        store
+            .advance(&room, T0 + 500_100)
+            .await
+            .unwrap()
+            .admitted_through,
+        waiting
+    );
+    store
+        .touch(&room, &[(pass_id, T0 + 500_200)])
+        .await
+        .unwrap();
+    let snapshot = store.advance(&room, T0 + 500_300).await.unwrap();
+    assert_eq!(snapshot.inside + snapshot.pending, 1, "{snapshot:?}");
+}
+
+async fn leaving_frees_the_slot(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    let pass_id = "f".repeat(32);
+    store.arrive(&room, &pass_id, T0).await.unwrap();
+    let waiting = ticket_of(arrive(&*store, &room, T0).await);
+    store.leave(&room, &pass_id).await.unwrap();
+    assert_eq!(
+        store
+            .advance(&room, T0 + 100)
+            .await
+            .unwrap()
+            .admitted_through,
+        waiting
+    );
+}
+
+async fn positions_do_not_move_when_others_arrive(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    arrive(&*store, &room, T0).await;
+    let mine = ticket_of(arrive(&*store, &room, T0).await);
+    let before = store.advance(&room, T0).await.unwrap().position(mine);
+    for _ in 0..50 {
+        arrive(&*store, &room, T0).await;
+    }
+    let after = store.advance(&room, T0).await.unwrap().position(mine);
+    assert_eq!(before, Some(1));
+    assert_eq!(after, before);
+}
+
+async fn tickets_of_another_epoch_are_spent(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    let Arrival::Admitted { snapshot } = arrive(&*store, &room, T0).await else {
+        panic!("first visitor enters");
+    };
+    let claim = store
+        .claim(&room, snapshot.epoch + 1, 1, &"g".repeat(32), T0)
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Spent);
+}
+
+/// A wiped Redis starts a new epoch: old tickets cannot be replayed into it.
+#[tokio::test]
+async fn a_wiped_redis_starts_a_new_epoch() {
+    let mut server = RedisServer::start().await;
+    let store = RedisStore::new(&server.url()).unwrap();
+    let room = params(1, 600);
+    let Arrival::Admitted { snapshot: before } = arrive(&store, &room, T0).await else {
+        panic!("first visitor enters");
+    };
+    server.restart().await;
+    // The connection manager reconnects by itself; give it a few tries.
+    let mut after = None;
+    for _ in 0..50 {
+        if let Ok(snapshot) = store.advance(&room, T0).await {
+            after = Some(snapshot);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = after.expect("store recovers after a restart");
+    assert_ne!(after.epoch, before.epoch);
+    assert_eq!(after.issued, 0);
+}
+
+/// The memory store is usable without any setup (the embedded default).
+#[tokio::test]
+async fn memory_store_needs_no_setup() {
+    let store = MemoryStore::new();
+    store.ping().await.unwrap();
+}
