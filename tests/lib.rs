@@ -401,13 +401,22 @@ impl Drop for GatewayHandle {
     }
 }
 
-/// A browser-like visitor.
+/// A browser-like visitor. Clones share the cookie jar.
+#[derive(Clone)]
 pub struct Visitor {
     pub client: reqwest::Client,
     base: String,
 }
 
 impl Visitor {
+    /// The same visitor (same cookies) talking to another gateway.
+    pub fn with_base(&self, base: &str) -> Visitor {
+        Visitor {
+            client: self.client.clone(),
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
