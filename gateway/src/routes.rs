@@ -72,7 +72,7 @@ struct Status<'a> {
 async fn status(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
     let room = match room_from_query(shared, request) {
         Ok(room) => room,
-        Err(response) => return response,
+        Err((code, message)) => return json_error(code, message),
     };
     let decision = entry::decide(shared, room, request.headers(), false).await;
     let mut response = json_response(StatusCode::OK, &status_body(room, decision.standing));
@@ -86,7 +86,7 @@ async fn status(shared: &Shared, request: &Request<Incoming>) -> Response<Body> 
 async fn leave(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
     let room = match room_from_query(shared, request) {
         Ok(room) => room,
-        Err(response) => return response,
+        Err((code, message)) => return json_error(code, message),
     };
     let passes: Vec<String> = cookies::values(request.headers(), &room.pass_cookie)
         .filter_map(|token| shared.keys.verify_pass(token))
@@ -111,7 +111,7 @@ async fn leave(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
 fn room_from_query<'a>(
     shared: &'a Shared,
     request: &Request<Incoming>,
-) -> Result<&'a RoomRuntime, Response<Body>> {
+) -> Result<&'a RoomRuntime, (StatusCode, &'static str)> {
     let requested = request.uri().query().and_then(|query| {
         query
             .split('&')
@@ -125,14 +125,11 @@ fn room_from_query<'a>(
             .iter()
             .find(|room| room.name() == name)
             .map(|room| room.as_ref())
-            .ok_or_else(|| json_error(StatusCode::NOT_FOUND, "no such room")),
+            .ok_or((StatusCode::NOT_FOUND, "no such room")),
         None => match shared.rooms.as_slice() {
             [only] => Ok(only.as_ref()),
-            [] => Err(json_error(
-                StatusCode::NOT_FOUND,
-                "this gateway has no rooms",
-            )),
-            _ => Err(json_error(
+            [] => Err((StatusCode::NOT_FOUND, "this gateway has no rooms")),
+            _ => Err((
                 StatusCode::BAD_REQUEST,
                 "several rooms: say which with ?room=NAME",
             )),

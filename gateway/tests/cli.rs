@@ -1,0 +1,76 @@
+//! The binary's command line: `--check` exits 0 on a valid config and 2 on an
+//! invalid one, naming the key, without binding anything.
+
+use std::process::Command;
+
+fn gateway() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_anteroom-gateway"))
+}
+
+fn config_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
+#[test]
+fn check_accepts_the_shipped_configs() {
+    for name in ["demo.toml", "anteroom.example.toml"] {
+        let output = gateway()
+            .arg("--config")
+            .arg(config_dir().join(name))
+            .arg("--check")
+            .output()
+            .expect("run the gateway");
+        assert_eq!(output.status.code(), Some(0), "{name}: {output:?}");
+    }
+}
+
+#[test]
+fn check_rejects_a_bad_config_naming_the_key() {
+    let dir = std::env::temp_dir().join(format!("anteroom-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [("capacity = 0", "capacity"), ("capacty = 5", "capacty")];
+    for (line, key) in cases {
+        let path = dir.join("bad.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "upstream = \"http://127.0.0.1:3000\"\n[[room]]\nname = \"a\"\npaths = [\"/a\"]\nadmit_per_minute = 60\n{}\n",
+                if line.starts_with("capacity") { line.to_owned() } else { format!("capacity = 1\n{line}") }
+            ),
+        )
+        .unwrap();
+        let output = gateway()
+            .arg("--config")
+            .arg(&path)
+            .arg("--check")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{line}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(key),
+            "{line}: message should name {key}: {stderr}"
+        );
+    }
+    let output = gateway()
+        .arg("--config")
+        .arg(dir.join("missing.toml"))
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A bad config never starts a server, even without `--check`.
+#[test]
+fn a_bad_config_never_starts() {
+    let dir = std::env::temp_dir().join(format!("anteroom-cli-start-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "upstream = \"ftp://x\"\n").unwrap();
+    let output = gateway().arg("--config").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("upstream"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,165 @@
+//! Redis killed and restarted under both `on_error` settings: the gateway
+//! keeps answering, never floods the origin under "wait", lets visitors
+//! through under "admit", reports itself unready, and recovers by itself.
+
+use std::time::Duration;
+
+use anteroom_tests::{
+    GatewayHandle, RedisServer, Visitor, gateway, reached_origin, room, upstream,
+};
+
+const ROOM: &str = "/echo/vaccini";
+
+async fn ready(gw: &GatewayHandle) -> u16 {
+    reqwest::get(gw.admin_url("/readyz"))
+        .await
+        .expect("admin answers")
+        .status()
+        .as_u16()
+}
+
+/// Polls until `check` holds, for at most ten seconds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+async fn origin_requests(up: &anteroom_tests::Upstream) -> u64 {
+    let stats: serde_json::Value = reqwest::get(format!("{}/_stats", up.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["requests"].as_u64().expect("origin counts requests")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_error_wait_keeps_new_visitors_waiting_and_recovers() {
+    let mut redis = RedisServer::start().await;
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(5))
+        .redis(&redis)
+        .on_error("wait")
+        .start()
+        .await;
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get(ROOM).await).await);
+    assert_eq!(ready(&gw).await, 200);
+
+    redis.kill();
+    gw.settle().await;
+    assert_eq!(ready(&gw).await, 503, "unready while the store is gone");
+
+    // New visitors wait, politely, and the origin sees none of them.
+    let before = origin_requests(&up).await;
+    let newcomers: Vec<Visitor> = (0..20).map(|_| gw.visitor()).collect();
+    for visitor in &newcomers {
+        let response = visitor.get(ROOM).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("<html"), "a waiting page, not an error");
+        let status = visitor.status("vaccini").await;
+        assert_eq!(status["state"], "none");
+    }
+    let json = newcomers[0].get_json(ROOM).await;
+    let status: serde_json::Value = json.json().await.unwrap();
+    assert_eq!(status["state"], "waiting");
+    assert_eq!(
+        status["position"],
+        serde_json::Value::Null,
+        "position unknown while the store is down"
+    );
+    // (The origin does not count requests for /_stats itself.)
+    assert_eq!(
+        origin_requests(&up).await,
+        before,
+        "no waiting visitor reached the origin"
+    );
+
+    // The visitor already inside keeps browsing: passes need no store.
+    assert!(reached_origin(inside.get(ROOM).await).await);
+
+    // Redis comes back (empty): the gateway recovers by itself.
+    redis.restart().await;
+    eventually("ready again", || async { ready(&gw).await == 200 }).await;
+    eventually("a newcomer gets in", || async {
+        reached_origin(newcomers[0].get(ROOM).await).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_error_admit_lets_visitors_through_and_recovers() {
+    let mut redis = RedisServer::start().await;
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .redis(&redis)
+        .on_error("admit")
+        .start()
+        .await;
+    assert!(reached_origin(gw.visitor().get(ROOM).await).await);
+    let waiting = gw.visitor();
+    assert!(
+        !reached_origin(waiting.get(ROOM).await).await,
+        "room full: waits"
+    );
+
+    redis.kill();
+    gw.settle().await;
+    // Everyone is waved through while the store is unreachable.
+    assert!(reached_origin(waiting.get(ROOM).await).await);
+    assert!(reached_origin(gw.visitor().get(ROOM).await).await);
+
+    redis.restart().await;
+    eventually("ready again", || async { ready(&gw).await == 200 }).await;
+    // Back to normal: the room counts again (empty after the restart, so
+    // one visitor goes in and the next waits).
+    let first = gw.visitor();
+    eventually("first visitor in", || async {
+        reached_origin(first.get(ROOM).await).await
+    })
+    .await;
+    assert!(
+        !reached_origin(gw.visitor().get(ROOM).await).await,
+        "room full again: waits"
+    );
+}
+
+/// A gateway whose Redis is down at startup still starts, says it is not
+/// ready, and serves once Redis appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_while_redis_is_down() {
+    let mut redis = RedisServer::start().await;
+    redis.kill();
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .redis(&redis)
+        .start()
+        .await;
+    assert_eq!(ready(&gw).await, 503);
+    let visitor = gw.visitor();
+    assert!(
+        !reached_origin(visitor.get(ROOM).await).await,
+        "waits while the store is down"
+    );
+    redis.restart().await;
+    eventually("ready", || async { ready(&gw).await == 200 }).await;
+    eventually("admitted", || async {
+        reached_origin(visitor.get(ROOM).await).await
+    })
+    .await;
+}
