@@ -87,6 +87,34 @@ impl RedisServer {
         panic!("redis-server on port {} did not start", self.port);
     }
 
+    /// Starts counting the commands clients send to this server (round
+    /// trips' worth: commands that scripts run inside Redis are not counted).
+    pub async fn monitor(&self) -> CommandCounter {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect to redis");
+        stream
+            .write_all(b"MONITOR\r\n")
+            .await
+            .expect("send MONITOR");
+        let mut lines = BufReader::new(stream).lines();
+        let first = lines.next_line().await.expect("MONITOR reply");
+        assert_eq!(first.as_deref(), Some("+OK"));
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = count.clone();
+        let task = tokio::spawn(async move {
+            // Lines look like `+1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" ...`,
+            // or `[0 lua]` for a command a script ran.
+            while let Ok(Some(line)) = lines.next_line().await {
+                if !line.contains(" lua]") {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+        CommandCounter { count, task }
+    }
+
     async fn ping(&self) -> bool {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
@@ -104,6 +132,27 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Counts commands clients send to a Redis (see [`RedisServer::monitor`]).
+pub struct CommandCounter {
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl CommandCounter {
+    /// Commands seen so far. MONITOR output lags the commands slightly, so
+    /// callers wait a moment before reading a final figure.
+    pub async fn seen(&self) -> u64 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for CommandCounter {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -3,6 +3,7 @@
 //! `origin` runs the demo booking site; `surge`, `lazio` and `http` are to come.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,8 +20,14 @@ use tracing_subscriber::EnvFilter;
     about = "Rehearse opening day: a simulated origin, surges and reports"
 )]
 struct Cli {
+    /// The deployment's TOML file (read by the rehearsals that start a gateway).
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// Validate `--config` and exit: 0 valid, 2 invalid.
+    #[arg(long, requires = "config")]
+    check: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,8 +56,17 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    match Cli::parse().command {
-        Command::Origin(args) => origin_command(args).await,
+    let cli = Cli::parse();
+    if let Some(path) = &cli.config {
+        // Validates (and with --check, exits) like every anteroom binary.
+        anteroom_config::load_for_binary(path, cli.check, "anteroom-bench");
+    }
+    match cli.command {
+        Some(Command::Origin(args)) => origin_command(args).await,
+        None => {
+            eprintln!("anteroom-bench: say what to run, e.g. `anteroom-bench origin` (see --help)");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -49,3 +49,51 @@ impl StoreHealth {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects log output in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn logs_once_per_incident_not_per_failure() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let health = StoreHealth::new(OnError::Wait);
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..1000 {
+                health.failed(&StoreError::Unavailable("connection refused".into()));
+            }
+            assert!(health.is_down());
+            for _ in 0..10 {
+                health.succeeded();
+            }
+            assert!(!health.is_down());
+            health.failed(&StoreError::Unavailable("connection refused".into()));
+        });
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logs.lines().filter(|line| line.contains("WARN")).count(), 2, "{logs}");
+        assert_eq!(logs.matches("store reachable again").count(), 1, "{logs}");
+        assert!(logs.contains("incident=2"));
+    }
+}

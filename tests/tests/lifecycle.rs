@@ -1,0 +1,71 @@
+//! The front door's life cycle: HTTP/1.1 keep-alive and h2c, and a graceful
+//! shutdown that lets requests in flight finish and then refuses new ones.
+
+use std::time::Duration;
+
+use anteroom_bench::origin::OriginOptions;
+use anteroom_tests::{gateway, upstream, upstream_with};
+
+#[tokio::test]
+async fn serves_http2_with_prior_knowledge() {
+    let up = upstream().await;
+    let gw = gateway(&up).start().await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = client.get(gw.url("/echo/h2")).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["path"], "/echo/h2");
+}
+
+#[tokio::test]
+async fn keeps_http1_connections_alive() {
+    let up = upstream().await;
+    let gw = gateway(&up).start().await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let response = client.get(gw.url("/echo/k")).send().await.unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_11);
+        assert_eq!(response.status(), 200);
+    }
+    // All twenty went over one connection: the origin counts connections
+    // from the gateway's pool, and the gateway's own listener kept ours.
+    let stats: serde_json::Value = reqwest::get(format!("{}/_stats", up.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["requests"], 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_requests_in_flight_then_refuses_new_ones() {
+    let up = upstream_with(OriginOptions {
+        service_time: Duration::from_millis(800),
+        ..OriginOptions::default()
+    })
+    .await;
+    let gw = gateway(&up).start().await;
+    let url = gw.url("/echo/slow");
+    let addr = gw.addr;
+    let in_flight = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status()) });
+    // Let the request reach the origin, then ask the gateway to stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gw.stop().await;
+    let status = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight completes");
+    assert_eq!(status, 200);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "a stopped gateway accepts no new connections"
+    );
+}
