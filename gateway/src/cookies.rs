@@ -9,16 +9,23 @@ pub const PREFIX: &str = "anteroom_";
 /// Values of every cookie called `name`, across all `Cookie` headers. A
 /// browser sends one, but a request may carry duplicates; callers try each
 /// (each is verified on its own, so a duplicate can only add a chance to
-/// fail, never a way in).
+/// fail, never a way in). Headers are split as bytes: a site cookie holding
+/// UTF-8 (or any other byte) must not hide ours.
 pub fn values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|header| header.split(';'))
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b';'))
         .filter_map(move |pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key.trim() == name).then(|| value.trim().trim_matches('"'))
+            let equals = pair.iter().position(|byte| *byte == b'=')?;
+            let (key, value) = (&pair[..equals], &pair[equals + 1..]);
+            if key.trim_ascii() != name.as_bytes() {
+                return None;
+            }
+            // Our values are ASCII; anything else is not ours.
+            std::str::from_utf8(value.trim_ascii())
+                .ok()
+                .map(|value| value.trim_matches('"'))
         })
 }
 
@@ -38,34 +45,31 @@ pub fn clear(name: &str) -> HeaderValue {
     set(name, "", 0, false)
 }
 
-/// Removes our cookies from the `Cookie` headers, keeping the site's own.
+/// Removes our cookies from the `Cookie` headers, keeping the site's own
+/// byte for byte (they may hold UTF-8 or other bytes).
 pub fn strip_ours(headers: &mut HeaderMap) {
-    let mut kept: Vec<String> = Vec::new();
+    let mut kept: Vec<&[u8]> = Vec::new();
     let mut found_ours = false;
     for value in headers.get_all(COOKIE).iter() {
-        let Ok(text) = value.to_str() else {
-            // Not text: cannot be ours; forward as is.
-            kept.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
-            continue;
-        };
-        for pair in text.split(';') {
-            let pair = pair.trim();
+        for pair in value.as_bytes().split(|byte| *byte == b';') {
+            let pair = pair.trim_ascii();
             if pair.is_empty() {
                 continue;
             }
-            if pair.starts_with(PREFIX) {
+            if pair.starts_with(PREFIX.as_bytes()) {
                 found_ours = true;
             } else {
-                kept.push(pair.to_owned());
+                kept.push(pair);
             }
         }
     }
     if !found_ours {
         return;
     }
+    let joined = kept.join(&b"; "[..]);
     headers.remove(COOKIE);
-    if !kept.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+    if !joined.is_empty()
+        && let Ok(value) = HeaderValue::from_bytes(&joined)
     {
         headers.insert(COOKIE, value);
     }
@@ -99,6 +103,21 @@ mod tests {
         strip_ours(&mut headers);
         let all: Vec<_> = headers.get_all(COOKIE).iter().collect();
         assert_eq!(all, ["session=abc; lang=it"]);
+    }
+
+    #[test]
+    fn utf8_site_cookies_neither_hide_nor_shield_ours() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_bytes("anteroom_pass_x=P; citta=Forlì".as_bytes()).unwrap(),
+        );
+        assert_eq!(
+            values(&headers, "anteroom_pass_x").collect::<Vec<_>>(),
+            ["P"]
+        );
+        strip_ours(&mut headers);
+        assert_eq!(headers[COOKIE].as_bytes(), "citta=Forlì".as_bytes());
     }
 
     #[test]

@@ -92,7 +92,11 @@ mod tests {
             health.failed(&StoreError::Unavailable("connection refused".into()));
         });
         let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(logs.lines().filter(|line| line.contains("WARN")).count(), 2, "{logs}");
+        assert_eq!(
+            logs.lines().filter(|line| line.contains("WARN")).count(),
+            2,
+            "{logs}"
+        );
         assert_eq!(logs.matches("store reachable again").count(), 1, "{logs}");
         assert!(logs.contains("incident=2"));
     }

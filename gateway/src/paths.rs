@@ -26,11 +26,11 @@ fn protects(room: &Room, path: &str) -> bool {
             .any(|prefix| path.starts_with(prefix.as_str()))
 }
 
-/// Percent-decodes (when the result is UTF-8), treats `\` as `/`, collapses
+/// Percent-decodes (invalid UTF-8 becomes U+FFFD), treats `\` as `/`, collapses
 /// repeated slashes, resolves `.` and `..`, lowercases ASCII. Keeps a
 /// trailing slash, since room prefixes such as `/api/` rely on it.
 pub fn normalise(raw_path: &str) -> String {
-    let decoded = percent_decode(raw_path).unwrap_or_else(|| raw_path.to_owned());
+    let decoded = percent_decode(raw_path);
     let unified = decoded.replace('\\', "/").to_ascii_lowercase();
     let mut segments: Vec<&str> = Vec::new();
     for segment in unified.split('/') {
@@ -55,23 +55,28 @@ pub fn normalise(raw_path: &str) -> String {
     normalised
 }
 
-fn percent_decode(input: &str) -> Option<String> {
+/// Decodes every valid `%XX`. Bytes that do not form UTF-8 become U+FFFD,
+/// so a stray invalid escape cannot keep the rest of the path encoded (an
+/// upstream that decodes would see through it).
+fn percent_decode(input: &str) -> String {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
     while index < bytes.len() {
-        if bytes[index] == b'%' && index + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).ok()?;
-            if let Ok(value) = u8::from_str_radix(hex, 16) {
-                out.push(value);
-                index += 3;
-                continue;
-            }
+        if bytes[index] == b'%'
+            && index + 2 < bytes.len()
+            && let Some(value) = std::str::from_utf8(&bytes[index + 1..index + 3])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(value);
+            index += 3;
+            continue;
         }
         out.push(bytes[index]);
         index += 1;
     }
-    String::from_utf8(out).ok()
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -92,5 +97,6 @@ mod tests {
         assert_eq!(normalise(""), "/");
         assert_eq!(normalise("/%"), "/%");
         assert_eq!(normalise("/%zz"), "/%zz");
+        assert_eq!(normalise("/echo/%70renota/%ff"), "/echo/prenota/\u{fffd}");
     }
 }
