@@ -9,11 +9,13 @@ if count > 0 then
     batch[#batch + 1] = ticket
     -- unpack() has a stack limit; flush in chunks.
     if #batch >= 1000 then
-      redis.call('ZADD', pending_key, unpack(batch))
+      pending_count = pending_count + redis.call('ZADD', pending_key, unpack(batch))
       batch = {}
     end
   end
-  if #batch > 0 then redis.call('ZADD', pending_key, unpack(batch)) end
+  if #batch > 0 then
+    pending_count = pending_count + redis.call('ZADD', pending_key, unpack(batch))
+  end
   admitted = admitted + count
   tokens = tokens - count * UNIT
 end

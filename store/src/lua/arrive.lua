@@ -6,7 +6,7 @@ local entered = 0
 if issued == admitted + 1 and free_slots() > 0 and whole_tokens() >= 1 then
   admitted = issued
   tokens = tokens - UNIT
-  redis.call('ZADD', inside_key, now, ARGV[7])
+  inside_count = inside_count + redis.call('ZADD', inside_key, now, ARGV[7])
   entered = 1
 end
 save()

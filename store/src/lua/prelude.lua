@@ -42,9 +42,12 @@ local function whole_tokens()
   return math.floor(tokens / UNIT)
 end
 
+-- Counted once per call; scripts keep them current as they add entries.
+local inside_count = redis.call('ZCARD', inside_key)
+local pending_count = redis.call('ZCARD', pending_key)
+
 local function free_slots()
-  local used = redis.call('ZCARD', inside_key) + redis.call('ZCARD', pending_key)
-  return math.max(0, capacity - used)
+  return math.max(0, capacity - inside_count - pending_count)
 end
 
 local function save()
@@ -53,6 +56,5 @@ local function save()
 end
 
 local function snapshot(head)
-  return {head, tonumber(epoch), issued, admitted,
-    redis.call('ZCARD', inside_key), redis.call('ZCARD', pending_key)}
+  return {head, tonumber(epoch), issued, admitted, inside_count, pending_count}
 end
