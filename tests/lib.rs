@@ -303,7 +303,13 @@ pub struct GatewayBuilder {
     cookie_keys: Vec<String>,
     clock: Clock,
     upstream_timeout_seconds: u64,
+    limits: String,
 }
+
+/// Limits loose enough that a test's many visitors, all on 127.0.0.1, are
+/// never rate limited unless the test asks for limits.
+pub const LOOSE_LIMITS: &str =
+    "per_ip_per_second = 1000000\nper_ip_burst = 1000000\ntickets_per_ip_per_minute = 1000000\n";
 
 pub fn gateway(upstream: &Upstream) -> GatewayBuilder {
     gateway_to(&upstream.url())
@@ -319,6 +325,7 @@ pub fn gateway_to(upstream_url: &str) -> GatewayBuilder {
         cookie_keys: vec![COOKIE_KEY.to_owned()],
         clock: Clock::system(),
         upstream_timeout_seconds: 30,
+        limits: LOOSE_LIMITS.to_owned(),
     }
 }
 
@@ -347,6 +354,12 @@ impl GatewayBuilder {
         self.clock = clock.clone();
         self
     }
+    /// The `[limits]` table's body (TOML lines), replacing [`LOOSE_LIMITS`].
+    pub fn limits(mut self, lines: &str) -> Self {
+        self.limits = lines.to_owned();
+        self
+    }
+
     pub fn upstream_timeout_seconds(mut self, seconds: u64) -> Self {
         self.upstream_timeout_seconds = seconds;
         self
@@ -358,8 +371,12 @@ impl GatewayBuilder {
             Backend::Redis(url) => format!("[store]\nbackend = \"redis\"\nredis_url = {url:?}\n"),
         };
         let mut text = format!(
-            "listen = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:2\"\nupstream = {:?}\nupstream_timeout_seconds = {}\nshutdown_grace_seconds = 2\n\n{store}on_error = {:?}\n\n[secrets]\ncookie_keys = {:?}\n\n",
-            self.upstream, self.upstream_timeout_seconds, self.on_error, self.cookie_keys
+            "listen = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:2\"\nupstream = {:?}\nupstream_timeout_seconds = {}\nshutdown_grace_seconds = 2\n\n{store}on_error = {:?}\n\n[secrets]\ncookie_keys = {:?}\n\n[limits]\n{}\n\n",
+            self.upstream,
+            self.upstream_timeout_seconds,
+            self.on_error,
+            self.cookie_keys,
+            self.limits
         );
         for room in &self.rooms {
             text.push_str(&room.toml());

@@ -122,6 +122,24 @@ pub struct Limits {
     /// `trusted_proxies`: networks whose `X-Forwarded-For` is believed.
     /// A bare address in the file becomes a /32 or /128. Default empty.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `max_connections`: open client connections per gateway; beyond it a
+    /// new connection gets a short `503` and is closed. Default 10,000.
+    pub max_connections: usize,
+    /// `max_header_bytes`: request line plus headers; beyond it `431`.
+    /// Default 16 KiB, from 8 KiB.
+    pub max_header_bytes: usize,
+    /// `max_body_bytes`: request body; beyond it `413`. Default 1 MiB.
+    pub max_body_bytes: u64,
+    /// `header_read_timeout_seconds`: time a client has to send its request
+    /// headers, and the longest an idle keep-alive connection stays open.
+    /// Default 10.
+    pub header_read_timeout: Duration,
+    /// `max_in_flight_upstream`: requests at the upstream at once; beyond it
+    /// `503` with `Retry-After`. Default 1024.
+    pub max_in_flight_upstream: usize,
+    /// `max_tracked_clients`: clients the rate limiter remembers at once;
+    /// beyond it the idle ones are forgotten early. Default 1,000,000.
+    pub max_tracked_clients: usize,
 }
 
 /// `[worker]`.

@@ -55,6 +55,12 @@ pub(crate) struct RawLimits {
     pub per_ip_burst: Option<u32>,
     pub tickets_per_ip_per_minute: Option<u32>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub max_connections: Option<u64>,
+    pub max_header_bytes: Option<u64>,
+    pub max_body_bytes: Option<u64>,
+    pub header_read_timeout_seconds: Option<u64>,
+    pub max_in_flight_upstream: Option<u64>,
+    pub max_tracked_clients: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]

@@ -31,6 +31,12 @@ const SHUTDOWN_GRACE_SECONDS: Bounded = Bounded::new(10, 0..=300);
 const DEFAULT_PER_IP_PER_SECOND: u32 = 20;
 const DEFAULT_PER_IP_BURST: u32 = 40;
 const DEFAULT_TICKETS_PER_IP_PER_MINUTE: u32 = 10;
+const MAX_CONNECTIONS: Bounded = Bounded::new(10_000, 1..=1_000_000);
+const MAX_HEADER_BYTES: Bounded = Bounded::new(16 * 1024, 8 * 1024..=1024 * 1024);
+const MAX_BODY_BYTES: Bounded = Bounded::new(1024 * 1024, 0..=1024 * 1024 * 1024);
+const HEADER_READ_TIMEOUT_SECONDS: Bounded = Bounded::new(10, 1..=300);
+const MAX_IN_FLIGHT_UPSTREAM: Bounded = Bounded::new(1024, 1..=1_000_000);
+const MAX_TRACKED_CLIENTS: Bounded = Bounded::new(1_000_000, 1_000..=100_000_000);
 
 /// Shortest accepted cookie key: 32 characters keeps a random key well above
 /// brute-force reach for the HMAC that signs tickets and passes.
@@ -323,11 +329,36 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             })
         })
         .collect::<Result<_>>()?;
+    let bounded = |key: &str, bound: &Bounded, value: Option<u64>| {
+        bound
+            .value(value)
+            .map_err(|problem| format!("limits.{key}: {problem}"))
+    };
     Ok(Limits {
         per_ip_per_second,
         per_ip_burst,
         tickets_per_ip_per_minute,
         trusted_proxies,
+        max_connections: bounded("max_connections", &MAX_CONNECTIONS, raw.max_connections)?
+            as usize,
+        max_header_bytes: bounded("max_header_bytes", &MAX_HEADER_BYTES, raw.max_header_bytes)?
+            as usize,
+        max_body_bytes: bounded("max_body_bytes", &MAX_BODY_BYTES, raw.max_body_bytes)?,
+        header_read_timeout: Duration::from_secs(bounded(
+            "header_read_timeout_seconds",
+            &HEADER_READ_TIMEOUT_SECONDS,
+            raw.header_read_timeout_seconds,
+        )?),
+        max_in_flight_upstream: bounded(
+            "max_in_flight_upstream",
+            &MAX_IN_FLIGHT_UPSTREAM,
+            raw.max_in_flight_upstream,
+        )? as usize,
+        max_tracked_clients: bounded(
+            "max_tracked_clients",
+            &MAX_TRACKED_CLIENTS,
+            raw.max_tracked_clients,
+        )? as usize,
     })
 }
 

@@ -7,6 +7,8 @@
 //! - holding a ticket whose turn has come: one, once (the swap for a pass);
 //! - new: one (a ticket, or straight in).
 
+use std::net::IpAddr;
+
 use http::HeaderMap;
 use http::header::HeaderValue;
 
@@ -37,6 +39,9 @@ pub enum Standing {
     },
     /// No place in line (only for status requests, which never take one).
     Outside,
+    /// The client has taken too many places lately
+    /// (`tickets_per_ip_per_minute`): `429` with `Retry-After`.
+    TooManyPlaces { retry_after: std::time::Duration },
 }
 
 #[derive(Debug)]
@@ -52,12 +57,14 @@ pub async fn decide(
     shared: &Shared,
     room: &RoomRuntime,
     headers: &HeaderMap,
+    client: IpAddr,
     take_place: bool,
 ) -> Decision {
     let now = shared.clock.now();
     let mut door = Door {
         shared,
         room,
+        client,
         now,
         secure: is_https(headers),
         set_cookies: Vec::new(),
@@ -72,6 +79,7 @@ pub async fn decide(
 struct Door<'a> {
     shared: &'a Shared,
     room: &'a RoomRuntime,
+    client: IpAddr,
     now: Millis,
     secure: bool,
     set_cookies: Vec<HeaderValue>,
@@ -173,6 +181,10 @@ impl Door<'_> {
     }
 
     async fn arrive(&mut self) -> Standing {
+        // Checked before the store is asked: a hoarder costs no round trip.
+        if let Err(retry_after) = self.shared.limits.check_ticket(&self.client) {
+            return Standing::TooManyPlaces { retry_after };
+        }
         if self.shared.health.is_down() {
             return self.store_unavailable(None);
         }

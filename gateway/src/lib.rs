@@ -8,6 +8,7 @@ pub mod clock;
 mod cookies;
 mod entry;
 mod health;
+pub mod limits;
 pub mod page;
 pub mod paths;
 mod proxy;
@@ -30,10 +31,15 @@ use anteroom_store::{MemoryStore, RedisStore, Store};
 pub use clock::Clock;
 
 use crate::health::StoreHealth;
+use crate::limits::ClientLimits;
 use crate::page::Pages;
 use crate::proxy::Proxy;
 use crate::room::RoomRuntime;
 use crate::token::Keyring;
+
+/// Connections the admin listener holds at once: operators, dashboards and
+/// scrapers, not visitors.
+const ADMIN_MAX_CONNECTIONS: usize = 256;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type of every response and of upstream requests.
@@ -62,6 +68,7 @@ pub struct Shared {
     health: Arc<StoreHealth>,
     pages: Pages,
     proxy: Proxy,
+    limits: ClientLimits,
 }
 
 impl Shared {
@@ -114,6 +121,7 @@ impl Gateway {
             health: Arc::new(StoreHealth::new(config.store.on_error)),
             pages: Pages::new(),
             proxy: Proxy::new(&config),
+            limits: ClientLimits::new(&config.limits),
             config,
         };
         Ok(Gateway {
@@ -141,6 +149,7 @@ impl Gateway {
                 stopped.clone(),
             ));
         }
+        background.spawn(forget_idle_clients(shared.clone(), stopped.clone()));
         let grace = shared.config.shutdown_grace;
         let public_handler = {
             let shared = shared.clone();
@@ -156,13 +165,31 @@ impl Gateway {
                 async move { admin::handle(&shared, request).await }
             }
         };
+        let limits = &shared.config.limits;
+        let public_limits = server::ListenerLimits {
+            max_connections: limits.max_connections,
+            header_read_timeout: limits.header_read_timeout,
+            max_header_bytes: limits.max_header_bytes,
+        };
+        // The admin listener serves a few operators and scrapers.
+        let admin_limits = server::ListenerLimits {
+            max_connections: ADMIN_MAX_CONNECTIONS,
+            ..public_limits
+        };
         let public = tokio::spawn(server::serve(
             public,
             public_handler,
             stopped.clone(),
             grace,
+            public_limits,
         ));
-        let admin = tokio::spawn(server::serve(admin, admin_handler, stopped.clone(), grace));
+        let admin = tokio::spawn(server::serve(
+            admin,
+            admin_handler,
+            stopped.clone(),
+            grace,
+            admin_limits,
+        ));
         shutdown.await;
         tracing::info!(
             ?grace,
@@ -173,6 +200,18 @@ impl Gateway {
         let _ = admin.await;
         while background.join_next().await.is_some() {}
         Ok(())
+    }
+}
+
+/// Keeps the rate limiter's memory bounded (see `limits`).
+async fn forget_idle_clients(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(limits::EVICTION_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => shared.limits.evict_idle(),
+            _ = server::stop_requested(&mut stopped) => break,
+        }
     }
 }
 

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
-use http_body_util::BodyExt;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokio::sync::Semaphore;
 
 use anteroom_config::Config;
 
@@ -29,6 +32,12 @@ pub enum ProxyError {
     Unreachable { upstream: String, detail: String },
     #[error("upstream {upstream}: no response within {after:?}")]
     TimedOut { upstream: String, after: Duration },
+    /// `max_in_flight_upstream` requests are already at the upstream.
+    #[error("upstream busy: max_in_flight_upstream requests already in flight")]
+    Busy,
+    /// The request body grew past `max_body_bytes` while streaming.
+    #[error("request body over {limit} bytes")]
+    BodyTooLarge { limit: u64 },
 }
 
 pub struct Proxy {
@@ -37,6 +46,11 @@ pub struct Proxy {
     authority: http::uri::Authority,
     timeout: Duration,
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// One permit per request at the upstream, held until its response body
+    /// is finished (or dropped): the upstream never sees more than
+    /// `max_in_flight_upstream` of ours at once.
+    in_flight: Arc<Semaphore>,
+    max_body_bytes: u64,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -68,6 +82,8 @@ impl Proxy {
             authority,
             timeout: config.upstream_timeout,
             trusted_proxies: config.limits.trusted_proxies.clone(),
+            in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_upstream)),
+            max_body_bytes: config.limits.max_body_bytes,
         }
     }
 
@@ -79,6 +95,13 @@ impl Proxy {
         peer: SocketAddr,
         set_cookies: Vec<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
+        // Shed at once rather than queue: a pile-up in front of a slow site
+        // only makes every visitor wait longer.
+        let permit = self
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ProxyError::Busy)?;
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts
             .uri
@@ -105,13 +128,15 @@ impl Proxy {
             self.is_trusted(peer.ip()),
             original_host,
         );
-        let request = Request::from_parts(
-            parts,
-            body.boxed_unsync().map_err(Into::into).boxed_unsync(),
-        );
+        let limit = self.max_body_bytes;
+        let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+        let request = Request::from_parts(parts, body.boxed_unsync());
         let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
         {
             Ok(Ok(response)) => response,
+            Ok(Err(error)) if caused_by_length_limit(&error) => {
+                return Err(ProxyError::BodyTooLarge { limit });
+            }
             Ok(Err(error)) => return Err(self.unreachable(error)),
             Err(_) => {
                 return Err(ProxyError::TimedOut {
@@ -125,10 +150,15 @@ impl Proxy {
         for cookie in set_cookies {
             parts.headers.append(header::SET_COOKIE, cookie);
         }
-        Ok(Response::from_parts(
-            parts,
-            body.map_err(Into::into).boxed_unsync(),
-        ))
+        // The permit lives as long as the response body streams.
+        let body = body
+            .map_frame(move |frame| {
+                let _held = &permit;
+                frame
+            })
+            .map_err(Into::into)
+            .boxed_unsync();
+        Ok(Response::from_parts(parts, body))
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -149,6 +179,17 @@ impl Proxy {
             detail,
         }
     }
+}
+
+fn caused_by_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.is::<LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1),

@@ -2,7 +2,14 @@
 //! `/_anteroom/`, protected paths through their room's door, everything else
 //! straight upstream. The one place where outcomes become HTTP answers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+/// `Retry-After` when the upstream cannot be reached or timed out.
+const UPSTREAM_DOWN_RETRY_SECONDS: u64 = 10;
+
+/// `Retry-After` when the upstream already has `max_in_flight_upstream`
+/// requests: short, the pile-up clears in well under a second.
+const BUSY_RETRY_SECONDS: u64 = 1;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -14,7 +21,7 @@ use crate::entry::{self, Standing};
 use crate::page::{Lang, WaitingView};
 use crate::proxy::ProxyError;
 use crate::room::RoomRuntime;
-use crate::{Body, Shared, cookies, full_body, paths};
+use crate::{Body, Shared, cookies, full_body, limits, paths};
 
 /// Answers one request on the public listener.
 pub async fn handle(
@@ -22,18 +29,37 @@ pub async fn handle(
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
+    // The front door's rate limit runs first: a rejected request costs a
+    // hash-map lookup, no store and no upstream.
+    let client = shared.limits.client(peer, request.headers());
     let path = request.uri().path();
     let normalised = paths::normalise(path);
-    if normalised == "/_anteroom" || normalised.starts_with("/_anteroom/") {
-        return own_endpoint(shared, &request, &normalised).await;
+    let own = normalised == "/_anteroom" || normalised.starts_with("/_anteroom/");
+    if !(own && is_place_holders_poll(shared, &request, &normalised))
+        && let Err(wait) = shared.limits.check_request(&client)
+    {
+        return too_many_requests(request.headers(), wait, "too many requests");
+    }
+    if own {
+        return own_endpoint(shared, &request, &normalised, client).await;
+    }
+    if let Some(length) = content_length(request.headers())
+        && length > shared.config.limits.max_body_bytes
+    {
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     }
     let Some(index) = paths::room_for(shared.room_configs(), path) else {
         return forward(shared, request, peer, Vec::new()).await;
     };
     let room = &shared.rooms[index];
-    let decision = entry::decide(shared, room, request.headers(), true).await;
+    let decision = entry::decide(shared, room, request.headers(), client, true).await;
     match decision.standing {
         Standing::Inside { .. } => forward(shared, request, peer, decision.set_cookies).await,
+        Standing::TooManyPlaces { retry_after } => too_many_requests(
+            request.headers(),
+            retry_after,
+            "too many new places from this address",
+        ),
         Standing::Waiting { .. } | Standing::Outside => waiting_answer(
             shared,
             room,
@@ -48,9 +74,12 @@ async fn own_endpoint(
     shared: &Shared,
     request: &Request<Incoming>,
     normalised: &str,
+    client: IpAddr,
 ) -> Response<Body> {
     match (request.method(), normalised) {
-        (&Method::GET | &Method::HEAD, "/_anteroom/status") => status(shared, request).await,
+        (&Method::GET | &Method::HEAD, "/_anteroom/status") => {
+            status(shared, request, client).await
+        }
         (&Method::GET | &Method::POST, "/_anteroom/leave") => leave(shared, request).await,
         (_, "/_anteroom/status" | "/_anteroom/leave") => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
@@ -69,12 +98,12 @@ struct Status<'a> {
     refresh_seconds: u64,
 }
 
-async fn status(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
+async fn status(shared: &Shared, request: &Request<Incoming>, client: IpAddr) -> Response<Body> {
     let room = match room_from_query(shared, request) {
         Ok(room) => room,
         Err((code, message)) => return json_error(code, message),
     };
-    let decision = entry::decide(shared, room, request.headers(), false).await;
+    let decision = entry::decide(shared, room, request.headers(), client, false).await;
     let mut response = json_response(StatusCode::OK, &status_body(room, decision.standing));
     add_cookies(response.headers_mut(), decision.set_cookies);
     no_store(response.headers_mut());
@@ -161,7 +190,7 @@ fn status_body(room: &RoomRuntime, standing: Standing) -> Status<'_> {
             refresh_seconds,
             ..base
         },
-        Standing::Outside => base,
+        Standing::Outside | Standing::TooManyPlaces { .. } => base,
     }
 }
 
@@ -212,6 +241,7 @@ async fn forward(
     set_cookies: Vec<HeaderValue>,
 ) -> Response<Body> {
     let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
+    let request_headers = accept_only(request.headers());
     match shared
         .proxy
         .forward(request, peer, set_cookies.clone())
@@ -221,21 +251,108 @@ async fn forward(
         Err(error) => {
             // Logged here, where the error becomes an answer; the visitor sees
             // a friendly page, never the detail.
-            tracing::warn!(%error, "upstream request failed");
-            let code = match error {
-                ProxyError::Unreachable { .. } => StatusCode::BAD_GATEWAY,
-                ProxyError::TimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
+            if !matches!(error, ProxyError::Busy | ProxyError::BodyTooLarge { .. }) {
+                tracing::warn!(%error, "upstream request failed");
+            }
+            let (code, retry_seconds) = match error {
+                ProxyError::Unreachable { .. } => {
+                    (StatusCode::BAD_GATEWAY, UPSTREAM_DOWN_RETRY_SECONDS)
+                }
+                ProxyError::TimedOut { .. } => {
+                    (StatusCode::GATEWAY_TIMEOUT, UPSTREAM_DOWN_RETRY_SECONDS)
+                }
+                ProxyError::Busy => (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECONDS),
+                ProxyError::BodyTooLarge { .. } => {
+                    return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                }
             };
-            const RETRY_SECONDS: u64 = 10;
-            let mut response =
-                html_response(code, shared.pages.upstream_unavailable(lang, RETRY_SECONDS));
+            let mut response = if wants_json(&request_headers) {
+                json_error(
+                    code,
+                    "the site cannot answer right now; please try again shortly",
+                )
+            } else {
+                html_response(code, shared.pages.upstream_unavailable(lang, retry_seconds))
+            };
             let headers = response.headers_mut();
             add_cookies(headers, set_cookies);
             no_store(headers);
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_SECONDS));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_seconds));
             response
         }
     }
+}
+
+/// A status poll by someone holding a genuine ticket or pass: never rate
+/// limited, so that waiting visitors behind one shared address (a carrier's
+/// NAT, an office) keep their page moving. It costs no store round trip, and
+/// verifying the cookie is one HMAC.
+fn is_place_holders_poll(shared: &Shared, request: &Request<Incoming>, normalised: &str) -> bool {
+    if normalised != "/_anteroom/status" {
+        return false;
+    }
+    shared.rooms.iter().any(|room| {
+        cookies::values(request.headers(), &room.ticket_cookie).any(|token| {
+            shared
+                .keys
+                .verify_ticket(token)
+                .is_some_and(|t| t.room == room.name())
+        }) || cookies::values(request.headers(), &room.pass_cookie).any(|token| {
+            shared
+                .keys
+                .verify_pass(token)
+                .is_some_and(|p| p.room == room.name())
+        })
+    })
+}
+
+/// `429` with `Retry-After`, as a small JSON or HTML answer by `Accept`.
+fn too_many_requests(
+    headers: &HeaderMap,
+    wait: std::time::Duration,
+    message: &str,
+) -> Response<Body> {
+    let retry_after = limits::retry_after_seconds(wait);
+    let mut response = if wants_json(headers) {
+        json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &serde_json::json!({ "error": message, "retry_after_seconds": retry_after }),
+        )
+    } else {
+        let lang = Lang::from_accept_language(header_str(headers, header::ACCEPT_LANGUAGE));
+        let text = match lang {
+            Lang::It => "Troppe richieste. Riprova tra qualche secondo.",
+            Lang::En => "Too many requests. Please try again in a few seconds.",
+        };
+        html_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "<!DOCTYPE html><html lang=\"{}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>429</title><p style=\"font:1.4rem system-ui,sans-serif\">{text}</p></html>",
+                lang.code()
+            ),
+        )
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    no_store(headers);
+    response
+}
+
+/// Just the `Accept` header, kept to choose an error's format after the
+/// request has gone upstream.
+fn accept_only(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    if let Some(accept) = headers.get(header::ACCEPT) {
+        kept.insert(header::ACCEPT, accept.clone());
+    }
+    kept
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {

@@ -12,14 +12,34 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::sync::watch;
 
 use crate::Body;
 
-/// A client that has not sent its request headers within this time is cut
-/// off (a slowloris client holds a connection for nothing).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The bounds of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerLimits {
+    /// Open connections; beyond it a new one gets a short `503` and is closed.
+    pub max_connections: usize,
+    /// Time to send the request headers (a slowloris client is cut off), and
+    /// the longest an idle keep-alive connection stays open: hyper starts this
+    /// timer whenever it waits for a request's first byte.
+    pub header_read_timeout: Duration,
+    /// Request line plus headers; beyond it hyper answers `431`.
+    pub max_header_bytes: usize,
+}
+
+/// Sent to a connection beyond `max_connections`, then closed: a clear answer
+/// that costs nothing (no parsing, no task beyond the write).
+const OVER_CAPACITY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 31\r\nConnection: close\r\n\r\nToo many connections; retry.\r\n\r\n";
+
+/// How long we spend writing [`OVER_CAPACITY_RESPONSE`] before giving up on
+/// the connection.
+const OVER_CAPACITY_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves `listener` until `shutdown` turns true, then stops accepting, lets
 /// requests in flight finish for at most `grace`, and returns.
@@ -28,6 +48,7 @@ pub async fn serve<H, F>(
     handler: H,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
+    limits: ListenerLimits,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
@@ -37,7 +58,9 @@ pub async fn serve<H, F>(
         .http1()
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes);
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -53,6 +76,10 @@ pub async fn serve<H, F>(
             },
             _ = stop_requested(&mut shutdown) => break,
         };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tokio::spawn(turn_away(stream));
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let service = service_fn(move |request| {
@@ -67,6 +94,7 @@ pub async fn serve<H, F>(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);
@@ -79,6 +107,16 @@ pub async fn serve<H, F>(
             "connections still open after the grace period; closing them"
         );
     }
+}
+
+/// Answers a connection beyond `max_connections` and closes it.
+async fn turn_away(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(OVER_CAPACITY_WRITE_TIMEOUT, async {
+        let _ = stream.write_all(OVER_CAPACITY_RESPONSE).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Completes once `shutdown` says stop (or its sender is gone).

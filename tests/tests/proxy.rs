@@ -15,7 +15,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anteroom_gateway::page::{Lang, Pages};
-use anteroom_tests::{GatewayHandle, Upstream, free_port, gateway, gateway_to, room, upstream};
+use anteroom_tests::{
+    GatewayHandle, LOOSE_LIMITS, Upstream, free_port, gateway, gateway_to, room, upstream,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -584,7 +586,14 @@ async fn a_large_request_body_arrives_whole() {
     const SIZE: usize = 8 * 1024 * 1024;
     const CHUNK: usize = 64 * 1024;
     let up = upstream().await;
-    let gw = gateway(&up).room(room("vaccini").capacity(1)).start().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .limits(&format!(
+            "{LOOSE_LIMITS}max_body_bytes = {}\n",
+            16 * 1024 * 1024
+        ))
+        .start()
+        .await;
     let client = plain_client();
     let first = client
         .get(gw.url("/echo/vaccini"))
@@ -660,6 +669,10 @@ async fn a_request_body_is_streamed_not_buffered() {
     .await;
     let gw = gateway_to(&format!("http://{site}"))
         .room(room("vaccini"))
+        .limits(&format!(
+            "{LOOSE_LIMITS}max_body_bytes = {}\n",
+            16 * 1024 * 1024
+        ))
         .start()
         .await;
 
@@ -795,12 +808,24 @@ async fn upstream_down_gives_the_friendly_502_page() {
         .await;
     let pages = Pages::new();
     let client = plain_client();
-    // Outside a room, inside one (the first visitor is let straight in), and
-    // with a client that asks for JSON: always the same friendly page.
+    // A JSON client gets a short JSON error instead, with no internals.
+    let response = client
+        .get(gw.url("/api/slots"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 502);
+    assert_eq!(header(&response, "content-type"), Some("application/json"));
+    assert!(header(&response, "retry-after").is_some());
+    let body = response.text().await.expect("body");
+    assert_no_internals(&body, &upstream_address);
+    assert!(serde_json::from_str::<Value>(&body).is_ok(), "{body}");
+    // Outside a room and inside one (the first visitor is let straight in):
+    // always the same friendly page.
     for (path, accept, lang) in [
         ("/anything?q=1", "text/html", Lang::En),
         ("/echo/vaccini", "text/html", Lang::It),
-        ("/api/slots", "application/json", Lang::En),
     ] {
         let response = client
             .get(gw.url(path))
