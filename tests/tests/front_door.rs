@@ -1,0 +1,343 @@
+//! The front door's limits against a running gateway: per-client rate limits
+//! with `Retry-After`, the ticket limit, trusted proxies, and the bounds on
+//! connections, headers, bodies and requests in flight upstream. The limits'
+//! arithmetic is tested on a fake clock in `gateway/src/limits.rs`; here each
+//! limit is shown to be wired in, with one real request too many.
+
+use std::time::Duration;
+
+use anteroom_bench::origin::OriginOptions;
+use anteroom_tests::{
+    LOOSE_LIMITS, Upstream, gateway, reached_origin, room, upstream, upstream_with,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn origin_requests(up: &Upstream) -> u64 {
+    let stats: serde_json::Value = reqwest::get(format!("{}/_stats", up.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["requests"].as_u64().unwrap()
+}
+
+fn plain() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_over_its_limit_gets_429_with_retry_after_and_touches_nothing() {
+    let up = upstream().await;
+    // One request per minute sustained: the burst of 3 is all there is.
+    let gw = gateway(&up)
+        .limits("per_ip_per_second = 1\nper_ip_burst = 3\n")
+        .start()
+        .await;
+    let client = plain();
+    for _ in 0..3 {
+        assert_eq!(
+            client.get(gw.url("/echo/a")).send().await.unwrap().status(),
+            200
+        );
+    }
+    let seen = origin_requests(&up).await;
+    let limited = client.get(gw.url("/echo/a")).send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert!(
+        limited.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let json = client
+        .get(gw.url("/echo/a"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 429);
+    let body: serde_json::Value = json.json().await.unwrap();
+    assert!(body["retry_after_seconds"].as_u64().is_some());
+    assert_eq!(
+        origin_requests(&up).await,
+        seen,
+        "rejected requests never reach the origin"
+    );
+}
+
+#[tokio::test]
+async fn one_client_cannot_hoard_places_in_the_queue() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .limits("per_ip_per_second = 1000\nper_ip_burst = 1000\ntickets_per_ip_per_minute = 3\n")
+        .start()
+        .await;
+    // The first place is straight in; two more are tickets; the fourth is refused.
+    let places: Vec<_> = (0..3).map(|_| gw.visitor()).collect();
+    assert!(reached_origin(places[0].get("/echo/vaccini").await).await);
+    for visitor in &places[1..] {
+        assert_eq!(visitor.get("/echo/vaccini").await.status(), 200);
+    }
+    let hoarder = gw.visitor();
+    let refused = hoarder.get("/echo/vaccini").await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(
+        refused.headers().get("set-cookie").is_none(),
+        "no ticket was handed out"
+    );
+    assert_eq!(hoarder.status("vaccini").await["state"], "none");
+    // Those who hold places keep them.
+    assert_eq!(places[1].status("vaccini").await["position"], 1);
+    assert_eq!(places[2].status("vaccini").await["position"], 2);
+}
+
+#[tokio::test]
+async fn waiting_visitors_polling_are_never_rate_limited() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .limits("per_ip_per_second = 1\nper_ip_burst = 2\n")
+        .start()
+        .await;
+    assert!(reached_origin(gw.visitor().get("/echo/vaccini").await).await);
+    let waiting = gw.visitor();
+    assert_eq!(waiting.get("/echo/vaccini").await.status(), 200);
+    // Far faster than the refresh interval, from an address already over its
+    // limit: a place holder's polls still get answers.
+    for _ in 0..30 {
+        assert_eq!(waiting.status("vaccini").await["state"], "waiting");
+    }
+    // Without a place, the same polls are limited.
+    let stranger = plain();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = stranger
+            .get(gw.url("/_anteroom/status?room=vaccini"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn forwarded_for_keys_clients_only_behind_trusted_proxies() {
+    let up = upstream().await;
+    let limits = "per_ip_per_second = 1\nper_ip_burst = 2\n";
+    let behind_proxy = gateway(&up)
+        .limits(&format!("{limits}trusted_proxies = [\"127.0.0.1\"]\n"))
+        .start()
+        .await;
+    let client = plain();
+    let get = |gw: &anteroom_tests::GatewayHandle, forwarded: &str| {
+        client
+            .get(gw.url("/echo/x"))
+            .header("x-forwarded-for", forwarded.to_owned())
+            .send()
+    };
+    // Behind a trusted proxy: each forwarded client has its own limit.
+    for _ in 0..2 {
+        assert_eq!(
+            get(&behind_proxy, "203.0.113.1").await.unwrap().status(),
+            200
+        );
+    }
+    assert_eq!(
+        get(&behind_proxy, "203.0.113.1").await.unwrap().status(),
+        429
+    );
+    assert_eq!(
+        get(&behind_proxy, "203.0.113.2").await.unwrap().status(),
+        200
+    );
+
+    // Without trusted proxies, a client cannot escape its limit by
+    // inventing X-Forwarded-For addresses.
+    let direct = gateway(&up).limits(limits).start().await;
+    let mut statuses = Vec::new();
+    for index in 0..4 {
+        statuses.push(
+            get(&direct, &format!("198.51.100.{index}"))
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_and_never_reach_the_origin_whole() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .limits(&format!("{LOOSE_LIMITS}max_body_bytes = 1024\n"))
+        .start()
+        .await;
+    let client = plain();
+    let fits = client
+        .post(gw.url("/echo/b"))
+        .body(vec![b'x'; 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fits.status(), 200);
+    let seen = origin_requests(&up).await;
+    let declared = client
+        .post(gw.url("/echo/b"))
+        .body(vec![b'x'; 1025])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status(), 413);
+    assert_eq!(
+        origin_requests(&up).await,
+        seen,
+        "a declared oversize body is refused up front"
+    );
+    // Chunked, so the size is only known while streaming.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b'y'; 512])).collect();
+    let streamed = client
+        .post(gw.url("/echo/b"))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 413);
+}
+
+#[tokio::test]
+async fn headers_over_the_limit_get_431() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .limits(&format!("{LOOSE_LIMITS}max_header_bytes = 8192\n"))
+        .start()
+        .await;
+    let client = plain();
+    let small = client
+        .get(gw.url("/echo/h"))
+        .header("x-pad", "p".repeat(4000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), 200);
+    let big = client
+        .get(gw.url("/echo/h"))
+        .header("x-pad", "p".repeat(20_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 431);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_max_in_flight_upstream_get_503_with_retry_after() {
+    let up = upstream_with(OriginOptions {
+        service_time: Duration::from_millis(1500),
+        ..OriginOptions::default()
+    })
+    .await;
+    let gw = gateway(&up)
+        .limits(&format!("{LOOSE_LIMITS}max_in_flight_upstream = 1\n"))
+        .start()
+        .await;
+    let slow_url = gw.url("/echo/slow");
+    let slow = tokio::spawn(async move { reqwest::get(slow_url).await.unwrap().status() });
+    // Wait until the slow request is at the origin.
+    for _ in 0..100 {
+        let stats: serde_json::Value = reqwest::get(format!("{}/_stats", up.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if stats["current_concurrency"].as_u64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let shed = plain().get(gw.url("/echo/other")).send().await.unwrap();
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_eq!(
+        slow.await.unwrap(),
+        200,
+        "the request in flight is unaffected"
+    );
+    // With the slot free again, requests pass.
+    assert_eq!(
+        plain()
+            .get(gw.url("/echo/other"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_get_503_and_are_closed() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .limits(&format!("{LOOSE_LIMITS}max_connections = 2\n"))
+        .start()
+        .await;
+    let _first = TcpStream::connect(gw.addr).await.unwrap();
+    let _second = TcpStream::connect(gw.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(gw.addr).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), third.read_to_string(&mut answer))
+        .await
+        .expect("the gateway answers and closes")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("Retry-After: 1"));
+    drop(_first);
+    drop(_second);
+    // Once they close, new connections are served.
+    let mut served = false;
+    for _ in 0..50 {
+        if let Ok(response) = plain().get(gw.url("/echo/c")).send().await
+            && response.status() == 200
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served);
+}
+
+#[tokio::test]
+async fn a_slowloris_client_is_cut_off() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .limits(&format!("{LOOSE_LIMITS}header_read_timeout_seconds = 1\n"))
+        .start()
+        .await;
+    let mut slow = TcpStream::connect(gw.addr).await.unwrap();
+    slow.write_all(b"GET /echo/s HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    // Never finish the headers: the gateway closes the connection.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the connection is closed, not held open");
+}
