@@ -66,6 +66,12 @@ fn minimal_file_gets_every_default() {
     assert_eq!(config.limits.per_ip_burst.get(), 40);
     assert_eq!(config.limits.tickets_per_ip_per_minute.get(), 10);
     assert!(config.limits.trusted_proxies.is_empty());
+    assert_eq!(config.limits.max_connections, 10_000);
+    assert_eq!(config.limits.max_header_bytes, 16 * 1024);
+    assert_eq!(config.limits.max_body_bytes, 1024 * 1024);
+    assert_eq!(config.limits.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(config.limits.max_in_flight_upstream, 1024);
+    assert_eq!(config.limits.max_tracked_clients, 1_000_000);
     assert_eq!(config.worker.admin_listen.to_string(), "127.0.0.1:9091");
     assert!(config.rooms.is_empty());
     assert!(config.buffers.is_empty());
@@ -830,4 +836,32 @@ fn nonzero_fields_carry_the_written_value() {
         config.buffers[0].max_in_flight,
         NonZeroU32::new(3).expect("3")
     );
+}
+
+#[test]
+fn resource_bounds_are_checked_by_key() {
+    for (line, key) in [
+        ("max_connections = 0", "limits.max_connections: "),
+        ("max_header_bytes = 100", "limits.max_header_bytes: "),
+        ("max_body_bytes = 99999999999999", "limits.max_body_bytes: "),
+        (
+            "header_read_timeout_seconds = 0",
+            "limits.header_read_timeout_seconds: ",
+        ),
+        (
+            "max_in_flight_upstream = 0",
+            "limits.max_in_flight_upstream: ",
+        ),
+        ("max_tracked_clients = 5", "limits.max_tracked_clients: "),
+    ] {
+        let message = invalid(&format!("{UPSTREAM}[limits]\n{line}\n"));
+        assert!(message.starts_with(key), "{line}: {message}");
+        assert!(message.contains("must be between"), "{line}: {message}");
+    }
+    let config = valid(&format!(
+        "{UPSTREAM}[limits]\nmax_connections = 5\nmax_body_bytes = 0\nheader_read_timeout_seconds = 3\n"
+    ));
+    assert_eq!(config.limits.max_connections, 5);
+    assert_eq!(config.limits.max_body_bytes, 0);
+    assert_eq!(config.limits.header_read_timeout, Duration::from_secs(3));
 }
