@@ -25,7 +25,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use anteroom_config::{Backend, Config, Room};
+use anteroom_config::{Backend, Config};
 use anteroom_store::{MemoryStore, RedisStore, Store};
 
 pub use clock::Clock;
@@ -61,7 +61,7 @@ pub enum GatewayError {
 pub struct Shared {
     config: Config,
     rooms: Vec<Arc<RoomRuntime>>,
-    room_configs: Vec<Room>,
+    room_matcher: paths::RoomMatcher,
     store: Arc<dyn Store>,
     keys: Keyring,
     clock: Clock,
@@ -69,12 +69,6 @@ pub struct Shared {
     pages: Pages,
     proxy: Proxy,
     limits: ClientLimits,
-}
-
-impl Shared {
-    fn room_configs(&self) -> &[Room] {
-        &self.room_configs
-    }
 }
 
 /// A gateway ready to serve: config applied, store prepared (not yet
@@ -114,7 +108,7 @@ impl Gateway {
             .collect();
         let shared = Shared {
             rooms,
-            room_configs: config.rooms.clone(),
+            room_matcher: paths::RoomMatcher::new(&config.rooms),
             store,
             keys,
             clock,

@@ -38,6 +38,10 @@ pub enum ProxyError {
     /// The request body grew past `max_body_bytes` while streaming.
     #[error("request body over {limit} bytes")]
     BodyTooLarge { limit: u64 },
+    /// The client's own request body broke (bad chunked framing, closed
+    /// early): the client's fault, not the upstream's.
+    #[error("request body from the client is broken: {0}")]
+    ClientBody(String),
 }
 
 pub struct Proxy {
@@ -137,6 +141,9 @@ impl Proxy {
             Ok(Err(error)) if caused_by_length_limit(&error) => {
                 return Err(ProxyError::BodyTooLarge { limit });
             }
+            Ok(Err(error)) if caused_by_client_body(&error) => {
+                return Err(ProxyError::ClientBody(error.to_string()));
+            }
             Ok(Err(error)) => return Err(self.unreachable(error)),
             Err(_) => {
                 return Err(ProxyError::TimedOut {
@@ -185,6 +192,21 @@ fn caused_by_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
         if cause.is::<LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Did sending fail because reading the client's body failed? hyper marks
+/// errors from a request body it was given as user errors.
+fn caused_by_client_body(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>()
+            && hyper_error.is_user()
+        {
             return true;
         }
         source = cause.source();

@@ -43,12 +43,16 @@ pub async fn handle(
     if own {
         return own_endpoint(shared, &request, &normalised, client).await;
     }
+    if request.method() == Method::CONNECT {
+        // A gateway in front of one site is not a tunnel.
+        return json_error(StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not supported");
+    }
     if let Some(length) = content_length(request.headers())
         && length > shared.config.limits.max_body_bytes
     {
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     }
-    let Some(index) = paths::room_for(shared.room_configs(), path) else {
+    let Some(index) = shared.room_matcher.room_for(path) else {
         return forward(shared, request, peer, Vec::new()).await;
     };
     let room = &shared.rooms[index];
@@ -251,7 +255,10 @@ async fn forward(
         Err(error) => {
             // Logged here, where the error becomes an answer; the visitor sees
             // a friendly page, never the detail.
-            if !matches!(error, ProxyError::Busy | ProxyError::BodyTooLarge { .. }) {
+            if matches!(
+                error,
+                ProxyError::Unreachable { .. } | ProxyError::TimedOut { .. }
+            ) {
                 tracing::warn!(%error, "upstream request failed");
             }
             let (code, retry_seconds) = match error {
@@ -264,6 +271,12 @@ async fn forward(
                 ProxyError::Busy => (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECONDS),
                 ProxyError::BodyTooLarge { .. } => {
                     return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                }
+                ProxyError::ClientBody(_) => {
+                    return json_error(
+                        StatusCode::BAD_REQUEST,
+                        "the request body could not be read",
+                    );
                 }
             };
             let mut response = if wants_json(&request_headers) {
