@@ -70,9 +70,15 @@ impl<C: Clock + Clone> Table<C> {
         }
     }
 
-    /// `Err(wait)` when `client` is over the limit.
+    /// `Err(wait)` when `client` is over the limit. Checks under the read
+    /// guard (a synchronous map operation) rather than cloning the `Arc`, so
+    /// concurrent checks share no counter.
     fn check(&self, client: &IpAddr) -> Result<(), Duration> {
-        self.limiter()
+        let guard = match self.limiter.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard
             .check_key(client)
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }

@@ -33,13 +33,13 @@ pub async fn handle(
     // hash-map lookup, no store and no upstream.
     let client = shared.limits.client(peer, request.headers());
     let path = request.uri().path();
-    let normalised = paths::normalise(path);
-    let own = normalised == "/_anteroom" || normalised.starts_with("/_anteroom/");
-    if !(own && is_place_holders_poll(shared, &request, &normalised))
+    if !is_place_holders_poll(shared, &request)
         && let Err(wait) = shared.limits.check_request(&client)
     {
         return too_many_requests(request.headers(), wait, "too many requests");
     }
+    let normalised = paths::normalise(path);
+    let own = normalised == "/_anteroom" || normalised.starts_with("/_anteroom/");
     if own {
         return own_endpoint(shared, &request, &normalised, client).await;
     }
@@ -300,8 +300,11 @@ async fn forward(
 /// limited, so that waiting visitors behind one shared address (a carrier's
 /// NAT, an office) keep their page moving. It costs no store round trip, and
 /// verifying the cookie is one HMAC.
-fn is_place_holders_poll(shared: &Shared, request: &Request<Incoming>, normalised: &str) -> bool {
-    if normalised != "/_anteroom/status" {
+///
+/// Only the exact path the waiting page polls is exempt: any other spelling
+/// of it is limited like every other request.
+fn is_place_holders_poll(shared: &Shared, request: &Request<Incoming>) -> bool {
+    if request.uri().path() != "/_anteroom/status" {
         return false;
     }
     shared.rooms.iter().any(|room| {
@@ -319,7 +322,11 @@ fn is_place_holders_poll(shared: &Shared, request: &Request<Incoming>, normalise
     })
 }
 
-/// `429` with `Retry-After`, as a small JSON or HTML answer by `Accept`.
+const TOO_MANY_REQUESTS_EN: &str = "<!DOCTYPE html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Too many requests</title><p style=\"font:1.4rem system-ui,sans-serif\">Too many requests. Please try again in a few seconds.</p></html>";
+const TOO_MANY_REQUESTS_IT: &str = "<!DOCTYPE html><html lang=\"it\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Troppe richieste</title><p style=\"font:1.4rem system-ui,sans-serif\">Troppe richieste. Riprova tra qualche secondo.</p></html>";
+
+/// `429` with `Retry-After`, as a small JSON or HTML answer by `Accept`
+/// (the HTML is static: rejecting must stay cheap).
 fn too_many_requests(
     headers: &HeaderMap,
     wait: std::time::Duration,
@@ -333,17 +340,17 @@ fn too_many_requests(
         )
     } else {
         let lang = Lang::from_accept_language(header_str(headers, header::ACCEPT_LANGUAGE));
-        let text = match lang {
-            Lang::It => "Troppe richieste. Riprova tra qualche secondo.",
-            Lang::En => "Too many requests. Please try again in a few seconds.",
+        let page = match lang {
+            Lang::It => TOO_MANY_REQUESTS_IT,
+            Lang::En => TOO_MANY_REQUESTS_EN,
         };
-        html_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "<!DOCTYPE html><html lang=\"{}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>429</title><p style=\"font:1.4rem system-ui,sans-serif\">{text}</p></html>",
-                lang.code()
-            ),
-        )
+        let mut response = Response::new(full_body(Bytes::from_static(page.as_bytes())));
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        response
     };
     let headers = response.headers_mut();
     headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
