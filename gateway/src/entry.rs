@@ -89,6 +89,31 @@ impl Door<'_> {
     async fn standing(&mut self, headers: &HeaderMap, take_place: bool) -> Standing {
         if let Some(pass) = self.valid_pass(headers) {
             self.room.record_activity(&pass.id, self.now);
+            let current_epoch = self.room.snapshot().map(|snapshot| snapshot.epoch);
+            if let Some(epoch) = current_epoch
+                && epoch != pass.epoch
+                && !self.shared.health.is_down()
+            {
+                // The store lost the room's state since this visitor was let
+                // in: count them inside again (once; the renewed pass carries
+                // the new epoch).
+                match self
+                    .shared
+                    .store
+                    .rejoin(&self.room.params, &pass.id, self.now)
+                    .await
+                {
+                    Ok(()) => {
+                        self.give_pass(&Pass {
+                            epoch,
+                            last_seen: self.now,
+                            ..pass
+                        });
+                        return Standing::Inside { counted: true };
+                    }
+                    Err(error) => self.shared.health.failed(&error),
+                }
+            }
             if self.now.saturating_sub(pass.last_seen) >= self.renew_after_ms() {
                 self.give_pass(&Pass {
                     last_seen: self.now,
@@ -166,7 +191,7 @@ impl Door<'_> {
                 self.shared.health.succeeded();
                 self.set_cookies
                     .push(cookies::clear(&self.room.ticket_cookie));
-                self.give_new_pass(pass_id);
+                self.give_new_pass(pass_id, ticket.epoch);
                 Some(Standing::Inside { counted: true })
             }
             // The cache ran ahead of the store (another gateway's figures):
@@ -198,7 +223,7 @@ impl Door<'_> {
             Ok(Arrival::Admitted { snapshot }) => {
                 self.shared.health.succeeded();
                 self.room.observe(snapshot);
-                self.give_new_pass(pass_id);
+                self.give_new_pass(pass_id, snapshot.epoch);
                 Standing::Inside { counted: true }
             }
             Ok(Arrival::Ticketed { ticket, snapshot }) => {
@@ -248,9 +273,10 @@ impl Door<'_> {
         }
     }
 
-    fn give_new_pass(&mut self, id: String) {
+    fn give_new_pass(&mut self, id: String, epoch: u64) {
         let pass = Pass {
             room: self.room.name().to_owned(),
+            epoch,
             id,
             admitted_at: self.now,
             last_seen: self.now,

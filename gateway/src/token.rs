@@ -35,6 +35,9 @@ pub struct Ticket {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pass {
     pub room: String,
+    /// The room's epoch when the pass was issued or last renewed. A pass of
+    /// an older epoch (the store lost its state) rejoins the room's count.
+    pub epoch: u64,
     /// Identifies the slot in the store (32 hex digits).
     pub id: String,
     pub admitted_at: Millis,
@@ -86,8 +89,8 @@ impl Keyring {
 
     pub fn sign_pass(&self, pass: &Pass) -> String {
         self.sign(&format!(
-            "p|{}|{}|{}|{}",
-            pass.room, pass.id, pass.admitted_at, pass.last_seen
+            "p|{}|{}|{}|{}|{}",
+            pass.room, pass.epoch, pass.id, pass.admitted_at, pass.last_seen
         ))
     }
 
@@ -117,14 +120,24 @@ impl Keyring {
     pub fn verify_pass(&self, token: &str) -> Option<Pass> {
         let payload = self.verify(token)?;
         let mut fields = payload.split('|');
-        let (Some("p"), Some(room), Some(id), Some(admitted_at), Some(last_seen), None) = (
+        let (
+            Some("p"),
+            Some(room),
+            Some(epoch),
+            Some(id),
+            Some(admitted_at),
+            Some(last_seen),
+            None,
+        ) = (
             fields.next(),
             fields.next(),
             fields.next(),
             fields.next(),
             fields.next(),
             fields.next(),
-        ) else {
+            fields.next(),
+        )
+        else {
             return None;
         };
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -132,6 +145,7 @@ impl Keyring {
         }
         Some(Pass {
             room: room.to_owned(),
+            epoch: epoch.parse().ok()?,
             id: id.to_owned(),
             admitted_at: admitted_at.parse().ok()?,
             last_seen: last_seen.parse().ok()?,
@@ -225,9 +239,9 @@ mod tests {
         }
 
         #[test]
-        fn pass_round_trips(room in "[a-z0-9_-]{1,32}", id: u128, admitted_at: u64, last_seen: u64) {
+        fn pass_round_trips(room in "[a-z0-9_-]{1,32}", epoch: u64, id: u128, admitted_at: u64, last_seen: u64) {
             let keys = Keyring::new(&[KEY_A]);
-            let pass = Pass { room, id: format!("{id:032x}"), admitted_at, last_seen };
+            let pass = Pass { room, epoch, id: format!("{id:032x}"), admitted_at, last_seen };
             prop_assert_eq!(keys.verify_pass(&keys.sign_pass(&pass)), Some(pass));
         }
 

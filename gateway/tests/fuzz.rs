@@ -103,6 +103,7 @@ fn pass() -> impl Strategy<Value = Pass> {
     )
         .prop_map(|(room, id, admitted_at, last_seen)| Pass {
             room,
+            epoch: 0,
             id: format!("{id:032x}"),
             admitted_at,
             last_seen,
@@ -254,7 +255,7 @@ proptest! {
             None => prop_assert!(room.contains('|') || keys.sign_ticket(&ticket).len() > MAX_TOKEN_LEN),
             Some(found) => prop_assert_eq!(found, ticket),
         }
-        let pass = Pass { room: room.clone(), id: format!("{id:032x}"), admitted_at: 5, last_seen: 6 };
+        let pass = Pass { room: room.clone(), epoch: 0, id: format!("{id:032x}"), admitted_at: 5, last_seen: 6 };
         match keys.verify_pass(&keys.sign_pass(&pass)) {
             None => prop_assert!(room.contains('|') || keys.sign_pass(&pass).len() > MAX_TOKEN_LEN),
             Some(found) => prop_assert_eq!(found, pass),
@@ -274,7 +275,7 @@ proptest! {
         prop_assume!(a != b && a != c);
         let signer = Keyring::new(&[a.as_str()]);
         let ticket_token = signer.sign_ticket(&ticket);
-        let pass = Pass { room: pass_room, id: new_pass_id(), admitted_at: 1, last_seen: 2 };
+        let pass = Pass { room: pass_room, epoch: 0, id: new_pass_id(), admitted_at: 1, last_seen: 2 };
         let pass_token = signer.sign_pass(&pass);
         for stranger in [Keyring::new(&[b.as_str()]), Keyring::new(&[b.as_str(), c.as_str()])] {
             prop_assert_eq!(stranger.verify_ticket(&ticket_token), None);

@@ -140,6 +140,12 @@ pub trait Store: Send + Sync + 'static {
     async fn touch(&self, room: &RoomParams, passes: &[(String, Millis)])
     -> Result<(), StoreError>;
 
+    /// A pass issued in an earlier epoch of the room (the store lost its
+    /// state, e.g. a Redis restart without persistence) is counted inside
+    /// again, so that capacity holds for visitors admitted before the loss.
+    async fn rejoin(&self, room: &RoomParams, pass_id: &str, now: Millis)
+    -> Result<(), StoreError>;
+
     /// A visitor leaves: their slot goes to the next in line.
     async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError>;
 

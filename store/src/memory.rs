@@ -192,6 +192,19 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn rejoin(
+        &self,
+        room: &RoomParams,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.with_room(room, now, |state| {
+            if !state.inside.contains_key(pass_id) {
+                state.enter(pass_id, now);
+            }
+        })
+    }
+
     async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
         let mut rooms = self
             .rooms

@@ -203,6 +203,23 @@ impl Store for RedisStore {
             .map_err(unavailable)
     }
 
+    async fn rejoin(
+        &self,
+        room: &RoomParams,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let keys = RoomKeys::new(&room.name);
+        redis::cmd("ZADD")
+            .arg(&keys.inside)
+            .arg("NX")
+            .arg(now)
+            .arg(pass_id)
+            .query_async::<()>(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)
+    }
+
     async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
         let keys = RoomKeys::new(&room.name);
         redis::cmd("ZREM")

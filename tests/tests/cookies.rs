@@ -152,6 +152,7 @@ fn pass_id(seed: u128) -> String {
 fn pass(room: &str, seed: u128, last_seen: u64) -> Pass {
     Pass {
         room: room.to_owned(),
+        epoch: 0,
         id: pass_id(seed),
         admitted_at: last_seen,
         last_seen,

@@ -504,6 +504,7 @@ impl Tokens {
         let genuine = Keyring::new(&[COOKIE_KEY]);
         let pass = |room: &str| Pass {
             room: room.to_owned(),
+            epoch: 0,
             id: new_pass_id(),
             admitted_at: 0,
             last_seen: u64::MAX / 2,

@@ -50,6 +50,7 @@ on_both_backends!(
     leaving_frees_the_slot,
     positions_do_not_move_when_others_arrive,
     tickets_of_another_epoch_are_spent,
+    a_rejoining_pass_counts_once,
 );
 
 async fn arrive(store: &dyn Store, room: &RoomParams, now: u64) -> Arrival {
@@ -322,6 +323,25 @@ async fn tickets_of_another_epoch_are_spent(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(claim, Claim::Spent);
+}
+
+async fn a_rejoining_pass_counts_once(store: Arc<dyn Store>) {
+    let room = params(2, 600);
+    let pass_id = "h".repeat(32);
+    store.advance(&room, T0).await.unwrap();
+    store.rejoin(&room, &pass_id, T0).await.unwrap();
+    store.rejoin(&room, &pass_id, T0 + 10).await.unwrap();
+    let snapshot = store.advance(&room, T0 + 20).await.unwrap();
+    assert_eq!(snapshot.inside, 1);
+    // And it holds a slot: one more fits, the next waits.
+    assert!(matches!(
+        arrive(&*store, &room, T0 + 30).await,
+        Arrival::Admitted { .. }
+    ));
+    assert!(matches!(
+        arrive(&*store, &room, T0 + 30).await,
+        Arrival::Ticketed { .. }
+    ));
 }
 
 /// A wiped Redis starts a new epoch: old tickets cannot be replayed into it.

@@ -163,3 +163,29 @@ async fn starts_while_redis_is_down() {
     })
     .await;
 }
+
+/// After Redis loses its data, visitors admitted before the loss are counted
+/// again as they come back, so the room does not take `capacity` newcomers on
+/// top of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_inside_before_a_redis_wipe_still_count() {
+    let mut redis = RedisServer::start().await;
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .redis(&redis)
+        .start()
+        .await;
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get(ROOM).await).await);
+
+    redis.restart().await; // empty: a new epoch
+    eventually("ready again", || async { ready(&gw).await == 200 }).await;
+    gw.settle().await;
+    // The visitor inside comes back and is counted in the new epoch...
+    assert!(reached_origin(inside.get(ROOM).await).await);
+    // ...so a newcomer waits instead of making two inside a room of one.
+    let newcomer = gw.visitor();
+    assert!(!reached_origin(newcomer.get(ROOM).await).await);
+    assert_eq!(newcomer.status("vaccini").await["position"], 1);
+}
