@@ -491,6 +491,20 @@ impl Visitor {
             .expect("request")
     }
 
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Leaves `room` (`POST /_anteroom/leave`), freeing the slot.
+    pub async fn leave(&self, room: &str) {
+        let response = self.post(&format!("/_anteroom/leave?room={room}")).await;
+        assert_eq!(response.status(), 200, "leaving {room}");
+    }
+
     pub async fn get_json(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))

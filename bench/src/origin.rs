@@ -602,7 +602,7 @@ fn booking_page(remaining: &[u32; SLOTS.len()]) -> String {
              <fieldset><legend>Orario / <span lang=\"en\">Time</span></legend>\n{choices}</fieldset>\n\
              <p><button type=\"submit\">Prenota / <span lang=\"en\">Book</span></button></p>\n\
              </form>\n\
-             <p><a href=\"/_anteroom/leave?room=demo\">Esci / <span lang=\"en\">Leave (frees your place for the next visitor)</span></a></p>"
+             <form method=\"post\" action=\"/_anteroom/leave?room=demo\"><button>Esci / <span lang=\"en\">Leave (frees your place for the next visitor)</span></button></form>"
         ),
     )
 }
@@ -863,7 +863,7 @@ mod tests {
         if path == "/prenota" {
             assert!(body.contains("Sei dentro!"));
             assert!(body.contains("action=\"/api/bookings\""));
-            assert!(body.contains("href=\"/_anteroom/leave?room=demo\""));
+            assert!(body.contains("action=\"/_anteroom/leave?room=demo\""));
         }
         if path == "/" {
             assert!(body.contains("href=\"/prenota\""));

@@ -84,7 +84,8 @@ async fn own_endpoint(
         (&Method::GET | &Method::HEAD, "/_anteroom/status") => {
             status(shared, request, client).await
         }
-        (&Method::GET | &Method::POST, "/_anteroom/leave") => leave(shared, request).await,
+        (&Method::POST, "/_anteroom/leave") => leave(shared, request).await,
+        (&Method::GET | &Method::HEAD, "/_anteroom/leave") => confirm_leave(shared, request),
         (_, "/_anteroom/status" | "/_anteroom/leave") => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
         }
@@ -110,6 +111,36 @@ async fn status(shared: &Shared, request: &Request<Incoming>, client: IpAddr) ->
     let decision = entry::decide(shared, room, request.headers(), client, false).await;
     let mut response = json_response(StatusCode::OK, &status_body(room, decision.standing));
     add_cookies(response.headers_mut(), decision.set_cookies);
+    no_store(response.headers_mut());
+    response
+}
+
+/// `GET /_anteroom/leave` only asks: a link (possibly on another site) must
+/// not be able to end a visitor's session. The form posts back here, and
+/// `SameSite=Lax` cookies do not travel with another site's POST.
+fn confirm_leave(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
+    let room = match room_from_query(shared, request) {
+        Ok(room) => room,
+        Err((code, message)) => return json_error(code, message),
+    };
+    let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
+    let (title, button) = match lang {
+        Lang::It => (
+            "Vuoi lasciare il sito? Il tuo posto passerà alla persona successiva.",
+            "Esci",
+        ),
+        Lang::En => (
+            "Leave the site? Your place goes to the next person in line.",
+            "Leave",
+        ),
+    };
+    // Room names are validated to [a-z0-9_-]: safe in HTML and URLs as is.
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"{lang}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><title>{button}</title><body style=\"font:1.4rem/1.5 system-ui,sans-serif;max-width:34rem;margin:1rem auto;padding:0 1rem\"><p>{title}</p><form method=\"post\" action=\"/_anteroom/leave?room={room}\"><button style=\"font:inherit;padding:.5rem 1.5rem\">{button}</button></form></body></html>",
+        lang = lang.code(),
+        room = room.name(),
+    );
+    let mut response = html_response(StatusCode::OK, html);
     no_store(response.headers_mut());
     response
 }

@@ -557,7 +557,7 @@ async fn a_copied_ticket_admits_only_once() {
     let original = keys.verify_ticket(&copy).expect("a genuine ticket");
 
     // A leaves, B's turn comes, B swaps the ticket for a pass.
-    assert_eq!(a.get("/_anteroom/leave?room=vaccini").await.status(), 200);
+    assert_eq!(a.post("/_anteroom/leave?room=vaccini").await.status(), 200);
     b.wait_until_admitted("vaccini", std::time::Duration::from_secs(10))
         .await;
     assert!(anteroom_tests::reached_origin(b.get("/echo/vaccini").await).await);

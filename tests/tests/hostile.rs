@@ -212,7 +212,7 @@ async fn position(visitor: &Visitor) -> Option<u64> {
 }
 
 async fn leave(visitor: &Visitor) {
-    let response = visitor.get("/_anteroom/leave?room=vaccini").await;
+    let response = visitor.post("/_anteroom/leave?room=vaccini").await;
     assert_eq!(response.status(), 200);
 }
 

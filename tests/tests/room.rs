@@ -48,7 +48,7 @@ async fn position(visitor: &Visitor) -> Option<u64> {
 }
 
 async fn leave(visitor: &Visitor) {
-    let response = visitor.get("/_anteroom/leave?room=vaccini").await;
+    let response = visitor.post("/_anteroom/leave?room=vaccini").await;
     assert_eq!(response.status(), 200);
 }
 
@@ -360,4 +360,33 @@ async fn order_is_global_across_two_gateways() {
         }
         inside = other[turn].clone();
     }
+}
+
+/// A link cannot make a visitor leave: `GET /_anteroom/leave` only shows a
+/// form, and the slot is freed by its POST.
+#[tokio::test]
+async fn leaving_takes_a_post_not_a_link() {
+    let up = upstream().await;
+    let gw = gateway(&up).room(room("vaccini").capacity(1)).start().await;
+    let inside = gw.visitor();
+    assert!(is_inside(&inside).await);
+    let waiting = gw.visitor();
+    assert!(!is_inside(&waiting).await);
+
+    let asked = inside.get("/_anteroom/leave?room=vaccini").await;
+    assert_eq!(asked.status(), 200);
+    let form = asked.text().await.unwrap();
+    assert!(form.contains("method=\"post\""), "{form}");
+    gw.settle().await;
+    assert_eq!(
+        inside.status("vaccini").await["state"],
+        "admitted",
+        "a GET changes nothing"
+    );
+    assert_eq!(waiting.status("vaccini").await["state"], "waiting");
+
+    inside.leave("vaccini").await;
+    gw.settle().await;
+    assert_eq!(inside.status("vaccini").await["state"], "none");
+    assert_eq!(waiting.status("vaccini").await["state"], "admitted");
 }
