@@ -304,6 +304,7 @@ pub struct GatewayBuilder {
     clock: Clock,
     upstream_timeout_seconds: u64,
     limits: String,
+    extra: String,
 }
 
 /// Limits loose enough that a test's many visitors, all on 127.0.0.1, are
@@ -326,6 +327,7 @@ pub fn gateway_to(upstream_url: &str) -> GatewayBuilder {
         clock: Clock::system(),
         upstream_timeout_seconds: 30,
         limits: LOOSE_LIMITS.to_owned(),
+        extra: String::new(),
     }
 }
 
@@ -360,6 +362,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// More TOML tables, appended to the config (e.g. `[cookies]`).
+    pub fn extra_toml(mut self, text: &str) -> Self {
+        self.extra.push_str(text);
+        self.extra.push('\n');
+        self
+    }
+
     pub fn upstream_timeout_seconds(mut self, seconds: u64) -> Self {
         self.upstream_timeout_seconds = seconds;
         self
@@ -378,6 +387,7 @@ impl GatewayBuilder {
             self.cookie_keys,
             self.limits
         );
+        text.push_str(&self.extra);
         for room in &self.rooms {
             text.push_str(&room.toml());
         }

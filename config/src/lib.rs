@@ -52,6 +52,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[worker]`.
     pub worker: WorkerConfig,
+    /// `[cookies]`.
+    pub cookies: CookieConfig,
     /// `[[room]]`, in file order; names are unique and paths of different
     /// rooms never overlap. May be empty.
     pub rooms: Vec<Room>,
@@ -140,6 +142,22 @@ pub struct Limits {
     /// `max_tracked_clients`: clients the rate limiter remembers at once;
     /// beyond it the idle ones are forgotten early. Default 1,000,000.
     pub max_tracked_clients: usize,
+}
+
+/// `[cookies]`: how the gateway's cookies are sent.
+#[derive(Debug, Clone)]
+pub struct CookieConfig {
+    /// `secure`: when cookies carry the `Secure` flag. Default `Auto`.
+    pub secure: CookieSecure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecure {
+    /// `"auto"`: when the visitor reached us over TLS, as a TLS terminator in
+    /// front says with `X-Forwarded-Proto: https`.
+    Auto,
+    /// `"always"`: every cookie, whatever the request says.
+    Always,
 }
 
 /// `[worker]`.

@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub worker: RawWorker,
     #[serde(default)]
+    pub cookies: RawCookies,
+    #[serde(default)]
     pub room: Vec<RawRoom>,
     #[serde(default)]
     pub buffer: Vec<RawBuffer>,
@@ -39,6 +41,12 @@ pub(crate) struct RawStore {
     pub backend: Option<String>,
     pub redis_url: Option<String>,
     pub on_error: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCookies {
+    pub secure: Option<String>,
 }
 
 #[derive(Default, Deserialize)]

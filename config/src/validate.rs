@@ -14,8 +14,8 @@ mod rooms;
 
 use crate::raw::{RawConfig, RawLimits, RawSecrets, RawStore};
 use crate::{
-    Backend, Config, ENV_ADMIN_TOKEN, ENV_COOKIE_KEYS, Limits, OnError, Secrets, StoreConfig,
-    Upstream, WorkerConfig,
+    Backend, Config, CookieConfig, CookieSecure, ENV_ADMIN_TOKEN, ENV_COOKIE_KEYS, Limits, OnError,
+    Secrets, StoreConfig, Upstream, WorkerConfig,
 };
 
 pub(super) type Result<T> = std::result::Result<T, String>;
@@ -76,6 +76,17 @@ pub(crate) fn config(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Re
             DEFAULT_WORKER_ADMIN_LISTEN,
         )?,
     };
+    let cookies = CookieConfig {
+        secure: match raw.cookies.secure.as_deref() {
+            None | Some("auto") => CookieSecure::Auto,
+            Some("always") => CookieSecure::Always,
+            Some(other) => {
+                return Err(format!(
+                    "cookies.secure: {other:?} is not one of \"auto\", \"always\""
+                ));
+            }
+        },
+    };
     let rooms = rooms::rooms(raw.room)?;
     let buffers = rooms::buffers(raw.buffer, &rooms)?;
     Ok(Config {
@@ -88,6 +99,7 @@ pub(crate) fn config(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Re
         secrets,
         limits,
         worker,
+        cookies,
         rooms,
         buffers,
     })

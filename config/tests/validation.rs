@@ -865,3 +865,15 @@ fn resource_bounds_are_checked_by_key() {
     assert_eq!(config.limits.max_body_bytes, 0);
     assert_eq!(config.limits.header_read_timeout, Duration::from_secs(3));
 }
+
+#[test]
+fn cookie_security_setting() {
+    assert_eq!(
+        valid(UPSTREAM).cookies.secure,
+        anteroom_config::CookieSecure::Auto
+    );
+    let always = valid(&format!("{UPSTREAM}[cookies]\nsecure = \"always\"\n"));
+    assert_eq!(always.cookies.secure, anteroom_config::CookieSecure::Always);
+    let message = invalid(&format!("{UPSTREAM}[cookies]\nsecure = \"sometimes\"\n"));
+    assert!(message.starts_with("cookies.secure: "), "{message}");
+}

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use http::HeaderMap;
 use http::header::HeaderValue;
 
-use anteroom_config::OnError;
+use anteroom_config::{CookieSecure, OnError};
 use anteroom_store::{Arrival, Claim, Millis, StoreError};
 
 use crate::Shared;
@@ -66,7 +66,10 @@ pub async fn decide(
         room,
         client,
         now,
-        secure: is_https(headers),
+        secure: match shared.config.cookies.secure {
+            CookieSecure::Always => true,
+            CookieSecure::Auto => is_https(headers),
+        },
         set_cookies: Vec::new(),
     };
     let standing = door.standing(headers, take_place).await;

@@ -716,3 +716,29 @@ async fn status_names_its_room_or_refuses() {
         assert_eq!(response.json::<Value>().await.expect("JSON")["room"], name);
     }
 }
+
+/// `[cookies] secure = "always"` marks every cookie `Secure`, even on a plain
+/// HTTP request with no `X-Forwarded-Proto`.
+#[tokio::test]
+async fn secure_cookies_can_be_required() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .extra_toml("[cookies]\nsecure = \"always\"\n")
+        .start()
+        .await;
+    let response = reqwest::Client::new()
+        .get(gw.url("/echo/vaccini"))
+        .send()
+        .await
+        .expect("request");
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        set_cookie.starts_with("anteroom_pass_vaccini="),
+        "{set_cookie}"
+    );
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+}
