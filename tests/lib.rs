@@ -305,6 +305,7 @@ pub struct GatewayBuilder {
     upstream_timeout_seconds: u64,
     limits: String,
     extra: String,
+    admin_token: Option<String>,
 }
 
 /// Limits loose enough that a test's many visitors, all on 127.0.0.1, are
@@ -328,6 +329,7 @@ pub fn gateway_to(upstream_url: &str) -> GatewayBuilder {
         upstream_timeout_seconds: 30,
         limits: LOOSE_LIMITS.to_owned(),
         extra: String::new(),
+        admin_token: None,
     }
 }
 
@@ -362,6 +364,11 @@ impl GatewayBuilder {
         self
     }
 
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(token.to_owned());
+        self
+    }
+
     /// More TOML tables, appended to the config (e.g. `[cookies]`).
     pub fn extra_toml(mut self, text: &str) -> Self {
         self.extra.push_str(text);
@@ -380,11 +387,15 @@ impl GatewayBuilder {
             Backend::Redis(url) => format!("[store]\nbackend = \"redis\"\nredis_url = {url:?}\n"),
         };
         let mut text = format!(
-            "listen = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:2\"\nupstream = {:?}\nupstream_timeout_seconds = {}\nshutdown_grace_seconds = 2\n\n{store}on_error = {:?}\n\n[secrets]\ncookie_keys = {:?}\n\n[limits]\n{}\n\n",
+            "listen = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:2\"\nupstream = {:?}\nupstream_timeout_seconds = {}\nshutdown_grace_seconds = 2\n\n{store}on_error = {:?}\n\n[secrets]\ncookie_keys = {:?}\n{}\n[limits]\n{}\n\n",
             self.upstream,
             self.upstream_timeout_seconds,
             self.on_error,
             self.cookie_keys,
+            self.admin_token
+                .as_ref()
+                .map(|token| format!("admin_token = {token:?}\n"))
+                .unwrap_or_default(),
             self.limits
         );
         text.push_str(&self.extra);

@@ -1,18 +1,62 @@
-//! The admin listener: health and readiness now; metrics and the admin API
-//! come with the operations issue.
+//! The admin listener: health, readiness, and the rooms' admin API.
+//!
+//! `GET /admin/rooms`, `GET /admin/rooms/NAME` and `PATCH /admin/rooms/NAME`
+//! need `Authorization: Bearer <admin_token>` (compared in constant time).
+//! Without a configured token the API only reads. A change is stored in the
+//! store, so it reaches every gateway at its next step (100 ms) and survives
+//! restarts; the config file stays the starting point.
 
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
+use anteroom_store::{RoomChange, RoomState};
+
+use crate::room::RoomRuntime;
 use crate::routes::{json_error, json_response};
 use crate::{Body, Shared};
 
+/// The largest `PATCH` body we read: a change is a few dozen bytes.
+const MAX_CHANGE_BYTES: usize = 4096;
+
+/// Bounds on live settings: a typo must not open the floodgates.
+const MAX_CAPACITY: u32 = 10_000_000;
+const MAX_ADMIT_PER_MINUTE: u32 = 10_000_000;
+
 pub async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
-    match (request.method(), request.uri().path()) {
+    let path = request.uri().path().to_owned();
+    match (request.method(), path.as_str()) {
         (&Method::GET, "/healthz") => {
             json_response(StatusCode::OK, &serde_json::json!({"status": "alive"}))
         }
         (&Method::GET, "/readyz") => readiness(shared).await,
+        (_, "/admin/rooms") | (_, "/admin/rooms/") => {
+            if let Err(response) = authorize(shared, &request) {
+                return *response;
+            }
+            match *request.method() {
+                Method::GET => rooms(shared),
+                _ => method_not_allowed("GET"),
+            }
+        }
+        (_, room_path) if room_path.starts_with("/admin/rooms/") => {
+            if let Err(response) = authorize(shared, &request) {
+                return *response;
+            }
+            let name = &room_path["/admin/rooms/".len()..];
+            let Some(room) = shared.rooms.iter().find(|room| room.name() == name) else {
+                return json_error(StatusCode::NOT_FOUND, "no such room");
+            };
+            match *request.method() {
+                Method::GET => json_response(StatusCode::OK, &figures(room)),
+                Method::PATCH => change(shared, room, request).await,
+                _ => method_not_allowed("GET, PATCH"),
+            }
+        }
         _ => json_error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -26,5 +70,184 @@ async fn readiness(shared: &Shared) -> Response<Body> {
             StatusCode::SERVICE_UNAVAILABLE,
             &serde_json::json!({"status": "not ready", "reason": error.to_string()}),
         ),
+    }
+}
+
+/// With a token configured, every admin call needs it; without one, reads
+/// are open (the admin listener is private) and changes are refused.
+fn authorize(shared: &Shared, request: &Request<Incoming>) -> Result<(), Box<Response<Body>>> {
+    let Some(expected) = shared.config.secrets.admin_token.as_deref() else {
+        if request.method() == Method::GET {
+            return Ok(());
+        }
+        return Err(Box::new(json_error(
+            StatusCode::FORBIDDEN,
+            "changes need secrets.admin_token (or ANTEROOM_ADMIN_TOKEN) to be set",
+        )));
+    };
+    let offered = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(offered.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        let mut response = json_error(StatusCode::UNAUTHORIZED, "a valid bearer token is needed");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Err(Box::new(response))
+    }
+}
+
+fn rooms(shared: &Shared) -> Response<Body> {
+    let rooms: Vec<serde_json::Value> = shared.rooms.iter().map(|room| figures(room)).collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "rooms": rooms }))
+}
+
+/// A room's live figures, from this gateway's cached view (at most one step,
+/// 100 ms, old).
+fn figures(room: &RoomRuntime) -> serde_json::Value {
+    let snapshot = room.snapshot().unwrap_or_default();
+    let waiting = snapshot.waiting();
+    serde_json::json!({
+        "name": room.name(),
+        "state": snapshot.state.as_str(),
+        "capacity": snapshot.capacity,
+        "admit_per_minute": snapshot.admit_per_minute,
+        "configured": {
+            "capacity": room.config.capacity.get(),
+            "admit_per_minute": room.config.admit_per_minute.get(),
+        },
+        "waiting": waiting,
+        "inside": snapshot.inside,
+        "arriving": snapshot.pending,
+        "tickets_issued": snapshot.issued,
+        "admitted_through": snapshot.admitted_through,
+        "admissions_per_minute": (room.admissions_per_minute() * 10.0).round() / 10.0,
+        "eta_seconds_last_in_line": (waiting > 0).then(|| room.eta_seconds(waiting)),
+        "updated_unix_ms": snapshot.taken_at,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeRequest {
+    capacity: Option<u32>,
+    admit_per_minute: Option<u32>,
+    state: Option<String>,
+}
+
+async fn change(shared: &Shared, room: &RoomRuntime, request: Request<Incoming>) -> Response<Body> {
+    let body = match Limited::new(request.into_body(), MAX_CHANGE_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "a change is at most 4 KiB of JSON",
+            );
+        }
+    };
+    let change = match parse_change(&body) {
+        Ok(change) => change,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+    };
+    match shared
+        .store
+        .change(&room.params, &change, shared.clock.now())
+        .await
+    {
+        Ok(snapshot) => {
+            room.observe(snapshot);
+            tracing::info!(
+                room = room.name(),
+                capacity = ?change.capacity,
+                admit_per_minute = ?change.admit_per_minute,
+                state = ?change.state.map(RoomState::as_str),
+                "room changed"
+            );
+            json_response(StatusCode::OK, &figures(room))
+        }
+        Err(error) => {
+            shared.health.failed(&error);
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store is unreachable; nothing changed",
+            )
+        }
+    }
+}
+
+fn parse_change(body: &Bytes) -> Result<RoomChange, String> {
+    let request: ChangeRequest =
+        serde_json::from_slice(body).map_err(|error| format!("invalid change: {error}"))?;
+    let state = match request.state.as_deref() {
+        None => None,
+        Some(text) => Some(RoomState::parse(text).ok_or_else(|| {
+            format!("state: {text:?} is not one of \"open\", \"paused\", \"closed\"")
+        })?),
+    };
+    if let Some(capacity) = request.capacity
+        && !(1..=MAX_CAPACITY).contains(&capacity)
+    {
+        return Err(format!("capacity: must be between 1 and {MAX_CAPACITY}"));
+    }
+    if let Some(rate) = request.admit_per_minute
+        && !(1..=MAX_ADMIT_PER_MINUTE).contains(&rate)
+    {
+        return Err(format!(
+            "admit_per_minute: must be between 1 and {MAX_ADMIT_PER_MINUTE}"
+        ));
+    }
+    let change = RoomChange {
+        capacity: request.capacity,
+        admit_per_minute: request.admit_per_minute,
+        state,
+    };
+    if change == RoomChange::default() {
+        return Err("nothing to change: give capacity, admit_per_minute or state".into());
+    }
+    Ok(change)
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_validated() {
+        let parse = |text: &str| parse_change(&Bytes::from(text.to_owned()));
+        assert_eq!(
+            parse(r#"{"capacity": 5, "state": "paused"}"#).unwrap(),
+            RoomChange {
+                capacity: Some(5),
+                admit_per_minute: None,
+                state: Some(RoomState::Paused)
+            }
+        );
+        for bad in [
+            r#"{}"#,
+            r#"{"capacity": 0}"#,
+            r#"{"admit_per_minute": 0}"#,
+            r#"{"state": "ajar"}"#,
+            r#"{"capacty": 5}"#,
+            r#"{"capacity": -1}"#,
+            r#"not json"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -39,6 +39,8 @@ pub enum Standing {
     },
     /// No place in line (only for status requests, which never take one).
     Outside,
+    /// The room is closed (admin API): no new places.
+    Closed,
     /// The client has taken too many places lately
     /// (`tickets_per_ip_per_minute`): `429` with `Retry-After`.
     TooManyPlaces { retry_after: std::time::Duration },
@@ -246,6 +248,11 @@ impl Door<'_> {
                 ));
                 let position = snapshot.position(ticket).unwrap_or(1);
                 self.waiting(Some(position))
+            }
+            Ok(Arrival::Closed { snapshot }) => {
+                self.shared.health.succeeded();
+                self.room.observe(snapshot);
+                Standing::Closed
             }
             Err(error) => self.unreachable(&error, None),
         }

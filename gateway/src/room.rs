@@ -119,6 +119,14 @@ impl RoomRuntime {
         }
     }
 
+    /// The smoothed admission rate behind the estimated waits.
+    pub fn admissions_per_minute(&self) -> f64 {
+        self.rate
+            .lock()
+            .map(|rate| rate.per_second * 60.0)
+            .unwrap_or(0.0)
+    }
+
     /// Estimated seconds until the visitor at `position` is let in.
     pub fn eta_seconds(&self, position: u64) -> u64 {
         let rate = self.rate.lock().map(|rate| rate.per_second).unwrap_or(0.0);

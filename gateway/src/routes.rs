@@ -59,6 +59,7 @@ pub async fn handle(
     let decision = entry::decide(shared, room, request.headers(), client, true).await;
     match decision.standing {
         Standing::Inside { .. } => forward(shared, request, peer, decision.set_cookies).await,
+        Standing::Closed => closed_answer(room, request.headers()),
         Standing::TooManyPlaces { retry_after } => too_many_requests(
             request.headers(),
             retry_after,
@@ -93,7 +94,8 @@ async fn own_endpoint(
     }
 }
 
-/// The status JSON of the contract.
+/// The status JSON of the contract, plus `room_state` (`open`, `paused`,
+/// `closed`).
 #[derive(Debug, Serialize)]
 struct Status<'a> {
     room: &'a str,
@@ -101,6 +103,7 @@ struct Status<'a> {
     position: Option<u64>,
     eta_seconds: Option<u64>,
     refresh_seconds: u64,
+    room_state: &'static str,
 }
 
 async fn status(shared: &Shared, request: &Request<Incoming>, client: IpAddr) -> Response<Body> {
@@ -208,6 +211,11 @@ fn status_body(room: &RoomRuntime, standing: Standing) -> Status<'_> {
         position: None,
         eta_seconds: None,
         refresh_seconds: room.refresh_seconds(None),
+        room_state: room
+            .snapshot()
+            .map(|snapshot| snapshot.state)
+            .unwrap_or_default()
+            .as_str(),
     };
     match standing {
         Standing::Inside { .. } => Status {
@@ -225,7 +233,7 @@ fn status_body(room: &RoomRuntime, standing: Standing) -> Status<'_> {
             refresh_seconds,
             ..base
         },
-        Standing::Outside | Standing::TooManyPlaces { .. } => base,
+        Standing::Outside | Standing::TooManyPlaces { .. } | Standing::Closed => base,
     }
 }
 
@@ -325,6 +333,35 @@ async fn forward(
             response
         }
     }
+}
+
+/// The room is closed: no new places. A short page (or JSON), `503` with a
+/// long `Retry-After`; the origin sees nothing.
+fn closed_answer(room: &RoomRuntime, headers: &HeaderMap) -> Response<Body> {
+    const CLOSED_RETRY_SECONDS: u64 = 300;
+    let mut response = if wants_json(headers) {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"room": room.name(), "state": "none", "room_state": "closed"}),
+        )
+    } else {
+        let lang = Lang::from_accept_language(header_str(headers, header::ACCEPT_LANGUAGE));
+        let text = match lang {
+            Lang::It => "Le prenotazioni sono chiuse in questo momento. Riprova più tardi.",
+            Lang::En => "Booking is closed at the moment. Please come back later.",
+        };
+        html_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "<!DOCTYPE html><html lang=\"{}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{text}</title><p style=\"font:1.4rem/1.5 system-ui,sans-serif;max-width:34rem;margin:1rem auto;padding:0 1rem\">{text}</p></html>",
+                lang.code()
+            ),
+        )
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(CLOSED_RETRY_SECONDS));
+    no_store(headers);
+    response
 }
 
 /// A status poll by someone holding a genuine ticket or pass: never rate

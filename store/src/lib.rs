@@ -42,6 +42,47 @@ pub struct RoomParams {
     pub arrival: Duration,
 }
 
+/// Whether a room admits and hands out places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoomState {
+    /// Normal operation.
+    #[default]
+    Open,
+    /// No admissions; waiting visitors keep their places, new ones still
+    /// get tickets.
+    Paused,
+    /// No admissions and no new places.
+    Closed,
+}
+
+impl RoomState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomState::Open => "open",
+            RoomState::Paused => "paused",
+            RoomState::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RoomState> {
+        match text {
+            "open" => Some(RoomState::Open),
+            "paused" => Some(RoomState::Paused),
+            "closed" => Some(RoomState::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// A live change to a room (admin API), stored so that it reaches every
+/// gateway and survives restarts. `None` leaves a setting as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoomChange {
+    pub capacity: Option<u32>,
+    pub admit_per_minute: Option<u32>,
+    pub state: Option<RoomState>,
+}
+
 /// The shared figures of one room, as seen at `taken_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RoomSnapshot {
@@ -56,6 +97,10 @@ pub struct RoomSnapshot {
     pub inside: u64,
     /// Admitted tickets whose holders have not shown up yet.
     pub pending: u64,
+    /// The room's settings in force: the config's, or a live change's.
+    pub capacity: u32,
+    pub admit_per_minute: u32,
+    pub state: RoomState,
     pub taken_at: Millis,
 }
 
@@ -80,6 +125,8 @@ pub enum Arrival {
     Admitted { snapshot: RoomSnapshot },
     /// The visitor holds a place in line.
     Ticketed { ticket: u64, snapshot: RoomSnapshot },
+    /// The room is closed: no new places.
+    Closed { snapshot: RoomSnapshot },
 }
 
 /// The outcome of a ticket holder asking to come in.
@@ -148,6 +195,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A visitor leaves: their slot goes to the next in line.
     async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError>;
+
+    /// Applies a live change to the room's settings and reports the figures
+    /// with the change in force.
+    async fn change(
+        &self,
+        room: &RoomParams,
+        change: &RoomChange,
+        now: Millis,
+    ) -> Result<RoomSnapshot, StoreError>;
 
     /// Is the store reachable?
     async fn ping(&self) -> Result<(), StoreError>;

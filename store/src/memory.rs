@@ -4,18 +4,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use crate::admission::{self, Bucket};
-use crate::{Arrival, Claim, Millis, RoomParams, RoomSnapshot, Store, StoreError};
+use crate::{
+    Arrival, Claim, Millis, RoomChange, RoomParams, RoomSnapshot, RoomState, Store, StoreError,
+};
 
 /// Every room's state in this process. Nothing survives a restart.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     // A std Mutex: every critical section is a few map operations and never
     // awaits, so an async lock would only add cost.
-    rooms: Mutex<HashMap<String, RoomState>>,
+    rooms: Mutex<HashMap<String, RoomData>>,
 }
 
 #[derive(Debug)]
-struct RoomState {
+struct RoomData {
     epoch: u64,
     issued: u64,
     admitted_through: u64,
@@ -27,6 +29,8 @@ struct RoomState {
     /// Admitted ticket → deadline to show up. Tickets are admitted in order at
     /// non-decreasing times, so deadlines are ordered like the tickets.
     pending: BTreeMap<u64, Millis>,
+    /// Live changes (admin API) over the config's settings.
+    settings: RoomChange,
 }
 
 impl MemoryStore {
@@ -38,7 +42,7 @@ impl MemoryStore {
         &self,
         room: &RoomParams,
         now: Millis,
-        f: impl FnOnce(&mut RoomState) -> T,
+        f: impl FnOnce(&mut RoomData) -> T,
     ) -> Result<T, StoreError> {
         let mut rooms = self
             .rooms
@@ -46,15 +50,15 @@ impl MemoryStore {
             .map_err(|_| StoreError::Protocol("memory store lock poisoned".into()))?;
         let state = rooms
             .entry(room.name.clone())
-            .or_insert_with(|| RoomState::new(room, now));
+            .or_insert_with(|| RoomData::new(room, now));
         state.housekeep(room, now);
         Ok(f(state))
     }
 }
 
-impl RoomState {
-    fn new(room: &RoomParams, now: Millis) -> RoomState {
-        RoomState {
+impl RoomData {
+    fn new(room: &RoomParams, now: Millis) -> RoomData {
+        RoomData {
             epoch: rand::random::<u64>() >> 11, // fits a JSON number / Lua double exactly
             issued: 0,
             admitted_through: 0,
@@ -62,7 +66,22 @@ impl RoomState {
             inside: HashMap::new(),
             inside_by_activity: BTreeSet::new(),
             pending: BTreeMap::new(),
+            settings: RoomChange::default(),
         }
+    }
+
+    fn capacity(&self, room: &RoomParams) -> u32 {
+        self.settings.capacity.unwrap_or(room.capacity)
+    }
+
+    fn admit_per_minute(&self, room: &RoomParams) -> u32 {
+        self.settings
+            .admit_per_minute
+            .unwrap_or(room.admit_per_minute)
+    }
+
+    fn state(&self) -> RoomState {
+        self.settings.state.unwrap_or_default()
     }
 
     /// Expire idle passes and no-shows, and accrue admission budget.
@@ -77,7 +96,8 @@ impl RoomState {
             }
         }
         self.pending.retain(|_, deadline| *deadline > now);
-        self.bucket.refill(room.admit_per_minute, now);
+        let admit_per_minute = self.admit_per_minute(room);
+        self.bucket.refill(admit_per_minute, now);
     }
 
     fn enter(&mut self, pass_id: &str, now: Millis) {
@@ -90,14 +110,17 @@ impl RoomState {
 
     fn free_slots(&self, room: &RoomParams) -> u64 {
         admission::free_slots(
-            room.capacity,
+            self.capacity(room),
             self.inside.len() as u64,
             self.pending.len() as u64,
         )
     }
 
-    fn snapshot(&self, now: Millis) -> RoomSnapshot {
+    fn snapshot(&self, room: &RoomParams, now: Millis) -> RoomSnapshot {
         RoomSnapshot {
+            capacity: self.capacity(room),
+            admit_per_minute: self.admit_per_minute(room),
+            state: self.state(),
             epoch: self.epoch,
             issued: self.issued,
             admitted_through: self.admitted_through,
@@ -117,19 +140,28 @@ impl Store for MemoryStore {
         now: Millis,
     ) -> Result<Arrival, StoreError> {
         self.with_room(room, now, |state| {
+            if state.state() == RoomState::Closed {
+                return Arrival::Closed {
+                    snapshot: state.snapshot(room, now),
+                };
+            }
             state.issued += 1;
             let nobody_waits = state.issued == state.admitted_through + 1;
-            if nobody_waits && state.free_slots(room) > 0 && state.bucket.whole() >= 1 {
+            if nobody_waits
+                && state.state() == RoomState::Open
+                && state.free_slots(room) > 0
+                && state.bucket.whole() >= 1
+            {
                 state.admitted_through = state.issued;
                 state.bucket.take(1);
                 state.enter(pass_id, now);
                 Arrival::Admitted {
-                    snapshot: state.snapshot(now),
+                    snapshot: state.snapshot(room, now),
                 }
             } else {
                 Arrival::Ticketed {
                     ticket: state.issued,
-                    snapshot: state.snapshot(now),
+                    snapshot: state.snapshot(room, now),
                 }
             }
         })
@@ -159,8 +191,13 @@ impl Store for MemoryStore {
 
     async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError> {
         self.with_room(room, now, |state| {
+            let budget = if state.state() == RoomState::Open {
+                state.bucket.whole()
+            } else {
+                0
+            };
             let count = admission::admit_count(
-                state.bucket.whole(),
+                budget,
                 state.free_slots(room),
                 state.issued - state.admitted_through,
             );
@@ -170,7 +207,7 @@ impl Store for MemoryStore {
             }
             state.admitted_through += count;
             state.bucket.take(count);
-            state.snapshot(now)
+            state.snapshot(room, now)
         })
     }
 
@@ -218,6 +255,26 @@ impl Store for MemoryStore {
                 .remove(&(last_seen, pass_id.to_owned()));
         }
         Ok(())
+    }
+
+    async fn change(
+        &self,
+        room: &RoomParams,
+        change: &RoomChange,
+        now: Millis,
+    ) -> Result<RoomSnapshot, StoreError> {
+        self.with_room(room, now, |state| {
+            if let Some(capacity) = change.capacity {
+                state.settings.capacity = Some(capacity);
+            }
+            if let Some(rate) = change.admit_per_minute {
+                state.settings.admit_per_minute = Some(rate);
+            }
+            if let Some(room_state) = change.state {
+                state.settings.state = Some(room_state);
+            }
+            state.snapshot(room, now)
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -9,7 +9,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 
-use crate::{Arrival, Claim, Millis, RoomParams, RoomSnapshot, Store, StoreError};
+use crate::{
+    Arrival, Claim, Millis, RoomChange, RoomParams, RoomSnapshot, RoomState, Store, StoreError,
+};
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
@@ -23,6 +25,7 @@ pub struct RedisStore {
     arrive: Script,
     claim: Script,
     advance: Script,
+    change: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -50,6 +53,7 @@ impl RedisStore {
             arrive: script(include_str!("lua/arrive.lua")),
             claim: script(include_str!("lua/claim.lua")),
             advance: script(include_str!("lua/advance.lua")),
+            change: script(include_str!("lua/change.lua")),
         })
     }
 
@@ -101,13 +105,25 @@ fn unavailable(error: RedisError) -> StoreError {
 }
 
 fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), StoreError> {
-    let [head, epoch, issued, admitted, inside, pending] = reply else {
+    let [
+        head,
+        epoch,
+        issued,
+        admitted,
+        inside,
+        pending,
+        capacity,
+        rate,
+        state,
+    ] = reply
+    else {
         return Err(StoreError::Protocol(format!(
-            "room script returned {} values, expected 6",
+            "room script returned {} values, expected 9",
             reply.len()
         )));
     };
     let count = |value: &i64| u64::try_from(*value).unwrap_or(0);
+    let setting = |value: &i64| u32::try_from(*value).unwrap_or(u32::MAX);
     Ok((
         *head,
         RoomSnapshot {
@@ -116,6 +132,13 @@ fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), Sto
             admitted_through: count(admitted),
             inside: count(inside),
             pending: count(pending),
+            capacity: setting(capacity),
+            admit_per_minute: setting(rate),
+            state: match state {
+                1 => RoomState::Paused,
+                2 => RoomState::Closed,
+                _ => RoomState::Open,
+            },
             taken_at: now,
         },
     ))
@@ -138,6 +161,8 @@ impl Store for RedisStore {
         let (entered, snapshot) = parse_snapshot(&reply, now)?;
         Ok(if entered == 1 {
             Arrival::Admitted { snapshot }
+        } else if entered < 0 {
+            Arrival::Closed { snapshot }
         } else {
             Arrival::Ticketed {
                 ticket: snapshot.issued,
@@ -228,6 +253,33 @@ impl Store for RedisStore {
             .query_async::<()>(&mut self.connection.clone())
             .await
             .map_err(unavailable)
+    }
+
+    async fn change(
+        &self,
+        room: &RoomParams,
+        change: &RoomChange,
+        now: Millis,
+    ) -> Result<RoomSnapshot, StoreError> {
+        let text = |value: Option<u32>| value.map(|v| v.to_string()).unwrap_or_default();
+        let state = change
+            .state
+            .map(|state| match state {
+                RoomState::Open => "0",
+                RoomState::Paused => "1",
+                RoomState::Closed => "2",
+            })
+            .unwrap_or("");
+        let mut invocation = Self::invocation(&self.change, room, now);
+        invocation
+            .arg(text(change.capacity))
+            .arg(text(change.admit_per_minute))
+            .arg(state);
+        let reply: Vec<i64> = invocation
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        parse_snapshot(&reply, now).map(|(_, snapshot)| snapshot)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anteroom_store::{Arrival, Claim, MemoryStore, RedisStore, RoomParams, Store};
+use anteroom_store::{
+    Arrival, Claim, MemoryStore, RedisStore, RoomChange, RoomParams, RoomState, Store,
+};
 use anteroom_tests::RedisServer;
 
 const T0: u64 = 1_800_000_000_000;
@@ -51,6 +53,7 @@ on_both_backends!(
     positions_do_not_move_when_others_arrive,
     tickets_of_another_epoch_are_spent,
     a_rejoining_pass_counts_once,
+    live_changes_steer_the_room,
 );
 
 async fn arrive(store: &dyn Store, room: &RoomParams, now: u64) -> Arrival {
@@ -68,6 +71,7 @@ fn ticket_of(arrival: Arrival) -> u64 {
     match arrival {
         Arrival::Ticketed { ticket, .. } => ticket,
         Arrival::Admitted { .. } => panic!("expected a ticket, was let straight in"),
+        Arrival::Closed { .. } => panic!("expected a ticket, the room is closed"),
     }
 }
 
@@ -342,6 +346,63 @@ async fn a_rejoining_pass_counts_once(store: Arc<dyn Store>) {
         arrive(&*store, &room, T0 + 30).await,
         Arrival::Ticketed { .. }
     ));
+}
+
+async fn live_changes_steer_the_room(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    let change = |state: Option<RoomState>, capacity: Option<u32>| RoomChange {
+        capacity,
+        admit_per_minute: None,
+        state,
+    };
+    // Paused: nobody goes straight in, tickets are still handed out.
+    let paused = store
+        .change(&room, &change(Some(RoomState::Paused), None), T0)
+        .await
+        .unwrap();
+    assert_eq!(paused.state, RoomState::Paused);
+    let first = ticket_of(arrive(&*store, &room, T0).await);
+    let second = ticket_of(arrive(&*store, &room, T0).await);
+    assert_eq!(
+        store
+            .advance(&room, T0 + 5_000)
+            .await
+            .unwrap()
+            .admitted_through,
+        0
+    );
+    // Closed: no new places at all.
+    store
+        .change(&room, &change(Some(RoomState::Closed), None), T0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        arrive(&*store, &room, T0).await,
+        Arrival::Closed { .. }
+    ));
+    // Open again with a larger capacity: both tickets go in, in order.
+    let open = store
+        .change(&room, &change(Some(RoomState::Open), Some(2)), T0 + 5_000)
+        .await
+        .unwrap();
+    assert_eq!((open.state, open.capacity), (RoomState::Open, 2));
+    let after = store.advance(&room, T0 + 6_000).await.unwrap();
+    assert_eq!(after.admitted_through, second);
+    assert!(first < second);
+    assert_eq!(after.capacity, 2, "the change is stored, not one-off");
+    // Rate changes take effect too.
+    let slower = store
+        .change(
+            &room,
+            &RoomChange {
+                admit_per_minute: Some(1),
+                ..RoomChange::default()
+            },
+            T0 + 6_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(slower.admit_per_minute, 1);
 }
 
 /// A wiped Redis starts a new epoch: old tickets cannot be replayed into it.

@@ -1,6 +1,8 @@
 -- The periodic step: let in as many tickets as space and budget allow.
 -- Returns {count admitted now, snapshot...}.
-local count = math.min(whole_tokens(), free_slots(), issued - admitted)
+local budget = 0
+if state == 0 then budget = whole_tokens() end
+local count = math.min(budget, free_slots(), issued - admitted)
 if count > 0 then
   local deadline = now + arrival
   local batch = {}

@@ -6,15 +6,21 @@
 -- ARGV: now_ms, capacity, admit_per_minute, inside_ttl_ms, arrival_ms, new_epoch, ...
 local room_key, inside_key, pending_key = KEYS[1], KEYS[2], KEYS[3]
 local now = tonumber(ARGV[1])
+-- The config's settings; a live change (admin API) stored in the room's
+-- hash takes precedence below.
 local capacity = tonumber(ARGV[2])
 local rate = tonumber(ARGV[3])
 local inside_ttl = tonumber(ARGV[4])
 local arrival = tonumber(ARGV[5])
 -- The bucket counts in integer units, 60000 to a token (see admission.rs).
 local UNIT = 60000
+local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at',
+  'set_capacity', 'set_rate', 'set_state')
+capacity = tonumber(fields[6]) or capacity
+rate = tonumber(fields[7]) or rate
+-- 0 open, 1 paused, 2 closed
+local state = tonumber(fields[8]) or 0
 local burst = UNIT + rate * 1000
-
-local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at')
 local epoch, issued, admitted, tokens, tokens_at
 if not fields[1] then
   -- A room seen for the first time, or whose state was lost: start a new
@@ -56,5 +62,6 @@ local function save()
 end
 
 local function snapshot(head)
-  return {head, tonumber(epoch), issued, admitted, inside_count, pending_count}
+  return {head, tonumber(epoch), issued, admitted, inside_count, pending_count,
+    capacity, rate, state}
 end
