@@ -34,6 +34,16 @@ pub async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Bod
             json_response(StatusCode::OK, &serde_json::json!({"status": "alive"}))
         }
         (&Method::GET, "/readyz") => readiness(shared).await,
+        (&Method::GET, "/metrics") => {
+            let mut response = Response::new(crate::full_body(Bytes::from(
+                crate::metrics::render(shared),
+            )));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
         (_, "/admin/rooms") | (_, "/admin/rooms/") => {
             if let Err(response) = authorize(shared, &request) {
                 return *response;

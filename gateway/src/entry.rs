@@ -194,6 +194,8 @@ impl Door<'_> {
         match claim {
             Ok(Claim::Admitted) => {
                 self.shared.health.succeeded();
+                let waited_ms = self.now.saturating_sub(ticket.issued_at);
+                self.room.metrics.wait.record(waited_ms as f64 / 1000.0);
                 self.set_cookies
                     .push(cookies::clear(&self.room.ticket_cookie));
                 self.give_new_pass(pass_id, ticket.epoch);
@@ -227,6 +229,7 @@ impl Door<'_> {
         {
             Ok(Arrival::Admitted { snapshot }) => {
                 self.shared.health.succeeded();
+                self.room.metrics.direct_entries.increment(1);
                 self.room.observe(snapshot);
                 self.give_new_pass(pass_id, snapshot.epoch);
                 Standing::Inside { counted: true }

@@ -9,6 +9,7 @@ mod cookies;
 mod entry;
 mod health;
 pub mod limits;
+pub mod metrics;
 pub mod page;
 pub mod paths;
 mod proxy;
@@ -69,6 +70,11 @@ pub struct Shared {
     pages: Pages,
     proxy: Proxy,
     limits: ClientLimits,
+    /// `anteroom_requests_total` for requests outside every room, for the
+    /// gateway's own endpoints, and for those refused before routing.
+    passthrough_requests: metrics::RequestCounters,
+    own_requests: metrics::RequestCounters,
+    unrouted_requests: metrics::RequestCounters,
 }
 
 /// A gateway ready to serve: config applied, store prepared (not yet
@@ -85,6 +91,8 @@ impl Gateway {
 
     /// As [`Gateway::new`], on a given clock (tests move a manual one).
     pub fn with_clock(config: Config, clock: Clock) -> Result<Gateway, GatewayError> {
+        // Installed before anything records a metric.
+        metrics::handle();
         let store: Arc<dyn Store> = match &config.store.backend {
             Backend::Memory => Arc::new(MemoryStore::new()),
             Backend::Redis { url } => Arc::new(RedisStore::new(url)?),
@@ -116,6 +124,9 @@ impl Gateway {
             pages: Pages::new(),
             proxy: Proxy::new(&config),
             limits: ClientLimits::new(&config.limits),
+            passthrough_requests: metrics::RequestCounters::new("passthrough"),
+            own_requests: metrics::RequestCounters::new("anteroom"),
+            unrouted_requests: metrics::RequestCounters::new("none"),
             config,
         };
         Ok(Gateway {
@@ -161,12 +172,14 @@ impl Gateway {
         };
         let limits = &shared.config.limits;
         let public_limits = server::ListenerLimits {
+            name: "public",
             max_connections: limits.max_connections,
             header_read_timeout: limits.header_read_timeout,
             max_header_bytes: limits.max_header_bytes,
         };
         // The admin listener serves a few operators and scrapers.
         let admin_limits = server::ListenerLimits {
+            name: "admin",
             max_connections: ADMIN_MAX_CONNECTIONS,
             ..public_limits
         };

@@ -54,6 +54,7 @@ pub struct Proxy {
     /// is finished (or dropped): the upstream never sees more than
     /// `max_in_flight_upstream` of ours at once.
     in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
     max_body_bytes: u64,
 }
 
@@ -87,6 +88,7 @@ impl Proxy {
             timeout: config.upstream_timeout,
             trusted_proxies: config.limits.trusted_proxies.clone(),
             in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_upstream)),
+            max_in_flight: config.limits.max_in_flight_upstream,
             max_body_bytes: config.limits.max_body_bytes,
         }
     }
@@ -135,6 +137,7 @@ impl Proxy {
         let limit = self.max_body_bytes;
         let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
         let request = Request::from_parts(parts, body.boxed_unsync());
+        let started = std::time::Instant::now();
         let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
         {
             Ok(Ok(response)) => response,
@@ -152,6 +155,7 @@ impl Proxy {
                 });
             }
         };
+        crate::metrics::upstream_response(started.elapsed());
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
         for cookie in set_cookies {
@@ -166,6 +170,12 @@ impl Proxy {
             .map_err(Into::into)
             .boxed_unsync();
         Ok(Response::from_parts(parts, body))
+    }
+
+    /// Requests at the upstream right now.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight
+            .saturating_sub(self.in_flight.available_permits())
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {

@@ -47,6 +47,7 @@ pub struct RoomRuntime {
     rate: Mutex<RateEstimate>,
     /// pass id → latest activity not yet reported to the store.
     activity: DashMap<String, Millis>,
+    pub metrics: crate::metrics::RoomMetrics,
 }
 
 impl RoomRuntime {
@@ -60,6 +61,7 @@ impl RoomRuntime {
         };
         let initial_rate = initial_rate_per_second(&config);
         RoomRuntime {
+            metrics: crate::metrics::RoomMetrics::new(&config.name),
             ticket_cookie: format!("anteroom_ticket_{}", config.name),
             pass_cookie: format!("anteroom_pass_{}", config.name),
             params,

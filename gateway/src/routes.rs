@@ -18,17 +18,48 @@ use hyper::body::Incoming;
 use serde::Serialize;
 
 use crate::entry::{self, Standing};
+use crate::metrics::Outcome;
 use crate::page::{Lang, WaitingView};
 use crate::proxy::ProxyError;
 use crate::room::RoomRuntime;
 use crate::{Body, Shared, cookies, full_body, limits, paths};
 
-/// Answers one request on the public listener.
+/// Where a request was routed, for metrics (set as a response extension).
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Room(usize),
+    Passthrough,
+    Own,
+}
+
+/// Answers one request on the public listener, and counts it.
 pub async fn handle(
     shared: &Shared,
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
+    let response = answer(shared, request, peer).await;
+    let outcome = response
+        .extensions()
+        .get::<Outcome>()
+        .copied()
+        .unwrap_or_else(|| match response.status().as_u16() {
+            429 => Outcome::RateLimited,
+            400..=499 => Outcome::Rejected,
+            500..=599 => Outcome::Error,
+            _ => Outcome::Gateway,
+        });
+    let counters = match response.extensions().get::<Route>() {
+        Some(Route::Room(index)) => &shared.rooms[*index].metrics.requests,
+        Some(Route::Passthrough) => &shared.passthrough_requests,
+        Some(Route::Own) => &shared.own_requests,
+        None => &shared.unrouted_requests,
+    };
+    counters.count(outcome);
+    response
+}
+
+async fn answer(shared: &Shared, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     // The front door's rate limit runs first: a rejected request costs a
     // hash-map lookup, no store and no upstream.
     let client = shared.limits.client(peer, request.headers());
@@ -41,7 +72,9 @@ pub async fn handle(
     let normalised = paths::normalise(path);
     let own = normalised == "/_anteroom" || normalised.starts_with("/_anteroom/");
     if own {
-        return own_endpoint(shared, &request, &normalised, client).await;
+        let mut response = own_endpoint(shared, &request, &normalised, client).await;
+        response.extensions_mut().insert(Route::Own);
+        return response;
     }
     if request.method() == Method::CONNECT {
         // A gateway in front of one site is not a tunnel.
@@ -53,11 +86,13 @@ pub async fn handle(
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     }
     let Some(index) = shared.room_matcher.room_for(path) else {
-        return forward(shared, request, peer, Vec::new()).await;
+        let mut response = forward(shared, request, peer, Vec::new()).await;
+        response.extensions_mut().insert(Route::Passthrough);
+        return response;
     };
     let room = &shared.rooms[index];
     let decision = entry::decide(shared, room, request.headers(), client, true).await;
-    match decision.standing {
+    let mut response = match decision.standing {
         Standing::Inside { .. } => forward(shared, request, peer, decision.set_cookies).await,
         Standing::Closed => closed_answer(room, request.headers()),
         Standing::TooManyPlaces { retry_after } => too_many_requests(
@@ -72,7 +107,9 @@ pub async fn handle(
             decision.standing,
             decision.set_cookies,
         ),
-    }
+    };
+    response.extensions_mut().insert(Route::Room(index));
+    response
 }
 
 async fn own_endpoint(
@@ -270,6 +307,7 @@ fn waiting_answer(
         };
         html_response(code, shared.pages.waiting(lang, &view))
     };
+    response.extensions_mut().insert(Outcome::Waiting);
     let headers = response.headers_mut();
     add_cookies(headers, set_cookies);
     no_store(headers);
@@ -290,10 +328,20 @@ async fn forward(
         .forward(request, peer, set_cookies.clone())
         .await
     {
-        Ok(response) => response,
+        Ok(mut response) => {
+            response.extensions_mut().insert(Outcome::Proxied);
+            response
+        }
         Err(error) => {
             // Logged here, where the error becomes an answer; the visitor sees
             // a friendly page, never the detail.
+            crate::metrics::upstream_error(match error {
+                ProxyError::Unreachable { .. } => "unreachable",
+                ProxyError::TimedOut { .. } => "timeout",
+                ProxyError::Busy => "busy",
+                ProxyError::BodyTooLarge { .. } => "body_too_large",
+                ProxyError::ClientBody(_) => "client_body",
+            });
             if matches!(
                 error,
                 ProxyError::Unreachable { .. } | ProxyError::TimedOut { .. }

@@ -23,6 +23,8 @@ use crate::Body;
 /// The bounds of one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct ListenerLimits {
+    /// The listener's name in metrics (`public`, `admin`).
+    pub name: &'static str,
     /// Open connections; beyond it a new one gets a short `503` and is closed.
     pub max_connections: usize,
     /// Time to send the request headers (a slowloris client is cut off), and
@@ -90,10 +92,13 @@ pub async fn serve<H, F>(
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
+        let name = limits.name;
+        crate::metrics::connection_opened(name);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
+            crate::metrics::connection_closed(name);
             drop(permit);
         });
     }

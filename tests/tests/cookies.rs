@@ -632,7 +632,7 @@ async fn status_without_a_place_is_none_and_takes_none() {
         let status: Value = response.json().await.expect("status JSON");
         assert_eq!(
             status,
-            json!({"room": "vaccini", "state": "none", "position": null, "eta_seconds": null, "refresh_seconds": 1}),
+            json!({"room": "vaccini", "state": "none", "position": null, "eta_seconds": null, "refresh_seconds": 1, "room_state": "open"}),
             "{path}"
         );
     }

@@ -1,0 +1,196 @@
+//! Prometheus metrics, served on the admin listener at `/metrics`.
+//!
+//! Labels come only from bounded sets: room names (from the config),
+//! outcomes and error kinds (fixed lists), never a raw path or an address.
+//! Counters on the request path are registered once, per room and outcome,
+//! so counting a request allocates nothing. Figures that describe a room
+//! (waiting, inside, ...) are read from the gateway's cached snapshot when
+//! `/metrics` is scraped, so they cost the request path nothing.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{Counter, Histogram, counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use anteroom_store::RoomState;
+
+use crate::Shared;
+
+/// Buckets for durations in seconds: upstream latency (milliseconds to
+/// tens of seconds) and time waited in a queue (seconds to hours).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+const WAIT_BUCKETS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's Prometheus recorder, installed on first use. One process
+/// has one recorder: several gateways in one process (tests) share it.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("anteroom_upstream_response_seconds".into()),
+                LATENCY_BUCKETS,
+            )
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    Matcher::Full("anteroom_room_wait_seconds".into()),
+                    WAIT_BUCKETS,
+                )
+            });
+        match builder {
+            Ok(builder) => builder.install_recorder().unwrap_or_else(|error| {
+                // Another recorder is installed (embedding): metrics go
+                // there, and our /metrics shows what this recorder saw.
+                tracing::warn!(%error, "metrics recorder not installed");
+                PrometheusBuilder::new().build_recorder().handle()
+            }),
+            Err(error) => {
+                tracing::warn!(%error, "metrics buckets rejected");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        }
+    })
+}
+
+/// How a request ended, for `anteroom_requests_total{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent upstream and answered by it.
+    Proxied,
+    /// Answered with the waiting page or status of a waiting visitor.
+    Waiting,
+    /// `429`.
+    RateLimited,
+    /// A 4xx from the gateway itself (bad input, too large, closed room).
+    Rejected,
+    /// A 5xx from the gateway (upstream down or busy, store down).
+    Error,
+    /// The gateway's own endpoints (`/_anteroom/...`) answered normally.
+    Gateway,
+}
+
+/// `anteroom_requests_total` for one route label, one counter per outcome.
+#[derive(Debug, Clone)]
+pub struct RequestCounters {
+    proxied: Counter,
+    waiting: Counter,
+    rate_limited: Counter,
+    rejected: Counter,
+    error: Counter,
+    gateway: Counter,
+}
+
+impl RequestCounters {
+    /// `route`: a room's name, `passthrough` or `anteroom`.
+    pub fn new(route: &str) -> RequestCounters {
+        let make = |outcome: &'static str| counter!("anteroom_requests_total", "route" => route.to_owned(), "outcome" => outcome);
+        RequestCounters {
+            proxied: make("proxied"),
+            waiting: make("waiting"),
+            rate_limited: make("rate_limited"),
+            rejected: make("rejected"),
+            error: make("error"),
+            gateway: make("gateway"),
+        }
+    }
+
+    pub fn count(&self, outcome: Outcome) {
+        match outcome {
+            Outcome::Proxied => &self.proxied,
+            Outcome::Waiting => &self.waiting,
+            Outcome::RateLimited => &self.rate_limited,
+            Outcome::Rejected => &self.rejected,
+            Outcome::Error => &self.error,
+            Outcome::Gateway => &self.gateway,
+        }
+        .increment(1);
+    }
+}
+
+/// Per-room metrics recorded on the request path.
+#[derive(Debug, Clone)]
+pub struct RoomMetrics {
+    pub requests: RequestCounters,
+    /// Ticket issued → admitted (at the swap for a pass).
+    pub wait: Histogram,
+    pub direct_entries: Counter,
+}
+
+impl RoomMetrics {
+    pub fn new(room: &str) -> RoomMetrics {
+        RoomMetrics {
+            requests: RequestCounters::new(room),
+            wait: histogram!("anteroom_room_wait_seconds", "room" => room.to_owned()),
+            direct_entries: counter!("anteroom_room_direct_entries_total", "room" => room.to_owned()),
+        }
+    }
+}
+
+pub fn upstream_response(elapsed: Duration) {
+    histogram!("anteroom_upstream_response_seconds").record(elapsed.as_secs_f64());
+}
+
+/// `kind`: unreachable, timeout, busy, body_too_large, client_body.
+pub fn upstream_error(kind: &'static str) {
+    counter!("anteroom_upstream_errors_total", "kind" => kind).increment(1);
+}
+
+pub fn store_call(ok: bool) {
+    counter!("anteroom_store_requests_total", "result" => if ok { "ok" } else { "error" })
+        .increment(1);
+}
+
+pub fn connection_opened(listener: &'static str) {
+    gauge!("anteroom_open_connections", "listener" => listener).increment(1.0);
+}
+
+pub fn connection_closed(listener: &'static str) {
+    gauge!("anteroom_open_connections", "listener" => listener).decrement(1.0);
+}
+
+/// Sets the figures read at scrape time and renders the exposition text.
+pub fn render(shared: &Shared) -> String {
+    for room in &shared.rooms {
+        let name = room.name().to_owned();
+        let Some(snapshot) = room.snapshot() else {
+            continue;
+        };
+        let waiting = snapshot.waiting();
+        gauge!("anteroom_room_waiting", "room" => name.clone()).set(waiting as f64);
+        gauge!("anteroom_room_inside", "room" => name.clone()).set(snapshot.inside as f64);
+        gauge!("anteroom_room_arriving", "room" => name.clone()).set(snapshot.pending as f64);
+        gauge!("anteroom_room_capacity", "room" => name.clone()).set(f64::from(snapshot.capacity));
+        gauge!("anteroom_room_admit_per_minute", "room" => name.clone())
+            .set(f64::from(snapshot.admit_per_minute));
+        gauge!("anteroom_room_admissions_per_minute", "room" => name.clone())
+            .set(room.admissions_per_minute());
+        let eta = if waiting > 0 {
+            room.eta_seconds(waiting)
+        } else {
+            0
+        };
+        gauge!("anteroom_room_eta_seconds", "room" => name.clone()).set(eta as f64);
+        counter!("anteroom_room_tickets_issued_total", "room" => name.clone())
+            .absolute(snapshot.issued);
+        counter!("anteroom_room_admitted_total", "room" => name.clone())
+            .absolute(snapshot.admitted_through);
+        for state in [RoomState::Open, RoomState::Paused, RoomState::Closed] {
+            gauge!("anteroom_room_state", "room" => name.clone(), "state" => state.as_str())
+                .set(if snapshot.state == state { 1.0 } else { 0.0 });
+        }
+    }
+    gauge!("anteroom_upstream_in_flight").set(shared.proxy.in_flight() as f64);
+    gauge!("anteroom_store_reachable").set(if shared.health.is_down() { 0.0 } else { 1.0 });
+    let (requests, tickets) = shared.limits.tracked();
+    gauge!("anteroom_rate_limiter_clients", "limit" => "requests").set(requests as f64);
+    gauge!("anteroom_rate_limiter_clients", "limit" => "tickets").set(tickets as f64);
+    let handle = handle();
+    handle.run_upkeep();
+    handle.render()
+}
