@@ -341,3 +341,53 @@ async fn a_slowloris_client_is_cut_off() {
     let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the connection is closed, not held open");
 }
+
+/// Only polls the cached figures can answer are exempt from the limit: a
+/// spent ticket (its turn came and went) would cost a store round trip per
+/// poll, so its polls are limited like any request.
+#[tokio::test]
+async fn a_spent_tickets_polls_are_rate_limited() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .limits("per_ip_per_second = 1\nper_ip_burst = 6\n")
+        .start()
+        .await;
+    let first = gw.visitor();
+    assert!(reached_origin(first.get("/echo/vaccini").await).await);
+    // A second visitor takes a ticket; we keep a copy of it.
+    let response = plain().get(gw.url("/echo/vaccini")).send().await.unwrap();
+    let ticket = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("anteroom_ticket_vaccini="))
+        .and_then(|value| value.split(';').next())
+        .expect("a ticket")
+        .to_owned();
+    first.leave("vaccini").await;
+    gw.settle().await;
+    let poll = || {
+        plain()
+            .get(gw.url("/_anteroom/status?room=vaccini"))
+            .header("cookie", ticket.clone())
+            .send()
+    };
+    // The turn has come: the first poll swaps the ticket for a pass...
+    assert_eq!(
+        poll()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()["state"],
+        "admitted"
+    );
+    // ...and replaying the spent ticket soon meets the limit.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(poll().await.unwrap().status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
