@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::sync::Arc;
 
@@ -37,7 +37,7 @@ pub struct ListenerLimits {
 
 /// Sent to a connection beyond `max_connections`, then closed: a clear answer
 /// that costs nothing (no parsing, no task beyond the write).
-const OVER_CAPACITY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 31\r\nConnection: close\r\n\r\nToo many connections; retry.\r\n\r\n";
+const OVER_CAPACITY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 30\r\nConnection: close\r\n\r\nToo many connections; retry.\r\n";
 
 /// How long we spend writing [`OVER_CAPACITY_RESPONSE`] before giving up on
 /// the connection.
@@ -55,9 +55,12 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only. hyper's header read timeout then runs from the first
+    // byte a connection may send, so a silent or slow client is cut off; an
+    // h2c connection (which hyper-util's auto builder would accept) could sit
+    // idle with no such bound and hold a connection slot for ever.
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .keep_alive(true)
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -88,9 +91,7 @@ pub async fn serve<H, F>(
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler(request, peer).await) }
         });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         let name = limits.name;
         crate::metrics::connection_opened(name);

@@ -340,6 +340,16 @@ async fn a_slowloris_client_is_cut_off() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the connection is closed, not held open");
+    // A connection that never sends a byte, or only the start of an HTTP/2
+    // preface, is closed too: it must not hold a connection slot.
+    for opening in [&b""[..], &b"PRI * HTTP/2.0\r\n"[..]] {
+        let mut silent = TcpStream::connect(gw.addr).await.unwrap();
+        silent.write_all(opening).await.unwrap();
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "{opening:?}: closed, not held open");
+    }
 }
 
 /// Only polls the cached figures can answer are exempt from the limit: a
