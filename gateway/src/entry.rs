@@ -153,6 +153,7 @@ impl Door<'_> {
             .find(|pass| {
                 pass.room == self.room.name()
                     && self.now <= pass.last_seen.saturating_add(session_ms)
+                    && !self.room.is_revoked(&pass.id)
             })
     }
 

@@ -47,6 +47,10 @@ pub struct RoomRuntime {
     rate: Mutex<RateEstimate>,
     /// pass id → latest activity not yet reported to the store.
     activity: DashMap<String, Millis>,
+    /// Passes that left (here, or as another gateway's store report says),
+    /// no longer honoured; pass id → when. Forgotten after the session
+    /// length, when their cookies have expired anyway.
+    revoked: DashMap<String, Millis>,
     pub metrics: crate::metrics::RoomMetrics,
 }
 
@@ -69,6 +73,7 @@ impl RoomRuntime {
             snapshot: RwLock::new(None),
             rate: Mutex::new(RateEstimate::new(initial_rate)),
             activity: DashMap::new(),
+            revoked: DashMap::new(),
         }
     }
 
@@ -153,6 +158,24 @@ impl RoomRuntime {
             .or_insert(at);
     }
 
+    /// Stops honouring a pass (it left).
+    pub fn revoke(&self, pass_id: &str, at: Millis) {
+        self.activity.remove(pass_id);
+        self.revoked.insert(pass_id.to_owned(), at);
+    }
+
+    pub fn is_revoked(&self, pass_id: &str) -> bool {
+        self.revoked.contains_key(pass_id)
+    }
+
+    fn forget_old_revocations(&self, now: Millis) {
+        if self.revoked.is_empty() {
+            return;
+        }
+        let keep_after = now.saturating_sub(self.params.inside_ttl.as_millis() as u64);
+        self.revoked.retain(|_, at| *at >= keep_after);
+    }
+
     fn take_activity(&self) -> Vec<(String, Millis)> {
         let mut batch = Vec::with_capacity(self.activity.len());
         self.activity.retain(|pass_id, at| {
@@ -178,12 +201,21 @@ pub async fn tend(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let steps_per_flush = (ACTIVITY_FLUSH_INTERVAL.as_millis() / STEP_INTERVAL.as_millis()) as u32;
     let mut step: u32 = 0;
+    // After a failed call, activity is reported before the next step, so
+    // that the store never expires passes that were active during an outage.
+    let mut flush_first = false;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shutdown.changed() => break,
         }
         step = step.wrapping_add(1);
+        if flush_first || step.is_multiple_of(steps_per_flush) {
+            flush_first = !flush_activity(&room, store.as_ref(), &health, clock.now()).await;
+            if flush_first {
+                continue;
+            }
+        }
         match store.advance(&room.params, clock.now()).await {
             Ok(snapshot) => {
                 health.succeeded();
@@ -191,26 +223,41 @@ pub async fn tend(
             }
             Err(error) => {
                 health.failed(&error);
-                continue;
+                flush_first = true;
             }
         }
-        if step.is_multiple_of(steps_per_flush) {
-            flush_activity(&room, store.as_ref(), &health).await;
-        }
+        room.forget_old_revocations(clock.now());
     }
     // Last report, so that a restart does not forget who was active.
-    flush_activity(&room, store.as_ref(), &health).await;
+    flush_activity(&room, store.as_ref(), &health, clock.now()).await;
 }
 
-async fn flush_activity(room: &RoomRuntime, store: &dyn Store, health: &StoreHealth) {
+/// Reports the batch of activity; on failure puts it back for the next
+/// attempt. Returns whether the store took it.
+async fn flush_activity(
+    room: &RoomRuntime,
+    store: &dyn Store,
+    health: &StoreHealth,
+    now: Millis,
+) -> bool {
     let batch = room.take_activity();
     if batch.is_empty() {
-        return;
+        return true;
     }
-    if let Err(error) = store.touch(&room.params, &batch).await {
-        // Dropped, not retried: the visitor's next request reports again,
-        // and the store keeps idle passes for a grace period.
-        health.failed(&error);
+    match store.touch(&room.params, &batch, now).await {
+        Ok(revoked) => {
+            for pass_id in revoked {
+                room.revoke(&pass_id, now);
+            }
+            true
+        }
+        Err(error) => {
+            health.failed(&error);
+            for (pass_id, at) in batch {
+                room.record_activity(&pass_id, at);
+            }
+            false
+        }
     }
 }
 

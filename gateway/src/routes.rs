@@ -197,8 +197,10 @@ async fn leave(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
         .filter(|pass| pass.room == room.name())
         .map(|pass| pass.id)
         .collect();
+    let now = shared.clock.now();
     for pass_id in &passes {
-        if let Err(error) = shared.store.leave(&room.params, pass_id).await {
+        room.revoke(pass_id, now);
+        if let Err(error) = shared.store.leave(&room.params, pass_id, now).await {
             // The slot frees itself when the session times out.
             shared.health.failed(&error);
         }

@@ -182,10 +182,16 @@ pub trait Store: Send + Sync + 'static {
     /// to call from any number of gateways at once.
     async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError>;
 
-    /// Record activity of passes inside (batched by the caller). Passes the
-    /// store has already expired are not brought back.
-    async fn touch(&self, room: &RoomParams, passes: &[(String, Millis)])
-    -> Result<(), StoreError>;
+    /// Records activity of passes inside (batched by the caller). The caller
+    /// has verified each pass's cookie, so a pass the store had expired (a
+    /// report delayed by an outage) is counted again, except one that left:
+    /// those are returned, and the caller stops honouring them.
+    async fn touch(
+        &self,
+        room: &RoomParams,
+        passes: &[(String, Millis)],
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// A pass issued in an earlier epoch of the room (the store lost its
     /// state, e.g. a Redis restart without persistence) is counted inside
@@ -193,8 +199,10 @@ pub trait Store: Send + Sync + 'static {
     async fn rejoin(&self, room: &RoomParams, pass_id: &str, now: Millis)
     -> Result<(), StoreError>;
 
-    /// A visitor leaves: their slot goes to the next in line.
-    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError>;
+    /// A visitor leaves: their slot goes to the next in line, and the pass
+    /// is remembered as left (for the session length) so that activity
+    /// reported for it later does not bring it back.
+    async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError>;
 
     /// Applies a live change to the room's settings and reports the figures
     /// with the change in force.

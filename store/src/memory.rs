@@ -31,6 +31,8 @@ struct RoomData {
     pending: BTreeMap<u64, Millis>,
     /// Live changes (admin API) over the config's settings.
     settings: RoomChange,
+    /// Passes that left → when; kept for `inside_ttl`.
+    left: HashMap<String, Millis>,
 }
 
 impl MemoryStore {
@@ -67,6 +69,7 @@ impl RoomData {
             inside_by_activity: BTreeSet::new(),
             pending: BTreeMap::new(),
             settings: RoomChange::default(),
+            left: HashMap::new(),
         }
     }
 
@@ -95,7 +98,14 @@ impl RoomData {
                 self.inside.remove(&pass_id);
             }
         }
-        self.pending.retain(|_, deadline| *deadline > now);
+        // Deadlines are ordered like the tickets: expired ones are in front.
+        while let Some((_, deadline)) = self.pending.first_key_value() {
+            if *deadline > now {
+                break;
+            }
+            self.pending.pop_first();
+        }
+        self.left.retain(|_, at| *at >= idle_before);
         let admit_per_minute = self.admit_per_minute(room);
         self.bucket.refill(admit_per_minute, now);
     }
@@ -215,17 +225,22 @@ impl Store for MemoryStore {
         &self,
         room: &RoomParams,
         passes: &[(String, Millis)],
-    ) -> Result<(), StoreError> {
-        let now = passes.iter().map(|(_, at)| *at).max().unwrap_or(0);
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
         self.with_room(room, now, |state| {
+            let mut revoked = Vec::new();
             for (pass_id, at) in passes {
-                // Only passes still inside; a newer time only.
-                if let Some(last_seen) = state.inside.get(pass_id).copied()
-                    && *at > last_seen
-                {
-                    state.enter(pass_id, *at);
+                if state.left.contains_key(pass_id) {
+                    revoked.push(pass_id.clone());
+                    continue;
+                }
+                // A newer time only.
+                match state.inside.get(pass_id).copied() {
+                    Some(last_seen) if *at <= last_seen => {}
+                    _ => state.enter(pass_id, *at),
                 }
             }
+            revoked
         })
     }
 
@@ -242,19 +257,15 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
-        let mut rooms = self
-            .rooms
-            .lock()
-            .map_err(|_| StoreError::Protocol("memory store lock poisoned".into()))?;
-        if let Some(state) = rooms.get_mut(&room.name)
-            && let Some(last_seen) = state.inside.remove(pass_id)
-        {
-            state
-                .inside_by_activity
-                .remove(&(last_seen, pass_id.to_owned()));
-        }
-        Ok(())
+    async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError> {
+        self.with_room(room, now, |state| {
+            if let Some(last_seen) = state.inside.remove(pass_id) {
+                state
+                    .inside_by_activity
+                    .remove(&(last_seen, pass_id.to_owned()));
+            }
+            state.left.insert(pass_id.to_owned(), now);
+        })
     }
 
     async fn change(

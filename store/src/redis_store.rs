@@ -26,6 +26,7 @@ pub struct RedisStore {
     claim: Script,
     advance: Script,
     change: Script,
+    touch: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -54,6 +55,7 @@ impl RedisStore {
             claim: script(include_str!("lua/claim.lua")),
             advance: script(include_str!("lua/advance.lua")),
             change: script(include_str!("lua/change.lua")),
+            touch: Script::new(include_str!("lua/touch.lua")),
         })
     }
 
@@ -82,6 +84,7 @@ struct RoomKeys {
     room: String,
     inside: String,
     pending: String,
+    left: String,
 }
 
 impl RoomKeys {
@@ -90,6 +93,7 @@ impl RoomKeys {
             room: format!("anteroom:{{{name}}}"),
             inside: format!("anteroom:{{{name}}}:inside"),
             pending: format!("anteroom:{{{name}}}:pending"),
+            left: format!("anteroom:{{{name}}}:left"),
         }
     }
 }
@@ -204,26 +208,23 @@ impl Store for RedisStore {
         &self,
         room: &RoomParams,
         passes: &[(String, Millis)],
-    ) -> Result<(), StoreError> {
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
         if passes.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let keys = RoomKeys::new(&room.name);
-        let mut pipeline = redis::pipe();
+        let mut invocation = self.touch.prepare_invoke();
+        invocation
+            .key(&keys.inside)
+            .key(&keys.left)
+            .arg(now)
+            .arg(room.inside_ttl.as_millis() as u64);
         for (pass_id, at) in passes {
-            // XX: never bring back a pass the store has expired; GT: never
-            // move activity backwards when gateways report out of order.
-            pipeline
-                .cmd("ZADD")
-                .arg(&keys.inside)
-                .arg("XX")
-                .arg("GT")
-                .arg(*at)
-                .arg(pass_id)
-                .ignore();
+            invocation.arg(pass_id).arg(*at);
         }
-        pipeline
-            .query_async::<()>(&mut self.connection.clone())
+        invocation
+            .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)
     }
@@ -245,11 +246,19 @@ impl Store for RedisStore {
             .map_err(unavailable)
     }
 
-    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
+    async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError> {
         let keys = RoomKeys::new(&room.name);
-        redis::cmd("ZREM")
+        redis::pipe()
+            .atomic()
+            .cmd("ZREM")
             .arg(&keys.inside)
             .arg(pass_id)
+            .ignore()
+            .cmd("ZADD")
+            .arg(&keys.left)
+            .arg(now)
+            .arg(pass_id)
+            .ignore()
             .query_async::<()>(&mut self.connection.clone())
             .await
             .map_err(unavailable)

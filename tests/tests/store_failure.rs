@@ -189,3 +189,108 @@ async fn visitors_inside_before_a_redis_wipe_still_count() {
     assert!(!reached_origin(newcomer.get(ROOM).await).await);
     assert_eq!(newcomer.status("vaccini").await["position"], 1);
 }
+
+/// Activity seen while the store was unreachable is reported before the next
+/// step: a visitor who kept browsing through an outage longer than the
+/// session is still counted when the store answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_active_during_an_outage_stay_counted() {
+    let redis = RedisServer::start().await;
+    let up = upstream().await;
+    let clock = anteroom_gateway::Clock::manual();
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1).session_seconds(30))
+        .redis(&redis)
+        .clock(&clock)
+        .start()
+        .await;
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get(ROOM).await).await);
+    let waiting = gw.visitor();
+    assert!(!reached_origin(waiting.get(ROOM).await).await);
+    redis.pause();
+    eventually("unready", || async { ready(&gw).await == 503 }).await;
+    // Forty seconds pass; the visitor keeps browsing (passes need no store).
+    for _ in 0..8 {
+        clock.advance(Duration::from_secs(5));
+        assert!(reached_origin(inside.get(ROOM).await).await);
+    }
+    // Let the outage last (in real time) past the store's response timeout,
+    // as a real one would: the gateway's own calls fail meanwhile.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.resume();
+    eventually("ready again", || async { ready(&gw).await == 200 }).await;
+    gw.settle().await;
+    assert_eq!(
+        waiting.status("vaccini").await["state"],
+        "waiting",
+        "the room is still full: its slot was not given away"
+    );
+    let newcomer = gw.visitor();
+    assert!(
+        !reached_origin(newcomer.get(ROOM).await).await,
+        "the room is still full"
+    );
+}
+
+/// A pass that left is not honoured again: on the gateway that saw it leave
+/// at once, and on another gateway after its next activity report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_that_left_is_not_honoured_again() {
+    let redis = RedisServer::start().await;
+    let up = upstream().await;
+    let one = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .redis(&redis)
+        .start()
+        .await;
+    let two = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .redis(&redis)
+        .start()
+        .await;
+    // A client that keeps its pass whatever Set-Cookie says afterwards.
+    let client = reqwest::Client::new();
+    let first = client.get(one.url(ROOM)).send().await.unwrap();
+    let pass = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("anteroom_pass_vaccini="))
+        .and_then(|value| value.split(';').next())
+        .expect("let straight in with a pass")
+        .to_owned();
+    let with_pass = |url: String| client.get(url).header("cookie", pass.clone()).send();
+    assert!(reached_origin(with_pass(two.url(ROOM)).await.unwrap()).await);
+    let next = one.visitor();
+    assert!(
+        !reached_origin(next.get(ROOM).await).await,
+        "room full: waits"
+    );
+    let left = client
+        .post(one.url("/_anteroom/leave?room=vaccini"))
+        .header("cookie", pass.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.status(), 200);
+    one.settle().await;
+    assert_eq!(
+        next.status("vaccini").await["state"],
+        "admitted",
+        "the slot went on"
+    );
+    // The gateway that saw it leave refuses it at once (the room is full).
+    assert!(!reached_origin(with_pass(one.url(ROOM)).await.unwrap()).await);
+    // The other learns from the store when it reports the pass's activity.
+    let mut refused = false;
+    for _ in 0..50 {
+        if !reached_origin(with_pass(two.url(ROOM)).await.unwrap()).await {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the other gateway stops honouring the pass");
+}

@@ -1,0 +1,20 @@
+-- Activity of passes inside, reported in a batch by one gateway. The gateway
+-- verified each pass's cookie, so a pass the store had expired (a report
+-- delayed by an outage) is counted again -- unless it left, which is
+-- remembered in the `left` zset for the session length. KEYS: inside, left.
+-- ARGV: now_ms, ttl_ms, then pairs of (pass id, activity ms).
+-- Returns the ids of passes that left.
+local inside_key, left_key = KEYS[1], KEYS[2]
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', left_key, '-inf', '(' .. tostring(now - ttl))
+local revoked = {}
+for index = 3, #ARGV, 2 do
+  local pass_id, at = ARGV[index], ARGV[index + 1]
+  if redis.call('ZSCORE', left_key, pass_id) then
+    revoked[#revoked + 1] = pass_id
+  else
+    redis.call('ZADD', inside_key, 'GT', at, pass_id)
+  end
+end
+return revoked
