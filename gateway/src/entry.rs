@@ -166,13 +166,14 @@ impl Door<'_> {
     /// The standing of a ticket holder; `None` if the ticket is void.
     async fn with_ticket(&mut self, ticket: &Ticket) -> Option<Standing> {
         let cached = self.room.snapshot();
-        if let Some(snapshot) = cached {
-            if snapshot.epoch != ticket.epoch {
-                return None;
-            }
-            if let Some(position) = snapshot.position(ticket.number) {
-                return Some(self.waiting(Some(position)));
-            }
+        // A ticket of another epoch than the cached one goes to the store,
+        // which decides (spent if older; this gateway's cache may be the one
+        // that is behind, just after a Redis wipe).
+        if let Some(snapshot) = cached
+            && snapshot.epoch == ticket.epoch
+            && let Some(position) = snapshot.position(ticket.number)
+        {
+            return Some(self.waiting(Some(position)));
         }
         // The turn has come (or the gateway has no figures yet): swap the
         // ticket for a pass, which the store allows once.

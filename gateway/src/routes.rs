@@ -359,13 +359,19 @@ async fn forward(
                 }
                 ProxyError::Busy => (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECONDS),
                 ProxyError::BodyTooLarge { .. } => {
-                    return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                    // Any pass issued by this request is still handed over.
+                    let mut response =
+                        json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                    add_cookies(response.headers_mut(), set_cookies);
+                    return response;
                 }
                 ProxyError::ClientBody(_) => {
-                    return json_error(
+                    let mut response = json_error(
                         StatusCode::BAD_REQUEST,
                         "the request body could not be read",
                     );
+                    add_cookies(response.headers_mut(), set_cookies);
+                    return response;
                 }
             };
             let mut response = if wants_json(&request_headers) {
