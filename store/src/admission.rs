@@ -12,6 +12,12 @@
 
 use crate::Millis;
 
+/// A room not stepped for longer than this (gateways step every 100 ms) was
+/// not served: the store unreachable, or every gateway down. Arrival
+/// deadlines then move by the gap instead of expiring (no-shows are only
+/// those who could have come in and did not).
+pub const OUTAGE_GAP_MS: u64 = 5_000;
+
 /// Units in one token: a minute's milliseconds, so that one millisecond
 /// accrues exactly `admit_per_minute` units.
 pub const UNITS_PER_TOKEN: u64 = 60_000;

@@ -98,6 +98,12 @@ impl RoomData {
                 self.inside.remove(&pass_id);
             }
         }
+        let gap = now.saturating_sub(self.bucket.updated_at);
+        if gap > admission::OUTAGE_GAP_MS {
+            for deadline in self.pending.values_mut() {
+                *deadline += gap;
+            }
+        }
         // Deadlines are ordered like the tickets: expired ones are in front.
         while let Some((_, deadline)) = self.pending.first_key_value() {
             if *deadline > now {

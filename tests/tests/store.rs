@@ -52,6 +52,7 @@ on_both_backends!(
     leaving_frees_the_slot,
     positions_do_not_move_when_others_arrive,
     tickets_of_another_epoch_are_spent,
+    an_outage_does_not_make_no_shows,
     a_rejoining_pass_counts_once,
     live_changes_steer_the_room,
 );
@@ -208,8 +209,14 @@ async fn no_show_frees_the_slot_after_arrival_time(store: Arc<dyn Store>) {
         "the absent visitor's turn came"
     );
     assert_eq!(turn.pending, 1);
-    // Still within the arrival time: the slot is held for them.
-    let snapshot_before = store.advance(&room, first_gone + 59_000).await.unwrap();
+    // Still within the arrival time (the room stepped every second, as
+    // gateways do, so this is no outage): the slot is held for them.
+    let mut now = first_gone;
+    while now < first_gone + 59_000 {
+        now += 1_000;
+        store.advance(&room, now).await.unwrap();
+    }
+    let snapshot_before = store.advance(&room, now).await.unwrap();
     assert_eq!(snapshot_before.admitted_through, absent);
     // Arrival time over: their slot goes to the next ticket.
     let after = store.advance(&room, first_gone + 60_100).await.unwrap();
@@ -326,6 +333,28 @@ async fn positions_do_not_move_when_others_arrive(store: Arc<dyn Store>) {
     let after = store.advance(&room, T0).await.unwrap().position(mine);
     assert_eq!(before, Some(1));
     assert_eq!(after, before);
+}
+
+/// Nobody could come in while the room was not served (no step for longer
+/// than an outage gap): arrival deadlines move by the gap.
+async fn an_outage_does_not_make_no_shows(store: Arc<dyn Store>) {
+    let room = params(1, 600);
+    let first = "i".repeat(32);
+    store.arrive(&room, &first, T0).await.unwrap();
+    let Arrival::Ticketed { ticket, snapshot } = arrive(&*store, &room, T0).await else {
+        panic!("waits");
+    };
+    store.leave(&room, &first, T0 + 100).await.unwrap();
+    let turn = store.advance(&room, T0 + 200).await.unwrap();
+    assert_eq!(turn.admitted_through, ticket);
+    // Ninety seconds without a step (arrival time is sixty).
+    let after = store.advance(&room, T0 + 90_200).await.unwrap();
+    assert_eq!(after.pending, 1, "the deadline moved with the outage");
+    let claim = store
+        .claim(&room, snapshot.epoch, ticket, &"j".repeat(32), T0 + 90_300)
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Admitted);
 }
 
 async fn tickets_of_another_epoch_are_spent(store: Arc<dyn Store>) {

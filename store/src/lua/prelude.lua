@@ -14,6 +14,8 @@ local inside_ttl = tonumber(ARGV[4])
 local arrival = tonumber(ARGV[5])
 -- The bucket counts in integer units, 60000 to a token (see admission.rs).
 local UNIT = 60000
+-- Silence longer than this is an outage (see admission::OUTAGE_GAP_MS).
+local OUTAGE_GAP_MS = 5000
 local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at',
   'set_capacity', 'set_rate', 'set_state')
 capacity = tonumber(fields[6]) or capacity
@@ -35,6 +37,23 @@ else
   admitted = tonumber(fields[3]) or 0
   tokens = tonumber(fields[4]) or burst
   tokens_at = tonumber(fields[5]) or now
+end
+
+-- Gateways step every room every 100 ms. A longer silence means the room
+-- was not served (store unreachable, every gateway down): admitted visitors
+-- could not come in meanwhile, so their arrival deadlines move by the gap
+-- rather than expire. (Passes inside are kept by the gateways' activity
+-- reports, which count them again.)
+local gap = now - tokens_at
+if gap > OUTAGE_GAP_MS then
+  local waiting_to_arrive = redis.call('ZRANGE', pending_key, 0, -1, 'WITHSCORES')
+  for index = 1, #waiting_to_arrive, 2 do
+    redis.call('ZADD', pending_key, tonumber(waiting_to_arrive[index + 1]) + gap,
+      waiting_to_arrive[index])
+  end
+  -- Persist the mark now, so that the gap is bridged once, whichever
+  -- script runs first.
+  redis.call('HSET', room_key, 'tokens_at', now)
 end
 
 redis.call('ZREMRANGEBYSCORE', inside_key, '-inf', '(' .. tostring(now - inside_ttl))
