@@ -95,11 +95,9 @@ async fn answer(shared: &Shared, request: Request<Incoming>, peer: SocketAddr) -
     let mut response = match decision.standing {
         Standing::Inside { .. } => forward(shared, request, peer, decision.set_cookies).await,
         Standing::Closed => closed_answer(room, request.headers()),
-        Standing::TooManyPlaces { retry_after } => too_many_requests(
-            request.headers(),
-            retry_after,
-            "too many new places from this address",
-        ),
+        Standing::TooManyPlaces { retry_after } => {
+            places_limited(shared, room, &request, retry_after)
+        }
         Standing::Waiting { .. } | Standing::Outside => waiting_answer(
             shared,
             room,
@@ -389,6 +387,41 @@ async fn forward(
             response
         }
     }
+}
+
+/// Over `tickets_per_ip_per_minute`. A browser asking for a page (perhaps
+/// one of many visitors behind a shared address) gets the waiting page with
+/// its place not yet known, which retries by itself once the limit allows:
+/// a visitor never sees an error page. Anything else gets a plain `429`.
+fn places_limited(
+    shared: &Shared,
+    room: &RoomRuntime,
+    request: &Request<Incoming>,
+    retry_after: std::time::Duration,
+) -> Response<Body> {
+    let message = "too many new places from this address";
+    if request.method() != Method::GET || wants_json(request.headers()) {
+        return too_many_requests(request.headers(), retry_after, message);
+    }
+    let retry_seconds = limits::retry_after_seconds(retry_after);
+    let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
+    let status_url = format!("/_anteroom/status?room={}", room.name());
+    let view = WaitingView {
+        room: room.name(),
+        position: None,
+        eta_seconds: None,
+        refresh_seconds: retry_seconds,
+        updated_unix_seconds: shared.clock.now() / 1000,
+        status_url: &status_url,
+    };
+    let mut response = html_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        shared.pages.waiting(lang, &view),
+    );
+    let headers = response.headers_mut();
+    no_store(headers);
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_seconds));
+    response
 }
 
 /// The room is closed: no new places. A short page (or JSON), `503` with a

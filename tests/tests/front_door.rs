@@ -98,6 +98,13 @@ async fn one_client_cannot_hoard_places_in_the_queue() {
         refused.headers().get("set-cookie").is_none(),
         "no ticket was handed out"
     );
+    // A browser still sees the waiting page (place not yet known), which
+    // retries by itself: never an error page.
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("<html"), "{page}");
+    let json = hoarder.get_json("/echo/vaccini").await;
+    assert_eq!(json.status(), 429);
+    assert!(json.json::<serde_json::Value>().await.unwrap()["retry_after_seconds"].is_u64());
     assert_eq!(hoarder.status("vaccini").await["state"], "none");
     // Those who hold places keep them.
     assert_eq!(places[1].status("vaccini").await["position"], 1);
