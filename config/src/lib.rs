@@ -139,6 +139,10 @@ pub struct Limits {
     /// `max_in_flight_upstream`: requests at the upstream at once; beyond it
     /// `503` with `Retry-After`. Default 1024.
     pub max_in_flight_upstream: usize,
+    /// `send_timeout_seconds`: the longest a client may leave an answer
+    /// unread; a slow reader then loses the connection (and the upstream
+    /// request it held). Default 30.
+    pub send_timeout: Duration,
     /// `max_tracked_clients`: clients the rate limiter remembers at once;
     /// beyond it the idle ones are forgotten early. Default 1,000,000.
     pub max_tracked_clients: usize,

@@ -69,6 +69,7 @@ pub(crate) struct RawLimits {
     pub header_read_timeout_seconds: Option<u64>,
     pub max_in_flight_upstream: Option<u64>,
     pub max_tracked_clients: Option<u64>,
+    pub send_timeout_seconds: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]

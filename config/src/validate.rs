@@ -36,6 +36,7 @@ const MAX_HEADER_BYTES: Bounded = Bounded::new(16 * 1024, 8 * 1024..=1024 * 1024
 const MAX_BODY_BYTES: Bounded = Bounded::new(1024 * 1024, 0..=1024 * 1024 * 1024);
 const HEADER_READ_TIMEOUT_SECONDS: Bounded = Bounded::new(10, 1..=300);
 const MAX_IN_FLIGHT_UPSTREAM: Bounded = Bounded::new(1024, 1..=1_000_000);
+const SEND_TIMEOUT_SECONDS: Bounded = Bounded::new(30, 1..=3600);
 const MAX_TRACKED_CLIENTS: Bounded = Bounded::new(1_000_000, 1_000..=100_000_000);
 
 /// Shortest accepted cookie key: 32 characters keeps a random key well above
@@ -366,6 +367,11 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             &MAX_IN_FLIGHT_UPSTREAM,
             raw.max_in_flight_upstream,
         )? as usize,
+        send_timeout: Duration::from_secs(bounded(
+            "send_timeout_seconds",
+            &SEND_TIMEOUT_SECONDS,
+            raw.send_timeout_seconds,
+        )?),
         max_tracked_clients: bounded(
             "max_tracked_clients",
             &MAX_TRACKED_CLIENTS,

@@ -72,6 +72,7 @@ fn minimal_file_gets_every_default() {
     assert_eq!(config.limits.header_read_timeout, Duration::from_secs(10));
     assert_eq!(config.limits.max_in_flight_upstream, 1024);
     assert_eq!(config.limits.max_tracked_clients, 1_000_000);
+    assert_eq!(config.limits.send_timeout, Duration::from_secs(30));
     assert_eq!(config.worker.admin_listen.to_string(), "127.0.0.1:9091");
     assert!(config.rooms.is_empty());
     assert!(config.buffers.is_empty());

@@ -176,6 +176,7 @@ impl Gateway {
             max_connections: limits.max_connections,
             header_read_timeout: limits.header_read_timeout,
             max_header_bytes: limits.max_header_bytes,
+            send_timeout: limits.send_timeout,
         };
         // The admin listener serves a few operators and scrapers.
         let admin_limits = server::ListenerLimits {

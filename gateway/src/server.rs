@@ -14,6 +14,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::sync::Arc;
 
+use tokio_io_timeout::TimeoutStream;
+
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::sync::watch;
@@ -33,6 +35,9 @@ pub struct ListenerLimits {
     pub header_read_timeout: Duration,
     /// Request line plus headers; beyond it hyper answers `431`.
     pub max_header_bytes: usize,
+    /// A write to the client that makes no progress for this long ends the
+    /// connection: a slow reader cannot hold an upstream request for ever.
+    pub send_timeout: Duration,
 }
 
 /// Sent to a connection beyond `max_connections`, then closed: a clear answer
@@ -91,7 +96,9 @@ pub async fn serve<H, F>(
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler(request, peer).await) }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.send_timeout));
+        let connection = builder.serve_connection(TokioIo::new(Box::pin(stream)), service);
         let connection = graceful.watch(connection);
         let name = limits.name;
         crate::metrics::connection_opened(name);

@@ -408,3 +408,74 @@ async fn a_spent_tickets_polls_are_rate_limited() {
     }
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+/// A client that stops reading a large answer loses the connection after
+/// `send_timeout_seconds`, and with it the upstream request it held: slow
+/// readers cannot pin `max_in_flight_upstream`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_cannot_hold_an_upstream_slot() {
+    use tokio::io::AsyncBufReadExt;
+    // An upstream that answers `/big` with 64 MiB and anything else with "ok".
+    let site = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site_addr = site.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((connection, _)) = site.accept().await {
+            tokio::spawn(async move {
+                let mut connection = tokio::io::BufReader::new(connection);
+                let mut request_line = String::new();
+                if connection.read_line(&mut request_line).await.is_err() {
+                    return;
+                }
+                let mut line = String::new();
+                while connection.read_line(&mut line).await.is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let stream = connection.get_mut();
+                if request_line.contains("/big") {
+                    let size = 64 * 1024 * 1024;
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    let chunk = vec![b'x'; 1024 * 1024];
+                    for _ in 0..64 {
+                        if stream.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                } else {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await;
+                }
+            });
+        }
+    });
+    let gw = anteroom_tests::gateway_to(&format!("http://{site_addr}"))
+        .limits(&format!(
+            "{LOOSE_LIMITS}max_in_flight_upstream = 1\nsend_timeout_seconds = 1\n"
+        ))
+        .start()
+        .await;
+    // Ask for the big answer and never read it.
+    let mut stalled = TcpStream::connect(gw.addr).await.unwrap();
+    stalled
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        plain().get(gw.url("/small")).send().await.unwrap().status(),
+        503,
+        "the stalled answer holds the only upstream slot"
+    );
+    // Once the send timeout cuts the stalled client off, the slot is free.
+    let mut served = false;
+    for _ in 0..100 {
+        if plain().get(gw.url("/small")).send().await.unwrap().status() == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "the slot was released");
+    drop(stalled);
+}
