@@ -181,7 +181,7 @@ impl Door<'_> {
             let position = cached.and_then(|snapshot| snapshot.position(ticket.number));
             return Some(self.store_unavailable(position.or(Some(1))));
         }
-        let pass_id = new_pass_id();
+        let pass_id = self.shared.keys.pass_id_for(ticket);
         let claim = self
             .shared
             .store

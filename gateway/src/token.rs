@@ -178,6 +178,29 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// The pass id a ticket is swapped for: derived from the ticket with the
+    /// signing key, so that every claim of one ticket (a retry after a lost
+    /// reply, a status poll racing a page load) asks for the same pass, and
+    /// nobody without the key can predict it.
+    pub fn pass_id_for(&self, ticket: &Ticket) -> String {
+        let (_, mac) = &self.keys[0];
+        let mut mac = mac.clone();
+        mac.update(
+            format!(
+                "pass-for|{}|{}|{}",
+                ticket.room, ticket.epoch, ticket.number
+            )
+            .as_bytes(),
+        );
+        let digest = mac.finalize().into_bytes();
+        digest[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
 /// A fresh pass id: 128 random bits as hex.
 pub fn new_pass_id() -> String {
     format!("{:032x}", rand::random::<u128>())

@@ -167,7 +167,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Arrival, StoreError>;
 
     /// A ticket holder comes back: swap the ticket for a pass if its turn has
-    /// come. A ticket can be swapped once.
+    /// come. A ticket is swapped once: claiming it again with the same pass id
+    /// (the gateway derives it from the ticket) gives the same answer, with
+    /// any other id it is spent.
     async fn claim(
         &self,
         room: &RoomParams,

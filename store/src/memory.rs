@@ -197,6 +197,9 @@ impl Store for MemoryStore {
             } else if state.pending.remove(&ticket).is_some() {
                 state.enter(pass_id, now);
                 Claim::Admitted
+            } else if state.inside.contains_key(pass_id) {
+                // Claimed already with this very pass: the same answer.
+                Claim::Admitted
             } else if ticket > state.admitted_through {
                 Claim::NotYet
             } else {

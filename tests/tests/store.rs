@@ -184,7 +184,16 @@ async fn a_ticket_is_swapped_for_a_pass_once(store: Arc<dyn Store>) {
             .unwrap(),
         Claim::Admitted
     );
-    // A copy of the ticket gets nothing more.
+    // Claiming again with the same pass (a lost reply, a racing poll) gives
+    // the same answer and takes no second slot...
+    assert_eq!(
+        store
+            .claim(&room, epoch, ticket, &"b".repeat(32), later)
+            .await
+            .unwrap(),
+        Claim::Admitted
+    );
+    // ...while any other pass gets nothing.
     assert_eq!(
         store
             .claim(&room, epoch, ticket, &"c".repeat(32), later)
