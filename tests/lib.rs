@@ -218,6 +218,82 @@ impl Upstream {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// The origin's own figures (`/_stats`, read directly; reading them does
+    /// not count as a request).
+    pub async fn stats(&self) -> serde_json::Value {
+        plain_client()
+            .get(format!("{}/_stats", self.url()))
+            .send()
+            .await
+            .expect("origin stats")
+            .json()
+            .await
+            .expect("origin stats JSON")
+    }
+
+    /// Requests the origin has served so far.
+    pub async fn requests_served(&self) -> u64 {
+        self.stats().await["requests"]
+            .as_u64()
+            .expect("the origin counts requests")
+    }
+}
+
+// ---------------------------------------------------------------- HTTP
+
+/// A client without a cookie jar that follows no redirects: it sends exactly
+/// the cookies a test gives it.
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// A response header as text.
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
+/// Every `Set-Cookie` line of a response for the cookie called `name`.
+pub fn set_cookies(response: &reqwest::Response, name: &str) -> Vec<String> {
+    let prefix = format!("{name}=");
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter(|cookie| cookie.starts_with(prefix.as_str()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The value a response sets for cookie `name` (deletions ignored).
+pub fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookies(response, name).iter().find_map(|cookie| {
+        let value = cookie.split(';').next()?.split_once('=')?.1;
+        (!value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+/// Polls until `check` holds, for at most ten seconds, then panics naming
+/// `what`. For effects that arrive with the gateway's next step or report.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
 }
 
 impl Drop for Upstream {
@@ -473,6 +549,17 @@ impl GatewayHandle {
         format!("http://{}{}", self.admin_addr, path)
     }
 
+    /// The status code of `/readyz`.
+    pub async fn readiness(&self) -> u16 {
+        plain_client()
+            .get(self.admin_url("/readyz"))
+            .send()
+            .await
+            .expect("the admin listener answers")
+            .status()
+            .as_u16()
+    }
+
     /// A new visitor: a browser-like client with its own cookie jar.
     pub fn visitor(&self) -> Visitor {
         Visitor {
@@ -562,6 +649,11 @@ impl Visitor {
         let response = self.get(&format!("/_anteroom/status?room={room}")).await;
         assert_eq!(response.status(), 200);
         response.json().await.expect("status JSON")
+    }
+
+    /// The visitor's place in `room`'s line (1 = next), if waiting.
+    pub async fn position(&self, room: &str) -> Option<u64> {
+        self.status(room).await["position"].as_u64()
     }
 
     /// Polls status until the visitor is admitted (or panics after `limit`).

@@ -9,7 +9,8 @@
 
 use anteroom_gateway::token::{Keyring, Pass, Ticket};
 use anteroom_tests::{
-    Backend, COOKIE_KEY, GatewayHandle, RedisServer, Upstream, gateway, room, upstream,
+    Backend, COOKIE_KEY, GatewayHandle, RedisServer, cookie_value, gateway, header, plain_client,
+    room, set_cookies, upstream,
 };
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
@@ -20,56 +21,6 @@ const NEW_KEY: &str = "rotated-cookie-key-zyxwvutsrqponmlkjihgfedcba98";
 const SESSION_SECONDS: u64 = 300;
 
 // ---------------------------------------------------------------- helpers
-
-fn plain_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("http client")
-}
-
-async fn origin_requests(up: &Upstream) -> u64 {
-    let stats: Value = plain_client()
-        .get(format!("{}/_stats", up.url()))
-        .send()
-        .await
-        .expect("origin stats")
-        .json()
-        .await
-        .expect("origin stats JSON");
-    stats["requests"].as_u64().expect("requests is a number")
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-}
-
-/// Every `Set-Cookie` of a response for the cookie called `name`.
-fn set_cookies(response: &reqwest::Response, name: &str) -> Vec<String> {
-    let prefix = format!("{name}=");
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter(|cookie| cookie.starts_with(prefix.as_str()))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The value a response sets for cookie `name` (ignoring deletions).
-fn token_set(response: &reqwest::Response, name: &str) -> Option<String> {
-    set_cookies(response, name)
-        .iter()
-        .filter_map(|cookie| {
-            let value = cookie.split(';').next()?.split_once('=')?.1;
-            (!value.is_empty()).then(|| value.to_owned())
-        })
-        .next()
-}
 
 fn pass_cookie(room: &str) -> String {
     format!("anteroom_pass_{room}")
@@ -86,7 +37,7 @@ async fn enter(gw: &GatewayHandle, room: &str) -> String {
         .send()
         .await
         .expect("request");
-    let pass = token_set(&response, &pass_cookie(room)).expect("let straight in, with a pass");
+    let pass = cookie_value(&response, &pass_cookie(room)).expect("let straight in, with a pass");
     assert!(
         anteroom_tests::reached_origin(response).await,
         "the first visitor of an empty room goes straight in"
@@ -200,7 +151,7 @@ async fn an_empty_room_lets_the_first_visitor_straight_in(backend: Backend) {
         set_cookies(&response, "anteroom_ticket_vaccini").is_empty(),
         "no ticket for a visitor let straight in"
     );
-    let token = token_set(&response, "anteroom_pass_vaccini").expect("a pass");
+    let token = cookie_value(&response, "anteroom_pass_vaccini").expect("a pass");
     let pass = Keyring::new(&[COOKIE_KEY])
         .verify_pass(&token)
         .expect("a genuine pass, signed with the configured key");
@@ -275,7 +226,7 @@ async fn hostile_cookies_get_the_waiting_page(backend: Backend) {
         let response = get_with_cookies(&gw, "/echo/vaccini", &cookies).await;
         assert_eq!(outcome(response, "vaccini").await, Outcome::Origin);
     }
-    let served = origin_requests(&up).await;
+    let served = up.requests_served().await;
 
     let forged = other_keys.sign_pass(&pass("vaccini", 2, now));
     let (body, signature) = genuine.rsplit_once('.').expect("KID.PAYLOAD.SIG");
@@ -391,7 +342,7 @@ async fn hostile_cookies_get_the_waiting_page(backend: Backend) {
         assert_ne!(status["state"], "admitted", "{label}: {status}");
     }
     assert_eq!(
-        origin_requests(&up).await,
+        up.requests_served().await,
         served,
         "no hostile cookie reached the origin"
     );
@@ -422,7 +373,7 @@ async fn a_pass_for_one_room_does_not_open_another() {
         .await;
     let pass_a = enter(&gw, "a").await;
     let pass_b = enter(&gw, "b").await;
-    let served = origin_requests(&up).await;
+    let served = up.requests_served().await;
 
     // Each pass opens its own room...
     for (path, cookie) in [
@@ -457,7 +408,7 @@ async fn a_pass_for_one_room_does_not_open_another() {
             "{path} with {cookie}"
         );
     }
-    assert_eq!(origin_requests(&up).await, served);
+    assert_eq!(up.requests_served().await, served);
 }
 
 /// Browsers send cookie values as the page set them, UTF-8 included
@@ -503,7 +454,7 @@ async fn rotated_keys_still_admit_passes_signed_with_the_old_key() {
         &[format!("anteroom_pass_vaccini={old_token}").as_bytes()],
     )
     .await;
-    let renewed = token_set(&response, "anteroom_pass_vaccini").expect("the pass is renewed");
+    let renewed = cookie_value(&response, "anteroom_pass_vaccini").expect("the pass is renewed");
     assert_eq!(outcome(response, "vaccini").await, Outcome::Origin);
     let renewed_pass = new_keys
         .verify_pass(&renewed)
@@ -556,7 +507,7 @@ async fn a_copied_ticket_buys_no_second_slot() {
 
     let b = gw.visitor();
     let waiting = b.get("/echo/vaccini").await;
-    let copy = token_set(&waiting, &ticket_cookie("vaccini")).expect("B gets a ticket");
+    let copy = cookie_value(&waiting, &ticket_cookie("vaccini")).expect("B gets a ticket");
     assert_eq!(outcome(waiting, "vaccini").await, Outcome::WaitingPage);
     let original = keys.verify_ticket(&copy).expect("a genuine ticket");
 
@@ -574,7 +525,7 @@ async fn a_copied_ticket_buys_no_second_slot() {
         .send()
         .await
         .expect("request");
-    let shared_pass = token_set(&response, &pass_cookie("vaccini")).expect("the shared pass");
+    let shared_pass = cookie_value(&response, &pass_cookie("vaccini")).expect("the shared pass");
     let shared_pass = keys.verify_pass(&shared_pass).expect("a genuine pass");
     assert_eq!(shared_pass.id, keys.pass_id_for(&original));
     let late = gw.visitor();
@@ -591,8 +542,8 @@ async fn a_copied_ticket_buys_no_second_slot() {
         .send()
         .await
         .expect("request");
-    assert!(token_set(&response, &pass_cookie("vaccini")).is_none());
-    let fresh = token_set(&response, &ticket_cookie("vaccini")).expect("a new ticket");
+    assert!(cookie_value(&response, &pass_cookie("vaccini")).is_none());
+    let fresh = cookie_value(&response, &ticket_cookie("vaccini")).expect("a new ticket");
     assert_eq!(outcome(response, "vaccini").await, Outcome::WaitingPage);
     let fresh = keys.verify_ticket(&fresh).expect("a genuine ticket");
     assert!(fresh.number > original.number, "{fresh:?} vs {original:?}");

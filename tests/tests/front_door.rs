@@ -8,27 +8,11 @@ use std::time::Duration;
 
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
-    LOOSE_LIMITS, Upstream, gateway, reached_origin, room, upstream, upstream_with,
+    LOOSE_LIMITS, cookie_value, eventually, gateway, plain_client, reached_origin, room, upstream,
+    upstream_with,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-async fn origin_requests(up: &Upstream) -> u64 {
-    let stats: serde_json::Value = reqwest::get(format!("{}/_stats", up.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["requests"].as_u64().unwrap()
-}
-
-fn plain() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_client_over_its_limit_gets_429_with_retry_after_and_touches_nothing() {
@@ -38,14 +22,14 @@ async fn a_client_over_its_limit_gets_429_with_retry_after_and_touches_nothing()
         .limits("per_ip_per_second = 1\nper_ip_burst = 3\n")
         .start()
         .await;
-    let client = plain();
+    let client = plain_client();
     for _ in 0..3 {
         assert_eq!(
             client.get(gw.url("/echo/a")).send().await.unwrap().status(),
             200
         );
     }
-    let seen = origin_requests(&up).await;
+    let seen = up.requests_served().await;
     let limited = client.get(gw.url("/echo/a")).send().await.unwrap();
     assert_eq!(limited.status(), 429);
     let retry: u64 = limited.headers()["retry-after"]
@@ -70,7 +54,7 @@ async fn a_client_over_its_limit_gets_429_with_retry_after_and_touches_nothing()
     let body: serde_json::Value = json.json().await.unwrap();
     assert!(body["retry_after_seconds"].as_u64().is_some());
     assert_eq!(
-        origin_requests(&up).await,
+        up.requests_served().await,
         seen,
         "rejected requests never reach the origin"
     );
@@ -128,7 +112,7 @@ async fn waiting_visitors_polling_are_never_rate_limited() {
         assert_eq!(waiting.status("vaccini").await["state"], "waiting");
     }
     // Without a place, the same polls are limited.
-    let stranger = plain();
+    let stranger = plain_client();
     let mut statuses = Vec::new();
     for _ in 0..5 {
         let response = stranger
@@ -149,7 +133,7 @@ async fn forwarded_for_keys_clients_only_behind_trusted_proxies() {
         .limits(&format!("{limits}trusted_proxies = [\"127.0.0.1\"]\n"))
         .start()
         .await;
-    let client = plain();
+    let client = plain_client();
     let get = |gw: &anteroom_tests::GatewayHandle, forwarded: &str| {
         client
             .get(gw.url("/echo/x"))
@@ -195,7 +179,7 @@ async fn bodies_over_the_limit_get_413_and_never_reach_the_origin_whole() {
         .limits(&format!("{LOOSE_LIMITS}max_body_bytes = 1024\n"))
         .start()
         .await;
-    let client = plain();
+    let client = plain_client();
     let fits = client
         .post(gw.url("/echo/b"))
         .body(vec![b'x'; 1024])
@@ -203,7 +187,7 @@ async fn bodies_over_the_limit_get_413_and_never_reach_the_origin_whole() {
         .await
         .unwrap();
     assert_eq!(fits.status(), 200);
-    let seen = origin_requests(&up).await;
+    let seen = up.requests_served().await;
     let declared = client
         .post(gw.url("/echo/b"))
         .body(vec![b'x'; 1025])
@@ -212,7 +196,7 @@ async fn bodies_over_the_limit_get_413_and_never_reach_the_origin_whole() {
         .unwrap();
     assert_eq!(declared.status(), 413);
     assert_eq!(
-        origin_requests(&up).await,
+        up.requests_served().await,
         seen,
         "a declared oversize body is refused up front"
     );
@@ -235,7 +219,7 @@ async fn headers_over_the_limit_get_431() {
         .limits(&format!("{LOOSE_LIMITS}max_header_bytes = 8192\n"))
         .start()
         .await;
-    let client = plain();
+    let client = plain_client();
     let small = client
         .get(gw.url("/echo/h"))
         .header("x-pad", "p".repeat(4000))
@@ -265,20 +249,15 @@ async fn requests_beyond_max_in_flight_upstream_get_503_with_retry_after() {
         .await;
     let slow_url = gw.url("/echo/slow");
     let slow = tokio::spawn(async move { reqwest::get(slow_url).await.unwrap().status() });
-    // Wait until the slow request is at the origin.
-    for _ in 0..100 {
-        let stats: serde_json::Value = reqwest::get(format!("{}/_stats", up.url()))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if stats["current_concurrency"].as_u64() >= Some(1) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let shed = plain().get(gw.url("/echo/other")).send().await.unwrap();
+    eventually("the slow request is at the origin", || async {
+        up.stats().await["current_concurrency"].as_u64() >= Some(1)
+    })
+    .await;
+    let shed = plain_client()
+        .get(gw.url("/echo/other"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(shed.status(), 503);
     assert_eq!(shed.headers()["retry-after"], "1");
     assert_eq!(
@@ -288,7 +267,7 @@ async fn requests_beyond_max_in_flight_upstream_get_503_with_retry_after() {
     );
     // With the slot free again, requests pass.
     assert_eq!(
-        plain()
+        plain_client()
             .get(gw.url("/echo/other"))
             .send()
             .await
@@ -318,18 +297,14 @@ async fn connections_beyond_the_limit_get_503_and_are_closed() {
     assert!(answer.contains("Retry-After: 1"));
     drop(_first);
     drop(_second);
-    // Once they close, new connections are served.
-    let mut served = false;
-    for _ in 0..50 {
-        if let Ok(response) = plain().get(gw.url("/echo/c")).send().await
-            && response.status() == 200
-        {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(served);
+    eventually("new connections are served once those close", || async {
+        plain_client()
+            .get(gw.url("/echo/c"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 200)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -373,20 +348,19 @@ async fn a_spent_tickets_polls_are_rate_limited() {
     let first = gw.visitor();
     assert!(reached_origin(first.get("/echo/vaccini").await).await);
     // A second visitor takes a ticket; we keep a copy of it.
-    let response = plain().get(gw.url("/echo/vaccini")).send().await.unwrap();
-    let ticket = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find(|value| value.starts_with("anteroom_ticket_vaccini="))
-        .and_then(|value| value.split(';').next())
-        .expect("a ticket")
-        .to_owned();
+    let response = plain_client()
+        .get(gw.url("/echo/vaccini"))
+        .send()
+        .await
+        .unwrap();
+    let ticket = format!(
+        "anteroom_ticket_vaccini={}",
+        cookie_value(&response, "anteroom_ticket_vaccini").expect("a ticket")
+    );
     first.leave("vaccini").await;
     gw.settle().await;
     let poll = || {
-        plain()
+        plain_client()
             .get(gw.url("/_anteroom/status?room=vaccini"))
             .header("cookie", ticket.clone())
             .send()
@@ -463,19 +437,27 @@ async fn a_slow_reader_cannot_hold_an_upstream_slot() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        plain().get(gw.url("/small")).send().await.unwrap().status(),
+        plain_client()
+            .get(gw.url("/small"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         503,
         "the stalled answer holds the only upstream slot"
     );
-    // Once the send timeout cuts the stalled client off, the slot is free.
-    let mut served = false;
-    for _ in 0..100 {
-        if plain().get(gw.url("/small")).send().await.unwrap().status() == 200 {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(served, "the slot was released");
+    eventually(
+        "the send timeout releases the stalled client's slot",
+        || async {
+            plain_client()
+                .get(gw.url("/small"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 200
+        },
+    )
+    .await;
     drop(stalled);
 }

@@ -26,8 +26,7 @@ use std::time::Duration;
 
 use anteroom_gateway::token::{Keyring, Pass, Ticket, new_pass_id};
 use anteroom_tests::{
-    Backend, COOKIE_KEY, GatewayHandle, RedisServer, Upstream, Visitor, gateway, reached_origin,
-    room, upstream,
+    Backend, COOKIE_KEY, GatewayHandle, RedisServer, gateway, reached_origin, room, upstream,
 };
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -91,8 +90,8 @@ async fn storm_scenario(backend: &Backend) {
         assert!(!reached_origin(visitor.get(ROOM).await).await);
     }
     gw.settle().await;
-    assert_eq!(position(&first_in_line).await, Some(1));
-    assert_eq!(position(&second_in_line).await, Some(2));
+    assert_eq!(first_in_line.position("vaccini").await, Some(1));
+    assert_eq!(second_in_line.position("vaccini").await, Some(2));
 
     let outcomes = storm(&gw).await;
     report(backend, &outcomes);
@@ -107,16 +106,16 @@ async fn storm_scenario(backend: &Backend) {
     // The honest visitors kept their places, ahead of every ticket the
     // storm took: as the two inside leave, they go in, in order.
     gw.settle().await;
-    assert_eq!(position(&first_in_line).await, Some(1));
-    assert_eq!(position(&second_in_line).await, Some(2));
-    leave(&first_inside).await;
+    assert_eq!(first_in_line.position("vaccini").await, Some(1));
+    assert_eq!(second_in_line.position("vaccini").await, Some(2));
+    first_inside.leave("vaccini").await;
     first_in_line
         .wait_until_admitted("vaccini", Duration::from_secs(5))
         .await;
     assert!(reached_origin(first_in_line.get(ROOM).await).await);
     gw.settle().await;
-    assert_eq!(position(&second_in_line).await, Some(1));
-    leave(&second_inside).await;
+    assert_eq!(second_in_line.position("vaccini").await, Some(1));
+    second_inside.leave("vaccini").await;
     second_in_line
         .wait_until_admitted("vaccini", Duration::from_secs(5))
         .await;
@@ -134,7 +133,7 @@ async fn a_request_smuggled_behind_conflicting_framing_is_never_served() {
         "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
         "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
     ] {
-        let before = origin_requests(&up).await;
+        let before = up.requests_served().await;
         let smuggled = format!(
             "POST {OPEN} HTTP/1.1\r\nHost: gateway\r\n{framing}\r\n0\r\n\r\n\
              GET {OPEN}/smuggled HTTP/1.1\r\nHost: gateway\r\n\r\n"
@@ -157,7 +156,7 @@ async fn a_request_smuggled_behind_conflicting_framing_is_never_served() {
             !received.contains("\"content-length\""),
             "the origin saw both framings: {received}"
         );
-        assert_eq!(origin_requests(&up).await, before + 1);
+        assert_eq!(up.requests_served().await, before + 1);
     }
 }
 
@@ -195,25 +194,6 @@ async fn a_broken_request_body_is_the_clients_fault_not_the_upstreams() {
             response.status
         );
     }
-}
-
-async fn origin_requests(up: &Upstream) -> u64 {
-    let stats: serde_json::Value = reqwest::get(format!("{}/_stats", up.url()))
-        .await
-        .expect("origin stats")
-        .json()
-        .await
-        .expect("origin stats JSON");
-    stats["requests"].as_u64().expect("requests is a number")
-}
-
-async fn position(visitor: &Visitor) -> Option<u64> {
-    visitor.status("vaccini").await["position"].as_u64()
-}
-
-async fn leave(visitor: &Visitor) {
-    let response = visitor.post("/_anteroom/leave?room=vaccini").await;
-    assert_eq!(response.status(), 200);
 }
 
 // ---------------------------------------------------------------- the storm

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use anteroom_gateway::page::{Lang, Pages};
 use anteroom_tests::{
-    GatewayHandle, LOOSE_LIMITS, Upstream, free_port, gateway, gateway_to, room, upstream,
+    GatewayHandle, LOOSE_LIMITS, Upstream, cookie_value, free_port, gateway, gateway_to, header,
+    plain_client, room, upstream,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -29,30 +30,9 @@ const HANG_GUARD: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------- helpers
 
-/// A client without a cookie jar: it sends exactly the cookies a test gives.
-fn plain_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("http client")
-}
-
-/// Requests the origin has served so far, from its own `/_stats` (read
-/// directly, so reading it does not count).
-async fn origin_requests(up: &Upstream) -> u64 {
-    let stats: Value = plain_client()
-        .get(format!("{}/_stats", up.url()))
-        .send()
-        .await
-        .expect("origin stats")
-        .json()
-        .await
-        .expect("origin stats JSON");
-    stats["requests"].as_u64().expect("requests is a number")
-}
-
-/// Connections the origin has accepted so far (including the one `client`
-/// itself keeps open to ask).
+/// Connections the origin has accepted so far, asked over `client`'s own
+/// kept-alive connection (so that asking twice counts one connection, not
+/// two, as `Upstream::stats` with a fresh client would).
 async fn origin_connections(client: &reqwest::Client, up: &Upstream) -> u64 {
     let stats: Value = client
         .get(format!("{}/_stats", up.url()))
@@ -76,13 +56,6 @@ async fn fill_room(gw: &GatewayHandle, path: &str) -> anteroom_tests::Visitor {
         "the first visitor of an empty room goes straight in"
     );
     inside
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
 }
 
 /// A response read off a raw connection.
@@ -475,19 +448,6 @@ async fn hop_by_hop_response_headers_stay_with_the_upstream_connection() {
 
 // ---------------------------------------------------------------- cookies
 
-/// The `anteroom_pass_<room>` token a response hands out, if any.
-fn pass_from(response: &reqwest::Response, room: &str) -> Option<String> {
-    let prefix = format!("anteroom_pass_{room}=");
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(|cookie| cookie.strip_prefix(prefix.as_str()))
-        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
-        .find(|token| !token.is_empty())
-}
-
 #[tokio::test]
 async fn our_cookies_never_reach_upstream_but_the_sites_own_do() {
     let up = upstream().await;
@@ -498,7 +458,8 @@ async fn our_cookies_never_reach_upstream_but_the_sites_own_do() {
         .send()
         .await
         .expect("request");
-    let pass = pass_from(&first, "vaccini").expect("the first visitor gets a pass");
+    let pass =
+        cookie_value(&first, "anteroom_pass_vaccini").expect("the first visitor gets a pass");
     assert!(anteroom_tests::reached_origin(first).await);
 
     // Inside the room: the pass gets the visitor in, and is the one thing
@@ -560,7 +521,8 @@ async fn our_cookies_are_stripped_even_beside_a_utf8_site_cookie() {
         .send()
         .await
         .expect("request");
-    let pass = pass_from(&first, "vaccini").expect("the first visitor gets a pass");
+    let pass =
+        cookie_value(&first, "anteroom_pass_vaccini").expect("the first visitor gets a pass");
 
     let mut cookie = format!("anteroom_pass_vaccini={pass}; citta=").into_bytes();
     cookie.extend_from_slice("Forlì".as_bytes());
@@ -600,7 +562,7 @@ async fn a_large_request_body_arrives_whole() {
         .send()
         .await
         .expect("request");
-    let pass = pass_from(&first, "vaccini").expect("a pass");
+    let pass = cookie_value(&first, "anteroom_pass_vaccini").expect("a pass");
 
     // Outside every room, and inside one with a pass; chunked, so neither
     // side knows the length up front.
@@ -896,7 +858,7 @@ async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
 async fn the_gateways_own_paths_never_reach_upstream() {
     let up = upstream().await;
     let gw = gateway(&up).room(room("vaccini")).start().await;
-    let before = origin_requests(&up).await;
+    let before = up.requests_served().await;
 
     for path in [
         "/_anteroom/anything-unknown",
@@ -945,7 +907,7 @@ async fn the_gateways_own_paths_never_reach_upstream() {
     assert_eq!(response.status, 405);
 
     assert_eq!(
-        origin_requests(&up).await,
+        up.requests_served().await,
         before,
         "none of these reached the origin"
     );
@@ -958,7 +920,7 @@ async fn the_origin_is_unreachable_without_a_pass() {
     let up = upstream().await;
     let gw = gateway(&up).room(room("vaccini").capacity(1)).start().await;
     let a = fill_room(&gw, "/echo/vaccini").await;
-    let served = origin_requests(&up).await;
+    let served = up.requests_served().await;
     assert_eq!(served, 1, "A reached the origin");
 
     // B asks for the page: the waiting page, and the origin sees nothing.
@@ -1032,14 +994,14 @@ async fn the_origin_is_unreachable_without_a_pass() {
     assert_eq!(head.status(), 200);
 
     assert_eq!(
-        origin_requests(&up).await,
+        up.requests_served().await,
         served,
         "nothing of B's reached the origin"
     );
 
     // A, inside, still gets through: the count moves for A alone.
     assert!(anteroom_tests::reached_origin(a.get("/echo/vaccini").await).await);
-    assert_eq!(origin_requests(&up).await, served + 1);
+    assert_eq!(up.requests_served().await, served + 1);
 }
 
 #[tokio::test]
@@ -1050,7 +1012,7 @@ async fn spelling_a_path_differently_does_not_walk_around_a_room() {
         .start()
         .await;
     let _inside = fill_room(&gw, "/echo/prenota").await;
-    let served = origin_requests(&up).await;
+    let served = up.requests_served().await;
 
     for path in [
         "/echo/prenota",
@@ -1090,7 +1052,7 @@ async fn spelling_a_path_differently_does_not_walk_around_a_room() {
     );
 
     assert_eq!(
-        origin_requests(&up).await,
+        up.requests_served().await,
         served,
         "no spelling reached the origin"
     );
@@ -1114,7 +1076,7 @@ async fn an_invalid_utf8_escape_does_not_walk_around_a_room() {
         .start()
         .await;
     let _inside = fill_room(&gw, "/echo/prenota").await;
-    let served = origin_requests(&up).await;
+    let served = up.requests_served().await;
     for path in ["/echo/%70renota/%ff", "/%65cho/prenota%c3"] {
         let response = raw_get(gw.addr, path).await;
         assert!(
@@ -1124,7 +1086,7 @@ async fn an_invalid_utf8_escape_does_not_walk_around_a_room() {
             response.text()
         );
     }
-    assert_eq!(origin_requests(&up).await, served);
+    assert_eq!(up.requests_served().await, served);
 }
 
 // ---------------------------------------------------------------- connections

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anteroom_gateway::Clock;
 use anteroom_tests::{
-    Backend, GatewayHandle, RedisServer, Upstream, Visitor, gateway, room, upstream,
+    Backend, GatewayHandle, RedisServer, Upstream, Visitor, cookie_value, gateway, room,
+    set_cookies, upstream,
 };
 use futures::future::join_all;
 
@@ -43,15 +44,6 @@ async fn is_inside(visitor: &Visitor) -> bool {
     anteroom_tests::reached_origin(visitor.get(ROOM).await).await
 }
 
-async fn position(visitor: &Visitor) -> Option<u64> {
-    visitor.status("vaccini").await["position"].as_u64()
-}
-
-async fn leave(visitor: &Visitor) {
-    let response = visitor.post("/_anteroom/leave?room=vaccini").await;
-    assert_eq!(response.status(), 200);
-}
-
 async fn start(
     backend: &Backend,
     up: &Upstream,
@@ -76,7 +68,7 @@ async fn capacity_is_never_exceeded_by_500_concurrent_visitors(backend: &Backend
 
     // Everyone else waits; a few leave and exactly as many come in.
     for index in &inside[..5] {
-        leave(&visitors[*index]).await;
+        visitors[*index].leave("vaccini").await;
     }
     gw.settle().await;
     let statuses = join_all(visitors.iter().map(|v| v.status("vaccini"))).await;
@@ -96,11 +88,11 @@ async fn visitors_are_let_in_strictly_in_arrival_order(backend: &Backend) {
     let queue: Vec<Visitor> = (0..8).map(|_| gw.visitor()).collect();
     for (index, visitor) in queue.iter().enumerate() {
         assert!(!is_inside(visitor).await);
-        assert_eq!(position(visitor).await, Some(index as u64 + 1));
+        assert_eq!(visitor.position("vaccini").await, Some(index as u64 + 1));
     }
     let mut inside = &first;
     for (turn, next) in queue.iter().enumerate() {
-        leave(inside).await;
+        inside.leave("vaccini").await;
         gw.settle().await;
         // Ask everyone still waiting, last first: only the next in line gets in.
         for (index, visitor) in queue.iter().enumerate().skip(turn).rev() {
@@ -129,8 +121,8 @@ async fn polling_never_changes_a_place(backend: &Backend) {
     assert!(!is_inside(&third).await);
     for _ in 0..10 {
         assert!(!is_inside(&third).await, "reloading the page");
-        assert_eq!(position(&third).await, Some(2));
-        assert_eq!(position(&second).await, Some(1));
+        assert_eq!(third.position("vaccini").await, Some(2));
+        assert_eq!(second.position("vaccini").await, Some(1));
     }
 }
 
@@ -156,7 +148,7 @@ async fn an_idle_session_frees_its_slot(backend: &Backend) {
     );
     // The idle visitor's pass has expired: they are new again, and wait.
     assert!(!is_inside(&idle).await);
-    assert_eq!(position(&idle).await, Some(1));
+    assert_eq!(idle.position("vaccini").await, Some(1));
 }
 
 async fn a_no_show_loses_the_turn_and_the_next_ticket_goes_in(backend: &Backend) {
@@ -171,7 +163,7 @@ async fn a_no_show_loses_the_turn_and_the_next_ticket_goes_in(backend: &Backend)
     let next = gw.visitor();
     assert!(!is_inside(&next).await);
 
-    leave(&first).await;
+    first.leave("vaccini").await;
     clock.advance(Duration::from_secs(1));
     gw.settle().await;
     // The absent visitor's turn has come, and the slot is held for them.
@@ -187,7 +179,7 @@ async fn a_no_show_loses_the_turn_and_the_next_ticket_goes_in(backend: &Backend)
     // Coming back too late: the old ticket is spent, the visitor is new again.
     assert_eq!(absent.status("vaccini").await["state"], "none");
     assert!(!is_inside(&absent).await);
-    assert_eq!(position(&absent).await, Some(1));
+    assert_eq!(absent.position("vaccini").await, Some(1));
 }
 
 async fn a_sleeping_tab_keeps_its_place(backend: &Backend) {
@@ -205,7 +197,7 @@ async fn a_sleeping_tab_keeps_its_place(backend: &Backend) {
     for _ in 0..5 {
         clock.advance(Duration::from_secs(240));
         assert!(is_inside(&active).await);
-        assert_eq!(position(&awake).await, Some(1));
+        assert_eq!(awake.position("vaccini").await, Some(1));
         // Let the activity report reach the store.
         tokio::time::sleep(
             anteroom_gateway::room::ACTIVITY_FLUSH_INTERVAL + Duration::from_millis(300),
@@ -213,14 +205,14 @@ async fn a_sleeping_tab_keeps_its_place(backend: &Backend) {
         .await;
     }
     assert_eq!(
-        position(&asleep).await,
+        asleep.position("vaccini").await,
         Some(2),
         "the sleeping tab kept its place"
     );
-    leave(&active).await;
+    active.leave("vaccini").await;
     gw.settle().await;
     assert!(is_inside(&awake).await);
-    leave(&awake).await;
+    awake.leave("vaccini").await;
     clock.advance(Duration::from_secs(1));
     gw.settle().await;
     assert!(is_inside(&asleep).await);
@@ -233,28 +225,18 @@ async fn an_admitted_visitor_is_served_without_a_redirect(backend: &Backend) {
     assert!(is_inside(&first).await);
     let second = gw.visitor();
     assert!(!is_inside(&second).await);
-    leave(&first).await;
+    first.leave("vaccini").await;
     gw.settle().await;
     // The page request itself swaps the ticket for a pass and is proxied.
     let response = second.get("/echo/vaccini/page?x=1").await;
     assert_eq!(response.status(), 200);
-    let set_cookies: Vec<String> = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    assert!(cookie_value(&response, "anteroom_pass_vaccini").is_some());
+    let tickets = set_cookies(&response, "anteroom_ticket_vaccini");
     assert!(
-        set_cookies
-            .iter()
-            .any(|c| c.starts_with("anteroom_pass_vaccini=")),
-        "{set_cookies:?}"
-    );
-    assert!(
-        set_cookies
+        tickets
             .iter()
             .any(|c| c.starts_with("anteroom_ticket_vaccini=;")),
-        "{set_cookies:?}"
+        "the spent ticket is cleared: {tickets:?}"
     );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["path"], "/echo/vaccini/page");
@@ -335,7 +317,7 @@ async fn order_is_global_across_two_gateways() {
         let visitor = gw.visitor();
         assert!(!is_inside(&visitor).await);
         assert_eq!(
-            position(&visitor).await,
+            visitor.position("vaccini").await,
             Some(index + 1),
             "one sequence across gateways"
         );
@@ -353,7 +335,7 @@ async fn order_is_global_across_two_gateways() {
         .collect();
     let mut inside = first;
     for (turn, _) in queue.iter().enumerate() {
-        leave(&inside).await;
+        inside.leave("vaccini").await;
         one.settle().await;
         for (index, visitor) in other.iter().enumerate().skip(turn).rev() {
             let status = visitor.status("vaccini").await;

@@ -5,43 +5,10 @@
 use std::time::Duration;
 
 use anteroom_tests::{
-    GatewayHandle, RedisServer, Visitor, gateway, reached_origin, room, upstream,
+    RedisServer, Visitor, cookie_value, eventually, gateway, reached_origin, room, upstream,
 };
 
 const ROOM: &str = "/echo/vaccini";
-
-async fn ready(gw: &GatewayHandle) -> u16 {
-    reqwest::get(gw.admin_url("/readyz"))
-        .await
-        .expect("admin answers")
-        .status()
-        .as_u16()
-}
-
-/// Polls until `check` holds, for at most ten seconds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never happened: {what}");
-}
-
-async fn origin_requests(up: &anteroom_tests::Upstream) -> u64 {
-    let stats: serde_json::Value = reqwest::get(format!("{}/_stats", up.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["requests"].as_u64().expect("origin counts requests")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_error_wait_keeps_new_visitors_waiting_and_recovers() {
@@ -55,14 +22,14 @@ async fn on_error_wait_keeps_new_visitors_waiting_and_recovers() {
         .await;
     let inside = gw.visitor();
     assert!(reached_origin(inside.get(ROOM).await).await);
-    assert_eq!(ready(&gw).await, 200);
+    assert_eq!(gw.readiness().await, 200);
 
     redis.kill();
     gw.settle().await;
-    assert_eq!(ready(&gw).await, 503, "unready while the store is gone");
+    assert_eq!(gw.readiness().await, 503, "unready while the store is gone");
 
     // New visitors wait, politely, and the origin sees none of them.
-    let before = origin_requests(&up).await;
+    let before = up.requests_served().await;
     let newcomers: Vec<Visitor> = (0..20).map(|_| gw.visitor()).collect();
     for visitor in &newcomers {
         let response = visitor.get(ROOM).await;
@@ -83,7 +50,7 @@ async fn on_error_wait_keeps_new_visitors_waiting_and_recovers() {
     );
     // (The origin does not count requests for /_stats itself.)
     assert_eq!(
-        origin_requests(&up).await,
+        up.requests_served().await,
         before,
         "no waiting visitor reached the origin"
     );
@@ -93,7 +60,7 @@ async fn on_error_wait_keeps_new_visitors_waiting_and_recovers() {
 
     // Redis comes back (empty): the gateway recovers by itself.
     redis.restart().await;
-    eventually("ready again", || async { ready(&gw).await == 200 }).await;
+    eventually("ready again", || async { gw.readiness().await == 200 }).await;
     eventually("a newcomer gets in", || async {
         reached_origin(newcomers[0].get(ROOM).await).await
     })
@@ -124,7 +91,7 @@ async fn on_error_admit_lets_visitors_through_and_recovers() {
     assert!(reached_origin(gw.visitor().get(ROOM).await).await);
 
     redis.restart().await;
-    eventually("ready again", || async { ready(&gw).await == 200 }).await;
+    eventually("ready again", || async { gw.readiness().await == 200 }).await;
     // Back to normal: the room counts again (empty after the restart, so
     // one visitor goes in and the next waits).
     let first = gw.visitor();
@@ -150,14 +117,14 @@ async fn starts_while_redis_is_down() {
         .redis(&redis)
         .start()
         .await;
-    assert_eq!(ready(&gw).await, 503);
+    assert_eq!(gw.readiness().await, 503);
     let visitor = gw.visitor();
     assert!(
         !reached_origin(visitor.get(ROOM).await).await,
         "waits while the store is down"
     );
     redis.restart().await;
-    eventually("ready", || async { ready(&gw).await == 200 }).await;
+    eventually("ready", || async { gw.readiness().await == 200 }).await;
     eventually("admitted", || async {
         reached_origin(visitor.get(ROOM).await).await
     })
@@ -180,7 +147,7 @@ async fn visitors_inside_before_a_redis_wipe_still_count() {
     assert!(reached_origin(inside.get(ROOM).await).await);
 
     redis.restart().await; // empty: a new epoch
-    eventually("ready again", || async { ready(&gw).await == 200 }).await;
+    eventually("ready again", || async { gw.readiness().await == 200 }).await;
     gw.settle().await;
     // The visitor inside comes back and is counted in the new epoch...
     assert!(reached_origin(inside.get(ROOM).await).await);
@@ -209,7 +176,7 @@ async fn visitors_active_during_an_outage_stay_counted() {
     let waiting = gw.visitor();
     assert!(!reached_origin(waiting.get(ROOM).await).await);
     redis.pause();
-    eventually("unready", || async { ready(&gw).await == 503 }).await;
+    eventually("unready", || async { gw.readiness().await == 503 }).await;
     // Forty seconds pass; the visitor keeps browsing (passes need no store).
     for _ in 0..8 {
         clock.advance(Duration::from_secs(5));
@@ -219,7 +186,7 @@ async fn visitors_active_during_an_outage_stay_counted() {
     // as a real one would: the gateway's own calls fail meanwhile.
     tokio::time::sleep(Duration::from_secs(3)).await;
     redis.resume();
-    eventually("ready again", || async { ready(&gw).await == 200 }).await;
+    eventually("ready again", || async { gw.readiness().await == 200 }).await;
     gw.settle().await;
     assert_eq!(
         waiting.status("vaccini").await["state"],
@@ -252,15 +219,10 @@ async fn a_pass_that_left_is_not_honoured_again() {
     // A client that keeps its pass whatever Set-Cookie says afterwards.
     let client = reqwest::Client::new();
     let first = client.get(one.url(ROOM)).send().await.unwrap();
-    let pass = first
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find(|value| value.starts_with("anteroom_pass_vaccini="))
-        .and_then(|value| value.split(';').next())
-        .expect("let straight in with a pass")
-        .to_owned();
+    let pass = format!(
+        "anteroom_pass_vaccini={}",
+        cookie_value(&first, "anteroom_pass_vaccini").expect("let straight in with a pass")
+    );
     let with_pass = |url: String| client.get(url).header("cookie", pass.clone()).send();
     assert!(reached_origin(with_pass(two.url(ROOM)).await.unwrap()).await);
     let next = one.visitor();
@@ -284,13 +246,8 @@ async fn a_pass_that_left_is_not_honoured_again() {
     // The gateway that saw it leave refuses it at once (the room is full).
     assert!(!reached_origin(with_pass(one.url(ROOM)).await.unwrap()).await);
     // The other learns from the store when it reports the pass's activity.
-    let mut refused = false;
-    for _ in 0..50 {
-        if !reached_origin(with_pass(two.url(ROOM)).await.unwrap()).await {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(refused, "the other gateway stops honouring the pass");
+    eventually("the other gateway stops honouring the pass", || async {
+        !reached_origin(with_pass(two.url(ROOM)).await.unwrap()).await
+    })
+    .await;
 }
