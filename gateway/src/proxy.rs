@@ -94,12 +94,11 @@ impl Proxy {
     }
 
     /// Sends `request` upstream and returns its response with a streaming
-    /// body. `set_cookies` are added to the response.
+    /// body.
     pub async fn forward(
         &self,
         request: Request<Incoming>,
         peer: SocketAddr,
-        set_cookies: Vec<HeaderValue>,
     ) -> Result<Response<Body>, ProxyError> {
         // Shed at once rather than queue: a pile-up in front of a slow site
         // only makes every visitor wait longer.
@@ -158,9 +157,6 @@ impl Proxy {
         crate::metrics::upstream_response(started.elapsed());
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
-        for cookie in set_cookies {
-            parts.headers.append(header::SET_COOKIE, cookie);
-        }
         // The permit lives as long as the response body streams.
         let body = body
             .map_frame(move |frame| {

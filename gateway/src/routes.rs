@@ -323,70 +323,67 @@ async fn forward(
 ) -> Response<Body> {
     let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
     let request_headers = accept_only(request.headers());
-    match shared
-        .proxy
-        .forward(request, peer, set_cookies.clone())
-        .await
-    {
+    let mut response = match shared.proxy.forward(request, peer).await {
         Ok(mut response) => {
             response.extensions_mut().insert(Outcome::Proxied);
             response
         }
-        Err(error) => {
-            // Logged here, where the error becomes an answer; the visitor sees
-            // a friendly page, never the detail.
-            crate::metrics::upstream_error(match error {
-                ProxyError::Unreachable { .. } => "unreachable",
-                ProxyError::TimedOut { .. } => "timeout",
-                ProxyError::Busy => "busy",
-                ProxyError::BodyTooLarge { .. } => "body_too_large",
-                ProxyError::ClientBody(_) => "client_body",
-            });
-            if matches!(
-                error,
-                ProxyError::Unreachable { .. } | ProxyError::TimedOut { .. }
-            ) {
-                tracing::warn!(%error, "upstream request failed");
-            }
-            let (code, retry_seconds) = match error {
-                ProxyError::Unreachable { .. } => {
-                    (StatusCode::BAD_GATEWAY, UPSTREAM_DOWN_RETRY_SECONDS)
-                }
-                ProxyError::TimedOut { .. } => {
-                    (StatusCode::GATEWAY_TIMEOUT, UPSTREAM_DOWN_RETRY_SECONDS)
-                }
-                ProxyError::Busy => (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECONDS),
-                ProxyError::BodyTooLarge { .. } => {
-                    // Any pass issued by this request is still handed over.
-                    let mut response =
-                        json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-                    add_cookies(response.headers_mut(), set_cookies);
-                    return response;
-                }
-                ProxyError::ClientBody(_) => {
-                    let mut response = json_error(
-                        StatusCode::BAD_REQUEST,
-                        "the request body could not be read",
-                    );
-                    add_cookies(response.headers_mut(), set_cookies);
-                    return response;
-                }
-            };
-            let mut response = if wants_json(&request_headers) {
-                json_error(
-                    code,
-                    "the site cannot answer right now; please try again shortly",
-                )
-            } else {
-                html_response(code, shared.pages.upstream_unavailable(lang, retry_seconds))
-            };
-            let headers = response.headers_mut();
-            add_cookies(headers, set_cookies);
-            no_store(headers);
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_seconds));
-            response
+        Err(error) => upstream_failure(shared, error, lang, &request_headers),
+    };
+    // Whatever the answer, a pass issued by this request is handed over.
+    add_cookies(response.headers_mut(), set_cookies);
+    response
+}
+
+/// The one place a failed upstream request becomes an answer: counted,
+/// logged when it is the site's fault, and shown to the visitor as a
+/// friendly page (or short JSON), never with the detail.
+fn upstream_failure(
+    shared: &Shared,
+    error: ProxyError,
+    lang: Lang,
+    request_headers: &HeaderMap,
+) -> Response<Body> {
+    let (kind, code, retry_seconds) = match &error {
+        ProxyError::Unreachable { .. } => (
+            "unreachable",
+            StatusCode::BAD_GATEWAY,
+            UPSTREAM_DOWN_RETRY_SECONDS,
+        ),
+        ProxyError::TimedOut { .. } => (
+            "timeout",
+            StatusCode::GATEWAY_TIMEOUT,
+            UPSTREAM_DOWN_RETRY_SECONDS,
+        ),
+        ProxyError::Busy => ("busy", StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECONDS),
+        ProxyError::BodyTooLarge { .. } => {
+            crate::metrics::upstream_error("body_too_large");
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
+        ProxyError::ClientBody(_) => {
+            crate::metrics::upstream_error("client_body");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            );
+        }
+    };
+    crate::metrics::upstream_error(kind);
+    if code != StatusCode::SERVICE_UNAVAILABLE {
+        tracing::warn!(%error, "upstream request failed");
     }
+    let mut response = if wants_json(request_headers) {
+        json_error(
+            code,
+            "the site cannot answer right now; please try again shortly",
+        )
+    } else {
+        html_response(code, shared.pages.upstream_unavailable(lang, retry_seconds))
+    };
+    let headers = response.headers_mut();
+    no_store(headers);
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_seconds));
+    response
 }
 
 /// Over `tickets_per_ip_per_minute`. A browser asking for a page (perhaps

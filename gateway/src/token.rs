@@ -97,17 +97,7 @@ impl Keyring {
     /// A ticket, if `token` is a genuine one.
     pub fn verify_ticket(&self, token: &str) -> Option<Ticket> {
         let payload = self.verify(token)?;
-        let mut fields = payload.split('|');
-        let (Some("t"), Some(room), Some(epoch), Some(number), Some(issued_at), None) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) else {
-            return None;
-        };
+        let [room, epoch, number, issued_at] = fields(&payload, "t")?;
         Some(Ticket {
             room: room.to_owned(),
             epoch: epoch.parse().ok()?,
@@ -119,27 +109,7 @@ impl Keyring {
     /// A pass, if `token` is a genuine one.
     pub fn verify_pass(&self, token: &str) -> Option<Pass> {
         let payload = self.verify(token)?;
-        let mut fields = payload.split('|');
-        let (
-            Some("p"),
-            Some(room),
-            Some(epoch),
-            Some(id),
-            Some(admitted_at),
-            Some(last_seen),
-            None,
-        ) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        )
-        else {
-            return None;
-        };
+        let [room, epoch, id, admitted_at, last_seen] = fields(&payload, "p")?;
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
@@ -199,6 +169,19 @@ impl Keyring {
             .map(|byte| format!("{byte:02x}"))
             .collect()
     }
+}
+
+/// The `N` fields of a payload of kind `tag` (`tag|f1|...|fN`), exactly `N`.
+fn fields<'a, const N: usize>(payload: &'a str, tag: &str) -> Option<[&'a str; N]> {
+    let mut parts = payload.split('|');
+    if parts.next() != Some(tag) {
+        return None;
+    }
+    let mut fields = [""; N];
+    for field in &mut fields {
+        *field = parts.next()?;
+    }
+    parts.next().is_none().then_some(fields)
 }
 
 /// A fresh pass id: 128 random bits as hex.

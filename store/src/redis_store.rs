@@ -104,6 +104,24 @@ fn new_epoch() -> u64 {
     rand::random::<u64>() >> 11
 }
 
+/// How the Lua scripts store a room's state (`set_state`, and the last
+/// value of every snapshot): 0 open, 1 paused, 2 closed.
+fn state_code(state: RoomState) -> &'static str {
+    match state {
+        RoomState::Open => "0",
+        RoomState::Paused => "1",
+        RoomState::Closed => "2",
+    }
+}
+
+fn state_from_code(code: i64) -> RoomState {
+    match code {
+        1 => RoomState::Paused,
+        2 => RoomState::Closed,
+        _ => RoomState::Open,
+    }
+}
+
 fn unavailable(error: RedisError) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
@@ -138,11 +156,7 @@ fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), Sto
             pending: count(pending),
             capacity: setting(capacity),
             admit_per_minute: setting(rate),
-            state: match state {
-                1 => RoomState::Paused,
-                2 => RoomState::Closed,
-                _ => RoomState::Open,
-            },
+            state: state_from_code(*state),
             taken_at: now,
         },
     ))
@@ -271,14 +285,7 @@ impl Store for RedisStore {
         now: Millis,
     ) -> Result<RoomSnapshot, StoreError> {
         let text = |value: Option<u32>| value.map(|v| v.to_string()).unwrap_or_default();
-        let state = change
-            .state
-            .map(|state| match state {
-                RoomState::Open => "0",
-                RoomState::Paused => "1",
-                RoomState::Closed => "2",
-            })
-            .unwrap_or("");
+        let state = change.state.map(state_code).unwrap_or("");
         let mut invocation = Self::invocation(&self.change, room, now);
         invocation
             .arg(text(change.capacity))
