@@ -49,6 +49,10 @@ pub struct Pages {
     waiting: [Template; 2],
     unavailable: [Template; 2],
     goodbye: [Template; 2],
+    closed: [Template; 2],
+    leave: [Template; 2],
+    /// Rendered once: rejecting a request must cost no rendering.
+    too_many: [bytes::Bytes; 2],
 }
 
 impl Lang {
@@ -118,6 +122,10 @@ impl Pages {
             waiting: compile_all(WAITING_HTML, WAITING_SLOTS),
             unavailable: compile_all(UNAVAILABLE_HTML, UNAVAILABLE_SLOTS),
             goodbye: compile_all(GOODBYE_HTML, &[]),
+            closed: compile_all(CLOSED_HTML, &[]),
+            leave: compile_all(LEAVE_HTML, &[Slot::Room]),
+            too_many: compile_all(TOO_MANY_HTML, &[])
+                .map(|template| bytes::Bytes::from(template.render(0, |_, _| {}))),
         }
     }
 
@@ -168,6 +176,26 @@ impl Pages {
     pub fn goodbye(&self, lang: Lang) -> String {
         self.goodbye[lang.index()].render(0, |_, _| {})
     }
+
+    /// Shown to a newcomer when the room is closed (admin API).
+    pub fn closed(&self, lang: Lang) -> String {
+        self.closed[lang.index()].render(0, |_, _| {})
+    }
+
+    /// Asks before leaving: a form that posts to `/_anteroom/leave`, so that
+    /// a link cannot end a visitor's session.
+    pub fn confirm_leave(&self, lang: Lang, room: &str) -> String {
+        self.leave[lang.index()].render(6 * room.len(), |slot, out| {
+            if let Slot::Room = slot {
+                push_escaped(out, room);
+            }
+        })
+    }
+
+    /// The short `429` page, rendered once at startup.
+    pub fn too_many_requests(&self, lang: Lang) -> bytes::Bytes {
+        self.too_many[lang.index()].clone()
+    }
 }
 
 impl Default for Pages {
@@ -179,6 +207,9 @@ impl Default for Pages {
 const WAITING_HTML: &str = include_str!("page/waiting.html");
 const UNAVAILABLE_HTML: &str = include_str!("page/unavailable.html");
 const GOODBYE_HTML: &str = include_str!("page/goodbye.html");
+const CLOSED_HTML: &str = include_str!("page/closed.html");
+const LEAVE_HTML: &str = include_str!("page/leave.html");
+const TOO_MANY_HTML: &str = include_str!("page/too_many.html");
 const STYLE_CSS: &str = include_str!("page/style.css");
 /// A parenthesised function expression taking the text table.
 const WAITING_JS: &str = include_str!("page/waiting.js");
@@ -694,6 +725,25 @@ mod tests {
         let italian = pages.upstream_unavailable(Lang::It, 9);
         assert!(italian.contains("<html lang=\"it\">"));
         assert!(italian.contains(texts::ITALIAN.unavailable_lead));
+    }
+
+    #[test]
+    fn the_small_pages_speak_both_languages() {
+        let pages = Pages::new();
+        for (lang, texts) in [(Lang::En, &texts::ENGLISH), (Lang::It, &texts::ITALIAN)] {
+            assert!(pages.closed(lang).contains(texts.closed_lead));
+            let leave = pages.confirm_leave(lang, "vaccini");
+            assert!(leave.contains(texts.leave_button));
+            assert!(
+                leave.contains(r#"<form method="post" action="/_anteroom/leave?room=vaccini">"#)
+            );
+            let too_many = pages.too_many_requests(lang);
+            let too_many = std::str::from_utf8(&too_many).unwrap();
+            assert!(too_many.contains(texts.too_many_lead));
+            // Sent to every rejected request: kept tiny, no stylesheet.
+            assert!(too_many.len() < 512, "{}", too_many.len());
+        }
+        assert!(!Pages::new().confirm_leave(Lang::En, "<x>").contains("<x>"));
     }
 
     #[test]

@@ -67,7 +67,7 @@ async fn answer(shared: &Shared, request: Request<Incoming>, peer: SocketAddr) -
     if !is_place_holders_poll(shared, &request)
         && let Err(wait) = shared.limits.check_request(&client)
     {
-        return too_many_requests(request.headers(), wait, "too many requests");
+        return too_many_requests(shared, request.headers(), wait, "too many requests");
     }
     let normalised = paths::normalise(path);
     let own = normalised == "/_anteroom" || normalised.starts_with("/_anteroom/");
@@ -94,7 +94,7 @@ async fn answer(shared: &Shared, request: Request<Incoming>, peer: SocketAddr) -
     let decision = entry::decide(shared, room, request.headers(), client, true).await;
     let mut response = match decision.standing {
         Standing::Inside { .. } => forward(shared, request, peer, decision.set_cookies).await,
-        Standing::Closed => closed_answer(room, request.headers()),
+        Standing::Closed => closed_answer(shared, room, request.headers()),
         Standing::TooManyPlaces { retry_after } => {
             places_limited(shared, room, &request, retry_after)
         }
@@ -162,22 +162,7 @@ fn confirm_leave(shared: &Shared, request: &Request<Incoming>) -> Response<Body>
         Err((code, message)) => return json_error(code, message),
     };
     let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
-    let (title, button) = match lang {
-        Lang::It => (
-            "Vuoi lasciare il sito? Il tuo posto passerà alla persona successiva.",
-            "Esci",
-        ),
-        Lang::En => (
-            "Leave the site? Your place goes to the next person in line.",
-            "Leave",
-        ),
-    };
-    // Room names are validated to [a-z0-9_-]: safe in HTML and URLs as is.
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"{lang}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><title>{button}</title><body style=\"font:1.4rem/1.5 system-ui,sans-serif;max-width:34rem;margin:1rem auto;padding:0 1rem\"><p>{title}</p><form method=\"post\" action=\"/_anteroom/leave?room={room}\"><button style=\"font:inherit;padding:.5rem 1.5rem\">{button}</button></form></body></html>",
-        lang = lang.code(),
-        room = room.name(),
-    );
+    let html = shared.pages.confirm_leave(lang, room.name());
     let mut response = html_response(StatusCode::OK, html);
     no_store(response.headers_mut());
     response
@@ -398,7 +383,7 @@ fn places_limited(
 ) -> Response<Body> {
     let message = "too many new places from this address";
     if request.method() != Method::GET || wants_json(request.headers()) {
-        return too_many_requests(request.headers(), retry_after, message);
+        return too_many_requests(shared, request.headers(), retry_after, message);
     }
     let retry_seconds = limits::retry_after_seconds(retry_after);
     let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
@@ -423,7 +408,7 @@ fn places_limited(
 
 /// The room is closed: no new places. A short page (or JSON), `503` with a
 /// long `Retry-After`; the origin sees nothing.
-fn closed_answer(room: &RoomRuntime, headers: &HeaderMap) -> Response<Body> {
+fn closed_answer(shared: &Shared, room: &RoomRuntime, headers: &HeaderMap) -> Response<Body> {
     const CLOSED_RETRY_SECONDS: u64 = 300;
     let mut response = if wants_json(headers) {
         json_response(
@@ -432,17 +417,7 @@ fn closed_answer(room: &RoomRuntime, headers: &HeaderMap) -> Response<Body> {
         )
     } else {
         let lang = Lang::from_accept_language(header_str(headers, header::ACCEPT_LANGUAGE));
-        let text = match lang {
-            Lang::It => "Le prenotazioni sono chiuse in questo momento. Riprova più tardi.",
-            Lang::En => "Booking is closed at the moment. Please come back later.",
-        };
-        html_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "<!DOCTYPE html><html lang=\"{}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{text}</title><p style=\"font:1.4rem/1.5 system-ui,sans-serif;max-width:34rem;margin:1rem auto;padding:0 1rem\">{text}</p></html>",
-                lang.code()
-            ),
-        )
+        html_response(StatusCode::SERVICE_UNAVAILABLE, shared.pages.closed(lang))
     };
     let headers = response.headers_mut();
     headers.insert(header::RETRY_AFTER, HeaderValue::from(CLOSED_RETRY_SECONDS));
@@ -486,12 +461,10 @@ fn is_place_holders_poll(shared: &Shared, request: &Request<Incoming>) -> bool {
     })
 }
 
-const TOO_MANY_REQUESTS_EN: &str = "<!DOCTYPE html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Too many requests</title><p style=\"font:1.4rem system-ui,sans-serif\">Too many requests. Please try again in a few seconds.</p></html>";
-const TOO_MANY_REQUESTS_IT: &str = "<!DOCTYPE html><html lang=\"it\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Troppe richieste</title><p style=\"font:1.4rem system-ui,sans-serif\">Troppe richieste. Riprova tra qualche secondo.</p></html>";
-
 /// `429` with `Retry-After`, as a small JSON or HTML answer by `Accept`
 /// (the HTML is static: rejecting must stay cheap).
 fn too_many_requests(
+    shared: &Shared,
     headers: &HeaderMap,
     wait: std::time::Duration,
     message: &str,
@@ -504,11 +477,7 @@ fn too_many_requests(
         )
     } else {
         let lang = Lang::from_accept_language(header_str(headers, header::ACCEPT_LANGUAGE));
-        let page = match lang {
-            Lang::It => TOO_MANY_REQUESTS_IT,
-            Lang::En => TOO_MANY_REQUESTS_EN,
-        };
-        let mut response = Response::new(full_body(Bytes::from_static(page.as_bytes())));
+        let mut response = Response::new(full_body(shared.pages.too_many_requests(lang)));
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -35,6 +35,13 @@ pub(super) struct Texts {
     pub goodbye_title: &'static str,
     pub goodbye_lead: &'static str,
     pub goodbye_link: &'static str,
+    pub closed_title: &'static str,
+    pub closed_lead: &'static str,
+    pub too_many_title: &'static str,
+    pub too_many_lead: &'static str,
+    pub leave_title: &'static str,
+    pub leave_lead: &'static str,
+    pub leave_button: &'static str,
 }
 
 pub(super) const ITALIAN: Texts = Texts {
@@ -62,6 +69,13 @@ pub(super) const ITALIAN: Texts = Texts {
     goodbye_title: "Hai lasciato il sito",
     goodbye_lead: "Il tuo posto è passato alla prossima persona in coda. Grazie.",
     goodbye_link: "Torna all’inizio",
+    closed_title: "Prenotazioni chiuse",
+    closed_lead: "Le prenotazioni sono chiuse in questo momento. Riprova più tardi.",
+    too_many_title: "Troppe richieste",
+    too_many_lead: "Troppe richieste. Riprova tra qualche secondo.",
+    leave_title: "Vuoi lasciare il sito?",
+    leave_lead: "Il tuo posto passerà alla persona successiva in coda.",
+    leave_button: "Esci",
 };
 
 pub(super) const ENGLISH: Texts = Texts {
@@ -89,11 +103,18 @@ pub(super) const ENGLISH: Texts = Texts {
     goodbye_title: "You have left the site",
     goodbye_lead: "Your place has gone to the next person in the queue. Thank you.",
     goodbye_link: "Back to the start",
+    closed_title: "Booking is closed",
+    closed_lead: "Booking is closed at the moment. Please come back later.",
+    too_many_title: "Too many requests",
+    too_many_lead: "Too many requests. Please try again in a few seconds.",
+    leave_title: "Leave the site?",
+    leave_lead: "Your place goes to the next person in the queue.",
+    leave_button: "Leave",
 };
 
 impl Texts {
     /// Every text with its key, for template baking, the script's table and tests.
-    pub(super) fn entries(&self) -> [(&'static str, &'static str); 24] {
+    pub(super) fn entries(&self) -> [(&'static str, &'static str); 31] {
         [
             ("code", self.code),
             ("digit_separator", self.digit_separator),
@@ -117,6 +138,13 @@ impl Texts {
             ("unavailable_retry", self.unavailable_retry),
             ("unavailable_link", self.unavailable_link),
             ("goodbye_title", self.goodbye_title),
+            ("closed_title", self.closed_title),
+            ("closed_lead", self.closed_lead),
+            ("too_many_title", self.too_many_title),
+            ("too_many_lead", self.too_many_lead),
+            ("leave_title", self.leave_title),
+            ("leave_lead", self.leave_lead),
+            ("leave_button", self.leave_button),
             ("goodbye_lead", self.goodbye_lead),
             ("goodbye_link", self.goodbye_link),
         ]
