@@ -13,12 +13,21 @@
 //! scripts so that every call is one atomic round trip.
 
 pub mod admission;
+pub mod buffer;
 mod memory;
+mod memory_buffer;
+mod redis_buffer;
 mod redis_store;
+mod request;
 
 use std::time::Duration;
 
+pub use buffer::{
+    BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, Outcome, Receipt,
+    ReceiptState, Submission, Taken,
+};
 pub use memory::MemoryStore;
+pub use request::BufferedRequest;
 pub use redis_store::RedisStore;
 
 /// Milliseconds since the Unix epoch. Time is always a parameter here, so that

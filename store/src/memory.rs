@@ -14,6 +14,8 @@ pub struct MemoryStore {
     // A std Mutex: every critical section is a few map operations and never
     // awaits, so an async lock would only add cost.
     rooms: Mutex<HashMap<String, RoomData>>,
+    /// Buffered requests, by buffer name (see `memory_buffer`).
+    pub(crate) buffers: Mutex<HashMap<String, crate::memory_buffer::BufferData>>,
 }
 
 #[derive(Debug)]

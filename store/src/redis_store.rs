@@ -21,12 +21,14 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 
 pub struct RedisStore {
-    connection: ConnectionManager,
+    pub(crate) connection: ConnectionManager,
     arrive: Script,
     claim: Script,
     advance: Script,
     change: Script,
     touch: Script,
+    /// Scripts of the buffered write requests (see `redis_buffer`).
+    pub(crate) buffer_scripts: crate::redis_buffer::BufferScripts,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -56,7 +58,28 @@ impl RedisStore {
             advance: script(include_str!("lua/advance.lua")),
             change: script(include_str!("lua/change.lua")),
             touch: Script::new(include_str!("lua/touch.lua")),
+            buffer_scripts: crate::redis_buffer::BufferScripts::new(),
         })
+    }
+
+    /// Redis's persistence settings, `appendonly` and `appendfsync`: what
+    /// "acknowledged" means for a buffered request (see the README).
+    pub async fn persistence(&self) -> Result<(String, String), StoreError> {
+        let mut connection = self.connection.clone();
+        let mut setting = async |name: &str| {
+            let pair: Vec<String> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg(name)
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            pair.get(1)
+                .cloned()
+                .ok_or_else(|| StoreError::Protocol(format!("CONFIG GET {name}: {pair:?}")))
+        };
+        let appendonly = setting("appendonly").await?;
+        let appendfsync = setting("appendfsync").await?;
+        Ok((appendonly, appendfsync))
     }
 
     fn invocation<'a>(

@@ -1,0 +1,389 @@
+//! Buffers in Redis: the durable queue shared by every gateway and worker.
+//!
+//! Every method is one round trip: a Lua script (sent by hash, `EVALSHA`)
+//! that runs the rules of `memory_buffer.rs` atomically on the store's own
+//! clock (`TIME`), so that workers on different hosts share one pace.
+//!
+//! # Key layout
+//!
+//! Every key of a buffer shares the hash tag `{NAME}`, so a buffer lives on
+//! one shard and its scripts may touch keys they find inside it.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `anteroom:buffer:{NAME}` | hash | `tokens`, `tokens_at` (the pace bucket, absent until first drawn from: full), `seq` (requests accepted, numbering them), `delivered` (taken from the queue), `accepted`, `done` |
+//! | `anteroom:buffer:{NAME}:queue` | list | receipt ids never taken, oldest first |
+//! | `anteroom:buffer:{NAME}:inflight` | zset | receipt id → lease deadline (ms) |
+//! | `anteroom:buffer:{NAME}:retry` | zset | receipt id → when it is due again (ms) |
+//! | `anteroom:buffer:{NAME}:dead` | list | dead-lettered receipt ids, oldest first |
+//! | `anteroom:buffer:{NAME}:receipt:ID` | hash | `seq`, `state` (`queued`, `processing`, `done`, `failed`), `attempts`, `fp`, `key`, `request` (bytes), `lease`, `why`, `status`, `body` |
+//! | `anteroom:buffer:{NAME}:idem:KEY` | string | the receipt id of idempotency key `KEY` |
+//!
+//! `ID` is the whole receipt id (`NAME.RANDOM`, see [`crate::buffer::receipt_id`]).
+//! Receipt ids and idempotency keys go into key names as they are: keys are
+//! binary safe, and the gateway limits both to visible ASCII of at most 255
+//! bytes.
+//!
+//! Nothing unfinished ever expires: a queued, in-flight or retrying
+//! request's receipt and idempotency key stay until it is finished. A done
+//! receipt and its key expire after `result_for` (and its request is
+//! dropped at once); dead letters are kept, request included, for the
+//! operator.
+
+use redis::{RedisError, Script, Value};
+
+use crate::buffer::{IDLE_POLL, pace, receipt_buffer};
+use crate::{
+    BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, Outcome, Receipt,
+    ReceiptState, RedisStore, StoreError, Submission, Taken,
+};
+
+const PRELUDE: &str = include_str!("lua/buffer_prelude.lua");
+
+/// The buffer scripts, held by [`RedisStore`].
+pub(crate) struct BufferScripts {
+    enqueue: Script,
+    receipt: Script,
+    take: Script,
+    finish: Script,
+    stats: Script,
+    dead_letters: Script,
+}
+
+impl BufferScripts {
+    pub(crate) fn new() -> BufferScripts {
+        let script = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        BufferScripts {
+            enqueue: script(include_str!("lua/buffer_enqueue.lua")),
+            receipt: script(include_str!("lua/buffer_receipt.lua")),
+            take: script(include_str!("lua/buffer_take.lua")),
+            finish: script(include_str!("lua/buffer_finish.lua")),
+            stats: script(include_str!("lua/buffer_stats.lua")),
+            dead_letters: script(include_str!("lua/buffer_dead_letters.lua")),
+        }
+    }
+}
+
+/// The keys of one buffer, in the order the prelude expects them, and the
+/// prefixes of its per-receipt and per-key keys.
+struct BufferKeys {
+    buffer: String,
+    queue: String,
+    in_flight: String,
+    retry: String,
+    dead: String,
+    receipt_prefix: String,
+    key_prefix: String,
+}
+
+impl BufferKeys {
+    fn new(name: &str) -> BufferKeys {
+        let buffer = format!("anteroom:buffer:{{{name}}}");
+        BufferKeys {
+            queue: format!("{buffer}:queue"),
+            in_flight: format!("{buffer}:inflight"),
+            retry: format!("{buffer}:retry"),
+            dead: format!("{buffer}:dead"),
+            receipt_prefix: format!("{buffer}:receipt:"),
+            key_prefix: format!("{buffer}:idem:"),
+            buffer,
+        }
+    }
+}
+
+impl RedisStore {
+    /// Runs one buffer script: the prelude's keys and prefixes, then `args`.
+    async fn run_buffer_script(
+        &self,
+        script: &Script,
+        name: &str,
+        args: &[&[u8]],
+    ) -> Result<Value, StoreError> {
+        let keys = BufferKeys::new(name);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&keys.buffer)
+            .key(&keys.queue)
+            .key(&keys.in_flight)
+            .key(&keys.retry)
+            .key(&keys.dead)
+            .arg(&keys.receipt_prefix)
+            .arg(&keys.key_prefix);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        invocation
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)
+    }
+}
+
+fn unavailable(error: RedisError) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+/// Decodes a script's reply, or says which script answered what.
+fn parse<T: redis::FromRedisValue>(script: &str, reply: Value) -> Result<T, StoreError> {
+    redis::from_redis_value(reply)
+        .map_err(|error| StoreError::Protocol(format!("buffer {script} script: {error}")))
+}
+
+fn text(script: &str, bytes: Vec<u8>) -> Result<String, StoreError> {
+    String::from_utf8(bytes)
+        .map_err(|_| StoreError::Protocol(format!("buffer {script} script: text is not UTF-8")))
+}
+
+fn number<T: std::str::FromStr>(script: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|digits| digits.parse().ok())
+        .ok_or_else(|| StoreError::Protocol(format!("buffer {script} script: not a number")))
+}
+
+/// A flat reply of records of five fields each, as records.
+fn in_fives(script: &str, fields: Vec<Vec<u8>>) -> Result<Vec<[Vec<u8>; 5]>, StoreError> {
+    if !fields.len().is_multiple_of(5) {
+        return Err(StoreError::Protocol(format!(
+            "buffer {script} script: {} fields, not records of five",
+            fields.len()
+        )));
+    }
+    let mut fields = fields.into_iter();
+    let mut records = Vec::with_capacity(fields.len() / 5);
+    while let (Some(first), Some(second), Some(third), Some(fourth), Some(fifth)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) {
+        records.push([first, second, third, fourth, fifth]);
+    }
+    Ok(records)
+}
+
+/// Milliseconds as the scripts take them.
+fn millis(duration: std::time::Duration) -> String {
+    duration.as_millis().to_string()
+}
+
+#[async_trait::async_trait]
+impl BufferStore for RedisStore {
+    async fn enqueue(
+        &self,
+        buffer: &BufferParams,
+        submission: Submission,
+    ) -> Result<Enqueued, StoreError> {
+        let max_depth = buffer.max_depth.to_string();
+        let reply = self
+            .run_buffer_script(
+                &self.buffer_scripts.enqueue,
+                &buffer.name,
+                &[
+                    submission.receipt.as_bytes(),
+                    submission.idempotency_key.as_bytes(),
+                    submission.fingerprint.as_bytes(),
+                    &submission.request,
+                    max_depth.as_bytes(),
+                ],
+            )
+            .await?;
+        let (code, receipt, figure): (i64, String, u64) = parse("enqueue", reply)?;
+        Ok(match code {
+            0 => Enqueued::Accepted {
+                receipt,
+                position: figure,
+            },
+            1 => Enqueued::Duplicate { receipt },
+            2 => Enqueued::Conflict { receipt },
+            3 => Enqueued::Full { depth: figure },
+            _ => {
+                return Err(StoreError::Protocol(format!(
+                    "buffer enqueue script: unknown outcome {code}"
+                )));
+            }
+        })
+    }
+
+    async fn receipt(&self, receipt: &str) -> Result<Option<Receipt>, StoreError> {
+        let Some(name) = receipt_buffer(receipt) else {
+            return Ok(None);
+        };
+        let reply = self
+            .run_buffer_script(&self.buffer_scripts.receipt, name, &[receipt.as_bytes()])
+            .await?;
+        let fields: Vec<Vec<u8>> = parse("receipt", reply)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let Ok([state, attempts, seq, delivered, why, status, body]) =
+            <[Vec<u8>; 7]>::try_from(fields)
+        else {
+            return Err(StoreError::Protocol(
+                "buffer receipt script: expected 7 fields".into(),
+            ));
+        };
+        let attempts: u32 = number("receipt", &attempts)?;
+        let state = match state.as_slice() {
+            b"queued" if attempts == 0 => {
+                let seq: u64 = number("receipt", &seq)?;
+                let delivered: u64 = number("receipt", &delivered)?;
+                ReceiptState::Queued {
+                    position: seq.saturating_sub(delivered).max(1),
+                    attempts,
+                }
+            }
+            b"queued" => ReceiptState::Queued {
+                position: 1,
+                attempts,
+            },
+            b"processing" => ReceiptState::Processing { attempts },
+            b"done" => ReceiptState::Done {
+                status: number("receipt", &status)?,
+                body: text("receipt", body)?,
+            },
+            b"failed" => ReceiptState::Failed {
+                why: text("receipt", why)?,
+            },
+            _ => {
+                return Err(StoreError::Protocol(format!(
+                    "buffer receipt script: unknown state {}",
+                    String::from_utf8_lossy(&state)
+                )));
+            }
+        };
+        Ok(Some(Receipt {
+            buffer: name.to_owned(),
+            state,
+        }))
+    }
+
+    async fn take(
+        &self,
+        buffer: &BufferParams,
+        worker: &str,
+        max: u32,
+    ) -> Result<Taken, StoreError> {
+        let figures = [
+            max.to_string(),
+            buffer.max_in_flight.to_string(),
+            buffer.max_attempts.to_string(),
+            millis(buffer.lease),
+            buffer.drain_per_second.to_string(),
+            pace::capacity(buffer.drain_per_second).to_string(),
+            pace::UNITS.to_string(),
+            millis(IDLE_POLL),
+        ];
+        let mut args: Vec<&[u8]> = vec![worker.as_bytes()];
+        args.extend(figures.iter().map(|figure| figure.as_bytes()));
+        let reply = self
+            .run_buffer_script(&self.buffer_scripts.take, &buffer.name, &args)
+            .await?;
+        let (wait, jobs, dead): (u64, Vec<Vec<u8>>, Vec<String>) = parse("take", reply)?;
+        let jobs = in_fives("take", jobs)?
+            .into_iter()
+            .map(|[receipt, key, request, attempt, lease]| {
+                Ok(Job {
+                    receipt: text("take", receipt)?,
+                    idempotency_key: text("take", key)?,
+                    request,
+                    attempt: number("take", &attempt)?,
+                    lease: text("take", lease)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Taken {
+            jobs,
+            dead,
+            wait: std::time::Duration::from_millis(wait),
+        })
+    }
+
+    async fn finish(
+        &self,
+        buffer: &BufferParams,
+        job: &Job,
+        outcome: Outcome,
+    ) -> Result<Finished, StoreError> {
+        let (kind, status, text_arg, after) = match &outcome {
+            Outcome::Done { status, body } => ("done", status.to_string(), body.as_str(), 0),
+            Outcome::Retry { after, why } => {
+                ("retry", String::new(), why.as_str(), after.as_millis())
+            }
+            Outcome::Dead { why } => ("dead", String::new(), why.as_str(), 0),
+        };
+        let after = after.to_string();
+        let result_for = millis(buffer.result_for);
+        let reply = self
+            .run_buffer_script(
+                &self.buffer_scripts.finish,
+                &buffer.name,
+                &[
+                    job.receipt.as_bytes(),
+                    job.lease.as_bytes(),
+                    kind.as_bytes(),
+                    status.as_bytes(),
+                    text_arg.as_bytes(),
+                    after.as_bytes(),
+                    result_for.as_bytes(),
+                ],
+            )
+            .await?;
+        match parse::<i64>("finish", reply)? {
+            0 => Ok(Finished::Recorded),
+            1 => Ok(Finished::AlreadyFinal),
+            2 => Ok(Finished::LeaseLost),
+            code => Err(StoreError::Protocol(format!(
+                "buffer finish script: unknown outcome {code}"
+            ))),
+        }
+    }
+
+    async fn buffer_stats(&self, buffer: &BufferParams) -> Result<BufferStats, StoreError> {
+        let reply = self
+            .run_buffer_script(&self.buffer_scripts.stats, &buffer.name, &[])
+            .await?;
+        let [queued, in_flight, retrying, dead, accepted, done]: [u64; 6] = parse("stats", reply)?;
+        Ok(BufferStats {
+            queued,
+            in_flight,
+            retrying,
+            dead,
+            accepted,
+            done,
+        })
+    }
+
+    async fn dead_letters(
+        &self,
+        buffer: &BufferParams,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        // LRANGE's stop is inclusive, and -1 would mean "all".
+        let Some(last) = limit.min(i64::MAX as usize).checked_sub(1) else {
+            return Ok(Vec::new());
+        };
+        let last = last.to_string();
+        let reply = self
+            .run_buffer_script(
+                &self.buffer_scripts.dead_letters,
+                &buffer.name,
+                &[last.as_bytes()],
+            )
+            .await?;
+        let fields: Vec<Vec<u8>> = parse("dead letters", reply)?;
+        in_fives("dead letters", fields)?
+            .into_iter()
+            .map(|[receipt, key, why, attempts, request]| {
+                Ok(DeadLetter {
+                    receipt: text("dead letters", receipt)?,
+                    idempotency_key: text("dead letters", key)?,
+                    why: text("dead letters", why)?,
+                    attempts: number("dead letters", &attempts)?,
+                    request,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,74 @@
+//! A buffered request as stored: everything a worker needs to replay it.
+
+use serde::{Deserialize, Serialize};
+
+/// One buffered write request. Stored as a line of JSON (the metadata)
+/// followed by the raw body, so a binary body costs nothing to encode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BufferedRequest {
+    pub method: String,
+    /// Path and query, as the client sent them.
+    pub target: String,
+    /// The headers that matter to the sink, in order (the gateway's own
+    /// cookies already removed).
+    pub headers: Vec<(String, String)>,
+    /// The visitor's pass id: which admitted visitor sent it.
+    pub pass: String,
+    /// The client address the gateway saw (after trusted proxies).
+    pub client: String,
+    /// Milliseconds since the Unix epoch when the gateway received it.
+    pub received_at: u64,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+impl BufferedRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain strings and numbers cannot fail.
+        let mut bytes = serde_json::to_vec(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<BufferedRequest, String> {
+        let split = bytes
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .ok_or("no metadata line")?;
+        let mut request: BufferedRequest = serde_json::from_slice(&bytes[..split])
+            .map_err(|error| format!("metadata: {error}"))?;
+        request.body = bytes[split + 1..].to_vec();
+        Ok(request)
+    }
+
+    /// The first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_with_a_binary_body() {
+        let request = BufferedRequest {
+            method: "POST".into(),
+            target: "/api/bookings?x=1".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            pass: "p1".into(),
+            client: "127.0.0.1".into(),
+            received_at: 42,
+            body: vec![0, b'\n', 255, b'{'],
+        };
+        let decoded = BufferedRequest::decode(&request.encode()).unwrap();
+        assert_eq!(decoded, request);
+        assert_eq!(decoded.header("Content-Type"), Some("application/json"));
+        assert!(BufferedRequest::decode(b"garbage").is_err());
+    }
+}
