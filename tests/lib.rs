@@ -32,10 +32,23 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: std::path::PathBuf,
+    durable: bool,
 }
 
 impl RedisServer {
+    /// A server that keeps nothing on disk: a restart starts it empty.
     pub async fn start() -> RedisServer {
+        RedisServer::start_with(false).await
+    }
+
+    /// A server with the append-only file on and fsynced on every write
+    /// (`appendonly yes`, `appendfsync always`): whatever it acknowledged
+    /// survives a kill, and a restart reloads it.
+    pub async fn start_durable() -> RedisServer {
+        RedisServer::start_with(true).await
+    }
+
+    async fn start_with(durable: bool) -> RedisServer {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("anteroom-test-redis-{port}-{}", std::process::id()));
@@ -44,6 +57,7 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            durable,
         };
         server.spawn().await;
         server
@@ -83,16 +97,23 @@ impl RedisServer {
         }
     }
 
-    /// Starts a fresh, empty server on the same port.
+    /// Kills the server and starts it again on the same port: empty, or,
+    /// if it was started durable, with the data it had acknowledged.
     pub async fn restart(&mut self) {
         self.kill();
         self.spawn().await;
     }
 
     async fn spawn(&mut self) {
+        let append_only: &[&str] = if self.durable {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--save", "", "--daemonize", "no"])
+            .args(append_only)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -613,6 +634,11 @@ impl Visitor {
         }
     }
 
+    /// The absolute URL of `path` on this visitor's gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
@@ -683,4 +709,232 @@ pub async fn reached_origin(response: reqwest::Response) -> bool {
         Ok(body) => body.get("method").is_some(),
         Err(_) => false,
     }
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+/// The server the PostgreSQL tests use when `ANTEROOM_TEST_POSTGRES_URL` is
+/// not set: trust auth on loopback, as `scripts/test` arranges.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A private, empty database on the test PostgreSQL server, so tests run in
+/// parallel; dropped (with any connections left) when this is dropped.
+pub struct Postgres {
+    pub name: String,
+    url: String,
+    admin_url: String,
+}
+
+impl Postgres {
+    /// Creates `anteroom_test_<unique>` on the server named by
+    /// `ANTEROOM_TEST_POSTGRES_URL` (default [`DEFAULT_POSTGRES_URL`]).
+    pub async fn database() -> Postgres {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static CREATED: AtomicU64 = AtomicU64::new(0);
+
+        let admin_url = std::env::var("ANTEROOM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.subsec_nanos())
+            .unwrap_or_default();
+        let name = format!(
+            "anteroom_test_{}_{}_{nanos}",
+            std::process::id(),
+            CREATED.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = postgres_connect(&admin_url).await.unwrap_or_else(|error| {
+            panic!(
+                "PostgreSQL at ANTEROOM_TEST_POSTGRES_URL (default {DEFAULT_POSTGRES_URL}) is \
+                 needed (scripts/test starts one): {error}"
+            )
+        });
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        Postgres {
+            url: url_with_database(&admin_url, &name),
+            name,
+            admin_url,
+        }
+    }
+
+    /// The database's URL, as a `postgres_url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's TCP address, for a proxy in front of it. Panics when
+    /// the tests reach PostgreSQL over a Unix socket.
+    pub async fn address(&self) -> SocketAddr {
+        let config: tokio_postgres::Config = self.url.parse().expect("a postgres URL");
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => panic!("this test needs PostgreSQL over TCP, not {}", self.url),
+        };
+        tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .ok()
+            .and_then(|mut addresses| addresses.next())
+            .unwrap_or_else(|| panic!("cannot resolve {host}"))
+    }
+
+    /// The database's URL with the server at `authority` (`host:port`)
+    /// instead, e.g. a [`TcpProxy`] in front of it.
+    pub fn url_at(&self, authority: &str) -> String {
+        let (scheme, rest) = self.url.split_once("://").expect("a postgres:// URL");
+        let (user, host_and_path) = match rest.split_once('@') {
+            Some((user, after)) => (format!("{user}@"), after),
+            None => (String::new(), rest),
+        };
+        let path_start = host_and_path
+            .find(['/', '?'])
+            .unwrap_or(host_and_path.len());
+        format!(
+            "{scheme}://{user}{authority}{}",
+            &host_and_path[path_start..]
+        )
+    }
+
+    /// A fresh connection to the database, for a test's own queries.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        postgres_connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which must not be blocked on:
+        // a thread of its own with its own runtime drops the database.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = postgres_connect(&admin_url).await.ok()?;
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+async fn postgres_connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// `url` with its database (the path) replaced by `database`; the user,
+/// host (a socket directory too) and query are kept.
+fn url_with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let query = tail.find('?').map(|start| &tail[start..]).unwrap_or("");
+    format!("{scheme}://{authority}/{database}{query}")
+}
+
+// ---------------------------------------------------------------- TCP proxy
+
+/// A TCP proxy on a free local port in front of `target`, so a test can
+/// make a server unreachable (`close`: the port refuses and open connections
+/// are cut) or unresponsive (`stall`: bytes stop flowing, connections stay
+/// open) and bring it back.
+pub struct TcpProxy {
+    pub port: u16,
+    target: SocketAddr,
+    stalled: tokio::sync::watch::Sender<bool>,
+    tasks: Option<tokio::task::JoinSet<()>>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: SocketAddr) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let (stalled, _) = tokio::sync::watch::channel(false);
+        let mut proxy = TcpProxy {
+            port,
+            target,
+            stalled,
+            tasks: None,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    /// Stops listening and cuts every connection: the port is closed.
+    pub fn close(&mut self) {
+        // Dropping a JoinSet aborts its tasks, which drops their sockets.
+        self.tasks = None;
+    }
+
+    /// Listens again on the same port.
+    pub async fn reopen(&mut self) {
+        self.close();
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("rebind the proxy's port");
+        self.serve(listener);
+    }
+
+    /// Holds every byte from now on, on open and new connections alike.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Lets the held bytes and everything after them through.
+    pub fn resume(&self) {
+        self.stalled.send_replace(false);
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let target = self.target;
+        let stalled = self.stalled.subscribe();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                connections.spawn(forward(client_read, server_write, stalled.clone()));
+                connections.spawn(forward(server_read, client_write, stalled.clone()));
+            }
+        });
+        self.tasks = Some(tasks);
+    }
+}
+
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        if stalled.wait_for(|stalled| !*stalled).await.is_err() {
+            break;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

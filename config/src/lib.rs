@@ -213,7 +213,37 @@ pub struct Buffer {
     pub max_in_flight: NonZeroU32,
     /// Where drained requests go.
     pub sink: Sink,
+    /// `max_depth`: requests stored and not yet applied (queued, in flight
+    /// or waiting to be retried) beyond which the intake answers 503.
+    /// Default 100000, 1..=100000000.
+    pub max_depth: u64,
+    /// `content_types`: media types (without parameters, lowercased) the
+    /// intake accepts; anything else is 415. Default JSON and form posts.
+    /// With the postgres sink only `application/json` makes sense.
+    pub content_types: Vec<String>,
+    /// `max_attempts`: tries of a request whose sink fails transiently
+    /// before it is dead-lettered. Default 8, 1..=100.
+    pub max_attempts: u32,
+    /// `retry_initial_ms`: the first retry's backoff; it doubles on each
+    /// attempt, with full jitter, up to `retry_max`. Default 500, 10..=600000.
+    pub retry_initial: Duration,
+    /// `retry_max_seconds`: the longest backoff. Default 60, 1..=3600.
+    pub retry_max: Duration,
+    /// `sink_timeout_seconds`: one application of a request to the sink.
+    /// Default 10, 1..=300.
+    pub sink_timeout: Duration,
+    /// `reclaim_after_seconds`: a request taken by a worker that has neither
+    /// finished nor failed it after this long (the worker died) is taken
+    /// again by another. Longer than `sink_timeout`. Default 30, 2..=3600.
+    pub reclaim_after: Duration,
+    /// `result_seconds`: how long a finished receipt (and its idempotency
+    /// key) is kept. Default 86400, 60..=2592000.
+    pub result_for: Duration,
 }
+
+/// Media types a buffer accepts when `content_types` is not set.
+pub const DEFAULT_CONTENT_TYPES: [&str; 2] =
+    ["application/json", "application/x-www-form-urlencoded"];
 
 /// `sink`: where a buffer's requests are replayed.
 #[derive(Clone, PartialEq, Eq)]
@@ -221,7 +251,15 @@ pub enum Sink {
     /// `"http"` (default): replayed to the upstream.
     Http,
     /// `"postgres"`: `statement` run against `postgres_url`.
-    Postgres { url: String, statement: String },
+    Postgres {
+        url: String,
+        statement: String,
+        /// `params`: one per `$n` of the statement, in order. Each is a
+        /// dotted path into the JSON body (`"slot_id"`, `"patient.name"`,
+        /// `"items.0"`), or `"$idempotency_key"`, `"$receipt"` or `"$body"`
+        /// (the whole body as JSON). Default [].
+        params: Vec<String>,
+    },
 }
 
 /// Why a configuration was rejected.
@@ -319,10 +357,15 @@ impl std::fmt::Debug for Sink {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Sink::Http => formatter.write_str("Http"),
-            Sink::Postgres { url, statement } => formatter
+            Sink::Postgres {
+                url,
+                statement,
+                params,
+            } => formatter
                 .debug_struct("Postgres")
                 .field("url", &validate::redact_password(url))
                 .field("statement", statement)
+                .field("params", params)
                 .finish(),
         }
     }

@@ -103,4 +103,13 @@ pub(crate) struct RawBuffer {
     pub sink: Option<String>,
     pub postgres_url: Option<String>,
     pub statement: Option<String>,
+    pub params: Option<Vec<String>>,
+    pub max_depth: Option<u64>,
+    pub content_types: Option<Vec<String>>,
+    pub max_attempts: Option<u64>,
+    pub retry_initial_ms: Option<u64>,
+    pub retry_max_seconds: Option<u64>,
+    pub sink_timeout_seconds: Option<u64>,
+    pub reclaim_after_seconds: Option<u64>,
+    pub result_seconds: Option<u64>,
 }

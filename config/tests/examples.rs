@@ -136,13 +136,15 @@ fn demo_validates() {
     assert!(config.secrets.cookie_keys.is_empty());
     assert_eq!(config.rooms.len(), 1);
     let room = config.room("demo").expect("room demo");
-    assert_eq!(room.paths, ["/prenota"]);
+    assert_eq!(room.paths, ["/prenota", "/api/"]);
     assert_eq!(room.capacity.get(), 1);
     assert_eq!(room.admit_per_minute.get(), 60);
     assert_eq!(room.session, Duration::from_secs(60));
     assert_eq!(room.arrival, Duration::from_secs(30));
     assert_eq!(room.refresh, Duration::from_secs(2));
-    assert!(config.buffers.is_empty());
+    assert_eq!(config.buffers.len(), 1);
+    assert_eq!(config.buffers[0].path, "/api/bookings");
+    assert_eq!(config.buffers[0].drain_per_second.get(), 5);
 }
 
 #[test]

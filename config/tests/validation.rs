@@ -805,6 +805,7 @@ fn postgres_sink_needs_url_and_statement() {
         Sink::Postgres {
             url: "postgres://app:hunter2@db/bookings".into(),
             statement: "INSERT INTO bookings VALUES ($1)".into(),
+            params: Vec::new(),
         }
     );
     let debug = format!("{:?}", config.buffers[0]);
@@ -877,4 +878,81 @@ fn cookie_security_setting() {
     assert_eq!(always.cookies.secure, anteroom_config::CookieSecure::Always);
     let message = invalid(&format!("{UPSTREAM}[cookies]\nsecure = \"sometimes\"\n"));
     assert!(message.starts_with("cookies.secure: "), "{message}");
+}
+
+#[test]
+fn buffer_delivery_defaults() {
+    let config = valid(&with_buffer(""));
+    let buffer = &config.buffers[0];
+    assert_eq!(buffer.max_depth, 100_000);
+    assert_eq!(
+        buffer.content_types,
+        ["application/json", "application/x-www-form-urlencoded"]
+    );
+    assert_eq!(buffer.max_attempts, 8);
+    assert_eq!(buffer.retry_initial, Duration::from_millis(500));
+    assert_eq!(buffer.retry_max, Duration::from_secs(60));
+    assert_eq!(buffer.sink_timeout, Duration::from_secs(10));
+    assert_eq!(buffer.reclaim_after, Duration::from_secs(30));
+    assert_eq!(buffer.result_for, Duration::from_secs(86_400));
+}
+
+#[test]
+fn buffer_delivery_keys_are_checked() {
+    for (line, key) in [
+        ("max_depth = 0", "max_depth"),
+        ("max_attempts = 0", "max_attempts"),
+        ("max_attempts = 101", "max_attempts"),
+        ("retry_initial_ms = 1", "retry_initial_ms"),
+        ("retry_max_seconds = 0", "retry_max_seconds"),
+        ("sink_timeout_seconds = 0", "sink_timeout_seconds"),
+        ("reclaim_after_seconds = 1", "reclaim_after_seconds"),
+        ("result_seconds = 59", "result_seconds"),
+    ] {
+        let message = invalid(&with_buffer(line));
+        assert!(
+            message.starts_with(&format!("buffer[0] \"b\": {key} ")),
+            "{line}: {message}"
+        );
+    }
+    let message = invalid(&with_buffer(
+        "sink_timeout_seconds = 30\nreclaim_after_seconds = 30",
+    ));
+    assert!(
+        message.contains("reclaim_after_seconds (30) must be longer than sink_timeout_seconds (30)"),
+        "{message}"
+    );
+    let message = invalid(&with_buffer("retry_initial_ms = 5000\nretry_max_seconds = 1"));
+    assert!(message.contains("retry_initial_ms"), "{message}");
+}
+
+#[test]
+fn buffer_content_types() {
+    let config = valid(&with_buffer("content_types = [\"Application/JSON \"]"));
+    assert_eq!(config.buffers[0].content_types, ["application/json"]);
+    let message = invalid(&with_buffer("content_types = []"));
+    assert!(message.contains("content_types"), "{message}");
+    let message = invalid(&with_buffer(
+        "content_types = [\"application/json; charset=utf-8\"]",
+    ));
+    assert!(message.contains("is not a media type"), "{message}");
+}
+
+#[test]
+fn postgres_params() {
+    let postgres = "sink = \"postgres\"\npostgres_url = \"postgres://db/b\"\n\
+                    statement = \"SELECT $1, $2\"\n";
+    let config = valid(&with_buffer(&format!(
+        "{postgres}params = [\"patient.name\", \"$idempotency_key\"]"
+    )));
+    let Sink::Postgres { params, .. } = &config.buffers[0].sink else {
+        panic!("postgres sink");
+    };
+    assert_eq!(params, &["patient.name", "$idempotency_key"]);
+    let message = invalid(&with_buffer(&format!("{postgres}params = [\"$nope\"]")));
+    assert!(message.contains("\"$nope\" is not one of"), "{message}");
+    let message = invalid(&with_buffer(&format!("{postgres}params = [\"a..b\"]")));
+    assert!(message.contains("dotted JSON path"), "{message}");
+    let message = invalid(&with_buffer("params = [\"a\"]"));
+    assert!(message.contains("params is only for sink"), "{message}");
 }

@@ -67,8 +67,96 @@ pub async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Bod
                 _ => method_not_allowed("GET, PATCH"),
             }
         }
+        (_, buffer_path) if buffer_path.starts_with("/admin/buffers") => {
+            if let Err(response) = authorize(shared, &request) {
+                return *response;
+            }
+            if request.method() != Method::GET {
+                return method_not_allowed("GET");
+            }
+            let name = buffer_path["/admin/buffers".len()..].trim_matches('/');
+            buffers(shared, name).await
+        }
         _ => json_error(StatusCode::NOT_FOUND, "not found"),
     }
+}
+
+/// Dead letters listed per buffer in `GET /admin/buffers/NAME`.
+const DEAD_LETTERS_SHOWN: usize = 100;
+
+/// `GET /admin/buffers`: every buffer's figures; `GET /admin/buffers/NAME`:
+/// one buffer's, with its oldest dead letters (request line, receipt, why),
+/// so the operator can see what was not applied.
+async fn buffers(shared: &Shared, name: &str) -> Response<Body> {
+    let mut listed = Vec::new();
+    for buffer in shared.intake.buffers() {
+        if !name.is_empty() && buffer.config.name != name {
+            continue;
+        }
+        let stats = match shared.buffers.buffer_stats(&buffer.params).await {
+            Ok(stats) => stats,
+            Err(error) => {
+                return json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({"error": "store unreachable", "reason": error.to_string()}),
+                );
+            }
+        };
+        let mut figures = serde_json::json!({
+            "name": buffer.config.name,
+            "room": buffer.config.room,
+            "method": buffer.config.method.as_str(),
+            "path": buffer.config.path,
+            "drain_per_second": buffer.params.drain_per_second,
+            "max_in_flight": buffer.params.max_in_flight,
+            "max_depth": buffer.params.max_depth,
+            "depth": stats.depth(),
+            "queued": stats.queued,
+            "in_flight": stats.in_flight,
+            "retrying": stats.retrying,
+            "dead": stats.dead,
+            "accepted": stats.accepted,
+            "done": stats.done,
+        });
+        if !name.is_empty() {
+            let dead = match shared
+                .buffers
+                .dead_letters(&buffer.params, DEAD_LETTERS_SHOWN)
+                .await
+            {
+                Ok(dead) => dead,
+                Err(error) => {
+                    return json_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &serde_json::json!({"error": "store unreachable", "reason": error.to_string()}),
+                    );
+                }
+            };
+            let dead: Vec<serde_json::Value> = dead
+                .iter()
+                .map(|letter| {
+                    let request = anteroom_store::BufferedRequest::decode(&letter.request).ok();
+                    serde_json::json!({
+                        "receipt": letter.receipt,
+                        "idempotency_key": letter.idempotency_key,
+                        "why": letter.why,
+                        "attempts": letter.attempts,
+                        "method": request.as_ref().map(|request| request.method.clone()),
+                        "target": request.as_ref().map(|request| request.target.clone()),
+                        "received_at_ms": request.as_ref().map(|request| request.received_at),
+                        "body": request.as_ref().map(|request| String::from_utf8_lossy(&request.body).into_owned()),
+                    })
+                })
+                .collect();
+            figures["dead_letters"] = serde_json::Value::Array(dead);
+            return json_response(StatusCode::OK, &figures);
+        }
+        listed.push(figures);
+    }
+    if !name.is_empty() {
+        return json_error(StatusCode::NOT_FOUND, "no such buffer");
+    }
+    json_response(StatusCode::OK, &serde_json::json!({ "buffers": listed }))
 }
 
 /// Ready when the config is loaded (it is, or we would not be running) and

@@ -49,6 +49,8 @@ pub enum Standing {
 #[derive(Debug)]
 pub struct Decision {
     pub standing: Standing,
+    /// The pass the visitor is inside with (held or just given), if any.
+    pub pass: Option<String>,
     /// `Set-Cookie` values to send with the answer.
     pub set_cookies: Vec<HeaderValue>,
 }
@@ -73,11 +75,13 @@ pub async fn decide(
             CookieSecure::Auto => is_https(headers),
         },
         set_cookies: Vec::new(),
+        pass: None,
     };
     let standing = door.standing(headers, take_place).await;
     Decision {
         standing,
         set_cookies: door.set_cookies,
+        pass: door.pass,
     }
 }
 
@@ -88,12 +92,14 @@ struct Door<'a> {
     now: Millis,
     secure: bool,
     set_cookies: Vec<HeaderValue>,
+    pass: Option<String>,
 }
 
 impl Door<'_> {
     async fn standing(&mut self, headers: &HeaderMap, take_place: bool) -> Standing {
         if let Some(pass) = self.valid_pass(headers) {
             self.room.record_activity(&pass.id, self.now);
+            self.pass = Some(pass.id.clone());
             let current_epoch = self.room.snapshot().map(|snapshot| snapshot.epoch);
             if let Some(epoch) = current_epoch
                 && epoch != pass.epoch
@@ -300,6 +306,7 @@ impl Door<'_> {
     }
 
     fn give_pass(&mut self, pass: &Pass) {
+        self.pass = Some(pass.id.clone());
         let token = self.shared.keys.sign_pass(pass);
         self.set_cookies.push(cookies::set(
             &self.room.pass_cookie,

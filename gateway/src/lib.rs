@@ -8,6 +8,7 @@ pub mod clock;
 mod cookies;
 mod entry;
 mod health;
+mod intake;
 pub mod limits;
 pub mod metrics;
 pub mod page;
@@ -27,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use anteroom_config::{Backend, Config};
-use anteroom_store::{MemoryStore, RedisStore, Store};
+use anteroom_store::{BufferStore, MemoryStore, RedisStore, Store};
 
 pub use clock::Clock;
 
@@ -56,6 +57,9 @@ pub(crate) fn full_body(bytes: Bytes) -> Body {
 pub enum GatewayError {
     #[error("store: {0}")]
     Store(#[from] anteroom_store::StoreError),
+    /// A buffer's sink could not be set up (embedded drain).
+    #[error("{0}")]
+    Drain(String),
 }
 
 /// What every request handler shares.
@@ -64,6 +68,9 @@ pub struct Shared {
     rooms: Vec<Arc<RoomRuntime>>,
     room_matcher: paths::RoomMatcher,
     store: Arc<dyn Store>,
+    /// The same store, as the home of buffered requests.
+    buffers: Arc<dyn BufferStore>,
+    intake: intake::Intake,
     keys: Keyring,
     clock: Clock,
     health: Arc<StoreHealth>,
@@ -93,10 +100,22 @@ impl Gateway {
     pub fn with_clock(config: Config, clock: Clock) -> Result<Gateway, GatewayError> {
         // Installed before anything records a metric.
         metrics::handle();
-        let store: Arc<dyn Store> = match &config.store.backend {
-            Backend::Memory => Arc::new(MemoryStore::new()),
-            Backend::Redis { url } => Arc::new(RedisStore::new(url)?),
-        };
+        let (store, buffers): (Arc<dyn Store>, Arc<dyn BufferStore>) =
+            match &config.store.backend {
+                Backend::Memory => {
+                    let memory = Arc::new(MemoryStore::new());
+                    (memory.clone(), memory)
+                }
+                Backend::Redis { url } => {
+                    let redis = Arc::new(RedisStore::new(url)?);
+                    if !config.buffers.is_empty()
+                        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+                    {
+                        runtime.spawn(check_persistence(redis.clone()));
+                    }
+                    (redis.clone(), redis)
+                }
+            };
         let keys = if config.secrets.cookie_keys.is_empty() {
             // Memory backend without configured keys: one gateway, so a
             // random key is enough; passes and tickets end with the process.
@@ -118,6 +137,8 @@ impl Gateway {
             rooms,
             room_matcher: paths::RoomMatcher::new(&config.rooms),
             store,
+            buffers,
+            intake: intake::Intake::new(&config.buffers),
             keys,
             clock,
             health: Arc::new(StoreHealth::new(config.store.on_error)),
@@ -145,6 +166,19 @@ impl Gateway {
         let shared = self.shared;
         let (stop, stopped) = watch::channel(false);
         let mut background = tokio::task::JoinSet::new();
+        if matches!(shared.config.store.backend, Backend::Memory) && !shared.config.buffers.is_empty()
+        {
+            // Embedded: this process is the only worker.
+            let drainer = anteroom_worker::Drainer::new(&shared.config, shared.buffers.clone())
+                .await
+                .map_err(GatewayError::Drain)?;
+            let mut stopped = stopped.clone();
+            let grace = shared.config.shutdown_grace;
+            background.spawn(drainer.run(
+                async move { server::stop_requested(&mut stopped).await },
+                grace,
+            ));
+        }
         for room in &shared.rooms {
             background.spawn(room::tend(
                 room.clone(),
@@ -208,6 +242,24 @@ impl Gateway {
         let _ = admin.await;
         while background.join_next().await.is_some() {}
         Ok(())
+    }
+}
+
+/// Buffered requests are answered `202` once Redis acknowledges them; that
+/// survives a Redis restart only with the append-only file on. Says so at
+/// startup when it is off (checked once; the operator's Redis may refuse
+/// CONFIG, which is fine).
+async fn check_persistence(redis: Arc<RedisStore>) {
+    match redis.persistence().await {
+        Ok((appendonly, appendfsync)) if appendonly == "yes" => {
+            tracing::info!(%appendfsync, "Redis append-only file is on: accepted bookings survive a Redis restart");
+        }
+        Ok((appendonly, _)) => {
+            tracing::warn!(%appendonly, "Redis runs without the append-only file: accepted bookings are lost if Redis restarts; set appendonly yes (and appendfsync always to survive a crash of the host)");
+        }
+        Err(error) => {
+            tracing::info!(%error, "could not read Redis persistence settings (CONFIG GET); make sure appendonly is yes");
+        }
     }
 }
 

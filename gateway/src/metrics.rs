@@ -42,6 +42,13 @@ pub fn handle() -> &'static PrometheusHandle {
                     Matcher::Full("anteroom_room_wait_seconds".into()),
                     WAIT_BUCKETS,
                 )
+            })
+            .and_then(|builder| {
+                // The embedded drain's apply latency.
+                builder.set_buckets_for_metric(
+                    Matcher::Full("anteroom_buffer_apply_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
             });
         match builder {
             Ok(builder) => builder.install_recorder().unwrap_or_else(|error| {
@@ -73,6 +80,8 @@ pub enum Outcome {
     Error,
     /// The gateway's own endpoints (`/_anteroom/...`) answered normally.
     Gateway,
+    /// A write stored in a buffer and answered `202`.
+    Buffered,
 }
 
 /// `anteroom_requests_total` for one route label, one counter per outcome.
@@ -84,6 +93,7 @@ pub struct RequestCounters {
     rejected: Counter,
     error: Counter,
     gateway: Counter,
+    buffered: Counter,
 }
 
 impl RequestCounters {
@@ -97,6 +107,7 @@ impl RequestCounters {
             rejected: make("rejected"),
             error: make("error"),
             gateway: make("gateway"),
+            buffered: make("buffered"),
         }
     }
 
@@ -108,6 +119,7 @@ impl RequestCounters {
             Outcome::Rejected => &self.rejected,
             Outcome::Error => &self.error,
             Outcome::Gateway => &self.gateway,
+            Outcome::Buffered => &self.buffered,
         }
         .increment(1);
     }

@@ -19,6 +19,7 @@ mod texts;
 
 use std::fmt::Write as _;
 
+use anteroom_store::ReceiptState;
 use texts::Texts;
 
 /// The languages the pages speak.
@@ -51,6 +52,7 @@ pub struct Pages {
     goodbye: [Template; 2],
     closed: [Template; 2],
     leave: [Template; 2],
+    receipt: [Template; 2],
     /// Rendered once: rejecting a request must cost no rendering.
     too_many: [bytes::Bytes; 2],
 }
@@ -124,6 +126,7 @@ impl Pages {
             goodbye: compile_all(GOODBYE_HTML, &[]),
             closed: compile_all(CLOSED_HTML, &[]),
             leave: compile_all(LEAVE_HTML, &[Slot::Room]),
+            receipt: compile_all(RECEIPT_HTML, RECEIPT_SLOTS),
             too_many: compile_all(TOO_MANY_HTML, &[])
                 .map(|template| bytes::Bytes::from(template.render(0, |_, _| {}))),
         }
@@ -156,7 +159,7 @@ impl Pages {
                 }
             }
             Slot::Eta => push_eta_line(out, view.eta_seconds, texts),
-            Slot::Retry => {}
+            Slot::Retry | Slot::Receipt | Slot::ReceiptState | Slot::ReceiptRefresh => {}
         })
     }
 
@@ -192,6 +195,49 @@ impl Pages {
         })
     }
 
+    /// A buffered request's receipt, for browsers: where it stands, and a
+    /// meta refresh every 2 s until it is finished.
+    pub fn receipt(&self, lang: Lang, id: &str, state: &ReceiptState) -> String {
+        let texts = lang.texts();
+        let pending = matches!(
+            state,
+            ReceiptState::Queued { .. } | ReceiptState::Processing { .. }
+        );
+        self.receipt[lang.index()].render(6 * id.len() + 2048, |slot, out| match slot {
+            Slot::Receipt => push_escaped(out, id),
+            Slot::ReceiptRefresh => {
+                if pending {
+                    out.push_str("<meta http-equiv=\"refresh\" content=\"2\">");
+                }
+            }
+            Slot::ReceiptState => match state {
+                ReceiptState::Queued {
+                    attempts: 0,
+                    position,
+                } => {
+                    out.push_str(texts.receipt_queued);
+                    push_grouped_digits(out, *position, texts);
+                }
+                ReceiptState::Queued { .. } => out.push_str(texts.receipt_retrying),
+                ReceiptState::Processing { .. } => out.push_str(texts.receipt_processing),
+                ReceiptState::Done { status, .. } if (200..300).contains(status) => {
+                    out.push_str(texts.receipt_done);
+                }
+                ReceiptState::Done { status, body } => {
+                    out.push_str(texts.receipt_refused);
+                    push_number(out, u64::from(*status));
+                    if !body.is_empty() {
+                        out.push_str(" — ");
+                        let shown: String = body.chars().take(500).collect();
+                        push_escaped(out, &shown);
+                    }
+                }
+                ReceiptState::Failed { .. } => out.push_str(texts.receipt_failed),
+            },
+            _ => {}
+        })
+    }
+
     /// The short `429` page, rendered once at startup.
     pub fn too_many_requests(&self, lang: Lang) -> bytes::Bytes {
         self.too_many[lang.index()].clone()
@@ -208,6 +254,7 @@ const WAITING_HTML: &str = include_str!("page/waiting.html");
 const UNAVAILABLE_HTML: &str = include_str!("page/unavailable.html");
 const GOODBYE_HTML: &str = include_str!("page/goodbye.html");
 const CLOSED_HTML: &str = include_str!("page/closed.html");
+const RECEIPT_HTML: &str = include_str!("page/receipt.html");
 const LEAVE_HTML: &str = include_str!("page/leave.html");
 const TOO_MANY_HTML: &str = include_str!("page/too_many.html");
 const STYLE_CSS: &str = include_str!("page/style.css");
@@ -227,6 +274,9 @@ enum Slot {
     Ahead,
     Eta,
     Retry,
+    Receipt,
+    ReceiptState,
+    ReceiptRefresh,
 }
 
 const WAITING_SLOTS: &[Slot] = &[
@@ -241,6 +291,7 @@ const WAITING_SLOTS: &[Slot] = &[
     Slot::Eta,
 ];
 const UNAVAILABLE_SLOTS: &[Slot] = &[Slot::Retry];
+const RECEIPT_SLOTS: &[Slot] = &[Slot::Receipt, Slot::ReceiptState, Slot::ReceiptRefresh];
 
 impl Slot {
     fn from_key(key: &str) -> Option<Slot> {
@@ -255,6 +306,9 @@ impl Slot {
             "ahead" => Slot::Ahead,
             "eta" => Slot::Eta,
             "retry" => Slot::Retry,
+            "receipt" => Slot::Receipt,
+            "receipt_state" => Slot::ReceiptState,
+            "receipt_refresh" => Slot::ReceiptRefresh,
             _ => return None,
         })
     }

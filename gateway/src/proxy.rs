@@ -168,6 +168,16 @@ impl Proxy {
         Ok(Response::from_parts(parts, body))
     }
 
+    /// The headers a request would carry upstream (hop-by-hop and our
+    /// cookies removed, `X-Forwarded-*` set), for a request that is stored
+    /// now and replayed later.
+    pub fn upstream_headers(&self, headers: &HeaderMap, peer: IpAddr) -> HeaderMap {
+        let mut headers = headers.clone();
+        let original_host = headers.get(header::HOST).cloned();
+        prepare_request_headers(&mut headers, peer, self.is_trusted(peer), original_host);
+        headers
+    }
+
     /// Requests at the upstream right now.
     pub fn in_flight(&self) -> usize {
         self.max_in_flight

@@ -22,7 +22,7 @@ use crate::metrics::Outcome;
 use crate::page::{Lang, WaitingView};
 use crate::proxy::ProxyError;
 use crate::room::RoomRuntime;
-use crate::{Body, Shared, cookies, full_body, limits, paths};
+use crate::{Body, Shared, cookies, full_body, intake, limits, paths};
 
 /// Where a request was routed, for metrics (set as a response extension).
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +93,25 @@ async fn answer(shared: &Shared, request: Request<Incoming>, peer: SocketAddr) -
     let room = &shared.rooms[index];
     let decision = entry::decide(shared, room, request.headers(), client, true).await;
     let mut response = match decision.standing {
-        Standing::Inside { .. } => forward(shared, request, peer, decision.set_cookies).await,
+        Standing::Inside { .. } => {
+            match shared
+                .intake
+                .find(room.name(), request.method(), &normalised)
+            {
+                Some(buffer) => {
+                    intake::accept(
+                        shared,
+                        buffer,
+                        request,
+                        peer,
+                        decision.pass,
+                        decision.set_cookies,
+                    )
+                    .await
+                }
+                None => forward(shared, request, peer, decision.set_cookies).await,
+            }
+        }
         Standing::Closed => closed_answer(shared, room, request.headers()),
         Standing::TooManyPlaces { retry_after } => {
             places_limited(shared, room, &request, retry_after)
@@ -122,6 +140,17 @@ async fn own_endpoint(
         }
         (&Method::POST, "/_anteroom/leave") => leave(shared, request).await,
         (&Method::GET | &Method::HEAD, "/_anteroom/leave") => confirm_leave(shared, request),
+        (&Method::GET | &Method::HEAD, receipt) if receipt.starts_with("/_anteroom/receipts/") => {
+            // The id is case-sensitive: take it from the raw path, not the
+            // normalised one.
+            let id = request
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            intake::receipt(shared, request.headers(), id).await
+        }
         (_, "/_anteroom/status" | "/_anteroom/leave") => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
         }
@@ -508,22 +537,22 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
-fn wants_json(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
     header_str(headers, header::ACCEPT)
         .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
 }
 
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+pub(crate) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-fn add_cookies(headers: &mut HeaderMap, set_cookies: Vec<HeaderValue>) {
+pub(crate) fn add_cookies(headers: &mut HeaderMap, set_cookies: Vec<HeaderValue>) {
     for cookie in set_cookies {
         headers.append(header::SET_COOKIE, cookie);
     }
 }
 
-fn no_store(headers: &mut HeaderMap) {
+pub(crate) fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
@@ -542,7 +571,7 @@ pub fn json_error(code: StatusCode, message: &str) -> Response<Body> {
     json_response(code, &serde_json::json!({ "error": message }))
 }
 
-fn html_response(code: StatusCode, html: String) -> Response<Body> {
+pub(crate) fn html_response(code: StatusCode, html: String) -> Response<Body> {
     let mut response = Response::new(full_body(Bytes::from(html)));
     *response.status_mut() = code;
     response.headers_mut().insert(

@@ -1,19 +1,19 @@
 //! `anteroom-worker --config FILE [--check]`
 //!
-//! The worker will drain buffered booking requests into the booking store
-//! (the intake issue). Today it validates the deployment's config like every
-//! binary, and refuses to pretend: with `[[buffer]]` routes configured it
-//! exits with an error saying draining is not available yet.
-//!
-//! Room admission needs no worker: every gateway steps its rooms, and the
-//! store's step is safe to run from many gateways at once.
+//! Drains the buffered requests of every `[[buffer]]` into its sink, sharing
+//! the pace with every other worker through Redis. Room admission needs no
+//! worker: every gateway steps its rooms, safely from many gateways at once.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anteroom_config::Backend;
+use anteroom_store::{BufferStore, RedisStore, Store};
 use clap::Parser;
+use tokio::net::TcpListener;
 
-/// Background work for gateways sharing Redis.
+/// Drains buffered booking requests into the booking store.
 #[derive(Debug, Parser)]
 #[command(name = "anteroom-worker", version)]
 struct Args {
@@ -25,18 +25,101 @@ struct Args {
     check: bool,
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt().init();
+    init_tracing();
     let config = anteroom_config::load_for_binary(&args.config, args.check, "anteroom-worker");
-    if config.buffers.is_empty() {
-        tracing::info!("no [[buffer]] routes configured: nothing to drain");
-        ExitCode::SUCCESS
-    } else {
+    let Backend::Redis { url } = &config.store.backend else {
         eprintln!(
-            "anteroom-worker: {} [[buffer]] route(s) configured, but draining buffered requests is not implemented yet",
-            config.buffers.len()
+            "anteroom-worker: store.backend is \"memory\": the gateway drains its buffers \
+             in-process and there is nothing for a worker to do; set backend = \"redis\" to \
+             run workers beside several gateways"
         );
-        ExitCode::FAILURE
+        return ExitCode::FAILURE;
+    };
+    let store = match RedisStore::new(url) {
+        Ok(store) => Arc::new(store),
+        Err(error) => {
+            eprintln!("anteroom-worker: store.redis_url: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let admin = match TcpListener::bind(config.worker.admin_listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "anteroom-worker: cannot listen on {} (worker.admin_listen): {error}",
+                config.worker.admin_listen
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    anteroom_worker::admin::metrics_handle();
+    let buffers: Arc<dyn BufferStore> = store.clone();
+    let drainer = match anteroom_worker::Drainer::new(&config, buffers).await {
+        Ok(drainer) => drainer,
+        Err(error) => {
+            eprintln!("anteroom-worker: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if config.buffers.is_empty() {
+        tracing::info!("no [[buffer]] configured: nothing to drain; serving health and metrics");
+    }
+    tracing::info!(
+        admin_listen = %config.worker.admin_listen,
+        buffers = config.buffers.len(),
+        "anteroom worker started"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let rooms: Arc<dyn Store> = store;
+    let admin_stop = {
+        let mut stop_rx = stop_rx.clone();
+        async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        }
+    };
+    let admin_task = tokio::spawn(anteroom_worker::admin::serve(admin, rooms, admin_stop));
+    let grace = config.shutdown_grace;
+    drainer
+        .run(
+            async move {
+                shutdown_signal().await;
+                tracing::info!(?grace, "stopping: no new requests taken");
+            },
+            grace,
+        )
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = admin_task.await;
+    tracing::info!("anteroom worker stopped");
+    ExitCode::SUCCESS
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("ANTEROOM_LOG_FORMAT").is_ok_and(|format| format == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = interrupt.await;
+        return;
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
     }
 }

@@ -11,6 +11,13 @@ const SESSION_SECONDS: Bounded = Bounded::new(300, 10..=86_400);
 const ARRIVAL_SECONDS: Bounded = Bounded::new(60, 5..=3_600);
 const REFRESH_SECONDS: Bounded = Bounded::new(5, 1..=60);
 const DEFAULT_MAX_IN_FLIGHT: u32 = 8;
+const MAX_DEPTH: Bounded = Bounded::new(100_000, 1..=100_000_000);
+const MAX_ATTEMPTS: Bounded = Bounded::new(8, 1..=100);
+const RETRY_INITIAL_MS: Bounded = Bounded::new(500, 10..=600_000);
+const RETRY_MAX_SECONDS: Bounded = Bounded::new(60, 1..=3_600);
+const SINK_TIMEOUT_SECONDS: Bounded = Bounded::new(10, 1..=300);
+const RECLAIM_AFTER_SECONDS: Bounded = Bounded::new(30, 2..=3_600);
+const RESULT_SECONDS: Bounded = Bounded::new(86_400, 60..=2_592_000);
 const MAX_NAME_CHARS: usize = 32;
 /// Paths under this prefix belong to the gateway and never reach upstream.
 const RESERVED_PREFIX: &str = "/_anteroom";
@@ -176,7 +183,50 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
         raw.sink.as_deref().unwrap_or("http"),
         raw.postgres_url,
         raw.statement,
+        raw.params,
     )?;
+    let bounded = |key: &str, bounds: Bounded, value: Option<u64>| {
+        bounds.value(value).map_err(|problem| format!("{key} {problem}"))
+    };
+    let max_depth = bounded("max_depth", MAX_DEPTH, raw.max_depth)?;
+    let max_attempts = bounded("max_attempts", MAX_ATTEMPTS, raw.max_attempts)? as u32;
+    let retry_initial = Duration::from_millis(bounded(
+        "retry_initial_ms",
+        RETRY_INITIAL_MS,
+        raw.retry_initial_ms,
+    )?);
+    let retry_max = Duration::from_secs(bounded(
+        "retry_max_seconds",
+        RETRY_MAX_SECONDS,
+        raw.retry_max_seconds,
+    )?);
+    if retry_initial > retry_max {
+        return Err("retry_initial_ms must not be longer than retry_max_seconds".to_owned());
+    }
+    let sink_timeout = Duration::from_secs(bounded(
+        "sink_timeout_seconds",
+        SINK_TIMEOUT_SECONDS,
+        raw.sink_timeout_seconds,
+    )?);
+    let reclaim_after = Duration::from_secs(bounded(
+        "reclaim_after_seconds",
+        RECLAIM_AFTER_SECONDS,
+        raw.reclaim_after_seconds,
+    )?);
+    if reclaim_after <= sink_timeout {
+        return Err(format!(
+            "reclaim_after_seconds ({}) must be longer than sink_timeout_seconds ({}), or a \
+             slow request would be taken by a second worker while the first still runs it",
+            reclaim_after.as_secs(),
+            sink_timeout.as_secs()
+        ));
+    }
+    let result_for = Duration::from_secs(bounded(
+        "result_seconds",
+        RESULT_SECONDS,
+        raw.result_seconds,
+    )?);
+    let content_types = content_types(raw.content_types)?;
     Ok(Buffer {
         name,
         room: room_name,
@@ -185,7 +235,50 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
         drain_per_second,
         max_in_flight,
         sink,
+        max_depth,
+        content_types,
+        max_attempts,
+        retry_initial,
+        retry_max,
+        sink_timeout,
+        reclaim_after,
+        result_for,
     })
+}
+
+fn content_types(value: Option<Vec<String>>) -> Result<Vec<String>> {
+    let Some(types) = value else {
+        return Ok(crate::DEFAULT_CONTENT_TYPES
+            .iter()
+            .map(|media| (*media).to_owned())
+            .collect());
+    };
+    if types.is_empty() {
+        return Err("content_types must list at least one media type".to_owned());
+    }
+    types
+        .into_iter()
+        .map(|media| {
+            let lower = media.trim().to_ascii_lowercase();
+            let valid = lower.split_once('/').is_some_and(|(kind, sub)| {
+                let token = |part: &str| {
+                    !part.is_empty()
+                        && part.bytes().all(|byte| {
+                            byte.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&byte)
+                        })
+                };
+                token(kind) && token(sub)
+            });
+            if valid {
+                Ok(lower)
+            } else {
+                Err(format!(
+                    "content_types: {media:?} is not a media type like \"application/json\" \
+                     (no parameters)"
+                ))
+            }
+        })
+        .collect()
 }
 
 fn method(value: &str) -> Result<http::Method> {
@@ -200,9 +293,17 @@ fn method(value: &str) -> Result<http::Method> {
     }
 }
 
-fn sink(kind: &str, postgres_url: Option<String>, statement: Option<String>) -> Result<Sink> {
+fn sink(
+    kind: &str,
+    postgres_url: Option<String>,
+    statement: Option<String>,
+    params: Option<Vec<String>>,
+) -> Result<Sink> {
     match kind {
         "http" => {
+            if params.is_some() {
+                return Err("params is only for sink = \"postgres\"".to_owned());
+            }
             if postgres_url.is_some() {
                 return Err("postgres_url is only for sink = \"postgres\"".to_owned());
             }
@@ -225,7 +326,26 @@ fn sink(kind: &str, postgres_url: Option<String>, statement: Option<String>) -> 
             if statement.trim().is_empty() {
                 return Err("statement must not be empty".to_owned());
             }
-            Ok(Sink::Postgres { url, statement })
+            let params = params.unwrap_or_default();
+            for param in &params {
+                let special = ["$idempotency_key", "$receipt", "$body"];
+                if param.starts_with('$') && !special.contains(&param.as_str()) {
+                    return Err(format!(
+                        "params: {param:?} is not one of {special:?} (a JSON path does not \
+                         start with '$')"
+                    ));
+                }
+                if param.is_empty() || param.split('.').any(str::is_empty) {
+                    return Err(format!(
+                        "params: {param:?} is not a dotted JSON path like \"patient.name\""
+                    ));
+                }
+            }
+            Ok(Sink::Postgres {
+                url,
+                statement,
+                params,
+            })
         }
         other => Err(format!("sink {other:?} must be \"http\" or \"postgres\"")),
     }

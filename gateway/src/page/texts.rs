@@ -42,6 +42,14 @@ pub(super) struct Texts {
     pub leave_title: &'static str,
     pub leave_lead: &'static str,
     pub leave_button: &'static str,
+    pub receipt_title: &'static str,
+    pub receipt_label: &'static str,
+    pub receipt_queued: &'static str,
+    pub receipt_retrying: &'static str,
+    pub receipt_processing: &'static str,
+    pub receipt_done: &'static str,
+    pub receipt_refused: &'static str,
+    pub receipt_failed: &'static str,
 }
 
 pub(super) const ITALIAN: Texts = Texts {
@@ -76,6 +84,14 @@ pub(super) const ITALIAN: Texts = Texts {
     leave_title: "Vuoi lasciare il sito?",
     leave_lead: "Il tuo posto passerà alla persona successiva in coda.",
     leave_button: "Esci",
+    receipt_title: "Prenotazione ricevuta",
+    receipt_label: "Numero di ricevuta:",
+    receipt_queued: "La tua richiesta è al sicuro ed è in coda. Posizione: ",
+    receipt_retrying: "Il sito delle prenotazioni è lento: la tua richiesta è al sicuro e verrà ritentata a breve.",
+    receipt_processing: "Stiamo registrando la tua prenotazione proprio ora.",
+    receipt_done: "Fatto: il sito delle prenotazioni ha confermato la tua richiesta.",
+    receipt_refused: "Il sito delle prenotazioni non ha accettato la richiesta. Risposta: ",
+    receipt_failed: "Non è stato possibile registrare la richiesta. Il personale è stato avvisato.",
 };
 
 pub(super) const ENGLISH: Texts = Texts {
@@ -110,11 +126,19 @@ pub(super) const ENGLISH: Texts = Texts {
     leave_title: "Leave the site?",
     leave_lead: "Your place goes to the next person in the queue.",
     leave_button: "Leave",
+    receipt_title: "Booking received",
+    receipt_label: "Receipt number:",
+    receipt_queued: "Your request is safe and in the queue. Position: ",
+    receipt_retrying: "The booking site is slow: your request is safe and will be tried again shortly.",
+    receipt_processing: "Your booking is being recorded right now.",
+    receipt_done: "Done: the booking site confirmed your request.",
+    receipt_refused: "The booking site did not accept the request. Its answer: ",
+    receipt_failed: "The request could not be recorded. The staff have been told.",
 };
 
 impl Texts {
     /// Every text with its key, for template baking, the script's table and tests.
-    pub(super) fn entries(&self) -> [(&'static str, &'static str); 31] {
+    pub(super) fn entries(&self) -> [(&'static str, &'static str); 39] {
         [
             ("code", self.code),
             ("digit_separator", self.digit_separator),
@@ -147,6 +171,14 @@ impl Texts {
             ("leave_button", self.leave_button),
             ("goodbye_lead", self.goodbye_lead),
             ("goodbye_link", self.goodbye_link),
+            ("receipt_title", self.receipt_title),
+            ("receipt_label", self.receipt_label),
+            ("receipt_queued", self.receipt_queued),
+            ("receipt_retrying", self.receipt_retrying),
+            ("receipt_processing", self.receipt_processing),
+            ("receipt_done", self.receipt_done),
+            ("receipt_refused", self.receipt_refused),
+            ("receipt_failed", self.receipt_failed),
         ]
     }
 }

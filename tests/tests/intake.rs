@@ -1,0 +1,326 @@
+//! Booking intake at the gateway: what is stored and answered `202`, what is
+//! refused and why, receipts, and the embedded (memory backend) drain.
+
+use std::time::Duration;
+
+use anteroom_bench::origin::OriginOptions;
+use anteroom_tests::{
+    GatewayBuilder, GatewayHandle, RedisServer, Upstream, Visitor, eventually, gateway,
+    plain_client, room, upstream_with,
+};
+
+const BOOKING: &str = r#"{"name":"Ada","slot":"2021-03-01T09:00"}"#;
+
+fn buffer_toml(extra: &str) -> String {
+    format!(
+        "[[buffer]]\nname = \"bookings\"\nroom = \"vaccini\"\npath = \"/api/bookings\"\n\
+         drain_per_second = 1000\n{extra}\n"
+    )
+}
+
+async fn origin() -> Upstream {
+    upstream_with(OriginOptions {
+        slot_capacity: 1_000_000,
+        ..OriginOptions::default()
+    })
+    .await
+}
+
+fn builder(origin: &Upstream, capacity: u32, buffer_extra: &str) -> GatewayBuilder {
+    gateway(origin)
+        .room(room("vaccini").paths(&["/api/"]).capacity(capacity))
+        .extra_toml(&buffer_toml(buffer_extra))
+}
+
+async fn inside(gateway: &GatewayHandle) -> Visitor {
+    let visitor = gateway.visitor();
+    assert_eq!(visitor.get("/api/slots").await.status(), 200);
+    visitor
+}
+
+async fn post(visitor: &Visitor, key: Option<&str>, body: &str) -> reqwest::Response {
+    let mut request = visitor
+        .client
+        .post(visitor.url("/api/bookings"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    request.send().await.expect("booking request")
+}
+
+async fn receipt_of(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 202);
+    let answer: serde_json::Value = response.json().await.expect("JSON");
+    let receipt = answer["receipt"].as_str().expect("receipt").to_owned();
+    assert_eq!(
+        answer["status_url"],
+        format!("/_anteroom/receipts/{receipt}"),
+        "{answer}"
+    );
+    receipt
+}
+
+async fn receipt(gateway: &GatewayHandle, id: &str) -> (u16, serde_json::Value) {
+    let response = plain_client()
+        .get(gateway.url(&format!("/_anteroom/receipts/{id}")))
+        .send()
+        .await
+        .expect("receipt");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("receipt JSON"))
+}
+
+async fn buffer_figures(gateway: &GatewayHandle) -> serde_json::Value {
+    plain_client()
+        .get(gateway.admin_url("/admin/buffers/bookings"))
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("figures")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_gateway_drains_its_own_buffer() {
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, "").start().await;
+    let visitor = inside(&gateway).await;
+    let id = receipt_of(post(&visitor, Some("k1"), BOOKING).await).await;
+    assert!(id.starts_with("bookings."), "{id}");
+    eventually("the booking is applied", || async {
+        receipt(&gateway, &id).await.1["state"] == "done"
+    })
+    .await;
+    let (_, done) = receipt(&gateway, &id).await;
+    assert_eq!(done["result"]["status"], 201, "{done}");
+    assert_eq!(origin.stats().await["bookings"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_idempotency_key_gets_the_same_receipt_and_one_booking() {
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, "").start().await;
+    let visitor = inside(&gateway).await;
+    let first = receipt_of(post(&visitor, Some("same"), BOOKING).await).await;
+    let second = receipt_of(post(&visitor, Some("same"), BOOKING).await).await;
+    assert_eq!(first, second);
+    let different = post(
+        &visitor,
+        Some("same"),
+        r#"{"name":"Bob","slot":"2021-03-01T09:00"}"#,
+    )
+    .await;
+    assert_eq!(different.status(), 422, "a key reused for another request");
+    let message = different.text().await.expect("text");
+    assert!(message.contains("Idempotency-Key"), "{message}");
+    assert!(!message.contains(&first), "another request's receipt is not shown");
+    eventually("the booking is applied", || async {
+        receipt(&gateway, &first).await.1["state"] == "done"
+    })
+    .await;
+    let again = receipt_of(post(&visitor, Some("same"), BOOKING).await).await;
+    assert_eq!(again, first, "still the same receipt once done");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(origin.stats().await["bookings"], 1);
+    let figures = buffer_figures(&gateway).await;
+    assert_eq!(figures["accepted"], 1, "{figures}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_key_every_post_is_its_own_booking() {
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, "").start().await;
+    let visitor = inside(&gateway).await;
+    let first = receipt_of(post(&visitor, None, BOOKING).await).await;
+    let second = receipt_of(post(&visitor, None, BOOKING).await).await;
+    assert_ne!(first, second);
+    eventually("both are applied", || async {
+        origin.stats().await["bookings"] == 2
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_and_nothing_is_stored() {
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, "")
+        .limits(&format!(
+            "{}max_body_bytes = 1024\n",
+            anteroom_tests::LOOSE_LIMITS
+        ))
+        .start()
+        .await;
+    let visitor = inside(&gateway).await;
+
+    let xml = visitor
+        .client
+        .post(visitor.url("/api/bookings"))
+        .header("content-type", "text/xml")
+        .body("<booking/>")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(xml.status(), 415);
+    assert!(xml.text().await.expect("text").contains("application/json"));
+
+    let too_large = post(&visitor, None, &"x".repeat(2048)).await;
+    assert_eq!(too_large.status(), 413);
+
+    let long_key = "k".repeat(256);
+    let bad_key = post(&visitor, Some(&long_key), BOOKING).await;
+    assert_eq!(bad_key.status(), 400);
+
+    let figures = buffer_figures(&gateway).await;
+    assert_eq!(figures["accepted"], 0, "{figures}");
+    assert_eq!(origin.stats().await["bookings"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_visitor_gets_the_waiting_room_not_a_receipt() {
+    let origin = origin().await;
+    let gateway = builder(&origin, 1, "").start().await;
+    let _inside = inside(&gateway).await;
+    let outsider = gateway.visitor();
+    let response = outsider
+        .client
+        .post(outsider.url("/api/bookings"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(BOOKING)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let status: serde_json::Value = response.json().await.expect("status JSON");
+    assert_eq!(status["state"], "waiting", "{status}");
+    let figures = buffer_figures(&gateway).await;
+    assert_eq!(figures["accepted"], 0, "{figures}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_methods_on_the_buffered_path_are_proxied() {
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, "").start().await;
+    let visitor = inside(&gateway).await;
+    // The origin answers GET /api/bookings itself (405: it only takes POST).
+    let response = visitor.get("/api/bookings").await;
+    assert_eq!(response.status(), 405);
+    let figures = buffer_figures(&gateway).await;
+    assert_eq!(figures["accepted"], 0, "{figures}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_buffer_answers_503_and_keeps_what_it_accepted() {
+    // Redis, and no worker: nothing drains.
+    let redis = RedisServer::start().await;
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, "max_depth = 3")
+        .redis(&redis)
+        .start()
+        .await;
+    let visitor = inside(&gateway).await;
+    for index in 0..3 {
+        receipt_of(post(&visitor, Some(&format!("k{index}")), BOOKING).await).await;
+    }
+    let full = post(&visitor, Some("k3"), BOOKING).await;
+    assert_eq!(full.status(), 503);
+    assert!(full.headers().contains_key("retry-after"));
+    let message = full.text().await.expect("text");
+    assert!(message.contains("nothing was stored"), "{message}");
+    let figures = buffer_figures(&gateway).await;
+    assert_eq!(figures["queued"], 3, "{figures}");
+    assert_eq!(figures["accepted"], 3, "{figures}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_store_down_nothing_is_answered_202() {
+    let mut redis = RedisServer::start().await;
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, "").redis(&redis).start().await;
+    let visitor = inside(&gateway).await;
+    redis.kill();
+    let response = post(&visitor, Some("k"), BOOKING).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_answer_json_html_and_404() {
+    let redis = RedisServer::start().await;
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, "").redis(&redis).start().await;
+    let visitor = inside(&gateway).await;
+    let first = receipt_of(post(&visitor, Some("a"), BOOKING).await).await;
+    let second = receipt_of(post(&visitor, Some("b"), BOOKING).await).await;
+
+    let (code, queued) = receipt(&gateway, &second).await;
+    assert_eq!(code, 200);
+    assert_eq!(queued["state"], "queued");
+    assert_eq!(queued["position"], 2, "{queued}");
+    assert_eq!(receipt(&gateway, &first).await.1["position"], 1);
+
+    let page = plain_client()
+        .get(gateway.url(&format!("/_anteroom/receipts/{first}")))
+        .header("accept", "text/html")
+        .header("accept-language", "it")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("http-equiv=\"refresh\""), "watches itself while queued");
+    assert!(html.contains("in coda"), "Italian: {html}");
+    assert!(html.contains(&first));
+
+    let unknown = "bookings.AAAAAAAAAAAAAAAAAAAAAA";
+    assert_eq!(receipt(&gateway, unknown).await.0, 404);
+    assert_eq!(receipt(&gateway, "not-a-receipt").await.0, 404);
+    assert_eq!(receipt(&gateway, "bookings.%2e%2e%2fx").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_form_post_gets_a_receipt_page() {
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, "").start().await;
+    let visitor = inside(&gateway).await;
+    let response = visitor
+        .client
+        .post(visitor.url("/api/bookings"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "text/html,application/xhtml+xml")
+        .header("accept-language", "en")
+        .body("name=Ada&slot=2021-03-01T09%3A00")
+        .send()
+        .await
+        .expect("form post");
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(location.starts_with("/_anteroom/receipts/bookings."));
+    let html = response.text().await.expect("html");
+    assert!(html.contains("Booking received"), "{html}");
+    eventually("the form booking is applied", || async {
+        origin.stats().await["bookings"] == 1
+    })
+    .await;
+    let page = visitor
+        .client
+        .get(visitor.url(&location))
+        .header("accept", "text/html")
+        .header("accept-language", "en")
+        .send()
+        .await
+        .expect("receipt page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("confirmed"), "{page}");
+    assert!(!page.contains("http-equiv=\"refresh\""), "done: no more refresh");
+}

@@ -1,0 +1,292 @@
+//! The drain loop: one per buffer, taking requests within the shared pace
+//! and applying them to the sink.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anteroom_config::{Buffer, Config};
+use anteroom_store::{
+    BufferParams, BufferStore, BufferedRequest, Finished, Job, Outcome, StoreError,
+};
+use rand::Rng;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::sink::{self, Applied, Sink};
+
+/// How long a loop waits after the store failed before trying again.
+const STORE_RETRY: Duration = Duration::from_millis(500);
+/// Tries to record a job's outcome before leaving it to its lease (it is then
+/// taken again and applied again, harmlessly, by idempotency key).
+const FINISH_TRIES: u32 = 5;
+
+/// The store's view of a configured buffer.
+pub fn buffer_params(buffer: &Buffer) -> BufferParams {
+    BufferParams {
+        name: buffer.name.clone(),
+        drain_per_second: buffer.drain_per_second.get(),
+        max_in_flight: buffer.max_in_flight.get(),
+        max_depth: buffer.max_depth,
+        max_attempts: buffer.max_attempts,
+        lease: buffer.reclaim_after,
+        result_for: buffer.result_for,
+    }
+}
+
+/// Drains every configured buffer.
+pub struct Drainer {
+    loops: Vec<BufferLoop>,
+}
+
+struct BufferLoop {
+    params: BufferParams,
+    buffer: Buffer,
+    sink: Arc<dyn Sink>,
+    store: Arc<dyn BufferStore>,
+    worker: String,
+}
+
+impl Drainer {
+    /// Connects every buffer's sink (a postgres sink checks its statement
+    /// against the database here). An error names the buffer.
+    pub async fn new(config: &Config, store: Arc<dyn BufferStore>) -> Result<Drainer, String> {
+        let worker = format!("{}-{:08x}", std::process::id(), rand::rng().random::<u32>());
+        let mut loops = Vec::with_capacity(config.buffers.len());
+        for buffer in &config.buffers {
+            let sink: Arc<dyn Sink> = match &buffer.sink {
+                anteroom_config::Sink::Http => {
+                    Arc::new(sink::http::HttpSink::new(&config.upstream.uri, buffer))
+                }
+                anteroom_config::Sink::Postgres { .. } => Arc::new(
+                    sink::postgres::PostgresSink::connect(buffer)
+                        .await
+                        .map_err(|error| format!("buffer {:?}: {error}", buffer.name))?,
+                ),
+            };
+            loops.push(BufferLoop {
+                params: buffer_params(buffer),
+                buffer: buffer.clone(),
+                sink,
+                store: Arc::clone(&store),
+                worker: worker.clone(),
+            });
+        }
+        Ok(Drainer { loops })
+    }
+
+    /// Runs until `shutdown` completes, then stops taking requests and gives
+    /// those in flight up to `grace` to finish. Any still running then are
+    /// abandoned; their leases run out and another worker takes them.
+    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut loops = JoinSet::new();
+        for buffer_loop in self.loops {
+            loops.spawn(buffer_loop.run(stop_rx.clone(), grace));
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        while loops.join_next().await.is_some() {}
+    }
+}
+
+impl BufferLoop {
+    async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(this.params.max_in_flight as usize));
+        let mut jobs = JoinSet::new();
+        let mut wait = Duration::ZERO;
+        let mut failing = false;
+        let mut stats_at: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            while jobs.try_join_next().is_some() {}
+            if stats_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                stats_at = Some(Instant::now());
+                this.export_stats().await;
+            }
+            let free = slots.available_permits();
+            if free == 0 {
+                // Every local slot is busy: wait for one to finish.
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = jobs.join_next() => {}
+                }
+                wait = Duration::ZERO;
+                continue;
+            }
+            match this.store.take(&this.params, &this.worker, free as u32).await {
+                Ok(taken) => {
+                    if failing {
+                        failing = false;
+                        tracing::info!(buffer = %this.params.name, "store reachable again; draining");
+                    }
+                    for receipt in taken.dead {
+                        metrics::counter!("anteroom_buffer_dead_letters_total", "buffer" => this.params.name.clone()).increment(1);
+                        tracing::warn!(buffer = %this.params.name, %receipt, "request dead-lettered: it was taken {} times and never finished", this.params.max_attempts);
+                    }
+                    for job in taken.jobs {
+                        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                            // Cannot happen: the store hands out at most `free`.
+                            break;
+                        };
+                        let this = Arc::clone(&this);
+                        jobs.spawn(async move {
+                            this.apply(job).await;
+                            drop(permit);
+                        });
+                    }
+                    wait = taken.wait;
+                }
+                Err(error) => {
+                    if !failing {
+                        failing = true;
+                        tracing::warn!(buffer = %this.params.name, %error, "cannot take buffered requests; retrying");
+                    }
+                    wait = STORE_RETRY;
+                }
+            }
+        }
+        let in_flight = jobs.len();
+        if in_flight > 0 {
+            tracing::info!(buffer = %this.params.name, in_flight, "stopping: finishing requests in flight");
+            let drained = tokio::time::timeout(grace, async {
+                while jobs.join_next().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                tracing::warn!(buffer = %this.params.name, left = jobs.len(), "grace period over: abandoning requests in flight; another worker will take them when their leases run out");
+                jobs.abort_all();
+            }
+        }
+    }
+
+    async fn apply(&self, job: Job) {
+        let name = &self.params.name;
+        let outcome = match BufferedRequest::decode(&job.request) {
+            Err(problem) => Outcome::Dead {
+                why: format!("stored request unreadable: {problem}"),
+            },
+            Ok(request) => {
+                let started = Instant::now();
+                // The sink enforces its own timeout; this one only guards
+                // against a sink that does not.
+                let limit = self.buffer.sink_timeout + Duration::from_secs(1);
+                let applied = tokio::time::timeout(
+                    limit,
+                    self.sink.apply(&job.receipt, &job.idempotency_key, &request),
+                )
+                .await
+                .unwrap_or_else(|_| Applied::Transient {
+                    why: format!("no answer within {limit:?}"),
+                });
+                metrics::histogram!("anteroom_buffer_apply_seconds", "buffer" => name.clone())
+                    .record(started.elapsed().as_secs_f64());
+                self.outcome(&job, applied)
+            }
+        };
+        let result = match &outcome {
+            Outcome::Done { .. } => "done",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Dead { .. } => "dead",
+        };
+        metrics::counter!("anteroom_buffer_applied_total", "buffer" => name.clone(), "result" => result).increment(1);
+        match &outcome {
+            Outcome::Retry { after, why } => {
+                tracing::debug!(buffer = %name, receipt = %job.receipt, attempt = job.attempt, ?after, %why, "will retry");
+            }
+            Outcome::Dead { why } => {
+                metrics::counter!("anteroom_buffer_dead_letters_total", "buffer" => name.clone()).increment(1);
+                tracing::warn!(buffer = %name, receipt = %job.receipt, attempts = job.attempt, %why, "request dead-lettered");
+            }
+            Outcome::Done { .. } => {}
+        }
+        self.record(&job, outcome).await;
+    }
+
+    fn outcome(&self, job: &Job, applied: Applied) -> Outcome {
+        match applied {
+            Applied::Final { status, body } => Outcome::Done {
+                status,
+                body: sink::truncate_result(body),
+            },
+            Applied::Transient { why } if job.attempt >= self.buffer.max_attempts => Outcome::Dead {
+                why: format!("gave up after {} attempts: {why}", job.attempt),
+            },
+            Applied::Transient { why } => Outcome::Retry {
+                after: backoff(
+                    job.attempt,
+                    self.buffer.retry_initial,
+                    self.buffer.retry_max,
+                ),
+                why,
+            },
+        }
+    }
+
+    async fn record(&self, job: &Job, outcome: Outcome) {
+        let mut pause = Duration::from_millis(100);
+        for attempt in 1..=FINISH_TRIES {
+            match self.store.finish(&self.params, job, outcome.clone()).await {
+                Ok(Finished::Recorded) => return,
+                Ok(Finished::AlreadyFinal | Finished::LeaseLost) => {
+                    tracing::debug!(buffer = %self.params.name, receipt = %job.receipt, "finished by another worker");
+                    return;
+                }
+                Err(error) if attempt == FINISH_TRIES => {
+                    log_unrecorded(&self.params.name, &job.receipt, &error);
+                }
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+    }
+
+    async fn export_stats(&self) {
+        if let Ok(stats) = self.store.buffer_stats(&self.params).await {
+            let name = self.params.name.clone();
+            metrics::gauge!("anteroom_buffer_depth", "buffer" => name.clone()).set(stats.depth() as f64);
+            metrics::gauge!("anteroom_buffer_queued", "buffer" => name.clone()).set(stats.queued as f64);
+            metrics::gauge!("anteroom_buffer_in_flight", "buffer" => name.clone()).set(stats.in_flight as f64);
+            metrics::gauge!("anteroom_buffer_retrying", "buffer" => name.clone()).set(stats.retrying as f64);
+            metrics::gauge!("anteroom_buffer_dead", "buffer" => name).set(stats.dead as f64);
+        }
+    }
+}
+
+fn log_unrecorded(buffer: &str, receipt: &str, error: &StoreError) {
+    tracing::warn!(%buffer, %receipt, %error, "could not record the outcome; the request will be taken again when its lease runs out and applied again (harmless: same idempotency key)");
+}
+
+/// Exponential backoff with equal jitter: half the step is fixed, half
+/// random, so retries of many requests spread out without coming back at once.
+pub fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
+    let doubling = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+    let step = initial.saturating_mul(doubling).min(max);
+    let half = step / 2;
+    half + half.mul_f64(rand::rng().random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_caps() {
+        let initial = Duration::from_millis(100);
+        let max = Duration::from_secs(1);
+        for _ in 0..100 {
+            let first = backoff(1, initial, max);
+            assert!(first >= Duration::from_millis(50) && first <= initial);
+            let third = backoff(3, initial, max);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            let late = backoff(40, initial, max);
+            assert!(late >= max / 2 && late <= max);
+        }
+    }
+}

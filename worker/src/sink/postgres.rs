@@ -1,0 +1,454 @@
+//! The `postgres` sink: runs the buffer's `statement` with parameters taken
+//! from the JSON body, exactly once per idempotency key.
+//!
+//! Invariant: a request's effect and the record of its result commit in one
+//! transaction. `anteroom_applied` holds one row per `(buffer,
+//! idempotency_key)`; a key found there is answered from the row without
+//! running the statement again, so a retry after a lost reply, a reclaimed
+//! lease or two workers racing on the same request applies it once.
+//!
+//! Outcomes: the statement ran → `Final` 201 (the `RETURNING` rows, or
+//! `{"rows_affected":N}`); an integrity constraint refused it (SQLSTATE
+//! class 23) → `Final` 409; the body cannot give the parameters, or the
+//! database refused the data (class 22) → `Final` 422. Everything else —
+//! unreachable, timeouts, serialization failures, deadlocks, even a syntax
+//! or permission error an operator can fix — is `Transient`: retried, then
+//! dead-lettered, never silently lost.
+
+use std::time::Duration;
+
+use anteroom_config::Buffer;
+use anteroom_store::BufferedRequest;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use serde_json::{Value, json};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{NoTls, Row, Statement};
+
+use super::{Applied, Sink, truncate_result};
+use columns::ColumnValue;
+use params::{ParamKind, ParamProblem, Source, SqlParam, extract, lookup};
+
+mod columns;
+mod params;
+
+/// Applies a buffer's requests to PostgreSQL over a pool of
+/// `max_in_flight` connections: one per request the drainer may have in
+/// flight, so a request never waits for a connection behind another.
+pub struct PostgresSink {
+    buffer: String,
+    pool: Pool,
+    statement: String,
+    sources: Vec<Source>,
+    timeout: Duration,
+}
+
+/// Checks, at intake, that `body` can give every parameter `params` reads
+/// from it: the body is a JSON object or array holding each path (any value,
+/// `null` included; types are checked when the request is applied). A body
+/// no parameter reads is not looked at.
+pub fn check_body(params: &[String], body: &[u8]) -> Result<(), String> {
+    let sources: Vec<Source> = params.iter().map(|param| Source::parse(param)).collect();
+    if !sources.iter().any(Source::reads_body) {
+        return Ok(());
+    }
+    let body: Value =
+        serde_json::from_slice(body).map_err(|error| format!("the body is not JSON ({error})"))?;
+    if !(body.is_object() || body.is_array()) {
+        return Err("the body must be a JSON object or array".to_owned());
+    }
+    for source in &sources {
+        if let Source::Path(path) = source
+            && lookup(&body, path).is_none()
+        {
+            return Err(format!("the body has no {path:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// One row per request applied, kept so that applying it again answers the
+/// same. Created by the first worker that connects.
+const CREATE_APPLIED: &str = "CREATE TABLE IF NOT EXISTS anteroom_applied (
+    buffer text NOT NULL,
+    idempotency_key text NOT NULL,
+    status int NOT NULL,
+    body text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (buffer, idempotency_key)
+)";
+const SELECT_APPLIED: &str =
+    "SELECT status, body FROM anteroom_applied WHERE buffer = $1 AND idempotency_key = $2";
+const INSERT_APPLIED: &str = "INSERT INTO anteroom_applied (buffer, idempotency_key, status, body) \
+     VALUES ($1, $2, $3, $4)";
+/// Deferred constraints are checked when the statement ends rather than at
+/// COMMIT, so that their violations are a 409 like any other.
+const BEFORE_STATEMENT: &str = "SAVEPOINT anteroom_statement; SET CONSTRAINTS ALL IMMEDIATE";
+const UNDO_STATEMENT: &str = "ROLLBACK TO SAVEPOINT anteroom_statement";
+
+const UNIQUE_VIOLATION: &str = "23505";
+const DUPLICATE_TABLE: &str = "42P07";
+
+impl PostgresSink {
+    /// Connects to `postgres_url`, creates `anteroom_applied` if missing and
+    /// checks the statement against the database: one parameter per entry
+    /// of `params`, each of a type a JSON value converts to. An error names
+    /// the buffer; the worker refuses to start with it.
+    pub async fn connect(buffer: &Buffer) -> Result<PostgresSink, String> {
+        let context = format!("buffer {:?}: postgres sink", buffer.name);
+        let anteroom_config::Sink::Postgres {
+            url,
+            statement,
+            params,
+        } = &buffer.sink
+        else {
+            return Err(format!("{context}: the buffer's sink is not postgres"));
+        };
+        let timeout = buffer.sink_timeout;
+        let mut pg_config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|error| format!("{context}: postgres_url: {error}"))?;
+        if pg_config.get_connect_timeout().is_none() {
+            pg_config.connect_timeout(timeout);
+        }
+        if pg_config.get_application_name().is_none() {
+            pg_config.application_name("anteroom-worker");
+        }
+        // The server gives up on a statement when we do, rather than keep
+        // running (and holding locks) for an answer nobody waits for. Options
+        // in the URL come after ours, so an explicit setting there wins.
+        let options = format!(
+            "-c statement_timeout={} {}",
+            timeout.as_millis(),
+            pg_config.get_options().unwrap_or_default()
+        );
+        pg_config.options(options.trim_end());
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(buffer.max_in_flight.get() as usize)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()
+            .map_err(|error| format!("{context}: {error}"))?;
+
+        let client = pool
+            .get()
+            .await
+            .map_err(|error| format!("{context}: cannot connect: {error}"))?;
+        if let Err(error) = client.batch_execute(CREATE_APPLIED).await {
+            // Workers starting together race on CREATE TABLE IF NOT EXISTS;
+            // the loser sees a duplicate and the table is there.
+            if !matches!(sqlstate(&error), Some(UNIQUE_VIOLATION | DUPLICATE_TABLE)) {
+                return Err(format!(
+                    "{context}: cannot create anteroom_applied: {}",
+                    describe(&error)
+                ));
+            }
+        }
+        let prepared = client
+            .prepare(statement)
+            .await
+            .map_err(|error| format!("{context}: statement: {}", describe(&error)))?;
+        check_statement(&prepared, params).map_err(|problem| format!("{context}: {problem}"))?;
+
+        tracing::info!(
+            buffer = %buffer.name,
+            connections = buffer.max_in_flight.get(),
+            "postgres sink ready"
+        );
+        Ok(PostgresSink {
+            buffer: buffer.name.clone(),
+            pool,
+            statement: statement.clone(),
+            sources: params.iter().map(|param| Source::parse(param)).collect(),
+            timeout,
+        })
+    }
+
+    /// One attempt, in one transaction. `Err` is a transient failure.
+    async fn apply_once(
+        &self,
+        receipt: &str,
+        idempotency_key: &str,
+        request: &BufferedRequest,
+    ) -> Result<(u16, String), String> {
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .map_err(|error| format!("postgres: {error}"))?;
+        let transaction = client.transaction().await.map_err(transient)?;
+        let (select_applied, insert_applied, statement) = tokio::try_join!(
+            transaction.prepare_cached(SELECT_APPLIED),
+            transaction.prepare_cached(INSERT_APPLIED),
+            transaction.prepare_cached(&self.statement),
+        )
+        .map_err(transient)?;
+
+        if let Some(row) = transaction
+            .query_opt(&select_applied, &[&self.buffer, &idempotency_key])
+            .await
+            .map_err(transient)?
+        {
+            let _ = transaction.rollback().await;
+            return recorded(&row);
+        }
+
+        let outcome = match self.params(&statement, receipt, idempotency_key, &request.body)? {
+            Err(problem) => (422, problem.body()),
+            Ok(params) => {
+                transaction
+                    .batch_execute(BEFORE_STATEMENT)
+                    .await
+                    .map_err(transient)?;
+                match run(&transaction, &statement, &params).await {
+                    Ok(body) => (201, body),
+                    Err(error) => {
+                        let refused = refusal(&error).ok_or_else(|| transient(error))?;
+                        transaction
+                            .batch_execute(UNDO_STATEMENT)
+                            .await
+                            .map_err(transient)?;
+                        refused
+                    }
+                }
+            }
+        };
+        let (status, body) = (outcome.0, truncate_result(outcome.1));
+
+        let inserted = transaction
+            .execute(
+                &insert_applied,
+                &[&self.buffer, &idempotency_key, &i32::from(status), &body],
+            )
+            .await;
+        match inserted {
+            Ok(_) => {
+                transaction.commit().await.map_err(transient)?;
+                Ok((status, body))
+            }
+            // Another worker applied the same request meanwhile and
+            // committed first: ours is undone, theirs is the answer.
+            Err(error) if sqlstate(&error) == Some(UNIQUE_VIOLATION) => {
+                transaction.rollback().await.map_err(transient)?;
+                let row = client
+                    .query_opt(&select_applied, &[&self.buffer, &idempotency_key])
+                    .await
+                    .map_err(transient)?
+                    .ok_or("postgres: the concurrent application of this key vanished")?;
+                recorded(&row)
+            }
+            Err(error) => Err(transient(error)),
+        }
+    }
+
+    /// The statement's parameters from the request: `Ok(Err(..))` when the
+    /// request cannot give them (a final 422), `Err` when the statement now
+    /// has a type we cannot convert to (the schema changed; transient).
+    fn params(
+        &self,
+        statement: &Statement,
+        receipt: &str,
+        idempotency_key: &str,
+        body: &[u8],
+    ) -> Result<Result<Vec<SqlParam>, ParamProblem>, String> {
+        let types = statement.params();
+        if types.len() != self.sources.len() {
+            return Err(format!(
+                "postgres: the statement now has {} parameters but params lists {}",
+                types.len(),
+                self.sources.len()
+            ));
+        }
+        let kinds = types
+            .iter()
+            .enumerate()
+            .map(|(index, ty)| ParamKind::of(ty).ok_or_else(|| unsupported_type(index + 1, ty)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| format!("postgres: {problem}"))?;
+        Ok(extract(
+            &self.sources,
+            &kinds,
+            receipt,
+            idempotency_key,
+            body,
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for PostgresSink {
+    async fn apply(
+        &self,
+        receipt: &str,
+        idempotency_key: &str,
+        request: &BufferedRequest,
+    ) -> Applied {
+        let attempt = self.apply_once(receipt, idempotency_key, request);
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok((status, body))) => Applied::Final { status, body },
+            Ok(Err(why)) => Applied::Transient { why },
+            Err(_) => Applied::Transient {
+                why: format!("postgres: timed out after {:?}", self.timeout),
+            },
+        }
+    }
+}
+
+fn check_statement(statement: &Statement, params: &[String]) -> Result<(), String> {
+    let types = statement.params();
+    if types.len() != params.len() {
+        return Err(format!(
+            "the statement has {} parameter(s) ($1..${}) but params lists {}",
+            types.len(),
+            types.len(),
+            params.len()
+        ));
+    }
+    for (index, ty) in types.iter().enumerate() {
+        if ParamKind::of(ty).is_none() {
+            return Err(unsupported_type(index + 1, ty));
+        }
+    }
+    Ok(())
+}
+
+fn unsupported_type(position: usize, ty: &Type) -> String {
+    format!(
+        "parameter ${position} has type {}; cast it in the statement, like \
+         ${position}::text::{}",
+        ty.name(),
+        ty.name()
+    )
+}
+
+/// Runs the statement: its rows as JSON objects when it returns rows, else
+/// the count of rows it touched.
+async fn run(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    statement: &Statement,
+    params: &[SqlParam],
+) -> Result<String, tokio_postgres::Error> {
+    let params: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|param| param as &(dyn ToSql + Sync))
+        .collect();
+    if statement.columns().is_empty() {
+        let rows_affected = transaction.execute(statement, &params).await?;
+        return Ok(json!({ "rows_affected": rows_affected }).to_string());
+    }
+    let rows = transaction.query(statement, &params).await?;
+    let rows: Vec<Value> = rows.iter().map(row_json).collect::<Result<_, _>>()?;
+    Ok(Value::Array(rows).to_string())
+}
+
+fn row_json(row: &Row) -> Result<Value, tokio_postgres::Error> {
+    let mut object = serde_json::Map::new();
+    for (index, column) in row.columns().iter().enumerate() {
+        let ColumnValue(value) = row.try_get(index)?;
+        object.insert(column.name().to_owned(), value);
+    }
+    Ok(Value::Object(object))
+}
+
+/// A database refusal that is the request's fault, as the final answer
+/// recorded for it; `None` for anything that may pass.
+fn refusal(error: &tokio_postgres::Error) -> Option<(u16, String)> {
+    let db = error.as_db_error()?;
+    let code = db.code().code();
+    let status = match &code[..2] {
+        // Integrity constraints: unique, check, foreign key, not null,
+        // exclusion. The slot is full, the booking exists.
+        "23" => 409,
+        // Data exceptions: the request's values do not fit (too long, out
+        // of range, not a number where the statement casts to one).
+        "22" => 422,
+        _ => return None,
+    };
+    let body = json!({
+        "error": db.message(),
+        "constraint": db.constraint(),
+        "code": code,
+    });
+    Some((status, body.to_string()))
+}
+
+fn recorded(row: &Row) -> Result<(u16, String), String> {
+    let status: i32 = row.try_get(0).map_err(transient)?;
+    let body: String = row.try_get(1).map_err(transient)?;
+    let status = u16::try_from(status)
+        .map_err(|_| format!("postgres: anteroom_applied holds status {status}"))?;
+    Ok((status, body))
+}
+
+fn sqlstate(error: &tokio_postgres::Error) -> Option<&str> {
+    error.code().map(|state| state.code())
+}
+
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
+fn transient(error: tokio_postgres::Error) -> String {
+    format!("postgres: {}", describe(&error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(list: &[&str]) -> Vec<String> {
+        list.iter().map(|param| param.to_string()).collect()
+    }
+
+    #[test]
+    fn check_body_wants_a_json_container_holding_every_path() {
+        let needs = params(&["slot_id", "patient.name", "$idempotency_key"]);
+        assert_eq!(
+            check_body(&needs, br#"{"slot_id": 1, "patient": {"name": null}}"#),
+            Ok(())
+        );
+        assert_eq!(
+            check_body(&needs, br#"{"slot_id": 1, "patient": {}}"#),
+            Err("the body has no \"patient.name\"".to_owned())
+        );
+        assert_eq!(
+            check_body(&needs, b"17"),
+            Err("the body must be a JSON object or array".to_owned())
+        );
+        assert!(
+            check_body(&needs, b"slot_id=1")
+                .unwrap_err()
+                .starts_with("the body is not JSON")
+        );
+        assert_eq!(
+            check_body(&params(&["0", "1.name"]), br#"[7, {"name": "x"}]"#),
+            Ok(())
+        );
+        assert_eq!(check_body(&params(&["$body"]), b"[]"), Ok(()));
+        assert!(check_body(&params(&["$body"]), b"").is_err());
+        assert_eq!(
+            check_body(&params(&["$receipt", "$idempotency_key"]), b""),
+            Ok(())
+        );
+        assert_eq!(check_body(&[], b"anything"), Ok(()));
+    }
+
+    #[test]
+    fn an_unsupported_type_names_the_cast() {
+        assert_eq!(
+            unsupported_type(3, &Type::NUMERIC),
+            "parameter $3 has type numeric; cast it in the statement, like $3::text::numeric"
+        );
+    }
+}

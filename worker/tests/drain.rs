@@ -1,0 +1,573 @@
+//! The worker as operators run it: real `anteroom-worker` processes, a real
+//! Redis, a real gateway taking bookings and the bench's origin as the
+//! booking site. Processes are killed with SIGKILL and stopped with SIGTERM.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anteroom_bench::origin::OriginOptions;
+use anteroom_tests::{
+    GatewayHandle, RedisServer, Upstream, Visitor, free_port, gateway, gateway_to, plain_client,
+    room, upstream_with,
+};
+
+const BUFFER: &str = "bookings";
+/// Long enough for any drain below to finish on a slow shared machine; the
+/// tests assert what happened, never how fast.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Options of the `[[buffer]]` under test.
+#[derive(Clone)]
+struct BufferSpec {
+    drain_per_second: u32,
+    max_in_flight: u32,
+    max_attempts: u32,
+    max_depth: u64,
+}
+
+impl Default for BufferSpec {
+    fn default() -> Self {
+        BufferSpec {
+            drain_per_second: 1000,
+            max_in_flight: 8,
+            max_attempts: 5,
+            max_depth: 100_000,
+        }
+    }
+}
+
+impl BufferSpec {
+    fn toml(&self, worker_admin_port: u16) -> String {
+        format!(
+            "[worker]\nadmin_listen = \"127.0.0.1:{worker_admin_port}\"\n\n\
+             [[buffer]]\nname = \"{BUFFER}\"\nroom = \"vaccini\"\nmethod = \"POST\"\n\
+             path = \"/api/bookings\"\ndrain_per_second = {}\nmax_in_flight = {}\n\
+             max_attempts = {}\nmax_depth = {}\nsink_timeout_seconds = 1\n\
+             reclaim_after_seconds = 2\nretry_initial_ms = 20\nretry_max_seconds = 1\n\n",
+            self.drain_per_second, self.max_in_flight, self.max_attempts, self.max_depth
+        )
+    }
+}
+
+/// A gateway on Redis taking bookings, the origin behind it, and the config
+/// text workers are started with.
+struct Stage {
+    redis: RedisServer,
+    origin: Upstream,
+    gateway: GatewayHandle,
+    config: String,
+    worker_admin_port: u16,
+}
+
+impl Stage {
+    async fn new(spec: BufferSpec, origin: OriginOptions, durable: bool) -> Stage {
+        let redis = if durable {
+            RedisServer::start_durable().await
+        } else {
+            RedisServer::start().await
+        };
+        let origin = upstream_with(origin).await;
+        let worker_admin_port = free_port();
+        let builder = gateway(&origin)
+            .room(room("vaccini").paths(&["/api/"]).capacity(1000))
+            .redis(&redis)
+            .extra_toml(&spec.toml(worker_admin_port));
+        let config = builder.toml();
+        let gateway = builder.start().await;
+        Stage {
+            redis,
+            origin,
+            gateway,
+            config,
+            worker_admin_port,
+        }
+    }
+
+    /// A worker process with its own admin port, against `upstream` (the
+    /// origin unless a test points it elsewhere).
+    fn worker(&self) -> Worker {
+        self.worker_to(&self.origin.url())
+    }
+
+    fn worker_to(&self, upstream: &str) -> Worker {
+        let admin_port = free_port();
+        let config = self
+            .config
+            .replace(
+                &format!("127.0.0.1:{}", self.worker_admin_port),
+                &format!("127.0.0.1:{admin_port}"),
+            )
+            .replace(
+                &format!("upstream = {:?}", self.origin.url()),
+                &format!("upstream = {upstream:?}"),
+            );
+        Worker::start(&config, admin_port)
+    }
+
+    /// A visitor inside the room (the room has space: straight in).
+    async fn admitted_visitor(&self) -> Visitor {
+        let visitor = self.gateway.visitor();
+        let response = visitor.get("/api/slots").await;
+        assert_eq!(response.status(), 200, "the visitor got in");
+        visitor
+    }
+
+    async fn figures(&self) -> serde_json::Value {
+        plain_client()
+            .get(self.gateway.admin_url(&format!("/admin/buffers/{BUFFER}")))
+            .send()
+            .await
+            .expect("admin answers")
+            .json()
+            .await
+            .expect("buffer figures")
+    }
+
+    async fn done(&self) -> u64 {
+        self.figures().await["done"].as_u64().expect("done count")
+    }
+
+    /// Waits until `done` requests are finished, or panics after PATIENCE.
+    async fn wait_done(&self, done: u64) {
+        let started = Instant::now();
+        loop {
+            let figures = self.figures().await;
+            if figures["done"].as_u64() == Some(done) && figures["depth"].as_u64() == Some(0) {
+                return;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "never finished {done} requests: {figures}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn booking(index: usize) -> serde_json::Value {
+    serde_json::json!({ "name": format!("visitor {index}"), "slot": "2021-03-01T09:00" })
+}
+
+/// Posts a booking and returns its receipt id.
+async fn book(visitor: &Visitor, key: &str, body: &serde_json::Value) -> String {
+    let response = visitor
+        .client
+        .post(visitor.url("/api/bookings"))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("booking request");
+    assert_eq!(response.status(), 202, "the booking was accepted");
+    let answer: serde_json::Value = response.json().await.expect("receipt JSON");
+    answer["receipt"].as_str().expect("a receipt").to_owned()
+}
+
+/// Posts `count` bookings with keys `key-0..`, a few at a time.
+async fn book_many(visitor: &Visitor, count: usize) -> Vec<String> {
+    use futures::StreamExt;
+    futures::stream::iter(0..count)
+        .map(|index| {
+            let visitor = visitor.clone();
+            async move { book(&visitor, &format!("key-{index}"), &booking(index)).await }
+        })
+        .buffered(16)
+        .collect()
+        .await
+}
+
+async fn receipt(stage: &Stage, id: &str) -> serde_json::Value {
+    plain_client()
+        .get(stage.gateway.url(&format!("/_anteroom/receipts/{id}")))
+        .send()
+        .await
+        .expect("receipt answers")
+        .json()
+        .await
+        .expect("receipt JSON")
+}
+
+struct Worker {
+    child: Option<Child>,
+    admin_port: u16,
+    config_path: std::path::PathBuf,
+}
+
+impl Worker {
+    fn start(config: &str, admin_port: u16) -> Worker {
+        let config_path =
+            std::env::temp_dir().join(format!("anteroom-worker-test-{admin_port}.toml"));
+        std::fs::write(&config_path, config).expect("write worker config");
+        let child = Command::new(env!("CARGO_BIN_EXE_anteroom-worker"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start anteroom-worker");
+        Worker {
+            child: Some(child),
+            admin_port,
+            config_path,
+        }
+    }
+
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    async fn wait_healthy(&self) {
+        let started = Instant::now();
+        while plain_client()
+            .get(self.admin_url("/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(started.elapsed() < PATIENCE, "the worker never came up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill_9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9 the worker");
+            child.wait().expect("reap the worker");
+        }
+    }
+
+    /// SIGTERM, then waits for the exit; returns its status code.
+    fn terminate(&mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("send SIGTERM");
+        assert!(status.success());
+        let mut child = self.child.take().expect("running");
+        child.wait().expect("reap the worker").code()
+    }
+
+    async fn metrics(&self) -> String {
+        plain_client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .expect("worker metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill_9();
+        let _ = std::fs::remove_file(&self.config_path);
+    }
+}
+
+/// `anteroom_buffer_applied_total{buffer="bookings",result="done"}` from a
+/// Prometheus text.
+fn applied_done(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|line| {
+            line.starts_with("anteroom_buffer_applied_total")
+                && line.contains("result=\"done\"")
+                && line.contains(&format!("buffer=\"{BUFFER}\""))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse::<f64>().ok())
+        .map_or(0, |value| value as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_is_accepted_then_applied_through_the_http_sink() {
+    let stage = Stage::new(BufferSpec::default(), OriginOptions::default(), false).await;
+    let visitor = stage.admitted_visitor().await;
+    let id = book(&visitor, "only-once", &booking(1)).await;
+    let queued = receipt(&stage, &id).await;
+    assert_eq!(queued["state"], "queued", "no worker yet: {queued}");
+    assert_eq!(queued["position"], 1);
+    assert_eq!(stage.origin.stats().await["bookings"], 0);
+
+    let worker = stage.worker();
+    worker.wait_healthy().await;
+    stage.wait_done(1).await;
+    let done = receipt(&stage, &id).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["result"]["status"], 201, "{done}");
+    let body: serde_json::Value =
+        serde_json::from_str(done["result"]["body"].as_str().expect("body")).expect("JSON body");
+    assert_eq!(body["name"], "visitor 1");
+    assert_eq!(stage.origin.stats().await["bookings"], 1);
+    assert_eq!(applied_done(&worker.metrics().await), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_one_pace() {
+    const RATE: u32 = 100;
+    const COUNT: u64 = 600;
+    let spec = BufferSpec {
+        drain_per_second: RATE,
+        ..BufferSpec::default()
+    };
+    let origin = OriginOptions {
+        slot_capacity: 1_000_000,
+        ..OriginOptions::default()
+    };
+    let stage = Stage::new(spec, origin, false).await;
+    let visitor = stage.admitted_visitor().await;
+    book_many(&visitor, COUNT as usize).await;
+    let first = stage.worker();
+    let second = stage.worker();
+    first.wait_healthy().await;
+    second.wait_healthy().await;
+    // Sample the finished count over the drain; measure the pace between
+    // 100 and 500 finished (away from the start's burst and the tail).
+    let mut samples: Vec<(Instant, u64)> = Vec::new();
+    let started = Instant::now();
+    loop {
+        let done = stage.done().await;
+        samples.push((Instant::now(), done));
+        if done >= COUNT {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "the drain never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let from = samples.iter().find(|(_, done)| *done >= 100).expect("100");
+    let to = samples.iter().find(|(_, done)| *done >= 500).expect("500");
+    let pace = (to.1 - from.1) as f64 / to.0.duration_since(from.0).as_secs_f64();
+    let ratio = pace / f64::from(RATE);
+    eprintln!("pace: {pace:.2}/s for drain_per_second = {RATE} (ratio {ratio:.4})");
+    assert!(
+        (0.95..=1.05).contains(&ratio),
+        "two workers drained at {pace:.1}/s for drain_per_second = {RATE} (ratio {ratio:.3})"
+    );
+    let (first_done, second_done) = (
+        applied_done(&first.metrics().await),
+        applied_done(&second.metrics().await),
+    );
+    assert_eq!(first_done + second_done, COUNT);
+    assert!(
+        first_done > 0 && second_done > 0,
+        "both workers took part: {first_done} and {second_done}"
+    );
+    assert_eq!(stage.origin.stats().await["bookings"], COUNT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice() {
+    const COUNT: usize = 1000;
+    let spec = BufferSpec {
+        drain_per_second: 300,
+        ..BufferSpec::default()
+    };
+    // Each booking takes the origin 20 ms, so a worker always has some in
+    // flight when it is killed.
+    let origin = OriginOptions {
+        service_time: Duration::from_millis(20),
+        slot_capacity: 1_000_000,
+    };
+    let stage = Stage::new(spec, origin, false).await;
+    let visitor = stage.admitted_visitor().await;
+    let receipts = book_many(&visitor, COUNT).await;
+    let mut doomed = stage.worker();
+    let survivor = stage.worker();
+    doomed.wait_healthy().await;
+    survivor.wait_healthy().await;
+    let started = Instant::now();
+    loop {
+        let figures = stage.figures().await;
+        if figures["done"].as_u64() >= Some(300) && figures["in_flight"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "the drain never got going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    doomed.kill_9();
+    stage.wait_done(COUNT as u64).await;
+
+    let stats = stage.origin.stats().await;
+    assert_eq!(
+        stats["bookings"], COUNT,
+        "every booking applied exactly once, by idempotency key: {stats}"
+    );
+    let figures = stage.figures().await;
+    assert_eq!(figures["dead"], 0, "{figures}");
+    for id in &receipts {
+        let answer = receipt(&stage, id).await;
+        assert_eq!(answer["state"], "done", "{id}: {answer}");
+        assert_eq!(answer["result"]["status"], 201, "{id}: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sink_is_retried_then_dead_lettered() {
+    let spec = BufferSpec {
+        max_attempts: 3,
+        ..BufferSpec::default()
+    };
+    let stage = Stage::new(spec, OriginOptions::default(), false).await;
+    let visitor = stage.admitted_visitor().await;
+    let id = book(&visitor, "doomed", &booking(7)).await;
+    // The worker's upstream refuses connections.
+    let worker = stage.worker_to(&format!("http://127.0.0.1:{}", free_port()));
+    worker.wait_healthy().await;
+    let started = Instant::now();
+    let failed = loop {
+        let answer = receipt(&stage, &id).await;
+        if answer["state"] == "failed" {
+            break answer;
+        }
+        assert!(started.elapsed() < PATIENCE, "never dead-lettered: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let why = failed["why"].as_str().expect("a reason");
+    assert!(why.contains("gave up after 3 attempts"), "{why}");
+    assert!(why.contains("unreachable"), "{why}");
+
+    let figures = stage.figures().await;
+    assert_eq!(figures["dead"], 1, "{figures}");
+    assert_eq!(figures["depth"], 0, "{figures}");
+    let letters = figures["dead_letters"].as_array().expect("dead letters");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["receipt"], id.as_str());
+    assert_eq!(letters[0]["idempotency_key"], "doomed");
+    assert_eq!(letters[0]["attempts"], 3);
+    assert_eq!(letters[0]["target"], "/api/bookings");
+    assert!(
+        letters[0]["body"]
+            .as_str()
+            .is_some_and(|body| body.contains("visitor 7")),
+        "the operator sees what was not applied: {}",
+        letters[0]
+    );
+    let metrics = worker.metrics().await;
+    assert!(
+        metrics.contains("anteroom_buffer_dead_letters_total{buffer=\"bookings\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_from_the_site_is_final_and_not_retried() {
+    let stage = Stage::new(BufferSpec::default(), OriginOptions::default(), false).await;
+    let visitor = stage.admitted_visitor().await;
+    let unknown_slot = serde_json::json!({ "name": "Ada", "slot": "1999-01-01T00:00" });
+    let id = book(&visitor, "no-such-slot", &unknown_slot).await;
+    let served_before = stage.origin.requests_served().await;
+    let worker = stage.worker();
+    worker.wait_healthy().await;
+    stage.wait_done(1).await;
+    let answer = receipt(&stage, &id).await;
+    assert_eq!(answer["state"], "done", "{answer}");
+    let status = answer["result"]["status"].as_u64().expect("status");
+    assert!((400..500).contains(&status), "{answer}");
+    assert_eq!(
+        stage.origin.requests_served().await - served_before,
+        1,
+        "a 4xx is the site's answer, not retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_requests_in_flight_and_takes_no_more() {
+    let spec = BufferSpec {
+        drain_per_second: 1000,
+        max_in_flight: 4,
+        ..BufferSpec::default()
+    };
+    let origin = OriginOptions {
+        service_time: Duration::from_millis(400),
+        slot_capacity: 1_000_000,
+    };
+    let stage = Stage::new(spec, origin, false).await;
+    let visitor = stage.admitted_visitor().await;
+    book_many(&visitor, 40).await;
+    let mut worker = stage.worker();
+    worker.wait_healthy().await;
+    let started = Instant::now();
+    while stage.figures().await["in_flight"].as_u64() < Some(1) {
+        assert!(started.elapsed() < PATIENCE, "nothing was taken");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(worker.terminate(), Some(0), "a clean exit");
+    let figures = stage.figures().await;
+    assert_eq!(
+        figures["in_flight"], 0,
+        "requests in flight were finished, not abandoned: {figures}"
+    );
+    let done = figures["done"].as_u64().expect("done");
+    assert!(done >= 1, "{figures}");
+    assert_eq!(figures["queued"].as_u64(), Some(40 - done), "{figures}");
+    assert_eq!(stage.origin.stats().await["bookings"], done);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_bookings_survive_a_redis_restart_with_aof() {
+    const COUNT: usize = 100;
+    let mut stage = Stage::new(BufferSpec::default(), OriginOptions::default(), true).await;
+    let visitor = stage.admitted_visitor().await;
+    let receipts = book_many(&visitor, COUNT).await;
+    stage.redis.kill();
+    stage.redis.restart().await;
+    let worker = stage.worker();
+    worker.wait_healthy().await;
+    stage.wait_done(COUNT as u64).await;
+    assert_eq!(stage.origin.stats().await["bookings"], COUNT);
+    for id in &receipts {
+        assert_eq!(receipt(&stage, id).await["state"], "done");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_reports_health_readiness_and_metrics() {
+    let mut stage = Stage::new(BufferSpec::default(), OriginOptions::default(), false).await;
+    let worker = stage.worker();
+    worker.wait_healthy().await;
+    let client = plain_client();
+    let get = |path: &str| client.get(worker.admin_url(path)).send();
+    assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
+    assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
+    anteroom_tests::eventually("the worker exports its buffer's depth", || async {
+        worker.metrics().await.contains("anteroom_buffer_depth{buffer=\"bookings\"} 0")
+    })
+    .await;
+    stage.redis.kill();
+    let not_ready = get("/readyz").await.expect("readyz");
+    assert_eq!(not_ready.status(), 503);
+    assert!(not_ready.text().await.expect("reason").contains("unreachable"));
+    stage.redis.restart().await;
+    anteroom_tests::eventually("the worker is ready again", || async {
+        get("/readyz").await.is_ok_and(|response| response.status() == 200)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_the_memory_backend() {
+    let origin = upstream_with(OriginOptions::default()).await;
+    let config = gateway_to(&origin.url())
+        .room(room("vaccini").paths(&["/api/"]))
+        .extra_toml(&BufferSpec::default().toml(free_port()))
+        .toml();
+    let path = std::env::temp_dir().join(format!("anteroom-worker-memory-{}.toml", free_port()));
+    std::fs::write(&path, config).expect("write config");
+    let output = Command::new(env!("CARGO_BIN_EXE_anteroom-worker"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run the worker");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in-process"), "{stderr}");
+}
