@@ -919,10 +919,13 @@ fn buffer_delivery_keys_are_checked() {
         "sink_timeout_seconds = 30\nreclaim_after_seconds = 30",
     ));
     assert!(
-        message.contains("reclaim_after_seconds (30) must be longer than sink_timeout_seconds (30)"),
+        message
+            .contains("reclaim_after_seconds (30) must be longer than sink_timeout_seconds (30)"),
         "{message}"
     );
-    let message = invalid(&with_buffer("retry_initial_ms = 5000\nretry_max_seconds = 1"));
+    let message = invalid(&with_buffer(
+        "retry_initial_ms = 5000\nretry_max_seconds = 1",
+    ));
     assert!(message.contains("retry_initial_ms"), "{message}");
 }
 

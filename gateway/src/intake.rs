@@ -85,7 +85,12 @@ impl Intake {
         self.buffers.iter().find(|buffer| {
             buffer.config.room == room
                 && buffer.config.method == method
-                && buffer.config.path.strip_suffix('/').unwrap_or(&buffer.config.path) == path
+                && buffer
+                    .config
+                    .path
+                    .strip_suffix('/')
+                    .unwrap_or(&buffer.config.path)
+                    == path
         })
     }
 }
@@ -268,12 +273,14 @@ async fn store(
         let lang = Lang::from_accept_language(header_str(&parts.headers, header::ACCEPT_LANGUAGE));
         html_response(
             StatusCode::ACCEPTED,
-            shared
-                .pages
-                .receipt(lang, &receipt, &ReceiptState::Queued {
+            shared.pages.receipt(
+                lang,
+                &receipt,
+                &ReceiptState::Queued {
                     position: position.unwrap_or(1),
                     attempts: 0,
-                }),
+                },
+            ),
         )
     } else {
         json_response(
@@ -387,7 +394,10 @@ mod tests {
         assert_eq!(idempotency_key(&HeaderValue::from_static("")), None);
         assert_eq!(idempotency_key(&HeaderValue::from_static("a b")), None);
         let long = "k".repeat(256);
-        assert_eq!(idempotency_key(&HeaderValue::from_str(&long).unwrap()), None);
+        assert_eq!(
+            idempotency_key(&HeaderValue::from_str(&long).unwrap()),
+            None
+        );
         let longest = "k".repeat(255);
         assert!(idempotency_key(&HeaderValue::from_str(&longest).unwrap()).is_some());
     }

@@ -100,22 +100,21 @@ impl Gateway {
     pub fn with_clock(config: Config, clock: Clock) -> Result<Gateway, GatewayError> {
         // Installed before anything records a metric.
         metrics::handle();
-        let (store, buffers): (Arc<dyn Store>, Arc<dyn BufferStore>) =
-            match &config.store.backend {
-                Backend::Memory => {
-                    let memory = Arc::new(MemoryStore::new());
-                    (memory.clone(), memory)
+        let (store, buffers): (Arc<dyn Store>, Arc<dyn BufferStore>) = match &config.store.backend {
+            Backend::Memory => {
+                let memory = Arc::new(MemoryStore::new());
+                (memory.clone(), memory)
+            }
+            Backend::Redis { url } => {
+                let redis = Arc::new(RedisStore::new(url)?);
+                if !config.buffers.is_empty()
+                    && let Ok(runtime) = tokio::runtime::Handle::try_current()
+                {
+                    runtime.spawn(check_persistence(redis.clone()));
                 }
-                Backend::Redis { url } => {
-                    let redis = Arc::new(RedisStore::new(url)?);
-                    if !config.buffers.is_empty()
-                        && let Ok(runtime) = tokio::runtime::Handle::try_current()
-                    {
-                        runtime.spawn(check_persistence(redis.clone()));
-                    }
-                    (redis.clone(), redis)
-                }
-            };
+                (redis.clone(), redis)
+            }
+        };
         let keys = if config.secrets.cookie_keys.is_empty() {
             // Memory backend without configured keys: one gateway, so a
             // random key is enough; passes and tickets end with the process.
@@ -166,7 +165,8 @@ impl Gateway {
         let shared = self.shared;
         let (stop, stopped) = watch::channel(false);
         let mut background = tokio::task::JoinSet::new();
-        if matches!(shared.config.store.backend, Backend::Memory) && !shared.config.buffers.is_empty()
+        if matches!(shared.config.store.backend, Backend::Memory)
+            && !shared.config.buffers.is_empty()
         {
             // Embedded: this process is the only worker.
             let drainer = anteroom_worker::Drainer::new(&shared.config, shared.buffers.clone())

@@ -205,10 +205,8 @@ impl Pages {
         );
         self.receipt[lang.index()].render(6 * id.len() + 2048, |slot, out| match slot {
             Slot::Receipt => push_escaped(out, id),
-            Slot::ReceiptRefresh => {
-                if pending {
-                    out.push_str("<meta http-equiv=\"refresh\" content=\"2\">");
-                }
+            Slot::ReceiptRefresh if pending => {
+                out.push_str("<meta http-equiv=\"refresh\" content=\"2\">");
             }
             Slot::ReceiptState => match state {
                 ReceiptState::Queued {

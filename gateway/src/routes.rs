@@ -143,12 +143,7 @@ async fn own_endpoint(
         (&Method::GET | &Method::HEAD, receipt) if receipt.starts_with("/_anteroom/receipts/") => {
             // The id is case-sensitive: take it from the raw path, not the
             // normalised one.
-            let id = request
-                .uri()
-                .path()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default();
+            let id = request.uri().path().rsplit('/').next().unwrap_or_default();
             intake::receipt(shared, request.headers(), id).await
         }
         (_, "/_anteroom/status" | "/_anteroom/leave") => {

@@ -27,8 +27,8 @@ pub use buffer::{
     ReceiptState, Submission, Taken,
 };
 pub use memory::MemoryStore;
-pub use request::BufferedRequest;
 pub use redis_store::RedisStore;
+pub use request::BufferedRequest;
 
 /// Milliseconds since the Unix epoch. Time is always a parameter here, so that
 /// tests can drive the arithmetic with a simulated clock.

@@ -324,8 +324,7 @@ impl BufferStore for MemoryStore {
             if matches!(known.state, Phase::Done { .. } | Phase::Failed) {
                 return Finished::AlreadyFinal;
             }
-            let holds_lease =
-                known.lease == job.lease && data.in_flight.contains_key(&job.receipt);
+            let holds_lease = known.lease == job.lease && data.in_flight.contains_key(&job.receipt);
             match outcome {
                 Outcome::Done { status, body } => {
                     data.finish_done(buffer, &job.receipt, status, body);

@@ -116,7 +116,10 @@ async fn a_repeated_idempotency_key_gets_the_same_receipt_and_one_booking() {
     assert_eq!(different.status(), 422, "a key reused for another request");
     let message = different.text().await.expect("text");
     assert!(message.contains("Idempotency-Key"), "{message}");
-    assert!(!message.contains(&first), "another request's receipt is not shown");
+    assert!(
+        !message.contains(&first),
+        "another request's receipt is not shown"
+    );
     eventually("the booking is applied", || async {
         receipt(&gateway, &first).await.1["state"] == "done"
     })
@@ -273,7 +276,10 @@ async fn receipts_answer_json_html_and_404() {
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.expect("html");
-    assert!(html.contains("http-equiv=\"refresh\""), "watches itself while queued");
+    assert!(
+        html.contains("http-equiv=\"refresh\""),
+        "watches itself while queued"
+    );
     assert!(html.contains("in coda"), "Italian: {html}");
     assert!(html.contains(&first));
 
@@ -322,5 +328,8 @@ async fn a_browser_form_post_gets_a_receipt_page() {
         .await
         .expect("html");
     assert!(page.contains("confirmed"), "{page}");
-    assert!(!page.contains("http-equiv=\"refresh\""), "done: no more refresh");
+    assert!(
+        !page.contains("http-equiv=\"refresh\""),
+        "done: no more refresh"
+    );
 }

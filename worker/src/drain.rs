@@ -58,11 +58,9 @@ impl Drainer {
                 anteroom_config::Sink::Http => {
                     Arc::new(sink::http::HttpSink::new(&config.upstream.uri, buffer))
                 }
-                anteroom_config::Sink::Postgres { .. } => Arc::new(
-                    sink::postgres::PostgresSink::connect(buffer)
-                        .await
-                        .map_err(|error| format!("buffer {:?}: {error}", buffer.name))?,
-                ),
+                anteroom_config::Sink::Postgres { .. } => {
+                    Arc::new(sink::postgres::PostgresSink::connect(buffer).await?)
+                }
             };
             loops.push(BufferLoop {
                 params: buffer_params(buffer),
@@ -118,7 +116,11 @@ impl BufferLoop {
                 wait = Duration::ZERO;
                 continue;
             }
-            match this.store.take(&this.params, &this.worker, free as u32).await {
+            match this
+                .store
+                .take(&this.params, &this.worker, free as u32)
+                .await
+            {
                 Ok(taken) => {
                     if failing {
                         failing = false;
@@ -153,10 +155,9 @@ impl BufferLoop {
         let in_flight = jobs.len();
         if in_flight > 0 {
             tracing::info!(buffer = %this.params.name, in_flight, "stopping: finishing requests in flight");
-            let drained = tokio::time::timeout(grace, async {
-                while jobs.join_next().await.is_some() {}
-            })
-            .await;
+            let drained =
+                tokio::time::timeout(grace, async { while jobs.join_next().await.is_some() {} })
+                    .await;
             if drained.is_err() {
                 tracing::warn!(buffer = %this.params.name, left = jobs.len(), "grace period over: abandoning requests in flight; another worker will take them when their leases run out");
                 jobs.abort_all();
@@ -177,7 +178,8 @@ impl BufferLoop {
                 let limit = self.buffer.sink_timeout + Duration::from_secs(1);
                 let applied = tokio::time::timeout(
                     limit,
-                    self.sink.apply(&job.receipt, &job.idempotency_key, &request),
+                    self.sink
+                        .apply(&job.receipt, &job.idempotency_key, &request),
                 )
                 .await
                 .unwrap_or_else(|_| Applied::Transient {
@@ -199,7 +201,8 @@ impl BufferLoop {
                 tracing::debug!(buffer = %name, receipt = %job.receipt, attempt = job.attempt, ?after, %why, "will retry");
             }
             Outcome::Dead { why } => {
-                metrics::counter!("anteroom_buffer_dead_letters_total", "buffer" => name.clone()).increment(1);
+                metrics::counter!("anteroom_buffer_dead_letters_total", "buffer" => name.clone())
+                    .increment(1);
                 tracing::warn!(buffer = %name, receipt = %job.receipt, attempts = job.attempt, %why, "request dead-lettered");
             }
             Outcome::Done { .. } => {}
@@ -213,9 +216,11 @@ impl BufferLoop {
                 status,
                 body: sink::truncate_result(body),
             },
-            Applied::Transient { why } if job.attempt >= self.buffer.max_attempts => Outcome::Dead {
-                why: format!("gave up after {} attempts: {why}", job.attempt),
-            },
+            Applied::Transient { why } if job.attempt >= self.buffer.max_attempts => {
+                Outcome::Dead {
+                    why: format!("gave up after {} attempts: {why}", job.attempt),
+                }
+            }
             Applied::Transient { why } => Outcome::Retry {
                 after: backoff(
                     job.attempt,
@@ -250,10 +255,14 @@ impl BufferLoop {
     async fn export_stats(&self) {
         if let Ok(stats) = self.store.buffer_stats(&self.params).await {
             let name = self.params.name.clone();
-            metrics::gauge!("anteroom_buffer_depth", "buffer" => name.clone()).set(stats.depth() as f64);
-            metrics::gauge!("anteroom_buffer_queued", "buffer" => name.clone()).set(stats.queued as f64);
-            metrics::gauge!("anteroom_buffer_in_flight", "buffer" => name.clone()).set(stats.in_flight as f64);
-            metrics::gauge!("anteroom_buffer_retrying", "buffer" => name.clone()).set(stats.retrying as f64);
+            metrics::gauge!("anteroom_buffer_depth", "buffer" => name.clone())
+                .set(stats.depth() as f64);
+            metrics::gauge!("anteroom_buffer_queued", "buffer" => name.clone())
+                .set(stats.queued as f64);
+            metrics::gauge!("anteroom_buffer_in_flight", "buffer" => name.clone())
+                .set(stats.in_flight as f64);
+            metrics::gauge!("anteroom_buffer_retrying", "buffer" => name.clone())
+                .set(stats.retrying as f64);
             metrics::gauge!("anteroom_buffer_dead", "buffer" => name).set(stats.dead as f64);
         }
     }

@@ -26,8 +26,12 @@ pub trait Sink: Send + Sync + 'static {
     /// Applies `request` once. Must give up (as `Transient`) within the
     /// buffer's `sink_timeout`. `idempotency_key` makes a second application
     /// of the same request harmless.
-    async fn apply(&self, receipt: &str, idempotency_key: &str, request: &BufferedRequest)
-    -> Applied;
+    async fn apply(
+        &self,
+        receipt: &str,
+        idempotency_key: &str,
+        request: &BufferedRequest,
+    ) -> Applied;
 }
 
 /// `text` cut to at most `MAX_RESULT_BYTES`, on a character boundary.

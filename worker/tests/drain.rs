@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
-    GatewayHandle, RedisServer, Upstream, Visitor, free_port, gateway, gateway_to, plain_client,
-    room, upstream_with,
+    GatewayHandle, Postgres, RedisServer, Upstream, Visitor, free_port, gateway, gateway_to,
+    plain_client, room, upstream_with,
 };
 
 const BUFFER: &str = "bookings";
@@ -23,6 +23,8 @@ struct BufferSpec {
     max_in_flight: u32,
     max_attempts: u32,
     max_depth: u64,
+    /// More `[[buffer]]` lines (e.g. a postgres sink).
+    extra: String,
 }
 
 impl Default for BufferSpec {
@@ -32,6 +34,7 @@ impl Default for BufferSpec {
             max_in_flight: 8,
             max_attempts: 5,
             max_depth: 100_000,
+            extra: String::new(),
         }
     }
 }
@@ -43,8 +46,12 @@ impl BufferSpec {
              [[buffer]]\nname = \"{BUFFER}\"\nroom = \"vaccini\"\nmethod = \"POST\"\n\
              path = \"/api/bookings\"\ndrain_per_second = {}\nmax_in_flight = {}\n\
              max_attempts = {}\nmax_depth = {}\nsink_timeout_seconds = 1\n\
-             reclaim_after_seconds = 2\nretry_initial_ms = 20\nretry_max_seconds = 1\n\n",
-            self.drain_per_second, self.max_in_flight, self.max_attempts, self.max_depth
+             reclaim_after_seconds = 2\nretry_initial_ms = 20\nretry_max_seconds = 1\n{}\n\n",
+            self.drain_per_second,
+            self.max_in_flight,
+            self.max_attempts,
+            self.max_depth,
+            self.extra
         )
     }
 }
@@ -217,7 +224,7 @@ impl Worker {
         format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
-    async fn wait_healthy(&self) {
+    async fn wait_healthy(&mut self) {
         let started = Instant::now();
         while plain_client()
             .get(self.admin_url("/healthz"))
@@ -225,6 +232,11 @@ impl Worker {
             .await
             .is_err()
         {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("the worker exited at startup: {status}");
+            }
             assert!(started.elapsed() < PATIENCE, "the worker never came up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -297,7 +309,7 @@ async fn a_booking_is_accepted_then_applied_through_the_http_sink() {
     assert_eq!(queued["position"], 1);
     assert_eq!(stage.origin.stats().await["bookings"], 0);
 
-    let worker = stage.worker();
+    let mut worker = stage.worker();
     worker.wait_healthy().await;
     stage.wait_done(1).await;
     let done = receipt(&stage, &id).await;
@@ -325,8 +337,8 @@ async fn two_workers_share_one_pace() {
     let stage = Stage::new(spec, origin, false).await;
     let visitor = stage.admitted_visitor().await;
     book_many(&visitor, COUNT as usize).await;
-    let first = stage.worker();
-    let second = stage.worker();
+    let mut first = stage.worker();
+    let mut second = stage.worker();
     first.wait_healthy().await;
     second.wait_healthy().await;
     // Sample the finished count over the drain; measure the pace between
@@ -380,7 +392,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice() {
     let visitor = stage.admitted_visitor().await;
     let receipts = book_many(&visitor, COUNT).await;
     let mut doomed = stage.worker();
-    let survivor = stage.worker();
+    let mut survivor = stage.worker();
     doomed.wait_healthy().await;
     survivor.wait_healthy().await;
     let started = Instant::now();
@@ -419,7 +431,7 @@ async fn a_failing_sink_is_retried_then_dead_lettered() {
     let visitor = stage.admitted_visitor().await;
     let id = book(&visitor, "doomed", &booking(7)).await;
     // The worker's upstream refuses connections.
-    let worker = stage.worker_to(&format!("http://127.0.0.1:{}", free_port()));
+    let mut worker = stage.worker_to(&format!("http://127.0.0.1:{}", free_port()));
     worker.wait_healthy().await;
     let started = Instant::now();
     let failed = loop {
@@ -427,7 +439,10 @@ async fn a_failing_sink_is_retried_then_dead_lettered() {
         if answer["state"] == "failed" {
             break answer;
         }
-        assert!(started.elapsed() < PATIENCE, "never dead-lettered: {answer}");
+        assert!(
+            started.elapsed() < PATIENCE,
+            "never dead-lettered: {answer}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let why = failed["why"].as_str().expect("a reason");
@@ -464,7 +479,7 @@ async fn a_refusal_from_the_site_is_final_and_not_retried() {
     let unknown_slot = serde_json::json!({ "name": "Ada", "slot": "1999-01-01T00:00" });
     let id = book(&visitor, "no-such-slot", &unknown_slot).await;
     let served_before = stage.origin.requests_served().await;
-    let worker = stage.worker();
+    let mut worker = stage.worker();
     worker.wait_healthy().await;
     stage.wait_done(1).await;
     let answer = receipt(&stage, &id).await;
@@ -519,7 +534,7 @@ async fn accepted_bookings_survive_a_redis_restart_with_aof() {
     let receipts = book_many(&visitor, COUNT).await;
     stage.redis.kill();
     stage.redis.restart().await;
-    let worker = stage.worker();
+    let mut worker = stage.worker();
     worker.wait_healthy().await;
     stage.wait_done(COUNT as u64).await;
     assert_eq!(stage.origin.stats().await["bookings"], COUNT);
@@ -531,23 +546,34 @@ async fn accepted_bookings_survive_a_redis_restart_with_aof() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_reports_health_readiness_and_metrics() {
     let mut stage = Stage::new(BufferSpec::default(), OriginOptions::default(), false).await;
-    let worker = stage.worker();
+    let mut worker = stage.worker();
     worker.wait_healthy().await;
     let client = plain_client();
     let get = |path: &str| client.get(worker.admin_url(path)).send();
     assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
     assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
     anteroom_tests::eventually("the worker exports its buffer's depth", || async {
-        worker.metrics().await.contains("anteroom_buffer_depth{buffer=\"bookings\"} 0")
+        worker
+            .metrics()
+            .await
+            .contains("anteroom_buffer_depth{buffer=\"bookings\"} 0")
     })
     .await;
     stage.redis.kill();
     let not_ready = get("/readyz").await.expect("readyz");
     assert_eq!(not_ready.status(), 503);
-    assert!(not_ready.text().await.expect("reason").contains("unreachable"));
+    assert!(
+        not_ready
+            .text()
+            .await
+            .expect("reason")
+            .contains("unreachable")
+    );
     stage.redis.restart().await;
     anteroom_tests::eventually("the worker is ready again", || async {
-        get("/readyz").await.is_ok_and(|response| response.status() == 200)
+        get("/readyz")
+            .await
+            .is_ok_and(|response| response.status() == 200)
     })
     .await;
 }
@@ -570,4 +596,97 @@ async fn a_worker_refuses_the_memory_backend() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("in-process"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_sink_never_overbooks_a_slot() {
+    let database = Postgres::database().await;
+    database
+        .client()
+        .await
+        .batch_execute(
+            "CREATE TABLE slots (id int PRIMARY KEY, capacity int NOT NULL, \
+                 booked int NOT NULL DEFAULT 0, CHECK (booked <= capacity)); \
+             CREATE TABLE bookings (id serial PRIMARY KEY, \
+                 slot_id int NOT NULL REFERENCES slots (id), name text NOT NULL, \
+                 idempotency_key text NOT NULL UNIQUE); \
+             INSERT INTO slots (id, capacity) VALUES (1, 5), (2, 5), (3, 5);",
+        )
+        .await
+        .expect("schema");
+    let statement = "WITH s AS (UPDATE slots SET booked = booked + 1 WHERE id = $1 RETURNING id) \
+                     INSERT INTO bookings (slot_id, name, idempotency_key) \
+                     SELECT id, $2, $3 FROM s RETURNING id, slot_id";
+    let spec = BufferSpec {
+        drain_per_second: 50,
+        extra: format!(
+            "sink = \"postgres\"\npostgres_url = {:?}\nstatement = {statement:?}\n\
+             params = [\"slot_id\", \"patient.name\", \"$idempotency_key\"]\n\
+             content_types = [\"application/json\"]",
+            database.url()
+        ),
+        ..BufferSpec::default()
+    };
+    let stage = Stage::new(spec, OriginOptions::default(), false).await;
+    let visitor = stage.admitted_visitor().await;
+    let body = |index: usize| serde_json::json!({ "slot_id": index % 3 + 1, "patient": { "name": format!("patient {index}") } });
+    let mut receipts = Vec::new();
+    for index in 0..30 {
+        receipts.push(book(&visitor, &format!("pg-{index}"), &body(index)).await);
+    }
+    // A retried submission is the same booking.
+    for (index, first_receipt) in receipts.iter().enumerate().take(5) {
+        let again = book(&visitor, &format!("pg-{index}"), &body(index)).await;
+        assert_eq!(&again, first_receipt);
+    }
+    // A body without a parameter the statement needs is refused at the door.
+    let missing = visitor
+        .client
+        .post(visitor.url("/api/bookings"))
+        .json(&serde_json::json!({ "slot_id": 1 }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(missing.status(), 422);
+    assert!(missing.text().await.expect("text").contains("patient.name"));
+
+    let mut first = stage.worker();
+    let mut second = stage.worker();
+    first.wait_healthy().await;
+    second.wait_healthy().await;
+    stage.wait_done(30).await;
+
+    let mut statuses = std::collections::BTreeMap::new();
+    for id in &receipts {
+        let answer = receipt(&stage, id).await;
+        assert_eq!(answer["state"], "done", "{answer}");
+        *statuses
+            .entry(answer["result"]["status"].as_u64().expect("status"))
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        statuses,
+        [(201, 15), (409, 15)].into_iter().collect(),
+        "15 seats, 30 bookings"
+    );
+    let client = database.client().await;
+    for row in client
+        .query(
+            "SELECT s.id, s.booked, s.capacity, count(b.id) FROM slots s \
+             LEFT JOIN bookings b ON b.slot_id = s.id GROUP BY s.id ORDER BY s.id",
+            &[],
+        )
+        .await
+        .expect("slots")
+    {
+        let (booked, capacity, rows): (i32, i32, i64) = (row.get(1), row.get(2), row.get(3));
+        assert_eq!(booked, capacity, "slot {} is full", row.get::<_, i32>(0));
+        assert_eq!(i64::from(booked), rows, "one row per seat taken");
+    }
+    let applied: i64 = client
+        .query_one("SELECT count(*) FROM anteroom_applied", &[])
+        .await
+        .expect("applied")
+        .get(0);
+    assert_eq!(applied, 30, "every request applied once");
 }

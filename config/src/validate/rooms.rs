@@ -186,7 +186,9 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
         raw.params,
     )?;
     let bounded = |key: &str, bounds: Bounded, value: Option<u64>| {
-        bounds.value(value).map_err(|problem| format!("{key} {problem}"))
+        bounds
+            .value(value)
+            .map_err(|problem| format!("{key} {problem}"))
     };
     let max_depth = bounded("max_depth", MAX_DEPTH, raw.max_depth)?;
     let max_attempts = bounded("max_attempts", MAX_ATTEMPTS, raw.max_attempts)? as u32;
