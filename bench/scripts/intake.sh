@@ -157,11 +157,6 @@ echo "Stored requests: $stored"
 # Start from a fresh buffer of DRAIN_COUNT requests.
 redis_cli flushall >/dev/null
 redis_cli config set appendfsync everysec >/dev/null
-wrk.method = "POST"
-wrk.body = '{"name":"Ada","slot":"2021-03-01T09:00"}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Cookie"] = "$cookie"
-EOF
 posted=0
 while ((posted < DRAIN_COUNT)); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
