@@ -117,8 +117,14 @@ pub struct Taken {
 pub enum Outcome {
     /// A final answer from the sink (2xx, or a 4xx the sink will give again).
     Done { status: u16, body: String },
-    /// A transient failure: try again after `after`.
-    Retry { after: Duration, why: String },
+    /// A transient failure: try again after `after`. `refund`: the failure
+    /// was the sink's, not this request's (the sink is failing everything),
+    /// so this try does not count toward `max_attempts`.
+    Retry {
+        after: Duration,
+        why: String,
+        refund: bool,
+    },
     /// Give up: dead-letter it and mark the receipt failed.
     Dead { why: String },
 }

@@ -330,7 +330,10 @@ impl BufferStore for MemoryStore {
                     data.finish_done(buffer, &job.receipt, status, body);
                 }
                 Outcome::Retry { .. } if !holds_lease => return Finished::LeaseLost,
-                Outcome::Retry { after, why } => {
+                Outcome::Retry { after, why, refund } => {
+                    if refund {
+                        known.attempts = known.attempts.saturating_sub(1);
+                    }
                     known.state = Phase::Queued;
                     known.why = why;
                     data.in_flight.remove(&job.receipt);

@@ -306,13 +306,18 @@ impl BufferStore for RedisStore {
         job: &Job,
         outcome: Outcome,
     ) -> Result<Finished, StoreError> {
-        let (kind, status, text_arg, after) = match &outcome {
-            Outcome::Done { status, body } => ("done", status.to_string(), body.as_str(), 0),
-            Outcome::Retry { after, why } => {
-                ("retry", String::new(), why.as_str(), after.as_millis())
-            }
-            Outcome::Dead { why } => ("dead", String::new(), why.as_str(), 0),
+        let (kind, status, text_arg, after, refund) = match &outcome {
+            Outcome::Done { status, body } => ("done", status.to_string(), body.as_str(), 0, false),
+            Outcome::Retry { after, why, refund } => (
+                "retry",
+                String::new(),
+                why.as_str(),
+                after.as_millis(),
+                *refund,
+            ),
+            Outcome::Dead { why } => ("dead", String::new(), why.as_str(), 0, false),
         };
+        let refund: &[u8] = if refund { b"1" } else { b"0" };
         let after = after.to_string();
         let result_for = millis(buffer.result_for);
         let reply = self
@@ -327,6 +332,7 @@ impl BufferStore for RedisStore {
                     text_arg.as_bytes(),
                     after.as_bytes(),
                     result_for.as_bytes(),
+                    refund,
                 ],
             )
             .await?;

@@ -125,6 +125,7 @@ fn retry(after: Duration, why: &str) -> Outcome {
     Outcome::Retry {
         after,
         why: why.to_owned(),
+        refund: false,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anteroom_config::{Buffer, Config};
@@ -15,11 +16,16 @@ use tokio::task::JoinSet;
 
 use crate::sink::{self, Applied, Sink};
 
+/// The longest a loop sleeps before looking again.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// How long a loop waits after the store failed before trying again.
 const STORE_RETRY: Duration = Duration::from_millis(500);
-/// Tries to record a job's outcome before leaving it to its lease (it is then
-/// taken again and applied again, harmlessly, by idempotency key).
-const FINISH_TRIES: u32 = 5;
+/// Consecutive transient failures, across a loop's requests, after which the
+/// sink itself is taken to be down: the loop then sends one request at a
+/// time as a probe, at a growing interval, and the failed tries do not count
+/// toward a request's `max_attempts`. Without this, an outage of the booking
+/// site would turn every request taken during it into a dead letter.
+const BREAKER_THRESHOLD: u32 = 5;
 
 /// The store's view of a configured buffer.
 pub fn buffer_params(buffer: &Buffer) -> BufferParams {
@@ -45,6 +51,9 @@ struct BufferLoop {
     sink: Arc<dyn Sink>,
     store: Arc<dyn BufferStore>,
     worker: String,
+    /// Consecutive transient failures of this loop's sink (see
+    /// [`BREAKER_THRESHOLD`]).
+    failures: AtomicU32,
 }
 
 impl Drainer {
@@ -68,6 +77,7 @@ impl Drainer {
                 sink,
                 store: Arc::clone(&store),
                 worker: worker.clone(),
+                failures: AtomicU32::new(0),
             });
         }
         Ok(Drainer { loops })
@@ -96,17 +106,37 @@ impl BufferLoop {
         let mut wait = Duration::ZERO;
         let mut failing = false;
         let mut stats_at: Option<Instant> = None;
+        let mut next_probe = Instant::now();
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = tokio::time::sleep(wait) => {}
+                // A finished job frees a slot: take again at once.
+                Some(_) = jobs.join_next(), if !jobs.is_empty() => {}
             }
             while jobs.try_join_next().is_some() {}
             if stats_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                 stats_at = Some(Instant::now());
                 this.export_stats().await;
             }
-            let free = slots.available_permits();
+            let mut free = slots.available_permits();
+            let failures = this.failures.load(Ordering::Relaxed);
+            if failures >= BREAKER_THRESHOLD {
+                // The sink is down: one probe at a time, spaced out.
+                if !jobs.is_empty() || Instant::now() < next_probe {
+                    wait = next_probe
+                        .saturating_duration_since(Instant::now())
+                        .clamp(Duration::from_millis(10), IDLE_WAIT);
+                    continue;
+                }
+                free = 1;
+                next_probe = Instant::now()
+                    + backoff(
+                        failures - BREAKER_THRESHOLD + 1,
+                        this.buffer.retry_initial,
+                        this.buffer.retry_max,
+                    );
+            }
             if free == 0 {
                 // Every local slot is busy: wait for one to finish.
                 tokio::select! {
@@ -166,6 +196,7 @@ impl BufferLoop {
     }
 
     async fn apply(&self, job: Job) {
+        let taken_at = Instant::now();
         let name = &self.params.name;
         let outcome = match BufferedRequest::decode(&job.request) {
             Err(problem) => Outcome::Dead {
@@ -197,7 +228,7 @@ impl BufferLoop {
         };
         metrics::counter!("anteroom_buffer_applied_total", "buffer" => name.clone(), "result" => result).increment(1);
         match &outcome {
-            Outcome::Retry { after, why } => {
+            Outcome::Retry { after, why, .. } => {
                 tracing::debug!(buffer = %name, receipt = %job.receipt, attempt = job.attempt, ?after, %why, "will retry");
             }
             Outcome::Dead { why } => {
@@ -207,46 +238,67 @@ impl BufferLoop {
             }
             Outcome::Done { .. } => {}
         }
-        self.record(&job, outcome).await;
+        self.record(&job, outcome, taken_at).await;
     }
 
     fn outcome(&self, job: &Job, applied: Applied) -> Outcome {
+        let name = &self.params.name;
         match applied {
-            Applied::Final { status, body } => Outcome::Done {
-                status,
-                body: sink::truncate_result(body),
-            },
-            Applied::Transient { why } if job.attempt >= self.buffer.max_attempts => {
-                Outcome::Dead {
-                    why: format!("gave up after {} attempts: {why}", job.attempt),
+            Applied::Final { status, body } => {
+                let failures = self.failures.swap(0, Ordering::Relaxed);
+                if failures >= BREAKER_THRESHOLD {
+                    tracing::info!(buffer = %name, failures, "sink answering again; draining at the full pace");
+                }
+                metrics::gauge!("anteroom_buffer_sink_down", "buffer" => name.clone()).set(0.0);
+                Outcome::Done {
+                    status,
+                    body: sink::truncate_result(body),
                 }
             }
-            Applied::Transient { why } => Outcome::Retry {
-                after: backoff(
-                    job.attempt,
-                    self.buffer.retry_initial,
-                    self.buffer.retry_max,
-                ),
-                why,
-            },
+            Applied::Transient { why } => {
+                let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if failures == BREAKER_THRESHOLD {
+                    metrics::gauge!("anteroom_buffer_sink_down", "buffer" => name.clone()).set(1.0);
+                    tracing::warn!(buffer = %name, %why, "sink failing: sending one request at a time until it answers; tries meanwhile do not count toward max_attempts");
+                }
+                let sink_down = failures > BREAKER_THRESHOLD;
+                if !sink_down && job.attempt >= self.buffer.max_attempts {
+                    return Outcome::Dead {
+                        why: format!("gave up after {} attempts: {why}", job.attempt),
+                    };
+                }
+                Outcome::Retry {
+                    after: backoff(
+                        job.attempt,
+                        self.buffer.retry_initial,
+                        self.buffer.retry_max,
+                    ),
+                    why,
+                    refund: sink_down,
+                }
+            }
         }
     }
 
-    async fn record(&self, job: &Job, outcome: Outcome) {
-        let mut pause = Duration::from_millis(100);
-        for attempt in 1..=FINISH_TRIES {
+    /// Records the outcome, retrying a failing store until shortly before the
+    /// lease runs out (after that, another worker takes the request anyway).
+    async fn record(&self, job: &Job, outcome: Outcome, taken_at: Instant) {
+        let give_up_at = taken_at + self.params.lease.saturating_sub(Duration::from_secs(1));
+        let mut pause = Duration::from_millis(50);
+        loop {
             match self.store.finish(&self.params, job, outcome.clone()).await {
                 Ok(Finished::Recorded) => return,
                 Ok(Finished::AlreadyFinal | Finished::LeaseLost) => {
                     tracing::debug!(buffer = %self.params.name, receipt = %job.receipt, "finished by another worker");
                     return;
                 }
-                Err(error) if attempt == FINISH_TRIES => {
+                Err(error) if Instant::now() + pause >= give_up_at => {
                     log_unrecorded(&self.params.name, &job.receipt, &error);
+                    return;
                 }
                 Err(_) => {
                     tokio::time::sleep(pause).await;
-                    pause *= 2;
+                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
             }
         }

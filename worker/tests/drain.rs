@@ -690,3 +690,59 @@ async fn the_postgres_sink_never_overbooks_a_slot() {
         .get(0);
     assert_eq!(applied, 30, "every request applied once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_of_the_site_makes_no_dead_letters() {
+    const COUNT: usize = 30;
+    let spec = BufferSpec {
+        max_attempts: 2,
+        ..BufferSpec::default()
+    };
+    let stage = Stage::new(spec, OriginOptions::default(), false).await;
+    let visitor = stage.admitted_visitor().await;
+    let receipts = book_many(&visitor, COUNT).await;
+    // The worker's site is down: nothing listens on its port yet.
+    let port = free_port();
+    let mut worker = stage.worker_to(&format!("http://127.0.0.1:{port}"));
+    worker.wait_healthy().await;
+    anteroom_tests::eventually("the worker notices the site is down", || async {
+        worker
+            .metrics()
+            .await
+            .contains("anteroom_buffer_sink_down{buffer=\"bookings\"} 1")
+    })
+    .await;
+    // Far more failed tries than max_attempts allows per request.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let figures = stage.figures().await;
+    assert_eq!(
+        figures["dead"], 0,
+        "an outage is not the requests' fault: {figures}"
+    );
+    assert_eq!(figures["done"], 0, "{figures}");
+
+    // The site comes back.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the site's port");
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(anteroom_bench::origin::run(
+        listener,
+        OriginOptions::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    stage.wait_done(COUNT as u64).await;
+    for id in &receipts {
+        let answer = receipt(&stage, id).await;
+        assert_eq!(answer["result"]["status"], 201, "{answer}");
+    }
+    assert_eq!(stage.figures().await["dead"], 0);
+    assert!(
+        worker
+            .metrics()
+            .await
+            .contains("anteroom_buffer_sink_down{buffer=\"bookings\"} 0")
+    );
+}
