@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use anteroom_config::Buffer;
 use anteroom_store::{
     BufferParams, BufferedRequest, Enqueued, ReceiptState, Submission, buffer::receipt_id,
+    header_text,
 };
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -27,22 +28,17 @@ use crate::{Body, Shared};
 const MAX_KEY_BYTES: usize = 255;
 /// `Retry-After` when the store cannot take the request.
 const STORE_DOWN_RETRY_SECONDS: u64 = 5;
-/// Request headers kept for the replay; the rest (hop-by-hop, our cookies,
-/// caching and connection details) mean nothing later.
-const KEPT_HEADERS: &[&str] = &[
-    "content-type",
-    "content-language",
-    "accept",
-    "accept-language",
-    "authorization",
-    "cookie",
-    "origin",
-    "referer",
-    "user-agent",
-    "x-requested-with",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
+/// Request headers not stored for the replay: the connection's own (the
+/// sink's client sets them again), and those the sink sets itself. Hop-by-hop
+/// headers and the gateway's cookies are already gone (as when proxying);
+/// everything else the site may need (its cookies, CSRF tokens, custom
+/// headers) is kept byte for byte.
+const DROPPED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "expect",
+    "idempotency-key",
+    "x-anteroom-receipt",
 ];
 
 /// The configured buffers, matched by method and path.
@@ -372,12 +368,8 @@ fn idempotency_key(value: &HeaderValue) -> Option<&str> {
 fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .filter(|(name, _)| KEPT_HEADERS.contains(&name.as_str()))
-        .filter_map(|(name, value)| {
-            // Header values that are not UTF-8 cannot be stored as text;
-            // none of the kept headers needs such bytes in practice.
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
+        .filter(|(name, _)| !DROPPED_HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| (name.as_str().to_owned(), header_text(value.as_bytes())))
         .collect()
 }
 
@@ -403,15 +395,19 @@ mod tests {
     }
 
     #[test]
-    fn only_the_headers_that_matter_are_kept() {
+    fn the_connections_own_headers_are_dropped_the_rest_kept_byte_for_byte() {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("application/json"));
-        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        headers.insert("if-none-match", HeaderValue::from_static("\"x\""));
-        headers.insert("connection", HeaderValue::from_static("keep-alive"));
+        headers.insert("x-csrf-token", HeaderValue::from_static("t0k3n"));
+        headers.insert("host", HeaderValue::from_static("gateway.example"));
+        headers.insert("content-length", HeaderValue::from_static("12"));
+        headers.insert("idempotency-key", HeaderValue::from_static("k"));
+        let cookie = HeaderValue::from_bytes("site=caff\u{e8}".as_bytes()).unwrap();
+        headers.insert("cookie", cookie.clone());
         let kept = kept_headers(&headers);
         let names: Vec<&str> = kept.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names.len(), 2, "{names:?}");
-        assert!(names.contains(&"content-type") && names.contains(&"x-forwarded-for"));
+        assert_eq!(names, ["content-type", "x-csrf-token", "cookie"]);
+        let stored = &kept[2].1;
+        assert_eq!(anteroom_store::header_bytes(stored), cookie.as_bytes());
     }
 }

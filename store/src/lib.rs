@@ -28,7 +28,7 @@ pub use buffer::{
 };
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
-pub use request::BufferedRequest;
+pub use request::{BufferedRequest, header_bytes, header_text};
 
 /// Milliseconds since the Unix epoch. Time is always a parameter here, so that
 /// tests can drive the arithmetic with a simulated clock.

@@ -9,8 +9,10 @@ pub struct BufferedRequest {
     pub method: String,
     /// Path and query, as the client sent them.
     pub target: String,
-    /// The headers that matter to the sink, in order (the gateway's own
-    /// cookies already removed).
+    /// The request's headers as they would go upstream, in order (the
+    /// gateway's own cookies and hop-by-hop headers removed). Values are
+    /// stored byte for byte: each byte as the character of the same number
+    /// (see [`header_text`]), since a header may carry any byte.
     pub headers: Vec<(String, String)>,
     /// The visitor's pass id: which admitted visitor sent it.
     pub pass: String,
@@ -42,18 +44,39 @@ impl BufferedRequest {
         Ok(request)
     }
 
-    /// The first header named `name` (ASCII case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    /// The first header named `name` (ASCII case-insensitive), as bytes.
+    pub fn header(&self, name: &str) -> Option<Vec<u8>> {
         self.headers
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+            .map(|(_, value)| header_bytes(value))
     }
+}
+
+/// A header value's bytes as text, each byte the character of the same
+/// number (Latin-1), so that any value round-trips through JSON.
+pub fn header_text(bytes: &[u8]) -> String {
+    bytes.iter().map(|&byte| char::from(byte)).collect()
+}
+
+/// The bytes of a value made by [`header_text`].
+pub fn header_bytes(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|character| u8::try_from(u32::from(character)).unwrap_or(b'?'))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_round_trip_byte_for_byte() {
+        let value = "caff\u{e8}=1; s=\u{1f600}".as_bytes().to_vec();
+        let mut all: Vec<u8> = (0..=255).collect();
+        all.extend_from_slice(&value);
+        assert_eq!(header_bytes(&header_text(&all)), all);
+    }
 
     #[test]
     fn round_trips_with_a_binary_body() {
@@ -68,7 +91,10 @@ mod tests {
         };
         let decoded = BufferedRequest::decode(&request.encode()).unwrap();
         assert_eq!(decoded, request);
-        assert_eq!(decoded.header("Content-Type"), Some("application/json"));
+        assert_eq!(
+            decoded.header("Content-Type").as_deref(),
+            Some(&b"application/json"[..])
+        );
         assert!(BufferedRequest::decode(b"garbage").is_err());
     }
 }

@@ -333,3 +333,67 @@ async fn a_browser_form_post_gets_a_receipt_page() {
         "done: no more refresh"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_carries_the_sites_headers_byte_for_byte_and_none_of_ours() {
+    let origin = origin().await;
+    // A buffer on the origin's /echo, which answers with what reached it.
+    let gateway = gateway(&origin)
+        .room(room("vaccini").paths(&["/api/", "/echo/"]).capacity(10))
+        .extra_toml(
+            "[[buffer]]\nname = \"bookings\"\nroom = \"vaccini\"\npath = \"/echo/book\"\n\
+             drain_per_second = 1000\n",
+        )
+        .start()
+        .await;
+    let client = plain_client();
+    let entry = client
+        .get(gateway.url("/api/slots"))
+        .send()
+        .await
+        .expect("entry");
+    let pass = anteroom_tests::cookie_value(&entry, "anteroom_pass_vaccini").expect("a pass");
+    let cookie = format!("site=caff\u{e8}; anteroom_pass_vaccini={pass}; lang=it");
+    let response = client
+        .post(gateway.url("/echo/book?lang=it"))
+        .header(
+            "cookie",
+            reqwest::header::HeaderValue::from_bytes(cookie.as_bytes()).expect("cookie"),
+        )
+        .header("content-type", "application/json")
+        .header("x-csrf-token", "t0k3n")
+        .header("authorization", "Bearer site-session")
+        .header("idempotency-key", "echo-1")
+        .body(BOOKING)
+        .send()
+        .await
+        .expect("post");
+    let id = receipt_of(response).await;
+    eventually("the replay is done", || async {
+        receipt(&gateway, &id).await.1["state"] == "done"
+    })
+    .await;
+    let (_, done) = receipt(&gateway, &id).await;
+    let echoed: serde_json::Value =
+        serde_json::from_str(done["result"]["body"].as_str().expect("body")).expect("echo JSON");
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(echoed["path"], "/echo/book");
+    assert_eq!(echoed["query"], "lang=it");
+    assert_eq!(echoed["body_length"], BOOKING.len());
+    let headers = &echoed["headers"];
+    assert_eq!(
+        headers["cookie"][0], "site=caff\u{e8}; lang=it",
+        "{headers}"
+    );
+    assert_eq!(headers["x-csrf-token"][0], "t0k3n");
+    assert_eq!(headers["authorization"][0], "Bearer site-session");
+    assert_eq!(headers["content-type"][0], "application/json");
+    assert_eq!(headers["idempotency-key"][0], "echo-1");
+    assert_eq!(headers["x-anteroom-receipt"][0], id.as_str());
+    assert_eq!(headers["x-forwarded-for"][0], "127.0.0.1");
+    assert_eq!(headers["x-forwarded-host"][0], gateway.addr.to_string());
+    assert!(
+        !headers.to_string().contains("anteroom_pass"),
+        "our cookies never reach the site: {headers}"
+    );
+}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anteroom_config::Buffer;
-use anteroom_store::BufferedRequest;
+use anteroom_store::{BufferedRequest, header_bytes};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
@@ -63,7 +63,7 @@ impl HttpSink {
         for (name, value) in &buffered.headers {
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
+                HeaderValue::from_bytes(&header_bytes(value)),
             ) {
                 headers.append(name, value);
             }
