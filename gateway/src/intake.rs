@@ -15,7 +15,6 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::metrics::Outcome;
 use crate::page::Lang;
@@ -193,15 +192,6 @@ async fn store(
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |target| target.to_string());
-    let fingerprint = {
-        let mut digest = Sha256::new();
-        digest.update(parts.method.as_str());
-        digest.update(b"\n");
-        digest.update(target.as_bytes());
-        digest.update(b"\n");
-        digest.update(&body);
-        format!("{:x}", digest.finalize())
-    };
     let buffered = BufferedRequest {
         method: parts.method.to_string(),
         target,
@@ -214,7 +204,7 @@ async fn store(
     let submission = Submission {
         receipt,
         idempotency_key: key,
-        fingerprint,
+        fingerprint: buffered.fingerprint(),
         request: buffered.encode(),
     };
     let enqueued = match shared.buffers.enqueue(&buffer.params, submission).await {

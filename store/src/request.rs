@@ -44,6 +44,20 @@ impl BufferedRequest {
         Ok(request)
     }
 
+    /// A digest of what makes this request this request: method, target and
+    /// body. The same idempotency key with another fingerprint is a different
+    /// request reusing the key.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut digest = Sha256::new();
+        digest.update(self.method.as_bytes());
+        digest.update(b"\n");
+        digest.update(self.target.as_bytes());
+        digest.update(b"\n");
+        digest.update(&self.body);
+        format!("{:x}", digest.finalize())
+    }
+
     /// The first header named `name` (ASCII case-insensitive), as bytes.
     pub fn header(&self, name: &str) -> Option<Vec<u8>> {
         self.headers

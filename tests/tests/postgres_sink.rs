@@ -76,13 +76,26 @@ async fn applying_the_same_key_twice_runs_the_statement_once() {
     let first = sink
         .apply("r-1", "k-1", &request(r#"{"slot_id": 1, "name": "Ada"}"#))
         .await;
-    // A replay after a lost reply: the record answers, even for another body.
+    // A replay after a lost reply: the record answers.
     let again = sink
-        .apply("r-1", "k-1", &request(r#"{"slot_id": 1, "name": "Bob"}"#))
+        .apply("r-1", "k-1", &request(r#"{"slot_id": 1, "name": "Ada"}"#))
         .await;
 
     final_json(&first, 201);
     assert_eq!(again, first);
+    assert_eq!(count(&db, "bookings").await, 1);
+    // The same key on another request (say, after its receipt expired) is
+    // refused, and never shown the first request's answer.
+    let reused = sink
+        .apply("r-9", "k-1", &request(r#"{"slot_id": 1, "name": "Bob"}"#))
+        .await;
+    let refused = final_json(&reused, 422);
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("different request")),
+        "{refused}"
+    );
     assert_eq!(count(&db, "bookings").await, 1);
     let other = sink
         .apply("r-2", "k-2", &request(r#"{"slot_id": 1, "name": "Bob"}"#))
@@ -260,9 +273,9 @@ async fn a_request_that_cannot_give_a_parameter_is_a_final_422() {
         "{not_json}"
     );
     assert_eq!(count(&db, "bookings").await, 0);
-    // Recorded like any answer: the same key keeps it.
+    // Recorded like any answer: the same request keeps it.
     let again = sink
-        .apply("r-1", "k-1", &request(r#"{"slot_id": 1, "name": "Ada"}"#))
+        .apply("r-1", "k-1", &request(r#"{"slot_id": 1}"#))
         .await;
     assert_eq!(final_json(&again, 422), missing);
     assert_eq!(count(&db, "bookings").await, 0);

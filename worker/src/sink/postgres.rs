@@ -74,12 +74,13 @@ const CREATE_APPLIED: &str = "CREATE TABLE IF NOT EXISTS anteroom_applied (
     status int NOT NULL,
     body text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now(),
+    fingerprint text,
     PRIMARY KEY (buffer, idempotency_key)
 )";
-const SELECT_APPLIED: &str =
-    "SELECT status, body FROM anteroom_applied WHERE buffer = $1 AND idempotency_key = $2";
-const INSERT_APPLIED: &str = "INSERT INTO anteroom_applied (buffer, idempotency_key, status, body) \
-     VALUES ($1, $2, $3, $4)";
+const SELECT_APPLIED: &str = "SELECT status, body, fingerprint FROM anteroom_applied \
+     WHERE buffer = $1 AND idempotency_key = $2";
+const INSERT_APPLIED: &str = "INSERT INTO anteroom_applied (buffer, idempotency_key, status, body, fingerprint) \
+     VALUES ($1, $2, $3, $4, $5)";
 /// Deferred constraints are checked when the statement ends rather than at
 /// COMMIT, so that their violations are a 409 like any other.
 const BEFORE_STATEMENT: &str = "SAVEPOINT anteroom_statement; SET CONSTRAINTS ALL IMMEDIATE";
@@ -185,6 +186,7 @@ impl PostgresSink {
             .await
             .map_err(|error| format!("postgres: {error}"))?;
         let transaction = client.transaction().await.map_err(transient)?;
+        let fingerprint = request.fingerprint();
         let (select_applied, insert_applied, statement) = tokio::try_join!(
             transaction.prepare_cached(SELECT_APPLIED),
             transaction.prepare_cached(INSERT_APPLIED),
@@ -198,7 +200,7 @@ impl PostgresSink {
             .map_err(transient)?
         {
             let _ = transaction.rollback().await;
-            return recorded(&row);
+            return recorded(&row, &fingerprint);
         }
 
         let outcome = match self.params(&statement, receipt, idempotency_key, &request.body)? {
@@ -226,7 +228,13 @@ impl PostgresSink {
         let inserted = transaction
             .execute(
                 &insert_applied,
-                &[&self.buffer, &idempotency_key, &i32::from(status), &body],
+                &[
+                    &self.buffer,
+                    &idempotency_key,
+                    &i32::from(status),
+                    &body,
+                    &fingerprint,
+                ],
             )
             .await;
         match inserted {
@@ -243,7 +251,7 @@ impl PostgresSink {
                     .await
                     .map_err(transient)?
                     .ok_or("postgres: the concurrent application of this key vanished")?;
-                recorded(&row)
+                recorded(&row, &fingerprint)
             }
             Err(error) => Err(transient(error)),
         }
@@ -380,7 +388,18 @@ fn refusal(error: &tokio_postgres::Error) -> Option<(u16, String)> {
     Some((status, body.to_string()))
 }
 
-fn recorded(row: &Row) -> Result<(u16, String), String> {
+/// The recorded answer for a key, if it was recorded for this request. The
+/// same key on a different request (the key came back after its receipt
+/// expired, or another client reused it) gets a final 422, never the other
+/// request's answer.
+fn recorded(row: &Row, fingerprint: &str) -> Result<(u16, String), String> {
+    let recorded_for: Option<String> = row.try_get(2).map_err(transient)?;
+    if recorded_for.is_some_and(|recorded_for| recorded_for != fingerprint) {
+        let body = serde_json::json!({
+            "error": "this Idempotency-Key was already used for a different request"
+        });
+        return Ok((422, body.to_string()));
+    }
     let status: i32 = row.try_get(0).map_err(transient)?;
     let body: String = row.try_get(1).map_err(transient)?;
     let status = u16::try_from(status)
