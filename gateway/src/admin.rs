@@ -144,7 +144,11 @@ async fn buffers(shared: &Shared, name: &str) -> Response<Body> {
                         "method": request.as_ref().map(|request| request.method.clone()),
                         "target": request.as_ref().map(|request| request.target.clone()),
                         "received_at_ms": request.as_ref().map(|request| request.received_at),
-                        "body": request.as_ref().map(|request| String::from_utf8_lossy(&request.body).into_owned()),
+                        // Personal data: shown only behind a configured token.
+                        "body": request
+                            .as_ref()
+                            .filter(|_| shared.config.secrets.admin_token.is_some())
+                            .map(|request| String::from_utf8_lossy(&request.body).into_owned()),
                     })
                 })
                 .collect();

@@ -3,7 +3,7 @@
 //! workers (or, embedded, the gateway itself) drain it into the booking store
 //! at the buffer's pace. `GET /_anteroom/receipts/ID` tells where it stands.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use anteroom_config::Buffer;
 use anteroom_store::{
@@ -96,11 +96,11 @@ pub async fn accept(
     shared: &Shared,
     buffer: &BufferRuntime,
     request: Request<Incoming>,
-    peer: SocketAddr,
+    (peer, client): (SocketAddr, IpAddr),
     pass: Option<String>,
     set_cookies: Vec<HeaderValue>,
 ) -> Response<Body> {
-    let mut response = match store(shared, buffer, request, peer, pass).await {
+    let mut response = match store(shared, buffer, request, (peer, client), pass).await {
         Ok(response) => response,
         Err(response) => response,
     };
@@ -113,7 +113,7 @@ async fn store(
     shared: &Shared,
     buffer: &BufferRuntime,
     request: Request<Incoming>,
-    peer: SocketAddr,
+    (peer, client): (SocketAddr, IpAddr),
     pass: Option<String>,
 ) -> Result<Response<Body>, Response<Body>> {
     let name = &buffer.config.name;
@@ -197,7 +197,7 @@ async fn store(
         target,
         headers: kept_headers(&shared.proxy.upstream_headers(&parts.headers, peer.ip())),
         pass: pass.unwrap_or_default(),
-        client: peer.ip().to_string(),
+        client: client.to_string(),
         received_at: shared.clock.now(),
         body: body.to_vec(),
     };
@@ -214,7 +214,8 @@ async fn store(
             let mut response = refuse(
                 "store_unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
-                "bookings cannot be taken right now and nothing was stored; please try again shortly",
+                "the booking could not be stored or confirmed; please try again shortly (with the \
+                 same Idempotency-Key, a retry cannot book twice)",
             );
             response.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -257,16 +258,28 @@ async fn store(
     let status_url = format!("/_anteroom/receipts/{receipt}");
     let mut response = if wants_html(&parts.headers) {
         let lang = Lang::from_accept_language(header_str(&parts.headers, header::ACCEPT_LANGUAGE));
+        let state = match position {
+            Some(position) => Some(ReceiptState::Queued {
+                position,
+                attempts: 0,
+            }),
+            // A resubmission: show where the first submission stands.
+            None => shared
+                .buffers
+                .receipt(&receipt)
+                .await
+                .ok()
+                .flatten()
+                .map(|found| found.state),
+        };
+        let state = state.unwrap_or(ReceiptState::Queued {
+            position: 1,
+            attempts: 0,
+        });
+        let refresh = refresh_seconds(&state, buffer.params.drain_per_second);
         html_response(
             StatusCode::ACCEPTED,
-            shared.pages.receipt(
-                lang,
-                &receipt,
-                &ReceiptState::Queued {
-                    position: position.unwrap_or(1),
-                    attempts: 0,
-                },
-            ),
+            shared.pages.receipt(lang, &receipt, &state, refresh),
         )
     } else {
         json_response(
@@ -308,22 +321,42 @@ pub async fn receipt(shared: &Shared, headers: &HeaderMap, id: &str) -> Response
         no_store(response.headers_mut());
         return response;
     };
+    let drain_per_second = shared
+        .intake
+        .buffers()
+        .iter()
+        .find(|buffer| buffer.config.name == found.buffer)
+        .map_or(1, |buffer| buffer.params.drain_per_second);
+    let refresh = refresh_seconds(&found.state, drain_per_second);
     let mut response = if wants_html(headers) {
         let lang = Lang::from_accept_language(header_str(headers, header::ACCEPT_LANGUAGE));
-        html_response(StatusCode::OK, shared.pages.receipt(lang, id, &found.state))
+        html_response(
+            StatusCode::OK,
+            shared.pages.receipt(lang, id, &found.state, refresh),
+        )
     } else {
         json_response(StatusCode::OK, &receipt_json(&found.state))
     };
-    if matches!(
-        found.state,
-        ReceiptState::Queued { .. } | ReceiptState::Processing { .. }
-    ) {
+    if let Some(refresh) = refresh {
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            .insert(header::RETRY_AFTER, HeaderValue::from(refresh));
     }
     no_store(response.headers_mut());
     response
+}
+
+/// How soon a receipt is worth asking about again, `None` once finished:
+/// about the time its queue takes to reach it, between 2 and 30 seconds, so
+/// that a deep queue of watching browsers does not poll the store every 2 s.
+fn refresh_seconds(state: &ReceiptState, drain_per_second: u32) -> Option<u64> {
+    match state {
+        ReceiptState::Queued { position, .. } => {
+            Some((position / u64::from(drain_per_second.max(1))).clamp(2, 30))
+        }
+        ReceiptState::Processing { .. } => Some(2),
+        ReceiptState::Done { .. } | ReceiptState::Failed { .. } => None,
+    }
 }
 
 /// The contract's receipt JSON.

@@ -250,6 +250,11 @@ impl Gateway {
 /// startup when it is off (checked once; the operator's Redis may refuse
 /// CONFIG, which is fine).
 async fn check_persistence(redis: Arc<RedisStore>) {
+    if let Ok(policy) = redis.setting("maxmemory-policy").await
+        && policy != "noeviction"
+    {
+        tracing::warn!(%policy, "Redis may evict keys when full (maxmemory-policy): queued bookings could be lost; set maxmemory-policy noeviction");
+    }
     match redis.persistence().await {
         Ok((appendonly, appendfsync)) if appendonly == "yes" => {
             tracing::info!(%appendfsync, "Redis append-only file is on: accepted bookings survive a Redis restart");

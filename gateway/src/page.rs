@@ -196,17 +196,23 @@ impl Pages {
     }
 
     /// A buffered request's receipt, for browsers: where it stands, and a
-    /// meta refresh every 2 s until it is finished.
-    pub fn receipt(&self, lang: Lang, id: &str, state: &ReceiptState) -> String {
+    /// meta refresh every `refresh_seconds` until it is finished.
+    pub fn receipt(
+        &self,
+        lang: Lang,
+        id: &str,
+        state: &ReceiptState,
+        refresh_seconds: Option<u64>,
+    ) -> String {
         let texts = lang.texts();
-        let pending = matches!(
-            state,
-            ReceiptState::Queued { .. } | ReceiptState::Processing { .. }
-        );
         self.receipt[lang.index()].render(6 * id.len() + 2048, |slot, out| match slot {
             Slot::Receipt => push_escaped(out, id),
-            Slot::ReceiptRefresh if pending => {
-                out.push_str("<meta http-equiv=\"refresh\" content=\"2\">");
+            Slot::ReceiptRefresh => {
+                if let Some(seconds) = refresh_seconds {
+                    out.push_str("<meta http-equiv=\"refresh\" content=\"");
+                    push_number(out, seconds);
+                    out.push_str("\">");
+                }
             }
             Slot::ReceiptState => match state {
                 ReceiptState::Queued {
@@ -218,7 +224,8 @@ impl Pages {
                 }
                 ReceiptState::Queued { .. } => out.push_str(texts.receipt_retrying),
                 ReceiptState::Processing { .. } => out.push_str(texts.receipt_processing),
-                ReceiptState::Done { status, .. } if (200..300).contains(status) => {
+                // A 3xx is how form sites say "done, look there".
+                ReceiptState::Done { status, .. } if (200..400).contains(status) => {
                     out.push_str(texts.receipt_done);
                 }
                 ReceiptState::Done { status, body } => {

@@ -103,7 +103,7 @@ async fn answer(shared: &Shared, request: Request<Incoming>, peer: SocketAddr) -
                         shared,
                         buffer,
                         request,
-                        peer,
+                        (peer, client),
                         decision.pass,
                         decision.set_cookies,
                     )

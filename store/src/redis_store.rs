@@ -65,21 +65,22 @@ impl RedisStore {
     /// Redis's persistence settings, `appendonly` and `appendfsync`: what
     /// "acknowledged" means for a buffered request (see the README).
     pub async fn persistence(&self) -> Result<(String, String), StoreError> {
-        let mut connection = self.connection.clone();
-        let mut setting = async |name: &str| {
-            let pair: Vec<String> = redis::cmd("CONFIG")
-                .arg("GET")
-                .arg(name)
-                .query_async(&mut connection)
-                .await
-                .map_err(unavailable)?;
-            pair.get(1)
-                .cloned()
-                .ok_or_else(|| StoreError::Protocol(format!("CONFIG GET {name}: {pair:?}")))
-        };
-        let appendonly = setting("appendonly").await?;
-        let appendfsync = setting("appendfsync").await?;
+        let appendonly = self.setting("appendonly").await?;
+        let appendfsync = self.setting("appendfsync").await?;
         Ok((appendonly, appendfsync))
+    }
+
+    /// One server setting (`CONFIG GET`).
+    pub async fn setting(&self, name: &str) -> Result<String, StoreError> {
+        let pair: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        pair.get(1)
+            .cloned()
+            .ok_or_else(|| StoreError::Protocol(format!("CONFIG GET {name}: {pair:?}")))
     }
 
     fn invocation<'a>(

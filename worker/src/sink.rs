@@ -18,7 +18,7 @@ pub enum Applied {
 
 /// The longest sink answer body kept in a receipt; longer ones are cut at a
 /// character boundary.
-pub const MAX_RESULT_BYTES: usize = 64 * 1024;
+pub const MAX_RESULT_BYTES: usize = 16 * 1024;
 
 /// One buffer's sink.
 #[async_trait::async_trait]

@@ -12,6 +12,8 @@ use anteroom_tests::{
 };
 
 const BUFFER: &str = "bookings";
+/// Dead letters show their bodies only behind a token.
+const ADMIN_TOKEN: &str = "drain-test-admin-token";
 /// Long enough for any drain below to finish on a slow shared machine; the
 /// tests assert what happened, never how fast.
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -78,6 +80,7 @@ impl Stage {
         let builder = gateway(&origin)
             .room(room("vaccini").paths(&["/api/"]).capacity(1000))
             .redis(&redis)
+            .admin_token(ADMIN_TOKEN)
             .extra_toml(&spec.toml(worker_admin_port));
         let config = builder.toml();
         let gateway = builder.start().await;
@@ -122,6 +125,7 @@ impl Stage {
     async fn figures(&self) -> serde_json::Value {
         plain_client()
             .get(self.gateway.admin_url(&format!("/admin/buffers/{BUFFER}")))
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .expect("admin answers")
