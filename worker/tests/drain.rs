@@ -95,11 +95,24 @@ impl Stage {
 
     /// A worker process with its own admin port, against `upstream` (the
     /// origin unless a test points it elsewhere).
-    fn worker(&self) -> Worker {
-        self.worker_to(&self.origin.url())
+    async fn worker(&self) -> Worker {
+        self.worker_to(&self.origin.url()).await
     }
 
-    fn worker_to(&self, upstream: &str) -> Worker {
+    /// A running, healthy worker. Its admin port is picked free, which can
+    /// race with another test taking it first: then it starts again on
+    /// another.
+    async fn worker_to(&self, upstream: &str) -> Worker {
+        for _ in 0..3 {
+            let mut worker = self.spawn_worker(upstream);
+            if worker.wait_healthy().await {
+                return worker;
+            }
+        }
+        panic!("the worker exited at startup three times");
+    }
+
+    fn spawn_worker(&self, upstream: &str) -> Worker {
         let admin_port = free_port();
         let config = self
             .config
@@ -228,7 +241,9 @@ impl Worker {
         format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
-    async fn wait_healthy(&mut self) {
+    /// Waits until the worker answers `/healthz`: true, or false if it
+    /// exited first.
+    async fn wait_healthy(&mut self) -> bool {
         let started = Instant::now();
         while plain_client()
             .get(self.admin_url("/healthz"))
@@ -239,11 +254,13 @@ impl Worker {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!("the worker exited at startup: {status}");
+                eprintln!("the worker exited at startup: {status}");
+                return false;
             }
             assert!(started.elapsed() < PATIENCE, "the worker never came up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        true
     }
 
     fn pid(&self) -> u32 {
@@ -313,8 +330,7 @@ async fn a_booking_is_accepted_then_applied_through_the_http_sink() {
     assert_eq!(queued["position"], 1);
     assert_eq!(stage.origin.stats().await["bookings"], 0);
 
-    let mut worker = stage.worker();
-    worker.wait_healthy().await;
+    let worker = stage.worker().await;
     stage.wait_done(1).await;
     let done = receipt(&stage, &id).await;
     assert_eq!(done["state"], "done", "{done}");
@@ -341,10 +357,8 @@ async fn two_workers_share_one_pace() {
     let stage = Stage::new(spec, origin, false).await;
     let visitor = stage.admitted_visitor().await;
     book_many(&visitor, COUNT as usize).await;
-    let mut first = stage.worker();
-    let mut second = stage.worker();
-    first.wait_healthy().await;
-    second.wait_healthy().await;
+    let first = stage.worker().await;
+    let second = stage.worker().await;
     // Sample the finished count over the drain; measure the pace between
     // 100 and 500 finished (away from the start's burst and the tail).
     let mut samples: Vec<(Instant, u64)> = Vec::new();
@@ -395,10 +409,8 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice() {
     let stage = Stage::new(spec, origin, false).await;
     let visitor = stage.admitted_visitor().await;
     let receipts = book_many(&visitor, COUNT).await;
-    let mut doomed = stage.worker();
-    let mut survivor = stage.worker();
-    doomed.wait_healthy().await;
-    survivor.wait_healthy().await;
+    let mut doomed = stage.worker().await;
+    let _survivor = stage.worker().await;
     let started = Instant::now();
     loop {
         let figures = stage.figures().await;
@@ -435,8 +447,9 @@ async fn a_failing_sink_is_retried_then_dead_lettered() {
     let visitor = stage.admitted_visitor().await;
     let id = book(&visitor, "doomed", &booking(7)).await;
     // The worker's upstream refuses connections.
-    let mut worker = stage.worker_to(&format!("http://127.0.0.1:{}", free_port()));
-    worker.wait_healthy().await;
+    let worker = stage
+        .worker_to(&format!("http://127.0.0.1:{}", free_port()))
+        .await;
     let started = Instant::now();
     let failed = loop {
         let answer = receipt(&stage, &id).await;
@@ -483,8 +496,7 @@ async fn a_refusal_from_the_site_is_final_and_not_retried() {
     let unknown_slot = serde_json::json!({ "name": "Ada", "slot": "1999-01-01T00:00" });
     let id = book(&visitor, "no-such-slot", &unknown_slot).await;
     let served_before = stage.origin.requests_served().await;
-    let mut worker = stage.worker();
-    worker.wait_healthy().await;
+    let _worker = stage.worker().await;
     stage.wait_done(1).await;
     let answer = receipt(&stage, &id).await;
     assert_eq!(answer["state"], "done", "{answer}");
@@ -511,8 +523,7 @@ async fn sigterm_finishes_requests_in_flight_and_takes_no_more() {
     let stage = Stage::new(spec, origin, false).await;
     let visitor = stage.admitted_visitor().await;
     book_many(&visitor, 40).await;
-    let mut worker = stage.worker();
-    worker.wait_healthy().await;
+    let mut worker = stage.worker().await;
     let started = Instant::now();
     while stage.figures().await["in_flight"].as_u64() < Some(1) {
         assert!(started.elapsed() < PATIENCE, "nothing was taken");
@@ -538,8 +549,7 @@ async fn accepted_bookings_survive_a_redis_restart_with_aof() {
     let receipts = book_many(&visitor, COUNT).await;
     stage.redis.kill();
     stage.redis.restart().await;
-    let mut worker = stage.worker();
-    worker.wait_healthy().await;
+    let _worker = stage.worker().await;
     stage.wait_done(COUNT as u64).await;
     assert_eq!(stage.origin.stats().await["bookings"], COUNT);
     for id in &receipts {
@@ -550,8 +560,7 @@ async fn accepted_bookings_survive_a_redis_restart_with_aof() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_reports_health_readiness_and_metrics() {
     let mut stage = Stage::new(BufferSpec::default(), OriginOptions::default(), false).await;
-    let mut worker = stage.worker();
-    worker.wait_healthy().await;
+    let worker = stage.worker().await;
     let client = plain_client();
     let get = |path: &str| client.get(worker.admin_url(path)).send();
     assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
@@ -654,10 +663,8 @@ async fn the_postgres_sink_never_overbooks_a_slot() {
     assert_eq!(missing.status(), 422);
     assert!(missing.text().await.expect("text").contains("patient.name"));
 
-    let mut first = stage.worker();
-    let mut second = stage.worker();
-    first.wait_healthy().await;
-    second.wait_healthy().await;
+    let _first = stage.worker().await;
+    let _second = stage.worker().await;
     stage.wait_done(30).await;
 
     let mut statuses = std::collections::BTreeMap::new();
@@ -707,8 +714,7 @@ async fn an_outage_of_the_site_makes_no_dead_letters() {
     let receipts = book_many(&visitor, COUNT).await;
     // The worker's site is down: nothing listens on its port yet.
     let port = free_port();
-    let mut worker = stage.worker_to(&format!("http://127.0.0.1:{port}"));
-    worker.wait_healthy().await;
+    let worker = stage.worker_to(&format!("http://127.0.0.1:{port}")).await;
     anteroom_tests::eventually("the worker notices the site is down", || async {
         worker
             .metrics()
