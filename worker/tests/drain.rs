@@ -756,3 +756,31 @@ async fn an_outage_of_the_site_makes_no_dead_letters() {
             .contains("anteroom_buffer_sink_down{buffer=\"bookings\"} 0")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_one_in_flight_cap() {
+    const COUNT: usize = 40;
+    let spec = BufferSpec {
+        drain_per_second: 1000,
+        max_in_flight: 3,
+        ..BufferSpec::default()
+    };
+    // Slow bookings: each worker alone would fill the site with 3 at once.
+    let origin = OriginOptions {
+        service_time: Duration::from_millis(100),
+        slot_capacity: 1_000_000,
+    };
+    let stage = Stage::new(spec, origin, false).await;
+    let visitor = stage.admitted_visitor().await;
+    book_many(&visitor, COUNT).await;
+    let _first = stage.worker().await;
+    let _second = stage.worker().await;
+    stage.wait_done(COUNT as u64).await;
+    let stats = stage.origin.stats().await;
+    assert_eq!(stats["bookings"], COUNT);
+    let most = stats["max_concurrency"].as_u64().expect("max concurrency");
+    assert!(
+        most <= 3,
+        "the site saw {most} bookings at once for max_in_flight = 3 across two workers"
+    );
+}
