@@ -784,3 +784,77 @@ async fn two_workers_share_one_in_flight_cap() {
         "the site saw {most} bookings at once for max_in_flight = 3 across two workers"
     );
 }
+
+/// A site that answers each booking with the next status of `script`, then
+/// 201; it records the `Idempotency-Key` of every request it sees.
+async fn scripted_site(
+    script: Vec<u16>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::{Arc, Mutex};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let log = Arc::clone(&log);
+            let script = script.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: http::Request<hyper::body::Incoming>| {
+                        let log = Arc::clone(&log);
+                        let script = script.clone();
+                        async move {
+                            let key = request
+                                .headers()
+                                .get("idempotency-key")
+                                .and_then(|value| value.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            let count = {
+                                let mut log = log.lock().expect("log");
+                                log.push(key);
+                                log.len()
+                            };
+                            let status = script.get(count - 1).copied().unwrap_or(201);
+                            let mut response = http::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::from(format!("answer {count}")),
+                            ));
+                            *response.status_mut() =
+                                http::StatusCode::from_u16(status).expect("status");
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_not_now_answers_are_retried_with_the_same_key() {
+    let spec = BufferSpec {
+        max_attempts: 5,
+        ..BufferSpec::default()
+    };
+    let stage = Stage::new(spec, OriginOptions::default(), false).await;
+    let visitor = stage.admitted_visitor().await;
+    let id = book(&visitor, "retried", &booking(3)).await;
+    let (site, seen) = scripted_site(vec![503, 429, 408, 500]).await;
+    let _worker = stage.worker_to(&site).await;
+    stage.wait_done(1).await;
+    let answer = receipt(&stage, &id).await;
+    assert_eq!(answer["result"]["status"], 201, "{answer}");
+    assert_eq!(answer["result"]["body"], "answer 5");
+    let seen = seen.lock().expect("log").clone();
+    assert_eq!(seen, vec!["retried"; 5], "five tries, one key");
+}
