@@ -145,9 +145,9 @@ async fn store(
     }
     let receipt = receipt_id(name);
     let key = match request.headers().get("idempotency-key") {
-        None => receipt.clone(),
+        None => None,
         Some(value) => match idempotency_key(value) {
-            Some(key) => key.to_owned(),
+            Some(key) => Some(key.to_owned()),
             None => {
                 return Err(refuse(
                     "idempotency_key",
@@ -201,10 +201,12 @@ async fn store(
         received_at: shared.clock.now(),
         body: body.to_vec(),
     };
+    let fingerprint = buffered.fingerprint();
+    let key = key.unwrap_or_else(|| automatic_key(&buffered.pass, &fingerprint, &receipt));
     let submission = Submission {
         receipt,
         idempotency_key: key,
-        fingerprint: buffered.fingerprint(),
+        fingerprint,
         request: buffered.encode(),
     };
     let enqueued = match shared.buffers.enqueue(&buffer.params, submission).await {
@@ -380,6 +382,24 @@ pub fn receipt_json(state: &ReceiptState) -> serde_json::Value {
 fn wants_html(headers: &HeaderMap) -> bool {
     !wants_json(headers)
         && header_str(headers, header::ACCEPT).is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// The key of a request sent without `Idempotency-Key` (a browser's form
+/// post cannot send one): the same request from the same visitor's pass is
+/// the same booking, so a double click or a resubmitted form is not booked
+/// twice. Without a pass (the store was down under `on_error = "admit"`),
+/// every request is its own.
+fn automatic_key(pass: &str, fingerprint: &str, receipt: &str) -> String {
+    if pass.is_empty() {
+        return receipt.to_owned();
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(pass.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(fingerprint.as_bytes())
+        .finalize();
+    format!("auto-{:x}", digest)
 }
 
 fn idempotency_key(value: &HeaderValue) -> Option<&str> {

@@ -133,15 +133,23 @@ async fn a_repeated_idempotency_key_gets_the_same_receipt_and_one_booking() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_key_every_post_is_its_own_booking() {
+async fn without_a_key_the_same_request_from_the_same_visitor_is_one_booking() {
     let origin = origin().await;
     let gateway = builder(&origin, 10, "").start().await;
     let visitor = inside(&gateway).await;
+    // A double click, or a form sent again.
     let first = receipt_of(post(&visitor, None, BOOKING).await).await;
-    let second = receipt_of(post(&visitor, None, BOOKING).await).await;
+    let again = receipt_of(post(&visitor, None, BOOKING).await).await;
+    assert_eq!(first, again);
+    // Another booking by the same visitor, and the same one by another.
+    let other_body = r#"{"name":"Bob","slot":"2021-03-01T09:00"}"#;
+    let second = receipt_of(post(&visitor, None, other_body).await).await;
+    let someone_else = inside(&gateway).await;
+    let third = receipt_of(post(&someone_else, None, BOOKING).await).await;
     assert_ne!(first, second);
-    eventually("both are applied", || async {
-        origin.stats().await["bookings"] == 2
+    assert_ne!(first, third);
+    eventually("three bookings are applied", || async {
+        origin.stats().await["bookings"] == 3
     })
     .await;
 }
@@ -219,7 +227,7 @@ async fn other_methods_on_the_buffered_path_are_proxied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_buffer_answers_503_and_keeps_what_it_accepted() {
     // Redis, and no worker: nothing drains.
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start_durable().await;
     let origin = origin().await;
     let gateway = builder(&origin, 10, "max_depth = 3")
         .redis(&redis)
@@ -241,7 +249,7 @@ async fn a_full_buffer_answers_503_and_keeps_what_it_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_store_down_nothing_is_answered_202() {
-    let mut redis = RedisServer::start().await;
+    let mut redis = RedisServer::start_durable().await;
     let origin = origin().await;
     let gateway = builder(&origin, 10, "").redis(&redis).start().await;
     let visitor = inside(&gateway).await;
@@ -253,7 +261,7 @@ async fn with_the_store_down_nothing_is_answered_202() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_answer_json_html_and_404() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start_durable().await;
     let origin = origin().await;
     let gateway = builder(&origin, 10, "").redis(&redis).start().await;
     let visitor = inside(&gateway).await;

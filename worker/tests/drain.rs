@@ -69,12 +69,10 @@ struct Stage {
 }
 
 impl Stage {
-    async fn new(spec: BufferSpec, origin: OriginOptions, durable: bool) -> Stage {
-        let redis = if durable {
-            RedisServer::start_durable().await
-        } else {
-            RedisServer::start().await
-        };
+    /// Redis runs as the README asks for buffers (`appendonly yes`,
+    /// `appendfsync always`), so `202` means the booking is on disk.
+    async fn new(spec: BufferSpec, origin: OriginOptions) -> Stage {
+        let redis = RedisServer::start_durable().await;
         let origin = upstream_with(origin).await;
         let worker_admin_port = free_port();
         let builder = gateway(&origin)
@@ -322,7 +320,7 @@ fn applied_done(metrics: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_booking_is_accepted_then_applied_through_the_http_sink() {
-    let stage = Stage::new(BufferSpec::default(), OriginOptions::default(), false).await;
+    let stage = Stage::new(BufferSpec::default(), OriginOptions::default()).await;
     let visitor = stage.admitted_visitor().await;
     let id = book(&visitor, "only-once", &booking(1)).await;
     let queued = receipt(&stage, &id).await;
@@ -354,7 +352,7 @@ async fn two_workers_share_one_pace() {
         slot_capacity: 1_000_000,
         ..OriginOptions::default()
     };
-    let stage = Stage::new(spec, origin, false).await;
+    let stage = Stage::new(spec, origin).await;
     let visitor = stage.admitted_visitor().await;
     book_many(&visitor, COUNT as usize).await;
     let first = stage.worker().await;
@@ -406,7 +404,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice() {
         service_time: Duration::from_millis(20),
         slot_capacity: 1_000_000,
     };
-    let stage = Stage::new(spec, origin, false).await;
+    let stage = Stage::new(spec, origin).await;
     let visitor = stage.admitted_visitor().await;
     let receipts = book_many(&visitor, COUNT).await;
     let mut doomed = stage.worker().await;
@@ -443,7 +441,7 @@ async fn a_failing_sink_is_retried_then_dead_lettered() {
         max_attempts: 3,
         ..BufferSpec::default()
     };
-    let stage = Stage::new(spec, OriginOptions::default(), false).await;
+    let stage = Stage::new(spec, OriginOptions::default()).await;
     let visitor = stage.admitted_visitor().await;
     let id = book(&visitor, "doomed", &booking(7)).await;
     // The worker's upstream refuses connections.
@@ -491,7 +489,7 @@ async fn a_failing_sink_is_retried_then_dead_lettered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_from_the_site_is_final_and_not_retried() {
-    let stage = Stage::new(BufferSpec::default(), OriginOptions::default(), false).await;
+    let stage = Stage::new(BufferSpec::default(), OriginOptions::default()).await;
     let visitor = stage.admitted_visitor().await;
     let unknown_slot = serde_json::json!({ "name": "Ada", "slot": "1999-01-01T00:00" });
     let id = book(&visitor, "no-such-slot", &unknown_slot).await;
@@ -520,7 +518,7 @@ async fn sigterm_finishes_requests_in_flight_and_takes_no_more() {
         service_time: Duration::from_millis(400),
         slot_capacity: 1_000_000,
     };
-    let stage = Stage::new(spec, origin, false).await;
+    let stage = Stage::new(spec, origin).await;
     let visitor = stage.admitted_visitor().await;
     book_many(&visitor, 40).await;
     let mut worker = stage.worker().await;
@@ -544,7 +542,7 @@ async fn sigterm_finishes_requests_in_flight_and_takes_no_more() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_bookings_survive_a_redis_restart_with_aof() {
     const COUNT: usize = 100;
-    let mut stage = Stage::new(BufferSpec::default(), OriginOptions::default(), true).await;
+    let mut stage = Stage::new(BufferSpec::default(), OriginOptions::default()).await;
     let visitor = stage.admitted_visitor().await;
     let receipts = book_many(&visitor, COUNT).await;
     stage.redis.kill();
@@ -559,7 +557,7 @@ async fn accepted_bookings_survive_a_redis_restart_with_aof() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_reports_health_readiness_and_metrics() {
-    let mut stage = Stage::new(BufferSpec::default(), OriginOptions::default(), false).await;
+    let mut stage = Stage::new(BufferSpec::default(), OriginOptions::default()).await;
     let worker = stage.worker().await;
     let client = plain_client();
     let get = |path: &str| client.get(worker.admin_url(path)).send();
@@ -640,7 +638,7 @@ async fn the_postgres_sink_never_overbooks_a_slot() {
         ),
         ..BufferSpec::default()
     };
-    let stage = Stage::new(spec, OriginOptions::default(), false).await;
+    let stage = Stage::new(spec, OriginOptions::default()).await;
     let visitor = stage.admitted_visitor().await;
     let body = |index: usize| serde_json::json!({ "slot_id": index % 3 + 1, "patient": { "name": format!("patient {index}") } });
     let mut receipts = Vec::new();
@@ -709,7 +707,7 @@ async fn an_outage_of_the_site_makes_no_dead_letters() {
         max_attempts: 2,
         ..BufferSpec::default()
     };
-    let stage = Stage::new(spec, OriginOptions::default(), false).await;
+    let stage = Stage::new(spec, OriginOptions::default()).await;
     let visitor = stage.admitted_visitor().await;
     let receipts = book_many(&visitor, COUNT).await;
     // The worker's site is down: nothing listens on its port yet.
@@ -770,7 +768,7 @@ async fn two_workers_share_one_in_flight_cap() {
         service_time: Duration::from_millis(100),
         slot_capacity: 1_000_000,
     };
-    let stage = Stage::new(spec, origin, false).await;
+    let stage = Stage::new(spec, origin).await;
     let visitor = stage.admitted_visitor().await;
     book_many(&visitor, COUNT).await;
     let _first = stage.worker().await;
@@ -846,7 +844,7 @@ async fn server_errors_and_not_now_answers_are_retried_with_the_same_key() {
         max_attempts: 5,
         ..BufferSpec::default()
     };
-    let stage = Stage::new(spec, OriginOptions::default(), false).await;
+    let stage = Stage::new(spec, OriginOptions::default()).await;
     let visitor = stage.admitted_visitor().await;
     let id = book(&visitor, "retried", &booking(3)).await;
     let (site, seen) = scripted_site(vec![503, 429, 408, 500]).await;
