@@ -44,6 +44,9 @@ pub struct Config {
     /// `shutdown_grace_seconds`: how long in-flight requests may finish after
     /// a shutdown signal. Default 10, 0..=300.
     pub shutdown_grace: Duration,
+    /// `log_format`: `"text"` (default) or `"json"` (one JSON object per
+    /// line, for log shippers). Env `ANTEROOM_LOG_FORMAT` wins.
+    pub log_format: LogFormat,
     /// `[store]`.
     pub store: StoreConfig,
     /// `[secrets]`, after the environment overrides.
@@ -244,6 +247,14 @@ pub struct Buffer {
 /// Media types a buffer accepts when `content_types` is not set.
 pub const DEFAULT_CONTENT_TYPES: [&str; 2] =
     ["application/json", "application/x-www-form-urlencoded"];
+
+/// How the binaries write their logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
 
 /// `sink`: where a buffer's requests are replayed.
 #[derive(Clone, PartialEq, Eq)]

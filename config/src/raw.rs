@@ -19,6 +19,7 @@ pub(crate) struct RawConfig {
     pub upstream: Option<String>,
     pub upstream_timeout_seconds: Option<u64>,
     pub shutdown_grace_seconds: Option<u64>,
+    pub log_format: Option<String>,
     #[serde(default)]
     pub store: RawStore,
     #[serde(default)]

@@ -14,7 +14,7 @@ mod rooms;
 
 use crate::raw::{RawConfig, RawLimits, RawSecrets, RawStore};
 use crate::{
-    Backend, Config, CookieConfig, CookieSecure, ENV_ADMIN_TOKEN, ENV_COOKIE_KEYS, Limits, OnError,
+    Backend, Config, CookieConfig, CookieSecure, ENV_ADMIN_TOKEN, ENV_COOKIE_KEYS, Limits, LogFormat, OnError,
     Secrets, StoreConfig, Upstream, WorkerConfig,
 };
 
@@ -67,6 +67,20 @@ pub(crate) fn config(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Re
     let shutdown_grace = SHUTDOWN_GRACE_SECONDS
         .seconds(raw.shutdown_grace_seconds)
         .map_err(|problem| format!("shutdown_grace_seconds: {problem}"))?;
+    let log_format = {
+        let from_env = env("ANTEROOM_LOG_FORMAT").filter(|value| !value.is_empty());
+        let (value, key) = match from_env {
+            Some(value) => (Some(value), "ANTEROOM_LOG_FORMAT"),
+            None => (raw.log_format, "log_format"),
+        };
+        match value.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(format!("{key}: {other:?} is not one of \"text\", \"json\""));
+            }
+        }
+    };
     let store = store(raw.store)?;
     let secrets = secrets(raw.secrets, &store.backend, env)?;
     let limits = limits(raw.limits)?;
@@ -96,6 +110,7 @@ pub(crate) fn config(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Re
         upstream,
         upstream_timeout,
         shutdown_grace,
+        log_format,
         store,
         secrets,
         limits,

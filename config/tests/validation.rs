@@ -959,3 +959,18 @@ fn postgres_params() {
     let message = invalid(&with_buffer("params = [\"a\"]"));
     assert!(message.contains("params is only for sink"), "{message}");
 }
+
+#[test]
+fn log_format() {
+    let base = with_buffer("");
+    assert_eq!(valid(&base).log_format, anteroom_config::LogFormat::Text);
+    let json = format!("log_format = \"json\"\n{base}");
+    assert_eq!(valid(&json).log_format, anteroom_config::LogFormat::Json);
+    let message = invalid(&format!("log_format = \"xml\"\n{base}"));
+    assert!(message.starts_with("log_format: \"xml\""), "{message}");
+    let from_env = Config::from_toml(&base, |name| {
+        (name == "ANTEROOM_LOG_FORMAT").then(|| "json".to_owned())
+    })
+    .expect("valid");
+    assert_eq!(from_env.log_format, anteroom_config::LogFormat::Json);
+}

@@ -74,3 +74,39 @@ fn a_bad_config_never_starts() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("upstream"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `log_format = "json"`: every line the gateway writes is a JSON object
+/// with structured fields.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("anteroom-cli-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("json.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\
+         upstream = \"http://127.0.0.1:9\"\nlog_format = \"json\"\n",
+    )
+    .unwrap();
+    let mut child = gateway()
+        .arg("--config")
+        .arg(&path)
+        .env_remove("ANTEROOM_LOG_FORMAT")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .expect("a log line")
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let line: serde_json::Value = serde_json::from_str(&first).expect("a JSON object");
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["fields"]["message"], "anteroom gateway started", "{line}");
+    assert!(line["fields"]["listen"].is_string(), "{line}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

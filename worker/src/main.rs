@@ -28,8 +28,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    init_tracing();
     let config = anteroom_config::load_for_binary(&args.config, args.check, "anteroom-worker");
+    init_tracing(config.log_format);
     let Backend::Redis { url } = &config.store.backend else {
         eprintln!(
             "anteroom-worker: store.backend is \"memory\": the gateway drains its buffers \
@@ -97,12 +97,12 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn init_tracing() {
+/// `RUST_LOG` filters (default `info`); `log_format` picks text or JSON.
+fn init_tracing(format: anteroom_config::LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("ANTEROOM_LOG_FORMAT").is_ok_and(|format| format == "json");
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
+    if format == anteroom_config::LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
