@@ -1,10 +1,18 @@
-//! The admin listener: health, readiness, and the rooms' admin API.
+//! The admin listener: health, readiness, the rooms' admin API and the
+//! operator's dashboard.
 //!
 //! `GET /admin/rooms`, `GET /admin/rooms/NAME` and `PATCH /admin/rooms/NAME`
 //! need `Authorization: Bearer <admin_token>` (compared in constant time).
 //! Without a configured token the API only reads. A change is stored in the
 //! store, so it reaches every gateway at its next step (100 ms) and survives
 //! restarts; the config file stays the starting point.
+//!
+//! The dashboard (`dashboard`) is a page without data, served to anyone who
+//! reaches the listener; it reads `GET /admin/overview` (`overview`) and
+//! changes rooms through the same API, with the token the operator types in.
+
+mod dashboard;
+mod overview;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -43,6 +51,19 @@ pub async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Bod
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             );
             response
+        }
+        (_, "/admin/") | (_, "/admin/dashboard") => match *request.method() {
+            Method::GET | Method::HEAD => dashboard::page(),
+            _ => method_not_allowed("GET, HEAD"),
+        },
+        (_, "/admin/overview") => {
+            if let Err(response) = authorize(shared, &request) {
+                return *response;
+            }
+            match *request.method() {
+                Method::GET => overview::overview(shared).await,
+                _ => method_not_allowed("GET"),
+            }
         }
         (_, "/admin/rooms") | (_, "/admin/rooms/") => {
             if let Err(response) = authorize(shared, &request) {
@@ -93,8 +114,8 @@ async fn buffers(shared: &Shared, name: &str) -> Response<Body> {
         if !name.is_empty() && buffer.config.name != name {
             continue;
         }
-        let stats = match shared.buffers.buffer_stats(&buffer.params).await {
-            Ok(stats) => stats,
+        let mut figures = match buffer_figures(shared, buffer).await {
+            Ok(figures) => figures,
             Err(error) => {
                 return json_response(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -102,22 +123,6 @@ async fn buffers(shared: &Shared, name: &str) -> Response<Body> {
                 );
             }
         };
-        let mut figures = serde_json::json!({
-            "name": buffer.config.name,
-            "room": buffer.config.room,
-            "method": buffer.config.method.as_str(),
-            "path": buffer.config.path,
-            "drain_per_second": buffer.params.drain_per_second,
-            "max_in_flight": buffer.params.max_in_flight,
-            "max_depth": buffer.params.max_depth,
-            "depth": stats.depth(),
-            "queued": stats.queued,
-            "in_flight": stats.in_flight,
-            "retrying": stats.retrying,
-            "dead": stats.dead,
-            "accepted": stats.accepted,
-            "done": stats.done,
-        });
         if !name.is_empty() {
             let dead = match shared
                 .buffers
@@ -161,6 +166,31 @@ async fn buffers(shared: &Shared, name: &str) -> Response<Body> {
         return json_error(StatusCode::NOT_FOUND, "no such buffer");
     }
     json_response(StatusCode::OK, &serde_json::json!({ "buffers": listed }))
+}
+
+/// One buffer's settings and figures (one store round trip), without its
+/// dead letters.
+async fn buffer_figures(
+    shared: &Shared,
+    buffer: &crate::intake::BufferRuntime,
+) -> Result<serde_json::Value, anteroom_store::StoreError> {
+    let stats = shared.buffers.buffer_stats(&buffer.params).await?;
+    Ok(serde_json::json!({
+        "name": buffer.config.name,
+        "room": buffer.config.room,
+        "method": buffer.config.method.as_str(),
+        "path": buffer.config.path,
+        "drain_per_second": buffer.params.drain_per_second,
+        "max_in_flight": buffer.params.max_in_flight,
+        "max_depth": buffer.params.max_depth,
+        "depth": stats.depth(),
+        "queued": stats.queued,
+        "in_flight": stats.in_flight,
+        "retrying": stats.retrying,
+        "dead": stats.dead,
+        "accepted": stats.accepted,
+        "done": stats.done,
+    }))
 }
 
 /// Ready when the config is loaded (it is, or we would not be running) and

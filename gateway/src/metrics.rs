@@ -8,6 +8,7 @@
 //! `/metrics` is scraped, so they cost the request path nothing.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram, counter, gauge, histogram};
@@ -146,12 +147,72 @@ impl RoomMetrics {
 
 pub fn upstream_response(elapsed: Duration) {
     histogram!("anteroom_upstream_response_seconds").record(elapsed.as_secs_f64());
+    UPSTREAM_TOTALS.responses.fetch_add(1, Ordering::Relaxed);
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    UPSTREAM_TOTALS
+        .latency_micros
+        .fetch_add(micros, Ordering::Relaxed);
 }
 
-/// `kind`: unreachable, timeout, busy, body_too_large, client_body.
+/// `kind`: one of [`UPSTREAM_ERROR_KINDS`].
 pub fn upstream_error(kind: &'static str) {
     counter!("anteroom_upstream_errors_total", "kind" => kind).increment(1);
+    if let Some(index) = UPSTREAM_ERROR_KINDS.iter().position(|known| *known == kind) {
+        UPSTREAM_TOTALS.errors[index].fetch_add(1, Ordering::Relaxed);
+    }
 }
+
+/// Why a request to the upstream failed, as counted by [`upstream_error`].
+pub const UPSTREAM_ERROR_KINDS: [&str; 5] = [
+    "unreachable",
+    "timeout",
+    "busy",
+    "body_too_large",
+    "client_body",
+];
+
+/// The upstream's totals so far, for the dashboard (`/admin/overview`):
+/// counters that a reader differences between two polls to get the mean
+/// latency and the error rate of that interval. The same events as
+/// `anteroom_upstream_response_seconds` and `anteroom_upstream_errors_total`,
+/// and, like them, per process (one gateway per process in production).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpstreamTotals {
+    /// Responses whose head came back from the upstream.
+    pub responses: u64,
+    /// Their latencies (request sent to response head), added up.
+    pub response_seconds_sum: f64,
+    /// Failures, in the order of [`UPSTREAM_ERROR_KINDS`].
+    pub errors: [u64; UPSTREAM_ERROR_KINDS.len()],
+}
+
+pub fn upstream_totals() -> UpstreamTotals {
+    UpstreamTotals {
+        responses: UPSTREAM_TOTALS.responses.load(Ordering::Relaxed),
+        response_seconds_sum: UPSTREAM_TOTALS.latency_micros.load(Ordering::Relaxed) as f64
+            / 1_000_000.0,
+        errors: std::array::from_fn(|index| UPSTREAM_TOTALS.errors[index].load(Ordering::Relaxed)),
+    }
+}
+
+/// Plain atomics beside the recorder: reading the recorder's histogram
+/// back would mean rendering the whole exposition text on every poll.
+/// Relaxed ordering: each counter is exact on its own, and a reader may
+/// see a response counted a moment before its latency (harmless between
+/// polls a second apart).
+struct AtomicUpstreamTotals {
+    responses: AtomicU64,
+    /// Microseconds: an integer sum stays exact, and u64 holds 584,000
+    /// years of them.
+    latency_micros: AtomicU64,
+    errors: [AtomicU64; UPSTREAM_ERROR_KINDS.len()],
+}
+
+static UPSTREAM_TOTALS: AtomicUpstreamTotals = AtomicUpstreamTotals {
+    responses: AtomicU64::new(0),
+    latency_micros: AtomicU64::new(0),
+    errors: [const { AtomicU64::new(0) }; UPSTREAM_ERROR_KINDS.len()],
+};
 
 pub fn store_call(ok: bool) {
     counter!("anteroom_store_requests_total", "result" => if ok { "ok" } else { "error" })
