@@ -41,6 +41,8 @@ pub struct WaitingView<'a> {
     pub updated_unix_seconds: u64,
     /// E.g. `/_anteroom/status?room=vaccini`; URL-safe already, escaped anyway.
     pub status_url: &'a str,
+    /// The room is paused (admin API): nobody is let in for now.
+    pub paused: bool,
 }
 
 /// The pages, compiled once at startup. Cheap to share (`Arc`) and `Sync`.
@@ -159,6 +161,11 @@ impl Pages {
                 }
             }
             Slot::Eta => push_eta_line(out, view.eta_seconds, texts),
+            Slot::PausedHidden => {
+                if !view.paused {
+                    out.push_str(" hidden");
+                }
+            }
             Slot::Retry | Slot::Receipt | Slot::ReceiptState | Slot::ReceiptRefresh => {}
         })
     }
@@ -282,6 +289,7 @@ enum Slot {
     Receipt,
     ReceiptState,
     ReceiptRefresh,
+    PausedHidden,
 }
 
 const WAITING_SLOTS: &[Slot] = &[
@@ -294,6 +302,7 @@ const WAITING_SLOTS: &[Slot] = &[
     Slot::Position,
     Slot::Ahead,
     Slot::Eta,
+    Slot::PausedHidden,
 ];
 const UNAVAILABLE_SLOTS: &[Slot] = &[Slot::Retry];
 const RECEIPT_SLOTS: &[Slot] = &[Slot::Receipt, Slot::ReceiptState, Slot::ReceiptRefresh];
@@ -314,6 +323,7 @@ impl Slot {
             "receipt" => Slot::Receipt,
             "receipt_state" => Slot::ReceiptState,
             "receipt_refresh" => Slot::ReceiptRefresh,
+            "paused_hidden" => Slot::PausedHidden,
             _ => return None,
         })
     }
@@ -576,7 +586,23 @@ mod tests {
             refresh_seconds: 7,
             updated_unix_seconds: 1_614_596_096, // 2021-03-01 10:54:56 UTC
             status_url: "/_anteroom/status?room=vaccini",
+            paused: false,
         }
+    }
+
+    #[test]
+    fn a_paused_room_says_so_and_an_open_one_hides_the_line() {
+        let pages = Pages::new();
+        let open = pages.waiting(Lang::En, &view());
+        assert!(open.contains("id=\"anteroom-paused\" class=\"paused\" hidden>"), "{open}");
+        let paused = pages.waiting(Lang::It, &WaitingView {
+            paused: true,
+            ..view()
+        });
+        assert!(
+            paused.contains("id=\"anteroom-paused\" class=\"paused\">Gli ingressi sono sospesi"),
+            "{paused}"
+        );
     }
 
     /// The page up to its script (which carries every text, for the poller).
@@ -755,6 +781,7 @@ mod tests {
                 refresh_seconds: u64::MAX,
                 updated_unix_seconds: u64::MAX,
                 status_url: "/_anteroom/status?room=vaccini",
+                paused: true,
             };
             for page in [
                 pages.waiting(lang, &worst),

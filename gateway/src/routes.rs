@@ -313,6 +313,7 @@ fn waiting_answer(
             refresh_seconds,
             updated_unix_seconds: shared.clock.now() / 1000,
             status_url: &status_url,
+            paused: status.room_state == "paused",
         };
         html_response(code, shared.pages.waiting(lang, &view))
     };
@@ -419,6 +420,7 @@ fn places_limited(
         refresh_seconds: retry_seconds,
         updated_unix_seconds: shared.clock.now() / 1000,
         status_url: &status_url,
+        paused: false,
     };
     let mut response = html_response(
         StatusCode::TOO_MANY_REQUESTS,

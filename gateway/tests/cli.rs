@@ -83,10 +83,19 @@ fn json_logs_are_one_object_per_line() {
     let dir = std::env::temp_dir().join(format!("anteroom-cli-json-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("json.toml");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+    };
     std::fs::write(
         &path,
-        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\
-         upstream = \"http://127.0.0.1:9\"\nlog_format = \"json\"\n",
+        format!(
+            "listen = \"{}\"\nadmin_listen = \"{}\"\n\
+             upstream = \"http://127.0.0.1:9\"\nlog_format = \"json\"\n",
+            free(),
+            free()
+        ),
     )
     .unwrap();
     let mut child = gateway()

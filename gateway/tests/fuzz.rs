@@ -658,6 +658,7 @@ proptest! {
                 refresh_seconds,
                 updated_unix_seconds,
                 status_url: "/_anteroom/status?room=vaccini",
+                paused: false,
             };
             let hostile = WaitingView { room: &room, status_url: &status_url, ..harmless };
             let page = pages.waiting(lang, &hostile);

@@ -50,6 +50,7 @@ pub(super) struct Texts {
     pub receipt_done: &'static str,
     pub receipt_refused: &'static str,
     pub receipt_failed: &'static str,
+    pub paused: &'static str,
 }
 
 pub(super) const ITALIAN: Texts = Texts {
@@ -92,6 +93,7 @@ pub(super) const ITALIAN: Texts = Texts {
     receipt_done: "Fatto: il sito delle prenotazioni ha confermato la tua richiesta.",
     receipt_refused: "Il sito delle prenotazioni non ha accettato la richiesta. Risposta: ",
     receipt_failed: "Non è stato possibile registrare la richiesta. Il personale è stato avvisato.",
+    paused: "Gli ingressi sono sospesi per qualche momento. Mantieni il tuo posto: questa pagina riprenderà da sola.",
 };
 
 pub(super) const ENGLISH: Texts = Texts {
@@ -134,11 +136,12 @@ pub(super) const ENGLISH: Texts = Texts {
     receipt_done: "Done: the booking site confirmed your request.",
     receipt_refused: "The booking site did not accept the request. Its answer: ",
     receipt_failed: "The request could not be recorded. The staff have been told.",
+    paused: "Entry is paused for a moment. You keep your place: this page carries on by itself.",
 };
 
 impl Texts {
     /// Every text with its key, for template baking, the script's table and tests.
-    pub(super) fn entries(&self) -> [(&'static str, &'static str); 39] {
+    pub(super) fn entries(&self) -> [(&'static str, &'static str); 40] {
         [
             ("code", self.code),
             ("digit_separator", self.digit_separator),
@@ -179,6 +182,7 @@ impl Texts {
             ("receipt_done", self.receipt_done),
             ("receipt_refused", self.receipt_refused),
             ("receipt_failed", self.receipt_failed),
+            ("paused", self.paused),
         ]
     }
 }

@@ -116,6 +116,10 @@
     setText('anteroom-position', position === null ? '' : groupDigits(position));
     setText('anteroom-ahead', position === null ? '' : aheadLine(position));
     setText('anteroom-eta', etaLine(eta));
+    var paused = document.getElementById('anteroom-paused');
+    if (paused) {
+      paused.hidden = status.room_state !== 'paused';
+    }
     showClock(isNaN(serverTime) ? Date.now() : serverTime);
     schedule(refreshSeconds * 1000);
   }
