@@ -14,8 +14,8 @@ mod rooms;
 
 use crate::raw::{RawConfig, RawLimits, RawSecrets, RawStore};
 use crate::{
-    Backend, Config, CookieConfig, CookieSecure, ENV_ADMIN_TOKEN, ENV_COOKIE_KEYS, Limits, LogFormat, OnError,
-    Secrets, StoreConfig, Upstream, WorkerConfig,
+    Backend, Config, CookieConfig, CookieSecure, ENV_ADMIN_TOKEN, ENV_COOKIE_KEYS, Limits,
+    LogFormat, OnError, Secrets, StoreConfig, Upstream, WorkerConfig,
 };
 
 pub(super) type Result<T> = std::result::Result<T, String>;

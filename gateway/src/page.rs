@@ -594,11 +594,17 @@ mod tests {
     fn a_paused_room_says_so_and_an_open_one_hides_the_line() {
         let pages = Pages::new();
         let open = pages.waiting(Lang::En, &view());
-        assert!(open.contains("id=\"anteroom-paused\" class=\"paused\" hidden>"), "{open}");
-        let paused = pages.waiting(Lang::It, &WaitingView {
-            paused: true,
-            ..view()
-        });
+        assert!(
+            open.contains("id=\"anteroom-paused\" class=\"paused\" hidden>"),
+            "{open}"
+        );
+        let paused = pages.waiting(
+            Lang::It,
+            &WaitingView {
+                paused: true,
+                ..view()
+            },
+        );
         assert!(
             paused.contains("id=\"anteroom-paused\" class=\"paused\">Gli ingressi sono sospesi"),
             "{paused}"
