@@ -115,7 +115,10 @@ fn json_logs_are_one_object_per_line() {
     child.wait().unwrap();
     let line: serde_json::Value = serde_json::from_str(&first).expect("a JSON object");
     assert_eq!(line["level"], "INFO", "{line}");
-    assert_eq!(line["fields"]["message"], "anteroom gateway started", "{line}");
+    assert_eq!(
+        line["fields"]["message"], "anteroom gateway started",
+        "{line}"
+    );
     assert!(line["fields"]["listen"].is_string(), "{line}");
     let _ = std::fs::remove_dir_all(&dir);
 }
