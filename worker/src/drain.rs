@@ -1,6 +1,7 @@
 //! The drain loop: one per buffer, taking requests within the shared pace
 //! and applying them to the sink.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -54,6 +55,8 @@ struct BufferLoop {
     /// Consecutive transient failures of this loop's sink (see
     /// [`BREAKER_THRESHOLD`]).
     failures: AtomicU32,
+    /// Jobs applying right now, to hand back if shutdown cuts them short.
+    running: std::sync::Mutex<HashMap<String, Job>>,
 }
 
 impl Drainer {
@@ -78,6 +81,7 @@ impl Drainer {
                 store: Arc::clone(&store),
                 worker: worker.clone(),
                 failures: AtomicU32::new(0),
+                running: std::sync::Mutex::default(),
             });
         }
         Ok(Drainer { loops })
@@ -166,8 +170,11 @@ impl BufferLoop {
                             break;
                         };
                         let this = Arc::clone(&this);
+                        this.running_jobs().insert(job.receipt.clone(), job.clone());
                         jobs.spawn(async move {
+                            let receipt = job.receipt.clone();
                             this.apply(job).await;
+                            this.running_jobs().remove(&receipt);
                             drop(permit);
                         });
                     }
@@ -189,10 +196,32 @@ impl BufferLoop {
                 tokio::time::timeout(grace, async { while jobs.join_next().await.is_some() {} })
                     .await;
             if drained.is_err() {
-                tracing::warn!(buffer = %this.params.name, left = jobs.len(), "grace period over: abandoning requests in flight; another worker will take them when their leases run out");
                 jobs.abort_all();
+                while jobs.join_next().await.is_some() {}
+                // Hand the abandoned requests back at once rather than let
+                // them wait out their leases. The site may still finish one
+                // of them: its idempotency key makes the next try harmless.
+                let abandoned: Vec<Job> = this.running_jobs().drain().map(|(_, job)| job).collect();
+                tracing::warn!(buffer = %this.params.name, left = abandoned.len(), "grace period over: handing requests in flight back to the queue");
+                for job in abandoned {
+                    let handed_back = Outcome::Retry {
+                        after: Duration::ZERO,
+                        why: "the worker stopped before the sink answered".to_owned(),
+                        refund: true,
+                    };
+                    if let Err(error) = this.store.finish(&this.params, &job, handed_back).await {
+                        log_unrecorded(&this.params.name, &job.receipt, &error);
+                    }
+                }
             }
         }
+    }
+
+    /// Jobs applying right now, by receipt.
+    fn running_jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Job>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn apply(&self, job: Job) {

@@ -64,6 +64,16 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for buffer in &config.buffers {
+        if buffer.sink_timeout > config.shutdown_grace {
+            tracing::warn!(
+                buffer = %buffer.name,
+                sink_timeout = ?buffer.sink_timeout,
+                shutdown_grace = ?config.shutdown_grace,
+                "shutdown_grace_seconds is shorter than sink_timeout_seconds: on SIGTERM, slow requests may be cut short and handed back to the queue"
+            );
+        }
+    }
     if config.buffers.is_empty() {
         tracing::info!("no [[buffer]] configured: nothing to drain; serving health and metrics");
     }

@@ -25,6 +25,9 @@ struct BufferSpec {
     max_in_flight: u32,
     max_attempts: u32,
     max_depth: u64,
+    /// `sink_timeout_seconds`; `reclaim_after_seconds` is 1 more, or 30
+    /// when the sink timeout is longer than 1.
+    sink_timeout: u64,
     /// More `[[buffer]]` lines (e.g. a postgres sink).
     extra: String,
 }
@@ -36,6 +39,7 @@ impl Default for BufferSpec {
             max_in_flight: 8,
             max_attempts: 5,
             max_depth: 100_000,
+            sink_timeout: 1,
             extra: String::new(),
         }
     }
@@ -47,12 +51,14 @@ impl BufferSpec {
             "[worker]\nadmin_listen = \"127.0.0.1:{worker_admin_port}\"\n\n\
              [[buffer]]\nname = \"{BUFFER}\"\nroom = \"vaccini\"\nmethod = \"POST\"\n\
              path = \"/api/bookings\"\ndrain_per_second = {}\nmax_in_flight = {}\n\
-             max_attempts = {}\nmax_depth = {}\nsink_timeout_seconds = 1\n\
-             reclaim_after_seconds = 2\nretry_initial_ms = 20\nretry_max_seconds = 1\n{}\n\n",
+             max_attempts = {}\nmax_depth = {}\nsink_timeout_seconds = {}\n\
+             reclaim_after_seconds = {}\nretry_initial_ms = 20\nretry_max_seconds = 1\n{}\n\n",
             self.drain_per_second,
             self.max_in_flight,
             self.max_attempts,
             self.max_depth,
+            self.sink_timeout,
+            if self.sink_timeout > 1 { 30 } else { 2 },
             self.extra
         )
     }
@@ -855,4 +861,36 @@ async fn server_errors_and_not_now_answers_are_retried_with_the_same_key() {
     assert_eq!(answer["result"]["body"], "answer 5");
     let seen = seen.lock().expect("log").clone();
     assert_eq!(seen, vec!["retried"; 5], "five tries, one key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_still_in_flight_when_the_grace_ends_are_handed_back() {
+    // The site takes 5 s per booking; the worker's grace is 2 s (the
+    // harness's shutdown_grace_seconds) and its leases last 30 s.
+    let spec = BufferSpec {
+        max_in_flight: 4,
+        sink_timeout: 10,
+        ..BufferSpec::default()
+    };
+    let origin = OriginOptions {
+        service_time: Duration::from_secs(5),
+        slot_capacity: 1_000_000,
+    };
+    let stage = Stage::new(spec, origin).await;
+    let visitor = stage.admitted_visitor().await;
+    book_many(&visitor, 3).await;
+    let mut worker = stage.worker().await;
+    let started = Instant::now();
+    while stage.figures().await["in_flight"].as_u64() < Some(3) {
+        assert!(started.elapsed() < PATIENCE, "nothing was taken");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(worker.terminate(), Some(0), "a clean exit");
+    let figures = stage.figures().await;
+    assert_eq!(
+        figures["in_flight"], 0,
+        "handed back, not left to their 30 s leases: {figures}"
+    );
+    assert_eq!(figures["retrying"], 3, "{figures}");
+    assert_eq!(figures["dead"], 0, "{figures}");
 }
