@@ -177,6 +177,11 @@ async fn changes_steer_the_room_on_every_gateway() {
     assert_eq!(status["state"], "waiting", "paused: nobody is let in");
     assert_eq!(status["position"], 1, "and nobody loses their place");
     assert_eq!(status["room_state"], "paused");
+    let page = waiting.get(ROOM).await.text().await.expect("waiting page");
+    assert!(
+        page.contains("class=\"paused\">Entry is paused"),
+        "the waiting page says the room is paused: {page}"
+    );
 
     // Closed: a newcomer gets no place; the one waiting keeps theirs.
     patch(&two, json!({"state": "closed"}), Some(TOKEN)).await;
@@ -229,4 +234,123 @@ async fn changes_survive_a_gateway_restart() {
     let figures = eventually(&second, |f| f["capacity"] == 7).await;
     assert_eq!(figures["admit_per_minute"], 90);
     assert_eq!(figures["configured"]["capacity"], 1);
+}
+
+// ---------------------------------------------------------------- dashboard
+
+#[tokio::test]
+async fn the_overview_needs_the_token_as_the_rooms_do() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini"))
+        .admin_token(TOKEN)
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    let overview = gw.admin_url("/admin/overview");
+    let anonymous = client.get(&overview).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let wrong = client
+        .get(&overview)
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let changed = client
+        .post(&overview)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 405);
+    let answer = client
+        .get(&overview)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    let overview: Value = answer.json().await.unwrap();
+    assert_eq!(overview["admin_token_configured"], true);
+    assert_eq!(overview["store_reachable"], true);
+    assert_eq!(overview["rooms"][0]["name"], "vaccini");
+    assert_eq!(overview["buffers"], json!([]));
+    assert_eq!(overview["buffers_error"], Value::Null);
+    let upstream = &overview["upstream"];
+    for figure in ["in_flight", "max_in_flight", "responses"] {
+        assert!(upstream[figure].is_u64(), "{figure}: {upstream}");
+    }
+    assert!(upstream["response_seconds_sum"].is_f64(), "{upstream}");
+    let kinds: Vec<&String> = upstream["errors"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        kinds.len(),
+        5,
+        "every kind of upstream error is listed: {kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_token_the_overview_reads() {
+    let up = upstream().await;
+    let gw = gateway(&up).room(room("vaccini")).start().await;
+    let answer = reqwest::get(gw.admin_url("/admin/overview")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let overview: Value = answer.json().await.unwrap();
+    assert_eq!(overview["admin_token_configured"], false);
+    assert_eq!(overview["rooms"][0]["state"], "open");
+}
+
+/// The page itself carries no data and needs no token; its policy allows
+/// its own inline script and style by hash and requests to this listener
+/// only.
+#[tokio::test]
+async fn the_dashboard_page_is_self_contained_and_strict() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini"))
+        .admin_token(TOKEN)
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    for path in ["/admin/", "/admin/dashboard"] {
+        let page = client.get(gw.admin_url(path)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        assert_eq!(
+            page.headers()["content-type"],
+            "text/html; charset=utf-8",
+            "{path}"
+        );
+        let policy = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'sha256-",
+            "style-src 'sha256-",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'none'",
+        ] {
+            assert!(policy.contains(directive), "{directive} in {policy}");
+        }
+        assert!(!policy.contains("unsafe"), "{policy}");
+        assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+        let html = page.text().await.unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>"), "{path}");
+        assert!(
+            html.contains("/admin/overview"),
+            "the page polls the overview"
+        );
+        assert!(
+            !html.contains("vaccini"),
+            "the page shell carries no figures"
+        );
+        assert!(!html.contains(TOKEN));
+    }
+    let posted = client.post(gw.admin_url("/admin/")).send().await.unwrap();
+    assert_eq!(posted.status(), 405);
 }

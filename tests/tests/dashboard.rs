@@ -1,0 +1,470 @@
+//! The dashboard in a real headless Chromium, driven through chromedriver:
+//! the page loads, asks for the token, shows the figures the admin API
+//! gives, changes a room with its controls, refuses a wrong token, and
+//! makes no request outside the gateway.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `chromium`,
+//! `chromium-driver`; `scripts/test` installs them when missing). Without
+//! them these tests fail, never skip.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anteroom_tests::{
+    GatewayHandle, free_port, gateway, plain_client, reached_origin, room, upstream,
+};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "dashboard-token-0123456789abcdef";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long a condition may take before the test gives up: generous, since
+/// Chromium starts slowly on a busy 2-core machine. Not a threshold on
+/// speed: every wait returns as soon as its condition holds.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The dashboard test's scenario: a room with 3 visitors inside (all its
+/// capacity) and 2 waiting.
+async fn busy_room(gw: &GatewayHandle) {
+    for _ in 0..3 {
+        assert!(reached_origin(gw.visitor().get("/echo/vaccini").await).await);
+    }
+    for _ in 0..2 {
+        assert!(!reached_origin(gw.visitor().get("/echo/vaccini").await).await);
+    }
+    gw.settle().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_figures_and_steers_the_room() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(3))
+        .admin_token(TOKEN)
+        .start()
+        .await;
+    busy_room(&gw).await;
+    let api = figures(&gw).await;
+    assert_eq!(
+        (api["inside"].as_u64(), api["waiting"].as_u64()),
+        (Some(3), Some(2))
+    );
+
+    let browser = Browser::open().await;
+    let page = &browser.client;
+    page.goto(&gw.admin_url("/admin/"))
+        .await
+        .expect("the page loads");
+    assert_eq!(page.title().await.expect("a title"), "anteroom dashboard");
+    // Without a token the page says it needs one, and shows nothing.
+    until("the page asks for the token", async || {
+        (attribute(page, "#auth-status", "data-state")
+            .await
+            .as_deref()
+            == Some("needed"))
+        .then_some(())
+    })
+    .await;
+    assert!(!exists(page, "section[data-room]").await);
+
+    // A wrong token: an error, and still no figures.
+    type_into(page, "#token", "not-the-token").await;
+    click(page, "#token-use").await;
+    until("a wrong token is refused", async || {
+        (attribute(page, "#auth-status", "data-state")
+            .await
+            .as_deref()
+            == Some("refused"))
+        .then_some(())
+    })
+    .await;
+    let refusal = text(page, "#auth-status").await;
+    assert!(refusal.contains("refused"), "{refusal}");
+    assert!(!exists(page, "section[data-room]").await);
+
+    // The right token: the figures shown are the admin API's.
+    type_into(page, "#token", TOKEN).await;
+    click(page, "#token-use").await;
+    until("the page shows the API's figures", async || {
+        let api = figures(&gw).await;
+        let shown = shown_figures(page).await;
+        (shown == expected_figures(&api)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        shown_figures(page).await,
+        json!({"waiting": "2", "inside": "3", "capacity": "3", "state": "open"})
+    );
+    // The token stays in the tab, not in the address.
+    let stored = page
+        .execute(
+            "return sessionStorage.getItem('anteroom-admin-token');",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    assert_eq!(stored, json!(TOKEN));
+    assert!(
+        !page
+            .current_url()
+            .await
+            .expect("url")
+            .as_str()
+            .contains(TOKEN)
+    );
+    // The charts draw what the polls brought.
+    until("the waiting chart has two samples", async || {
+        let samples = attribute(
+            page,
+            "canvas[data-room='vaccini'][data-chart='waiting']",
+            "data-samples",
+        )
+        .await;
+        (samples.and_then(|count| count.parse::<u32>().ok()) >= Some(2)).then_some(())
+    })
+    .await;
+    // The inline style applied (its hash is in the policy).
+    let display = page
+        .execute(
+            "return getComputedStyle(document.querySelector('.figures')).display;",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    assert_eq!(display, json!("grid"));
+
+    // Pause: the room is paused, as the API says, and the page shows it.
+    click(
+        page,
+        "button[data-room='vaccini'][data-state-button='paused']",
+    )
+    .await;
+    until("the room is paused", async || {
+        (figures(&gw).await["state"] == "paused").then_some(())
+    })
+    .await;
+    until("the page shows it paused", async || {
+        let pressed = attribute(
+            page,
+            "button[data-room='vaccini'][data-state-button='paused']",
+            "aria-pressed",
+        )
+        .await;
+        (shown_figures(page).await["state"] == "paused" && pressed.as_deref() == Some("true"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        attribute(
+            page,
+            "[data-room='vaccini'][data-figure='change_result']",
+            "data-state"
+        )
+        .await
+        .as_deref(),
+        Some("ok")
+    );
+
+    // A new capacity, applied from the form.
+    let capacity = page
+        .find(Locator::Css(
+            "input[data-room='vaccini'][data-control='capacity']",
+        ))
+        .await
+        .expect("the capacity input");
+    capacity.clear().await.expect("clear");
+    capacity.send_keys("7").await.expect("type");
+    click(page, "button[data-room='vaccini'][data-action='apply']").await;
+    until("the capacity is 7", async || {
+        (figures(&gw).await["capacity"] == 7).then_some(())
+    })
+    .await;
+    until("the page shows capacity 7", async || {
+        (shown_figures(page).await["capacity"] == "7").then_some(())
+    })
+    .await;
+
+    // Every request the page made went to the gateway's admin listener.
+    let requests = page
+        .execute(
+            "return {origin: location.origin, \
+                     resources: performance.getEntriesByType('resource').map(entry => entry.name)};",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    let origin = requests["origin"].as_str().expect("an origin");
+    assert_eq!(origin, format!("http://{}", gw.admin_addr));
+    let resources = requests["resources"].as_array().expect("a list");
+    assert!(
+        resources.iter().any(|name| name
+            .as_str()
+            .is_some_and(|name| name.ends_with("/admin/overview"))),
+        "the page polled the overview: {resources:?}"
+    );
+    for name in resources {
+        let name = name.as_str().expect("a URL");
+        assert!(
+            name.starts_with(&format!("{origin}/")),
+            "a request outside the gateway: {name}"
+        );
+    }
+
+    // On a narrow screen nothing sticks out sideways.
+    page.set_window_size(390, 844).await.expect("resize");
+    until("the page fits a narrow screen", async || {
+        let fits = page
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth;",
+                vec![],
+            )
+            .await
+            .expect("script runs");
+        (fits == json!(true)).then_some(())
+    })
+    .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_gateway_token_the_page_reads_and_says_changes_need_one() {
+    let up = upstream().await;
+    let gw = gateway(&up).room(room("vaccini").capacity(3)).start().await;
+    busy_room(&gw).await;
+
+    let browser = Browser::open().await;
+    let page = &browser.client;
+    page.goto(&gw.admin_url("/admin/dashboard"))
+        .await
+        .expect("the page loads");
+    until(
+        "the page shows the API's figures without a token",
+        async || {
+            let api = figures(&gw).await;
+            (shown_figures(page).await == expected_figures(&api)).then_some(())
+        },
+    )
+    .await;
+    let note = text(page, "#changes-note").await;
+    assert!(note.contains("Changes need an admin token"), "{note}");
+    for control in [
+        "button[data-room='vaccini'][data-action='apply']",
+        "button[data-room='vaccini'][data-state-button='paused']",
+        "input[data-room='vaccini'][data-control='capacity']",
+    ] {
+        let disabled = page
+            .find(Locator::Css(control))
+            .await
+            .expect("the control")
+            .prop("disabled")
+            .await
+            .expect("a property");
+        assert_eq!(disabled.as_deref(), Some("true"), "{control}");
+    }
+    browser.close().await;
+}
+
+// ---------------------------------------------------------------- figures
+
+async fn figures(gw: &GatewayHandle) -> Value {
+    plain_client()
+        .get(gw.admin_url("/admin/rooms/vaccini"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("admin answers")
+        .json()
+        .await
+        .expect("JSON figures")
+}
+
+/// The figures as the page should show them.
+fn expected_figures(api: &Value) -> Value {
+    let number = |name: &str| api[name].as_u64().map(|value| value.to_string());
+    json!({
+        "waiting": number("waiting"),
+        "inside": number("inside"),
+        "capacity": number("capacity"),
+        "state": api["state"],
+    })
+}
+
+/// The figures the page shows for room vaccini, as text (thousands
+/// separators removed).
+async fn shown_figures(page: &Client) -> Value {
+    page.execute(
+        "const read = (figure) => {\
+             const element = document.querySelector(`[data-room='vaccini'][data-figure='${figure}']`);\
+             return element ? element.textContent.replace(/,/g, '') : null;\
+         };\
+         return {waiting: read('waiting'), inside: read('inside'), capacity: read('capacity'), state: read('state')};",
+        vec![],
+    )
+    .await
+    .expect("script runs")
+}
+
+// ---------------------------------------------------------------- browser
+
+/// A `chromedriver` on a free port, in a process group of its own so that
+/// the Chromium it starts goes with it: the group is killed when dropped.
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+}
+
+impl ChromeDriver {
+    async fn start() -> ChromeDriver {
+        assert!(
+            std::path::Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is needed for the dashboard tests (scripts/test installs the Debian package chromium)"
+        );
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is needed for the dashboard tests (scripts/test installs the Debian package chromium-driver)");
+        let driver = ChromeDriver { child, port };
+        let status = format!("{}/status", driver.url());
+        until("chromedriver is ready", async || {
+            let response = plain_client().get(&status).send().await.ok()?;
+            let body: Value = response.json().await.ok()?;
+            (body["value"]["ready"] == true).then_some(())
+        })
+        .await;
+        driver
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        // The group's id is chromedriver's pid (process_group(0)).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium session with a fresh profile.
+struct Browser {
+    client: Client,
+    profile: std::path::PathBuf,
+    _driver: ChromeDriver,
+}
+
+impl Browser {
+    async fn open() -> Browser {
+        static OPENED: AtomicU64 = AtomicU64::new(0);
+        let driver = ChromeDriver::start().await;
+        let profile = std::env::temp_dir().join(format!(
+            "anteroom-test-chromium-{}-{}",
+            std::process::id(),
+            OPENED.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&profile).expect("a profile directory");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url())
+            .await
+            .expect("chromedriver starts a Chromium session");
+        Browser {
+            client,
+            profile,
+            _driver: driver,
+        }
+    }
+
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+async fn exists(page: &Client, selector: &str) -> bool {
+    !page
+        .find_all(Locator::Css(selector))
+        .await
+        .expect("find runs")
+        .is_empty()
+}
+
+async fn attribute(page: &Client, selector: &str, name: &str) -> Option<String> {
+    let element = page.find(Locator::Css(selector)).await.ok()?;
+    element.attr(name).await.ok().flatten()
+}
+
+async fn text(page: &Client, selector: &str) -> String {
+    page.find(Locator::Css(selector))
+        .await
+        .expect("the element")
+        .text()
+        .await
+        .expect("its text")
+}
+
+async fn click(page: &Client, selector: &str) {
+    page.find(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|error| panic!("{selector}: {error}"))
+        .click()
+        .await
+        .unwrap_or_else(|error| panic!("clicking {selector}: {error}"));
+}
+
+async fn type_into(page: &Client, selector: &str, text: &str) {
+    let input = page.find(Locator::Css(selector)).await.expect("the input");
+    input.clear().await.expect("clear");
+    input.send_keys(text).await.expect("type");
+}
+
+/// Polls `check` until it gives a value, for at most [`PATIENCE`], then
+/// panics naming `what`.
+async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
