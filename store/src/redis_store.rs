@@ -29,6 +29,9 @@ pub struct RedisStore {
     touch: Script,
     /// Scripts of the buffered write requests (see `redis_buffer`).
     pub(crate) buffer_scripts: crate::redis_buffer::BufferScripts,
+    /// Where `enqueue` calls wait to be sent together (see `redis_buffer`);
+    /// started on first use.
+    pub(crate) enqueues: std::sync::OnceLock<crate::redis_buffer::EnqueueSender>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -59,6 +62,7 @@ impl RedisStore {
             change: script(include_str!("lua/change.lua")),
             touch: Script::new(include_str!("lua/touch.lua")),
             buffer_scripts: crate::redis_buffer::BufferScripts::new(),
+            enqueues: std::sync::OnceLock::new(),
         })
     }
 

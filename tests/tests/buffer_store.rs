@@ -49,6 +49,7 @@ on_both_backends!(
     a_binary_request_and_an_odd_key_round_trip,
     unknown_and_malformed_receipts_are_none,
     a_done_receipt_and_its_key_expire_after_result_for,
+    concurrent_enqueues_are_each_answered_once,
 );
 
 /// Settings loose enough that only what a test tightens gets in the way.
@@ -839,4 +840,74 @@ async fn every_buffer_call_is_one_round_trip() {
     // A malformed receipt id is answered without asking Redis.
     assert!(store.receipt("not a receipt").await.unwrap().is_none());
     assert_eq!(counter.seen().await - before, 6);
+}
+
+/// Many enqueues at once (on Redis they travel together, several to a
+/// script call): each gets its own answer, duplicates included, positions
+/// are one sequence, and the depth bound holds inside a batch.
+async fn concurrent_enqueues_are_each_answered_once(store: Arc<dyn BufferStore>) {
+    let buffer = params("together");
+    let mut calls = tokio::task::JoinSet::new();
+    for index in 0..200 {
+        let store = Arc::clone(&store);
+        let buffer = buffer.clone();
+        // Keys k0..k19 are sent twice.
+        let key = format!("k{}", index % 180);
+        calls.spawn(async move {
+            let answer = store
+                .enqueue(&buffer, submission(&buffer, &key))
+                .await
+                .expect("enqueue");
+            (key, answer)
+        });
+    }
+    let mut accepted: std::collections::HashMap<String, String> = Default::default();
+    let mut duplicates = Vec::new();
+    let mut positions = Vec::new();
+    while let Some(done) = calls.join_next().await {
+        let (key, answer) = done.expect("task");
+        match answer {
+            Enqueued::Accepted { receipt, position } => {
+                positions.push(position);
+                assert!(accepted.insert(key, receipt).is_none(), "accepted twice");
+            }
+            Enqueued::Duplicate { receipt } => duplicates.push((key, receipt)),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    assert_eq!(accepted.len(), 180);
+    assert_eq!(duplicates.len(), 20);
+    for (key, receipt) in &duplicates {
+        assert_eq!(Some(receipt), accepted.get(key), "{key}");
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=180).collect::<Vec<u64>>());
+    let stats = store.buffer_stats(&buffer).await.expect("stats");
+    assert_eq!((stats.accepted, stats.queued), (180, 180));
+
+    let small = BufferParams {
+        max_depth: 10,
+        ..params("together-small")
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for index in 0..30 {
+        let store = Arc::clone(&store);
+        let small = small.clone();
+        calls.spawn(async move {
+            store
+                .enqueue(&small, submission(&small, &format!("s{index}")))
+                .await
+                .expect("enqueue")
+        });
+    }
+    let (mut taken, mut full) = (0, 0);
+    while let Some(done) = calls.join_next().await {
+        match done.expect("task") {
+            Enqueued::Accepted { .. } => taken += 1,
+            Enqueued::Full { .. } => full += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((taken, full), (10, 20));
+    assert_eq!(store.buffer_stats(&small).await.expect("stats").queued, 10);
 }
