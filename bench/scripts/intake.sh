@@ -119,19 +119,35 @@ cookie=$(curl -fsS -o /dev/null -D - "http://127.0.0.1:$listen_port/api/slots" |
     sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\);.*/\1/p' | paste -sd ';' -)
 [[ -n $cookie ]] || die "no pass cookie"
 
-cat >"$work/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '{"name":"Ada","slot":"2021-03-01T09:00"}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Cookie"] = "$cookie"
+# Every request is a new booking: its own Idempotency-Key (without one,
+# the same body from the same pass would be the same booking).
+write_post_lua() { # $1 = key prefix
+    cat <<EOF
+local body = '{"name":"Ada","slot":"2021-03-01T09:00"}'
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local count = 0
+request = function()
+  count = count + 1
+  return wrk.format("POST", nil, {
+    ["Content-Type"] = "application/json",
+    ["Cookie"] = "$cookie",
+    ["Idempotency-Key"] = "$1-" .. tostring(tid) .. "-" .. count,
+  }, body)
+end
 EOF
+}
 
 redis_cli() { redis-cli -p "$redis_port" "$@"; }
 
 intake() { # $1 = appendfsync setting
     redis_cli config set appendfsync "$1" >/dev/null
     local out
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/post.lua" \
+    write_post_lua "$1-$RANDOM" >"$work/post-$1.lua"
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/post-$1.lua" \
         "http://127.0.0.1:$listen_port/api/bookings")
     say "$out"
     if grep -q "Non-2xx" <<<"$out"; then die "wrk saw answers other than 202"; fi
@@ -151,7 +167,7 @@ intake always
 stored=$(curl -fsS "http://127.0.0.1:$admin_port/admin/buffers/bookings" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["accepted"])')
 echo
-echo "Stored requests: $stored"
+echo "Stored requests (distinct bookings accepted): $stored"
 
 # --- drain pace -------------------------------------------------------------
 # Start from a fresh buffer of DRAIN_COUNT requests.
@@ -160,7 +176,7 @@ redis_cli config set appendfsync everysec >/dev/null
 posted=0
 while ((posted < DRAIN_COUNT)); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
-        -H "cookie: $cookie" -d '{"name":"Ada","slot":"2021-03-01T09:00"}' \
+        -H "idempotency-key: drain-$posted" -H "cookie: $cookie" -d '{"name":"Ada","slot":"2021-03-01T09:00"}' \
         "http://127.0.0.1:$listen_port/api/bookings")
     if [[ $code == 202 ]]; then
         posted=$((posted + 1))
