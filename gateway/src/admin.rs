@@ -258,6 +258,8 @@ fn figures(room: &RoomRuntime) -> serde_json::Value {
         "arriving": snapshot.pending,
         "tickets_issued": snapshot.issued,
         "admitted_through": snapshot.admitted_through,
+        "no_shows": snapshot.no_shows,
+        "sessions_expired": snapshot.sessions_expired,
         "admissions_per_minute": (room.admissions_per_minute() * 10.0).round() / 10.0,
         "eta_seconds_last_in_line": (waiting > 0).then(|| room.eta_seconds(waiting)),
         "updated_unix_ms": snapshot.taken_at,

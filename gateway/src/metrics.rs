@@ -253,6 +253,10 @@ pub fn render(shared: &Shared) -> String {
             .absolute(snapshot.issued);
         counter!("anteroom_room_admitted_total", "room" => name.clone())
             .absolute(snapshot.admitted_through);
+        counter!("anteroom_room_sessions_expired_total", "room" => name.clone())
+            .absolute(snapshot.sessions_expired);
+        counter!("anteroom_room_no_shows_total", "room" => name.clone())
+            .absolute(snapshot.no_shows);
         for state in [RoomState::Open, RoomState::Paused, RoomState::Closed] {
             gauge!("anteroom_room_state", "room" => name.clone(), "state" => state.as_str())
                 .set(if snapshot.state == state { 1.0 } else { 0.0 });

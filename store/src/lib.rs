@@ -110,6 +110,11 @@ pub struct RoomSnapshot {
     pub capacity: u32,
     pub admit_per_minute: u32,
     pub state: RoomState,
+    /// Sessions ended by inactivity, ever (in this epoch).
+    pub sessions_expired: u64,
+    /// Admitted tickets whose holders did not show up in time, ever (in
+    /// this epoch).
+    pub no_shows: u64,
     pub taken_at: Millis,
 }
 

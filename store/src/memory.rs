@@ -35,6 +35,8 @@ struct RoomData {
     settings: RoomChange,
     /// Passes that left → when; kept for `inside_ttl`.
     left: HashMap<String, Millis>,
+    sessions_expired: u64,
+    no_shows: u64,
 }
 
 impl MemoryStore {
@@ -72,6 +74,8 @@ impl RoomData {
             pending: BTreeMap::new(),
             settings: RoomChange::default(),
             left: HashMap::new(),
+            sessions_expired: 0,
+            no_shows: 0,
         }
     }
 
@@ -98,6 +102,7 @@ impl RoomData {
             }
             if let Some((_, pass_id)) = self.inside_by_activity.pop_first() {
                 self.inside.remove(&pass_id);
+                self.sessions_expired += 1;
             }
         }
         let gap = now.saturating_sub(self.bucket.updated_at);
@@ -112,6 +117,7 @@ impl RoomData {
                 break;
             }
             self.pending.pop_first();
+            self.no_shows += 1;
         }
         self.left.retain(|_, at| *at >= idle_before);
         let admit_per_minute = self.admit_per_minute(room);
@@ -144,6 +150,8 @@ impl RoomData {
             admitted_through: self.admitted_through,
             inside: self.inside.len() as u64,
             pending: self.pending.len() as u64,
+            sessions_expired: self.sessions_expired,
+            no_shows: self.no_shows,
             taken_at: now,
         }
     }

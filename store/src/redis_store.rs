@@ -165,10 +165,12 @@ fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), Sto
         capacity,
         rate,
         state,
+        sessions_expired,
+        no_shows,
     ] = reply
     else {
         return Err(StoreError::Protocol(format!(
-            "room script returned {} values, expected 9",
+            "room script returned {} values, expected 11",
             reply.len()
         )));
     };
@@ -185,6 +187,8 @@ fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), Sto
             capacity: setting(capacity),
             admit_per_minute: setting(rate),
             state: state_from_code(*state),
+            sessions_expired: count(sessions_expired),
+            no_shows: count(no_shows),
             taken_at: now,
         },
     ))

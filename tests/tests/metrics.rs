@@ -61,6 +61,8 @@ async fn metrics_tell_the_rooms_story() {
     assert_eq!(value("anteroom_room_capacity", &room), 10.0);
     assert_eq!(value("anteroom_room_tickets_issued_total", &room), 15.0);
     assert_eq!(value("anteroom_room_admitted_total", &room), 10.0);
+    assert_eq!(value("anteroom_room_no_shows_total", &room), 0.0);
+    assert_eq!(value("anteroom_room_sessions_expired_total", &room), 0.0);
     assert_eq!(value("anteroom_room_direct_entries_total", &room), 10.0);
     assert_eq!(
         value(

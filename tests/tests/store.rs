@@ -227,9 +227,11 @@ async fn no_show_frees_the_slot_after_arrival_time(store: Arc<dyn Store>) {
     }
     let snapshot_before = store.advance(&room, now).await.unwrap();
     assert_eq!(snapshot_before.admitted_through, absent);
+    assert_eq!(snapshot_before.no_shows, 0);
     // Arrival time over: their slot goes to the next ticket.
     let after = store.advance(&room, first_gone + 60_100).await.unwrap();
     assert_eq!(after.admitted_through, next);
+    assert_eq!(after.no_shows, 1, "counted as a no-show");
     // The no-show's ticket is spent if they come back later.
     let claim = store
         .claim(
@@ -256,14 +258,10 @@ async fn idle_pass_frees_the_slot_after_its_session(store: Arc<dyn Store>) {
             .admitted_through,
         waiting - 1
     );
-    assert_eq!(
-        store
-            .advance(&room, T0 + 300_100)
-            .await
-            .unwrap()
-            .admitted_through,
-        waiting
-    );
+    let after = store.advance(&room, T0 + 300_100).await.unwrap();
+    assert_eq!(after.admitted_through, waiting);
+    assert_eq!(after.sessions_expired, 1, "counted as an expired session");
+    assert_eq!(after.no_shows, 0);
 }
 
 async fn activity_keeps_a_pass_inside_and_revives_it_unless_it_left(store: Arc<dyn Store>) {
@@ -359,6 +357,8 @@ async fn an_outage_does_not_make_no_shows(store: Arc<dyn Store>) {
     // Ninety seconds without a step (arrival time is sixty).
     let after = store.advance(&room, T0 + 90_200).await.unwrap();
     assert_eq!(after.pending, 1, "the deadline moved with the outage");
+    assert_eq!(after.no_shows, 0);
+    assert_eq!(after.sessions_expired, 0, "leaving is not expiring");
     let claim = store
         .claim(&room, snapshot.epoch, ticket, &"j".repeat(32), T0 + 90_300)
         .await

@@ -17,7 +17,11 @@ local UNIT = 60000
 -- Silence longer than this is an outage (see admission::OUTAGE_GAP_MS).
 local OUTAGE_GAP_MS = 5000
 local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at',
-  'set_capacity', 'set_rate', 'set_state')
+  'set_capacity', 'set_rate', 'set_state', 'sessions_expired', 'no_shows')
+-- Ever expired in this epoch: idle sessions, and admitted tickets whose
+-- holders did not show up.
+local sessions_expired = tonumber(fields[9]) or 0
+local no_shows = tonumber(fields[10]) or 0
 capacity = tonumber(fields[6]) or capacity
 rate = tonumber(fields[7]) or rate
 -- 0 open, 1 paused, 2 closed
@@ -30,7 +34,9 @@ if not fields[1] then
   epoch = ARGV[6]
   issued, admitted, tokens, tokens_at = 0, 0, burst, now
   redis.call('DEL', inside_key, pending_key)
-  redis.call('HSET', room_key, 'epoch', epoch, 'issued', 0, 'admitted', 0)
+  redis.call('HSET', room_key, 'epoch', epoch, 'issued', 0, 'admitted', 0,
+    'sessions_expired', 0, 'no_shows', 0)
+  sessions_expired, no_shows = 0, 0
 else
   epoch = fields[1]
   issued = tonumber(fields[2]) or 0
@@ -56,8 +62,14 @@ if gap > OUTAGE_GAP_MS then
   redis.call('HSET', room_key, 'tokens_at', now)
 end
 
-redis.call('ZREMRANGEBYSCORE', inside_key, '-inf', '(' .. tostring(now - inside_ttl))
-redis.call('ZREMRANGEBYSCORE', pending_key, '-inf', now)
+local idle = redis.call('ZREMRANGEBYSCORE', inside_key, '-inf', '(' .. tostring(now - inside_ttl))
+if idle > 0 then
+  sessions_expired = redis.call('HINCRBY', room_key, 'sessions_expired', idle)
+end
+local missed = redis.call('ZREMRANGEBYSCORE', pending_key, '-inf', now)
+if missed > 0 then
+  no_shows = redis.call('HINCRBY', room_key, 'no_shows', missed)
+end
 if now > tokens_at then
   tokens = math.min(burst, tokens + (now - tokens_at) * rate)
   tokens_at = now
@@ -82,5 +94,5 @@ end
 
 local function snapshot(head)
   return {head, tonumber(epoch), issued, admitted, inside_count, pending_count,
-    capacity, rate, state}
+    capacity, rate, state, sessions_expired, no_shows}
 end
