@@ -98,17 +98,8 @@ async fn enqueue_group(
     let Some(first) = group.first() else {
         return;
     };
-    let keys = BufferKeys::new(&first.buffer.name);
-    let mut invocation = script.prepare_invoke();
-    invocation
-        .key(&keys.buffer)
-        .key(&keys.queue)
-        .key(&keys.in_flight)
-        .key(&keys.retry)
-        .key(&keys.dead)
-        .arg(&keys.receipt_prefix)
-        .arg(&keys.key_prefix)
-        .arg(first.buffer.max_depth);
+    let mut invocation = BufferKeys::new(&first.buffer.name).invocation(script);
+    invocation.arg(first.buffer.max_depth);
     for pending in &group {
         let submission = &pending.submission;
         invocation
@@ -205,6 +196,21 @@ struct BufferKeys {
 }
 
 impl BufferKeys {
+    /// A call of `script` with the prelude's keys and prefixes; the caller
+    /// adds the script's own arguments.
+    fn invocation<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&self.buffer)
+            .key(&self.queue)
+            .key(&self.in_flight)
+            .key(&self.retry)
+            .key(&self.dead)
+            .arg(&self.receipt_prefix)
+            .arg(&self.key_prefix);
+        invocation
+    }
+
     fn new(name: &str) -> BufferKeys {
         let buffer = format!("anteroom:buffer:{{{name}}}");
         BufferKeys {
@@ -227,16 +233,7 @@ impl RedisStore {
         name: &str,
         args: &[&[u8]],
     ) -> Result<Value, StoreError> {
-        let keys = BufferKeys::new(name);
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .key(&keys.buffer)
-            .key(&keys.queue)
-            .key(&keys.in_flight)
-            .key(&keys.retry)
-            .key(&keys.dead)
-            .arg(&keys.receipt_prefix)
-            .arg(&keys.key_prefix);
+        let mut invocation = BufferKeys::new(name).invocation(script);
         for arg in args {
             invocation.arg(*arg);
         }

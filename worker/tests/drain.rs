@@ -155,6 +155,15 @@ impl Stage {
         self.figures().await["done"].as_u64().expect("done count")
     }
 
+    /// Waits until at least `count` requests are at the sink.
+    async fn wait_in_flight(&self, count: u64) {
+        let started = Instant::now();
+        while self.figures().await["in_flight"].as_u64() < Some(count) {
+            assert!(started.elapsed() < PATIENCE, "never {count} in flight");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until `done` requests are finished, or panics after PATIENCE.
     async fn wait_done(&self, done: u64) {
         let started = Instant::now();
@@ -528,11 +537,7 @@ async fn sigterm_finishes_requests_in_flight_and_takes_no_more() {
     let visitor = stage.admitted_visitor().await;
     book_many(&visitor, 40).await;
     let mut worker = stage.worker().await;
-    let started = Instant::now();
-    while stage.figures().await["in_flight"].as_u64() < Some(1) {
-        assert!(started.elapsed() < PATIENCE, "nothing was taken");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    stage.wait_in_flight(1).await;
     assert_eq!(worker.terminate(), Some(0), "a clean exit");
     let figures = stage.figures().await;
     assert_eq!(
@@ -880,11 +885,7 @@ async fn requests_still_in_flight_when_the_grace_ends_are_handed_back() {
     let visitor = stage.admitted_visitor().await;
     book_many(&visitor, 3).await;
     let mut worker = stage.worker().await;
-    let started = Instant::now();
-    while stage.figures().await["in_flight"].as_u64() < Some(3) {
-        assert!(started.elapsed() < PATIENCE, "nothing was taken");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    stage.wait_in_flight(3).await;
     assert_eq!(worker.terminate(), Some(0), "a clean exit");
     let figures = stage.figures().await;
     assert_eq!(
