@@ -130,6 +130,10 @@ pub struct Limits {
     /// `max_connections`: open client connections per gateway; beyond it a
     /// new connection gets a short `503` and is closed. Default 10,000.
     pub max_connections: usize,
+    /// `max_event_streams`: waiting pages following their place over
+    /// Server-Sent Events at once; beyond it a page polls instead. 0 turns
+    /// the event stream off. Default 10,000.
+    pub max_event_streams: usize,
     /// `max_header_bytes`: request line plus headers; beyond it `431`.
     /// Default 16 KiB, from 8 KiB.
     pub max_header_bytes: usize,

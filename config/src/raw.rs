@@ -65,6 +65,7 @@ pub(crate) struct RawLimits {
     pub tickets_per_ip_per_minute: Option<u32>,
     pub trusted_proxies: Option<Vec<String>>,
     pub max_connections: Option<u64>,
+    pub max_event_streams: Option<u64>,
     pub max_header_bytes: Option<u64>,
     pub max_body_bytes: Option<u64>,
     pub header_read_timeout_seconds: Option<u64>,

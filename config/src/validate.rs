@@ -32,6 +32,7 @@ const DEFAULT_PER_IP_PER_SECOND: u32 = 20;
 const DEFAULT_PER_IP_BURST: u32 = 40;
 const DEFAULT_TICKETS_PER_IP_PER_MINUTE: u32 = 10;
 const MAX_CONNECTIONS: Bounded = Bounded::new(10_000, 1..=1_000_000);
+const MAX_EVENT_STREAMS: Bounded = Bounded::new(10_000, 0..=1_000_000);
 const MAX_HEADER_BYTES: Bounded = Bounded::new(16 * 1024, 8 * 1024..=1024 * 1024);
 const MAX_BODY_BYTES: Bounded = Bounded::new(1024 * 1024, 0..=1024 * 1024 * 1024);
 const HEADER_READ_TIMEOUT_SECONDS: Bounded = Bounded::new(10, 1..=300);
@@ -371,6 +372,11 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             as usize,
         max_header_bytes: bounded("max_header_bytes", &MAX_HEADER_BYTES, raw.max_header_bytes)?
             as usize,
+        max_event_streams: bounded(
+            "max_event_streams",
+            &MAX_EVENT_STREAMS,
+            raw.max_event_streams,
+        )? as usize,
         max_body_bytes: bounded("max_body_bytes", &MAX_BODY_BYTES, raw.max_body_bytes)?,
         header_read_timeout: Duration::from_secs(bounded(
             "header_read_timeout_seconds",

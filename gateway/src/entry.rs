@@ -55,6 +55,17 @@ pub struct Decision {
     pub set_cookies: Vec<HeaderValue>,
 }
 
+/// A visitor waiting at `position` (`None`: not known right now), with the
+/// estimated wait and the refresh interval that go with it.
+pub fn waiting_standing(room: &RoomRuntime, position: Option<u64>) -> Standing {
+    let eta_seconds = position.map(|position| room.eta_seconds(position));
+    Standing::Waiting {
+        position,
+        eta_seconds,
+        refresh_seconds: room.refresh_seconds(eta_seconds),
+    }
+}
+
 /// Decides for one request. `take_place`: may a visitor without a ticket be
 /// given one (page requests) or not (status polls).
 pub async fn decide(
@@ -286,12 +297,7 @@ impl Door<'_> {
     }
 
     fn waiting(&self, position: Option<u64>) -> Standing {
-        let eta_seconds = position.map(|position| self.room.eta_seconds(position));
-        Standing::Waiting {
-            position,
-            eta_seconds,
-            refresh_seconds: self.room.refresh_seconds(eta_seconds),
-        }
+        waiting_standing(self.room, position)
     }
 
     fn give_new_pass(&mut self, id: String, epoch: u64) {

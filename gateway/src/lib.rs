@@ -7,6 +7,7 @@ pub mod admin;
 pub mod clock;
 mod cookies;
 mod entry;
+mod events;
 mod health;
 mod intake;
 pub mod limits;
@@ -71,6 +72,10 @@ pub struct Shared {
     /// The same store, as the home of buffered requests.
     buffers: Arc<dyn BufferStore>,
     intake: intake::Intake,
+    /// One permit per open event stream (`limits.max_event_streams`).
+    event_streams: Arc<tokio::sync::Semaphore>,
+    /// Set when the gateway starts shutting down; event streams end.
+    stopping: watch::Sender<bool>,
     keys: Keyring,
     clock: Clock,
     health: Arc<StoreHealth>,
@@ -138,6 +143,8 @@ impl Gateway {
             store,
             buffers,
             intake: intake::Intake::new(&config.buffers),
+            event_streams: Arc::new(tokio::sync::Semaphore::new(config.limits.max_event_streams)),
+            stopping: watch::channel(false).0,
             keys,
             clock,
             health: Arc::new(StoreHealth::new(config.store.on_error)),
@@ -238,6 +245,7 @@ impl Gateway {
             "shutting down: no new connections, draining the rest"
         );
         let _ = stop.send(true);
+        shared.stopping.send_replace(true);
         let _ = public.await;
         let _ = admin.await;
         while background.join_next().await.is_some() {}

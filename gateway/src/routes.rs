@@ -139,6 +139,20 @@ async fn own_endpoint(
             status(shared, request, client).await
         }
         (&Method::POST, "/_anteroom/leave") => leave(shared, request).await,
+        (&Method::GET, "/_anteroom/events") => match room_from_query(shared, request) {
+            Ok(room) => {
+                let room = shared
+                    .rooms
+                    .iter()
+                    .find(|candidate| candidate.name() == room.name())
+                    .cloned();
+                match room {
+                    Some(room) => crate::events::open(shared, &room, request),
+                    None => json_error(StatusCode::NOT_FOUND, "no such room"),
+                }
+            }
+            Err((code, message)) => json_error(code, message),
+        },
         (&Method::GET | &Method::HEAD, "/_anteroom/leave") => confirm_leave(shared, request),
         (&Method::GET | &Method::HEAD, receipt) if receipt.starts_with("/_anteroom/receipts/") => {
             // The id is case-sensitive: take it from the raw path, not the
@@ -146,7 +160,7 @@ async fn own_endpoint(
             let id = request.uri().path().rsplit('/').next().unwrap_or_default();
             intake::receipt(shared, request.headers(), id).await
         }
-        (_, "/_anteroom/status" | "/_anteroom/leave") => {
+        (_, "/_anteroom/status" | "/_anteroom/leave" | "/_anteroom/events") => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
         }
         _ => json_error(StatusCode::NOT_FOUND, "no such gateway endpoint"),
@@ -248,6 +262,11 @@ fn room_from_query<'a>(
             )),
         },
     }
+}
+
+/// The status JSON as text, for the event stream.
+pub(crate) fn status_json(room: &RoomRuntime, standing: Standing) -> String {
+    serde_json::to_string(&status_body(room, standing)).unwrap_or_else(|_| "{}".to_owned())
 }
 
 fn status_body(room: &RoomRuntime, standing: Standing) -> Status<'_> {

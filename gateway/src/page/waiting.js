@@ -35,8 +35,16 @@
   var leaving = false;
   var lastPollAt = Date.now();
 
+  // Follow the place over Server-Sent Events where the browser has them
+  // (the gateway pushes changes from its cached figures); otherwise, or
+  // when the gateway declines a stream, poll the status.
+  var stream = null;
   showClock(positiveInt(root.getAttribute('data-updated'), 0) * 1000);
-  schedule(refreshSeconds * 1000);
+  if (window.EventSource) {
+    follow();
+  } else {
+    schedule(refreshSeconds * 1000);
+  }
   document.addEventListener('visibilitychange', function () {
     // Background tabs get throttled timers; catch up on return, but never
     // faster than the refresh interval (the rate limit is sized for it).
@@ -45,6 +53,46 @@
       schedule(0);
     }
   });
+
+  function follow() {
+    try {
+      stream = new window.EventSource(statusUrl.replace('/_anteroom/status', '/_anteroom/events'));
+    } catch (error) {
+      stream = null;
+      schedule(refreshSeconds * 1000);
+      return;
+    }
+    stream.onmessage = function (event) {
+      var status = null;
+      try {
+        status = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      lastPollAt = Date.now();
+      succeeded(status, NaN);
+    };
+    // The turn has come: the status call lets the visitor in.
+    stream.addEventListener('turn', function () {
+      stopFollowing();
+      schedule(0);
+    });
+    stream.onerror = function () {
+      // A dropped stream reconnects by itself; one the gateway declined
+      // (no place, too many streams) is closed: poll instead.
+      if (stream && stream.readyState === 2) {
+        stopFollowing();
+        schedule(refreshSeconds * 1000);
+      }
+    };
+  }
+
+  function stopFollowing() {
+    if (stream) {
+      stream.close();
+      stream = null;
+    }
+  }
 
   function schedule(delayMs) {
     if (timer !== null) {
@@ -121,7 +169,9 @@
       paused.hidden = status.room_state !== 'paused';
     }
     showClock(isNaN(serverTime) ? Date.now() : serverTime);
-    schedule(refreshSeconds * 1000);
+    if (!stream) {
+      schedule(refreshSeconds * 1000);
+    }
   }
 
   function failed(retryAfterMs) {

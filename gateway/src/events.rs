@@ -1,0 +1,184 @@
+//! `GET /_anteroom/events?room=NAME`: a waiting visitor's place, pushed as
+//! Server-Sent Events.
+//!
+//! Each stream reads the visitor's signed ticket once and then only the
+//! room's cached figures (refreshed by the room's step every 100 ms): a
+//! waiting visitor on a stream costs no store round trip. The stream sends
+//! the status JSON of `/_anteroom/status` whenever the place changes (and a
+//! comment every 15 s so that proxies keep it open), and ends:
+//! - when the visitor's turn has come, with an event `turn`: the page then
+//!   calls `/_anteroom/status`, which admits it (one store call, once);
+//! - when the gateway shuts down, or the client goes away.
+//!
+//! Streams are bounded by `limits.max_event_streams`; beyond it, or for a
+//! visitor without a ticket, the answer is not a stream and the page polls.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+
+use crate::room::RoomRuntime;
+use crate::routes::{json_error, no_store};
+use crate::{Body, Shared, cookies, entry};
+
+/// How often a stream looks at the cached figures.
+const TICK: Duration = Duration::from_secs(1);
+/// A comment this often keeps idle proxies from closing the stream.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// Answers `GET /_anteroom/events`.
+pub fn open(
+    shared: &Shared,
+    room: &Arc<RoomRuntime>,
+    request: &Request<Incoming>,
+) -> Response<Body> {
+    let ticket = cookies::values(request.headers(), &room.ticket_cookie)
+        .filter_map(|token| shared.keys.verify_ticket(token))
+        .find(|ticket| ticket.room == room.name());
+    let Some(ticket) = ticket else {
+        // Nothing to follow (no place yet, or already inside): the page
+        // polls the status, which knows what to do.
+        let mut response = Response::new(crate::full_body(Bytes::new()));
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        no_store(response.headers_mut());
+        return response;
+    };
+    let Ok(permit) = Arc::clone(&shared.event_streams).try_acquire_owned() else {
+        let mut response = json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many event streams; poll /_anteroom/status instead",
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(room.refresh_seconds(None)),
+        );
+        no_store(response.headers_mut());
+        return response;
+    };
+    let (sender, receiver) = mpsc::channel::<Bytes>(4);
+    tokio::spawn(follow(
+        Arc::clone(room),
+        ticket,
+        shared.stopping.subscribe(),
+        sender,
+        permit,
+    ));
+    let mut response = Response::new(
+        EventBody { receiver }
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    no_store(headers);
+    // Tell nginx-like proxies in front not to buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    metrics::counter!("anteroom_event_streams_opened_total").increment(1);
+    response
+}
+
+/// Writes one stream's events until the turn comes, the gateway stops or
+/// the client leaves. Holds its `max_event_streams` permit throughout.
+async fn follow(
+    room: Arc<RoomRuntime>,
+    ticket: crate::token::Ticket,
+    mut stopping: watch::Receiver<bool>,
+    sender: mpsc::Sender<Bytes>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let retry_ms = room.refresh_seconds(None) * 1000;
+    if sender
+        .send(Bytes::from(format!("retry: {retry_ms}\n\n")))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut last_sent: Option<(Option<u64>, Option<u64>)> = None;
+    let mut quiet_since = Instant::now();
+    loop {
+        if *stopping.borrow() {
+            return;
+        }
+        let snapshot = room.snapshot();
+        let position = snapshot
+            .filter(|snapshot| snapshot.epoch == ticket.epoch)
+            .map(|snapshot| snapshot.position(ticket.number));
+        let event = match position {
+            // The turn has come, or the room's epoch changed under the
+            // ticket: the status call sorts it out.
+            Some(None) | None if snapshot.is_some() => {
+                let _ = sender
+                    .send(Bytes::from_static(b"event: turn\ndata: {}\n\n"))
+                    .await;
+                return;
+            }
+            Some(Some(position)) => {
+                let standing = entry::waiting_standing(&room, Some(position));
+                let figures = match standing {
+                    entry::Standing::Waiting { eta_seconds, .. } => (Some(position), eta_seconds),
+                    _ => (Some(position), None),
+                };
+                if last_sent == Some(figures) {
+                    None
+                } else {
+                    last_sent = Some(figures);
+                    let body = crate::routes::status_json(&room, standing);
+                    Some(Bytes::from(format!("data: {body}\n\n")))
+                }
+            }
+            // No figures yet (the room has not stepped): wait for them.
+            _ => None,
+        };
+        let event = match event {
+            Some(event) => Some(event),
+            None if quiet_since.elapsed() >= KEEPALIVE => {
+                Some(Bytes::from_static(b": keepalive\n\n"))
+            }
+            None => None,
+        };
+        if let Some(event) = event {
+            quiet_since = Instant::now();
+            if sender.send(event).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = stopping.changed() => return,
+            _ = sender.closed() => return,
+        }
+    }
+}
+
+/// A response body fed by a channel; it ends when the sender is dropped.
+struct EventBody {
+    receiver: mpsc::Receiver<Bytes>,
+}
+
+impl HttpBody for EventBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.receiver
+            .poll_recv(context)
+            .map(|event| event.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
