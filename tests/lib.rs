@@ -938,3 +938,20 @@ async fn forward(
     }
     let _ = to.shutdown().await;
 }
+
+// ---------------------------------------------------------------- browser
+
+/// A real headless Chromium driven through `chromedriver` (WebDriver, with
+/// the fantoccini client), for the suites that test pages as visitors and
+/// operators see them.
+///
+/// ```ignore
+/// let browser = Browser::options().javascript(false).language("it").open().await;
+/// browser.client.goto(&gw.url("/echo/vaccini")).await?;
+/// browser.close().await;
+/// ```
+///
+/// Needs `chromium` and `chromedriver` (Debian: `chromium`,
+/// `chromium-driver`; `scripts/test` installs them when missing). Without
+/// them the tests fail, never skip.
+pub mod browser;

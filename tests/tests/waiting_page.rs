@@ -1,0 +1,459 @@
+//! The waiting page in a real headless Chromium, driven through
+//! chromedriver, against a real gateway and the stub upstream: with and
+//! without JavaScript the page moves on by itself to the address the visitor
+//! asked for (query string included) once the visitor inside leaves; it
+//! speaks the browser's language; it fits a phone, also at 200% zoom; it
+//! makes no request outside the gateway. It also writes the screenshots in
+//! `docs/screenshots/` that the README shows.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `chromium`,
+//! `chromium-driver`; `scripts/test` installs them when missing). Without
+//! them these tests fail, never skip.
+
+use anteroom_tests::browser::{Browser, run, set_viewport, text, until};
+use anteroom_tests::{
+    GatewayHandle, LOOSE_LIMITS, Upstream, Visitor, gateway, plain_client, reached_origin, room,
+    upstream,
+};
+use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
+
+/// The address the visitor in the browser asks for: in the room, with a
+/// query string that must survive the wait.
+const ASKED_FOR: &str = "/echo/vaccini/page?x=1&y=two";
+const ADMIN_TOKEN: &str = "waiting-page-token-0123456789abcdef";
+
+/// Whether the gateway offers waiting pages an event stream
+/// (`/_anteroom/events`); without it they poll `/_anteroom/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Streams {
+    On,
+    Off,
+}
+
+/// Room `vaccini` with room for one, and one visitor (a plain HTTP client)
+/// inside: whoever comes next waits, at position 1.
+async fn full_room(up: &Upstream) -> (GatewayHandle, Visitor) {
+    full_room_with(up, Streams::On).await
+}
+
+async fn full_room_with(up: &Upstream, streams: Streams) -> (GatewayHandle, Visitor) {
+    let limits = match streams {
+        Streams::On => LOOSE_LIMITS.to_owned(),
+        Streams::Off => format!("{LOOSE_LIMITS}max_event_streams = 0\n"),
+    };
+    let gw = gateway(up)
+        .room(room("vaccini").capacity(1))
+        .limits(&limits)
+        .start()
+        .await;
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get("/echo/vaccini").await).await);
+    (gw, inside)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_javascript_the_page_follows_its_place_and_lets_the_visitor_in_where_they_were_going()
+{
+    // The page follows its place over the event stream, and polls the
+    // status when the turn comes.
+    with_javascript_the_visitor_is_let_in(Streams::On).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_javascript_and_no_event_stream_the_page_polls_and_lets_the_visitor_in() {
+    with_javascript_the_visitor_is_let_in(Streams::Off).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_javascript_the_meta_refresh_lets_the_visitor_in_where_they_were_going() {
+    let up = upstream().await;
+    let (gw, inside) = full_room(&up).await;
+    let browser = Browser::options().javascript(false).open().await;
+    let page = &browser.client;
+
+    page.goto(&gw.url(ASKED_FOR)).await.expect("the page loads");
+    // The page reloads itself every second: each look at it is one script,
+    // so that it sees one document.
+    let first = until("the waiting page", async || no_script_view(page).await).await;
+    assert_eq!(
+        (&first["title"], &first["lang"], &first["position"]),
+        (&json!("You are in the queue"), &json!("en"), &json!("1")),
+        "{first}"
+    );
+    // Scripting is really off: the parser treated `<noscript>`'s content as
+    // markup (with scripting on it is plain text), so the meta refresh is
+    // live.
+    assert_eq!(first["live_meta_refresh"], true, "{first}");
+    // The page is reloaded by the meta refresh, not updated by a script:
+    // the clock keeps the server's UTC form (the script would rewrite it in
+    // local time at once) and changes only because the server renders the
+    // page anew; and the page never asked the gateway for its status.
+    let first_clock = first["updated"].as_str().expect("a clock").to_owned();
+    assert!(first_clock.ends_with(" UTC"), "the server's clock: {first}");
+    let reloaded = until("the meta refresh reloads the page", async || {
+        let now = no_script_view(page).await?;
+        (now["updated"] != first_clock.as_str()).then_some(now)
+    })
+    .await;
+    assert!(
+        reloaded["updated"]
+            .as_str()
+            .is_some_and(|clock| clock.ends_with(" UTC")),
+        "{reloaded}"
+    );
+    assert_eq!(reloaded["position"], "1", "{reloaded}");
+    for view in [&first, &reloaded] {
+        assert_eq!(view["gateway_requests"], json!([]), "no script ran: {view}");
+    }
+
+    inside.leave("vaccini").await;
+    let echoed = until("the meta refresh lets the browser in", async || {
+        shown_json(page).await
+    })
+    .await;
+    assert_landed_where_asked(page, &gw, &echoed).await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_speaks_the_browsers_language_and_is_photographed_on_phone_and_desktop() {
+    let up = upstream().await;
+    for (lang, languages, keep_open) in [
+        (
+            "it",
+            "it-IT,it",
+            "Tieni aperta questa pagina. Entrerai automaticamente.",
+        ),
+        (
+            "en",
+            "en-GB,en",
+            "Keep this page open. You will be let in automatically.",
+        ),
+    ] {
+        // A gateway each, so that both pages show position 1.
+        let (gw, _inside) = full_room(&up).await;
+        let browser = Browser::options().language(languages).open().await;
+        let page = &browser.client;
+        page.goto(&gw.url(ASKED_FOR)).await.expect("the page loads");
+        assert_waiting_at(page, 1, lang).await;
+        let shown = text(page, ".keep").await;
+        assert!(shown.starts_with(keep_open), "{lang}: {shown}");
+        // Once the script has run (its first act rewrites the clock), the
+        // page still speaks the language: the script's words are its too.
+        until("the script shows the clock in local time", async || {
+            let updated = text(page, "#anteroom-updated").await;
+            (!updated.is_empty() && !updated.ends_with("UTC")).then_some(())
+        })
+        .await;
+        assert_waiting_at(page, 1, lang).await;
+
+        for (device, width, height) in [("phone", 360, 740), ("desktop", 1280, 800)] {
+            set_viewport(page, width, height).await;
+            assert_fits_sideways(page, &format!("{lang} {device}")).await;
+            let png = page.screenshot().await.expect("a screenshot");
+            assert!(png.starts_with(b"\x89PNG"), "a PNG");
+            let path = screenshots_dir().join(format!("waiting-{device}-{lang}.png"));
+            std::fs::write(&path, png)
+                .unwrap_or_else(|error| panic!("writing {}: {error}", path.display()));
+        }
+        browser.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_nothing_scrolls_sideways_even_at_200_percent_zoom() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .admin_token(ADMIN_TOKEN)
+        .start()
+        .await;
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get("/echo/vaccini").await).await);
+    for languages in ["it", "en"] {
+        let browser = Browser::options()
+            .language(languages)
+            .window_size(360, 740)
+            .open()
+            .await;
+        let page = &browser.client;
+        page.goto(&gw.url(ASKED_FOR)).await.expect("the page loads");
+        assert_phone_layouts(page, languages).await;
+        browser.close().await;
+    }
+
+    // The longest page: paused, with its extra paragraph.
+    let paused = plain_client()
+        .patch(gw.admin_url("/admin/rooms/vaccini"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"state": "paused"}))
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert_eq!(paused.status(), 200);
+    for languages in ["it", "en"] {
+        let browser = Browser::options()
+            .language(languages)
+            .window_size(360, 740)
+            .open()
+            .await;
+        let page = &browser.client;
+        page.goto(&gw.url(ASKED_FOR)).await.expect("the page loads");
+        until("the page says entry is paused", async || {
+            let hidden = run(
+                page,
+                "return document.getElementById('anteroom-paused').hidden;",
+            )
+            .await;
+            (hidden == json!(false)).then_some(())
+        })
+        .await;
+        assert_phone_layouts(page, &format!("{languages}, paused")).await;
+        browser.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_makes_no_request_outside_the_gateway() {
+    let up = upstream().await;
+    // With the event stream declined, the page asks for it (the request is
+    // recorded once the stream ends) and then polls: both kinds of request
+    // a waiting page makes show in the resource timings.
+    let (gw, _inside) = full_room_with(&up, Streams::Off).await;
+
+    // In the browser, everything it fetched came from the gateway.
+    let browser = Browser::open().await;
+    let page = &browser.client;
+    page.goto(&gw.url(ASKED_FOR)).await.expect("the page loads");
+    assert_waiting_at(page, 1, "en").await;
+    let origin = format!("http://{}", gw.addr);
+    until("the page polled its status twice", async || {
+        (status_polls(page).await >= 2).then_some(())
+    })
+    .await;
+    let resources = run(
+        page,
+        "return performance.getEntriesByType('resource').map(entry => entry.name);",
+    )
+    .await;
+    assert!(
+        resources.as_array().expect("a list").iter().any(|name| name
+            .as_str()
+            .is_some_and(|name| name.ends_with("/_anteroom/events?room=vaccini"))),
+        "the page asked for its event stream: {resources}"
+    );
+    for name in resources.as_array().expect("a list") {
+        let name = name.as_str().expect("a URL");
+        assert!(
+            name.starts_with(&format!("{origin}/")),
+            "a request outside the gateway: {name}"
+        );
+    }
+    // The page as the gateway sends it (to a second visitor, at position 2)
+    // and as the browser holds it name no host at all.
+    let html = gw
+        .visitor()
+        .get(ASKED_FOR)
+        .await
+        .text()
+        .await
+        .expect("a page");
+    assert!(html.contains("id=\"anteroom\""), "the waiting page: {html}");
+    assert_eq!(absolute_urls(&html), Vec::<String>::new(), "{html}");
+
+    let shown = run(page, "return document.documentElement.outerHTML;").await;
+    let shown = shown.as_str().expect("the page's HTML");
+    assert_eq!(absolute_urls(shown), Vec::<String>::new(), "{shown}");
+    browser.close().await;
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// Scenario (a): a browser with JavaScript waits at position 1, and lands
+/// on the address it asked for by itself once the visitor inside leaves.
+async fn with_javascript_the_visitor_is_let_in(streams: Streams) {
+    let up = upstream().await;
+    let (gw, inside) = full_room_with(&up, streams).await;
+    let browser = Browser::open().await;
+    let page = &browser.client;
+
+    page.goto(&gw.url(ASKED_FOR)).await.expect("the page loads");
+    assert_waiting_at(page, 1, "en").await;
+    // The script runs: its first act rewrites the server's UTC clock in
+    // local time. With scripting on, `<noscript>`'s meta refresh is inert
+    // text, so only the script can move this page on.
+    until("the script shows the clock in local time", async || {
+        let updated = text(page, "#anteroom-updated").await;
+        (!updated.is_empty() && !updated.ends_with("UTC")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        run(
+            page,
+            "return document.querySelector('meta[http-equiv=refresh]') === null;"
+        )
+        .await,
+        json!(true),
+        "no live meta refresh with JavaScript on"
+    );
+    if streams == Streams::Off {
+        until("the page polls its status", async || {
+            (status_polls(page).await >= 2).then_some(())
+        })
+        .await;
+    }
+    // Following its place keeps it.
+    assert_eq!(text(page, "#anteroom-position").await, "1");
+
+    inside.leave("vaccini").await;
+    let echoed = until("the browser is let in on its own", async || {
+        shown_json(page).await
+    })
+    .await;
+    assert_landed_where_asked(page, &gw, &echoed).await;
+    browser.close().await;
+}
+
+/// How many status polls the page has made so far.
+async fn status_polls(page: &Client) -> usize {
+    let resources = run(
+        page,
+        "return performance.getEntriesByType('resource').map(entry => entry.name);",
+    )
+    .await;
+    resources.as_array().map_or(0, |names| {
+        names
+            .iter()
+            .filter(|name| {
+                name.as_str()
+                    .is_some_and(|name| name.ends_with("/_anteroom/status?room=vaccini"))
+            })
+            .count()
+    })
+}
+
+/// The browser shows the English or Italian waiting page, at `position`.
+async fn assert_waiting_at(page: &Client, position: u64, lang: &str) {
+    let title = if lang == "it" {
+        "Sei in coda"
+    } else {
+        "You are in the queue"
+    };
+    assert_eq!(page.title().await.expect("a title"), title);
+    assert_eq!(
+        page.find(Locator::Css("html"))
+            .await
+            .expect("the root")
+            .attr("lang")
+            .await
+            .expect("an attribute")
+            .as_deref(),
+        Some(lang)
+    );
+    assert_eq!(text(page, "#anteroom-position").await, position.to_string());
+}
+
+/// What a waiting page without JavaScript shows, read in one go (the page
+/// may be reloading); `None` while it is not the waiting page.
+async fn no_script_view(page: &Client) -> Option<Value> {
+    let view = page
+        .execute(
+            "const shown = (selector) => {\
+                 const element = document.querySelector(selector);\
+                 return element ? element.textContent : null;\
+             };\
+             return {\
+                 title: document.title,\
+                 lang: document.documentElement.lang,\
+                 position: shown('#anteroom-position'),\
+                 updated: shown('#anteroom-updated'),\
+                 live_meta_refresh:\
+                     document.querySelector('noscript > meta[http-equiv=refresh]') !== null,\
+                 gateway_requests: performance.getEntriesByType('resource')\
+                     .map(entry => entry.name)\
+                     .filter(name => name.includes('/_anteroom/')),\
+             };",
+            vec![],
+        )
+        .await
+        .ok()?;
+    view["updated"].is_string().then_some(view)
+}
+
+/// The upstream's echo, when the browser shows it (Chromium shows a JSON
+/// answer as text in a `<pre>`); `None` while it shows anything else.
+async fn shown_json(page: &Client) -> Option<Value> {
+    let shown = page.find(Locator::Css("body > pre")).await.ok()?;
+    serde_json::from_str(&shown.text().await.ok()?).ok()
+}
+
+/// The browser reached the origin at the very address it first asked for.
+async fn assert_landed_where_asked(page: &Client, gw: &GatewayHandle, echoed: &Value) {
+    assert_eq!(echoed["method"], "GET", "{echoed}");
+    assert_eq!(echoed["path"], "/echo/vaccini/page", "{echoed}");
+    assert_eq!(echoed["query"], "x=1&y=two", "{echoed}");
+    assert_eq!(
+        page.current_url().await.expect("a URL").as_str(),
+        gw.url(ASKED_FOR)
+    );
+}
+
+/// Nothing on the page sticks out sideways at a 360 x 740 viewport, nor at
+/// 200% zoom. Browser zoom shrinks the viewport in CSS pixels, so 200% on a
+/// 360 px phone is a 180 px wide viewport: emulated exactly by a 180 x 370
+/// window. CSS `zoom: 2` on the body at 360 px is checked too (it is how a
+/// page looks when only the text is enlarged inside an unchanged viewport).
+async fn assert_phone_layouts(page: &Client, what: &str) {
+    set_viewport(page, 360, 740).await;
+    assert_fits_sideways(page, &format!("{what}, phone")).await;
+    set_viewport(page, 180, 370).await;
+    assert_fits_sideways(page, &format!("{what}, phone at 200% zoom")).await;
+    set_viewport(page, 360, 740).await;
+    run(page, "document.body.style.zoom = '2'; return null;").await;
+    assert_fits_sideways(page, &format!("{what}, phone with the body zoomed 2x")).await;
+    run(page, "document.body.style.zoom = ''; return null;").await;
+}
+
+/// No horizontal scroll, and no element reaching past the viewport's right
+/// edge (which `overflow: hidden` would hide from the scroll width).
+async fn assert_fits_sideways(page: &Client, what: &str) {
+    let layout = run(
+        page,
+        "const root = document.documentElement;\
+         const wide = [...document.body.querySelectorAll('*')]\
+             .filter(element => element.getBoundingClientRect().right > root.clientWidth + 0.5)\
+             .map(element => element.tagName + '#' + element.id + '.' + element.className);\
+         return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide};",
+    )
+    .await;
+    let (scroll_width, client_width) = (
+        layout["scrollWidth"].as_u64().expect("a width"),
+        layout["clientWidth"].as_u64().expect("a width"),
+    );
+    assert!(
+        scroll_width <= client_width && layout["wide"] == json!([]),
+        "{what}: the page scrolls sideways: {layout}"
+    );
+}
+
+/// Every absolute (`http://`, `https://`) or protocol-relative (`"//`)
+/// URL in `html`, with what follows it. The pages name no host at all, not
+/// even the gateway's: they use relative URLs only.
+fn absolute_urls(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut found = Vec::new();
+    for start_of_url in ["http://", "https://", "\"//", "'//", "(//", "=//"] {
+        for (start, _) in lower.match_indices(start_of_url) {
+            found.push(html[start..].chars().take(60).collect());
+        }
+    }
+    found
+}
+
+/// Where the README's screenshots live (made if missing).
+fn screenshots_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("docs/screenshots");
+    dir
+}
