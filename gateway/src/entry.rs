@@ -18,7 +18,7 @@ use anteroom_store::{Arrival, Claim, Millis, StoreError};
 use crate::Shared;
 use crate::cookies;
 use crate::room::RoomRuntime;
-use crate::token::{Pass, Ticket, new_pass_id};
+use crate::token::{Keyring, Pass, Ticket, new_pass_id};
 
 /// How long a ticket cookie lives in the browser: long enough for any queue,
 /// so that a tab that sleeps keeps its place.
@@ -53,6 +53,13 @@ pub struct Decision {
     pub pass: Option<String>,
     /// `Set-Cookie` values to send with the answer.
     pub set_cookies: Vec<HeaderValue>,
+}
+
+/// The first of the visitor's ticket cookies for `room` that verifies.
+pub fn valid_ticket(keys: &Keyring, room: &RoomRuntime, headers: &HeaderMap) -> Option<Ticket> {
+    cookies::values(headers, &room.ticket_cookie)
+        .filter_map(|token| keys.verify_ticket(token))
+        .find(|ticket| ticket.room == room.name())
 }
 
 /// A visitor waiting at `position` (`None`: not known right now), with the
@@ -175,9 +182,7 @@ impl Door<'_> {
     }
 
     fn valid_ticket(&self, headers: &HeaderMap) -> Option<Ticket> {
-        cookies::values(headers, &self.room.ticket_cookie)
-            .filter_map(|token| self.shared.keys.verify_ticket(token))
-            .find(|ticket| ticket.room == self.room.name())
+        valid_ticket(&self.shared.keys, self.room, headers)
     }
 
     /// The standing of a ticket holder; `None` if the ticket is void.

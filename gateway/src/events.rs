@@ -29,7 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use crate::room::RoomRuntime;
 use crate::routes::{json_error, no_store};
-use crate::{Body, Shared, cookies, entry};
+use crate::{Body, Shared, entry};
 
 /// How often a stream looks at the cached figures.
 const TICK: Duration = Duration::from_secs(1);
@@ -42,10 +42,7 @@ pub fn open(
     room: &Arc<RoomRuntime>,
     request: &Request<Incoming>,
 ) -> Response<Body> {
-    let ticket = cookies::values(request.headers(), &room.ticket_cookie)
-        .filter_map(|token| shared.keys.verify_ticket(token))
-        .find(|ticket| ticket.room == room.name());
-    let Some(ticket) = ticket else {
+    let Some(ticket) = entry::valid_ticket(&shared.keys, room, request.headers()) else {
         // Nothing to follow (no place yet, or already inside): the page
         // polls the status, which knows what to do.
         let mut response = Response::new(crate::full_body(Bytes::new()));

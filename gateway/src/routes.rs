@@ -3,6 +3,7 @@
 //! straight upstream. The one place where outcomes become HTTP answers.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// `Retry-After` when the upstream cannot be reached or timed out.
 const UPSTREAM_DOWN_RETRY_SECONDS: u64 = 10;
@@ -140,17 +141,7 @@ async fn own_endpoint(
         }
         (&Method::POST, "/_anteroom/leave") => leave(shared, request).await,
         (&Method::GET, "/_anteroom/events") => match room_from_query(shared, request) {
-            Ok(room) => {
-                let room = shared
-                    .rooms
-                    .iter()
-                    .find(|candidate| candidate.name() == room.name())
-                    .cloned();
-                match room {
-                    Some(room) => crate::events::open(shared, &room, request),
-                    None => json_error(StatusCode::NOT_FOUND, "no such room"),
-                }
-            }
+            Ok(room) => crate::events::open(shared, room, request),
             Err((code, message)) => json_error(code, message),
         },
         (&Method::GET | &Method::HEAD, "/_anteroom/leave") => confirm_leave(shared, request),
@@ -238,7 +229,7 @@ async fn leave(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
 fn room_from_query<'a>(
     shared: &'a Shared,
     request: &Request<Incoming>,
-) -> Result<&'a RoomRuntime, (StatusCode, &'static str)> {
+) -> Result<&'a Arc<RoomRuntime>, (StatusCode, &'static str)> {
     let requested = request.uri().query().and_then(|query| {
         query
             .split('&')
@@ -251,10 +242,9 @@ fn room_from_query<'a>(
             .rooms
             .iter()
             .find(|room| room.name() == name)
-            .map(|room| room.as_ref())
             .ok_or((StatusCode::NOT_FOUND, "no such room")),
         None => match shared.rooms.as_slice() {
-            [only] => Ok(only.as_ref()),
+            [only] => Ok(only),
             [] => Err((StatusCode::NOT_FOUND, "this gateway has no rooms")),
             _ => Err((
                 StatusCode::BAD_REQUEST,
