@@ -22,7 +22,7 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let config = anteroom_config::load_for_binary(&args.config, args.check, "anteroom-gateway");
-    init_tracing(config.log_format);
+    anteroom_worker::process::init_tracing(config.log_format);
 
     let public = match TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
@@ -51,42 +51,18 @@ async fn main() -> ExitCode {
         rooms = config.rooms.len(),
         "anteroom gateway started"
     );
-    match anteroom_gateway::run(public, admin, config, shutdown_signal()).await {
+    match anteroom_gateway::run(
+        public,
+        admin,
+        config,
+        anteroom_worker::process::shutdown_signal(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("anteroom-gateway: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `RUST_LOG` filters (default `info`); `log_format` picks text or JSON.
-fn init_tracing(format: anteroom_config::LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == anteroom_config::LogFormat::Json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing a SIGTERM handler cannot fail at startup");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
     }
 }

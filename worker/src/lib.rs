@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod drain;
+pub mod process;
 pub mod sink;
 
 pub use drain::{Drainer, buffer_params};

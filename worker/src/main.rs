@@ -29,7 +29,7 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let config = anteroom_config::load_for_binary(&args.config, args.check, "anteroom-worker");
-    init_tracing(config.log_format);
+    anteroom_worker::process::init_tracing(config.log_format);
     let Backend::Redis { url } = &config.store.backend else {
         eprintln!(
             "anteroom-worker: store.backend is \"memory\": the gateway drains its buffers \
@@ -95,7 +95,7 @@ async fn main() -> ExitCode {
     drainer
         .run(
             async move {
-                shutdown_signal().await;
+                anteroom_worker::process::shutdown_signal().await;
                 tracing::info!(?grace, "stopping: no new requests taken");
             },
             grace,
@@ -105,31 +105,4 @@ async fn main() -> ExitCode {
     let _ = admin_task.await;
     tracing::info!("anteroom worker stopped");
     ExitCode::SUCCESS
-}
-
-/// `RUST_LOG` filters (default `info`); `log_format` picks text or JSON.
-fn init_tracing(format: anteroom_config::LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == anteroom_config::LogFormat::Json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let Ok(mut terminate) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        let _ = interrupt.await;
-        return;
-    };
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate.recv() => {}
-    }
 }
