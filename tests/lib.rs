@@ -955,3 +955,24 @@ async fn forward(
 /// `chromium-driver`; `scripts/test` installs them when missing). Without
 /// them the tests fail, never skip.
 pub mod browser;
+
+/// Runs each scenario, an `async fn NAME(store: Arc<dyn Trait>)`, against a
+/// `MemoryStore` and against a `RedisStore` on a fresh private Redis: the
+/// contract suites of the store seams use it.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $scenario() {
+                super::$scenario(std::sync::Arc::new(anteroom_store::MemoryStore::new())).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test] async fn $scenario() {
+                let server = $crate::RedisServer::start().await;
+                let store = anteroom_store::RedisStore::new(&server.url()).expect("redis store");
+                super::$scenario(std::sync::Arc::new(store)).await;
+            })*
+        }
+    };
+}

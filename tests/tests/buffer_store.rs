@@ -13,25 +13,7 @@ use anteroom_store::{
 };
 use anteroom_tests::RedisServer;
 
-/// Runs a scenario against the memory store and a fresh Redis.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test] async fn $scenario() {
-                super::$scenario(std::sync::Arc::new(anteroom_store::MemoryStore::new())).await;
-            })*
-        }
-        mod redis {
-            $(#[tokio::test] async fn $scenario() {
-                let server = anteroom_tests::RedisServer::start().await;
-                let store = anteroom_store::RedisStore::new(&server.url()).expect("redis store");
-                super::$scenario(std::sync::Arc::new(store)).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+anteroom_tests::on_both_backends!(
     a_request_goes_from_enqueue_to_done,
     requests_are_taken_in_order_of_arrival,
     positions_count_from_one_and_move_as_requests_are_taken,

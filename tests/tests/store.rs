@@ -22,25 +22,7 @@ fn params(capacity: u32, admit_per_minute: u32) -> RoomParams {
     }
 }
 
-/// Runs a scenario against the memory store and a fresh Redis.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test] async fn $scenario() {
-                super::$scenario(std::sync::Arc::new(anteroom_store::MemoryStore::new())).await;
-            })*
-        }
-        mod redis {
-            $(#[tokio::test] async fn $scenario() {
-                let server = anteroom_tests::RedisServer::start().await;
-                let store = anteroom_store::RedisStore::new(&server.url()).expect("redis store");
-                super::$scenario(std::sync::Arc::new(store)).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+anteroom_tests::on_both_backends!(
     empty_room_lets_the_first_visitors_straight_in,
     full_room_hands_out_tickets_in_order,
     admission_rate_matches_admit_per_minute_over_a_minute,
