@@ -102,6 +102,13 @@ pub async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Bod
     }
 }
 
+fn store_unreachable(error: &anteroom_store::StoreError) -> Response<Body> {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({"error": "store unreachable", "reason": error.to_string()}),
+    )
+}
+
 /// Dead letters listed per buffer in `GET /admin/buffers/NAME`.
 const DEAD_LETTERS_SHOWN: usize = 100;
 
@@ -116,12 +123,7 @@ async fn buffers(shared: &Shared, name: &str) -> Response<Body> {
         }
         let mut figures = match buffer_figures(shared, buffer).await {
             Ok(figures) => figures,
-            Err(error) => {
-                return json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({"error": "store unreachable", "reason": error.to_string()}),
-                );
-            }
+            Err(error) => return store_unreachable(&error),
         };
         if !name.is_empty() {
             let dead = match shared
@@ -130,12 +132,7 @@ async fn buffers(shared: &Shared, name: &str) -> Response<Body> {
                 .await
             {
                 Ok(dead) => dead,
-                Err(error) => {
-                    return json_response(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        &serde_json::json!({"error": "store unreachable", "reason": error.to_string()}),
-                    );
-                }
+                Err(error) => return store_unreachable(&error),
             };
             let dead: Vec<serde_json::Value> = dead
                 .iter()

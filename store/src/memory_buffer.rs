@@ -117,16 +117,23 @@ impl BufferData {
 }
 
 impl MemoryStore {
+    fn locked_buffers(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, BufferData>>, StoreError> {
+        self.buffers
+            .lock()
+            .map_err(|_| StoreError::Protocol("memory store lock poisoned".into()))
+    }
+
+    /// Runs `f` on the buffer's state (created on first use), after expiring
+    /// finished receipts that are due.
     fn with_buffer<T>(
         &self,
         buffer: &BufferParams,
         f: impl FnOnce(&mut BufferData, Millis) -> T,
     ) -> Result<T, StoreError> {
         let now = now_ms();
-        let mut buffers = self
-            .buffers
-            .lock()
-            .map_err(|_| StoreError::Protocol("memory store lock poisoned".into()))?;
+        let mut buffers = self.locked_buffers()?;
         let data = buffers
             .entry(buffer.name.clone())
             .or_insert_with(|| BufferData::new(buffer, now));
@@ -189,15 +196,12 @@ impl BufferStore for MemoryStore {
         let Some(name) = receipt_buffer(receipt) else {
             return Ok(None);
         };
-        let now = now_ms();
-        let mut buffers = self
-            .buffers
-            .lock()
-            .map_err(|_| StoreError::Protocol("memory store lock poisoned".into()))?;
+        let mut buffers = self.locked_buffers()?;
+        // A lookup does not create the buffer.
         let Some(data) = buffers.get_mut(name) else {
             return Ok(None);
         };
-        data.housekeep(now);
+        data.housekeep(now_ms());
         let Some(known) = data.receipts.get(receipt) else {
             return Ok(None);
         };
