@@ -170,7 +170,16 @@ impl BufferLoop {
                             break;
                         };
                         let this = Arc::clone(&this);
-                        this.running_jobs().insert(job.receipt.clone(), job.clone());
+                        // What a hand-back needs: the receipt and the lease, not
+                        // the request's bytes.
+                        let handle = Job {
+                            request: Vec::new(),
+                            receipt: job.receipt.clone(),
+                            idempotency_key: job.idempotency_key.clone(),
+                            lease: job.lease.clone(),
+                            attempt: job.attempt,
+                        };
+                        this.running_jobs().insert(job.receipt.clone(), handle);
                         jobs.spawn(async move {
                             let receipt = job.receipt.clone();
                             this.apply(job).await;
