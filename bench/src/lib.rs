@@ -1,4 +1,9 @@
 //! anteroom's rehearsal tool as a library, so tests can start its parts
-//! in-process: `origin` is the demo booking site.
+//! in-process: `origin` is the simulated booking site, `surge` the
+//! opening-day crowd, `lazio` the replay with and without anteroom, `http`
+//! the hot paths against nginx.
 
+pub mod http;
+pub mod lazio;
 pub mod origin;
+pub mod surge;

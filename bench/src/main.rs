@@ -1,13 +1,15 @@
 //! `anteroom-bench`: rehearse opening day.
 //!
-//! `origin` runs the demo booking site; `surge`, `lazio` and `http` are to come.
+//! `origin` runs the simulated booking site; `surge` sends an opening-day
+//! crowd at a site; `lazio` replays one surge without and with anteroom;
+//! `http` measures the gateway's hot paths against nginx.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anteroom_bench::origin::{self, OriginOptions};
+use anteroom_bench::origin::{self, Melt, OriginOptions};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing::{error, info};
@@ -34,6 +36,12 @@ struct Cli {
 enum Command {
     /// Run the demo booking site that stands in for the existing site.
     Origin(OriginArgs),
+    /// Send an opening-day crowd at a site and report what it saw.
+    Surge(Box<anteroom_bench::surge::command::SurgeArgs>),
+    /// Replay one surge straight at a simulated site, then through anteroom.
+    Lazio(Box<anteroom_bench::lazio::LazioArgs>),
+    /// Measure the gateway's hot paths against nginx, in one run.
+    Http(anteroom_bench::http::HttpArgs),
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +55,17 @@ struct OriginArgs {
     /// Bookings each appointment slot takes before answering 409.
     #[arg(long, default_value_t = 100)]
     slot_capacity: u32,
+    /// Requests the site serves well at once; beyond it the site melts
+    /// (latency climbs, then throughput falls, then 503s). Unset: never.
+    #[arg(long)]
+    capacity: Option<u32>,
+    /// Requests at once past which the site's threads are exhausted and its
+    /// throughput falls (default: twice --capacity).
+    #[arg(long, requires = "capacity")]
+    collapse: Option<u32>,
+    /// A request that would take longer is answered 503 at this point.
+    #[arg(long, default_value_t = 10_000, requires = "capacity")]
+    timeout_ms: u64,
 }
 
 #[tokio::main]
@@ -63,6 +82,9 @@ async fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::Origin(args)) => origin_command(args).await,
+        Some(Command::Surge(args)) => anteroom_bench::surge::command::command(*args).await,
+        Some(Command::Lazio(args)) => anteroom_bench::lazio::command(*args).await,
+        Some(Command::Http(args)) => anteroom_bench::http::run(args).await,
         None => {
             eprintln!("anteroom-bench: say what to run, e.g. `anteroom-bench origin` (see --help)");
             ExitCode::from(2)
@@ -71,9 +93,15 @@ async fn main() -> ExitCode {
 }
 
 async fn origin_command(args: OriginArgs) -> ExitCode {
+    let melt = args.capacity.map(|capacity| Melt {
+        capacity,
+        collapse: args.collapse.unwrap_or(capacity.saturating_mul(2)),
+        timeout: Duration::from_millis(args.timeout_ms),
+    });
     let options = OriginOptions {
         service_time: Duration::from_millis(args.service_ms),
         slot_capacity: args.slot_capacity,
+        melt,
     };
     let listener = match TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
@@ -83,7 +111,7 @@ async fn origin_command(args: OriginArgs) -> ExitCode {
         }
     };
     let listen = listener.local_addr().unwrap_or(args.listen);
-    info!(%listen, service_ms = args.service_ms, slot_capacity = args.slot_capacity, "origin listening");
+    info!(%listen, service_ms = args.service_ms, slot_capacity = args.slot_capacity, ?melt, "origin listening");
     origin::run(listener, options, shutdown_signal()).await;
     info!("origin stopped");
     ExitCode::SUCCESS

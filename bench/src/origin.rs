@@ -8,6 +8,13 @@
 //!
 //! `/_stats` is not counted in the statistics and skips the simulated service
 //! time, so watching the origin does not change what it measures.
+//!
+//! With a `capacity` it melts the way real sites do (see [`Melt`]): up to
+//! `capacity` requests at once it answers in `service_time`; beyond that
+//! latency climbs with the load while throughput holds; past the `collapse`
+//! point its threads are exhausted and throughput falls; a request that
+//! would take longer than `timeout` is answered `503` when the timeout
+//! strikes, having held its thread all along.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -37,6 +44,8 @@ pub struct OriginOptions {
     pub service_time: Duration,
     /// Bookings each slot takes before answering `409`.
     pub slot_capacity: u32,
+    /// How the site degrades under load; `None` never does.
+    pub melt: Option<Melt>,
 }
 
 impl Default for OriginOptions {
@@ -44,6 +53,60 @@ impl Default for OriginOptions {
         OriginOptions {
             service_time: Duration::ZERO,
             slot_capacity: 100,
+            melt: None,
+        }
+    }
+}
+
+/// How a site degrades past what it serves well.
+///
+/// A request that starts while `n` requests are in flight (itself included)
+/// takes `service_time × slowdown(n)`:
+/// - up to `capacity`: 1 (the site's threads each serve one request);
+/// - up to `collapse`: `n / capacity` (the threads are shared; latency climbs
+///   with the load and throughput holds at `capacity / service_time`);
+/// - beyond: `n / capacity × (n / collapse)²` (threads exhausted: the site
+///   thrashes and its throughput falls as the load grows).
+///
+/// A request whose time would pass `timeout` is answered `503` when the
+/// timeout strikes, like a site's own load balancer giving up on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Melt {
+    pub capacity: u32,
+    pub collapse: u32,
+    pub timeout: Duration,
+}
+
+impl Melt {
+    /// A site that serves `capacity` requests at once well, collapses at
+    /// twice that, and times requests out after 10 s.
+    pub fn with_capacity(capacity: u32) -> Melt {
+        Melt {
+            capacity,
+            collapse: capacity.saturating_mul(2),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// How long a request takes when it starts with `in_flight` requests at
+    /// the site (itself included); `None` when it would pass the timeout.
+    pub fn time_taken(&self, service_time: Duration, in_flight: u64) -> Option<Duration> {
+        let took = service_time.mul_f64(self.slowdown(in_flight));
+        (took <= self.timeout).then_some(took)
+    }
+
+    /// How many times `service_time` a request takes when it starts with
+    /// `in_flight` requests at the site (itself included).
+    pub fn slowdown(&self, in_flight: u64) -> f64 {
+        let n = in_flight as f64;
+        let capacity = f64::from(self.capacity.max(1));
+        let collapse = f64::from(self.collapse.max(self.capacity).max(1));
+        if n <= capacity {
+            1.0
+        } else if n <= collapse {
+            n / capacity
+        } else {
+            n / capacity * (n / collapse).powi(2)
         }
     }
 }
@@ -129,11 +192,17 @@ struct Stats {
     connections: AtomicU64,
     current_concurrency: AtomicU64,
     max_concurrency: AtomicU64,
+    /// `503`s the site gave because a request timed out in the melt.
+    timeouts: AtomicU64,
+    /// Requests that took longer than `service_time` (the site was slow).
+    slowed: AtomicU64,
 }
 
 /// Counts a request as in flight for as long as it lives.
 struct InFlight<'a> {
     stats: &'a Stats,
+    /// Requests in flight when this one started, itself included.
+    at_start: u64,
 }
 
 struct Bookings {
@@ -220,7 +289,10 @@ impl<'a> InFlight<'a> {
     fn enter(stats: &'a Stats) -> InFlight<'a> {
         let now = stats.current_concurrency.fetch_add(1, Ordering::SeqCst) + 1;
         stats.max_concurrency.fetch_max(now, Ordering::SeqCst);
-        InFlight { stats }
+        InFlight {
+            stats,
+            at_start: now,
+        }
     }
 }
 
@@ -240,9 +312,23 @@ async fn handle(
         return Ok(stats(&origin, request.method()));
     }
     origin.stats.requests.fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight::enter(&origin.stats);
-    if !origin.options.service_time.is_zero() {
-        tokio::time::sleep(origin.options.service_time).await;
+    let in_flight = InFlight::enter(&origin.stats);
+    let service_time = origin.options.service_time;
+    if let Some(melt) = origin.options.melt {
+        let Some(took) = melt.time_taken(service_time, in_flight.at_start) else {
+            // The request holds its thread until the timeout strikes.
+            tokio::time::sleep(melt.timeout).await;
+            origin.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+            return Ok(overloaded());
+        };
+        if took > service_time {
+            origin.stats.slowed.fetch_add(1, Ordering::Relaxed);
+        }
+        if !took.is_zero() {
+            tokio::time::sleep(took).await;
+        }
+    } else if !service_time.is_zero() {
+        tokio::time::sleep(service_time).await;
     }
     Ok(route(&origin, request).await)
 }
@@ -279,6 +365,8 @@ fn stats(origin: &Origin, method: &Method) -> Response<Body> {
             "connections": stats.connections.load(Ordering::Relaxed),
             "max_concurrency": stats.max_concurrency.load(Ordering::SeqCst),
             "current_concurrency": stats.current_concurrency.load(Ordering::SeqCst),
+            "timeouts": stats.timeouts.load(Ordering::Relaxed),
+            "slowed": stats.slowed.load(Ordering::Relaxed),
             "bookings": bookings,
         }),
     )
@@ -532,6 +620,21 @@ fn booking_response(
             ),
         ),
     )
+}
+
+/// What a melting site answers when a request timed out inside it.
+fn overloaded() -> Response<Body> {
+    let mut response = html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        page(
+            "Servizio non disponibile / Service unavailable",
+            "<h1>Servizio non disponibile / Service unavailable</h1><p>Riprova più tardi. / Please try again later.</p>",
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+    response
 }
 
 fn method_not_allowed(allow: &'static str) -> Response<Body> {
@@ -868,6 +971,60 @@ mod tests {
         if path == "/" {
             assert!(body.contains("href=\"/prenota\""));
         }
+    }
+
+    #[test]
+    fn the_melt_holds_throughput_then_collapses() {
+        let melt = Melt {
+            capacity: 10,
+            collapse: 20,
+            timeout: Duration::from_secs(10),
+        };
+        assert_eq!(melt.slowdown(1), 1.0);
+        assert_eq!(melt.slowdown(10), 1.0);
+        assert_eq!(melt.slowdown(15), 1.5);
+        assert_eq!(melt.slowdown(20), 2.0);
+        assert_eq!(melt.slowdown(40), 16.0);
+        // Throughput (requests in flight / time each takes) holds up to the
+        // collapse point and falls beyond it.
+        let throughput = |n: u64| n as f64 / melt.slowdown(n);
+        assert_eq!(throughput(10), throughput(20));
+        assert!(throughput(40) < throughput(20) / 2.0);
+    }
+
+    #[test]
+    fn past_the_collapse_requests_time_out() {
+        let melt = Melt {
+            capacity: 1,
+            collapse: 1,
+            timeout: Duration::from_millis(100),
+        };
+        let service = Duration::from_millis(40);
+        assert_eq!(melt.time_taken(service, 1), Some(service));
+        // Two at once, past the collapse point: 40 ms × 2 × 4 > 100 ms.
+        assert_eq!(melt.time_taken(service, 2), None);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_times_out_in_the_melt_gets_503() {
+        let origin = TestOrigin::start(OriginOptions {
+            service_time: Duration::from_secs(3600),
+            melt: Some(Melt {
+                capacity: 1,
+                collapse: 1,
+                timeout: Duration::from_millis(20),
+            }),
+            ..OriginOptions::default()
+        })
+        .await;
+        let mut client = origin.connect().await;
+        let (status, headers, _) = send(&mut client, get("/prenota")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(headers.contains_key(header::RETRY_AFTER));
+        let (_, _, stats) = send(&mut client, get("/_stats")).await;
+        assert_eq!(stats["timeouts"], 1);
+        assert_eq!(stats["bookings"], 0);
+        origin.server.abort();
     }
 
     #[tokio::test]

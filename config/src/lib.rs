@@ -144,8 +144,13 @@ pub struct Limits {
     /// Default 10.
     pub header_read_timeout: Duration,
     /// `max_in_flight_upstream`: requests at the upstream at once; beyond it
+    /// a request waits up to `upstream_queue` for a free place, then gets
     /// `503` with `Retry-After`. Default 1024.
     pub max_in_flight_upstream: usize,
+    /// `upstream_queue_ms`: how long a request may wait, first come first
+    /// served, for a free place at the upstream. Default 10,000; 0 sheds
+    /// at once.
+    pub upstream_queue: Duration,
     /// `send_timeout_seconds`: the longest a client may leave an answer
     /// unread; a slow reader then loses the connection (and the upstream
     /// request it held). Default 30.

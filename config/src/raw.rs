@@ -70,6 +70,7 @@ pub(crate) struct RawLimits {
     pub max_body_bytes: Option<u64>,
     pub header_read_timeout_seconds: Option<u64>,
     pub max_in_flight_upstream: Option<u64>,
+    pub upstream_queue_ms: Option<u64>,
     pub max_tracked_clients: Option<u64>,
     pub send_timeout_seconds: Option<u64>,
 }

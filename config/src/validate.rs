@@ -37,6 +37,11 @@ const MAX_HEADER_BYTES: Bounded = Bounded::new(16 * 1024, 8 * 1024..=1024 * 1024
 const MAX_BODY_BYTES: Bounded = Bounded::new(1024 * 1024, 0..=1024 * 1024 * 1024);
 const HEADER_READ_TIMEOUT_SECONDS: Bounded = Bounded::new(10, 1..=300);
 const MAX_IN_FLIGHT_UPSTREAM: Bounded = Bounded::new(1024, 1..=1_000_000);
+/// Long enough to absorb the bursts of visitors let in together (waiting
+/// pages that ask again in the same seconds: several seconds of the site's
+/// work); well inside a browser's patience, so that a site that is really
+/// overloaded is answered with `503` while the visitor still waits.
+const UPSTREAM_QUEUE_MS: Bounded = Bounded::new(10_000, 0..=60_000);
 const SEND_TIMEOUT_SECONDS: Bounded = Bounded::new(30, 1..=3600);
 const MAX_TRACKED_CLIENTS: Bounded = Bounded::new(1_000_000, 1_000..=100_000_000);
 
@@ -388,6 +393,11 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             &MAX_IN_FLIGHT_UPSTREAM,
             raw.max_in_flight_upstream,
         )? as usize,
+        upstream_queue: Duration::from_millis(bounded(
+            "upstream_queue_ms",
+            &UPSTREAM_QUEUE_MS,
+            raw.upstream_queue_ms,
+        )?),
         send_timeout: Duration::from_secs(bounded(
             "send_timeout_seconds",
             &SEND_TIMEOUT_SECONDS,

@@ -33,7 +33,9 @@ pub enum ProxyError {
     #[error("upstream {upstream}: no response within {after:?}")]
     TimedOut { upstream: String, after: Duration },
     /// `max_in_flight_upstream` requests are already at the upstream.
-    #[error("upstream busy: max_in_flight_upstream requests already in flight")]
+    #[error(
+        "upstream busy: max_in_flight_upstream requests in flight for longer than upstream_queue_ms"
+    )]
     Busy,
     /// The request body grew past `max_body_bytes` while streaming.
     #[error("request body over {limit} bytes")]
@@ -55,6 +57,10 @@ pub struct Proxy {
     /// `max_in_flight_upstream` of ours at once.
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
+    /// How long a request may wait for a permit (`upstream_queue_ms`).
+    /// Tokio's semaphore is fair, so waiting requests go first come first
+    /// served; their number is bounded by the listener's `max_connections`.
+    queue_wait: Duration,
     max_body_bytes: u64,
 }
 
@@ -89,7 +95,28 @@ impl Proxy {
             trusted_proxies: config.limits.trusted_proxies.clone(),
             in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_upstream)),
             max_in_flight: config.limits.max_in_flight_upstream,
+            queue_wait: config.limits.upstream_queue,
             max_body_bytes: config.limits.max_body_bytes,
+        }
+    }
+
+    /// A place at the upstream: at once, or after a bounded wait. The wait
+    /// absorbs bursts; it is short so that a pile-up in front of a site that
+    /// is really overloaded is shed rather than left to grow.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ProxyError> {
+        if let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.queue_wait.is_zero() {
+            return Err(ProxyError::Busy);
+        }
+        match tokio::time::timeout(self.queue_wait, Arc::clone(&self.in_flight).acquire_owned())
+            .await
+        {
+            Ok(Ok(permit)) => Ok(permit),
+            // Timed out, or the semaphore was closed (never: it lives as
+            // long as the proxy).
+            _ => Err(ProxyError::Busy),
         }
     }
 
@@ -100,13 +127,7 @@ impl Proxy {
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response<Body>, ProxyError> {
-        // Shed at once rather than queue: a pile-up in front of a slow site
-        // only makes every visitor wait longer.
-        let permit = self
-            .in_flight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ProxyError::Busy)?;
+        let permit = self.permit().await?;
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts
             .uri

@@ -142,12 +142,18 @@ impl RoomRuntime {
 
     /// How long a waiting page should wait before asking again: the room's
     /// `refresh_seconds`, sooner when the visitor's turn is close.
+    ///
+    /// The interval is spread at random over its last third: a crowd that
+    /// opened the page in the same few seconds would otherwise ask again in
+    /// the same seconds for as long as it waits, and everyone let in
+    /// between two such waves would reach the site together.
     pub fn refresh_seconds(&self, eta_seconds: Option<u64>) -> u64 {
         let configured = self.config.refresh.as_secs().max(1);
-        match eta_seconds {
+        let interval = match eta_seconds {
             Some(eta) => (eta / 2).clamp(1, configured),
             None => configured,
-        }
+        };
+        spread(interval, rand::random())
     }
 
     /// Notes that a pass was used; reported to the store in the next batch.
@@ -269,6 +275,14 @@ fn initial_rate_per_second(room: &Room) -> f64 {
     configured.min(turnover)
 }
 
+/// A whole number of seconds from the last third of `interval`, picked by
+/// `unit` (uniform in `[0, 1)`).
+fn spread(interval: u64, unit: f64) -> u64 {
+    let low = (interval * 2).div_ceil(3);
+    let choices = interval - low + 1;
+    (low + (choices as f64 * unit.clamp(0.0, 1.0)) as u64).min(interval)
+}
+
 fn eta_seconds(position: u64, rate_per_second: f64) -> u64 {
     if rate_per_second <= 0.0 {
         return MAX_ETA_SECONDS;
@@ -354,6 +368,18 @@ mod tests {
     #[test]
     fn eta_is_position_over_rate_and_bounded() {
         assert_eq!(eta_seconds(100, 10.0), 10);
+        assert_eq!((spread(1, 0.0), spread(1, 0.999)), (1, 1));
+        assert_eq!(
+            (
+                spread(5, 0.0),
+                spread(5, 0.49),
+                spread(5, 0.5),
+                spread(5, 0.999)
+            ),
+            (4, 4, 5, 5)
+        );
+        assert_eq!((spread(30, 0.0), spread(30, 0.999)), (20, 30));
+        assert_eq!(spread(30, 1.0), 30);
         assert_eq!(eta_seconds(1, 0.0), MAX_ETA_SECONDS);
         assert_eq!(eta_seconds(u64::MAX, 1e-9), MAX_ETA_SECONDS);
     }

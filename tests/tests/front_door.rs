@@ -244,7 +244,9 @@ async fn requests_beyond_max_in_flight_upstream_get_503_with_retry_after() {
     })
     .await;
     let gw = gateway(&up)
-        .limits(&format!("{LOOSE_LIMITS}max_in_flight_upstream = 1\n"))
+        .limits(&format!(
+            "{LOOSE_LIMITS}max_in_flight_upstream = 1\nupstream_queue_ms = 0\n"
+        ))
         .start()
         .await;
     let slow_url = gw.url("/echo/slow");
@@ -275,6 +277,35 @@ async fn requests_beyond_max_in_flight_upstream_get_503_with_retry_after() {
             .status(),
         200
     );
+}
+
+/// Over `max_in_flight_upstream`, requests wait their turn (first come
+/// first served) for up to `upstream_queue_ms` instead of being shed: the
+/// site never sees more than its limit, and nobody gets an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_max_in_flight_upstream_wait_for_a_free_place() {
+    let up = upstream_with(OriginOptions {
+        service_time: Duration::from_millis(300),
+        ..OriginOptions::default()
+    })
+    .await;
+    let gw = gateway(&up)
+        .limits(&format!(
+            "{LOOSE_LIMITS}max_in_flight_upstream = 2\nupstream_queue_ms = 60000\n"
+        ))
+        .start()
+        .await;
+    let requests: Vec<_> = (0..6)
+        .map(|i| {
+            let url = gw.url(&format!("/echo/{i}"));
+            tokio::spawn(async move { plain_client().get(url).send().await.unwrap().status() })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    let stats = up.stats().await;
+    assert_eq!(stats["max_concurrency"], 2, "{stats}");
 }
 
 #[tokio::test]
@@ -425,7 +456,7 @@ async fn a_slow_reader_cannot_hold_an_upstream_slot() {
     });
     let gw = anteroom_tests::gateway_to(&format!("http://{site_addr}"))
         .limits(&format!(
-            "{LOOSE_LIMITS}max_in_flight_upstream = 1\nsend_timeout_seconds = 1\n"
+            "{LOOSE_LIMITS}max_in_flight_upstream = 1\nupstream_queue_ms = 0\nsend_timeout_seconds = 1\n"
         ))
         .start()
         .await;

@@ -418,6 +418,7 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice() {
     let origin = OriginOptions {
         service_time: Duration::from_millis(20),
         slot_capacity: 1_000_000,
+        ..OriginOptions::default()
     };
     let stage = Stage::new(spec, origin).await;
     let visitor = stage.admitted_visitor().await;
@@ -532,6 +533,7 @@ async fn sigterm_finishes_requests_in_flight_and_takes_no_more() {
     let origin = OriginOptions {
         service_time: Duration::from_millis(400),
         slot_capacity: 1_000_000,
+        ..OriginOptions::default()
     };
     let stage = Stage::new(spec, origin).await;
     let visitor = stage.admitted_visitor().await;
@@ -778,6 +780,7 @@ async fn two_workers_share_one_in_flight_cap() {
     let origin = OriginOptions {
         service_time: Duration::from_millis(100),
         slot_capacity: 1_000_000,
+        ..OriginOptions::default()
     };
     let stage = Stage::new(spec, origin).await;
     let visitor = stage.admitted_visitor().await;
@@ -880,6 +883,7 @@ async fn requests_still_in_flight_when_the_grace_ends_are_handed_back() {
     let origin = OriginOptions {
         service_time: Duration::from_secs(5),
         slot_capacity: 1_000_000,
+        ..OriginOptions::default()
     };
     let stage = Stage::new(spec, origin).await;
     let visitor = stage.admitted_visitor().await;

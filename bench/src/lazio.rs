@@ -1,0 +1,494 @@
+//! `anteroom-bench lazio`: the replay. The same surge twice against a
+//! simulated site that melts like the real one: straight at it, then
+//! through anteroom (embedded, or on Redis when given), side by side.
+//!
+//! The gateway is configured from the site's measured limits, as
+//! `bench/README.md` tells an operator to do: at most `capacity` requests
+//! at the site at once (`max_in_flight_upstream`), and visitors let in at a
+//! pace a little under what the site can serve.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use rand::Rng;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use anteroom_config::Config;
+use anteroom_gateway::Gateway;
+use anteroom_gateway::token::Keyring;
+
+use crate::origin::{self, Melt, OriginOptions};
+use crate::surge::args::{self, CrowdArgs, OutputArgs};
+use crate::surge::{self, Jar, Report, SurgeOptions, TicketReader, chart};
+
+/// Requests a visitor's journey makes at the site, on average: the booking
+/// page, half the time the home page, the slot list, the booking.
+const REQUESTS_PER_JOURNEY: f64 = 3.5;
+
+#[derive(Debug, Clone, Args)]
+pub struct LazioArgs {
+    #[command(flatten)]
+    pub crowd: CrowdArgs,
+    /// Requests the simulated site serves well at once.
+    #[arg(long, default_value_t = 50)]
+    pub origin_capacity: u32,
+    /// Its service time per request, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub service_ms: u64,
+    /// Requests at once past which it collapses (default: twice capacity).
+    #[arg(long)]
+    pub origin_collapse: Option<u32>,
+    /// A request that would take longer is answered 503 then.
+    #[arg(long, default_value_t = 10_000)]
+    pub origin_timeout_ms: u64,
+    /// Let visitors in at this fraction of what the site can serve.
+    #[arg(long, default_value_t = 0.9)]
+    pub headroom: f64,
+    /// The waiting page's longest interval between checks, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub refresh_seconds: u64,
+    /// Bookings go through a buffer (202 and a receipt), drained into the
+    /// site at its pace.
+    #[arg(long)]
+    pub buffer: bool,
+    /// Run the gateway on this Redis instead of the embedded memory store.
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// Only the run through anteroom (skip the direct one).
+    #[arg(long)]
+    pub only_anteroom: bool,
+    /// Stop each run this many seconds after opening (default: three times
+    /// the ideal time plus the arrival span plus a minute).
+    #[arg(long)]
+    pub max_seconds: Option<u64>,
+    /// Stop the direct run sooner: it shows the site melting within
+    /// seconds, and its visitors retry until they give up.
+    #[arg(long)]
+    pub direct_max_seconds: Option<u64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// The two reports.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub direct: Option<Report>,
+    pub anteroom: Report,
+}
+
+impl Replay {
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "direct": self.direct.as_ref().map(args::report_json),
+            "anteroom": args::report_json(&self.anteroom),
+        })
+    }
+
+    /// The two side by side, as a Markdown table.
+    pub fn table(&self) -> String {
+        let a = &self.anteroom;
+        let column = |report: Option<&Report>, pick: &dyn Fn(&Report) -> String| {
+            report.map_or_else(|| "–".to_owned(), pick)
+        };
+        let d = self.direct.as_ref();
+        let rows: Vec<(&str, Pick)> = vec![
+            ("visitors", Box::new(|r| r.visitors.to_string())),
+            (
+                "served",
+                Box::new(|r| format!("{} ({} booked)", r.served, r.booked)),
+            ),
+            (
+                "visitors who saw an error",
+                Box::new(|r| format!("{} ({} errors)", r.visitors_with_errors, r.visitor_errors)),
+            ),
+            ("gave up", Box::new(|r| r.gave_up.to_string())),
+            (
+                "origin errors (503)",
+                Box::new(|r| fmt_opt(r.origin_errors)),
+            ),
+            (
+                "origin max concurrency / capacity",
+                Box::new(|r| {
+                    format!(
+                        "{} / {}",
+                        fmt_opt(r.origin_max_concurrency),
+                        fmt_opt(r.origin_capacity)
+                    )
+                }),
+            ),
+            (
+                "order (Kendall tau)",
+                Box::new(|r| r.kendall_tau.map_or("–".to_owned(), |t| format!("{t:.4}"))),
+            ),
+            ("overtaken", Box::new(|r| fmt_opt(r.overtaken))),
+            (
+                "last served / ideal",
+                Box::new(|r| {
+                    format!(
+                        "{} s / {} s",
+                        r.last_served_seconds
+                            .map_or("–".to_owned(), |s| format!("{s:.0}")),
+                        r.ideal_seconds
+                            .map_or("–".to_owned(), |s| format!("{s:.0}"))
+                    )
+                }),
+            ),
+            (
+                "wait p50 / p99",
+                Box::new(|r| {
+                    format!(
+                        "{} / {} s",
+                        r.wait_seconds
+                            .p50
+                            .map_or("–".to_owned(), |s| format!("{s:.0}")),
+                        r.wait_seconds
+                            .p99
+                            .map_or("–".to_owned(), |s| format!("{s:.0}"))
+                    )
+                }),
+            ),
+        ];
+        let mut out =
+            String::from("| | straight at the site | through anteroom |\n|---|---|---|\n");
+        for (name, pick) in rows {
+            out.push_str(&format!(
+                "| {name} | {} | {} |\n",
+                column(d, &*pick),
+                column(Some(a), &*pick)
+            ));
+        }
+        out
+    }
+}
+
+/// One row of the side-by-side table: how to read the figure off a report.
+type Pick = Box<dyn Fn(&Report) -> String>;
+
+fn fmt_opt<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "–".to_owned(), |value| value.to_string())
+}
+
+/// The command: runs the replay, prints the table, writes the reports.
+pub async fn command(args: LazioArgs) -> ExitCode {
+    if let Err(problem) = validate(&args) {
+        eprintln!("anteroom-bench lazio: {problem}");
+        return ExitCode::from(2);
+    }
+    match replay(&args).await {
+        Ok(replay) => match write_outputs(&args.output, &replay) {
+            Ok(()) => {
+                println!("{}", replay.table());
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("anteroom-bench lazio: {problem}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(problem) => {
+            eprintln!("anteroom-bench lazio: {problem}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn validate(args: &LazioArgs) -> Result<(), String> {
+    args.crowd.validate()?;
+    if args.origin_capacity == 0 {
+        return Err("--origin-capacity must be at least 1".to_owned());
+    }
+    if args.service_ms == 0 {
+        return Err(
+            "--service-ms must be at least 1 (the site's throughput is capacity / service time)"
+                .to_owned(),
+        );
+    }
+    if !(args.headroom > 0.0 && args.headroom <= 1.0) {
+        return Err(format!(
+            "--headroom must be above 0 and at most 1, not {}",
+            args.headroom
+        ));
+    }
+    if !(1..=60).contains(&args.refresh_seconds) {
+        return Err(format!(
+            "--refresh-seconds must be from 1 to 60, not {}",
+            args.refresh_seconds
+        ));
+    }
+    Ok(())
+}
+
+fn write_outputs(output: &OutputArgs, replay: &Replay) -> Result<(), String> {
+    if let Some(path) = &output.json {
+        args::write_json(path, &replay.json())?;
+    }
+    let chart = output.chart_path();
+    if let Some(path) = &chart {
+        let mut runs = Vec::new();
+        if let Some(direct) = &replay.direct {
+            runs.push(("straight at the site", direct));
+        }
+        runs.push(("through anteroom", &replay.anteroom));
+        chart::draw(path, &runs)?;
+    }
+    if let Some(path) = &output.markdown {
+        let mut text = format!("# Opening day, replayed\n\n{}\n", replay.table());
+        if let Some(chart) = &chart {
+            let name = chart
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "\n![Visitors let in per second and the site's load]({name})\n"
+            ));
+        }
+        if let Some(direct) = &replay.direct {
+            text.push('\n');
+            text.push_str(&direct.markdown("Straight at the site"));
+        }
+        text.push('\n');
+        text.push_str(&replay.anteroom.markdown("Through anteroom"));
+        args::write(path, &text)?;
+    }
+    Ok(())
+}
+
+/// The site's throughput in visitors per second.
+pub fn site_visitors_per_second(capacity: u32, service: Duration) -> f64 {
+    f64::from(capacity) / service.as_secs_f64() / REQUESTS_PER_JOURNEY
+}
+
+/// Runs the replay: direct (unless skipped), then through anteroom.
+pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
+    let service = Duration::from_millis(args.service_ms);
+    let rate = site_visitors_per_second(args.origin_capacity, service);
+    let ideal = args.crowd.visitors as f64 / rate;
+    let max_seconds = args
+        .max_seconds
+        .unwrap_or_else(|| (3.0 * ideal + args.crowd.arrival_span_seconds() + 60.0).ceil() as u64);
+    let direct = if args.only_anteroom {
+        None
+    } else {
+        let site = Site::start(args).await?;
+        let seconds = args.direct_max_seconds.unwrap_or(max_seconds);
+        let options = site.surge_options(args, rate, seconds, site.addr);
+        eprintln!(
+            "lazio: {} visitors straight at the site",
+            args.crowd.visitors
+        );
+        let report = surge::run(options).await;
+        site.stop().await;
+        Some(report?)
+    };
+    let site = Site::start(args).await?;
+    let front = Front::start(args, site.addr, rate).await?;
+    let mut options = site.surge_options(args, rate, max_seconds, front.addr);
+    options.room = Some(front.room.clone());
+    options.forwarded_for = true;
+    options.ticket_reader = Some(front.ticket_reader());
+    eprintln!("lazio: {} visitors through anteroom", args.crowd.visitors);
+    let report = surge::run(options).await;
+    front.stop().await;
+    site.stop().await;
+    Ok(Replay {
+        direct,
+        anteroom: report?,
+    })
+}
+
+/// The simulated site, in-process.
+struct Site {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Site {
+    async fn start(args: &LazioArgs) -> Result<Site, String> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|error| format!("cannot listen for the site: {error}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|error| format!("the site's address: {error}"))?;
+        let options = OriginOptions {
+            service_time: Duration::from_millis(args.service_ms),
+            // Every visitor can book: the replay is about getting there.
+            slot_capacity: u32::try_from(args.crowd.visitors.div_ceil(4) + 1).unwrap_or(u32::MAX),
+            melt: Some(Melt {
+                capacity: args.origin_capacity,
+                collapse: args
+                    .origin_collapse
+                    .unwrap_or(args.origin_capacity.saturating_mul(2)),
+                timeout: Duration::from_millis(args.origin_timeout_ms),
+            }),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(origin::run(listener, options, async {
+            let _ = stopped.await;
+        }));
+        Ok(Site { addr, stop, task })
+    }
+
+    fn surge_options(
+        &self,
+        args: &LazioArgs,
+        rate: f64,
+        max_seconds: u64,
+        target: SocketAddr,
+    ) -> SurgeOptions {
+        let target = format!("http://{target}")
+            .parse()
+            .expect("an address is a URI");
+        let mut options = args.crowd.options(target);
+        options.origin_stats = Some(
+            format!("http://{}/_stats", self.addr)
+                .parse()
+                .expect("an address is a URI"),
+        );
+        options.origin_capacity = Some(args.origin_capacity);
+        options.site_visitors_per_second = Some(rate);
+        options.max_duration = Duration::from_secs(max_seconds);
+        options
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// The gateway, in-process.
+struct Front {
+    addr: SocketAddr,
+    room: String,
+    keys: Keyring,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), String>>,
+}
+
+impl Front {
+    async fn start(args: &LazioArgs, site: SocketAddr, rate: f64) -> Result<Front, String> {
+        let mut rng = rand::rng();
+        // A room of its own, so a shared Redis's other rooms are untouched
+        // and a second replay starts from an empty line.
+        let room = format!("lazio_{:08x}", rng.random::<u32>());
+        let secret: String = (0..48)
+            .map(|_| char::from(b'a' + rng.random_range(0..26)))
+            .collect();
+        let admit_per_minute = ((rate * args.headroom * 60.0).floor() as u64).max(1);
+        // Room inside for everyone let in during the last ten seconds: a
+        // journey takes a few think times; visitors leave when done.
+        let inside = ((rate * 10.0).ceil() as u64).max(10);
+        let buffer_in_flight = if args.buffer {
+            (args.origin_capacity / 5).max(1)
+        } else {
+            0
+        };
+        let upstream_in_flight = args.origin_capacity.saturating_sub(buffer_in_flight).max(1);
+        let store = match &args.redis_url {
+            Some(url) => format!("backend = \"redis\"\nredis_url = {url:?}\n"),
+            None => "backend = \"memory\"\n".to_owned(),
+        };
+        let mut toml = format!(
+            r#"# The gateway serves listeners the replay binds itself.
+listen = "127.0.0.1:1"
+admin_listen = "127.0.0.1:2"
+upstream = "http://{site}"
+upstream_timeout_seconds = 60
+shutdown_grace_seconds = 2
+
+[store]
+{store}
+[secrets]
+cookie_keys = ["{secret}"]
+
+[limits]
+trusted_proxies = ["127.0.0.1/32"]
+max_in_flight_upstream = {upstream_in_flight}
+max_connections = {max_connections}
+
+[[room]]
+name = "{room}"
+paths = ["/"]
+capacity = {inside}
+admit_per_minute = {admit_per_minute}
+session_seconds = 120
+arrival_seconds = 60
+refresh_seconds = {refresh}
+"#,
+            max_connections = args.crowd.connections + 1000,
+            refresh = args.refresh_seconds,
+        );
+        if args.buffer {
+            let drain = ((rate * args.headroom).ceil() as u64).max(1);
+            toml.push_str(&format!(
+                r#"
+[[buffer]]
+name = "bookings"
+room = "{room}"
+method = "POST"
+path = "/api/bookings"
+drain_per_second = {drain}
+max_in_flight = {buffer_in_flight}
+sink = "http"
+"#
+            ));
+        }
+        let config = Config::from_toml(&toml, |_| None)
+            .map_err(|error| format!("the generated gateway config is invalid: {error}"))?;
+        let gateway =
+            Gateway::new(config).map_err(|error| format!("the gateway does not start: {error}"))?;
+        let public = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|error| format!("cannot listen for the gateway: {error}"))?;
+        let admin = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|error| format!("cannot listen for the gateway's admin: {error}"))?;
+        let addr = public
+            .local_addr()
+            .map_err(|error| format!("the gateway's address: {error}"))?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            gateway
+                .serve(public, admin, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .map_err(|error| error.to_string())
+        });
+        // Let the room take its first steps so the door has figures.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(Front {
+            addr,
+            room,
+            keys: Keyring::new(&[secret]),
+            stop,
+            task,
+        })
+    }
+
+    /// Reads ticket numbers from visitors' cookies with the gateway's key.
+    fn ticket_reader(&self) -> TicketReader {
+        let keys = self.keys.clone();
+        let cookie = format!("anteroom_ticket_{}", self.room);
+        std::sync::Arc::new(move |jar: &Jar| {
+            let ticket = keys.verify_ticket(jar.get(&cookie)?)?;
+            Some(ticket.number)
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("lazio: the gateway stopped with an error: {error}"),
+            Err(error) => eprintln!("lazio: the gateway's task failed: {error}"),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! One SVG chart for one or more surges: visitors reaching the booking page
+//! per second, and the site's requests in flight against its capacity.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::Report;
+
+const COLOURS: [RGBColor; 4] = [
+    RGBColor(200, 40, 40),
+    RGBColor(20, 100, 200),
+    RGBColor(40, 150, 60),
+    RGBColor(150, 90, 10),
+];
+
+/// Draws `runs` (label, report) into an SVG file at `path`.
+pub fn draw(path: &Path, runs: &[(&str, &Report)]) -> Result<(), String> {
+    draw_inner(path, runs).map_err(|error| format!("cannot draw {}: {error}", path.display()))
+}
+
+fn draw_inner(path: &Path, runs: &[(&str, &Report)]) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (960, 720)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (upper, lower) = root.split_vertically(360);
+
+    let seconds = runs
+        .iter()
+        .map(|(_, report)| {
+            let by_admission = report.admissions_per_second.len() as f64;
+            let by_samples = report.origin_concurrency.last().map_or(0.0, |(at, _)| *at);
+            by_admission.max(by_samples)
+        })
+        .fold(1.0_f64, f64::max);
+    let admissions_max = runs
+        .iter()
+        .flat_map(|(_, report)| report.admissions_per_second.iter().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+
+    let mut admissions = ChartBuilder::on(&upper)
+        .caption(
+            "Visitors reaching the booking page, per second",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..seconds, 0.0..admissions_max * 1.1)?;
+    admissions
+        .configure_mesh()
+        .x_desc("seconds after opening")
+        .y_desc("visitors / s")
+        .draw()?;
+    for (index, (label, report)) in runs.iter().enumerate() {
+        let colour = COLOURS[index % COLOURS.len()];
+        admissions
+            .draw_series(LineSeries::new(
+                report
+                    .admissions_per_second
+                    .iter()
+                    .enumerate()
+                    .map(|(second, count)| (second as f64, *count as f64)),
+                colour.stroke_width(2),
+            ))?
+            .label(*label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+    }
+    admissions
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+
+    let capacity = runs
+        .iter()
+        .filter_map(|(_, report)| report.origin_capacity)
+        .max()
+        .map(f64::from);
+    let concurrency_max = runs
+        .iter()
+        .flat_map(|(_, report)| report.origin_concurrency.iter().map(|(_, n)| *n))
+        .max()
+        .unwrap_or(1) as f64;
+    let top = concurrency_max.max(capacity.unwrap_or(1.0)).max(1.0) * 1.1;
+    let mut load = ChartBuilder::on(&lower)
+        .caption("The site's requests in flight", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..seconds, 0.0..top)?;
+    load.configure_mesh()
+        .x_desc("seconds after opening")
+        .y_desc("requests")
+        .draw()?;
+    for (index, (label, report)) in runs.iter().enumerate() {
+        let colour = COLOURS[index % COLOURS.len()];
+        load.draw_series(LineSeries::new(
+            report
+                .origin_concurrency
+                .iter()
+                .map(|(at, n)| (*at, *n as f64)),
+            colour.stroke_width(2),
+        ))?
+        .label(*label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+    }
+    if let Some(capacity) = capacity {
+        load.draw_series(LineSeries::new(
+            [(0.0, capacity), (seconds, capacity)],
+            BLACK.stroke_width(1),
+        ))?
+        .label("capacity")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+    }
+    load.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

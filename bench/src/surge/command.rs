@@ -1,0 +1,102 @@
+//! `anteroom-bench surge`: one crowd at one site (a staging site, through
+//! its anteroom or not), with a report.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::args::{self, CrowdArgs, OutputArgs};
+use super::chart;
+
+#[derive(Debug, Clone, Args)]
+pub struct SurgeArgs {
+    /// The site's base URL, e.g. http://127.0.0.1:8080 (anteroom in front
+    /// of staging). Load tests belong on machines you run.
+    #[arg(long)]
+    pub target: http::Uri,
+    #[command(flatten)]
+    pub crowd: CrowdArgs,
+    /// The booking page everyone opens first.
+    #[arg(long, default_value = "/prenota")]
+    pub entry: String,
+    /// The anteroom room's name, for status polls (default: the only room).
+    #[arg(long)]
+    pub room: Option<String>,
+    /// Send a distinct X-Forwarded-For per visitor (set the gateway's
+    /// limits.trusted_proxies to the bench's address).
+    #[arg(long)]
+    pub forwarded_for: bool,
+    /// The site's statistics (`anteroom-bench origin`'s /_stats), sampled.
+    #[arg(long, value_name = "URL")]
+    pub origin_stats: Option<http::Uri>,
+    /// The site's capacity in concurrent requests, for the report.
+    #[arg(long)]
+    pub origin_capacity: Option<u32>,
+    /// The site's throughput in visitors per second, for the ideal time.
+    #[arg(long)]
+    pub site_visitors_per_second: Option<f64>,
+    /// Stop this many seconds after opening.
+    #[arg(long, default_value_t = 3600)]
+    pub max_seconds: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub async fn command(surge_args: SurgeArgs) -> ExitCode {
+    if let Err(problem) = surge_args.crowd.validate() {
+        eprintln!("anteroom-bench surge: {problem}");
+        return ExitCode::from(2);
+    }
+    if !surge_args.entry.starts_with('/') {
+        eprintln!("anteroom-bench surge: --entry must be a path starting with /");
+        return ExitCode::from(2);
+    }
+    let mut options = surge_args.crowd.options(surge_args.target.clone());
+    options.entry_path = surge_args.entry.clone();
+    options.room = surge_args.room.clone();
+    options.forwarded_for = surge_args.forwarded_for;
+    options.origin_stats = surge_args.origin_stats.clone();
+    options.origin_capacity = surge_args.origin_capacity;
+    options.site_visitors_per_second = surge_args.site_visitors_per_second;
+    options.max_duration = Duration::from_secs(surge_args.max_seconds);
+    let report = match super::run(options).await {
+        Ok(report) => report,
+        Err(problem) => {
+            eprintln!("anteroom-bench surge: {problem}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let output = &surge_args.output;
+    let written = (|| {
+        if let Some(path) = &output.json {
+            args::write_json(path, &args::report_json(&report))?;
+        }
+        let chart = output.chart_path();
+        if let Some(path) = &chart {
+            chart::draw(path, &[("surge", &report)])?;
+        }
+        if let Some(path) = &output.markdown {
+            let mut text = report.markdown("Surge");
+            if let Some(chart) = &chart {
+                let name = chart
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "\n![Visitors let in per second and the site's load]({name})\n"
+                ));
+            }
+            args::write(path, &text)?;
+        }
+        Ok::<(), String>(())
+    })();
+    println!("{}", report.markdown("Surge"));
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(problem) => {
+            eprintln!("anteroom-bench surge: {problem}");
+            ExitCode::FAILURE
+        }
+    }
+}

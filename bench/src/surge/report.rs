@@ -1,0 +1,407 @@
+//! What a surge found, as figures: JSON for machines, Markdown for people,
+//! an SVG chart for both.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::{Counters, Outcome, SurgeOptions, VisitorRecord};
+
+/// How often the origin's `/_stats` is sampled during a run.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// One surge, summed up. The first fields are the contract of
+/// `anteroom-bench lazio --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub visitors: u64,
+    /// Visitors whose booking the site answered (booked, or every slot full).
+    pub served: u64,
+    /// Requests that failed, as visitors saw them: `5xx`, unexpected `4xx`,
+    /// no answer within their patience, broken connections.
+    pub visitor_errors: u64,
+    /// `5xx` answers the site itself gave (timeouts in its melt).
+    pub origin_errors: Option<u64>,
+    pub origin_capacity: Option<u32>,
+    pub origin_max_concurrency: Option<u64>,
+    /// Kendall's tau-b between arrival order and the order in which
+    /// visitors reached the site's booking page (1: perfectly in order).
+    pub kendall_tau: Option<f64>,
+    /// Seconds from opening until the last visitor was served.
+    pub last_served_seconds: Option<f64>,
+    /// Visitors / the site's throughput: the best any queue could do.
+    pub ideal_seconds: Option<f64>,
+
+    pub booked: u64,
+    pub abandoned: u64,
+    pub gave_up: u64,
+    /// Still going when the run's time limit struck.
+    pub unfinished: u64,
+    /// Visitors who saw at least one error.
+    pub visitors_with_errors: u64,
+    pub errors_5xx: u64,
+    pub errors_other: u64,
+    pub errors_no_answer: u64,
+    /// Answers of `429` (too many places from one address).
+    pub rate_limited: u64,
+    /// Visitors who waited in a line.
+    pub waited: u64,
+    /// Bookings that went through a buffer (`202` and a receipt).
+    pub buffered: u64,
+    /// Visitors let in while someone with an earlier ticket was, later,
+    /// still told to wait (needs the tickets: `lazio` reads them).
+    pub overtaken: Option<u64>,
+    /// Seconds from arrival to the site's booking page.
+    pub wait_seconds: Percentiles,
+    /// Seconds from arrival to the booking's answer.
+    pub journey_seconds: Percentiles,
+    pub site_visitors_per_second: Option<f64>,
+    pub origin_requests: Option<u64>,
+    /// Bookings the site holds at the end (it applies each idempotency key
+    /// once, so this equals `booked` unless something went wrong).
+    pub origin_bookings: Option<u64>,
+    pub requests: u64,
+    pub duration_seconds: f64,
+    /// Visitors reaching the booking page, per second after opening.
+    pub admissions_per_second: Vec<u64>,
+    /// Visitors served, per second after opening.
+    pub served_per_second: Vec<u64>,
+    /// The site's requests in flight, sampled: (seconds, requests).
+    pub origin_concurrency: Vec<(f64, u64)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Percentiles {
+    fn of(mut values: Vec<u64>) -> Percentiles {
+        if values.is_empty() {
+            return Percentiles::default();
+        }
+        values.sort_unstable();
+        let at = |q: f64| {
+            let index = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1;
+            Some(values[index] as f64 / 1000.0)
+        };
+        Percentiles {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// What the origin's `/_stats` said.
+#[derive(Debug, Clone, Default)]
+pub struct OriginFigures {
+    pub max_concurrency: Option<u64>,
+    pub errors: Option<u64>,
+    pub requests: Option<u64>,
+    pub bookings: Option<u64>,
+    pub concurrency: Vec<(f64, u64)>,
+}
+
+impl Report {
+    pub(super) fn new(
+        options: &SurgeOptions,
+        counters: &Counters,
+        records: &[VisitorRecord],
+        origin: Option<OriginFigures>,
+        duration: Duration,
+    ) -> Report {
+        let count = |outcome| records.iter().filter(|r| r.outcome == outcome).count() as u64;
+        let load = |counter: &std::sync::atomic::AtomicU64| {
+            counter.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let origin = origin.unwrap_or_default();
+        let last_served = records.iter().filter_map(|r| r.served_ms).max();
+        let waits = records
+            .iter()
+            .filter_map(|r| Some(r.admitted_ms?.saturating_sub(r.scheduled_ms)))
+            .collect();
+        let journeys = records
+            .iter()
+            .filter_map(|r| Some(r.served_ms?.saturating_sub(r.scheduled_ms)))
+            .collect();
+        Report {
+            visitors: records.len() as u64,
+            served: count(Outcome::Served),
+            visitor_errors: load(&counters.errors),
+            origin_errors: origin.errors,
+            origin_capacity: options.origin_capacity,
+            origin_max_concurrency: origin.max_concurrency,
+            kendall_tau: kendall_tau(records),
+            last_served_seconds: last_served.map(|ms| ms as f64 / 1000.0),
+            ideal_seconds: options
+                .site_visitors_per_second
+                .map(|rate| records.len() as f64 / rate),
+            booked: records.iter().filter(|r| r.booked).count() as u64,
+            abandoned: count(Outcome::Abandoned),
+            gave_up: count(Outcome::GaveUp),
+            unfinished: count(Outcome::Unfinished),
+            visitors_with_errors: records.iter().filter(|r| r.errors > 0).count() as u64,
+            errors_5xx: load(&counters.errors_5xx),
+            errors_other: load(&counters.errors_other),
+            errors_no_answer: load(&counters.errors_no_answer),
+            rate_limited: load(&counters.rate_limited),
+            waited: records.iter().filter(|r| r.waited).count() as u64,
+            buffered: records.iter().filter(|r| r.buffered).count() as u64,
+            overtaken: overtaken(records),
+            wait_seconds: Percentiles::of(waits),
+            journey_seconds: Percentiles::of(journeys),
+            site_visitors_per_second: options.site_visitors_per_second,
+            origin_requests: origin.requests,
+            origin_bookings: origin.bookings,
+            requests: records.iter().map(|r| u64::from(r.requests)).sum(),
+            duration_seconds: duration.as_secs_f64(),
+            admissions_per_second: per_second(records.iter().filter_map(|r| r.admitted_ms)),
+            served_per_second: per_second(records.iter().filter_map(|r| r.served_ms)),
+            origin_concurrency: origin.concurrency,
+        }
+    }
+
+    /// The report as a Markdown section (the chart is a separate file).
+    pub fn markdown(&self, title: &str) -> String {
+        let mut out = format!("## {title}\n\n| figure | value |\n|---|---|\n");
+        let mut row = |name: &str, value: String| out.push_str(&format!("| {name} | {value} |\n"));
+        row("visitors", self.visitors.to_string());
+        row(
+            "served",
+            format!("{} ({} booked)", self.served, self.booked),
+        );
+        row(
+            "visitor errors",
+            format!(
+                "{} ({} visitors; 5xx {}, no answer {}, other {})",
+                self.visitor_errors,
+                self.visitors_with_errors,
+                self.errors_5xx,
+                self.errors_no_answer,
+                self.errors_other
+            ),
+        );
+        row("origin errors", optional(self.origin_errors));
+        row(
+            "origin max concurrency / capacity",
+            format!(
+                "{} / {}",
+                optional(self.origin_max_concurrency),
+                optional(self.origin_capacity)
+            ),
+        );
+        row("order (Kendall tau)", optional_f(self.kendall_tau, 4));
+        row("overtaken", optional(self.overtaken));
+        row(
+            "last served / ideal",
+            format!(
+                "{} s / {} s",
+                optional_f(self.last_served_seconds, 1),
+                optional_f(self.ideal_seconds, 1)
+            ),
+        );
+        row(
+            "wait p50 / p90 / p99 / max",
+            format!(
+                "{} / {} / {} / {} s",
+                optional_f(self.wait_seconds.p50, 1),
+                optional_f(self.wait_seconds.p90, 1),
+                optional_f(self.wait_seconds.p99, 1),
+                optional_f(self.wait_seconds.max, 1)
+            ),
+        );
+        row(
+            "gave up / abandoned / unfinished",
+            format!(
+                "{} / {} / {}",
+                self.gave_up, self.abandoned, self.unfinished
+            ),
+        );
+        row("rate limited (429)", self.rate_limited.to_string());
+        out
+    }
+}
+
+fn optional<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "–".to_owned(), |value| value.to_string())
+}
+
+fn optional_f(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "–".to_owned(), |value| format!("{value:.decimals$}"))
+}
+
+/// Counts per whole second after opening.
+fn per_second(times_ms: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut buckets = Vec::new();
+    for ms in times_ms {
+        let second = (ms / 1000) as usize;
+        if buckets.len() <= second {
+            buckets.resize(second + 1, 0);
+        }
+        buckets[second] += 1;
+    }
+    buckets
+}
+
+/// Kendall's tau-b between arrival order and the time each visitor reached
+/// the booking page, over those who did (ties in time count as ties).
+fn kendall_tau(records: &[VisitorRecord]) -> Option<f64> {
+    let (arrival, admission): (Vec<u64>, Vec<u64>) = records
+        .iter()
+        .filter_map(|r| Some((r.index, r.admitted_ms?)))
+        .unzip();
+    if arrival.len() < 2 {
+        return None;
+    }
+    kendalls::tau_b(&arrival, &admission)
+        .ok()
+        .map(|(tau, _significance)| tau)
+        .filter(|tau| tau.is_finite())
+}
+
+/// Visitors let in although someone with an earlier ticket was still told
+/// to wait by a request sent after the later one's admission had arrived.
+/// Each such pair is a real violation of first come, first served: the
+/// server decided "wait" for the earlier ticket after it had decided
+/// "in" for the later one. Needs every ticket; `None` otherwise.
+fn overtaken(records: &[VisitorRecord]) -> Option<u64> {
+    let mut by_ticket: Vec<(u64, Option<u64>, Option<u64>)> = records
+        .iter()
+        .filter(|r| r.waited || r.ticket.is_some())
+        .map(|r| Some((r.ticket?, r.admitted_ms, r.last_waiting_ms)))
+        .collect::<Option<_>>()?;
+    if by_ticket.is_empty() {
+        return None;
+    }
+    by_ticket.sort_unstable_by_key(|(ticket, ..)| *ticket);
+    // Sweep in ticket order, keeping the latest "wait" told to any earlier
+    // ticket.
+    let mut latest_wait_before: Option<u64> = None;
+    let mut overtaken = 0;
+    for (_, admitted, last_wait) in by_ticket {
+        if let (Some(admitted), Some(latest)) = (admitted, latest_wait_before)
+            && admitted < latest
+        {
+            overtaken += 1;
+        }
+        latest_wait_before = latest_wait_before.max(last_wait);
+    }
+    Some(overtaken)
+}
+
+/// Polls the origin's `/_stats` until `stop` fires (or is dropped).
+pub(super) async fn sample_origin(
+    url: Uri,
+    start: Instant,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<(f64, u64)> {
+    let client = stats_client();
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut stop => return samples,
+        }
+        if let Some(stats) = fetch_stats(&client, &url).await
+            && let Some(current) = stats["current_concurrency"].as_u64()
+        {
+            samples.push((start.elapsed().as_secs_f64(), current));
+        }
+    }
+}
+
+/// The origin's final figures, with the samples taken during the run.
+pub(super) async fn origin_figures(url: &Uri, concurrency: Vec<(f64, u64)>) -> OriginFigures {
+    let stats = fetch_stats(&stats_client(), url).await.unwrap_or_default();
+    OriginFigures {
+        max_concurrency: stats["max_concurrency"].as_u64(),
+        errors: stats["timeouts"].as_u64(),
+        requests: stats["requests"].as_u64(),
+        bookings: stats["bookings"].as_u64(),
+        concurrency,
+    }
+}
+
+fn stats_client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn fetch_stats(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    url: &Uri,
+) -> Option<serde_json::Value> {
+    let response = tokio::time::timeout(Duration::from_secs(5), client.get(url.clone()))
+        .await
+        .ok()?
+        .ok()?;
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(index: u64, ticket: u64, admitted: u64, last_wait: u64) -> VisitorRecord {
+        let mut record = VisitorRecord::new(index, 0);
+        record.ticket = Some(ticket);
+        record.waited = true;
+        record.admitted_ms = Some(admitted);
+        record.last_waiting_ms = Some(last_wait);
+        record
+    }
+
+    #[test]
+    fn overtaking_is_a_later_ticket_in_while_an_earlier_one_still_waits() {
+        // In order: each ticket's last "wait" comes before the next is let in.
+        let fair = [
+            record(0, 1, 100, 90),
+            record(1, 2, 200, 150),
+            record(2, 3, 300, 250),
+        ];
+        assert_eq!(overtaken(&fair), Some(0));
+        // Ticket 3 let in at 150, while ticket 1 was told to wait at 180.
+        let unfair = [
+            record(0, 1, 200, 180),
+            record(1, 2, 250, 240),
+            record(2, 3, 150, 100),
+        ];
+        assert_eq!(overtaken(&unfair), Some(1));
+        // Without tickets there is no telling.
+        let mut unknown = record(0, 1, 1, 0);
+        unknown.ticket = None;
+        assert_eq!(overtaken(&[unknown]), None);
+    }
+
+    #[test]
+    fn tau_is_one_in_order_and_lower_shuffled() {
+        let in_order: Vec<_> = (0..100).map(|i| record(i, i, i * 10, 0)).collect();
+        assert_eq!(kendall_tau(&in_order), Some(1.0));
+        let reversed: Vec<_> = (0..100).map(|i| record(i, i, 1000 - i * 10, 0)).collect();
+        assert_eq!(kendall_tau(&reversed), Some(-1.0));
+    }
+
+    #[test]
+    fn percentiles_and_buckets() {
+        let p = Percentiles::of((1..=100).map(|s| s * 1000).collect());
+        assert_eq!(p.p50, Some(50.0));
+        assert_eq!(p.p99, Some(99.0));
+        assert_eq!(p.max, Some(100.0));
+        assert_eq!(
+            per_second([0, 999, 1000, 3500].into_iter()),
+            vec![2, 1, 0, 1]
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! A small opening day, replayed through the real binary: the contract of
+//! `anteroom-bench lazio --visitors N --origin-capacity C --json FILE`, and
+//! what anteroom promises on the day. Behaviour only, no timing thresholds.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// 2,000 visitors in two seconds at a site that serves 10 requests at once
+/// (about 140 visitors a second at 20 ms a request): a surge of about
+/// seven times what the site can take.
+fn replay(extra: &[&str]) -> Value {
+    // One replay at a time: each is a crowd, a site and a gateway, and two
+    // at once on a small machine would measure the machine.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let json = std::env::temp_dir().join(format!(
+        "anteroom-bench-lazio-{}-{}.json",
+        std::process::id(),
+        extra.len()
+    ));
+    let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
+        .args([
+            "lazio",
+            "--visitors",
+            "2000",
+            "--origin-capacity",
+            "10",
+            "--jitter-seconds",
+            "2",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&json)
+        .args(extra)
+        .output()
+        .expect("run anteroom-bench");
+    assert!(
+        output.status.success(),
+        "lazio failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("| | straight at the site | through anteroom |"),
+        "the side-by-side table is printed: {stdout}"
+    );
+    let text = std::fs::read_to_string(&json).expect("the JSON report is written");
+    let _ = std::fs::remove_file(&json);
+    serde_json::from_str(&text).expect("the report is JSON")
+}
+
+fn assert_contract_fields(report: &Value) {
+    for field in [
+        "visitors",
+        "served",
+        "visitor_errors",
+        "origin_errors",
+        "origin_capacity",
+        "origin_max_concurrency",
+        "kendall_tau",
+        "last_served_seconds",
+        "ideal_seconds",
+    ] {
+        assert!(report.get(field).is_some(), "{field} missing from {report}");
+    }
+}
+
+#[test]
+fn anteroom_turns_a_surge_that_melts_the_site_into_an_orderly_queue() {
+    let reports = replay(&["--direct-max-seconds", "30"]);
+    let direct = &reports["direct"];
+    let anteroom = &reports["anteroom"];
+    assert_contract_fields(direct);
+    assert_contract_fields(anteroom);
+    assert_eq!(direct["visitors"], 2000);
+    assert_eq!(anteroom["visitors"], 2000);
+    assert_eq!(anteroom["origin_capacity"], 10);
+
+    // Straight at the site: it is pushed past its capacity, melts, and
+    // visitors see errors.
+    assert!(
+        direct["origin_max_concurrency"].as_u64().unwrap() > 10,
+        "{direct}"
+    );
+    assert!(direct["origin_errors"].as_u64().unwrap() > 0, "{direct}");
+    assert!(direct["visitor_errors"].as_u64().unwrap() > 0, "{direct}");
+
+    // Through anteroom: never above capacity, no errors anywhere, everyone
+    // served, nobody let in ahead of an earlier ticket.
+    assert!(
+        anteroom["origin_max_concurrency"].as_u64().unwrap() <= 10,
+        "{anteroom}"
+    );
+    assert_eq!(anteroom["origin_errors"], 0, "{anteroom}");
+    assert_eq!(anteroom["visitor_errors"], 0, "{anteroom}");
+    assert_eq!(anteroom["served"], 2000, "{anteroom}");
+    assert_eq!(anteroom["booked"], 2000, "{anteroom}");
+    assert_eq!(anteroom["origin_bookings"], 2000, "{anteroom}");
+    assert!(anteroom["waited"].as_u64().unwrap() > 0, "{anteroom}");
+    assert_eq!(anteroom["overtaken"], 0, "{anteroom}");
+    // Arrival order and the order of reaching the site agree (poll
+    // intervals shuffle neighbours only).
+    assert!(
+        anteroom["kendall_tau"].as_f64().unwrap() > 0.8,
+        "{anteroom}"
+    );
+    assert!(anteroom["last_served_seconds"].as_f64().is_some());
+    assert!(anteroom["ideal_seconds"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bookings_through_a_buffer_are_each_applied_once() {
+    let reports = replay(&["--only-anteroom", "--buffer"]);
+    assert!(reports["direct"].is_null());
+    let anteroom = &reports["anteroom"];
+    assert_contract_fields(anteroom);
+    assert!(
+        anteroom["origin_max_concurrency"].as_u64().unwrap() <= 10,
+        "{anteroom}"
+    );
+    assert_eq!(anteroom["visitor_errors"], 0, "{anteroom}");
+    assert_eq!(anteroom["served"], 2000, "{anteroom}");
+    assert_eq!(anteroom["booked"], 2000, "{anteroom}");
+    assert_eq!(anteroom["buffered"], 2000, "{anteroom}");
+    assert_eq!(anteroom["origin_bookings"], 2000, "{anteroom}");
+    assert_eq!(anteroom["overtaken"], 0, "{anteroom}");
+}
+
+#[test]
+fn bad_flags_exit_2_with_the_reason() {
+    let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
+        .args(["lazio", "--visitors", "10", "--abandon", "2"])
+        .output()
+        .expect("run anteroom-bench");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--abandon"));
+}
