@@ -48,6 +48,13 @@ pub async fn command(surge_args: SurgeArgs) -> ExitCode {
         eprintln!("anteroom-bench surge: {problem}");
         return ExitCode::from(2);
     }
+    let target = &surge_args.target;
+    if target.scheme_str() != Some("http") || target.authority().is_none() {
+        eprintln!(
+            "anteroom-bench surge: --target {target}: only http://host:port targets are supported"
+        );
+        return ExitCode::from(2);
+    }
     if !surge_args.entry.starts_with('/') {
         eprintln!("anteroom-bench surge: --entry must be a path starting with /");
         return ExitCode::from(2);

@@ -1,0 +1,96 @@
+//! `anteroom-bench surge` against a site of its own: every visitor makes
+//! the journey, and the reports (JSON, Markdown, SVG) are written.
+
+use std::process::Command;
+
+use anteroom_bench::origin::{self, OriginOptions};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_at_a_site_that_keeps_up_is_served_and_reported() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(origin::run(
+        listener,
+        OriginOptions {
+            slot_capacity: 1_000,
+            ..OriginOptions::default()
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let dir = std::env::temp_dir().join(format!("anteroom-bench-surge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, markdown) = (dir.join("surge.json"), dir.join("surge.md"));
+    let output = tokio::task::spawn_blocking({
+        let (json, markdown) = (json.clone(), markdown.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
+                .args(["surge", "--visitors", "300", "--jitter-seconds", "1"])
+                .args(["--think-ms", "10", "--quiet"])
+                .arg("--target")
+                .arg(format!("http://{site}"))
+                .arg("--origin-stats")
+                .arg(format!("http://{site}/_stats"))
+                .arg("--json")
+                .arg(&json)
+                .arg("--markdown")
+                .arg(&markdown)
+                .output()
+                .expect("run anteroom-bench")
+        }
+    })
+    .await
+    .unwrap();
+    let _ = stop.send(());
+    let _ = server.await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["visitors"], 300);
+    assert_eq!(report["served"], 300, "{report}");
+    assert_eq!(report["booked"], 300, "{report}");
+    assert_eq!(report["visitor_errors"], 0, "{report}");
+    assert_eq!(report["origin_bookings"], 300, "{report}");
+    assert_eq!(report["waited"], 0, "no waiting room in front: {report}");
+    assert!(
+        report["overtaken"].is_null(),
+        "no tickets to read: {report}"
+    );
+    let admitted: u64 = report["admissions_per_second"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|count| count.as_u64().unwrap())
+        .sum();
+    assert_eq!(admitted, 300);
+    let text = std::fs::read_to_string(&markdown).unwrap();
+    assert!(text.contains("| served | 300 (300 booked) |"), "{text}");
+    assert!(text.contains("(surge.svg)"), "{text}");
+    let svg = std::fs::read_to_string(dir.join("surge.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{svg:.100}");
+    assert!(svg.contains("per second"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_target_that_is_not_http_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
+        .args([
+            "surge",
+            "--target",
+            "https://example.org",
+            "--visitors",
+            "1",
+            "--quiet",
+        ])
+        .output()
+        .expect("run anteroom-bench");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("only http://"));
+}
