@@ -262,3 +262,65 @@ pub async fn type_into(page: &Client, selector: &str, text: &str) {
     input.clear().await.expect("clear");
     input.send_keys(text).await.expect("type");
 }
+
+/// The upstream's echo, when the browser shows it (Chromium shows a JSON
+/// answer as text in a `<pre>`); `None` while it shows anything else.
+pub async fn shown_json(page: &Client) -> Option<Value> {
+    let shown = page.find(Locator::Css("body > pre")).await.ok()?;
+    serde_json::from_str(&shown.text().await.ok()?).ok()
+}
+
+/// Nothing on the page sticks out sideways at a 360 x 740 viewport, nor at
+/// 200% zoom. Browser zoom shrinks the viewport in CSS pixels, so 200% on a
+/// 360 px phone is a 180 px wide viewport: emulated exactly by a 180 x 370
+/// window. CSS `zoom: 2` on the body at 360 px is checked too (it is how a
+/// page looks when only the text is enlarged inside an unchanged viewport).
+pub async fn assert_phone_layouts(page: &Client, what: &str) {
+    set_viewport(page, 360, 740).await;
+    assert_fits_sideways(page, &format!("{what}, phone")).await;
+    set_viewport(page, 180, 370).await;
+    assert_fits_sideways(page, &format!("{what}, phone at 200% zoom")).await;
+    set_viewport(page, 360, 740).await;
+    run(page, "document.body.style.zoom = '2'; return null;").await;
+    assert_fits_sideways(page, &format!("{what}, phone with the body zoomed 2x")).await;
+    run(page, "document.body.style.zoom = ''; return null;").await;
+}
+
+/// No horizontal scroll, and no element reaching past the viewport's right
+/// edge (which `overflow: hidden` would hide from the scroll width).
+pub async fn assert_fits_sideways(page: &Client, what: &str) {
+    let layout = run(
+        page,
+        "const root = document.documentElement;\
+         const wide = [...document.body.querySelectorAll('*')]\
+             .filter(element => element.getBoundingClientRect().right > root.clientWidth + 0.5)\
+             .map(element => element.tagName + '#' + element.id + '.' + element.className);\
+         return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide};",
+    )
+    .await;
+    let (scroll_width, client_width) = (
+        layout["scrollWidth"].as_u64().expect("a width"),
+        layout["clientWidth"].as_u64().expect("a width"),
+    );
+    assert!(
+        scroll_width <= client_width && layout["wide"] == json!([]),
+        "{what}: the page scrolls sideways: {layout}"
+    );
+}
+
+/// Takes a screenshot of what the browser shows into
+/// `docs/screenshots/NAME.png`, for the README.
+pub async fn screenshot(page: &Client, name: &str) {
+    let png = page.screenshot().await.expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let path = screenshots_dir().join(format!("{name}.png"));
+    std::fs::write(&path, png)
+        .unwrap_or_else(|error| panic!("writing {}: {error}", path.display()));
+}
+
+/// Where the README's screenshots live (made if missing).
+pub fn screenshots_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("docs/screenshots");
+    dir
+}

@@ -378,6 +378,12 @@ impl RoomSpec {
         self.arrival_seconds = seconds;
         self
     }
+    /// How often the waiting page re-checks (the tests' default is 1 s, the
+    /// config's 5 s).
+    pub fn refresh_seconds(mut self, seconds: u64) -> Self {
+        self.refresh_seconds = seconds;
+        self
+    }
 
     fn toml(&self) -> String {
         format!(

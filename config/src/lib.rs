@@ -62,7 +62,38 @@ pub struct Config {
     pub rooms: Vec<Room>,
     /// `[[buffer]]`, in file order; each names an existing room. May be empty.
     pub buffers: Vec<Buffer>,
+    /// `[pages]`: the operator's own page files, read at startup.
+    pub pages: PagesConfig,
 }
+
+/// `[pages]`: the operator's templates, style and language files, which
+/// replace the gateway's own of the same name. This crate reads them (it is
+/// the one that reads files); the gateway checks what they say and
+/// compiles them, also for `--check` (see [`load_and_check`]).
+#[derive(Debug, Clone, Default)]
+pub struct PagesConfig {
+    /// `dir`: the directory, relative to the config file's (or, for
+    /// [`Config::from_toml`], the current) directory. `None`: the built-in
+    /// pages only.
+    pub dir: Option<PathBuf>,
+    /// Every page file found in `dir`: `*.html` and `*.css` directly in it,
+    /// `lang/*.toml` below it. Other files (images, notes) are left alone.
+    /// Sorted by name.
+    pub files: Vec<PageFile>,
+}
+
+/// One file of `[pages] dir`, read whole.
+#[derive(Debug, Clone)]
+pub struct PageFile {
+    /// Relative to the directory, with `/`: `waiting.html`, `lang/de.toml`.
+    pub name: String,
+    /// Its text (UTF-8, at most [`MAX_PAGE_FILE_BYTES`]).
+    pub text: String,
+}
+
+/// The largest page file accepted: a page is to stay well under 30 KB, and
+/// a language file is a few KB.
+pub const MAX_PAGE_FILE_BYTES: u64 = 64 * 1024;
 
 /// The protected site. Only plain `http://` is supported.
 #[derive(Debug, Clone)]
@@ -307,7 +338,8 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::from_toml(&text, |name| std::env::var(name).ok())
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, &|name| std::env::var(name).ok(), base)
     }
 
     /// Parses `text`, looking environment variables up with `env` instead of
@@ -316,9 +348,18 @@ impl Config {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        Config::parse(text, &env, Path::new("."))
+    }
+
+    /// `base`: the directory relative paths in the file start from.
+    fn parse(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        base: &Path,
+    ) -> Result<Config, ConfigError> {
         let raw: raw::RawConfig = toml::from_str(text)
             .map_err(|error| ConfigError::Parse(error.to_string().trim_end().to_owned()))?;
-        validate::config(raw, &env).map_err(ConfigError::Invalid)
+        validate::config(raw, env, base).map_err(ConfigError::Invalid)
     }
 
     /// The room called `name`, if any.
@@ -332,7 +373,23 @@ impl Config {
 /// and exit 2 (bad config never starts a half-working server). With `check`,
 /// a valid file prints `{program}: {path} is valid` and exits 0.
 pub fn load_for_binary(path: &Path, check: bool, program: &str) -> Config {
-    match Config::load(path) {
+    load_and_check(path, check, program, |_| Ok(()))
+}
+
+/// [`load_for_binary`], with a binary's own checks of what it alone
+/// understands (the gateway compiles the pages of `[pages] dir`): an error
+/// there is an invalid config too, exit 2. The message names the key.
+pub fn load_and_check(
+    path: &Path,
+    check: bool,
+    program: &str,
+    also: impl FnOnce(&Config) -> Result<(), String>,
+) -> Config {
+    let loaded = Config::load(path).and_then(|config| match also(&config) {
+        Ok(()) => Ok(config),
+        Err(problem) => Err(ConfigError::Invalid(problem)),
+    });
+    match loaded {
         Err(error) => {
             eprintln!("{program}: invalid config {}: {error}", path.display());
             std::process::exit(2)

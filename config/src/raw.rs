@@ -34,6 +34,14 @@ pub(crate) struct RawConfig {
     pub room: Vec<RawRoom>,
     #[serde(default)]
     pub buffer: Vec<RawBuffer>,
+    #[serde(default)]
+    pub pages: RawPages,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPages {
+    pub dir: Option<String>,
 }
 
 #[derive(Default, Deserialize)]

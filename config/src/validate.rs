@@ -10,6 +10,7 @@ use std::num::NonZeroU32;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+mod pages;
 mod rooms;
 
 use crate::raw::{RawConfig, RawLimits, RawSecrets, RawStore};
@@ -50,7 +51,11 @@ const MAX_TRACKED_CLIENTS: Bounded = Bounded::new(1_000_000, 1_000..=100_000_000
 const MIN_COOKIE_KEY_CHARS: usize = 32;
 const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
-pub(crate) fn config(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+pub(crate) fn config(
+    raw: RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &std::path::Path,
+) -> Result<Config> {
     let listen = socket_addr("listen", raw.listen, DEFAULT_LISTEN)?;
     let admin_listen = socket_addr("admin_listen", raw.admin_listen, DEFAULT_ADMIN_LISTEN)?;
     if admin_listen == listen {
@@ -110,6 +115,7 @@ pub(crate) fn config(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Re
     };
     let rooms = rooms::rooms(raw.room)?;
     let buffers = rooms::buffers(raw.buffer, &rooms)?;
+    let pages = pages::pages(raw.pages, base)?;
     Ok(Config {
         listen,
         admin_listen,
@@ -124,6 +130,7 @@ pub(crate) fn config(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Re
         cookies,
         rooms,
         buffers,
+        pages,
     })
 }
 

@@ -974,3 +974,87 @@ fn log_format() {
     .expect("valid");
     assert_eq!(from_env.log_format, anteroom_config::LogFormat::Json);
 }
+
+// ---- [pages] ----
+
+#[test]
+fn pages_default_to_the_built_in_ones() {
+    let config = valid(UPSTREAM);
+    assert_eq!(config.pages.dir, None);
+    assert!(config.pages.files.is_empty());
+    let config = valid(&format!("{UPSTREAM}[pages]\n"));
+    assert_eq!(config.pages.dir, None);
+}
+
+/// The page files of `dir` are read (templates and style directly in it,
+/// language files under `lang/`); other files are left alone. A relative
+/// `dir` starts from the config file's directory.
+#[test]
+fn pages_dir_is_read_once_relative_to_the_config_file() {
+    let root = std::env::temp_dir().join(format!("anteroom-config-pages-{}", std::process::id()));
+    let dir = root.join("pages");
+    std::fs::create_dir_all(dir.join("lang")).unwrap();
+    std::fs::write(dir.join("waiting.html"), "<p>{{head}}</p>").unwrap();
+    std::fs::write(dir.join("style.css"), "body{}").unwrap();
+    std::fs::write(dir.join("lang/de.toml"), "title = \"x\"").unwrap();
+    std::fs::write(dir.join("logo.png"), [0u8, 1, 2]).unwrap();
+    std::fs::write(dir.join("lang/notes.txt"), "not a language").unwrap();
+    let path = root.join("anteroom.toml");
+    std::fs::write(&path, format!("{UPSTREAM}[pages]\ndir = \"pages\"\n")).unwrap();
+
+    let config = Config::load(&path).expect("valid");
+    assert_eq!(config.pages.dir.as_deref(), Some(dir.as_path()));
+    let files: Vec<(&str, &str)> = config
+        .pages
+        .files
+        .iter()
+        .map(|file| (file.name.as_str(), file.text.as_str()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("lang/de.toml", "title = \"x\""),
+            ("style.css", "body{}"),
+            ("waiting.html", "<p>{{head}}</p>"),
+        ]
+    );
+
+    std::fs::write(dir.join("closed.html"), [0xff, 0xfe]).unwrap();
+    let problem = match Config::load(&path) {
+        Err(ConfigError::Invalid(message)) => message,
+        other => panic!("expected an Invalid error, got {other:?}"),
+    };
+    assert!(
+        problem.starts_with("pages.dir: ") && problem.contains("closed.html: is not UTF-8 text"),
+        "{problem}"
+    );
+    std::fs::write(
+        dir.join("closed.html"),
+        "x".repeat(anteroom_config::MAX_PAGE_FILE_BYTES as usize + 1),
+    )
+    .unwrap();
+    let problem = match Config::load(&path) {
+        Err(ConfigError::Invalid(message)) => message,
+        other => panic!("expected an Invalid error, got {other:?}"),
+    };
+    assert!(problem.contains("closed.html: 65537 bytes"), "{problem}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn pages_dir_must_be_readable() {
+    let message = invalid(&format!(
+        "{UPSTREAM}[pages]\ndir = \"/nonexistent/anteroom-pages\"\n"
+    ));
+    assert!(
+        message.starts_with("pages.dir: /nonexistent/anteroom-pages: cannot read"),
+        "{message}"
+    );
+    let message = invalid(&format!("{UPSTREAM}[pages]\ndir = \"\"\n"));
+    assert!(
+        message.starts_with("pages.dir: must not be empty"),
+        "{message}"
+    );
+    let message = parse_error(&format!("{UPSTREAM}[pages]\ndirectory = \"x\"\n"));
+    assert!(message.contains("directory"), "{message}");
+}

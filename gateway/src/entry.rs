@@ -337,7 +337,7 @@ impl Door<'_> {
 
 /// Did the visitor reach us over HTTPS (via a TLS terminator in front)? Only
 /// decides the cookies' `Secure` flag, so a spoofed header cannot hurt.
-fn is_https(headers: &HeaderMap) -> bool {
+pub(crate) fn is_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|value| value.to_str().ok())

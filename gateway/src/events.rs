@@ -3,9 +3,13 @@
 //!
 //! Each stream reads the visitor's signed ticket once and then only the
 //! room's cached figures (refreshed by the room's step every 100 ms): a
-//! waiting visitor on a stream costs no store round trip. The stream sends
-//! the status JSON of `/_anteroom/status` whenever the place changes (and a
-//! comment every 15 s so that proxies keep it open), and ends:
+//! waiting visitor on a stream costs no store round trip. A stream sleeps
+//! until the line moves or the room's state changes (the room's
+//! [`watch_line`](RoomRuntime::watch_line)), looking at most once a second
+//! and at least every 15 s, so an idle stream costs nothing between
+//! keepalives. It sends the status JSON of `/_anteroom/status` whenever
+//! the place, the estimate or the room's state changes (and a comment
+//! every 15 s so that proxies keep it open), and ends:
 //! - when the visitor's turn has come, with an event `turn`: the page then
 //!   calls `/_anteroom/status`, which admits it (one store call, once);
 //! - when the gateway shuts down, or the client goes away.
@@ -17,8 +21,9 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use anteroom_store::RoomState;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -26,14 +31,18 @@ use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::time::Instant;
 
 use crate::room::RoomRuntime;
 use crate::routes::{json_error, no_store};
 use crate::{Body, Shared, entry};
 
-/// How often a stream looks at the cached figures.
-const TICK: Duration = Duration::from_secs(1);
-/// A comment this often keeps idle proxies from closing the stream.
+/// A stream looks at the figures at most this often: a line that moves at
+/// every step would otherwise wake every stream ten times a second, and a
+/// page needs no more than one update a second.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// A comment this often keeps idle proxies from closing the stream; an
+/// unchanged line's estimate is looked at again this often too.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// Answers `GET /_anteroom/events`.
@@ -104,12 +113,26 @@ async fn follow(
     {
         return;
     }
-    let mut last_sent: Option<(Option<u64>, Option<u64>)> = None;
+    let mut line = room.watch_line();
+    // The first look is at once.
+    line.mark_changed();
+    let mut last_sent: Option<(Option<u64>, Option<u64>, RoomState)> = None;
     let mut quiet_since = Instant::now();
     loop {
+        tokio::select! {
+            changed = line.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(quiet_since + KEEPALIVE) => {}
+            _ = stopping.changed() => return,
+            _ = sender.closed() => return,
+        }
         if *stopping.borrow() {
             return;
         }
+        line.borrow_and_update();
         let snapshot = room.snapshot();
         let position = snapshot
             .filter(|snapshot| snapshot.epoch == ticket.epoch)
@@ -125,10 +148,12 @@ async fn follow(
             }
             Some(Some(position)) => {
                 let standing = entry::waiting_standing(&room, Some(position));
-                let figures = match standing {
-                    entry::Standing::Waiting { eta_seconds, .. } => (Some(position), eta_seconds),
-                    _ => (Some(position), None),
+                let eta_seconds = match standing {
+                    entry::Standing::Waiting { eta_seconds, .. } => eta_seconds,
+                    _ => None,
                 };
+                let state = snapshot.map(|snapshot| snapshot.state).unwrap_or_default();
+                let figures = (Some(position), eta_seconds, state);
                 if last_sent == Some(figures) {
                     None
                 } else {
@@ -154,7 +179,7 @@ async fn follow(
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
+            _ = tokio::time::sleep(MIN_INTERVAL) => {}
             _ = stopping.changed() => return,
             _ = sender.closed() => return,
         }

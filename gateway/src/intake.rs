@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::metrics::Outcome;
-use crate::page::Lang;
+use crate::page::Visitor;
 use crate::routes::{
     add_cookies, header_str, html_response, json_error, json_response, no_store, wants_json,
 };
@@ -259,7 +259,10 @@ async fn store(
     };
     let status_url = format!("/_anteroom/receipts/{receipt}");
     let mut response = if wants_html(&parts.headers) {
-        let lang = Lang::from_accept_language(header_str(&parts.headers, header::ACCEPT_LANGUAGE));
+        let visitor = Visitor {
+            lang: shared.pages.language_for(&parts.headers),
+            query: parts.uri.query().unwrap_or_default(),
+        };
         let state = match position {
             Some(position) => Some(ReceiptState::Queued {
                 position,
@@ -279,10 +282,8 @@ async fn store(
             attempts: 0,
         });
         let refresh = refresh_seconds(&state, buffer.params.drain_per_second);
-        html_response(
-            StatusCode::ACCEPTED,
-            shared.pages.receipt(lang, &receipt, &state, refresh),
-        )
+        let html = shared.pages.receipt(visitor, &receipt, &state, refresh);
+        html_response(shared, StatusCode::ACCEPTED, html)
     } else {
         json_response(
             StatusCode::ACCEPTED,
@@ -331,11 +332,12 @@ pub async fn receipt(shared: &Shared, headers: &HeaderMap, id: &str) -> Response
         .map_or(1, |buffer| buffer.params.drain_per_second);
     let refresh = refresh_seconds(&found.state, drain_per_second);
     let mut response = if wants_html(headers) {
-        let lang = Lang::from_accept_language(header_str(headers, header::ACCEPT_LANGUAGE));
-        html_response(
-            StatusCode::OK,
-            shared.pages.receipt(lang, id, &found.state, refresh),
-        )
+        let visitor = Visitor {
+            lang: shared.pages.language_for(headers),
+            query: "",
+        };
+        let html = shared.pages.receipt(visitor, id, &found.state, refresh);
+        html_response(shared, StatusCode::OK, html)
     } else {
         json_response(StatusCode::OK, &receipt_json(&found.state))
     };

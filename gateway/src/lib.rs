@@ -61,6 +61,10 @@ pub enum GatewayError {
     /// A buffer's sink could not be set up (embedded drain).
     #[error("{0}")]
     Drain(String),
+    /// The operator's pages (`[pages] dir`) do not compile; `--check` says
+    /// so before this can happen.
+    #[error("{0}")]
+    Pages(String),
 }
 
 /// What every request handler shares.
@@ -148,7 +152,7 @@ impl Gateway {
             keys,
             clock,
             health: Arc::new(StoreHealth::new(config.store.on_error)),
-            pages: Pages::new(),
+            pages: Pages::from_config(&config.pages).map_err(GatewayError::Pages)?,
             proxy: Proxy::new(&config),
             limits: ClientLimits::new(&config.limits),
             passthrough_requests: metrics::RequestCounters::new("passthrough"),

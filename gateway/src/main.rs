@@ -21,7 +21,12 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let config = anteroom_config::load_for_binary(&args.config, args.check, "anteroom-gateway");
+    // The pages of `[pages] dir` are part of the config: compiled here too,
+    // so that `--check` finds a broken template.
+    let config =
+        anteroom_config::load_and_check(&args.config, args.check, "anteroom-gateway", |config| {
+            anteroom_gateway::page::Pages::from_config(&config.pages).map(drop)
+        });
     anteroom_worker::process::init_tracing(config.log_format);
 
     let public = match TcpListener::bind(config.listen).await {

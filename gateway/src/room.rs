@@ -10,7 +10,7 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 
 use anteroom_config::Room;
-use anteroom_store::{Millis, RoomParams, RoomSnapshot, Store};
+use anteroom_store::{Millis, RoomParams, RoomSnapshot, RoomState, Store};
 
 use crate::clock::Clock;
 use crate::health::StoreHealth;
@@ -36,6 +36,25 @@ const RATE_TIME_CONSTANT_SECONDS: f64 = 30.0;
 /// The longest wait we would ever announce.
 const MAX_ETA_SECONDS: u64 = 24 * 3600;
 
+/// What a waiting visitor's place depends on: the room's epoch, how far
+/// the line has moved, and whether the room lets anyone in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineMark {
+    pub epoch: u64,
+    pub admitted_through: u64,
+    pub state: RoomState,
+}
+
+impl LineMark {
+    fn of(snapshot: &RoomSnapshot) -> LineMark {
+        LineMark {
+            epoch: snapshot.epoch,
+            admitted_through: snapshot.admitted_through,
+            state: snapshot.state,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct RoomRuntime {
     pub config: Room,
@@ -44,6 +63,10 @@ pub struct RoomRuntime {
     pub pass_cookie: String,
     /// `None` until the first successful step.
     snapshot: RwLock<Option<RoomSnapshot>>,
+    /// Changes when the line moves or the room's state changes: what
+    /// waiting pages' event streams wait for (rather than each looking
+    /// every second).
+    line: watch::Sender<Option<LineMark>>,
     rate: Mutex<RateEstimate>,
     /// pass id → latest activity not yet reported to the store.
     activity: DashMap<String, Millis>,
@@ -71,6 +94,7 @@ impl RoomRuntime {
             params,
             config,
             snapshot: RwLock::new(None),
+            line: watch::Sender::new(None),
             rate: Mutex::new(RateEstimate::new(initial_rate)),
             activity: DashMap::new(),
             revoked: DashMap::new(),
@@ -90,10 +114,16 @@ impl RoomRuntime {
         }
     }
 
+    /// Wakes when the line moves (someone is let in), the room's state
+    /// changes, or the first figures arrive. The value is the latest mark.
+    pub fn watch_line(&self) -> watch::Receiver<Option<LineMark>> {
+        self.line.subscribe()
+    }
+
     /// Takes in figures fresh from the store after a new arrival's round
     /// trip. Older figures never replace newer ones.
     pub fn observe(&self, fresh: RoomSnapshot) {
-        {
+        let stored = {
             let mut guard = match self.snapshot.write() {
                 Ok(guard) => guard,
                 Err(poisoned) => poisoned.into_inner(),
@@ -113,6 +143,17 @@ impl RoomRuntime {
             } else {
                 *guard = Some(fresh);
             }
+            *guard
+        };
+        if let Some(stored) = stored {
+            let mark = LineMark::of(&stored);
+            // Only a real change wakes the streams: the step runs every
+            // 100 ms whether or not anything moved.
+            self.line.send_if_modified(|current| {
+                let changed = *current != Some(mark);
+                *current = Some(mark);
+                changed
+            });
         }
     }
 

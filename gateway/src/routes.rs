@@ -5,8 +5,18 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-/// `Retry-After` when the upstream cannot be reached or timed out.
+/// `Retry-After` when the upstream cannot be reached or timed out: each
+/// visitor's page tries again this long after, plus up to half as much
+/// again at random, so that the pages of a crowd do not all come back in
+/// the same second when the site returns.
 const UPSTREAM_DOWN_RETRY_SECONDS: u64 = 10;
+
+/// `Retry-After` of the closed page, which also looks again by itself this
+/// often: a closed room is a matter of minutes or hours.
+const CLOSED_RETRY_SECONDS: u64 = 300;
+
+/// How long the language a visitor chose with the switch is kept.
+const LANG_COOKIE_SECONDS: u64 = 365 * 24 * 3600;
 
 /// `Retry-After` when the upstream already has `max_in_flight_upstream`
 /// requests: short, the pile-up clears in well under a second.
@@ -20,7 +30,7 @@ use serde::Serialize;
 
 use crate::entry::{self, Standing};
 use crate::metrics::Outcome;
-use crate::page::{Lang, WaitingView};
+use crate::page::{self, Visitor, WaitingView};
 use crate::proxy::ProxyError;
 use crate::room::RoomRuntime;
 use crate::{Body, Shared, cookies, full_body, intake, limits, paths};
@@ -70,6 +80,14 @@ async fn answer(shared: &Shared, request: Request<Incoming>, peer: SocketAddr) -
     {
         return too_many_requests(shared, request.headers(), wait, "too many requests");
     }
+    if matches!(request.method(), &Method::GET | &Method::HEAD)
+        && request
+            .uri()
+            .query()
+            .is_some_and(|query| query.split('&').any(page::is_lang_param))
+    {
+        return switch_language(shared, &request);
+    }
     let normalised = paths::normalise(path);
     let own = normalised == "/_anteroom" || normalised.starts_with("/_anteroom/");
     if own {
@@ -87,7 +105,7 @@ async fn answer(shared: &Shared, request: Request<Incoming>, peer: SocketAddr) -
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     }
     let Some(index) = shared.room_matcher.room_for(path) else {
-        let mut response = forward(shared, request, peer, Vec::new()).await;
+        let mut response = forward(shared, request, peer, Vec::new(), false).await;
         response.extensions_mut().insert(Route::Passthrough);
         return response;
     };
@@ -110,10 +128,10 @@ async fn answer(shared: &Shared, request: Request<Incoming>, peer: SocketAddr) -
                     )
                     .await
                 }
-                None => forward(shared, request, peer, decision.set_cookies).await,
+                None => forward(shared, request, peer, decision.set_cookies, true).await,
             }
         }
-        Standing::Closed => closed_answer(shared, room, request.headers()),
+        Standing::Closed => closed_answer(shared, room, &request),
         Standing::TooManyPlaces { retry_after } => {
             places_limited(shared, room, &request, retry_after)
         }
@@ -190,9 +208,10 @@ fn confirm_leave(shared: &Shared, request: &Request<Incoming>) -> Response<Body>
         Ok(room) => room,
         Err((code, message)) => return json_error(code, message),
     };
-    let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
-    let html = shared.pages.confirm_leave(lang, room.name());
-    let mut response = html_response(StatusCode::OK, html);
+    let html = shared
+        .pages
+        .confirm_leave(visitor(shared, request), room.name());
+    let mut response = html_response(shared, StatusCode::OK, html);
     no_store(response.headers_mut());
     response
 }
@@ -217,8 +236,8 @@ async fn leave(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
             shared.health.failed(&error);
         }
     }
-    let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
-    let mut response = html_response(StatusCode::OK, shared.pages.goodbye(lang));
+    let lang = shared.pages.language_for(request.headers());
+    let mut response = html_response(shared, StatusCode::OK, shared.pages.goodbye(lang));
     response
         .headers_mut()
         .append(header::SET_COOKIE, cookies::clear(&room.pass_cookie));
@@ -266,11 +285,7 @@ fn status_body(room: &RoomRuntime, standing: Standing) -> Status<'_> {
         position: None,
         eta_seconds: None,
         refresh_seconds: room.refresh_seconds(None),
-        room_state: room
-            .snapshot()
-            .map(|snapshot| snapshot.state)
-            .unwrap_or_default()
-            .as_str(),
+        room_state: room_state(room).as_str(),
     };
     match standing {
         Standing::Inside { .. } => Status {
@@ -312,8 +327,6 @@ fn waiting_answer(
     let mut response = if wants_json(request.headers()) {
         json_response(code, &status)
     } else {
-        let lang =
-            Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
         let status_url = format!("/_anteroom/status?room={}", room.name());
         let view = WaitingView {
             room: room.name(),
@@ -322,9 +335,10 @@ fn waiting_answer(
             refresh_seconds,
             updated_unix_seconds: shared.clock.now() / 1000,
             status_url: &status_url,
-            paused: status.room_state == "paused",
+            room_state: room_state(room),
         };
-        html_response(code, shared.pages.waiting(lang, &view))
+        let html = shared.pages.waiting(visitor(shared, request), &view);
+        html_response(shared, code, html)
     };
     response.extensions_mut().insert(Outcome::Waiting);
     let headers = response.headers_mut();
@@ -334,20 +348,32 @@ fn waiting_answer(
     response
 }
 
+/// Sends the request upstream. `inside`: the visitor holds a room's pass
+/// (which a failure page says they keep).
 async fn forward(
     shared: &Shared,
     request: Request<Incoming>,
     peer: SocketAddr,
     set_cookies: Vec<HeaderValue>,
+    inside: bool,
 ) -> Response<Body> {
-    let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
+    // What a failure page needs, kept before the request goes upstream.
+    let lang = shared.pages.language_for(request.headers());
+    // A clone shares the bytes: no copy on the way that succeeds.
+    let uri = request.uri().clone();
     let request_headers = accept_only(request.headers());
     let mut response = match shared.proxy.forward(request, peer).await {
         Ok(mut response) => {
             response.extensions_mut().insert(Outcome::Proxied);
             response
         }
-        Err(error) => upstream_failure(shared, error, lang, &request_headers),
+        Err(error) => {
+            let visitor = Visitor {
+                lang,
+                query: uri.query().unwrap_or_default(),
+            };
+            upstream_failure(shared, error, visitor, inside, &request_headers)
+        }
     };
     // Whatever the answer, a pass issued by this request is handed over.
     add_cookies(response.headers_mut(), set_cookies);
@@ -357,10 +383,17 @@ async fn forward(
 /// The one place a failed upstream request becomes an answer: counted,
 /// logged when it is the site's fault, and shown to the visitor as a
 /// friendly page (or short JSON), never with the detail.
+///
+/// Outside every room the answer says what happened: `502` unreachable,
+/// `504` timed out, `503` busy. A visitor inside a room (`inside`) gets
+/// `503` whatever the cause: for them the site is unavailable for a
+/// moment, their pass is kept (the page says so), and the page tries again
+/// by itself. Every answer carries `Retry-After`.
 fn upstream_failure(
     shared: &Shared,
     error: ProxyError,
-    lang: Lang,
+    visitor: Visitor<'_>,
+    inside: bool,
     request_headers: &HeaderMap,
 ) -> Response<Body> {
     let (kind, code, retry_seconds) = match &error {
@@ -391,13 +424,26 @@ fn upstream_failure(
     if code != StatusCode::SERVICE_UNAVAILABLE {
         tracing::warn!(%error, "upstream request failed");
     }
+    let code = if inside {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        code
+    };
+    let retry_seconds = if retry_seconds == UPSTREAM_DOWN_RETRY_SECONDS {
+        retry_seconds + rand::random_range(0..=UPSTREAM_DOWN_RETRY_SECONDS / 2)
+    } else {
+        retry_seconds
+    };
     let mut response = if wants_json(request_headers) {
         json_error(
             code,
             "the site cannot answer right now; please try again shortly",
         )
     } else {
-        html_response(code, shared.pages.upstream_unavailable(lang, retry_seconds))
+        let html = shared
+            .pages
+            .upstream_unavailable(visitor, retry_seconds, inside);
+        html_response(shared, code, html)
     };
     let headers = response.headers_mut();
     no_store(headers);
@@ -420,7 +466,6 @@ fn places_limited(
         return too_many_requests(shared, request.headers(), retry_after, message);
     }
     let retry_seconds = limits::retry_after_seconds(retry_after);
-    let lang = Lang::from_accept_language(header_str(request.headers(), header::ACCEPT_LANGUAGE));
     let status_url = format!("/_anteroom/status?room={}", room.name());
     let view = WaitingView {
         room: room.name(),
@@ -429,12 +474,10 @@ fn places_limited(
         refresh_seconds: retry_seconds,
         updated_unix_seconds: shared.clock.now() / 1000,
         status_url: &status_url,
-        paused: false,
+        room_state: room_state(room),
     };
-    let mut response = html_response(
-        StatusCode::TOO_MANY_REQUESTS,
-        shared.pages.waiting(lang, &view),
-    );
+    let html = shared.pages.waiting(visitor(shared, request), &view);
+    let mut response = html_response(shared, StatusCode::TOO_MANY_REQUESTS, html);
     let headers = response.headers_mut();
     no_store(headers);
     headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_seconds));
@@ -442,17 +485,23 @@ fn places_limited(
 }
 
 /// The room is closed: no new places. A short page (or JSON), `503` with a
-/// long `Retry-After`; the origin sees nothing.
-fn closed_answer(shared: &Shared, room: &RoomRuntime, headers: &HeaderMap) -> Response<Body> {
-    const CLOSED_RETRY_SECONDS: u64 = 300;
-    let mut response = if wants_json(headers) {
+/// long `Retry-After`; the origin sees nothing. The page looks again by
+/// itself, so a visitor who keeps it open is there when the room opens.
+fn closed_answer(
+    shared: &Shared,
+    room: &RoomRuntime,
+    request: &Request<Incoming>,
+) -> Response<Body> {
+    let mut response = if wants_json(request.headers()) {
         json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &serde_json::json!({"room": room.name(), "state": "none", "room_state": "closed"}),
         )
     } else {
-        let lang = Lang::from_accept_language(header_str(headers, header::ACCEPT_LANGUAGE));
-        html_response(StatusCode::SERVICE_UNAVAILABLE, shared.pages.closed(lang))
+        let html = shared
+            .pages
+            .closed(visitor(shared, request), CLOSED_RETRY_SECONDS);
+        html_response(shared, StatusCode::SERVICE_UNAVAILABLE, html)
     };
     let headers = response.headers_mut();
     headers.insert(header::RETRY_AFTER, HeaderValue::from(CLOSED_RETRY_SECONDS));
@@ -511,7 +560,7 @@ fn too_many_requests(
             &serde_json::json!({ "error": message, "retry_after_seconds": retry_after }),
         )
     } else {
-        let lang = Lang::from_accept_language(header_str(headers, header::ACCEPT_LANGUAGE));
+        let lang = shared.pages.language_for(headers);
         let mut response = Response::new(full_body(shared.pages.too_many_requests(lang)));
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         response.headers_mut().insert(
@@ -577,12 +626,87 @@ pub fn json_error(code: StatusCode, message: &str) -> Response<Body> {
     json_response(code, &serde_json::json!({ "error": message }))
 }
 
-pub(crate) fn html_response(code: StatusCode, html: String) -> Response<Body> {
+/// A page of ours, with the policy that keeps it self-contained.
+pub(crate) fn html_response(shared: &Shared, code: StatusCode, html: String) -> Response<Body> {
     let mut response = Response::new(full_body(Bytes::from(html)));
     *response.status_mut() = code;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        shared.pages.policy().clone(),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Who a page is for: their language, and the address's query string.
+pub(crate) fn visitor<'a>(shared: &Shared, request: &'a Request<Incoming>) -> Visitor<'a> {
+    Visitor {
+        lang: shared.pages.language_for(request.headers()),
+        query: request.uri().query().unwrap_or_default(),
+    }
+}
+
+/// The room's state as this gateway last saw it.
+fn room_state(room: &RoomRuntime) -> anteroom_store::RoomState {
+    room.snapshot()
+        .map(|snapshot| snapshot.state)
+        .unwrap_or_default()
+}
+
+/// A link of the language switch (`?…&anteroom_lang=it`): keeps the choice
+/// in a cookie and sends the browser back to the same address without the
+/// parameter, so that it never reaches the upstream and the visitor's place
+/// (their cookies) is untouched. An unknown language is just taken out.
+/// Costs no store round trip.
+fn switch_language(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
+    let query = request.uri().query().unwrap_or_default();
+    let chosen = query
+        .split('&')
+        .filter(|pair| page::is_lang_param(pair))
+        .find_map(|pair| shared.pages.lang(pair.split_once('=')?.1));
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !page::is_lang_param(pair))
+        .collect();
+    // Relative to the current address: `./` plus its last segment names
+    // the same path, whatever proxies in front rewrote, and can never
+    // point at another host.
+    let last_segment = request.uri().path().rsplit('/').next().unwrap_or_default();
+    let mut location = format!("./{last_segment}");
+    if !kept.is_empty() {
+        location.push('?');
+        location.push_str(&kept.join("&"));
+    }
+    let mut response = Response::new(full_body(Bytes::new()));
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).unwrap_or_else(|_| HeaderValue::from_static("./")),
+    );
+    if let Some(lang) = chosen {
+        let secure = match shared.config.cookies.secure {
+            anteroom_config::CookieSecure::Always => true,
+            anteroom_config::CookieSecure::Auto => entry::is_https(request.headers()),
+        };
+        headers.append(
+            header::SET_COOKIE,
+            cookies::set(
+                page::LANG_COOKIE,
+                shared.pages.code(lang),
+                LANG_COOKIE_SECONDS,
+                secure,
+            ),
+        );
+    }
+    no_store(headers);
     response
 }

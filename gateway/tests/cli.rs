@@ -122,3 +122,83 @@ fn json_logs_are_one_object_per_line() {
     assert!(line["fields"]["listen"].is_string(), "{line}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[pages] dir` is part of the config: `--check` reads the operator's
+/// files and compiles them, and refuses (exit 2, naming `pages.dir`, the
+/// file and the problem) a directory that cannot be read, a file that is
+/// not text, a template without a part it needs, or a broken language file.
+/// A relative `dir` starts from the config file's directory.
+#[test]
+fn check_reads_and_compiles_the_operators_pages() {
+    let dir = std::env::temp_dir().join(format!("anteroom-cli-pages-{}", std::process::id()));
+    let pages = dir.join("pages");
+    std::fs::create_dir_all(pages.join("lang")).unwrap();
+    let config = dir.join("anteroom.toml");
+    std::fs::write(
+        &config,
+        "upstream = \"http://127.0.0.1:3000\"\n[pages]\ndir = \"pages\"\n",
+    )
+    .unwrap();
+    let check = || {
+        let output = gateway()
+            .arg("--config")
+            .arg(&config)
+            .arg("--check")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // Valid: a template of their own and one sentence reworded.
+    std::fs::write(
+        pages.join("closed.html"),
+        "<!DOCTYPE html><html lang=\"{{lang}}\"><head>{{head}}</head><body><h1>{{closed_title}}</h1></body></html>",
+    )
+    .unwrap();
+    std::fs::write(pages.join("lang/it.toml"), "closed_lead = \"Chiuso.\"\n").unwrap();
+    assert_eq!(check(), (Some(0), String::new()));
+
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "waiting.html",
+            b"<html><head>{{head}}</head><body>{{script}}</body></html>",
+            "waiting.html (en): {{status}} must appear exactly once",
+        ),
+        (
+            "lang/it.toml",
+            b"titel = \"Sei in coda\"\n",
+            "lang/it.toml: titel",
+        ),
+        (
+            "lang/de.toml",
+            b"title = \"Warteschlange\"\n",
+            "lang/de.toml: language_name: missing",
+        ),
+        ("style.css", b"\xff\xfe", "style.css: is not UTF-8 text"),
+    ];
+    for (name, text, expected) in cases {
+        let path = pages.join(name);
+        let before = std::fs::read(&path).ok();
+        std::fs::write(&path, text).unwrap();
+        let (code, stderr) = check();
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("pages.dir: ") && stderr.contains(expected),
+            "{name}: {stderr}"
+        );
+        match before {
+            Some(before) => std::fs::write(&path, before).unwrap(),
+            None => std::fs::remove_file(&path).unwrap(),
+        }
+    }
+    std::fs::remove_dir_all(&pages).unwrap();
+    let (code, stderr) = check();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pages.dir: ") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

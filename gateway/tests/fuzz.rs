@@ -10,9 +10,10 @@
 //! shrunk case is printed instead).
 
 use anteroom_config::{Config, Room};
-use anteroom_gateway::page::{Lang, Pages, WaitingView};
+use anteroom_gateway::page::{Pages, Visitor, WaitingView};
 use anteroom_gateway::paths::{normalise, room_for};
 use anteroom_gateway::token::{Keyring, MAX_TOKEN_LEN, Pass, Ticket, new_pass_id};
+use anteroom_store::RoomState;
 use proptest::prelude::*;
 use proptest::string::{RegexGeneratorStrategy, string_regex};
 use proptest::test_runner::Config as ProptestConfig;
@@ -591,20 +592,20 @@ proptest! {
 
     #[test]
     fn accept_language_takes_any_string(header in any::<String>()) {
-        let _ = Lang::from_accept_language(Some(&header));
+        let _ = PAGES.from_accept_language(Some(&header));
     }
 
     #[test]
     fn accept_language_takes_any_bytes(header in lossy_bytes(512)) {
-        let _ = Lang::from_accept_language(Some(&header));
+        let _ = PAGES.from_accept_language(Some(&header));
     }
 
     /// Italian only when some entry's primary tag is `it`.
     #[test]
     fn accept_language_picks_italian_only_when_asked(header in accept_language_soup()) {
-        let lang = Lang::from_accept_language(Some(&header));
+        let lang = PAGES.from_accept_language(Some(&header));
         if !header.to_ascii_lowercase().contains("it") {
-            prop_assert_eq!(lang, Lang::En, "{:?}", header);
+            prop_assert_eq!(PAGES.code(lang), "en", "{:?}", header);
         }
     }
 }
@@ -614,11 +615,14 @@ proptest! {
 
     #[test]
     fn accept_language_takes_huge_headers(header in huge_string()) {
-        let _ = Lang::from_accept_language(Some(&header));
+        let _ = PAGES.from_accept_language(Some(&header));
     }
 }
 
 // ---------------------------------------------------------------- the waiting page
+
+/// The built-in pages, compiled once for every case.
+static PAGES: std::sync::LazyLock<Pages> = std::sync::LazyLock::new(Pages::new);
 
 /// Strings an attacker would put in a room name or a status URL.
 fn markup_soup() -> impl Strategy<Value = String> {
@@ -648,9 +652,11 @@ proptest! {
         eta_seconds in any::<Option<u64>>(),
         refresh_seconds: u64,
         updated_unix_seconds: u64,
+        query in markup_soup(),
     ) {
-        let pages = Pages::new();
-        for lang in [Lang::It, Lang::En] {
+        let pages = &*PAGES;
+        for code in ["it", "en"] {
+            let lang = pages.lang(code).expect("a built-in language");
             let harmless = WaitingView {
                 room: "vaccini",
                 position,
@@ -658,11 +664,11 @@ proptest! {
                 refresh_seconds,
                 updated_unix_seconds,
                 status_url: "/_anteroom/status?room=vaccini",
-                paused: false,
+                room_state: RoomState::Open,
             };
             let hostile = WaitingView { room: &room, status_url: &status_url, ..harmless };
-            let page = pages.waiting(lang, &hostile);
-            let expected = pages.waiting(lang, &harmless);
+            let page = pages.waiting(Visitor { lang, query: &query }, &hostile);
+            let expected = pages.waiting(Visitor { lang, query: "x=1" }, &harmless);
             prop_assert_eq!(markup_counts(&page), markup_counts(&expected));
             prop_assert_eq!(
                 page.to_ascii_lowercase().matches("<script").count(),

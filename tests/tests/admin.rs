@@ -179,7 +179,7 @@ async fn changes_steer_the_room_on_every_gateway() {
     assert_eq!(status["room_state"], "paused");
     let page = waiting.get(ROOM).await.text().await.expect("waiting page");
     assert!(
-        page.contains("class=\"paused\">Entry is paused"),
+        page.contains("id=\"anteroom-paused\" class=\"notice\">Entry is paused"),
         "the waiting page says the room is paused: {page}"
     );
 

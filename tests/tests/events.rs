@@ -134,3 +134,40 @@ async fn streams_are_bounded_and_end_when_the_gateway_stops() {
     assert!(ended.is_ok(), "the stream ends on shutdown");
     stopping.await.expect("the gateway stops");
 }
+
+/// A stream sleeps until the line moves or the room's state changes: a
+/// pause reaches it at once (the page says so), with the place kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_the_rooms_state_reaches_the_stream() {
+    const TOKEN: &str = "events-admin-token-0123456789";
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .admin_token(TOKEN)
+        .start()
+        .await;
+    assert!(reached_origin(gw.visitor().get(ROOM).await).await);
+    let waiting = gw.visitor();
+    assert!(!reached_origin(waiting.get(ROOM).await).await);
+    gw.settle().await;
+
+    let mut stream = waiting.get(EVENTS).await.bytes_stream();
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "\"room_state\":\"open\"").await;
+    let paused = anteroom_tests::plain_client()
+        .patch(gw.admin_url("/admin/rooms/vaccini"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"state": "paused"}))
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert_eq!(paused.status(), 200);
+    read_until(&mut stream, &mut seen, "\"room_state\":\"paused\"").await;
+    let data = seen
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("data: "))
+        .expect("a data line");
+    let status: serde_json::Value = serde_json::from_str(data).expect("status JSON");
+    assert_eq!(status["position"], 1, "the place is kept: {status}");
+}

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anteroom_gateway::page::{Lang, Pages};
+use anteroom_gateway::page::{Pages, Visitor};
 use anteroom_tests::{
     GatewayHandle, LOOSE_LIMITS, Upstream, cookie_value, free_port, gateway, gateway_to, header,
     plain_client, room, upstream,
@@ -760,8 +760,11 @@ fn assert_no_internals(body: &str, upstream: &str) {
     }
 }
 
+/// Outside a room: the friendly page with `502`. Inside one: the same page,
+/// which also says the visitor keeps their place, with `503`. Both with
+/// `Retry-After`; a JSON client gets short JSON.
 #[tokio::test]
-async fn upstream_down_gives_the_friendly_502_page() {
+async fn upstream_down_gives_the_friendly_page() {
     let port = free_port();
     let upstream_address = format!("127.0.0.1:{port}");
     let gw = gateway_to(&format!("http://{upstream_address}"))
@@ -785,18 +788,18 @@ async fn upstream_down_gives_the_friendly_502_page() {
     assert!(serde_json::from_str::<Value>(&body).is_ok(), "{body}");
     // Outside a room and inside one (the first visitor is let straight in):
     // always the same friendly page.
-    for (path, accept, lang) in [
-        ("/anything?q=1", "text/html", Lang::En),
-        ("/echo/vaccini", "text/html", Lang::It),
+    for (path, query, accept, code, inside, status) in [
+        ("/anything?q=1", "q=1", "text/html", "en", false, 502),
+        ("/echo/vaccini", "", "text/html", "it", true, 503),
     ] {
         let response = client
             .get(gw.url(path))
             .header("accept", accept)
-            .header("accept-language", lang.code())
+            .header("accept-language", code)
             .send()
             .await
             .expect("request");
-        assert_eq!(response.status(), 502, "{path}");
+        assert_eq!(response.status(), status, "{path}");
         assert_eq!(
             header(&response, "content-type"),
             Some("text/html; charset=utf-8")
@@ -808,9 +811,13 @@ async fn upstream_down_gives_the_friendly_502_page() {
         assert!(retry > 0);
         let body = response.text().await.expect("body");
         assert_no_internals(&body, &upstream_address);
+        let visitor = Visitor {
+            lang: pages.lang(code).expect("a built-in language"),
+            query,
+        };
         assert_eq!(
             body,
-            pages.upstream_unavailable(lang, retry),
+            pages.upstream_unavailable(visitor, retry, inside),
             "{path}: exactly the friendly page, nothing added"
         );
     }
@@ -848,7 +855,12 @@ async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
         .expect("a numeric Retry-After");
     let body = response.text().await.expect("body");
     assert_no_internals(&body, &site.to_string());
-    assert_eq!(body, Pages::new().upstream_unavailable(Lang::En, retry));
+    let pages = Pages::new();
+    let visitor = Visitor {
+        lang: pages.lang("en").expect("English"),
+        query: "",
+    };
+    assert_eq!(body, pages.upstream_unavailable(visitor, retry, false));
     silent.abort();
 }
 

@@ -1,19 +1,25 @@
 //! The waiting page in a real headless Chromium, driven through
 //! chromedriver, against a real gateway and the stub upstream: with and
 //! without JavaScript the page moves on by itself to the address the visitor
-//! asked for (query string included) once the visitor inside leaves; it
-//! speaks the browser's language; it fits a phone, also at 200% zoom; it
-//! makes no request outside the gateway. It also writes the screenshots in
-//! `docs/screenshots/` that the README shows.
+//! asked for (query string included) once the visitor inside leaves; a tab
+//! in the background is titled when the turn comes; it speaks the browser's
+//! language, and the visitor's choice from the language switch (without
+//! JavaScript, keeping their place); it fits a phone, also at 200% zoom; it
+//! makes no request outside the gateway, under its Content-Security-Policy.
+//! It also writes the screenshots in `docs/screenshots/` that the README
+//! shows. (The other states' pages are in `page_states.rs`.)
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `chromium`,
 //! `chromium-driver`; `scripts/test` installs them when missing). Without
 //! them these tests fail, never skip.
 
-use anteroom_tests::browser::{Browser, run, set_viewport, text, until};
+use anteroom_tests::browser::{
+    Browser, assert_fits_sideways, assert_phone_layouts, click, run, screenshot, set_viewport,
+    shown_json, text, until,
+};
 use anteroom_tests::{
-    GatewayHandle, LOOSE_LIMITS, Upstream, Visitor, gateway, plain_client, reached_origin, room,
-    upstream,
+    GatewayHandle, LOOSE_LIMITS, Upstream, Visitor, gateway, header, plain_client, reached_origin,
+    room, upstream,
 };
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
@@ -65,6 +71,161 @@ async fn with_javascript_and_no_event_stream_the_page_polls_and_lets_the_visitor
     with_javascript_the_visitor_is_let_in(Streams::Off).await;
 }
 
+/// A tab in the background: when the turn comes its title says so, and it
+/// goes on to the page the visitor asked for when they look at it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_in_the_background_is_titled_when_the_turn_comes() {
+    let up = upstream().await;
+    let (gw, inside) = full_room(&up).await;
+    let browser = Browser::open().await;
+    let page = &browser.client;
+    page.goto(&gw.url(ASKED_FOR)).await.expect("the page loads");
+    assert_waiting_at(page, 1, "en").await;
+    until("the script runs", async || {
+        let updated = text(page, "#anteroom-updated").await;
+        (!updated.ends_with("UTC")).then_some(())
+    })
+    .await;
+    // Whatever the title becomes, and whether the page is still the
+    // waiting page, is written where another tab of the same site can read
+    // it (the page's own storage), since only the tab in front can be
+    // asked directly.
+    run(
+        page,
+        "const note = () => localStorage.setItem('seen', JSON.stringify({\
+             title: document.title, hidden: document.hidden,\
+             waiting: document.getElementById('anteroom') !== null,\
+             turn_shown: !document.getElementById('anteroom-turn').hidden}));\
+         new MutationObserver(note).observe(document.head, {subtree: true, childList: true, characterData: true});\
+         document.addEventListener('visibilitychange', note);\
+         addEventListener('pagehide', () => localStorage.setItem('left', 'yes'));\
+         note(); return null;",
+    )
+    .await;
+    let waiting_tab = page.window().await.expect("the tab");
+    let other_tab = page.new_window(true).await.expect("a new tab").handle;
+    page.switch_to_window(other_tab)
+        .await
+        .expect("the other tab comes to the front");
+    page.goto(&gw.url("/_anteroom/leave?room=vaccini"))
+        .await
+        .expect("a page of the same site");
+    let seen = async || -> Value {
+        let seen = run(page, "return localStorage.getItem('seen');").await;
+        serde_json::from_str(seen.as_str().unwrap_or("null")).unwrap_or_default()
+    };
+    until("the waiting tab is in the background", async || {
+        (seen().await["hidden"] == true).then_some(())
+    })
+    .await;
+    assert_eq!(seen().await["title"], "Number 1 in the queue");
+
+    inside.leave("vaccini").await;
+    let turn = until(
+        "the background tab's title says it is the turn",
+        async || {
+            let seen = seen().await;
+            (seen["title"] == "It is your turn!").then_some(seen)
+        },
+    )
+    .await;
+    assert_eq!(turn["waiting"], true, "it waits to be looked at: {turn}");
+    assert_eq!(turn["turn_shown"], true, "{turn}");
+    assert_eq!(turn["hidden"], true, "{turn}");
+    // And it stays: a page that went on at once would be gone in a blink.
+    let served = up.requests_served().await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        run(page, "return localStorage.getItem('left');").await,
+        Value::Null,
+        "the background tab stays on the waiting page"
+    );
+    assert_eq!(
+        up.requests_served().await,
+        served,
+        "nothing reached the site"
+    );
+
+    // Looked at again: it goes on, to where the visitor was going.
+    page.switch_to_window(waiting_tab)
+        .await
+        .expect("the waiting tab comes to the front");
+    let echoed = until("the tab goes on when looked at", async || {
+        shown_json(page).await
+    })
+    .await;
+    assert_landed_where_asked(page, &gw, &echoed).await;
+    browser.close().await;
+}
+
+/// The language switch is a plain link: it works without JavaScript, the
+/// choice sticks (a cookie) over the browser's own language, and the
+/// visitor keeps their place; the address they land on at their turn is
+/// the one they asked for, without the switch's parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_language_switch_works_without_javascript_sticks_and_keeps_the_place() {
+    let up = upstream().await;
+    let (gw, inside) = full_room(&up).await;
+    let browser = Browser::options()
+        .javascript(false)
+        .language("en-GB,en")
+        .open()
+        .await;
+    let page = &browser.client;
+    page.goto(&gw.url(ASKED_FOR)).await.expect("the page loads");
+    let before = until("the English waiting page", async || {
+        no_script_view(page).await
+    })
+    .await;
+    assert_eq!(before["lang"], "en", "{before}");
+    assert_eq!(before["position"], "1", "{before}");
+    // Someone else joins behind: the visitor's place is 1, theirs 2.
+    let behind = gw.visitor();
+    assert!(!reached_origin(behind.get("/echo/vaccini").await).await);
+    assert_eq!(behind.position("vaccini").await, Some(2));
+
+    click(page, "nav.langs a[hreflang=it]").await;
+    let italian = until("the Italian waiting page", async || {
+        no_script_view(page)
+            .await
+            .filter(|view| view["lang"] == "it")
+    })
+    .await;
+    assert_eq!(
+        italian["title"], "Numero 1 in coda",
+        "the same place: {italian}"
+    );
+    assert_eq!(italian["position"], "1", "{italian}");
+    assert_eq!(
+        page.current_url().await.expect("a URL").as_str(),
+        gw.url(ASKED_FOR),
+        "back at the same address, without the switch's parameter"
+    );
+    assert_eq!(behind.position("vaccini").await, Some(2), "nobody moved");
+    // The next pages (the meta refresh reloads this one) stay Italian,
+    // though the browser asks for English.
+    let reloaded = until("the page reloads", async || {
+        no_script_view(page)
+            .await
+            .filter(|view| view["updated"] != italian["updated"])
+    })
+    .await;
+    assert_eq!(reloaded["lang"], "it", "{reloaded}");
+
+    inside.leave("vaccini").await;
+    let echoed = until("the meta refresh lets the browser in", async || {
+        shown_json(page).await
+    })
+    .await;
+    assert_landed_where_asked(page, &gw, &echoed).await;
+    assert_eq!(
+        echoed["headers"]["cookie"],
+        Value::Null,
+        "the language cookie is ours: it never reaches the site: {echoed}"
+    );
+    browser.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_javascript_the_meta_refresh_lets_the_visitor_in_where_they_were_going() {
     let up = upstream().await;
@@ -78,7 +239,7 @@ async fn without_javascript_the_meta_refresh_lets_the_visitor_in_where_they_were
     let first = until("the waiting page", async || no_script_view(page).await).await;
     assert_eq!(
         (&first["title"], &first["lang"], &first["position"]),
-        (&json!("You are in the queue"), &json!("en"), &json!("1")),
+        (&json!("Number 1 in the queue"), &json!("en"), &json!("1")),
         "{first}"
     );
     // Scripting is really off: the parser treated `<noscript>`'s content as
@@ -131,12 +292,24 @@ async fn the_page_speaks_the_browsers_language_and_is_photographed_on_phone_and_
             "Keep this page open. You will be let in automatically.",
         ),
     ] {
-        // A gateway each, so that both pages show position 1.
-        let (gw, _inside) = full_room(&up).await;
+        // A gateway each, so that both pages show the same place: 42nd,
+        // behind 41 others (the estimate, from one visitor inside for at
+        // most 30 s at a time: 20 to 25 minutes).
+        let gw = gateway(&up)
+            .room(room("vaccini").capacity(1).session_seconds(30))
+            .start()
+            .await;
+        let mut queue = vec![gw.visitor()];
+        assert!(reached_origin(queue[0].get("/echo/vaccini").await).await);
+        for _ in 0..41 {
+            let ahead = gw.visitor();
+            assert!(!reached_origin(ahead.get("/echo/vaccini").await).await);
+            queue.push(ahead);
+        }
         let browser = Browser::options().language(languages).open().await;
         let page = &browser.client;
         page.goto(&gw.url(ASKED_FOR)).await.expect("the page loads");
-        assert_waiting_at(page, 1, lang).await;
+        assert_waiting_at(page, 42, lang).await;
         let shown = text(page, ".keep").await;
         assert!(shown.starts_with(keep_open), "{lang}: {shown}");
         // Once the script has run (its first act rewrites the clock), the
@@ -146,16 +319,12 @@ async fn the_page_speaks_the_browsers_language_and_is_photographed_on_phone_and_
             (!updated.is_empty() && !updated.ends_with("UTC")).then_some(())
         })
         .await;
-        assert_waiting_at(page, 1, lang).await;
+        assert_waiting_at(page, 42, lang).await;
 
         for (device, width, height) in [("phone", 360, 740), ("desktop", 1280, 800)] {
             set_viewport(page, width, height).await;
             assert_fits_sideways(page, &format!("{lang} {device}")).await;
-            let png = page.screenshot().await.expect("a screenshot");
-            assert!(png.starts_with(b"\x89PNG"), "a PNG");
-            let path = screenshots_dir().join(format!("waiting-{device}-{lang}.png"));
-            std::fs::write(&path, png)
-                .unwrap_or_else(|error| panic!("writing {}: {error}", path.display()));
+            screenshot(page, &format!("waiting-{device}-{lang}")).await;
         }
         browser.close().await;
     }
@@ -251,14 +420,24 @@ async fn the_page_makes_no_request_outside_the_gateway() {
         );
     }
     // The page as the gateway sends it (to a second visitor, at position 2)
-    // and as the browser holds it name no host at all.
-    let html = gw
-        .visitor()
-        .get(ASKED_FOR)
-        .await
-        .text()
-        .await
-        .expect("a page");
+    // and as the browser holds it name no host at all; the gateway sends
+    // it with a policy that allows nothing else: no script or style but
+    // its own (by their hashes), requests to the gateway only.
+    let sent = gw.visitor().get(ASKED_FOR).await;
+    let policy = header(&sent, "content-security-policy")
+        .expect("a Content-Security-Policy")
+        .to_owned();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'sha256-",
+        "style-src 'sha256-",
+        "connect-src 'self'",
+        "img-src 'self' data:",
+    ] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let html = sent.text().await.expect("a page");
     assert!(html.contains("id=\"anteroom\""), "the waiting page: {html}");
     assert_eq!(absolute_urls(&html), Vec::<String>::new(), "{html}");
 
@@ -297,14 +476,28 @@ async fn with_javascript_the_visitor_is_let_in(streams: Streams) {
         json!(true),
         "no live meta refresh with JavaScript on"
     );
+    // The style ran too: the policy allows both by their hashes.
+    assert_eq!(
+        run(
+            page,
+            "return getComputedStyle(document.querySelector('.card')).borderTopColor;"
+        )
+        .await,
+        json!("rgb(11, 61, 145)"),
+        "the page's own style applies"
+    );
     if streams == Streams::Off {
         until("the page polls its status", async || {
             (status_polls(page).await >= 2).then_some(())
         })
         .await;
     }
-    // Following its place keeps it.
+    // Following its place keeps it, and the tab says it.
     assert_eq!(text(page, "#anteroom-position").await, "1");
+    assert_eq!(
+        page.title().await.expect("a title"),
+        "Number 1 in the queue"
+    );
 
     inside.leave("vaccini").await;
     let echoed = until("the browser is let in on its own", async || {
@@ -333,13 +526,18 @@ async fn status_polls(page: &Client) -> usize {
     })
 }
 
-/// The browser shows the English or Italian waiting page, at `position`.
+/// The browser shows the English or Italian waiting page, at `position`
+/// (in the heading, the tab's title and the figures).
 async fn assert_waiting_at(page: &Client, position: u64, lang: &str) {
-    let title = if lang == "it" {
-        "Sei in coda"
+    let (heading, title) = if lang == "it" {
+        ("Sei in coda", format!("Numero {position} in coda"))
     } else {
-        "You are in the queue"
+        (
+            "You are in the queue",
+            format!("Number {position} in the queue"),
+        )
     };
+    assert_eq!(text(page, "h1").await, heading);
     assert_eq!(page.title().await.expect("a title"), title);
     assert_eq!(
         page.find(Locator::Css("html"))
@@ -381,13 +579,6 @@ async fn no_script_view(page: &Client) -> Option<Value> {
     view["updated"].is_string().then_some(view)
 }
 
-/// The upstream's echo, when the browser shows it (Chromium shows a JSON
-/// answer as text in a `<pre>`); `None` while it shows anything else.
-async fn shown_json(page: &Client) -> Option<Value> {
-    let shown = page.find(Locator::Css("body > pre")).await.ok()?;
-    serde_json::from_str(&shown.text().await.ok()?).ok()
-}
-
 /// The browser reached the origin at the very address it first asked for.
 async fn assert_landed_where_asked(page: &Client, gw: &GatewayHandle, echoed: &Value) {
     assert_eq!(echoed["method"], "GET", "{echoed}");
@@ -396,44 +587,6 @@ async fn assert_landed_where_asked(page: &Client, gw: &GatewayHandle, echoed: &V
     assert_eq!(
         page.current_url().await.expect("a URL").as_str(),
         gw.url(ASKED_FOR)
-    );
-}
-
-/// Nothing on the page sticks out sideways at a 360 x 740 viewport, nor at
-/// 200% zoom. Browser zoom shrinks the viewport in CSS pixels, so 200% on a
-/// 360 px phone is a 180 px wide viewport: emulated exactly by a 180 x 370
-/// window. CSS `zoom: 2` on the body at 360 px is checked too (it is how a
-/// page looks when only the text is enlarged inside an unchanged viewport).
-async fn assert_phone_layouts(page: &Client, what: &str) {
-    set_viewport(page, 360, 740).await;
-    assert_fits_sideways(page, &format!("{what}, phone")).await;
-    set_viewport(page, 180, 370).await;
-    assert_fits_sideways(page, &format!("{what}, phone at 200% zoom")).await;
-    set_viewport(page, 360, 740).await;
-    run(page, "document.body.style.zoom = '2'; return null;").await;
-    assert_fits_sideways(page, &format!("{what}, phone with the body zoomed 2x")).await;
-    run(page, "document.body.style.zoom = ''; return null;").await;
-}
-
-/// No horizontal scroll, and no element reaching past the viewport's right
-/// edge (which `overflow: hidden` would hide from the scroll width).
-async fn assert_fits_sideways(page: &Client, what: &str) {
-    let layout = run(
-        page,
-        "const root = document.documentElement;\
-         const wide = [...document.body.querySelectorAll('*')]\
-             .filter(element => element.getBoundingClientRect().right > root.clientWidth + 0.5)\
-             .map(element => element.tagName + '#' + element.id + '.' + element.className);\
-         return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide};",
-    )
-    .await;
-    let (scroll_width, client_width) = (
-        layout["scrollWidth"].as_u64().expect("a width"),
-        layout["clientWidth"].as_u64().expect("a width"),
-    );
-    assert!(
-        scroll_width <= client_width && layout["wide"] == json!([]),
-        "{what}: the page scrolls sideways: {layout}"
     );
 }
 
@@ -449,11 +602,4 @@ fn absolute_urls(html: &str) -> Vec<String> {
         }
     }
     found
-}
-
-/// Where the README's screenshots live (made if missing).
-fn screenshots_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-    std::fs::create_dir_all(&dir).expect("docs/screenshots");
-    dir
 }

@@ -1,188 +1,163 @@
-//! Every word the visitor reads, in Italian and English.
+//! Every word the visitor reads, one plain file per language.
 //!
-//! Invariant (tested): no text contains `<`, `>`, `&`, `"` or `'`, so the
-//! renderer can concatenate them into HTML without escaping at request time.
-//! Use the typographic apostrophe `’` in prose.
+//! A language file is flat TOML, `key = "text"`, named by its code:
+//! `lang/en.toml` and `lang/it.toml` are built in (embedded at build time);
+//! an operator adds a language, or rewords one of ours, with a file of the
+//! same form in their `[pages] dir` under `lang/`. Values are plain text: the
+//! pages escape them once, when they are compiled at startup.
+//!
+//! Rules, checked when the file is read (so `--check` reports them):
+//! - every key is one of [`Texts::KEYS`]; an unknown key is a typo;
+//! - a new language has every key; a file for a built-in language may hold
+//!   only the keys it changes (the rest stay ours);
+//! - `title_position` holds `{position}`; `text_direction` is `ltr` or `rtl`.
 
-/// One language's words. The waiting page's script gets the same table (as a
-/// JSON object baked in at startup), so Rust and JavaScript never disagree on
-/// wording; only the small ETA bucketing function is written twice.
-#[derive(Debug)]
-pub(super) struct Texts {
-    /// The `lang` attribute and the locale the script formats clock times in.
-    pub code: &'static str,
-    /// Thousands separator for queue positions: 12,345 or 12.345.
-    pub digit_separator: &'static str,
-    pub title: &'static str,
-    pub queue_label: &'static str,
-    pub position_before: &'static str,
-    pub position_unknown: &'static str,
-    pub ahead_before: &'static str,
-    pub ahead_none: &'static str,
-    pub eta_before: &'static str,
-    pub eta_unknown: &'static str,
-    pub eta_less_than_a_minute: &'static str,
-    pub eta_about: &'static str,
-    pub minute: &'static str,
-    pub minutes: &'static str,
-    pub hours: &'static str,
-    pub updated_before: &'static str,
-    pub keep_open: &'static str,
-    pub unavailable_title: &'static str,
-    pub unavailable_lead: &'static str,
-    pub unavailable_retry: &'static str,
-    pub unavailable_link: &'static str,
-    pub goodbye_title: &'static str,
-    pub goodbye_lead: &'static str,
-    pub goodbye_link: &'static str,
-    pub closed_title: &'static str,
-    pub closed_lead: &'static str,
-    pub too_many_title: &'static str,
-    pub too_many_lead: &'static str,
-    pub leave_title: &'static str,
-    pub leave_lead: &'static str,
-    pub leave_button: &'static str,
-    pub receipt_title: &'static str,
-    pub receipt_label: &'static str,
-    pub receipt_queued: &'static str,
-    pub receipt_retrying: &'static str,
-    pub receipt_processing: &'static str,
-    pub receipt_done: &'static str,
-    pub receipt_refused: &'static str,
-    pub receipt_failed: &'static str,
-    pub paused: &'static str,
+/// Replaced by the visitor's number in `title_position`.
+pub(super) const POSITION_MARK: &str = "{position}";
+
+/// The built-in languages, embedded at build time. English first: it is
+/// the language of a visitor whose browser asks for none we speak.
+pub(super) const BUILT_IN: [(&str, &str); 2] = [
+    ("en", include_str!("lang/en.toml")),
+    ("it", include_str!("lang/it.toml")),
+];
+
+/// Declares [`Texts`] with one field per key, and the key list, from one
+/// list of names: adding a word is one line here plus one per language file.
+macro_rules! texts {
+    ($($key:ident),* $(,)?) => {
+        /// One language's words, by key (see the language files).
+        #[derive(Debug, Clone, Default)]
+        pub(crate) struct Texts {
+            $(pub $key: String,)*
+        }
+
+        impl Texts {
+            /// Every key a language file may (and a new language must) hold.
+            pub(crate) const KEYS: &'static [&'static str] = &[$(stringify!($key)),*];
+
+            /// The text called `key`.
+            pub(crate) fn get(&self, key: &str) -> Option<&str> {
+                match key {
+                    $(stringify!($key) => Some(&self.$key),)*
+                    _ => None,
+                }
+            }
+
+            fn slot(&mut self, key: &str) -> Option<&mut String> {
+                match key {
+                    $(stringify!($key) => Some(&mut self.$key),)*
+                    _ => None,
+                }
+            }
+
+            /// The same table with `change` applied to every text.
+            pub(crate) fn map(&self, change: impl Fn(&str) -> String) -> Texts {
+                Texts { $($key: change(&self.$key),)* }
+            }
+        }
+    };
 }
 
-pub(super) const ITALIAN: Texts = Texts {
-    code: "it",
-    digit_separator: ".",
-    title: "Sei in coda",
-    queue_label: "Coda:",
-    position_before: "La tua posizione: ",
-    position_unknown: "Stiamo salvando il tuo posto, tieni aperta questa pagina.",
-    ahead_before: "Persone davanti a te: ",
-    ahead_none: "Nessuno è davanti a te: tocca a te tra pochissimo.",
-    eta_before: "Attesa stimata: ",
-    eta_unknown: "Stiamo calcolando quanto durerà l’attesa.",
-    eta_less_than_a_minute: "meno di un minuto",
-    eta_about: "circa ",
-    minute: "minuto",
-    minutes: "minuti",
-    hours: "ore",
-    updated_before: "Aggiornato alle ",
-    keep_open: "Tieni aperta questa pagina. Entrerai automaticamente. Non perderai il tuo posto.",
-    unavailable_title: "Un momento, per favore",
-    unavailable_lead: "Il sito delle prenotazioni non risponde in questo momento.",
-    unavailable_retry: "Questa pagina riproverà da sola tra pochi secondi. Non devi fare nulla.",
-    unavailable_link: "Riprova adesso",
-    goodbye_title: "Hai lasciato il sito",
-    goodbye_lead: "Il tuo posto è passato alla prossima persona in coda. Grazie.",
-    goodbye_link: "Torna all’inizio",
-    closed_title: "Prenotazioni chiuse",
-    closed_lead: "Le prenotazioni sono chiuse in questo momento. Riprova più tardi.",
-    too_many_title: "Troppe richieste",
-    too_many_lead: "Troppe richieste. Riprova tra qualche secondo.",
-    leave_title: "Vuoi lasciare il sito?",
-    leave_lead: "Il tuo posto passerà alla persona successiva in coda.",
-    leave_button: "Esci",
-    receipt_title: "Prenotazione ricevuta",
-    receipt_label: "Numero di ricevuta:",
-    receipt_queued: "La tua richiesta è al sicuro ed è in coda. Posizione: ",
-    receipt_retrying: "Il sito delle prenotazioni è lento: la tua richiesta è al sicuro e verrà ritentata a breve.",
-    receipt_processing: "Stiamo registrando la tua prenotazione proprio ora.",
-    receipt_done: "Fatto: il sito delle prenotazioni ha confermato la tua richiesta.",
-    receipt_refused: "Il sito delle prenotazioni non ha accettato la richiesta. Risposta: ",
-    receipt_failed: "Non è stato possibile registrare la richiesta. Il personale è stato avvisato.",
-    paused: "Gli ingressi sono sospesi per qualche momento. Mantieni il tuo posto: questa pagina riprenderà da sola.",
-};
-
-pub(super) const ENGLISH: Texts = Texts {
-    code: "en",
-    digit_separator: ",",
-    title: "You are in the queue",
-    queue_label: "Queue:",
-    position_before: "Your number in the queue: ",
-    position_unknown: "We are saving your place, please keep this page open.",
-    ahead_before: "People ahead of you: ",
-    ahead_none: "Nobody is ahead of you: it is almost your turn.",
-    eta_before: "Estimated wait: ",
-    eta_unknown: "We are working out how long the wait will be.",
-    eta_less_than_a_minute: "less than a minute",
-    eta_about: "about ",
-    minute: "minute",
-    minutes: "minutes",
-    hours: "hours",
-    updated_before: "Updated at ",
-    keep_open: "Keep this page open. You will be let in automatically. You will not lose your place.",
-    unavailable_title: "Just a moment, please",
-    unavailable_lead: "The booking site is not answering right now.",
-    unavailable_retry: "This page will try again by itself in a few seconds. You do not need to do anything.",
-    unavailable_link: "Try again now",
-    goodbye_title: "You have left the site",
-    goodbye_lead: "Your place has gone to the next person in the queue. Thank you.",
-    goodbye_link: "Back to the start",
-    closed_title: "Booking is closed",
-    closed_lead: "Booking is closed at the moment. Please come back later.",
-    too_many_title: "Too many requests",
-    too_many_lead: "Too many requests. Please try again in a few seconds.",
-    leave_title: "Leave the site?",
-    leave_lead: "Your place goes to the next person in the queue.",
-    leave_button: "Leave",
-    receipt_title: "Booking received",
-    receipt_label: "Receipt number:",
-    receipt_queued: "Your request is safe and in the queue. Position: ",
-    receipt_retrying: "The booking site is slow: your request is safe and will be tried again shortly.",
-    receipt_processing: "Your booking is being recorded right now.",
-    receipt_done: "Done: the booking site confirmed your request.",
-    receipt_refused: "The booking site did not accept the request. Its answer: ",
-    receipt_failed: "The request could not be recorded. The staff have been told.",
-    paused: "Entry is paused for a moment. You keep your place: this page carries on by itself.",
-};
+texts! {
+    language_name,
+    text_direction,
+    language_switch_label,
+    digit_separator,
+    title,
+    title_position,
+    queue_label,
+    position_before,
+    position_unknown,
+    ahead_before,
+    ahead_none,
+    eta_before,
+    eta_unknown,
+    eta_paused,
+    eta_less_than_a_minute,
+    eta_about,
+    minute,
+    minutes,
+    hours,
+    updated_before,
+    keep_open,
+    no_refresh,
+    paused,
+    closed_waiting,
+    turn_title,
+    turn_lead,
+    turn_link,
+    unavailable_title,
+    unavailable_lead,
+    unavailable_retry,
+    unavailable_place,
+    unavailable_link,
+    goodbye_title,
+    goodbye_lead,
+    goodbye_link,
+    closed_title,
+    closed_lead,
+    closed_retry,
+    closed_link,
+    too_many_title,
+    too_many_lead,
+    leave_title,
+    leave_lead,
+    leave_button,
+    receipt_title,
+    receipt_label,
+    receipt_queued,
+    receipt_retrying,
+    receipt_processing,
+    receipt_done,
+    receipt_refused,
+    receipt_failed,
+}
 
 impl Texts {
-    /// Every text with its key, for template baking, the script's table and tests.
-    pub(super) fn entries(&self) -> [(&'static str, &'static str); 40] {
-        [
-            ("code", self.code),
-            ("digit_separator", self.digit_separator),
-            ("title", self.title),
-            ("queue_label", self.queue_label),
-            ("position_before", self.position_before),
-            ("position_unknown", self.position_unknown),
-            ("ahead_before", self.ahead_before),
-            ("ahead_none", self.ahead_none),
-            ("eta_before", self.eta_before),
-            ("eta_unknown", self.eta_unknown),
-            ("eta_less_than_a_minute", self.eta_less_than_a_minute),
-            ("eta_about", self.eta_about),
-            ("minute", self.minute),
-            ("minutes", self.minutes),
-            ("hours", self.hours),
-            ("updated_before", self.updated_before),
-            ("keep_open", self.keep_open),
-            ("unavailable_title", self.unavailable_title),
-            ("unavailable_lead", self.unavailable_lead),
-            ("unavailable_retry", self.unavailable_retry),
-            ("unavailable_link", self.unavailable_link),
-            ("goodbye_title", self.goodbye_title),
-            ("closed_title", self.closed_title),
-            ("closed_lead", self.closed_lead),
-            ("too_many_title", self.too_many_title),
-            ("too_many_lead", self.too_many_lead),
-            ("leave_title", self.leave_title),
-            ("leave_lead", self.leave_lead),
-            ("leave_button", self.leave_button),
-            ("goodbye_lead", self.goodbye_lead),
-            ("goodbye_link", self.goodbye_link),
-            ("receipt_title", self.receipt_title),
-            ("receipt_label", self.receipt_label),
-            ("receipt_queued", self.receipt_queued),
-            ("receipt_retrying", self.receipt_retrying),
-            ("receipt_processing", self.receipt_processing),
-            ("receipt_done", self.receipt_done),
-            ("receipt_refused", self.receipt_refused),
-            ("receipt_failed", self.receipt_failed),
-            ("paused", self.paused),
-        ]
+    /// Reads one language file. `base`: the language's built-in words,
+    /// which the file may change key by key; `None` for a new language,
+    /// whose file must hold every key. Errors name the key.
+    pub(crate) fn parse(text: &str, base: Option<&Texts>) -> Result<Texts, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|error| {
+            let message = error.to_string();
+            message.trim_end().replace('\n', " ")
+        })?;
+        let mut texts = base.cloned().unwrap_or_default();
+        for (key, value) in table {
+            let Some(slot) = texts.slot(&key) else {
+                return Err(format!("{key}: not a key of the language files"));
+            };
+            let toml::Value::String(value) = value else {
+                return Err(format!("{key}: must be a string"));
+            };
+            if value.trim().is_empty() {
+                return Err(format!("{key}: must not be empty"));
+            }
+            *slot = value;
+        }
+        if base.is_none()
+            && let Some(missing) = Texts::KEYS
+                .iter()
+                .find(|key| texts.get(key).is_none_or(str::is_empty))
+        {
+            return Err(format!(
+                "{missing}: missing (a new language needs every key; see the built-in en.toml)"
+            ));
+        }
+        if !texts.title_position.contains(POSITION_MARK) {
+            return Err(format!("title_position: must contain {POSITION_MARK}"));
+        }
+        if !matches!(texts.text_direction.as_str(), "ltr" | "rtl") {
+            return Err("text_direction: must be \"ltr\" or \"rtl\"".to_owned());
+        }
+        Ok(texts)
     }
+}
+
+/// Whether `code` can name a language file: a primary language subtag,
+/// two or three lowercase letters (`en`, `it`, `fur`). Regions are not
+/// told apart: `Accept-Language: pt-BR` picks `pt`.
+pub(super) fn is_language_code(code: &str) -> bool {
+    (2..=3).contains(&code.len()) && code.bytes().all(|byte| byte.is_ascii_lowercase())
 }

@@ -1,6 +1,9 @@
 (function (T) {
-  // The waiting page's poller. ES5 on purpose: it must run on old phones and
-  // tablets. `T` is the language's text table, baked in by page.rs at startup.
+  // The waiting page's script: follows the visitor's place (event stream,
+  // else polling), updates the page and the tab's title in place, and lets
+  // the visitor in when the turn comes. ES5 on purpose: it must run on old
+  // phones and tablets. `T` is the language's words, baked in by page.rs at
+  // startup.
   'use strict';
   var MAX_DELAY_MS = 30000;
   // A status request that has not settled by then counts as failed.
@@ -72,10 +75,16 @@
       lastPollAt = Date.now();
       succeeded(status, NaN);
     };
-    // The turn has come: the status call lets the visitor in.
+    // The turn has come: the status call lets the visitor in. Called from
+    // the event itself, not a timer: a background tab's timers may be
+    // throttled to once a minute, and the turn is held only so long.
     stream.addEventListener('turn', function () {
       stopFollowing();
-      schedule(0);
+      if (timer !== null) {
+        window.clearTimeout(timer);
+        timer = null;
+      }
+      poll();
     });
     stream.onerror = function () {
       // A dropped stream reconnects by itself; one the gateway declined
@@ -146,9 +155,13 @@
       failed(0);
       return;
     }
-    if (status.state === 'admitted' || status.state === 'none') {
-      // Admitted: the status call set the pass, and this page sits at the URL
-      // the visitor asked for. None: the place was lost; reloading takes a new one.
+    if (status.state === 'admitted') {
+      letIn();
+      return;
+    }
+    if (status.state === 'none') {
+      // The place was lost (a ticket of a store that forgot it): reloading
+      // takes a new one.
       leaving = true;
       reload();
       return;
@@ -160,13 +173,15 @@
     }
     var position = typeof status.position === 'number' && status.position >= 0 ? Math.floor(status.position) : null;
     var eta = typeof status.eta_seconds === 'number' && status.eta_seconds >= 0 ? Math.floor(status.eta_seconds) : null;
+    var stopped = status.room_state === 'paused' || status.room_state === 'closed';
     setText('anteroom-position-label', position === null ? T.position_unknown : T.position_before);
     setText('anteroom-position', position === null ? '' : groupDigits(position));
     setText('anteroom-ahead', position === null ? '' : aheadLine(position));
-    setText('anteroom-eta', etaLine(eta));
-    var paused = document.getElementById('anteroom-paused');
-    if (paused) {
-      paused.hidden = status.room_state !== 'paused';
+    setText('anteroom-eta', stopped ? T.eta_paused : etaLine(eta));
+    setHidden('anteroom-paused', status.room_state !== 'paused');
+    setHidden('anteroom-closed', status.room_state !== 'closed');
+    if (document.title !== titleFor(position)) {
+      document.title = titleFor(position);
     }
     showClock(isNaN(serverTime) ? Date.now() : serverTime);
     if (!stream) {
@@ -184,8 +199,40 @@
     schedule(Math.round(Math.min(MAX_DELAY_MS, delay)));
   }
 
+  // The status call let the visitor in: the pass is set, and this page
+  // sits at the address they asked for. A tab in the background gets a
+  // title that says so, and goes on when the visitor looks at it again (the
+  // pass is theirs until `session_seconds` without a request).
+  function letIn() {
+    leaving = true;
+    stopFollowing();
+    document.title = T.turn_title;
+    setHidden('anteroom-turn', false);
+    if (!document.hidden) {
+      reload();
+      return;
+    }
+    document.addEventListener('visibilitychange', function () {
+      if (!document.hidden) {
+        reload();
+      }
+    });
+  }
+
   function reload() {
     window.location.reload();
+  }
+
+  function setHidden(elementId, hidden) {
+    var element = document.getElementById(elementId);
+    if (element && element.hidden !== hidden) {
+      element.hidden = hidden;
+    }
+  }
+
+  // Keep in step with `push_title_with_position` in page/format.rs.
+  function titleFor(position) {
+    return position === null ? T.title : T.title_position.replace('{position}', groupDigits(position));
   }
 
   function setText(elementId, text) {
@@ -219,7 +266,7 @@
     return isFinite(n) && n >= 0 ? Math.floor(n) : fallback;
   }
 
-  // Keep in step with `group_digits` in page.rs.
+  // Keep in step with `push_grouped_digits` in page/format.rs.
   function groupDigits(n) {
     var digits = String(n);
     var out = '';
@@ -232,18 +279,18 @@
     return out;
   }
 
-  // Keep in step with `push_ahead_line` in page.rs.
+  // Keep in step with `push_ahead_line` in page/format.rs.
   function aheadLine(position) {
     var ahead = position > 1 ? position - 1 : 0;
     return ahead === 0 ? T.ahead_none : T.ahead_before + groupDigits(ahead);
   }
 
-  // Keep in step with `push_eta_line` in page.rs.
+  // Keep in step with `push_eta_line` in page/format.rs.
   function etaLine(seconds) {
     return seconds === null ? T.eta_unknown : T.eta_before + friendlyEta(seconds);
   }
 
-  // Keep in step with `push_friendly_eta` in page.rs: same buckets, same words.
+  // Keep in step with `push_friendly_eta` in page/format.rs: same buckets, same words.
   function friendlyEta(s) {
     if (s < 60) {
       return T.eta_less_than_a_minute;
