@@ -382,9 +382,14 @@ impl Front {
             .map(|_| char::from(b'a' + rng.random_range(0..26)))
             .collect();
         let admit_per_minute = ((rate * args.headroom * 60.0).floor() as u64).max(1);
-        // Room inside for everyone let in during the last ten seconds: a
-        // journey takes a few think times; visitors leave when done.
-        let inside = ((rate * 10.0).ceil() as u64).max(10);
+        // Places inside for everyone let in during the last refresh interval
+        // plus a quarter of a minute. A visitor's place is held from the
+        // moment their turn comes, and a waiting page may take up to a
+        // refresh interval to notice; then the journey takes a few think
+        // times. Too few places and the line stops while turns go
+        // unclaimed; the site is protected by `max_in_flight_upstream`, not
+        // by this number.
+        let inside = ((rate * (args.refresh_seconds as f64 + 15.0)).ceil() as u64).max(10);
         let buffer_in_flight = if args.buffer {
             (args.origin_capacity / 5).max(1)
         } else {
