@@ -238,15 +238,7 @@ fn write_outputs(output: &OutputArgs, replay: &Replay) -> Result<(), String> {
     }
     if let Some(path) = &output.markdown {
         let mut text = format!("# Opening day, replayed\n\n{}\n", replay.table());
-        if let Some(chart) = &chart {
-            let name = chart
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            text.push_str(&format!(
-                "\n![Visitors let in per second and the site's load]({name})\n"
-            ));
-        }
+        text.push_str(&args::chart_link(chart.as_deref()));
         if let Some(direct) = &replay.direct {
             text.push('\n');
             text.push_str(&direct.markdown("Straight at the site"));

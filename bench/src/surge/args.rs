@@ -159,6 +159,18 @@ impl OutputArgs {
     }
 }
 
+/// The Markdown that shows the chart at `chart` from a report beside it
+/// (nothing without a chart).
+pub fn chart_link(chart: Option<&Path>) -> String {
+    let Some(name) = chart.and_then(Path::file_name) else {
+        return String::new();
+    };
+    format!(
+        "\n![Visitors let in per second and the site's load]({})\n",
+        name.to_string_lossy()
+    )
+}
+
 /// Writes `text` to `path`, naming the file on error.
 pub fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|error| format!("cannot write {}: {error}", path.display()))

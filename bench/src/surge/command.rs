@@ -85,15 +85,7 @@ pub async fn command(surge_args: SurgeArgs) -> ExitCode {
         }
         if let Some(path) = &output.markdown {
             let mut text = report.markdown("Surge");
-            if let Some(chart) = &chart {
-                let name = chart
-                    .file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default();
-                text.push_str(&format!(
-                    "\n![Visitors let in per second and the site's load]({name})\n"
-                ));
-            }
+            text.push_str(&args::chart_link(chart.as_deref()));
             args::write(path, &text)?;
         }
         Ok::<(), String>(())
