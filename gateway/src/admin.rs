@@ -24,8 +24,8 @@ use subtle::ConstantTimeEq;
 
 use anteroom_store::{RoomChange, RoomState};
 
+use crate::respond::{json_error, json_response};
 use crate::room::RoomRuntime;
-use crate::routes::{json_error, json_response};
 use crate::{Body, Shared};
 
 /// The largest `PATCH` body we read: a change is a few dozen bytes.

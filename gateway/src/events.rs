@@ -33,8 +33,8 @@ use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::Instant;
 
+use crate::respond::{json_error, no_store};
 use crate::room::RoomRuntime;
-use crate::routes::{json_error, no_store};
 use crate::{Body, Shared, entry};
 
 /// A stream looks at the figures at most this often: a line that moves at

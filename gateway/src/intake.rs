@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::metrics::Outcome;
 use crate::page::Visitor;
-use crate::routes::{
+use crate::respond::{
     add_cookies, header_str, html_response, json_error, json_response, no_store, wants_json,
 };
 use crate::{Body, Shared};

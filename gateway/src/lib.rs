@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod page;
 pub mod paths;
 mod proxy;
+mod respond;
 pub mod room;
 mod routes;
 mod server;

@@ -32,6 +32,9 @@ use crate::entry::{self, Standing};
 use crate::metrics::Outcome;
 use crate::page::{self, Visitor, WaitingView};
 use crate::proxy::ProxyError;
+use crate::respond::{
+    add_cookies, html_response, json_error, json_response, no_store, visitor, wants_json,
+};
 use crate::room::RoomRuntime;
 use crate::{Body, Shared, cookies, full_body, intake, limits, paths};
 
@@ -590,68 +593,6 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse().ok())
-}
-
-pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
-    header_str(headers, header::ACCEPT)
-        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
-}
-
-pub(crate) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
-}
-
-pub(crate) fn add_cookies(headers: &mut HeaderMap, set_cookies: Vec<HeaderValue>) {
-    for cookie in set_cookies {
-        headers.append(header::SET_COOKIE, cookie);
-    }
-}
-
-pub(crate) fn no_store(headers: &mut HeaderMap) {
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
-
-pub fn json_response(code: StatusCode, value: &impl Serialize) -> Response<Body> {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(full_body(Bytes::from(body)));
-    *response.status_mut() = code;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-pub fn json_error(code: StatusCode, message: &str) -> Response<Body> {
-    json_response(code, &serde_json::json!({ "error": message }))
-}
-
-/// A page of ours, with the policy that keeps it self-contained.
-pub(crate) fn html_response(shared: &Shared, code: StatusCode, html: String) -> Response<Body> {
-    let mut response = Response::new(full_body(Bytes::from(html)));
-    *response.status_mut() = code;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        shared.pages.policy().clone(),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
-}
-
-/// Who a page is for: their language, and the address's query string.
-pub(crate) fn visitor<'a>(shared: &Shared, request: &'a Request<Incoming>) -> Visitor<'a> {
-    Visitor {
-        lang: shared.pages.language_for(request.headers()),
-        query: request.uri().query().unwrap_or_default(),
-    }
 }
 
 /// The room's state as this gateway last saw it.

@@ -11,7 +11,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::metrics::{UPSTREAM_ERROR_KINDS, upstream_totals};
-use crate::routes::json_response;
+use crate::respond::json_response;
 use crate::{Body, Shared};
 
 pub(super) async fn overview(shared: &Shared) -> Response<Body> {
