@@ -18,8 +18,9 @@ const CLOSED_RETRY_SECONDS: u64 = 300;
 /// How long the language a visitor chose with the switch is kept.
 const LANG_COOKIE_SECONDS: u64 = 365 * 24 * 3600;
 
-/// `Retry-After` when the upstream already has `max_in_flight_upstream`
-/// requests: short, the pile-up clears in well under a second.
+/// `Retry-After` when the upstream has had `max_in_flight_upstream`
+/// requests for all of `upstream_queue_ms`: short, since the visitor has
+/// already waited that long and a burst clears in seconds.
 const BUSY_RETRY_SECONDS: u64 = 1;
 
 use bytes::Bytes;
