@@ -24,7 +24,7 @@ use anteroom_gateway::token::Keyring;
 
 use crate::origin::{self, Melt, OriginOptions};
 use crate::surge::args::{self, CrowdArgs, OutputArgs};
-use crate::surge::{self, Jar, Report, SurgeOptions, TicketReader, chart};
+use crate::surge::{self, Report, SurgeOptions, TicketReader, chart};
 
 /// Requests a visitor's journey makes at the site, on average: the booking
 /// page, half the time the home page, the slot list, the booking.
@@ -472,12 +472,7 @@ sink = "http"
 
     /// Reads ticket numbers from visitors' cookies with the gateway's key.
     fn ticket_reader(&self) -> TicketReader {
-        let keys = self.keys.clone();
-        let cookie = format!("anteroom_ticket_{}", self.room);
-        std::sync::Arc::new(move |jar: &Jar| {
-            let ticket = keys.verify_ticket(jar.get(&cookie)?)?;
-            Some(ticket.number)
-        })
+        surge::ticket_reader(self.keys.clone(), &self.room)
     }
 
     async fn stop(self) {

@@ -94,3 +94,100 @@ fn a_target_that_is_not_http_is_refused() {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("only http://"));
 }
+
+/// Through a gateway whose keys the bench is given, each visitor's ticket is
+/// read and first come, first served is checked exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_gateways_keys_the_report_counts_overtaking() {
+    const SECRET: &str = "a-rehearsal-cookie-key-of-at-least-32-characters";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = listener.local_addr().unwrap();
+    let (stop_site, site_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(origin::run(
+        listener,
+        OriginOptions {
+            slot_capacity: 1_000,
+            ..OriginOptions::default()
+        },
+        async {
+            let _ = site_stopped.await;
+        },
+    ));
+    let config = anteroom_config::Config::from_toml(
+        &format!(
+            r#"listen = "127.0.0.1:1"
+admin_listen = "127.0.0.1:2"
+upstream = "http://{site}"
+[secrets]
+cookie_keys = ["{SECRET}"]
+[limits]
+trusted_proxies = ["127.0.0.1/32"]
+[[room]]
+name = "vaccini"
+paths = ["/"]
+capacity = 5
+admit_per_minute = 1200
+refresh_seconds = 1
+"#
+        ),
+        |_| None,
+    )
+    .unwrap();
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = public.local_addr().unwrap();
+    let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
+    let gateway = anteroom_gateway::Gateway::new(config).unwrap();
+    let gateway = tokio::spawn(gateway.serve(public, admin, async {
+        let _ = gateway_stopped.await;
+    }));
+    let json = std::env::temp_dir().join(format!(
+        "anteroom-bench-surge-tickets-{}.json",
+        std::process::id()
+    ));
+    let output = tokio::task::spawn_blocking({
+        let json = json.clone();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
+                .args(["surge", "--visitors", "60", "--jitter-seconds", "1"])
+                .args(["--think-ms", "10", "--impatient", "0", "--quiet"])
+                .args(["--room", "vaccini", "--read-tickets", "--forwarded-for"])
+                .env("ANTEROOM_COOKIE_KEYS", SECRET)
+                .arg("--target")
+                .arg(format!("http://{front}"))
+                .arg("--json")
+                .arg(&json)
+                .output()
+                .expect("run anteroom-bench")
+        }
+    })
+    .await
+    .unwrap();
+    let _ = stop_gateway.send(());
+    let _ = gateway.await;
+    let _ = stop_site.send(());
+    let _ = server.await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(report["served"], 60, "{report}");
+    assert_eq!(report["visitor_errors"], 0, "{report}");
+    assert!(report["waited"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["overtaken"], 0, "{report}");
+}
+
+#[test]
+fn reading_tickets_needs_the_keys() {
+    let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
+        .args(["surge", "--target", "http://127.0.0.1:9", "--visitors", "1"])
+        .args(["--room", "vaccini", "--read-tickets", "--quiet"])
+        .env_remove("ANTEROOM_COOKIE_KEYS")
+        .output()
+        .expect("run anteroom-bench");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ANTEROOM_COOKIE_KEYS"));
+}

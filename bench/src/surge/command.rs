@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anteroom_gateway::token::Keyring;
 use clap::Args;
 
 use super::args::{self, CrowdArgs, OutputArgs};
@@ -36,6 +37,11 @@ pub struct SurgeArgs {
     /// The site's throughput in visitors per second, for the ideal time.
     #[arg(long)]
     pub site_visitors_per_second: Option<f64>,
+    /// Read each visitor's ticket with the keys in ANTEROOM_COOKIE_KEYS (the
+    /// gateway's, comma-separated, as the gateway reads them) to count
+    /// visitors let in ahead of an earlier ticket ("overtaken"). Needs --room.
+    #[arg(long, requires = "room")]
+    pub read_tickets: bool,
     /// Stop this many seconds after opening.
     #[arg(long, default_value_t = 3600)]
     pub max_seconds: u64,
@@ -63,6 +69,23 @@ pub async fn command(surge_args: SurgeArgs) -> ExitCode {
     options.entry_path = surge_args.entry.clone();
     options.room = surge_args.room.clone();
     options.forwarded_for = surge_args.forwarded_for;
+    if surge_args.read_tickets {
+        let keys: Vec<String> = std::env::var("ANTEROOM_COOKIE_KEYS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if keys.is_empty() {
+            eprintln!(
+                "anteroom-bench surge: --read-tickets needs the gateway's keys in ANTEROOM_COOKIE_KEYS"
+            );
+            return ExitCode::from(2);
+        }
+        let room = surge_args.room.as_deref().expect("clap requires --room");
+        options.ticket_reader = Some(super::ticket_reader(Keyring::new(&keys), room));
+    }
     options.origin_stats = surge_args.origin_stats.clone();
     options.origin_capacity = surge_args.origin_capacity;
     options.site_visitors_per_second = surge_args.site_visitors_per_second;

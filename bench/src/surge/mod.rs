@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 pub use client::Jar;
 pub use report::{OriginFigures, Report};
-pub use visitor::TicketReader;
+pub use visitor::{TicketReader, ticket_reader};
 
 /// When visitors arrive.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -487,3 +487,13 @@ impl<'a> Visitor<'a> {
 /// Shared with the run: turns a visitor's cookies into their ticket number
 /// (known only when the bench holds the gateway's cookie keys).
 pub type TicketReader = Arc<dyn Fn(&Jar) -> Option<u64> + Send + Sync>;
+
+/// Reads the ticket of `room` from a visitor's cookies, verifying it with
+/// the gateway's keys (a cookie that does not verify is no ticket).
+pub fn ticket_reader(keys: anteroom_gateway::token::Keyring, room: &str) -> TicketReader {
+    let cookie = format!("anteroom_ticket_{room}");
+    Arc::new(move |jar: &Jar| {
+        let ticket = keys.verify_ticket(jar.get(&cookie)?)?;
+        Some(ticket.number)
+    })
+}
