@@ -213,7 +213,8 @@ pub fn free_port() -> u16 {
 /// demo pages.
 pub struct Upstream {
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    /// Stops the site when the test drops it.
+    _site: anteroom_bench::origin::Running,
 }
 
 pub async fn upstream() -> Upstream {
@@ -221,17 +222,12 @@ pub async fn upstream() -> Upstream {
 }
 
 pub async fn upstream_with(options: anteroom_bench::origin::OriginOptions) -> Upstream {
-    let listener = TcpListener::bind("127.0.0.1:0")
+    let site = anteroom_bench::origin::start(options)
         .await
-        .expect("bind upstream");
-    let addr = listener.local_addr().expect("upstream address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(anteroom_bench::origin::run(listener, options, async {
-        let _ = stopped.await;
-    }));
+        .expect("start the upstream");
     Upstream {
-        addr,
-        stop: Some(stop),
+        addr: site.addr,
+        _site: site,
     }
 }
 
@@ -315,14 +311,6 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("never happened: {what}");
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
 }
 
 // ---------------------------------------------------------------- rooms

@@ -36,8 +36,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use crate::origin::{self, OriginOptions};
 use client::Client;
@@ -247,7 +245,8 @@ struct Bench {
     /// The waiting visitor's ticket (status scenario).
     ticket: String,
     runs: Vec<report::Run>,
-    _stop_origin: oneshot::Sender<()>,
+    /// Stops when dropped.
+    _site: origin::Running,
     // Removed last, once everything that used it has stopped.
     _work: WorkDir,
 }
@@ -283,16 +282,10 @@ impl Bench {
             None => Redis::start_private(&work).await?,
         };
 
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let site = origin::start(OriginOptions::default())
             .await
-            .map_err(|error| format!("cannot bind the origin: {error}"))?;
-        let origin = listener
-            .local_addr()
-            .map_err(|error| format!("origin address: {error}"))?;
-        let (stop_origin, stopped) = oneshot::channel::<()>();
-        tokio::spawn(origin::run(listener, OriginOptions::default(), async {
-            let _ = stopped.await;
-        }));
+            .map_err(|error| format!("cannot start the origin: {error}"))?;
+        let origin = site.addr;
 
         let ports = tools::free_ports(6)?;
         let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
@@ -368,7 +361,7 @@ impl Bench {
             redis,
             ticket,
             runs: Vec::new(),
-            _stop_origin: stop_origin,
+            _site: site,
             _work: work,
         })
     }

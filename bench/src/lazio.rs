@@ -266,9 +266,9 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
     let direct = if args.only_anteroom {
         None
     } else {
-        let site = Site::start(args).await?;
+        let site = start_site(args).await?;
         let seconds = args.direct_max_seconds.unwrap_or(max_seconds);
-        let options = site.surge_options(args, rate, seconds, site.addr);
+        let options = surge_options(site.addr, args, rate, seconds, site.addr);
         eprintln!(
             "lazio: {} visitors straight at the site",
             args.crowd.visitors
@@ -277,9 +277,9 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
         site.stop().await;
         Some(report?)
     };
-    let site = Site::start(args).await?;
+    let site = start_site(args).await?;
     let front = Front::start(args, site.addr, rate).await?;
-    let mut options = site.surge_options(args, rate, max_seconds, front.addr);
+    let mut options = surge_options(site.addr, args, rate, max_seconds, front.addr);
     options.room = Some(front.room.clone());
     options.forwarded_for = true;
     options.ticket_reader = Some(front.ticket_reader());
@@ -293,66 +293,46 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
     })
 }
 
-/// The simulated site, in-process.
-struct Site {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+/// The simulated site, melting as the flags say, in-process.
+async fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
+    let options = OriginOptions {
+        service_time: Duration::from_millis(args.service_ms),
+        // Every visitor can book: the replay is about getting there.
+        slot_capacity: u32::try_from(args.crowd.visitors.div_ceil(4) + 1).unwrap_or(u32::MAX),
+        melt: Some(Melt {
+            capacity: args.origin_capacity,
+            collapse: args
+                .origin_collapse
+                .unwrap_or(args.origin_capacity.saturating_mul(2)),
+            timeout: Duration::from_millis(args.origin_timeout_ms),
+        }),
+    };
+    origin::start(options)
+        .await
+        .map_err(|error| format!("cannot start the site: {error}"))
 }
 
-impl Site {
-    async fn start(args: &LazioArgs) -> Result<Site, String> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|error| format!("cannot listen for the site: {error}"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|error| format!("the site's address: {error}"))?;
-        let options = OriginOptions {
-            service_time: Duration::from_millis(args.service_ms),
-            // Every visitor can book: the replay is about getting there.
-            slot_capacity: u32::try_from(args.crowd.visitors.div_ceil(4) + 1).unwrap_or(u32::MAX),
-            melt: Some(Melt {
-                capacity: args.origin_capacity,
-                collapse: args
-                    .origin_collapse
-                    .unwrap_or(args.origin_capacity.saturating_mul(2)),
-                timeout: Duration::from_millis(args.origin_timeout_ms),
-            }),
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(origin::run(listener, options, async {
-            let _ = stopped.await;
-        }));
-        Ok(Site { addr, stop, task })
-    }
-
-    fn surge_options(
-        &self,
-        args: &LazioArgs,
-        rate: f64,
-        max_seconds: u64,
-        target: SocketAddr,
-    ) -> SurgeOptions {
-        let target = format!("http://{target}")
+/// The crowd's options for `target`, watching `site`.
+fn surge_options(
+    site: SocketAddr,
+    args: &LazioArgs,
+    rate: f64,
+    max_seconds: u64,
+    target: SocketAddr,
+) -> SurgeOptions {
+    let target = format!("http://{target}")
+        .parse()
+        .expect("an address is a URI");
+    let mut options = args.crowd.options(target);
+    options.origin_stats = Some(
+        format!("http://{}/_stats", site)
             .parse()
-            .expect("an address is a URI");
-        let mut options = args.crowd.options(target);
-        options.origin_stats = Some(
-            format!("http://{}/_stats", self.addr)
-                .parse()
-                .expect("an address is a URI"),
-        );
-        options.origin_capacity = Some(args.origin_capacity);
-        options.site_visitors_per_second = Some(rate);
-        options.max_duration = Duration::from_secs(max_seconds);
-        options
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
-    }
+            .expect("an address is a URI"),
+    );
+    options.origin_capacity = Some(args.origin_capacity);
+    options.site_visitors_per_second = Some(rate);
+    options.max_duration = Duration::from_secs(max_seconds);
+    options
 }
 
 /// The gateway, in-process.

@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,6 +36,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 /// How the demo site behaves.
@@ -109,6 +112,40 @@ impl Melt {
             n / capacity * (n / collapse).powi(2)
         }
     }
+}
+
+/// The site serving in this process, until [`Running::stop`] (or until it
+/// is dropped, which stops it too).
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops taking connections and waits for open requests to finish (for
+    /// up to [`SHUTDOWN_GRACE`]).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Serves the site on a free port of 127.0.0.1, in a task of its own.
+pub async fn start(options: OriginOptions) -> std::io::Result<Running> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    serve_on(listener, options)
+}
+
+/// Serves the site on `listener`, in a task of its own.
+pub fn serve_on(listener: TcpListener, options: OriginOptions) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run(listener, options, async {
+        // A dropped sender stops the site as well.
+        let _ = stopped.await;
+    }));
+    Ok(Running { addr, stop, task })
 }
 
 /// Serves the demo site on `listener` until `shutdown` completes, then lets

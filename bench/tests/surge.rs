@@ -6,21 +6,20 @@ use std::process::Command;
 use anteroom_bench::origin::{self, OriginOptions};
 use serde_json::Value;
 
+/// A site that keeps up with the small crowds of these tests.
+async fn start_site() -> origin::Running {
+    origin::start(OriginOptions {
+        slot_capacity: 1_000,
+        ..OriginOptions::default()
+    })
+    .await
+    .expect("start the site")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowd_at_a_site_that_keeps_up_is_served_and_reported() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let site = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(origin::run(
-        listener,
-        OriginOptions {
-            slot_capacity: 1_000,
-            ..OriginOptions::default()
-        },
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = start_site().await;
+    let site = server.addr;
     let dir = std::env::temp_dir().join(format!("anteroom-bench-surge-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (json, markdown) = (dir.join("surge.json"), dir.join("surge.md"));
@@ -44,8 +43,7 @@ async fn a_crowd_at_a_site_that_keeps_up_is_served_and_reported() {
     })
     .await
     .unwrap();
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
     assert!(
         output.status.success(),
         "{}",
@@ -100,19 +98,8 @@ fn a_target_that_is_not_http_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_gateways_keys_the_report_counts_overtaking() {
     const SECRET: &str = "a-rehearsal-cookie-key-of-at-least-32-characters";
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let site = listener.local_addr().unwrap();
-    let (stop_site, site_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(origin::run(
-        listener,
-        OriginOptions {
-            slot_capacity: 1_000,
-            ..OriginOptions::default()
-        },
-        async {
-            let _ = site_stopped.await;
-        },
-    ));
+    let server = start_site().await;
+    let site = server.addr;
     let config = anteroom_config::Config::from_toml(
         &format!(
             r#"listen = "127.0.0.1:1"
@@ -165,8 +152,7 @@ refresh_seconds = 1
     .unwrap();
     let _ = stop_gateway.send(());
     let _ = gateway.await;
-    let _ = stop_site.send(());
-    let _ = server.await;
+    server.stop().await;
     assert!(
         output.status.success(),
         "{}",

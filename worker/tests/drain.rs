@@ -746,14 +746,8 @@ async fn an_outage_of_the_site_makes_no_dead_letters() {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("bind the site's port");
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(anteroom_bench::origin::run(
-        listener,
-        OriginOptions::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let _site = anteroom_bench::origin::serve_on(listener, OriginOptions::default())
+        .expect("serve the site");
     stage.wait_done(COUNT as u64).await;
     for id in &receipts {
         let answer = receipt(&stage, id).await;
