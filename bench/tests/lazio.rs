@@ -141,56 +141,14 @@ fn bad_flags_exit_2_with_the_reason() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--abandon"));
 }
 
-/// A private `redis-server` on a free port, stopped when dropped.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/test installs it)");
-        let redis = Redis { child, port };
-        // Wait until it answers PING.
-        for _ in 0..500 {
-            if let Ok(mut connection) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::{Read, Write};
-                let mut answer = [0u8; 7];
-                if connection.write_all(b"PING\r\n").is_ok()
-                    && connection.read_exact(&mut answer).is_ok()
-                    && &answer == b"+PONG\r\n"
-                {
-                    return redis;
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        panic!("redis-server on port {port} did not answer");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[test]
-fn the_replay_runs_on_redis_when_given() {
-    let redis = Redis::start();
-    let url = format!("redis://127.0.0.1:{}/0", redis.port);
-    let reports = replay(&["--only-anteroom", "--redis-url", &url]);
+#[tokio::test]
+async fn the_replay_runs_on_redis_when_given() {
+    let redis = anteroom_tests::RedisServer::start().await;
+    let url = redis.url();
+    let reports =
+        tokio::task::spawn_blocking(move || replay(&["--only-anteroom", "--redis-url", &url]))
+            .await
+            .unwrap();
     let anteroom = &reports["anteroom"];
     assert!(
         anteroom["origin_max_concurrency"].as_u64().unwrap() <= 10,
