@@ -21,7 +21,6 @@
 //! but what the scenario means fails the whole command.
 
 mod check;
-mod client;
 mod gateway;
 mod measure;
 mod nginx;
@@ -37,8 +36,8 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
+use crate::fetch::Client;
 use crate::origin::{self, OriginOptions};
-use client::Client;
 use gateway::{Gateway, RoomPlan, Secrets};
 use nginx::{Nginx, NginxPorts};
 use redis::Redis;

@@ -3,6 +3,7 @@
 //! opening-day crowd, `lazio` the replay with and without anteroom, `http`
 //! the hot paths against nginx.
 
+mod fetch;
 pub mod http;
 pub mod lazio;
 pub mod origin;

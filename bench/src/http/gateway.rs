@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::client::Client;
 use super::tools::{self, Service, WorkDir};
+use crate::fetch::Client;
 
 /// A `[[room]]` of the bench's gateway.
 #[derive(Debug, Clone)]

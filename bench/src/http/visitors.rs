@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use super::client::Client;
 use super::gateway::{Gateway, RoomPlan};
 use super::report::QueueMemory;
 use super::{Bench, Scenario, wrk};
+use crate::fetch::Client;
 
 /// Time for requests still in flight when wrk stops to end, and for the
 /// gateway's cached room figures (stepped every 100 ms) to catch up.

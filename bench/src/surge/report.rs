@@ -3,15 +3,12 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Uri;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{Counters, Outcome, SurgeOptions, VisitorRecord};
+use crate::fetch::Client;
 
 /// How often the origin's `/_stats` is sampled during a run.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -306,7 +303,8 @@ pub(super) async fn sample_origin(
     start: Instant,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Vec<(f64, u64)> {
-    let client = stats_client();
+    let client = Client::new();
+    let url = url.to_string();
     let mut samples = Vec::new();
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     loop {
@@ -324,7 +322,9 @@ pub(super) async fn sample_origin(
 
 /// The origin's final figures, with the samples taken during the run.
 pub(super) async fn origin_figures(url: &Uri, concurrency: Vec<(f64, u64)>) -> OriginFigures {
-    let stats = fetch_stats(&stats_client(), url).await.unwrap_or_default();
+    let stats = fetch_stats(&Client::new(), &url.to_string())
+        .await
+        .unwrap_or_default();
     OriginFigures {
         max_concurrency: stats["max_concurrency"].as_u64(),
         errors: stats["timeouts"].as_u64(),
@@ -334,20 +334,10 @@ pub(super) async fn origin_figures(url: &Uri, concurrency: Vec<(f64, u64)>) -> O
     }
 }
 
-fn stats_client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>> {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-async fn fetch_stats(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
-    url: &Uri,
-) -> Option<serde_json::Value> {
-    let response = tokio::time::timeout(Duration::from_secs(5), client.get(url.clone()))
-        .await
-        .ok()?
-        .ok()?;
-    let body = response.into_body().collect().await.ok()?.to_bytes();
-    serde_json::from_slice(&body).ok()
+/// `/_stats` as JSON; `None` when it does not answer with JSON (a sample
+/// missed is not worth failing a run for).
+async fn fetch_stats(client: &Client, url: &str) -> Option<serde_json::Value> {
+    client.get(url, &[]).await.ok()?.json().ok()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! A small HTTP client for setting up and checking the run: taking places,
-//! reading figures. (wrk makes the load.)
+//! A small HTTP client for setting up and checking a run: taking places,
+//! reading figures such as the origin's `/_stats`. (The load itself comes
+//! from wrk or the surge's own client.)
 
 use std::time::Duration;
 
