@@ -47,17 +47,24 @@ pub fn json_error(code: StatusCode, message: &str) -> Response<Body> {
 
 /// A page of ours, with the policy that keeps it self-contained.
 pub(crate) fn html_response(shared: &Shared, code: StatusCode, html: String) -> Response<Body> {
-    let mut response = Response::new(full_body(Bytes::from(html)));
+    self_contained_page(code, Bytes::from(html), shared.pages.policy())
+}
+
+/// An HTML page whose inline style and script `policy` allows (by hash),
+/// sniffing off: the visitors' pages and the operators' dashboard.
+pub(crate) fn self_contained_page(
+    code: StatusCode,
+    html: Bytes,
+    policy: &HeaderValue,
+) -> Response<Body> {
+    let mut response = Response::new(full_body(html));
     *response.status_mut() = code;
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        shared.pages.policy().clone(),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

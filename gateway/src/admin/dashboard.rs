@@ -38,24 +38,13 @@ static DASHBOARD: LazyLock<Dashboard> = LazyLock::new(Dashboard::build);
 
 pub(super) fn page() -> Response<Body> {
     let dashboard = LazyLock::force(&DASHBOARD);
-    let mut response = Response::new(crate::full_body(Bytes::from_static(
-        dashboard.html.as_bytes(),
-    )));
-    *response.status_mut() = StatusCode::OK;
+    let mut response = crate::respond::self_contained_page(
+        StatusCode::OK,
+        Bytes::from_static(dashboard.html.as_bytes()),
+        &dashboard.content_security_policy,
+    );
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        dashboard.content_security_policy.clone(),
-    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
