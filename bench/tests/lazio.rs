@@ -103,6 +103,10 @@ fn anteroom_turns_a_surge_that_melts_the_site_into_an_orderly_queue() {
     assert_eq!(anteroom["origin_bookings"], 2000, "{anteroom}");
     assert!(anteroom["waited"].as_u64().unwrap() > 0, "{anteroom}");
     assert_eq!(anteroom["overtaken"], 0, "{anteroom}");
+    assert_eq!(
+        anteroom["sent_back"], 0,
+        "nobody's pass ends mid-journey: {anteroom}"
+    );
     // Arrival order and the order of reaching the site agree (poll
     // intervals shuffle neighbours only).
     assert!(

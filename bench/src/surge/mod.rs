@@ -152,8 +152,7 @@ impl SurgeOptions {
 }
 
 /// How a visitor's journey ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The site answered their booking (booked, or every slot full).
     Served,
@@ -171,7 +170,6 @@ pub struct VisitorRecord {
     /// Arrival order (0 first).
     pub index: u64,
     pub scheduled_ms: u64,
-    pub arrived_ms: Option<u64>,
     /// When the site's own booking page first reached them.
     pub admitted_ms: Option<u64>,
     /// When they last sent a request that was answered "wait".
@@ -194,7 +192,6 @@ impl VisitorRecord {
         VisitorRecord {
             index,
             scheduled_ms,
-            arrived_ms: None,
             admitted_ms: None,
             last_waiting_ms: None,
             served_ms: None,

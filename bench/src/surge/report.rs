@@ -47,6 +47,9 @@ pub struct Report {
     pub errors_no_answer: u64,
     /// Answers of `429` (too many places from one address).
     pub rate_limited: u64,
+    /// Times a visitor inside was sent back to the line (their session
+    /// ended before they finished).
+    pub sent_back: u64,
     /// Visitors who waited in a line.
     pub waited: u64,
     /// Bookings that went through a buffer (`202` and a receipt).
@@ -153,6 +156,7 @@ impl Report {
             errors_other: load(&counters.errors_other),
             errors_no_answer: load(&counters.errors_no_answer),
             rate_limited: load(&counters.rate_limited),
+            sent_back: load(&counters.sent_back),
             waited: records.iter().filter(|r| r.waited).count() as u64,
             buffered: records.iter().filter(|r| r.buffered).count() as u64,
             overtaken: overtaken(records),

@@ -51,8 +51,7 @@ pub(super) struct Visitor<'a> {
 }
 
 impl<'a> Visitor<'a> {
-    pub(super) fn new(crowd: &'a Crowd, index: u64, scheduled_ms: u64, rng: SmallRng) -> Self {
-        let mut rng = rng;
+    pub(super) fn new(crowd: &'a Crowd, index: u64, scheduled_ms: u64, mut rng: SmallRng) -> Self {
         let options = &crowd.options;
         let abandon_at = (rng.random::<f64>() < options.abandon).then(|| {
             // Exponentially distributed patience around the mean.
@@ -79,7 +78,6 @@ impl<'a> Visitor<'a> {
     }
 
     pub(super) async fn journey(mut self) -> VisitorRecord {
-        self.record.arrived_ms = Some(self.crowd.ms_since_start());
         let outcome = match self.run().await {
             Ok(()) => Outcome::Served,
             Err(Stop::Deadline) => Outcome::Unfinished,
@@ -443,11 +441,7 @@ impl<'a> Visitor<'a> {
         } else {
             Duration::from_millis(self.rng.random_range(3000..10_000))
         };
-        self.sleep(pause, self.admitted_at().is_none()).await
-    }
-
-    fn admitted_at(&self) -> Option<u64> {
-        self.record.admitted_ms
+        self.sleep(pause, self.record.admitted_ms.is_none()).await
     }
 
     /// Time between steps inside the site.
