@@ -89,88 +89,18 @@ impl Replay {
         })
     }
 
-    /// The two side by side, as a Markdown table.
+    /// The two side by side, as a Markdown table (the direct column is
+    /// dashes when it did not run).
     pub fn table(&self) -> String {
-        let a = &self.anteroom;
-        let column = |report: Option<&Report>, pick: &dyn Fn(&Report) -> String| {
-            report.map_or_else(|| "–".to_owned(), pick)
-        };
-        let d = self.direct.as_ref();
-        let rows: Vec<(&str, Pick)> = vec![
-            ("visitors", Box::new(|r| r.visitors.to_string())),
-            (
-                "served",
-                Box::new(|r| format!("{} ({} booked)", r.served, r.booked)),
-            ),
-            (
-                "visitors who saw an error",
-                Box::new(|r| format!("{} ({} errors)", r.visitors_with_errors, r.visitor_errors)),
-            ),
-            ("gave up", Box::new(|r| r.gave_up.to_string())),
-            (
-                "origin errors (503)",
-                Box::new(|r| fmt_opt(r.origin_errors)),
-            ),
-            (
-                "origin max concurrency / capacity",
-                Box::new(|r| {
-                    format!(
-                        "{} / {}",
-                        fmt_opt(r.origin_max_concurrency),
-                        fmt_opt(r.origin_capacity)
-                    )
-                }),
-            ),
-            (
-                "order (Kendall tau)",
-                Box::new(|r| r.kendall_tau.map_or("–".to_owned(), |t| format!("{t:.4}"))),
-            ),
-            ("overtaken", Box::new(|r| fmt_opt(r.overtaken))),
-            (
-                "last served / ideal",
-                Box::new(|r| {
-                    format!(
-                        "{} s / {} s",
-                        r.last_served_seconds
-                            .map_or("–".to_owned(), |s| format!("{s:.0}")),
-                        r.ideal_seconds
-                            .map_or("–".to_owned(), |s| format!("{s:.0}"))
-                    )
-                }),
-            ),
-            (
-                "wait p50 / p99",
-                Box::new(|r| {
-                    format!(
-                        "{} / {} s",
-                        r.wait_seconds
-                            .p50
-                            .map_or("–".to_owned(), |s| format!("{s:.0}")),
-                        r.wait_seconds
-                            .p99
-                            .map_or("–".to_owned(), |s| format!("{s:.0}"))
-                    )
-                }),
-            ),
-        ];
+        let direct = self.direct.as_ref().map(Report::rows);
         let mut out =
             String::from("| | straight at the site | through anteroom |\n|---|---|---|\n");
-        for (name, pick) in rows {
-            out.push_str(&format!(
-                "| {name} | {} | {} |\n",
-                column(d, &*pick),
-                column(Some(a), &*pick)
-            ));
+        for (index, (name, anteroom)) in self.anteroom.rows().into_iter().enumerate() {
+            let direct = direct.as_ref().map_or("–", |rows| rows[index].1.as_str());
+            out.push_str(&format!("| {name} | {direct} | {anteroom} |\n"));
         }
         out
     }
-}
-
-/// One row of the side-by-side table: how to read the figure off a report.
-type Pick = Box<dyn Fn(&Report) -> String>;
-
-fn fmt_opt<T: ToString>(value: Option<T>) -> String {
-    value.map_or_else(|| "–".to_owned(), |value| value.to_string())
 }
 
 /// The command: runs the replay, prints the table, writes the reports.

@@ -173,63 +173,73 @@ impl Report {
         }
     }
 
+    /// The figures a person reads, as (name, value) rows: the Markdown
+    /// report's, and `lazio`'s side-by-side table's.
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("visitors", self.visitors.to_string()),
+            (
+                "served",
+                format!("{} ({} booked)", self.served, self.booked),
+            ),
+            (
+                "visitor errors",
+                format!(
+                    "{} ({} visitors; 5xx {}, no answer {}, other {})",
+                    self.visitor_errors,
+                    self.visitors_with_errors,
+                    self.errors_5xx,
+                    self.errors_no_answer,
+                    self.errors_other
+                ),
+            ),
+            ("origin errors", optional(self.origin_errors)),
+            (
+                "origin max concurrency / capacity",
+                format!(
+                    "{} / {}",
+                    optional(self.origin_max_concurrency),
+                    optional(self.origin_capacity)
+                ),
+            ),
+            ("order (Kendall tau)", optional_f(self.kendall_tau, 4)),
+            ("overtaken", optional(self.overtaken)),
+            (
+                "last served / ideal",
+                format!(
+                    "{} s / {} s",
+                    optional_f(self.last_served_seconds, 1),
+                    optional_f(self.ideal_seconds, 1)
+                ),
+            ),
+            (
+                "wait p50 / p90 / p99 / max",
+                format!(
+                    "{} / {} / {} / {} s",
+                    optional_f(self.wait_seconds.p50, 1),
+                    optional_f(self.wait_seconds.p90, 1),
+                    optional_f(self.wait_seconds.p99, 1),
+                    optional_f(self.wait_seconds.max, 1)
+                ),
+            ),
+            (
+                "gave up / abandoned / unfinished",
+                format!(
+                    "{} / {} / {}",
+                    self.gave_up, self.abandoned, self.unfinished
+                ),
+            ),
+            ("rate limited (429)", self.rate_limited.to_string()),
+            ("sent back to the line", self.sent_back.to_string()),
+        ]
+    }
+
     /// The report as a Markdown section (the chart is a separate file).
     pub fn markdown(&self, title: &str) -> String {
         let mut out = format!("## {title}\n\n| figure | value |\n|---|---|\n");
-        let mut row = |name: &str, value: String| out.push_str(&format!("| {name} | {value} |\n"));
-        row("visitors", self.visitors.to_string());
-        row(
-            "served",
-            format!("{} ({} booked)", self.served, self.booked),
-        );
-        row(
-            "visitor errors",
-            format!(
-                "{} ({} visitors; 5xx {}, no answer {}, other {})",
-                self.visitor_errors,
-                self.visitors_with_errors,
-                self.errors_5xx,
-                self.errors_no_answer,
-                self.errors_other
-            ),
-        );
-        row("origin errors", optional(self.origin_errors));
-        row(
-            "origin max concurrency / capacity",
-            format!(
-                "{} / {}",
-                optional(self.origin_max_concurrency),
-                optional(self.origin_capacity)
-            ),
-        );
-        row("order (Kendall tau)", optional_f(self.kendall_tau, 4));
-        row("overtaken", optional(self.overtaken));
-        row(
-            "last served / ideal",
-            format!(
-                "{} s / {} s",
-                optional_f(self.last_served_seconds, 1),
-                optional_f(self.ideal_seconds, 1)
-            ),
-        );
-        row(
-            "wait p50 / p90 / p99 / max",
-            format!(
-                "{} / {} / {} / {} s",
-                optional_f(self.wait_seconds.p50, 1),
-                optional_f(self.wait_seconds.p90, 1),
-                optional_f(self.wait_seconds.p99, 1),
-                optional_f(self.wait_seconds.max, 1)
-            ),
-        );
-        row(
-            "gave up / abandoned / unfinished",
-            format!(
-                "{} / {} / {}",
-                self.gave_up, self.abandoned, self.unfinished
-            ),
-        );
-        row("rate limited (429)", self.rate_limited.to_string());
+        for (name, value) in self.rows() {
+            out.push_str(&format!("| {name} | {value} |\n"));
+        }
         out
     }
 }
