@@ -70,10 +70,12 @@ struct OriginArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs go to stderr: stdout carries the reports.
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     if let Some(path) = &cli.config {
@@ -112,36 +114,12 @@ async fn origin_command(args: OriginArgs) -> ExitCode {
     };
     let listen = listener.local_addr().unwrap_or(args.listen);
     info!(%listen, service_ms = args.service_ms, slot_capacity = args.slot_capacity, ?melt, "origin listening");
-    origin::run(listener, options, shutdown_signal()).await;
+    origin::run(
+        listener,
+        options,
+        anteroom_worker::process::shutdown_signal(),
+    )
+    .await;
     info!("origin stopped");
     ExitCode::SUCCESS
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-            }
-            Err(error) => {
-                error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    info!("shutdown signal received");
 }
