@@ -75,8 +75,8 @@ tickets_per_ip_per_minute = 1000000000
     text
 }
 
-/// The gateway of the limit scenario, as `bench/scripts/limit-vs-nginx.sh`
-/// had it: one request a second per client, memory backend, no rooms.
+/// The gateway of the limit scenario: one request a second per client,
+/// memory backend, no rooms.
 pub fn limit_config(
     public: SocketAddr,
     admin: SocketAddr,

@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 static APT_UPDATED: AtomicBool = AtomicBool::new(false);
 
 /// The path of `program`, installing Debian package `package` when it is
-/// missing (needs root, like `bench/scripts/limit-vs-nginx.sh`).
+/// missing (needs root).
 pub async fn program(program: &str, package: &str) -> Result<PathBuf, String> {
     if let Some(path) = find_program(program) {
         return Ok(path);
