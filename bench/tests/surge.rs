@@ -93,18 +93,26 @@ fn a_target_that_is_not_http_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("only http://"));
 }
 
-/// Through a gateway whose keys the bench is given, each visitor's ticket is
-/// read and first come, first served is checked exactly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_gateways_keys_the_report_counts_overtaking() {
-    const SECRET: &str = "a-rehearsal-cookie-key-of-at-least-32-characters";
-    let server = start_site().await;
-    let site = server.addr;
-    let config = anteroom_config::Config::from_toml(
-        &format!(
-            r#"listen = "127.0.0.1:1"
+const SECRET: &str = "a-rehearsal-cookie-key-of-at-least-32-characters";
+
+/// An in-process gateway in front of a site of its own, with one room
+/// (`vaccini`, the whole site) and the bench's address trusted for
+/// `X-Forwarded-For`.
+struct Front {
+    site: origin::Running,
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), anteroom_gateway::GatewayError>>,
+}
+
+impl Front {
+    async fn start(capacity: u32, admit_per_minute: u32) -> Front {
+        let site = start_site().await;
+        let config = anteroom_config::Config::from_toml(
+            &format!(
+                r#"listen = "127.0.0.1:1"
 admin_listen = "127.0.0.1:2"
-upstream = "http://{site}"
+upstream = "http://{}"
 [secrets]
 cookie_keys = ["{SECRET}"]
 [limits]
@@ -112,58 +120,123 @@ trusted_proxies = ["127.0.0.1/32"]
 [[room]]
 name = "vaccini"
 paths = ["/"]
-capacity = 5
-admit_per_minute = 1200
+capacity = {capacity}
+admit_per_minute = {admit_per_minute}
 refresh_seconds = 1
-"#
-        ),
-        |_| None,
-    )
-    .unwrap();
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let front = public.local_addr().unwrap();
-    let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
-    let gateway = anteroom_gateway::Gateway::new(config).unwrap();
-    let gateway = tokio::spawn(gateway.serve(public, admin, async {
-        let _ = gateway_stopped.await;
-    }));
-    let json = std::env::temp_dir().join(format!(
-        "anteroom-bench-surge-tickets-{}.json",
-        std::process::id()
-    ));
-    let output = tokio::task::spawn_blocking({
-        let json = json.clone();
-        move || {
-            Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
-                .args(["surge", "--visitors", "60", "--jitter-seconds", "1"])
-                .args(["--think-ms", "10", "--impatient", "0", "--quiet"])
-                .args(["--room", "vaccini", "--read-tickets", "--forwarded-for"])
-                .env("ANTEROOM_COOKIE_KEYS", SECRET)
-                .arg("--target")
-                .arg(format!("http://{front}"))
-                .arg("--json")
-                .arg(&json)
-                .output()
-                .expect("run anteroom-bench")
+"#,
+                site.addr
+            ),
+            |_| None,
+        )
+        .unwrap();
+        let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = public.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let gateway = anteroom_gateway::Gateway::new(config).unwrap();
+        let task = tokio::spawn(gateway.serve(public, admin, async {
+            let _ = stopped.await;
+        }));
+        Front {
+            site,
+            addr,
+            stop,
+            task,
         }
-    })
-    .await
-    .unwrap();
-    let _ = stop_gateway.send(());
-    let _ = gateway.await;
-    server.stop().await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&json);
+    }
+
+    /// Sends a crowd of `visitors` through it, reading their tickets with
+    /// the gateway's key, and returns the JSON report.
+    async fn surge(&self, visitors: u32, extra: &[&str]) -> Value {
+        let json = std::env::temp_dir().join(format!(
+            "anteroom-bench-surge-front-{}-{}.json",
+            std::process::id(),
+            self.addr.port()
+        ));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"));
+        command
+            .args(["surge", "--visitors", &visitors.to_string()])
+            .args(["--jitter-seconds", "1", "--think-ms", "10", "--quiet"])
+            .args(["--room", "vaccini", "--read-tickets", "--forwarded-for"])
+            .args(extra)
+            .env("ANTEROOM_COOKIE_KEYS", SECRET)
+            .arg("--target")
+            .arg(format!("http://{}", self.addr))
+            .arg("--json")
+            .arg(&json);
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .expect("run anteroom-bench");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = std::fs::read_to_string(&json).expect("the report is written");
+        let _ = std::fs::remove_file(&json);
+        serde_json::from_str(&text).expect("the report is JSON")
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+        self.site.stop().await;
+    }
+}
+
+/// Through a gateway whose keys the bench is given, each visitor's ticket is
+/// read and first come, first served is checked exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_gateways_keys_the_report_counts_overtaking() {
+    let front = Front::start(5, 1200).await;
+    let report = front.surge(60, &["--impatient", "0"]).await;
+    front.stop().await;
     assert_eq!(report["served"], 60, "{report}");
     assert_eq!(report["visitor_errors"], 0, "{report}");
     assert!(report["waited"].as_u64().unwrap() > 0, "{report}");
     assert_eq!(report["overtaken"], 0, "{report}");
+}
+
+/// Visitors who reload the page every few seconds instead of waiting for
+/// it to move are still let in, in order, without errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impatient_visitors_reload_and_are_still_served_in_order() {
+    let front = Front::start(5, 1200).await;
+    let report = front.surge(40, &["--impatient", "1"]).await;
+    front.stop().await;
+    assert_eq!(report["served"], 40, "{report}");
+    assert_eq!(report["visitor_errors"], 0, "{report}");
+    assert!(report["waited"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["overtaken"], 0, "{report}");
+}
+
+/// A line that hardly moves (one visitor a minute) and visitors with a
+/// second's patience on average: the first is let straight in, everyone
+/// else leaves the line, and nobody is counted as an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_who_lose_patience_abandon_the_line() {
+    let front = Front::start(1, 1).await;
+    let report = front
+        .surge(
+            20,
+            &[
+                "--impatient",
+                "0",
+                "--abandon",
+                "1",
+                "--abandon-after-seconds",
+                "1",
+                "--max-seconds",
+                "60",
+            ],
+        )
+        .await;
+    front.stop().await;
+    assert_eq!(report["served"], 1, "{report}");
+    assert_eq!(report["abandoned"], 19, "{report}");
+    assert_eq!(report["visitor_errors"], 0, "{report}");
+    assert_eq!(report["unfinished"], 0, "{report}");
 }
 
 #[test]
