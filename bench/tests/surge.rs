@@ -250,3 +250,41 @@ fn reading_tickets_needs_the_keys() {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("ANTEROOM_COOKIE_KEYS"));
 }
+
+/// A site that refuses every connection: each visitor retries as people do
+/// and gives up after `--give-up-after-errors`.
+#[test]
+fn visitors_give_up_after_too_many_errors() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let json = std::env::temp_dir().join(format!(
+        "anteroom-bench-surge-give-up-{}.json",
+        std::process::id()
+    ));
+    let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
+        .args(["surge", "--visitors", "5", "--jitter-seconds", "0"])
+        .args(["--impatient", "1", "--give-up-after-errors", "2", "--quiet"])
+        .args(["--max-seconds", "60"])
+        .arg("--target")
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run anteroom-bench");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(report["gave_up"], 5, "{report}");
+    assert_eq!(report["served"], 0, "{report}");
+    assert_eq!(report["visitor_errors"], 10, "{report}");
+    assert_eq!(report["errors_no_answer"], 10, "{report}");
+    assert_eq!(report["visitors_with_errors"], 5, "{report}");
+}
