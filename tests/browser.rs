@@ -1,3 +1,17 @@
+//! A real headless Chromium driven through `chromedriver` (WebDriver, with
+//! the fantoccini client), for the suites that test pages as visitors and
+//! operators see them.
+//!
+//! ```ignore
+//! let browser = Browser::options().javascript(false).language("it").open().await;
+//! browser.client.goto(&gw.url("/echo/vaccini")).await?;
+//! browser.close().await;
+//! ```
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `chromium`,
+//! `chromium-driver`; `scripts/test` installs them when missing). Without
+//! them the tests fail, never skip.
+
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};

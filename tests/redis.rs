@@ -1,0 +1,183 @@
+//! A private `redis-server` per test, on a free port, so tests run in
+//! parallel and can kill, freeze or restart their Redis on purpose; and a
+//! counter of the commands clients send it (`MONITOR`), for the request
+//! path's cost budget.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::free_port;
+
+/// A private `redis-server`, killed when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: std::path::PathBuf,
+    durable: bool,
+}
+
+impl RedisServer {
+    /// A server that keeps nothing on disk: a restart starts it empty.
+    pub async fn start() -> RedisServer {
+        RedisServer::start_with(false).await
+    }
+
+    /// A server with the append-only file on and fsynced on every write
+    /// (`appendonly yes`, `appendfsync always`): whatever it acknowledged
+    /// survives a kill, and a restart reloads it.
+    pub async fn start_durable() -> RedisServer {
+        RedisServer::start_with(true).await
+    }
+
+    async fn start_with(durable: bool) -> RedisServer {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("anteroom-test-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir for redis");
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir,
+            durable,
+        };
+        server.spawn().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server (SIGKILL); its data is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers,
+    /// the data is kept.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .arg(signal)
+                .arg(child.id().to_string())
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill {signal} failed");
+        }
+    }
+
+    /// Kills the server and starts it again on the same port: empty, or,
+    /// if it was started durable, with the data it had acknowledged.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    async fn spawn(&mut self) {
+        let append_only: &[&str] = if self.durable {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--daemonize", "no"])
+            .args(append_only)
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (the README's test command installs it)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if self.ping().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// Starts counting the commands clients send to this server (round
+    /// trips' worth: commands that scripts run inside Redis are not counted).
+    pub async fn monitor(&self) -> CommandCounter {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect to redis");
+        stream
+            .write_all(b"MONITOR\r\n")
+            .await
+            .expect("send MONITOR");
+        let mut lines = BufReader::new(stream).lines();
+        let first = lines.next_line().await.expect("MONITOR reply");
+        assert_eq!(first.as_deref(), Some("+OK"));
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = count.clone();
+        let task = tokio::spawn(async move {
+            // Lines look like `+1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" ...`,
+            // or `[0 lua]` for a command a script ran.
+            while let Ok(Some(line)) = lines.next_line().await {
+                if !line.contains(" lua]") {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+        CommandCounter { count, task }
+    }
+
+    async fn ping(&self) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return false;
+        };
+        if stream.write_all(b"PING\r\n").await.is_err() {
+            return false;
+        }
+        let mut reply = [0u8; 7];
+        stream.read_exact(&mut reply).await.is_ok() && &reply == b"+PONG\r\n"
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Counts commands clients send to a Redis (see [`RedisServer::monitor`]).
+pub struct CommandCounter {
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl CommandCounter {
+    /// Commands seen so far. MONITOR output lags the commands slightly, so
+    /// callers wait a moment before reading a final figure.
+    pub async fn seen(&self) -> u64 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for CommandCounter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
