@@ -1,16 +1,22 @@
-//! The gateway under test: a builder for its config (test defaults: the
-//! memory store, one shared cookie key, limits no test hits unless it asks)
-//! and a handle to the gateway serving in-process on port 0.
+//! The gateway under test: a builder for its config file (test defaults:
+//! the memory store, one shared cookie key, limits no test hits unless it
+//! asks), typed with the bench's [`ConfigFile`] and validated by
+//! `anteroom_config` as a real gateway's would be, and a handle to the
+//! gateway serving in-process on port 0.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
-use anteroom_config::Config;
 use anteroom_gateway::{Clock, Gateway};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use anteroom_bench::config_file::{
+    Buffer, ConfigFile, CookieSecure, Limits, OnError, Room, Sink,
+};
+use anteroom_bench::config_file::{Cookies, Pages, Secrets, Store, StoreBackend, Worker};
 pub use anteroom_gateway::room::STEP_INTERVAL;
 
 use crate::{Backend, RedisServer, Upstream, Visitor, plain_client};
@@ -18,96 +24,33 @@ use crate::{Backend, RedisServer, Upstream, Visitor, plain_client};
 /// A cookie key shared by every gateway of a test.
 pub const COOKIE_KEY: &str = "test-cookie-key-0123456789abcdefghijklmnop";
 
-/// A `[[room]]` table for a test config.
-#[derive(Debug, Clone)]
-pub struct RoomSpec {
-    pub name: String,
-    pub paths: Vec<String>,
-    pub exclude: Vec<String>,
-    pub capacity: u32,
-    pub admit_per_minute: u32,
-    pub session_seconds: u64,
-    pub arrival_seconds: u64,
-    pub refresh_seconds: u64,
-}
-
-pub fn room(name: &str) -> RoomSpec {
-    RoomSpec {
-        name: name.to_owned(),
-        paths: vec![format!("/echo/{name}")],
-        exclude: Vec::new(),
-        capacity: 1,
-        admit_per_minute: 6000,
-        session_seconds: 300,
-        arrival_seconds: 60,
-        refresh_seconds: 1,
-    }
-}
-
-impl RoomSpec {
-    pub fn paths(mut self, paths: &[&str]) -> Self {
-        self.paths = paths.iter().map(|p| p.to_string()).collect();
-        self
-    }
-    pub fn exclude(mut self, exclude: &[&str]) -> Self {
-        self.exclude = exclude.iter().map(|p| p.to_string()).collect();
-        self
-    }
-    pub fn capacity(mut self, capacity: u32) -> Self {
-        self.capacity = capacity;
-        self
-    }
-    pub fn admit_per_minute(mut self, rate: u32) -> Self {
-        self.admit_per_minute = rate;
-        self
-    }
-    pub fn session_seconds(mut self, seconds: u64) -> Self {
-        self.session_seconds = seconds;
-        self
-    }
-    pub fn arrival_seconds(mut self, seconds: u64) -> Self {
-        self.arrival_seconds = seconds;
-        self
-    }
-    /// How often the waiting page re-checks (the tests' default is 1 s, the
-    /// config's 5 s).
-    pub fn refresh_seconds(mut self, seconds: u64) -> Self {
-        self.refresh_seconds = seconds;
-        self
-    }
-
-    fn toml(&self) -> String {
-        format!(
-            "[[room]]\nname = {:?}\npaths = {:?}\nexclude = {:?}\ncapacity = {}\nadmit_per_minute = {}\nsession_seconds = {}\narrival_seconds = {}\nrefresh_seconds = {}\n\n",
-            self.name,
-            self.paths,
-            self.exclude,
-            self.capacity,
-            self.admit_per_minute,
-            self.session_seconds,
-            self.arrival_seconds,
-            self.refresh_seconds
-        )
-    }
-}
-
-pub struct GatewayBuilder {
-    upstream: String,
-    rooms: Vec<RoomSpec>,
-    backend: Backend,
-    on_error: &'static str,
-    cookie_keys: Vec<String>,
-    clock: Clock,
-    upstream_timeout_seconds: u64,
-    limits: String,
-    extra: String,
-    admin_token: Option<String>,
+/// A `[[room]]` for a test: protecting `/echo/NAME`, one visitor inside,
+/// 6,000 let in a minute (at once, in effect), a 5-minute session, a
+/// minute to arrive, and a waiting page that re-checks every second (the
+/// config's default is 5).
+pub fn room(name: &str) -> Room {
+    Room::new(name, &[&format!("/echo/{name}")], 1, 6000)
+        .session_seconds(300)
+        .arrival_seconds(60)
+        .refresh_seconds(1)
 }
 
 /// Limits loose enough that a test's many visitors, all on 127.0.0.1, are
-/// never rate limited unless the test asks for limits.
-pub const LOOSE_LIMITS: &str =
-    "per_ip_per_second = 1000000\nper_ip_burst = 1000000\ntickets_per_ip_per_minute = 1000000\n";
+/// never rate limited unless the test asks for limits; the builder's
+/// default. A test that sets one limit starts from these:
+/// `loose_limits().max_body_bytes(1024)`.
+pub fn loose_limits() -> Limits {
+    Limits::default()
+        .per_ip_per_second(1_000_000)
+        .per_ip_burst(1_000_000)
+        .tickets_per_ip_per_minute(1_000_000)
+}
+
+/// A gateway's config file and clock, before it starts.
+pub struct GatewayBuilder {
+    file: ConfigFile,
+    clock: Clock,
+}
 
 pub fn gateway(upstream: &Upstream) -> GatewayBuilder {
     gateway_to(&upstream.url())
@@ -116,93 +59,96 @@ pub fn gateway(upstream: &Upstream) -> GatewayBuilder {
 /// A gateway in front of any URL (e.g. one where nothing listens).
 pub fn gateway_to(upstream_url: &str) -> GatewayBuilder {
     GatewayBuilder {
-        upstream: upstream_url.to_owned(),
-        rooms: Vec::new(),
-        backend: Backend::Memory,
-        on_error: "wait",
-        cookie_keys: vec![COOKIE_KEY.to_owned()],
+        file: ConfigFile {
+            upstream_timeout_seconds: Some(30),
+            shutdown_grace_seconds: Some(2),
+            store: Store {
+                backend: StoreBackend::Memory,
+                on_error: Some(OnError::Wait),
+            },
+            secrets: Secrets {
+                cookie_keys: vec![COOKIE_KEY.to_owned()],
+                admin_token: None,
+            },
+            limits: loose_limits(),
+            ..ConfigFile::new(upstream_url)
+        },
         clock: Clock::system(),
-        upstream_timeout_seconds: 30,
-        limits: LOOSE_LIMITS.to_owned(),
-        extra: String::new(),
-        admin_token: None,
     }
 }
 
 impl GatewayBuilder {
-    pub fn room(mut self, room: RoomSpec) -> Self {
-        self.rooms.push(room);
+    pub fn room(mut self, room: Room) -> Self {
+        self.file.rooms.push(room);
         self
     }
-    pub fn redis(mut self, redis: &RedisServer) -> Self {
-        self.backend = Backend::Redis(redis.url());
+    pub fn buffer(mut self, buffer: Buffer) -> Self {
+        self.file.buffers.push(buffer);
         self
+    }
+    pub fn redis(self, redis: &RedisServer) -> Self {
+        self.backend(&Backend::Redis(redis.url()))
     }
     pub fn backend(mut self, backend: &Backend) -> Self {
-        self.backend = backend.clone();
+        self.file.store.backend = match backend {
+            Backend::Memory => StoreBackend::Memory,
+            Backend::Redis(url) => StoreBackend::Redis {
+                redis_url: url.clone(),
+            },
+        };
         self
     }
-    pub fn on_error(mut self, on_error: &'static str) -> Self {
-        self.on_error = on_error;
+    pub fn on_error(mut self, on_error: OnError) -> Self {
+        self.file.store.on_error = Some(on_error);
         self
     }
     pub fn cookie_keys(mut self, keys: &[&str]) -> Self {
-        self.cookie_keys = keys.iter().map(|k| k.to_string()).collect();
+        self.file.secrets.cookie_keys = keys.iter().map(|key| key.to_string()).collect();
+        self
+    }
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.file.secrets.admin_token = Some(token.to_owned());
+        self
+    }
+    /// The `[limits]` table, replacing [`loose_limits`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.file.limits = limits;
+        self
+    }
+    pub fn upstream_timeout_seconds(mut self, seconds: u64) -> Self {
+        self.file.upstream_timeout_seconds = Some(seconds);
+        self
+    }
+    /// `[cookies] secure`.
+    pub fn secure_cookies(mut self, secure: CookieSecure) -> Self {
+        self.file.cookies = Some(Cookies { secure });
+        self
+    }
+    /// `[pages] dir`: the operator's page files.
+    pub fn pages_dir(mut self, dir: &Path) -> Self {
+        self.file.pages = Some(Pages {
+            dir: dir.to_owned(),
+        });
+        self
+    }
+    /// `[worker] admin_listen`, for worker processes started on this file.
+    pub fn worker_admin_listen(mut self, addr: SocketAddr) -> Self {
+        self.file.worker = Some(Worker { admin_listen: addr });
         self
     }
     pub fn clock(mut self, clock: &Clock) -> Self {
         self.clock = clock.clone();
         self
     }
-    /// The `[limits]` table's body (TOML lines), replacing [`LOOSE_LIMITS`].
-    pub fn limits(mut self, lines: &str) -> Self {
-        self.limits = lines.to_owned();
-        self
-    }
 
-    pub fn admin_token(mut self, token: &str) -> Self {
-        self.admin_token = Some(token.to_owned());
-        self
-    }
-
-    /// More TOML tables, appended to the config (e.g. `[cookies]`).
-    pub fn extra_toml(mut self, text: &str) -> Self {
-        self.extra.push_str(text);
-        self.extra.push('\n');
-        self
-    }
-
-    pub fn upstream_timeout_seconds(mut self, seconds: u64) -> Self {
-        self.upstream_timeout_seconds = seconds;
-        self
-    }
-
-    pub fn toml(&self) -> String {
-        let store = match &self.backend {
-            Backend::Memory => "[store]\nbackend = \"memory\"\n".to_owned(),
-            Backend::Redis(url) => format!("[store]\nbackend = \"redis\"\nredis_url = {url:?}\n"),
-        };
-        let mut text = format!(
-            "listen = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:2\"\nupstream = {:?}\nupstream_timeout_seconds = {}\nshutdown_grace_seconds = 2\n\n{store}on_error = {:?}\n\n[secrets]\ncookie_keys = {:?}\n{}\n[limits]\n{}\n\n",
-            self.upstream,
-            self.upstream_timeout_seconds,
-            self.on_error,
-            self.cookie_keys,
-            self.admin_token
-                .as_ref()
-                .map(|token| format!("admin_token = {token:?}\n"))
-                .unwrap_or_default(),
-            self.limits
-        );
-        text.push_str(&self.extra);
-        for room in &self.rooms {
-            text.push_str(&room.toml());
-        }
-        text
+    /// The config file as built so far, e.g. to start worker processes on
+    /// (with [`ConfigFile::toml`]).
+    pub fn config_file(&self) -> &ConfigFile {
+        &self.file
     }
 
     pub async fn start(self) -> GatewayHandle {
-        let config = Config::from_toml(&self.toml(), |_| None).expect("test config is valid");
+        let config = self.file.validate().expect("test config is valid");
         let public = TcpListener::bind("127.0.0.1:0").await.expect("bind public");
         let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
         let addr = public.local_addr().expect("public address");

@@ -33,8 +33,8 @@ pub mod visitor;
 
 pub use backend::Backend;
 pub use gateway::{
-    COOKIE_KEY, GatewayBuilder, GatewayHandle, LOOSE_LIMITS, RoomSpec, STEP_INTERVAL, eventually,
-    gateway, gateway_to, room,
+    Buffer, COOKIE_KEY, ConfigFile, CookieSecure, GatewayBuilder, GatewayHandle, Limits, OnError,
+    Room, STEP_INTERVAL, Sink, eventually, gateway, gateway_to, loose_limits, room,
 };
 pub use postgres::{DEFAULT_POSTGRES_URL, Postgres};
 pub use redis::{CommandCounter, RedisServer};

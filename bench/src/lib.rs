@@ -3,6 +3,7 @@
 //! opening-day crowd, `lazio` the replay with and without anteroom, `http`
 //! the hot paths against nginx.
 
+pub mod config_file;
 mod fetch;
 pub mod http;
 pub mod lazio;

@@ -65,7 +65,7 @@ async fn an_operators_pages_replace_ours_and_the_rest_stays() {
     let up = upstream().await;
     let gw = gateway(&up)
         .room(room("vaccini").capacity(1))
-        .extra_toml(&format!("[pages]\ndir = {:?}\n", dir.display().to_string()))
+        .pages_dir(&dir)
         .start()
         .await;
     let inside = gw.visitor();

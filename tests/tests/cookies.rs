@@ -9,8 +9,8 @@
 
 use anteroom_gateway::token::{Keyring, Pass, Ticket};
 use anteroom_tests::{
-    Backend, COOKIE_KEY, GatewayHandle, RedisServer, cookie_value, gateway, header, plain_client,
-    room, set_cookies, upstream,
+    Backend, COOKIE_KEY, CookieSecure, GatewayHandle, RedisServer, cookie_value, gateway, header,
+    plain_client, room, set_cookies, upstream,
 };
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
@@ -663,7 +663,7 @@ async fn secure_cookies_can_be_required() {
     let up = upstream().await;
     let gw = gateway(&up)
         .room(room("vaccini").capacity(1))
-        .extra_toml("[cookies]\nsecure = \"always\"\n")
+        .secure_cookies(CookieSecure::Always)
         .start()
         .await;
     let response = reqwest::Client::new()

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anteroom_tests::{LOOSE_LIMITS, gateway, reached_origin, room, upstream};
+use anteroom_tests::{gateway, loose_limits, reached_origin, room, upstream};
 use futures::StreamExt;
 
 const ROOM: &str = "/echo/vaccini";
@@ -103,7 +103,7 @@ async fn streams_are_bounded_and_end_when_the_gateway_stops() {
     let up = upstream().await;
     let gw = gateway(&up)
         .room(room("vaccini").capacity(1))
-        .limits(&format!("{LOOSE_LIMITS}max_event_streams = 1\n"))
+        .limits(loose_limits().max_event_streams(1))
         .start()
         .await;
     assert!(reached_origin(gw.visitor().get(ROOM).await).await);

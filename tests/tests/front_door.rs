@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
-    LOOSE_LIMITS, cookie_value, eventually, gateway, plain_client, reached_origin, room, upstream,
-    upstream_with,
+    Limits, cookie_value, eventually, gateway, loose_limits, plain_client, reached_origin, room,
+    upstream, upstream_with,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -19,7 +19,7 @@ async fn a_client_over_its_limit_gets_429_with_retry_after_and_touches_nothing()
     let up = upstream().await;
     // One request per minute sustained: the burst of 3 is all there is.
     let gw = gateway(&up)
-        .limits("per_ip_per_second = 1\nper_ip_burst = 3\n")
+        .limits(Limits::default().per_ip_per_second(1).per_ip_burst(3))
         .start()
         .await;
     let client = plain_client();
@@ -65,7 +65,12 @@ async fn one_client_cannot_hoard_places_in_the_queue() {
     let up = upstream().await;
     let gw = gateway(&up)
         .room(room("vaccini").capacity(1))
-        .limits("per_ip_per_second = 1000\nper_ip_burst = 1000\ntickets_per_ip_per_minute = 3\n")
+        .limits(
+            Limits::default()
+                .per_ip_per_second(1000)
+                .per_ip_burst(1000)
+                .tickets_per_ip_per_minute(3),
+        )
         .start()
         .await;
     // The first place is straight in; two more are tickets; the fourth is refused.
@@ -100,7 +105,7 @@ async fn waiting_visitors_polling_are_never_rate_limited() {
     let up = upstream().await;
     let gw = gateway(&up)
         .room(room("vaccini").capacity(1))
-        .limits("per_ip_per_second = 1\nper_ip_burst = 2\n")
+        .limits(Limits::default().per_ip_per_second(1).per_ip_burst(2))
         .start()
         .await;
     assert!(reached_origin(gw.visitor().get("/echo/vaccini").await).await);
@@ -128,9 +133,9 @@ async fn waiting_visitors_polling_are_never_rate_limited() {
 #[tokio::test]
 async fn forwarded_for_keys_clients_only_behind_trusted_proxies() {
     let up = upstream().await;
-    let limits = "per_ip_per_second = 1\nper_ip_burst = 2\n";
+    let limits = Limits::default().per_ip_per_second(1).per_ip_burst(2);
     let behind_proxy = gateway(&up)
-        .limits(&format!("{limits}trusted_proxies = [\"127.0.0.1\"]\n"))
+        .limits(limits.clone().trusted_proxies(&["127.0.0.1"]))
         .start()
         .await;
     let client = plain_client();
@@ -176,7 +181,7 @@ async fn forwarded_for_keys_clients_only_behind_trusted_proxies() {
 async fn bodies_over_the_limit_get_413_and_never_reach_the_origin_whole() {
     let up = upstream().await;
     let gw = gateway(&up)
-        .limits(&format!("{LOOSE_LIMITS}max_body_bytes = 1024\n"))
+        .limits(loose_limits().max_body_bytes(1024))
         .start()
         .await;
     let client = plain_client();
@@ -216,7 +221,7 @@ async fn bodies_over_the_limit_get_413_and_never_reach_the_origin_whole() {
 async fn headers_over_the_limit_get_431() {
     let up = upstream().await;
     let gw = gateway(&up)
-        .limits(&format!("{LOOSE_LIMITS}max_header_bytes = 8192\n"))
+        .limits(loose_limits().max_header_bytes(8192))
         .start()
         .await;
     let client = plain_client();
@@ -244,9 +249,11 @@ async fn requests_beyond_max_in_flight_upstream_get_503_with_retry_after() {
     })
     .await;
     let gw = gateway(&up)
-        .limits(&format!(
-            "{LOOSE_LIMITS}max_in_flight_upstream = 1\nupstream_queue_ms = 0\n"
-        ))
+        .limits(
+            loose_limits()
+                .max_in_flight_upstream(1)
+                .upstream_queue_ms(0),
+        )
         .start()
         .await;
     let slow_url = gw.url("/echo/slow");
@@ -290,9 +297,11 @@ async fn requests_over_max_in_flight_upstream_wait_for_a_free_place() {
     })
     .await;
     let gw = gateway(&up)
-        .limits(&format!(
-            "{LOOSE_LIMITS}max_in_flight_upstream = 2\nupstream_queue_ms = 60000\n"
-        ))
+        .limits(
+            loose_limits()
+                .max_in_flight_upstream(2)
+                .upstream_queue_ms(60_000),
+        )
         .start()
         .await;
     let requests: Vec<_> = (0..6)
@@ -312,7 +321,7 @@ async fn requests_over_max_in_flight_upstream_wait_for_a_free_place() {
 async fn connections_beyond_the_limit_get_503_and_are_closed() {
     let up = upstream().await;
     let gw = gateway(&up)
-        .limits(&format!("{LOOSE_LIMITS}max_connections = 2\n"))
+        .limits(loose_limits().max_connections(2))
         .start()
         .await;
     let _first = TcpStream::connect(gw.addr).await.unwrap();
@@ -342,7 +351,7 @@ async fn connections_beyond_the_limit_get_503_and_are_closed() {
 async fn a_slowloris_client_is_cut_off() {
     let up = upstream().await;
     let gw = gateway(&up)
-        .limits(&format!("{LOOSE_LIMITS}header_read_timeout_seconds = 1\n"))
+        .limits(loose_limits().header_read_timeout_seconds(1))
         .start()
         .await;
     let mut slow = TcpStream::connect(gw.addr).await.unwrap();
@@ -373,7 +382,7 @@ async fn a_spent_tickets_polls_are_rate_limited() {
     let up = upstream().await;
     let gw = gateway(&up)
         .room(room("vaccini").capacity(1))
-        .limits("per_ip_per_second = 1\nper_ip_burst = 6\n")
+        .limits(Limits::default().per_ip_per_second(1).per_ip_burst(6))
         .start()
         .await;
     let first = gw.visitor();
@@ -455,9 +464,12 @@ async fn a_slow_reader_cannot_hold_an_upstream_slot() {
         }
     });
     let gw = anteroom_tests::gateway_to(&format!("http://{site_addr}"))
-        .limits(&format!(
-            "{LOOSE_LIMITS}max_in_flight_upstream = 1\nupstream_queue_ms = 0\nsend_timeout_seconds = 1\n"
-        ))
+        .limits(
+            loose_limits()
+                .max_in_flight_upstream(1)
+                .upstream_queue_ms(0)
+                .send_timeout_seconds(1),
+        )
         .start()
         .await;
     // Ask for the big answer and never read it.

@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use anteroom_gateway::token::{Keyring, Pass, Ticket, new_pass_id};
 use anteroom_tests::{
-    Backend, COOKIE_KEY, GatewayHandle, RedisServer, gateway, reached_origin, room, upstream,
+    Backend, COOKIE_KEY, GatewayHandle, Limits, RedisServer, gateway, reached_origin, room,
+    upstream,
 };
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,7 +55,9 @@ const OPEN: &str = "/echo/open";
 /// The shipped limits (20 requests a second, bursts of 40, 10 tickets a
 /// minute per client), with the loopback as a trusted proxy. The honest
 /// visitors, all on 127.0.0.1 without `X-Forwarded-For`, stay well inside.
-const SHIPPED_LIMITS_BEHIND_A_PROXY: &str = "trusted_proxies = [\"127.0.0.0/8\"]\n";
+fn shipped_limits_behind_a_proxy() -> Limits {
+    Limits::default().trusted_proxies(&["127.0.0.0/8"])
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_gateway_survives_a_storm_and_keeps_the_queue() {
@@ -74,7 +77,7 @@ async fn storm_scenario(backend: &Backend) {
         .room(room("vaccini").capacity(2))
         .room(room("calm").capacity(1000))
         .backend(backend)
-        .limits(SHIPPED_LIMITS_BEHIND_A_PROXY)
+        .limits(shipped_limits_behind_a_proxy())
         .start()
         .await;
 

@@ -5,17 +5,15 @@ use std::time::Duration;
 
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
-    GatewayBuilder, GatewayHandle, RedisServer, Upstream, Visitor, eventually, gateway,
-    plain_client, room, upstream_with,
+    Buffer, GatewayBuilder, GatewayHandle, RedisServer, Upstream, Visitor, eventually, gateway,
+    loose_limits, plain_client, room, upstream_with,
 };
 
 const BOOKING: &str = r#"{"name":"Ada","slot":"2021-03-01T09:00"}"#;
 
-fn buffer_toml(extra: &str) -> String {
-    format!(
-        "[[buffer]]\nname = \"bookings\"\nroom = \"vaccini\"\npath = \"/api/bookings\"\n\
-         drain_per_second = 1000\n{extra}\n"
-    )
+/// The buffer under test: bookings to the room's `/api/bookings`.
+fn bookings() -> Buffer {
+    Buffer::new("bookings", "vaccini", "/api/bookings", 1000)
 }
 
 async fn origin() -> Upstream {
@@ -26,10 +24,10 @@ async fn origin() -> Upstream {
     .await
 }
 
-fn builder(origin: &Upstream, capacity: u32, buffer_extra: &str) -> GatewayBuilder {
+fn builder(origin: &Upstream, capacity: u32, buffer: Buffer) -> GatewayBuilder {
     gateway(origin)
         .room(room("vaccini").paths(&["/api/"]).capacity(capacity))
-        .extra_toml(&buffer_toml(buffer_extra))
+        .buffer(buffer)
 }
 
 async fn inside(gateway: &GatewayHandle) -> Visitor {
@@ -86,7 +84,7 @@ async fn buffer_figures(gateway: &GatewayHandle) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_gateway_drains_its_own_buffer() {
     let origin = origin().await;
-    let gateway = builder(&origin, 10, "").start().await;
+    let gateway = builder(&origin, 10, bookings()).start().await;
     let visitor = inside(&gateway).await;
     let id = receipt_of(post(&visitor, Some("k1"), BOOKING).await).await;
     assert!(id.starts_with("bookings."), "{id}");
@@ -102,7 +100,7 @@ async fn the_embedded_gateway_drains_its_own_buffer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_idempotency_key_gets_the_same_receipt_and_one_booking() {
     let origin = origin().await;
-    let gateway = builder(&origin, 10, "").start().await;
+    let gateway = builder(&origin, 10, bookings()).start().await;
     let visitor = inside(&gateway).await;
     let first = receipt_of(post(&visitor, Some("same"), BOOKING).await).await;
     let second = receipt_of(post(&visitor, Some("same"), BOOKING).await).await;
@@ -135,7 +133,7 @@ async fn a_repeated_idempotency_key_gets_the_same_receipt_and_one_booking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_key_the_same_request_from_the_same_visitor_is_one_booking() {
     let origin = origin().await;
-    let gateway = builder(&origin, 10, "").start().await;
+    let gateway = builder(&origin, 10, bookings()).start().await;
     let visitor = inside(&gateway).await;
     // A double click, or a form sent again.
     let first = receipt_of(post(&visitor, None, BOOKING).await).await;
@@ -157,11 +155,8 @@ async fn without_a_key_the_same_request_from_the_same_visitor_is_one_booking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_and_nothing_is_stored() {
     let origin = origin().await;
-    let gateway = builder(&origin, 10, "")
-        .limits(&format!(
-            "{}max_body_bytes = 1024\n",
-            anteroom_tests::LOOSE_LIMITS
-        ))
+    let gateway = builder(&origin, 10, bookings())
+        .limits(loose_limits().max_body_bytes(1024))
         .start()
         .await;
     let visitor = inside(&gateway).await;
@@ -192,7 +187,7 @@ async fn bad_requests_are_refused_and_nothing_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_visitor_gets_the_waiting_room_not_a_receipt() {
     let origin = origin().await;
-    let gateway = builder(&origin, 1, "").start().await;
+    let gateway = builder(&origin, 1, bookings()).start().await;
     let _inside = inside(&gateway).await;
     let outsider = gateway.visitor();
     let response = outsider
@@ -215,7 +210,7 @@ async fn a_waiting_visitor_gets_the_waiting_room_not_a_receipt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_methods_on_the_buffered_path_are_proxied() {
     let origin = origin().await;
-    let gateway = builder(&origin, 10, "").start().await;
+    let gateway = builder(&origin, 10, bookings()).start().await;
     let visitor = inside(&gateway).await;
     // The origin answers GET /api/bookings itself (405: it only takes POST).
     let response = visitor.get("/api/bookings").await;
@@ -229,10 +224,17 @@ async fn a_full_buffer_answers_503_and_keeps_what_it_accepted() {
     // Redis, and no worker: nothing drains.
     let redis = RedisServer::start_durable().await;
     let origin = origin().await;
-    let gateway = builder(&origin, 10, "max_depth = 3")
-        .redis(&redis)
-        .start()
-        .await;
+    let gateway = builder(
+        &origin,
+        10,
+        Buffer {
+            max_depth: Some(3),
+            ..bookings()
+        },
+    )
+    .redis(&redis)
+    .start()
+    .await;
     let visitor = inside(&gateway).await;
     for index in 0..3 {
         receipt_of(post(&visitor, Some(&format!("k{index}")), BOOKING).await).await;
@@ -251,7 +253,7 @@ async fn a_full_buffer_answers_503_and_keeps_what_it_accepted() {
 async fn with_the_store_down_nothing_is_answered_202() {
     let mut redis = RedisServer::start_durable().await;
     let origin = origin().await;
-    let gateway = builder(&origin, 10, "").redis(&redis).start().await;
+    let gateway = builder(&origin, 10, bookings()).redis(&redis).start().await;
     let visitor = inside(&gateway).await;
     redis.kill();
     let response = post(&visitor, Some("k"), BOOKING).await;
@@ -263,7 +265,7 @@ async fn with_the_store_down_nothing_is_answered_202() {
 async fn receipts_answer_json_html_and_404() {
     let redis = RedisServer::start_durable().await;
     let origin = origin().await;
-    let gateway = builder(&origin, 10, "").redis(&redis).start().await;
+    let gateway = builder(&origin, 10, bookings()).redis(&redis).start().await;
     let visitor = inside(&gateway).await;
     let first = receipt_of(post(&visitor, Some("a"), BOOKING).await).await;
     let second = receipt_of(post(&visitor, Some("b"), BOOKING).await).await;
@@ -300,7 +302,7 @@ async fn receipts_answer_json_html_and_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_form_post_gets_a_receipt_page() {
     let origin = origin().await;
-    let gateway = builder(&origin, 10, "").start().await;
+    let gateway = builder(&origin, 10, bookings()).start().await;
     let visitor = inside(&gateway).await;
     let response = visitor
         .client
@@ -348,10 +350,7 @@ async fn the_replay_carries_the_sites_headers_byte_for_byte_and_none_of_ours() {
     // A buffer on the origin's /echo, which answers with what reached it.
     let gateway = gateway(&origin)
         .room(room("vaccini").paths(&["/api/", "/echo/"]).capacity(10))
-        .extra_toml(
-            "[[buffer]]\nname = \"bookings\"\nroom = \"vaccini\"\npath = \"/echo/book\"\n\
-             drain_per_second = 1000\n",
-        )
+        .buffer(Buffer::new("bookings", "vaccini", "/echo/book", 1000))
         .start()
         .await;
     let client = plain_client();

@@ -6,7 +6,8 @@
 
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
-    eventually, free_port, gateway, gateway_to, plain_client, reached_origin, room, upstream_with,
+    Buffer, eventually, free_port, gateway, gateway_to, plain_client, reached_origin, room,
+    upstream_with,
 };
 use serde_json::Value;
 
@@ -36,10 +37,7 @@ async fn the_overview_tells_the_story() {
                 .paths(&["/echo/vaccini", "/api/"])
                 .capacity(3),
         )
-        .extra_toml(
-            "[[buffer]]\nname = \"bookings\"\nroom = \"vaccini\"\npath = \"/api/bookings\"\n\
-             drain_per_second = 1000\n",
-        )
+        .buffer(Buffer::new("bookings", "vaccini", "/api/bookings", 1000))
         .admin_token(TOKEN)
         .start()
         .await;

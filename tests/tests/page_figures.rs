@@ -20,7 +20,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anteroom_tests::browser::{Browser, run, shown_json, text, until};
-use anteroom_tests::{LOOSE_LIMITS, Upstream, gateway, reached_origin, room, upstream};
+use anteroom_tests::{Upstream, gateway, loose_limits, reached_origin, room, upstream};
 use fantoccini::Client;
 
 const ASKED_FOR: &str = "/echo/vaccini/page?x=1";
@@ -109,12 +109,12 @@ async fn slot_to_arrival(
     sample: u64,
 ) -> u64 {
     let limits = match way {
-        Way::Polling => format!("{LOOSE_LIMITS}max_event_streams = 0\n"),
-        Way::EventStream | Way::NoJavaScript => LOOSE_LIMITS.to_owned(),
+        Way::Polling => loose_limits().max_event_streams(0),
+        Way::EventStream | Way::NoJavaScript => loose_limits(),
     };
     let gw = gateway(up)
         .room(room("vaccini").capacity(1).refresh_seconds(refresh_seconds))
-        .limits(&limits)
+        .limits(limits)
         .start()
         .await;
     let inside = gw.visitor();

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anteroom_gateway::page::{Pages, Visitor};
 use anteroom_tests::{
-    GatewayHandle, LOOSE_LIMITS, Upstream, cookie_value, free_port, gateway, gateway_to, header,
+    GatewayHandle, Upstream, cookie_value, free_port, gateway, gateway_to, header, loose_limits,
     plain_client, room, upstream,
 };
 use serde_json::{Value, json};
@@ -550,10 +550,7 @@ async fn a_large_request_body_arrives_whole() {
     let up = upstream().await;
     let gw = gateway(&up)
         .room(room("vaccini").capacity(1))
-        .limits(&format!(
-            "{LOOSE_LIMITS}max_body_bytes = {}\n",
-            16 * 1024 * 1024
-        ))
+        .limits(loose_limits().max_body_bytes(16 * 1024 * 1024))
         .start()
         .await;
     let client = plain_client();
@@ -631,10 +628,7 @@ async fn a_request_body_is_streamed_not_buffered() {
     .await;
     let gw = gateway_to(&format!("http://{site}"))
         .room(room("vaccini"))
-        .limits(&format!(
-            "{LOOSE_LIMITS}max_body_bytes = {}\n",
-            16 * 1024 * 1024
-        ))
+        .limits(loose_limits().max_body_bytes(16 * 1024 * 1024))
         .start()
         .await;
 

@@ -47,7 +47,7 @@ async fn is_inside(visitor: &Visitor) -> bool {
 async fn start(
     backend: &Backend,
     up: &Upstream,
-    spec: anteroom_tests::RoomSpec,
+    spec: anteroom_tests::Room,
     clock: &Clock,
 ) -> GatewayHandle {
     gateway(up)

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use anteroom_tests::{
-    RedisServer, Visitor, cookie_value, eventually, gateway, reached_origin, room, upstream,
+    OnError, RedisServer, Visitor, cookie_value, eventually, gateway, reached_origin, room,
+    upstream,
 };
 
 const ROOM: &str = "/echo/vaccini";
@@ -17,7 +18,7 @@ async fn on_error_wait_keeps_new_visitors_waiting_and_recovers() {
     let gw = gateway(&up)
         .room(room("vaccini").capacity(5))
         .redis(&redis)
-        .on_error("wait")
+        .on_error(OnError::Wait)
         .start()
         .await;
     let inside = gw.visitor();
@@ -74,7 +75,7 @@ async fn on_error_admit_lets_visitors_through_and_recovers() {
     let gw = gateway(&up)
         .room(room("vaccini").capacity(1))
         .redis(&redis)
-        .on_error("admit")
+        .on_error(OnError::Admit)
         .start()
         .await;
     assert!(reached_origin(gw.visitor().get(ROOM).await).await);

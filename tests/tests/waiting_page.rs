@@ -18,7 +18,7 @@ use anteroom_tests::browser::{
     shown_json, text, until,
 };
 use anteroom_tests::{
-    GatewayHandle, LOOSE_LIMITS, Upstream, Visitor, gateway, header, plain_client, reached_origin,
+    GatewayHandle, Upstream, Visitor, gateway, header, loose_limits, plain_client, reached_origin,
     room, upstream,
 };
 use fantoccini::{Client, Locator};
@@ -45,12 +45,12 @@ async fn full_room(up: &Upstream) -> (GatewayHandle, Visitor) {
 
 async fn full_room_with(up: &Upstream, streams: Streams) -> (GatewayHandle, Visitor) {
     let limits = match streams {
-        Streams::On => LOOSE_LIMITS.to_owned(),
-        Streams::Off => format!("{LOOSE_LIMITS}max_event_streams = 0\n"),
+        Streams::On => loose_limits(),
+        Streams::Off => loose_limits().max_event_streams(0),
     };
     let gw = gateway(up)
         .room(room("vaccini").capacity(1))
-        .limits(&limits)
+        .limits(limits)
         .start()
         .await;
     let inside = gw.visitor();

@@ -5,10 +5,13 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
+use anteroom_bench::config_file;
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
-    GatewayHandle, Postgres, RedisServer, Upstream, Visitor, free_port, gateway, gateway_to,
-    plain_client, room, upstream_with,
+    Buffer, ConfigFile, GatewayHandle, Postgres, RedisServer, Sink, Upstream, Visitor, free_port,
+    gateway, gateway_to, plain_client, room, upstream_with,
 };
 
 const BUFFER: &str = "bookings";
@@ -28,8 +31,9 @@ struct BufferSpec {
     /// `sink_timeout_seconds`; `reclaim_after_seconds` is 1 more, or 30
     /// when the sink timeout is longer than 1.
     sink_timeout: u64,
-    /// More `[[buffer]]` lines (e.g. a postgres sink).
-    extra: String,
+    sink: Sink,
+    /// `content_types`, when not the default.
+    content_types: Option<Vec<String>>,
 }
 
 impl Default for BufferSpec {
@@ -40,38 +44,50 @@ impl Default for BufferSpec {
             max_attempts: 5,
             max_depth: 100_000,
             sink_timeout: 1,
-            extra: String::new(),
+            sink: Sink::Http,
+            content_types: None,
         }
     }
 }
 
 impl BufferSpec {
-    fn toml(&self, worker_admin_port: u16) -> String {
-        format!(
-            "[worker]\nadmin_listen = \"127.0.0.1:{worker_admin_port}\"\n\n\
-             [[buffer]]\nname = \"{BUFFER}\"\nroom = \"vaccini\"\nmethod = \"POST\"\n\
-             path = \"/api/bookings\"\ndrain_per_second = {}\nmax_in_flight = {}\n\
-             max_attempts = {}\nmax_depth = {}\nsink_timeout_seconds = {}\n\
-             reclaim_after_seconds = {}\nretry_initial_ms = 20\nretry_max_seconds = 1\n{}\n\n",
-            self.drain_per_second,
-            self.max_in_flight,
-            self.max_attempts,
-            self.max_depth,
-            self.sink_timeout,
-            if self.sink_timeout > 1 { 30 } else { 2 },
-            self.extra
-        )
+    /// The `[[buffer]]`: bookings (`POST /api/bookings`) in room `vaccini`.
+    fn buffer(&self) -> Buffer {
+        Buffer {
+            max_in_flight: Some(self.max_in_flight),
+            sink: self.sink.clone(),
+            max_depth: Some(self.max_depth),
+            content_types: self.content_types.clone(),
+            max_attempts: Some(u64::from(self.max_attempts)),
+            retry_initial_ms: Some(20),
+            retry_max_seconds: Some(1),
+            sink_timeout_seconds: Some(self.sink_timeout),
+            reclaim_after_seconds: Some(if self.sink_timeout > 1 { 30 } else { 2 }),
+            ..Buffer::new(BUFFER, "vaccini", "/api/bookings", self.drain_per_second)
+        }
     }
 }
 
+/// `file` for a worker process: against `upstream`, its admin listener on
+/// port `admin_port`.
+fn worker_config(file: &ConfigFile, upstream: &str, admin_port: u16) -> String {
+    ConfigFile {
+        upstream: upstream.to_owned(),
+        worker: Some(config_file::Worker {
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], admin_port)),
+        }),
+        ..file.clone()
+    }
+    .toml()
+}
+
 /// A gateway on Redis taking bookings, the origin behind it, and the config
-/// text workers are started with.
+/// file workers are started with.
 struct Stage {
     redis: RedisServer,
     origin: Upstream,
     gateway: GatewayHandle,
-    config: String,
-    worker_admin_port: u16,
+    config: ConfigFile,
 }
 
 impl Stage {
@@ -80,20 +96,18 @@ impl Stage {
     async fn new(spec: BufferSpec, origin: OriginOptions) -> Stage {
         let redis = RedisServer::start_durable().await;
         let origin = upstream_with(origin).await;
-        let worker_admin_port = free_port();
         let builder = gateway(&origin)
             .room(room("vaccini").paths(&["/api/"]).capacity(1000))
             .redis(&redis)
             .admin_token(ADMIN_TOKEN)
-            .extra_toml(&spec.toml(worker_admin_port));
-        let config = builder.toml();
+            .buffer(spec.buffer());
+        let config = builder.config_file().clone();
         let gateway = builder.start().await;
         Stage {
             redis,
             origin,
             gateway,
             config,
-            worker_admin_port,
         }
     }
 
@@ -118,17 +132,10 @@ impl Stage {
 
     fn spawn_worker(&self, upstream: &str) -> Worker {
         let admin_port = free_port();
-        let config = self
-            .config
-            .replace(
-                &format!("127.0.0.1:{}", self.worker_admin_port),
-                &format!("127.0.0.1:{admin_port}"),
-            )
-            .replace(
-                &format!("upstream = {:?}", self.origin.url()),
-                &format!("upstream = {upstream:?}"),
-            );
-        Worker::start(&config, admin_port)
+        Worker::start(
+            &worker_config(&self.config, upstream, admin_port),
+            admin_port,
+        )
     }
 
     /// A visitor inside the room (the room has space: straight in).
@@ -605,10 +612,10 @@ async fn the_worker_reports_health_readiness_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_refuses_the_memory_backend() {
     let origin = upstream_with(OriginOptions::default()).await;
-    let config = gateway_to(&origin.url())
+    let builder = gateway_to(&origin.url())
         .room(room("vaccini").paths(&["/api/"]))
-        .extra_toml(&BufferSpec::default().toml(free_port()))
-        .toml();
+        .buffer(BufferSpec::default().buffer());
+    let config = worker_config(builder.config_file(), &origin.url(), free_port());
     let path = std::env::temp_dir().join(format!("anteroom-worker-memory-{}.toml", free_port()));
     std::fs::write(&path, config).expect("write config");
     let output = Command::new(env!("CARGO_BIN_EXE_anteroom-worker"))
@@ -643,12 +650,14 @@ async fn the_postgres_sink_never_overbooks_a_slot() {
                      SELECT id, $2, $3 FROM s RETURNING id, slot_id";
     let spec = BufferSpec {
         drain_per_second: 50,
-        extra: format!(
-            "sink = \"postgres\"\npostgres_url = {:?}\nstatement = {statement:?}\n\
-             params = [\"slot_id\", \"patient.name\", \"$idempotency_key\"]\n\
-             content_types = [\"application/json\"]",
-            database.url()
-        ),
+        sink: Sink::Postgres {
+            postgres_url: database.url().to_owned(),
+            statement: statement.to_owned(),
+            params: ["slot_id", "patient.name", "$idempotency_key"]
+                .map(str::to_owned)
+                .to_vec(),
+        },
+        content_types: Some(vec!["application/json".to_owned()]),
         ..BufferSpec::default()
     };
     let stage = Stage::new(spec, OriginOptions::default()).await;
