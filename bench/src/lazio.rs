@@ -18,10 +18,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use anteroom_config::Config;
 use anteroom_gateway::Gateway;
 use anteroom_gateway::token::Keyring;
 
+use crate::config_file::{
+    Buffer, BufferMethod, ConfigFile, Limits, Room, Secrets, Store, StoreBackend,
+};
 use crate::origin::{self, Melt, OriginOptions};
 use crate::surge::args::{self, CrowdArgs, OutputArgs};
 use crate::surge::{self, Report, SurgeOptions, TicketReader, chart};
@@ -298,56 +300,59 @@ impl Front {
             0
         };
         let upstream_in_flight = args.origin_capacity.saturating_sub(buffer_in_flight).max(1);
-        let store = match &args.redis_url {
-            Some(url) => format!("backend = \"redis\"\nredis_url = {url:?}\n"),
-            None => "backend = \"memory\"\n".to_owned(),
+        let backend = match &args.redis_url {
+            Some(url) => StoreBackend::Redis {
+                redis_url: url.clone(),
+            },
+            None => StoreBackend::Memory,
         };
-        let mut toml = format!(
-            r#"# The gateway serves listeners the replay binds itself.
-listen = "127.0.0.1:1"
-admin_listen = "127.0.0.1:2"
-upstream = "http://{site}"
-upstream_timeout_seconds = 60
-shutdown_grace_seconds = 2
-
-[store]
-{store}
-[secrets]
-cookie_keys = ["{secret}"]
-
-[limits]
-trusted_proxies = ["127.0.0.1/32"]
-max_in_flight_upstream = {upstream_in_flight}
-max_connections = {max_connections}
-
-[[room]]
-name = "{room}"
-paths = ["/"]
-capacity = {inside}
-admit_per_minute = {admit_per_minute}
-session_seconds = 120
-arrival_seconds = 60
-refresh_seconds = {refresh}
-"#,
-            max_connections = args.crowd.connections + 1000,
-            refresh = args.refresh_seconds,
-        );
-        if args.buffer {
+        let buffers = if args.buffer {
             let drain = ((rate * args.headroom).ceil() as u64).max(1);
-            toml.push_str(&format!(
-                r#"
-[[buffer]]
-name = "bookings"
-room = "{room}"
-method = "POST"
-path = "/api/bookings"
-drain_per_second = {drain}
-max_in_flight = {buffer_in_flight}
-sink = "http"
-"#
-            ));
-        }
-        let config = Config::from_toml(&toml, |_| None)
+            vec![Buffer {
+                method: Some(BufferMethod::Post),
+                max_in_flight: Some(buffer_in_flight),
+                ..Buffer::new(
+                    "bookings",
+                    &room,
+                    "/api/bookings",
+                    fits_u32("drain_per_second", drain)?,
+                )
+            }]
+        } else {
+            Vec::new()
+        };
+        let file = ConfigFile {
+            upstream_timeout_seconds: Some(60),
+            shutdown_grace_seconds: Some(2),
+            store: Store {
+                backend,
+                on_error: None,
+            },
+            secrets: Secrets {
+                cookie_keys: vec![secret.clone()],
+                admin_token: None,
+            },
+            limits: Limits::default()
+                .trusted_proxies(&["127.0.0.1/32"])
+                .max_in_flight_upstream(u64::from(upstream_in_flight))
+                .max_connections(args.crowd.connections as u64 + 1000),
+            rooms: vec![
+                Room::new(
+                    &room,
+                    &["/"],
+                    fits_u32("capacity", inside)?,
+                    fits_u32("admit_per_minute", admit_per_minute)?,
+                )
+                .session_seconds(120)
+                .arrival_seconds(60)
+                .refresh_seconds(args.refresh_seconds),
+            ],
+            buffers,
+            // The replay binds the gateway's listeners itself.
+            ..ConfigFile::new(format!("http://{site}"))
+        };
+        let config = file
+            .validate()
             .map_err(|error| format!("the generated gateway config is invalid: {error}"))?;
         let gateway =
             Gateway::new(config).map_err(|error| format!("the gateway does not start: {error}"))?;
@@ -393,4 +398,11 @@ sink = "http"
             Err(error) => eprintln!("lazio: the gateway's task failed: {error}"),
         }
     }
+}
+
+/// A figure of the generated config that the file holds as a 32-bit number.
+fn fits_u32(key: &str, value: u64) -> Result<u32, String> {
+    u32::try_from(value).map_err(|_| {
+        format!("the generated gateway config is invalid: {key} = {value} is too large")
+    })
 }

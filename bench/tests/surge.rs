@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use anteroom_bench::origin::{self, OriginOptions};
+use anteroom_tests::{GatewayHandle, Limits, Room, gateway_to};
 use serde_json::Value;
 
 /// A site that keeps up with the small crowds of these tests.
@@ -95,54 +96,24 @@ fn a_target_that_is_not_http_is_refused() {
 
 const SECRET: &str = "a-rehearsal-cookie-key-of-at-least-32-characters";
 
-/// An in-process gateway in front of a site of its own, with one room
-/// (`vaccini`, the whole site) and the bench's address trusted for
-/// `X-Forwarded-For`.
+/// An in-process gateway (the test harness's) in front of a site of its
+/// own, with one room (`vaccini`, the whole site), the shipped per-client
+/// limits and the bench's address trusted for `X-Forwarded-For`.
 struct Front {
     site: origin::Running,
-    addr: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), anteroom_gateway::GatewayError>>,
+    gateway: GatewayHandle,
 }
 
 impl Front {
     async fn start(capacity: u32, admit_per_minute: u32) -> Front {
         let site = start_site().await;
-        let config = anteroom_config::Config::from_toml(
-            &format!(
-                r#"listen = "127.0.0.1:1"
-admin_listen = "127.0.0.1:2"
-upstream = "http://{}"
-[secrets]
-cookie_keys = ["{SECRET}"]
-[limits]
-trusted_proxies = ["127.0.0.1/32"]
-[[room]]
-name = "vaccini"
-paths = ["/"]
-capacity = {capacity}
-admit_per_minute = {admit_per_minute}
-refresh_seconds = 1
-"#,
-                site.addr
-            ),
-            |_| None,
-        )
-        .unwrap();
-        let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = public.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let gateway = anteroom_gateway::Gateway::new(config).unwrap();
-        let task = tokio::spawn(gateway.serve(public, admin, async {
-            let _ = stopped.await;
-        }));
-        Front {
-            site,
-            addr,
-            stop,
-            task,
-        }
+        let gateway = gateway_to(&format!("http://{}", site.addr))
+            .cookie_keys(&[SECRET])
+            .limits(Limits::default().trusted_proxies(&["127.0.0.1/32"]))
+            .room(Room::new("vaccini", &["/"], capacity, admit_per_minute).refresh_seconds(1))
+            .start()
+            .await;
+        Front { site, gateway }
     }
 
     /// Sends a crowd of `visitors` through it, reading their tickets with
@@ -151,7 +122,7 @@ refresh_seconds = 1
         let json = std::env::temp_dir().join(format!(
             "anteroom-bench-surge-front-{}-{}.json",
             std::process::id(),
-            self.addr.port()
+            self.gateway.addr.port()
         ));
         let mut command = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"));
         command
@@ -161,7 +132,7 @@ refresh_seconds = 1
             .args(extra)
             .env("ANTEROOM_COOKIE_KEYS", SECRET)
             .arg("--target")
-            .arg(format!("http://{}", self.addr))
+            .arg(format!("http://{}", self.gateway.addr))
             .arg("--json")
             .arg(&json);
         let output = tokio::task::spawn_blocking(move || command.output())
@@ -179,8 +150,7 @@ refresh_seconds = 1
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+        self.gateway.stop().await;
         self.site.stop().await;
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use super::tools::{self, Service, WorkDir};
+use crate::config_file::{self, ConfigFile, Limits, OnError, Store, StoreBackend};
 use crate::fetch::Client;
 
 /// A `[[room]]` of the bench's gateway.
@@ -23,13 +24,17 @@ pub struct RoomPlan {
 }
 
 impl RoomPlan {
-    fn toml(&self) -> String {
+    fn room(&self) -> config_file::Room {
         // A long session and arrival window: nobody inside times out during
         // the run, so a full room stays full and its line does not move.
-        format!(
-            "[[room]]\nname = {:?}\npaths = [{:?}]\ncapacity = {}\nadmit_per_minute = {}\nsession_seconds = 86400\narrival_seconds = 3600\n\n",
-            self.name, self.path, self.capacity, self.admit_per_minute
+        config_file::Room::new(
+            &self.name,
+            &[&self.path],
+            self.capacity,
+            self.admit_per_minute,
         )
+        .session_seconds(86400)
+        .arrival_seconds(3600)
     }
 }
 
@@ -45,34 +50,28 @@ pub fn rooms_config(
     secrets: &Secrets,
     rooms: &[RoomPlan],
 ) -> String {
-    let mut text = format!(
-        r#"listen = "{public}"
-admin_listen = "{admin}"
-upstream = "http://{origin}"
-shutdown_grace_seconds = 1
-
-[store]
-backend = "redis"
-redis_url = {redis_url:?}
-on_error = "wait"
-
-[secrets]
-cookie_keys = ["{cookie_key}"]
-admin_token = "{admin_token}"
-
-[limits]
-per_ip_per_second = 1000000000
-per_ip_burst = 1000000000
-tickets_per_ip_per_minute = 1000000000
-
-"#,
-        cookie_key = secrets.cookie_key,
-        admin_token = secrets.admin_token,
-    );
-    for room in rooms {
-        text.push_str(&room.toml());
+    ConfigFile {
+        listen: Some(public),
+        admin_listen: Some(admin),
+        shutdown_grace_seconds: Some(1),
+        store: Store {
+            backend: StoreBackend::Redis {
+                redis_url: redis_url.to_owned(),
+            },
+            on_error: Some(OnError::Wait),
+        },
+        secrets: config_file::Secrets {
+            cookie_keys: vec![secrets.cookie_key.clone()],
+            admin_token: Some(secrets.admin_token.clone()),
+        },
+        limits: Limits::default()
+            .per_ip_per_second(1_000_000_000)
+            .per_ip_burst(1_000_000_000)
+            .tickets_per_ip_per_minute(1_000_000_000),
+        rooms: rooms.iter().map(RoomPlan::room).collect(),
+        ..ConfigFile::new(format!("http://{origin}"))
     }
-    text
+    .toml()
 }
 
 /// The gateway of the limit scenario: one request a second per client,
@@ -83,24 +82,18 @@ pub fn limit_config(
     origin: SocketAddr,
     secrets: &Secrets,
 ) -> String {
-    format!(
-        r#"listen = "{public}"
-admin_listen = "{admin}"
-upstream = "http://{origin}"
-shutdown_grace_seconds = 1
-
-[store]
-backend = "memory"
-
-[secrets]
-admin_token = "{admin_token}"
-
-[limits]
-per_ip_per_second = 1
-per_ip_burst = 1
-"#,
-        admin_token = secrets.admin_token,
-    )
+    ConfigFile {
+        listen: Some(public),
+        admin_listen: Some(admin),
+        shutdown_grace_seconds: Some(1),
+        secrets: config_file::Secrets {
+            cookie_keys: Vec::new(),
+            admin_token: Some(secrets.admin_token.clone()),
+        },
+        limits: Limits::default().per_ip_per_second(1).per_ip_burst(1),
+        ..ConfigFile::new(format!("http://{origin}"))
+    }
+    .toml()
 }
 
 /// Keys of this run only.
