@@ -57,16 +57,16 @@ async fn get_with_cookies(gw: &GatewayHandle, path: &str, cookies: &[&[u8]]) -> 
     request.send().await.expect("request")
 }
 
-/// What a request got: the origin, or the gateway's waiting page for
+/// What a request reached: the origin, or the gateway's waiting page for
 /// `room` (with its headers), or something else (the message says what).
 #[derive(Debug, PartialEq, Eq)]
-enum Outcome {
+enum Reached {
     Origin,
     WaitingPage,
     Other(String),
 }
 
-async fn outcome(response: reqwest::Response, room: &str) -> Outcome {
+async fn reached(response: reqwest::Response, room: &str) -> Reached {
     let status = response.status();
     let content_type = header(&response, "content-type")
         .unwrap_or_default()
@@ -77,7 +77,7 @@ async fn outcome(response: reqwest::Response, room: &str) -> Outcome {
     if status == 200
         && serde_json::from_str::<Value>(&body).is_ok_and(|value| value.get("method").is_some())
     {
-        return Outcome::Origin;
+        return Reached::Origin;
     }
     if status == 200
         && content_type.starts_with("text/html")
@@ -87,9 +87,9 @@ async fn outcome(response: reqwest::Response, room: &str) -> Outcome {
             "data-status-url=\"/_anteroom/status?room={room}\""
         ))
     {
-        return Outcome::WaitingPage;
+        return Reached::WaitingPage;
     }
-    Outcome::Other(format!("{status} {content_type}: {body}"))
+    Reached::Other(format!("{status} {content_type}: {body}"))
 }
 
 fn now_ms() -> u64 {
@@ -164,7 +164,7 @@ async fn an_empty_room_lets_the_first_visitor_straight_in(backend: Backend) {
     assert!(anteroom_tests::reached_origin(visitor.get("/echo/vaccini").await).await);
     assert_eq!(visitor.status("vaccini").await["state"], "admitted");
     let other = gw.visitor().get("/echo/vaccini").await;
-    assert_eq!(outcome(other, "vaccini").await, Outcome::WaitingPage);
+    assert_eq!(reached(other, "vaccini").await, Reached::WaitingPage);
 
     // Behind a TLS terminator the cookies are Secure.
     let up2 = upstream().await;
@@ -224,7 +224,7 @@ async fn hostile_cookies_get_the_waiting_page(backend: Backend) {
     ] {
         let cookies: Vec<&[u8]> = cookies.iter().map(Vec::as_slice).collect();
         let response = get_with_cookies(&gw, "/echo/vaccini", &cookies).await;
-        assert_eq!(outcome(response, "vaccini").await, Outcome::Origin);
+        assert_eq!(reached(response, "vaccini").await, Reached::Origin);
     }
     let served = up.requests_served().await;
 
@@ -331,8 +331,8 @@ async fn hostile_cookies_get_the_waiting_page(backend: Backend) {
         let status = response.status();
         assert!(!status.is_server_error(), "{label}: {status}");
         assert_eq!(
-            outcome(response, "vaccini").await,
-            Outcome::WaitingPage,
+            reached(response, "vaccini").await,
+            Reached::WaitingPage,
             "{label}"
         );
         // The same cookie on the status endpoint: never "admitted", never 5xx.
@@ -382,8 +382,8 @@ async fn a_pass_for_one_room_does_not_open_another() {
     ] {
         let response = get_with_cookies(&gw, path, &[cookie.as_bytes()]).await;
         assert_eq!(
-            outcome(response, &path[6..]).await,
-            Outcome::Origin,
+            reached(response, &path[6..]).await,
+            Reached::Origin,
             "{path}"
         );
     }
@@ -403,8 +403,8 @@ async fn a_pass_for_one_room_does_not_open_another() {
     ] {
         let response = get_with_cookies(&gw, path, &[cookie.as_bytes()]).await;
         assert_eq!(
-            outcome(response, room).await,
-            Outcome::WaitingPage,
+            reached(response, room).await,
+            Reached::WaitingPage,
             "{path} with {cookie}"
         );
     }
@@ -423,7 +423,7 @@ async fn a_utf8_site_cookie_does_not_hide_the_pass() {
     let mut cookie = format!("anteroom_pass_vaccini={pass}; citta=").into_bytes();
     cookie.extend_from_slice("Forlì".as_bytes());
     let response = get_with_cookies(&gw, "/echo/vaccini", &[&cookie]).await;
-    assert_eq!(outcome(response, "vaccini").await, Outcome::Origin);
+    assert_eq!(reached(response, "vaccini").await, Reached::Origin);
 }
 
 // ---------------------------------------------------------------- key rotation
@@ -455,7 +455,7 @@ async fn rotated_keys_still_admit_passes_signed_with_the_old_key() {
     )
     .await;
     let renewed = cookie_value(&response, "anteroom_pass_vaccini").expect("the pass is renewed");
-    assert_eq!(outcome(response, "vaccini").await, Outcome::Origin);
+    assert_eq!(reached(response, "vaccini").await, Reached::Origin);
     let renewed_pass = new_keys
         .verify_pass(&renewed)
         .expect("renewed with the new key");
@@ -476,14 +476,14 @@ async fn rotated_keys_still_admit_passes_signed_with_the_old_key() {
         &[format!("anteroom_pass_vaccini={old_token}").as_bytes()],
     )
     .await;
-    assert_eq!(outcome(response, "vaccini").await, Outcome::WaitingPage);
+    assert_eq!(reached(response, "vaccini").await, Reached::WaitingPage);
     let response = get_with_cookies(
         &rotated,
         "/echo/vaccini",
         &[format!("anteroom_pass_vaccini={renewed}").as_bytes()],
     )
     .await;
-    assert_eq!(outcome(response, "vaccini").await, Outcome::Origin);
+    assert_eq!(reached(response, "vaccini").await, Reached::Origin);
 }
 
 // ---------------------------------------------------------------- tickets
@@ -508,7 +508,7 @@ async fn a_copied_ticket_buys_no_second_slot() {
     let b = gw.visitor();
     let waiting = b.get("/echo/vaccini").await;
     let copy = cookie_value(&waiting, &ticket_cookie("vaccini")).expect("B gets a ticket");
-    assert_eq!(outcome(waiting, "vaccini").await, Outcome::WaitingPage);
+    assert_eq!(reached(waiting, "vaccini").await, Reached::WaitingPage);
     let original = keys.verify_ticket(&copy).expect("a genuine ticket");
 
     // A leaves, B's turn comes, B swaps the ticket for a pass.
@@ -544,7 +544,7 @@ async fn a_copied_ticket_buys_no_second_slot() {
         .expect("request");
     assert!(cookie_value(&response, &pass_cookie("vaccini")).is_none());
     let fresh = cookie_value(&response, &ticket_cookie("vaccini")).expect("a new ticket");
-    assert_eq!(outcome(response, "vaccini").await, Outcome::WaitingPage);
+    assert_eq!(reached(response, "vaccini").await, Reached::WaitingPage);
     let fresh = keys.verify_ticket(&fresh).expect("a genuine ticket");
     assert!(fresh.number > original.number, "{fresh:?} vs {original:?}");
 }
@@ -588,12 +588,12 @@ async fn status_shows_a_waiting_visitors_place() {
     let b = gw.visitor();
     let c = gw.visitor();
     assert_eq!(
-        outcome(b.get("/echo/vaccini").await, "vaccini").await,
-        Outcome::WaitingPage
+        reached(b.get("/echo/vaccini").await, "vaccini").await,
+        Reached::WaitingPage
     );
     assert_eq!(
-        outcome(c.get("/echo/vaccini").await, "vaccini").await,
-        Outcome::WaitingPage
+        reached(c.get("/echo/vaccini").await, "vaccini").await,
+        Reached::WaitingPage
     );
 
     let response = b.get("/_anteroom/status?room=vaccini").await;

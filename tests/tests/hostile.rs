@@ -96,9 +96,9 @@ async fn storm_scenario(backend: &Backend) {
     assert_eq!(first_in_line.position("vaccini").await, Some(1));
     assert_eq!(second_in_line.position("vaccini").await, Some(2));
 
-    let outcomes = storm(&gw).await;
-    report(backend, &outcomes);
-    assert_no_failures(&outcomes);
+    let exchanges = storm(&gw).await;
+    report(backend, &exchanges);
+    assert_no_failures(&exchanges);
 
     // The gateway still serves: the origin through a path no room protects,
     // and a new visitor through the room the storm never touched.
@@ -226,9 +226,10 @@ struct Hostile {
     half_close: bool,
 }
 
-/// What came back.
+/// One hostile request (its kind, target and whether it writes) and what
+/// came back.
 #[derive(Debug)]
-struct Outcome {
+struct Exchange {
     kind: &'static str,
     target: Target,
     write: bool,
@@ -240,7 +241,7 @@ struct Outcome {
     timed_out: bool,
 }
 
-async fn storm(gw: &GatewayHandle) -> Vec<Outcome> {
+async fn storm(gw: &GatewayHandle) -> Vec<Exchange> {
     let tokens = Tokens::new();
     let addr = gw.addr;
     futures::stream::iter(0..STORM_REQUESTS)
@@ -276,8 +277,8 @@ async fn connect(gateway: SocketAddr, source: IpAddr) -> std::io::Result<TcpStre
     socket.connect(gateway).await
 }
 
-async fn exchange(gateway: SocketAddr, source: IpAddr, hostile: Hostile) -> Outcome {
-    let mut outcome = Outcome {
+async fn exchange(gateway: SocketAddr, source: IpAddr, hostile: Hostile) -> Exchange {
+    let mut seen = Exchange {
         kind: hostile.kind,
         target: hostile.target,
         write: hostile.write,
@@ -298,18 +299,18 @@ async fn exchange(gateway: SocketAddr, source: IpAddr, hostile: Hostile) -> Outc
     })
     .await;
     match exchanged {
-        Err(_) => outcome.timed_out = true,
+        Err(_) => seen.timed_out = true,
         Ok(response) => {
             if let Some(response) = response {
-                outcome.status = Some(response.status);
-                outcome.retry_after = response.header("retry-after").is_some();
-                outcome.origin_echo = response.status == 200
+                seen.status = Some(response.status);
+                seen.retry_after = response.header("retry-after").is_some();
+                seen.origin_echo = response.status == 200
                     && serde_json::from_slice::<serde_json::Value>(&response.body)
                         .is_ok_and(|body| body.get("method").is_some());
             }
         }
     }
-    outcome
+    seen
 }
 
 /// A final (non-1xx) response off a raw connection.
@@ -403,33 +404,33 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 // ---------------------------------------------------------------- verdicts
 
-fn assert_no_failures(outcomes: &[Outcome]) {
-    let failures: Vec<&Outcome> = outcomes.iter().filter(|o| is_failure(o)).collect();
+fn assert_no_failures(exchanges: &[Exchange]) {
+    let failures: Vec<&Exchange> = exchanges.iter().filter(|o| is_failure(o)).collect();
     assert!(
         failures.is_empty(),
         "{} of {} hostile requests got an answer the gateway must never give, e.g. {:#?}",
         failures.len(),
-        outcomes.len(),
+        exchanges.len(),
         &failures[..failures.len().min(10)]
     );
     // The storm reached the gateway: waiting pages and refusals both came.
-    let statuses: Vec<u16> = outcomes.iter().filter_map(|o| o.status).collect();
+    let statuses: Vec<u16> = exchanges.iter().filter_map(|o| o.status).collect();
     assert!(statuses.contains(&200), "no request was answered 200");
     assert!(statuses.contains(&400), "no request was refused with 400");
 }
 
-fn is_failure(outcome: &Outcome) -> bool {
-    let Some(status) = outcome.status else {
+fn is_failure(exchange: &Exchange) -> bool {
+    let Some(status) = exchange.status else {
         return false;
     };
-    match outcome.target {
+    match exchange.target {
         // The contract's answer to a client over its limit.
-        _ if status == 429 => !outcome.retry_after,
+        _ if status == 429 => !exchange.retry_after,
         // Nobody without a pass reaches the origin through a room, and
         // `/_anteroom/` never reaches it at all.
-        Target::Room | Target::Own | Target::Garbage if outcome.origin_echo => true,
+        Target::Room | Target::Own | Target::Garbage if exchange.origin_echo => true,
         // The contract's answer to a write by a waiting visitor.
-        Target::Room if status == 503 => !(outcome.write && outcome.retry_after),
+        Target::Room if status == 503 => !(exchange.write && exchange.retry_after),
         Target::Room | Target::Own | Target::Garbage => status >= 500,
         // Through the proxy: the origin's own 4xx/2xx are fine; a 502/504 is
         // shown in the report (the origin may refuse what we forwarded).
@@ -438,16 +439,16 @@ fn is_failure(outcome: &Outcome) -> bool {
 }
 
 /// What each kind of request got, for whoever reads the test's output.
-fn report(backend: &Backend, outcomes: &[Outcome]) {
+fn report(backend: &Backend, exchanges: &[Exchange]) {
     let mut table: BTreeMap<(&str, Target), BTreeMap<String, usize>> = BTreeMap::new();
-    for outcome in outcomes {
-        let answer = match (outcome.status, outcome.timed_out) {
+    for exchange in exchanges {
+        let answer = match (exchange.status, exchange.timed_out) {
             (_, true) => "hang-guard".to_owned(),
             (Some(status), _) => status.to_string(),
             (None, _) => "closed".to_owned(),
         };
         *table
-            .entry((outcome.kind, outcome.target))
+            .entry((exchange.kind, exchange.target))
             .or_default()
             .entry(answer)
             .or_default() += 1;
@@ -460,7 +461,7 @@ fn report(backend: &Backend, outcomes: &[Outcome]) {
             .collect();
         eprintln!("  {kind:<28} {target:<8?} {}", answers.join(" "));
     }
-    let proxied_errors = outcomes
+    let proxied_errors = exchanges
         .iter()
         .filter(|o| o.target == Target::Open && matches!(o.status, Some(502 | 504)))
         .count();

@@ -2,15 +2,15 @@
 //!
 //! N visitors arrive on a curve (all at opening time with jitter, a ramp,
 //! or Poisson at a rate). Each is an HTTP client with its own cookies that
-//! makes the real journey ([`visitor`]); the run keeps what each saw
+//! makes the real journey ([`journey`]); the run keeps what each saw
 //! ([`VisitorRecord`]) and turns it into a [`report::Report`].
 
 pub mod args;
 pub mod chart;
 mod client;
 pub mod command;
+mod journey;
 pub mod report;
-mod visitor;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +23,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 pub use client::Jar;
+pub use journey::{TicketReader, ticket_reader};
 pub use report::{OriginFigures, Report};
-pub use visitor::{TicketReader, ticket_reader};
 
 /// When visitors arrive.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -153,7 +153,7 @@ impl SurgeOptions {
 
 /// How a visitor's journey ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum JourneyEnd {
     /// The site answered their booking (booked, or every slot full).
     Served,
     /// Left the line before their turn.
@@ -184,7 +184,8 @@ pub struct VisitorRecord {
     pub errors: u32,
     pub rate_limited: u32,
     pub requests: u32,
-    pub outcome: Outcome,
+    /// How the journey ended.
+    pub end: JourneyEnd,
 }
 
 impl VisitorRecord {
@@ -202,7 +203,7 @@ impl VisitorRecord {
             errors: 0,
             rate_limited: 0,
             requests: 0,
-            outcome: Outcome::Unfinished,
+            end: JourneyEnd::Unfinished,
         }
     }
 }
@@ -287,8 +288,8 @@ pub async fn run(options: SurgeOptions) -> Result<Report, String> {
         );
         crowd.counters.arrived.fetch_add(1, Ordering::Relaxed);
         visitors.spawn(async move {
-            visitor::Visitor::new(&crowd, index as u64, at_ms, visitor_rng)
-                .journey()
+            journey::Journey::new(&crowd, index as u64, at_ms, visitor_rng)
+                .make()
                 .await
         });
     }

@@ -7,7 +7,7 @@ use http::Uri;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{Counters, Outcome, SurgeOptions, VisitorRecord};
+use super::{Counters, JourneyEnd, SurgeOptions, VisitorRecord};
 use crate::fetch::Client;
 
 /// How often the origin's `/_stats` is sampled during a run.
@@ -121,7 +121,7 @@ impl Report {
         origin: Option<OriginFigures>,
         duration: Duration,
     ) -> Report {
-        let count = |outcome| records.iter().filter(|r| r.outcome == outcome).count() as u64;
+        let count = |end| records.iter().filter(|r| r.end == end).count() as u64;
         let load = |counter: &std::sync::atomic::AtomicU64| {
             counter.load(std::sync::atomic::Ordering::Relaxed)
         };
@@ -137,7 +137,7 @@ impl Report {
             .collect();
         Report {
             visitors: records.len() as u64,
-            served: count(Outcome::Served),
+            served: count(JourneyEnd::Served),
             visitor_errors: load(&counters.errors),
             origin_errors: origin.errors,
             origin_capacity: options.origin_capacity,
@@ -148,9 +148,9 @@ impl Report {
                 .site_visitors_per_second
                 .map(|rate| records.len() as f64 / rate),
             booked: records.iter().filter(|r| r.booked).count() as u64,
-            abandoned: count(Outcome::Abandoned),
-            gave_up: count(Outcome::GaveUp),
-            unfinished: count(Outcome::Unfinished),
+            abandoned: count(JourneyEnd::Abandoned),
+            gave_up: count(JourneyEnd::GaveUp),
+            unfinished: count(JourneyEnd::Unfinished),
             visitors_with_errors: records.iter().filter(|r| r.errors > 0).count() as u64,
             errors_5xx: load(&counters.errors_5xx),
             errors_other: load(&counters.errors_other),

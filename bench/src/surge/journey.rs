@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::client::{Answer, Failure, Jar, Outgoing};
-use super::{Crowd, Outcome, VisitorRecord};
+use super::{Crowd, JourneyEnd, VisitorRecord};
 
 const HTML: &str = "text/html,application/xhtml+xml";
 const JSON: &str = "application/json";
@@ -39,7 +39,9 @@ enum Stop {
     Abandoned,
 }
 
-pub(super) struct Visitor<'a> {
+/// One visitor on their way through the site: what they hold (cookies,
+/// their address, their patience) and what they have seen so far.
+pub(super) struct Journey<'a> {
     crowd: &'a Crowd,
     record: VisitorRecord,
     jar: Jar,
@@ -50,7 +52,7 @@ pub(super) struct Visitor<'a> {
     impatient: bool,
 }
 
-impl<'a> Visitor<'a> {
+impl<'a> Journey<'a> {
     pub(super) fn new(crowd: &'a Crowd, index: u64, scheduled_ms: u64, mut rng: SmallRng) -> Self {
         let options = &crowd.options;
         let abandon_at = (rng.random::<f64>() < options.abandon).then(|| {
@@ -66,7 +68,7 @@ impl<'a> Visitor<'a> {
             let address = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
             HeaderValue::from_str(&address).expect("a dotted quad is a valid header value")
         });
-        Visitor {
+        Journey {
             crowd,
             record: VisitorRecord::new(index, scheduled_ms),
             jar: Jar::default(),
@@ -77,20 +79,21 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    pub(super) async fn journey(mut self) -> VisitorRecord {
-        let outcome = match self.run().await {
-            Ok(()) => Outcome::Served,
-            Err(Stop::Deadline) => Outcome::Unfinished,
-            Err(Stop::GaveUp) => Outcome::GaveUp,
-            Err(Stop::Abandoned) => Outcome::Abandoned,
+    /// Makes the journey, to its end, and returns what the visitor saw.
+    pub(super) async fn make(mut self) -> VisitorRecord {
+        let end = match self.run().await {
+            Ok(()) => JourneyEnd::Served,
+            Err(Stop::Deadline) => JourneyEnd::Unfinished,
+            Err(Stop::GaveUp) => JourneyEnd::GaveUp,
+            Err(Stop::Abandoned) => JourneyEnd::Abandoned,
         };
-        self.record.outcome = outcome;
+        self.record.end = end;
         let counters = &self.crowd.counters;
-        match outcome {
-            Outcome::Served => counters.served.fetch_add(1, Ordering::Relaxed),
-            Outcome::GaveUp => counters.gave_up.fetch_add(1, Ordering::Relaxed),
-            Outcome::Abandoned => counters.abandoned.fetch_add(1, Ordering::Relaxed),
-            Outcome::Unfinished => 0,
+        match end {
+            JourneyEnd::Served => counters.served.fetch_add(1, Ordering::Relaxed),
+            JourneyEnd::GaveUp => counters.gave_up.fetch_add(1, Ordering::Relaxed),
+            JourneyEnd::Abandoned => counters.abandoned.fetch_add(1, Ordering::Relaxed),
+            JourneyEnd::Unfinished => 0,
         };
         if self.record.admitted_ms.is_some() {
             counters.inside.fetch_sub(1, Ordering::Relaxed);
