@@ -30,11 +30,12 @@ use http::{Request, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 
 use crate::respond::{json_error, no_store};
 use crate::room::RoomRuntime;
+use crate::shutdown::Shutdown;
 use crate::{Body, Shared, entry};
 
 /// A stream looks at the figures at most this often: a line that moves at
@@ -75,7 +76,7 @@ pub fn open(
     tokio::spawn(follow(
         Arc::clone(room),
         ticket,
-        shared.stopping.subscribe(),
+        shared.shutdown.clone(),
         sender,
         permit,
     ));
@@ -101,7 +102,7 @@ pub fn open(
 async fn follow(
     room: Arc<RoomRuntime>,
     ticket: crate::token::Ticket,
-    mut stopping: watch::Receiver<bool>,
+    shutdown: Shutdown,
     sender: mpsc::Sender<Bytes>,
     _permit: OwnedSemaphorePermit,
 ) {
@@ -126,10 +127,10 @@ async fn follow(
                 }
             }
             _ = tokio::time::sleep_until(quiet_since + KEEPALIVE) => {}
-            _ = stopping.changed() => return,
+            _ = shutdown.begun() => return,
             _ = sender.closed() => return,
         }
-        if *stopping.borrow() {
+        if shutdown.is_begun() {
             return;
         }
         line.borrow_and_update();
@@ -180,7 +181,7 @@ async fn follow(
         }
         tokio::select! {
             _ = tokio::time::sleep(MIN_INTERVAL) => {}
-            _ = stopping.changed() => return,
+            _ = shutdown.begun() => return,
             _ = sender.closed() => return,
         }
     }
