@@ -4,9 +4,10 @@
 //! a shutdown future completes; `main` and the tests both use it.
 
 pub mod admin;
+mod answer;
 pub mod clock;
 mod cookies;
-mod entry;
+mod door;
 mod events;
 mod health;
 mod intake;
@@ -20,6 +21,7 @@ pub mod room;
 mod routes;
 mod server;
 pub mod shutdown;
+mod status;
 pub mod token;
 
 use std::future::Future;
@@ -65,8 +67,8 @@ pub enum GatewayError {
     Drain(String),
     /// The operator's pages (`[pages] dir`) do not compile; `--check` says
     /// so before this can happen.
-    #[error("{0}")]
-    Pages(String),
+    #[error(transparent)]
+    Pages(#[from] page::PagesError),
     /// The gateway's task ended abnormally (a panic).
     #[error("the gateway's task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
@@ -97,6 +99,19 @@ pub struct Shared {
     passthrough_requests: metrics::RequestCounters,
     own_requests: metrics::RequestCounters,
     unrouted_requests: metrics::RequestCounters,
+}
+
+impl Shared {
+    /// The door to the rooms, with what it needs from the shared state.
+    fn door(&self) -> door::Door<'_> {
+        door::Door {
+            keys: &self.keys,
+            store: self.store.as_ref(),
+            health: &self.health,
+            limits: &self.limits,
+            cookie_secure: self.config.cookies.secure,
+        }
+    }
 }
 
 /// A gateway ready to serve: config applied, store prepared (not yet

@@ -68,7 +68,7 @@ pub fn handle() -> &'static PrometheusHandle {
 
 /// How a request ended, for `anteroom_requests_total{outcome}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RequestOutcome {
     /// Sent upstream and answered by it.
     Proxied,
     /// Answered with the waiting page or status of a waiting visitor.
@@ -112,15 +112,15 @@ impl RequestCounters {
         }
     }
 
-    pub fn count(&self, outcome: Outcome) {
+    pub fn count(&self, outcome: RequestOutcome) {
         match outcome {
-            Outcome::Proxied => &self.proxied,
-            Outcome::Waiting => &self.waiting,
-            Outcome::RateLimited => &self.rate_limited,
-            Outcome::Rejected => &self.rejected,
-            Outcome::Error => &self.error,
-            Outcome::Gateway => &self.gateway,
-            Outcome::Buffered => &self.buffered,
+            RequestOutcome::Proxied => &self.proxied,
+            RequestOutcome::Waiting => &self.waiting,
+            RequestOutcome::RateLimited => &self.rate_limited,
+            RequestOutcome::Rejected => &self.rejected,
+            RequestOutcome::Error => &self.error,
+            RequestOutcome::Gateway => &self.gateway,
+            RequestOutcome::Buffered => &self.buffered,
         }
         .increment(1);
     }

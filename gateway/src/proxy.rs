@@ -9,7 +9,6 @@ use http::{Request, Response, Uri};
 use std::sync::Arc;
 
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -17,8 +16,9 @@ use tokio::sync::Semaphore;
 
 use anteroom_config::Config;
 
-use crate::Body;
 use crate::cookies;
+use crate::{Body, BoxError};
+use bytes::Bytes;
 
 /// Idle upstream connections kept per upstream host. Enough for a busy site
 /// at this machine's throughput; idle ones close after [`POOL_IDLE_TIMEOUT`].
@@ -122,11 +122,15 @@ impl Proxy {
 
     /// Sends `request` upstream and returns its response with a streaming
     /// body.
-    pub async fn forward(
+    pub async fn forward<B>(
         &self,
-        request: Request<Incoming>,
+        request: Request<B>,
         peer: SocketAddr,
-    ) -> Result<Response<Body>, ProxyError> {
+    ) -> Result<Response<Body>, ProxyError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let permit = self.permit().await?;
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anteroom_gateway::page::{Pages, Visitor};
+use anteroom_gateway::page::{Pages, Reader};
 use anteroom_tests::{
     GatewayHandle, LOOSE_LIMITS, Upstream, cookie_value, free_port, gateway, gateway_to, header,
     plain_client, room, upstream,
@@ -811,7 +811,7 @@ async fn upstream_down_gives_the_friendly_page() {
         assert!(retry > 0);
         let body = response.text().await.expect("body");
         assert_no_internals(&body, &upstream_address);
-        let visitor = Visitor {
+        let visitor = Reader {
             lang: pages.lang(code).expect("a built-in language"),
             query,
         };
@@ -856,7 +856,7 @@ async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
     let body = response.text().await.expect("body");
     assert_no_internals(&body, &site.to_string());
     let pages = Pages::new();
-    let visitor = Visitor {
+    let visitor = Reader {
         lang: pages.lang("en").expect("English"),
         query: "",
     };
