@@ -436,3 +436,6 @@ fn waiting_page(
     };
     pages.waiting(reader, &view)
 }
+
+#[cfg(test)]
+mod tests;

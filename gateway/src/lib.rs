@@ -3,6 +3,9 @@
 //! [`run`] serves a validated [`Config`] on listeners the caller bound, until
 //! a shutdown future completes; `main` and the tests both use it.
 
+// No `unwrap()` on the request path (ARCHITECTURE.md's invariant); tests may.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod admin;
 mod answer;
 pub mod clock;

@@ -478,3 +478,6 @@ fn switch_language<B>(
     });
     (Answer::SeeOther { location }, cookie)
 }
+
+#[cfg(test)]
+mod tests;
