@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -35,7 +34,11 @@ const MAX_CHANGE_BYTES: usize = 4096;
 const MAX_CAPACITY: u32 = 10_000_000;
 const MAX_ADMIT_PER_MINUTE: u32 = 10_000_000;
 
-pub async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle<B>(shared: &Shared, request: Request<B>) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError>,
+{
     let path = request.uri().path().to_owned();
     match (request.method(), path.as_str()) {
         (&Method::GET, "/healthz") => {
@@ -204,7 +207,7 @@ async fn readiness(shared: &Shared) -> Response<Body> {
 
 /// With a token configured, every admin call needs it; without one, reads
 /// are open (the admin listener is private) and changes are refused.
-fn authorize(shared: &Shared, request: &Request<Incoming>) -> Result<(), Box<Response<Body>>> {
+fn authorize<B>(shared: &Shared, request: &Request<B>) -> Result<(), Box<Response<Body>>> {
     let Some(expected) = shared.config.secrets.admin_token.as_deref() else {
         if request.method() == Method::GET {
             return Ok(());
@@ -271,7 +274,11 @@ struct ChangeRequest {
     state: Option<String>,
 }
 
-async fn change(shared: &Shared, room: &RoomRuntime, request: Request<Incoming>) -> Response<Body> {
+async fn change<B>(shared: &Shared, room: &RoomRuntime, request: Request<B>) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<crate::BoxError>,
+{
     let body = match Limited::new(request.into_body(), MAX_CHANGE_BYTES)
         .collect()
         .await

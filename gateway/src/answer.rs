@@ -24,6 +24,7 @@ use anteroom_store::ReceiptState;
 
 use crate::intake::IntakeRefusal;
 use crate::metrics::RequestOutcome;
+pub use crate::page::PassHeld;
 use crate::page::{Lang, Pages, Reader, WaitingView};
 use crate::respond::{add_cookies, json_response, self_contained_page};
 use crate::status::Status;
@@ -126,13 +127,6 @@ pub enum Answer<'a> {
 pub enum Asked {
     Read,
     Write,
-}
-
-/// Does the visitor hold a room's pass? Said on the site-down page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PassHeld {
-    Yes,
-    No,
 }
 
 /// Which form of answer the client takes, from `Accept`.
@@ -329,7 +323,7 @@ impl Answer<'_> {
                 ..
             } => {
                 if audience.takes_pages() {
-                    page(pages.upstream_unavailable(reader, retry_seconds, held == PassHeld::Yes))
+                    page(pages.upstream_unavailable(reader, retry_seconds, held))
                 } else {
                     json_error(
                         code,

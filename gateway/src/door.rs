@@ -112,10 +112,7 @@ impl Door<'_> {
             room,
             client,
             now,
-            secure: match self.cookie_secure {
-                CookieSecure::Always => true,
-                CookieSecure::Auto => is_https(headers),
-            },
+            over: cookies::Over::for_request(self.cookie_secure, headers),
             set_cookies: Vec::new(),
             pass: None,
         };
@@ -134,7 +131,8 @@ struct Visit<'a> {
     room: &'a RoomRuntime,
     client: IpAddr,
     now: Millis,
-    secure: bool,
+    /// Whether the cookies handed out are `Secure`.
+    over: cookies::Over,
     set_cookies: Vec<HeaderValue>,
     pass: Option<String>,
 }
@@ -297,7 +295,7 @@ impl Visit<'_> {
                     &self.room.ticket_cookie,
                     &token,
                     TICKET_COOKIE_SECONDS,
-                    self.secure,
+                    self.over,
                 ));
                 let position = snapshot.position(ticket).unwrap_or(1);
                 self.waiting(Some(position))
@@ -349,7 +347,7 @@ impl Visit<'_> {
             &self.room.pass_cookie,
             &token,
             self.room.config.session.as_secs(),
-            self.secure,
+            self.over,
         ));
     }
 
@@ -359,15 +357,6 @@ impl Visit<'_> {
     fn renew_after_ms(&self) -> u64 {
         (self.room.config.session.as_millis() as u64 / 10).min(30_000)
     }
-}
-
-/// Did the visitor reach us over HTTPS (via a TLS terminator in front)? Only
-/// decides the cookies' `Secure` flag, so a spoofed header cannot hurt.
-pub(crate) fn is_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
 }
 
 #[cfg(test)]

@@ -214,9 +214,19 @@ static UPSTREAM_TOTALS: AtomicUpstreamTotals = AtomicUpstreamTotals {
     errors: [const { AtomicU64::new(0) }; UPSTREAM_ERROR_KINDS.len()],
 };
 
-pub fn store_call(ok: bool) {
-    counter!("anteroom_store_requests_total", "result" => if ok { "ok" } else { "error" })
-        .increment(1);
+/// How a call to the store went, for `anteroom_store_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCall {
+    Answered,
+    Failed,
+}
+
+pub fn store_call(call: StoreCall) {
+    let result = match call {
+        StoreCall::Answered => "ok",
+        StoreCall::Failed => "error",
+    };
+    counter!("anteroom_store_requests_total", "result" => result).increment(1);
 }
 
 pub fn connection_opened(listener: &'static str) {

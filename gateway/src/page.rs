@@ -65,6 +65,14 @@ pub struct Reader<'a> {
     pub query: &'a str,
 }
 
+/// Does the visitor hold a room's pass? The site-down page tells them
+/// they keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassHeld {
+    Yes,
+    No,
+}
+
 /// What the waiting page shows one visitor.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitingView<'a> {
@@ -195,13 +203,13 @@ impl Pages {
         &self,
         reader: Reader<'_>,
         retry_seconds: u64,
-        inside: bool,
+        held: PassHeld,
     ) -> String {
         let language = self.language(reader.lang);
         let template = &language.templates[PageKind::Unavailable.index()];
         template.render(6 * reader.query.len() + 512, |slot, out| match slot {
             Slot::Retry => push_number(out, retry_seconds),
-            Slot::UnavailablePlace if inside => {
+            Slot::UnavailablePlace if held == PassHeld::Yes => {
                 out.push_str("<p class=\"keep\">");
                 out.push_str(&language.html.unavailable_place);
                 out.push_str("</p>");

@@ -465,15 +465,11 @@ fn switch_language<B>(
     let location =
         HeaderValue::from_str(&location).unwrap_or_else(|_| HeaderValue::from_static("./"));
     let cookie = chosen.map(|lang| {
-        let secure = match shared.config.cookies.secure {
-            anteroom_config::CookieSecure::Always => true,
-            anteroom_config::CookieSecure::Auto => crate::door::is_https(request.headers()),
-        };
         cookies::set(
             page::LANG_COOKIE,
             shared.pages.code(lang),
             LANG_COOKIE_SECONDS,
-            secure,
+            cookies::Over::for_request(shared.config.cookies.secure, request.headers()),
         )
     });
     (Answer::SeeOther { location }, cookie)

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anteroom_gateway::page::{Pages, Reader};
+use anteroom_gateway::page::{Pages, PassHeld, Reader};
 use anteroom_tests::{
     GatewayHandle, LOOSE_LIMITS, Upstream, cookie_value, free_port, gateway, gateway_to, header,
     plain_client, room, upstream,
@@ -789,8 +789,8 @@ async fn upstream_down_gives_the_friendly_page() {
     // Outside a room and inside one (the first visitor is let straight in):
     // always the same friendly page.
     for (path, query, accept, code, inside, status) in [
-        ("/anything?q=1", "q=1", "text/html", "en", false, 502),
-        ("/echo/vaccini", "", "text/html", "it", true, 503),
+        ("/anything?q=1", "q=1", "text/html", "en", PassHeld::No, 502),
+        ("/echo/vaccini", "", "text/html", "it", PassHeld::Yes, 503),
     ] {
         let response = client
             .get(gw.url(path))
@@ -860,7 +860,10 @@ async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
         lang: pages.lang("en").expect("English"),
         query: "",
     };
-    assert_eq!(body, pages.upstream_unavailable(visitor, retry, false));
+    assert_eq!(
+        body,
+        pages.upstream_unavailable(visitor, retry, PassHeld::No)
+    );
     silent.abort();
 }
 

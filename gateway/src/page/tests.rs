@@ -191,7 +191,7 @@ fn the_language_switch_links_to_the_same_address_in_the_other_languages() {
         "{receipt}"
     );
     for page in [
-        pages.upstream_unavailable(english(&pages), 5, true),
+        pages.upstream_unavailable(english(&pages), 5, PassHeld::Yes),
         pages.closed(english(&pages), 300),
         pages.confirm_leave(english(&pages), "vaccini"),
     ] {
@@ -393,7 +393,7 @@ fn pages_are_small_and_complete() {
         };
         for page in [
             pages.waiting(visitor, &worst),
-            pages.upstream_unavailable(visitor, 5, true),
+            pages.upstream_unavailable(visitor, 5, PassHeld::Yes),
             pages.goodbye(lang),
             pages.closed(visitor, 300),
             pages.confirm_leave(visitor, "vaccini"),
@@ -448,14 +448,14 @@ fn the_policy_allows_exactly_the_inline_script_and_style() {
 #[test]
 fn upstream_unavailable_is_friendly_retries_and_keeps_the_place() {
     let pages = Pages::new();
-    let english = pages.upstream_unavailable(english(&pages), 9, true);
+    let english = pages.upstream_unavailable(english(&pages), 9, PassHeld::Yes);
     assert!(english.contains("<meta http-equiv=\"refresh\" content=\"9\">"));
     assert!(english.contains("<html lang=\"en\" dir=\"ltr\">"));
     assert!(english.contains(&words("en").unavailable_retry));
     assert!(english.contains(&words("en").unavailable_place));
     assert!(!english.to_lowercase().contains("error"));
     assert!(!english.contains("502") && !english.contains("504"));
-    let italian = pages.upstream_unavailable(italian(&pages), 9, false);
+    let italian = pages.upstream_unavailable(italian(&pages), 9, PassHeld::No);
     assert!(italian.contains("<html lang=\"it\" dir=\"ltr\">"));
     assert!(italian.contains(&words("it").unavailable_lead));
     assert!(
