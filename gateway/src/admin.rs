@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -35,7 +34,11 @@ const MAX_CHANGE_BYTES: usize = 4096;
 const MAX_CAPACITY: u32 = 10_000_000;
 const MAX_ADMIT_PER_MINUTE: u32 = 10_000_000;
 
-pub async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle<B>(shared: &Shared, request: Request<B>) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError>,
+{
     let path = request.uri().path().to_owned();
     match (request.method(), path.as_str()) {
         (&Method::GET, "/healthz") => {
@@ -204,7 +207,7 @@ async fn readiness(shared: &Shared) -> Response<Body> {
 
 /// With a token configured, every admin call needs it; without one, reads
 /// are open (the admin listener is private) and changes are refused.
-fn authorize(shared: &Shared, request: &Request<Incoming>) -> Result<(), Box<Response<Body>>> {
+fn authorize<B>(shared: &Shared, request: &Request<B>) -> Result<(), Box<Response<Body>>> {
     let Some(expected) = shared.config.secrets.admin_token.as_deref() else {
         if request.method() == Method::GET {
             return Ok(());
@@ -271,7 +274,11 @@ struct ChangeRequest {
     state: Option<String>,
 }
 
-async fn change(shared: &Shared, room: &RoomRuntime, request: Request<Incoming>) -> Response<Body> {
+async fn change<B>(shared: &Shared, room: &RoomRuntime, request: Request<B>) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<crate::BoxError>,
+{
     let body = match Limited::new(request.into_body(), MAX_CHANGE_BYTES)
         .collect()
         .await
@@ -286,7 +293,7 @@ async fn change(shared: &Shared, room: &RoomRuntime, request: Request<Incoming>)
     };
     let change = match parse_change(&body) {
         Ok(change) => change,
-        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+        Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
     match shared
         .store
@@ -314,26 +321,38 @@ async fn change(shared: &Shared, room: &RoomRuntime, request: Request<Incoming>)
     }
 }
 
-fn parse_change(body: &Bytes) -> Result<RoomChange, String> {
-    let request: ChangeRequest =
-        serde_json::from_slice(body).map_err(|error| format!("invalid change: {error}"))?;
+/// Why a `PATCH /admin/rooms/NAME` body is refused (`400`, with this text).
+#[derive(Debug, thiserror::Error)]
+enum InvalidChange {
+    #[error("invalid change: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("state: {0:?} is not one of \"open\", \"paused\", \"closed\"")]
+    State(String),
+    #[error("capacity: must be between 1 and {MAX_CAPACITY}")]
+    Capacity,
+    #[error("admit_per_minute: must be between 1 and {MAX_ADMIT_PER_MINUTE}")]
+    AdmitPerMinute,
+    #[error("nothing to change: give capacity, admit_per_minute or state")]
+    Nothing,
+}
+
+fn parse_change(body: &Bytes) -> Result<RoomChange, InvalidChange> {
+    let request: ChangeRequest = serde_json::from_slice(body).map_err(InvalidChange::Json)?;
     let state = match request.state.as_deref() {
         None => None,
-        Some(text) => Some(RoomState::parse(text).ok_or_else(|| {
-            format!("state: {text:?} is not one of \"open\", \"paused\", \"closed\"")
-        })?),
+        Some(text) => {
+            Some(RoomState::parse(text).ok_or_else(|| InvalidChange::State(text.to_owned()))?)
+        }
     };
     if let Some(capacity) = request.capacity
         && !(1..=MAX_CAPACITY).contains(&capacity)
     {
-        return Err(format!("capacity: must be between 1 and {MAX_CAPACITY}"));
+        return Err(InvalidChange::Capacity);
     }
     if let Some(rate) = request.admit_per_minute
         && !(1..=MAX_ADMIT_PER_MINUTE).contains(&rate)
     {
-        return Err(format!(
-            "admit_per_minute: must be between 1 and {MAX_ADMIT_PER_MINUTE}"
-        ));
+        return Err(InvalidChange::AdmitPerMinute);
     }
     let change = RoomChange {
         capacity: request.capacity,
@@ -341,7 +360,7 @@ fn parse_change(body: &Bytes) -> Result<RoomChange, String> {
         state,
     };
     if change == RoomChange::default() {
-        return Err("nothing to change: give capacity, admit_per_minute or state".into());
+        return Err(InvalidChange::Nothing);
     }
     Ok(change)
 }

@@ -3,6 +3,8 @@
 
 use http::header::{COOKIE, HeaderMap, HeaderValue};
 
+use anteroom_config::CookieSecure;
+
 /// Every cookie of ours starts with this, and none of them reaches upstream.
 pub const PREFIX: &str = "anteroom_";
 
@@ -29,9 +31,38 @@ pub fn values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item =
         })
 }
 
+/// Over which schemes a browser sends a cookie back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Over {
+    /// `Secure`: HTTPS only.
+    HttpsOnly,
+    AnyScheme,
+}
+
+impl Over {
+    /// As `[cookies] secure` says: always `Secure`, or (`auto`) when the
+    /// visitor reached us over HTTPS, as a TLS terminator in front reports
+    /// in `X-Forwarded-Proto`. Only decides the flag, so a spoofed header
+    /// cannot hurt.
+    pub fn for_request(setting: CookieSecure, headers: &HeaderMap) -> Over {
+        let https = headers
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+        match setting {
+            CookieSecure::Always => Over::HttpsOnly,
+            CookieSecure::Auto if https => Over::HttpsOnly,
+            CookieSecure::Auto => Over::AnyScheme,
+        }
+    }
+}
+
 /// A `Set-Cookie` value for one of our cookies.
-pub fn set(name: &str, value: &str, max_age_seconds: u64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
+pub fn set(name: &str, value: &str, max_age_seconds: u64, over: Over) -> HeaderValue {
+    let secure = match over {
+        Over::HttpsOnly => "; Secure",
+        Over::AnyScheme => "",
+    };
     let line = format!(
         "{name}={value}; Path=/; Max-Age={max_age_seconds}; HttpOnly; SameSite=Lax{secure}"
     );
@@ -42,7 +73,7 @@ pub fn set(name: &str, value: &str, max_age_seconds: u64, secure: bool) -> Heade
 
 /// A `Set-Cookie` value that deletes one of our cookies.
 pub fn clear(name: &str) -> HeaderValue {
-    set(name, "", 0, false)
+    set(name, "", 0, Over::AnyScheme)
 }
 
 /// Removes our cookies from the `Cookie` headers, keeping the site's own

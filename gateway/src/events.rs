@@ -25,17 +25,18 @@ use std::time::Duration;
 
 use anteroom_store::RoomState;
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::HeaderMap;
 use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 
-use crate::respond::{json_error, no_store};
+use crate::Shared;
+use crate::answer::Answer;
+use crate::door::{self, Standing};
 use crate::room::RoomRuntime;
-use crate::{Body, Shared, entry};
+use crate::shutdown::Shutdown;
+use crate::status::Status;
 
 /// A stream looks at the figures at most this often: a line that moves at
 /// every step would otherwise wake every stream ten times a second, and a
@@ -46,54 +47,32 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// Answers `GET /_anteroom/events`.
-pub fn open(
-    shared: &Shared,
-    room: &Arc<RoomRuntime>,
-    request: &Request<Incoming>,
-) -> Response<Body> {
-    let Some(ticket) = entry::valid_ticket(&shared.keys, room, request.headers()) else {
+pub fn open<'a>(shared: &Shared, room: &Arc<RoomRuntime>, headers: &HeaderMap) -> Answer<'a> {
+    let Some(ticket) = door::valid_ticket(&shared.keys, room, headers) else {
         // Nothing to follow (no place yet, or already inside): the page
         // polls the status, which knows what to do.
-        let mut response = Response::new(crate::full_body(Bytes::new()));
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        no_store(response.headers_mut());
-        return response;
+        return Answer::NoContent;
     };
     let Ok(permit) = Arc::clone(&shared.event_streams).try_acquire_owned() else {
-        let mut response = json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many event streams; poll /_anteroom/status instead",
-        );
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(room.refresh_seconds(None)),
-        );
-        no_store(response.headers_mut());
-        return response;
+        return Answer::Unavailable {
+            message: "too many event streams; poll /_anteroom/status instead",
+            retry_seconds: room.refresh_seconds(None),
+        };
     };
     let (sender, receiver) = mpsc::channel::<Bytes>(4);
     tokio::spawn(follow(
         Arc::clone(room),
         ticket,
-        shared.stopping.subscribe(),
+        shared.shutdown.clone(),
         sender,
         permit,
     ));
-    let mut response = Response::new(
+    metrics::counter!("anteroom_event_streams_opened_total").increment(1);
+    Answer::Events(
         EventBody { receiver }
             .map_err(|never| match never {})
             .boxed_unsync(),
-    );
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    no_store(headers);
-    // Tell nginx-like proxies in front not to buffer the stream.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    metrics::counter!("anteroom_event_streams_opened_total").increment(1);
-    response
+    )
 }
 
 /// Writes one stream's events until the turn comes, the gateway stops or
@@ -101,7 +80,7 @@ pub fn open(
 async fn follow(
     room: Arc<RoomRuntime>,
     ticket: crate::token::Ticket,
-    mut stopping: watch::Receiver<bool>,
+    shutdown: Shutdown,
     sender: mpsc::Sender<Bytes>,
     _permit: OwnedSemaphorePermit,
 ) {
@@ -126,10 +105,10 @@ async fn follow(
                 }
             }
             _ = tokio::time::sleep_until(quiet_since + KEEPALIVE) => {}
-            _ = stopping.changed() => return,
+            _ = shutdown.begun() => return,
             _ = sender.closed() => return,
         }
-        if *stopping.borrow() {
+        if shutdown.is_begun() {
             return;
         }
         line.borrow_and_update();
@@ -147,9 +126,9 @@ async fn follow(
                 return;
             }
             Some(Some(position)) => {
-                let standing = entry::waiting_standing(&room, Some(position));
+                let standing = door::waiting_standing(&room, Some(position));
                 let eta_seconds = match standing {
-                    entry::Standing::Waiting { eta_seconds, .. } => eta_seconds,
+                    Standing::Waiting { eta_seconds, .. } => eta_seconds,
                     _ => None,
                 };
                 let state = snapshot.map(|snapshot| snapshot.state).unwrap_or_default();
@@ -158,7 +137,7 @@ async fn follow(
                     None
                 } else {
                     last_sent = Some(figures);
-                    let body = crate::routes::status_json(&room, standing);
+                    let body = Status::of(&room, standing).to_json();
                     Some(Bytes::from(format!("data: {body}\n\n")))
                 }
             }
@@ -180,7 +159,7 @@ async fn follow(
         }
         tokio::select! {
             _ = tokio::time::sleep(MIN_INTERVAL) => {}
-            _ = stopping.changed() => return,
+            _ = shutdown.begun() => return,
             _ = sender.closed() => return,
         }
     }

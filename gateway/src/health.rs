@@ -32,7 +32,7 @@ impl StoreHealth {
     }
 
     pub fn failed(&self, error: &StoreError) {
-        crate::metrics::store_call(false);
+        crate::metrics::store_call(crate::metrics::StoreCall::Failed);
         if !self.down.swap(true, Ordering::SeqCst) {
             let incident = self.incidents.fetch_add(1, Ordering::SeqCst) + 1;
             let behaviour = match self.on_error {
@@ -44,7 +44,7 @@ impl StoreHealth {
     }
 
     pub fn succeeded(&self) {
-        crate::metrics::store_call(true);
+        crate::metrics::store_call(crate::metrics::StoreCall::Answered);
         if self.down.swap(false, Ordering::SeqCst) {
             let incident = self.incidents.load(Ordering::SeqCst);
             tracing::info!(incident, "store reachable again");

@@ -10,18 +10,17 @@ use anteroom_store::{
     BufferParams, BufferedRequest, Enqueued, ReceiptState, Submission, buffer::receipt_id,
     header_text,
 };
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 use serde_json::json;
 
-use crate::metrics::Outcome;
-use crate::page::Visitor;
-use crate::respond::{
-    add_cookies, header_str, html_response, json_error, json_response, no_store, wants_json,
-};
-use crate::{Body, Shared};
+use crate::answer::{self, Answer, Prefers};
+use crate::respond::header_str;
+use crate::{BoxError, Shared};
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_KEY_BYTES: usize = 255;
@@ -90,38 +89,164 @@ impl Intake {
     }
 }
 
-/// Stores an admitted visitor's request and answers `202` with its receipt.
-/// Nothing is answered `202` before the store has the request.
-pub async fn accept(
-    shared: &Shared,
-    buffer: &BufferRuntime,
-    request: Request<Incoming>,
-    (peer, client): (SocketAddr, IpAddr),
-    pass: Option<String>,
-    set_cookies: Vec<HeaderValue>,
-) -> Response<Body> {
-    let mut response = match store(shared, buffer, request, (peer, client), pass).await {
-        Ok(response) => response,
-        Err(response) => response,
-    };
-    add_cookies(response.headers_mut(), set_cookies);
-    no_store(response.headers_mut());
-    response
+/// Why a write to a buffer was not stored. Every refusal stores nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeRefusal {
+    /// `Content-Type` is not one the buffer takes.
+    ContentType { allowed: Vec<String> },
+    /// `Idempotency-Key` is empty, too long or not visible ASCII.
+    IdempotencyKey,
+    /// The body passed `max_body_bytes`.
+    TooLarge,
+    /// The body could not be read (the client broke off).
+    BrokenBody,
+    /// The body lacks what the postgres statement needs.
+    InvalidBody { problem: String },
+    /// The store could not take it (or did not confirm it).
+    StoreUnavailable,
+    /// The key was used before for a different request.
+    KeyReused,
+    /// The buffer holds its most; `retry_seconds` is about how long its
+    /// queue takes to make room.
+    Full { retry_seconds: u64 },
 }
 
-async fn store(
+impl IntakeRefusal {
+    /// The `reason` label of `anteroom_buffer_refused_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IntakeRefusal::ContentType { .. } => "content_type",
+            IntakeRefusal::IdempotencyKey => "idempotency_key",
+            IntakeRefusal::TooLarge => "too_large",
+            IntakeRefusal::BrokenBody => "broken_body",
+            IntakeRefusal::InvalidBody { .. } => "invalid_body",
+            IntakeRefusal::StoreUnavailable => "store_unavailable",
+            IntakeRefusal::KeyReused => "key_reused",
+            IntakeRefusal::Full { .. } => "full",
+        }
+    }
+
+    pub fn code(&self) -> StatusCode {
+        match self {
+            IntakeRefusal::ContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IntakeRefusal::IdempotencyKey | IntakeRefusal::BrokenBody => StatusCode::BAD_REQUEST,
+            IntakeRefusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            IntakeRefusal::InvalidBody { .. } | IntakeRefusal::KeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            IntakeRefusal::StoreUnavailable | IntakeRefusal::Full { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            IntakeRefusal::StoreUnavailable => Some(STORE_DOWN_RETRY_SECONDS),
+            IntakeRefusal::Full { retry_seconds } => Some(*retry_seconds),
+            _ => None,
+        }
+    }
+
+    /// What the client is told.
+    pub fn message(&self) -> Cow<'static, str> {
+        match self {
+            IntakeRefusal::ContentType { allowed } => Cow::Owned(format!(
+                "Content-Type must be one of {}",
+                allowed.join(", ")
+            )),
+            IntakeRefusal::IdempotencyKey => {
+                "Idempotency-Key must be 1 to 255 visible ASCII characters".into()
+            }
+            IntakeRefusal::TooLarge => "request body too large".into(),
+            IntakeRefusal::BrokenBody => "the request body could not be read".into(),
+            IntakeRefusal::InvalidBody { problem } => Cow::Owned(problem.clone()),
+            IntakeRefusal::StoreUnavailable => {
+                "the booking could not be stored or confirmed; please try again shortly (with \
+                 the same Idempotency-Key, a retry cannot book twice)"
+                    .into()
+            }
+            IntakeRefusal::KeyReused => {
+                "this Idempotency-Key was already used for a different request".into()
+            }
+            IntakeRefusal::Full { .. } => "too many bookings are waiting to be processed; \
+                                           nothing was stored, please try again shortly"
+                .into(),
+        }
+    }
+}
+
+/// A request the store now holds.
+#[derive(Debug)]
+struct Stored {
+    receipt: String,
+    /// Its place in the queue; `None` when it was a resubmission of one
+    /// stored before (the same idempotency key and request).
+    position: Option<u64>,
+}
+
+/// Stores an admitted visitor's request and answers `202` with its receipt.
+/// Nothing is answered `202` before the store has the request.
+pub async fn accept<'a, B>(
     shared: &Shared,
     buffer: &BufferRuntime,
-    request: Request<Incoming>,
+    request: Request<B>,
     (peer, client): (SocketAddr, IpAddr),
     pass: Option<String>,
-) -> Result<Response<Body>, Response<Body>> {
-    let name = &buffer.config.name;
-    let refuse = |reason: &'static str, code: StatusCode, message: &str| {
-        metrics::counter!("anteroom_buffer_refused_total", "buffer" => name.clone(), "reason" => reason)
-            .increment(1);
-        json_error(code, message)
+) -> Answer<'a>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let takes_page = answer::prefers(request.headers()) == Prefers::Html;
+    let stored = match store(shared, buffer, request, (peer, client), pass).await {
+        Ok(stored) => stored,
+        Err(refusal) => {
+            metrics::counter!("anteroom_buffer_refused_total", "buffer" => buffer.config.name.clone(), "reason" => refusal.reason())
+                .increment(1);
+            return Answer::IntakeRefused(refusal);
+        }
     };
+    let state = match stored.position {
+        Some(position) => Some(ReceiptState::Queued {
+            position,
+            attempts: 0,
+        }),
+        // A resubmission: a page shows where the first submission stands.
+        None if takes_page => shared
+            .buffers
+            .receipt(&stored.receipt)
+            .await
+            .ok()
+            .flatten()
+            .map(|found| found.state),
+        None => None,
+    };
+    let state = state.unwrap_or(ReceiptState::Queued {
+        position: 1,
+        attempts: 0,
+    });
+    let refresh_seconds = refresh_seconds(&state, buffer.params.drain_per_second);
+    Answer::Accepted {
+        receipt: stored.receipt,
+        position: stored.position,
+        state,
+        refresh_seconds,
+    }
+}
+
+async fn store<B>(
+    shared: &Shared,
+    buffer: &BufferRuntime,
+    request: Request<B>,
+    (peer, client): (SocketAddr, IpAddr),
+    pass: Option<String>,
+) -> Result<Stored, IntakeRefusal>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let name = &buffer.config.name;
     let media = header_str(request.headers(), header::CONTENT_TYPE)
         .map(|value| {
             value
@@ -133,60 +258,25 @@ async fn store(
         })
         .unwrap_or_default();
     if !buffer.config.content_types.contains(&media) {
-        let message = format!(
-            "Content-Type must be one of {}",
-            buffer.config.content_types.join(", ")
-        );
-        return Err(refuse(
-            "content_type",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &message,
-        ));
+        return Err(IntakeRefusal::ContentType {
+            allowed: buffer.config.content_types.clone(),
+        });
     }
     let receipt = receipt_id(name);
     let key = match request.headers().get("idempotency-key") {
         None => None,
-        Some(value) => match idempotency_key(value) {
-            Some(key) => Some(key.to_owned()),
-            None => {
-                return Err(refuse(
-                    "idempotency_key",
-                    StatusCode::BAD_REQUEST,
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                ));
-            }
-        },
+        Some(value) => Some(
+            idempotency_key(value)
+                .ok_or(IntakeRefusal::IdempotencyKey)?
+                .to_owned(),
+        ),
     };
     let (parts, body) = request.into_parts();
-    let limit = shared.config.limits.max_body_bytes;
-    let body = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => {
-            return Err(refuse(
-                "too_large",
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-            ));
-        }
-        Err(_) => {
-            return Err(refuse(
-                "broken_body",
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            ));
-        }
-    };
+    let body = read_body(body, shared.config.limits.max_body_bytes).await?;
     if let Some(params) = &buffer.postgres_params
         && let Err(problem) = anteroom_worker::sink::postgres::check_body(params, &body)
     {
-        return Err(refuse(
-            "invalid_body",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &problem,
-        ));
+        return Err(IntakeRefusal::InvalidBody { problem });
     }
     let target = parts
         .uri
@@ -209,120 +299,72 @@ async fn store(
         fingerprint,
         request: buffered.encode(),
     };
-    let enqueued = match shared.buffers.enqueue(&buffer.params, submission).await {
-        Ok(enqueued) => enqueued,
-        Err(error) => {
+    let enqueued = shared
+        .buffers
+        .enqueue(&buffer.params, submission)
+        .await
+        .map_err(|error| {
             tracing::warn!(buffer = %name, %error, "cannot store a buffered request; answered 503");
-            let mut response = refuse(
-                "store_unavailable",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the booking could not be stored or confirmed; please try again shortly (with the \
-                 same Idempotency-Key, a retry cannot book twice)",
-            );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(STORE_DOWN_RETRY_SECONDS),
-            );
-            return Err(response);
-        }
-    };
-    let (receipt, position) = match enqueued {
+            IntakeRefusal::StoreUnavailable
+        })?;
+    match enqueued {
         Enqueued::Accepted { receipt, position } => {
             metrics::counter!("anteroom_buffer_accepted_total", "buffer" => name.clone())
                 .increment(1);
-            (receipt, Some(position))
+            Ok(Stored {
+                receipt,
+                position: Some(position),
+            })
         }
         Enqueued::Duplicate { receipt } => {
             metrics::counter!("anteroom_buffer_duplicates_total", "buffer" => name.clone())
                 .increment(1);
-            (receipt, None)
+            Ok(Stored {
+                receipt,
+                position: None,
+            })
         }
-        Enqueued::Conflict { .. } => {
-            return Err(refuse(
-                "key_reused",
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "this Idempotency-Key was already used for a different request",
-            ));
-        }
-        Enqueued::Full { depth } => {
-            let retry = (depth / u64::from(buffer.params.drain_per_second)).clamp(1, 60);
-            let mut response = refuse(
-                "full",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many bookings are waiting to be processed; nothing was stored, please try again shortly",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry));
-            return Err(response);
-        }
-    };
-    let status_url = format!("/_anteroom/receipts/{receipt}");
-    let mut response = if wants_html(&parts.headers) {
-        let visitor = Visitor {
-            lang: shared.pages.language_for(&parts.headers),
-            query: parts.uri.query().unwrap_or_default(),
-        };
-        let state = match position {
-            Some(position) => Some(ReceiptState::Queued {
-                position,
-                attempts: 0,
-            }),
-            // A resubmission: show where the first submission stands.
-            None => shared
-                .buffers
-                .receipt(&receipt)
-                .await
-                .ok()
-                .flatten()
-                .map(|found| found.state),
-        };
-        let state = state.unwrap_or(ReceiptState::Queued {
-            position: 1,
-            attempts: 0,
-        });
-        let refresh = refresh_seconds(&state, buffer.params.drain_per_second);
-        let html = shared.pages.receipt(visitor, &receipt, &state, refresh);
-        html_response(shared, StatusCode::ACCEPTED, html)
-    } else {
-        json_response(
-            StatusCode::ACCEPTED,
-            &json!({ "receipt": receipt, "status_url": status_url, "position": position }),
-        )
-    };
-    response.extensions_mut().insert(Outcome::Buffered);
-    if let Ok(location) = HeaderValue::from_str(&status_url) {
-        response.headers_mut().insert(header::LOCATION, location);
+        Enqueued::Conflict { .. } => Err(IntakeRefusal::KeyReused),
+        Enqueued::Full { depth } => Err(IntakeRefusal::Full {
+            retry_seconds: (depth / u64::from(buffer.params.drain_per_second)).clamp(1, 60),
+        }),
     }
-    Ok(response)
+}
+
+/// Reads the whole body, up to `limit` bytes.
+async fn read_body<B>(body: B, limit: u64) -> Result<Bytes, IntakeRefusal>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(IntakeRefusal::TooLarge),
+        Err(_) => Err(IntakeRefusal::BrokenBody),
+    }
 }
 
 /// `GET /_anteroom/receipts/ID`: the receipt as JSON, or a page that watches
 /// it for browsers.
-pub async fn receipt(shared: &Shared, headers: &HeaderMap, id: &str) -> Response<Body> {
+pub async fn receipt(shared: &Shared, id: &str) -> Answer<'static> {
     let found = match shared.buffers.receipt(id).await {
-        Ok(found) => found,
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return Answer::Refused {
+                code: StatusCode::NOT_FOUND,
+                message: "no such receipt (or its result has expired)".into(),
+            };
+        }
         Err(error) => {
             tracing::debug!(%error, "receipt lookup failed");
-            let mut response = json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "receipts cannot be read right now; your booking is safe, please try again shortly",
-            );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(STORE_DOWN_RETRY_SECONDS),
-            );
-            no_store(response.headers_mut());
-            return response;
+            return Answer::Unavailable {
+                message: "receipts cannot be read right now; your booking is safe, please try again shortly",
+                retry_seconds: STORE_DOWN_RETRY_SECONDS,
+            };
         }
-    };
-    let Some(found) = found else {
-        let mut response = json_error(
-            StatusCode::NOT_FOUND,
-            "no such receipt (or its result has expired)",
-        );
-        no_store(response.headers_mut());
-        return response;
     };
     let drain_per_second = shared
         .intake
@@ -330,24 +372,12 @@ pub async fn receipt(shared: &Shared, headers: &HeaderMap, id: &str) -> Response
         .iter()
         .find(|buffer| buffer.config.name == found.buffer)
         .map_or(1, |buffer| buffer.params.drain_per_second);
-    let refresh = refresh_seconds(&found.state, drain_per_second);
-    let mut response = if wants_html(headers) {
-        let visitor = Visitor {
-            lang: shared.pages.language_for(headers),
-            query: "",
-        };
-        let html = shared.pages.receipt(visitor, id, &found.state, refresh);
-        html_response(shared, StatusCode::OK, html)
-    } else {
-        json_response(StatusCode::OK, &receipt_json(&found.state))
-    };
-    if let Some(refresh) = refresh {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(refresh));
+    let refresh_seconds = refresh_seconds(&found.state, drain_per_second);
+    Answer::Receipt {
+        id: id.to_owned(),
+        state: found.state,
+        refresh_seconds,
     }
-    no_store(response.headers_mut());
-    response
 }
 
 /// How soon a receipt is worth asking about again, `None` once finished:
@@ -377,13 +407,6 @@ pub fn receipt_json(state: &ReceiptState) -> serde_json::Value {
         }
         ReceiptState::Failed { why } => json!({ "state": "failed", "why": why }),
     }
-}
-
-/// A browser's form post (it asks for HTML first) gets a page; scripts get
-/// JSON.
-fn wants_html(headers: &HeaderMap) -> bool {
-    !wants_json(headers)
-        && header_str(headers, header::ACCEPT).is_some_and(|accept| accept.contains("text/html"))
 }
 
 /// The key of a request sent without `Idempotency-Key` (a browser's form

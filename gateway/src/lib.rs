@@ -3,10 +3,14 @@
 //! [`run`] serves a validated [`Config`] on listeners the caller bound, until
 //! a shutdown future completes; `main` and the tests both use it.
 
+// No `unwrap()` on the request path (ARCHITECTURE.md's invariant); tests may.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod admin;
+mod answer;
 pub mod clock;
 mod cookies;
-mod entry;
+mod door;
 mod events;
 mod health;
 mod intake;
@@ -19,6 +23,8 @@ mod respond;
 pub mod room;
 mod routes;
 mod server;
+pub mod shutdown;
+mod status;
 pub mod token;
 
 use std::future::Future;
@@ -27,12 +33,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use anteroom_config::{Backend, Config};
 use anteroom_store::{BufferStore, MemoryStore, RedisStore, Store};
 
 pub use clock::Clock;
+pub use shutdown::Shutdown;
 
 use crate::health::StoreHealth;
 use crate::limits::ClientLimits;
@@ -64,8 +70,11 @@ pub enum GatewayError {
     Drain(String),
     /// The operator's pages (`[pages] dir`) do not compile; `--check` says
     /// so before this can happen.
-    #[error("{0}")]
-    Pages(String),
+    #[error(transparent)]
+    Pages(#[from] page::PagesError),
+    /// The gateway's task ended abnormally (a panic).
+    #[error("the gateway's task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 /// What every request handler shares.
@@ -79,8 +88,9 @@ pub struct Shared {
     intake: intake::Intake,
     /// One permit per open event stream (`limits.max_event_streams`).
     event_streams: Arc<tokio::sync::Semaphore>,
-    /// Set when the gateway starts shutting down; event streams end.
-    stopping: watch::Sender<bool>,
+    /// Begins when the gateway starts shutting down: listeners stop
+    /// accepting, rooms stop stepping, event streams end.
+    shutdown: Shutdown,
     keys: Keyring,
     clock: Clock,
     health: Arc<StoreHealth>,
@@ -92,6 +102,19 @@ pub struct Shared {
     passthrough_requests: metrics::RequestCounters,
     own_requests: metrics::RequestCounters,
     unrouted_requests: metrics::RequestCounters,
+}
+
+impl Shared {
+    /// The door to the rooms, with what it needs from the shared state.
+    fn door(&self) -> door::Door<'_> {
+        door::Door {
+            keys: &self.keys,
+            store: self.store.as_ref(),
+            health: &self.health,
+            limits: &self.limits,
+            cookie_secure: self.config.cookies.secure,
+        }
+    }
 }
 
 /// A gateway ready to serve: config applied, store prepared (not yet
@@ -149,7 +172,7 @@ impl Gateway {
             buffers,
             intake: intake::Intake::new(&config.buffers),
             event_streams: Arc::new(tokio::sync::Semaphore::new(config.limits.max_event_streams)),
-            stopping: watch::channel(false).0,
+            shutdown: Shutdown::new(),
             keys,
             clock,
             health: Arc::new(StoreHealth::new(config.store.on_error)),
@@ -174,8 +197,50 @@ impl Gateway {
         admin: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), GatewayError> {
+        let stop = self.shared.shutdown.clone();
+        let serving = self.serve_until_stopped(public, admin);
+        tokio::pin!(serving);
+        tokio::select! {
+            // Serving ends by itself only when it could not start.
+            result = &mut serving => return result,
+            () = shutdown => {}
+        }
+        stop.begin();
+        serving.await
+    }
+
+    /// Serves on `public` and `admin` in a task of its own, and hands back a
+    /// handle that knows the addresses and stops it: how tests, `lazio` and
+    /// the surge's tests run a gateway in-process.
+    pub fn spawn(self, public: TcpListener, admin: TcpListener) -> std::io::Result<Running> {
+        let public_addr = public.local_addr()?;
+        let admin_addr = admin.local_addr()?;
+        let shutdown = self.shared.shutdown.clone();
+        let task = tokio::spawn(self.serve_until_stopped(public, admin));
+        Ok(Running {
+            public_addr,
+            admin_addr,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    /// [`Gateway::spawn`] on two fresh ports of 127.0.0.1.
+    pub async fn spawn_on_loopback(self) -> std::io::Result<Running> {
+        let public = TcpListener::bind("127.0.0.1:0").await?;
+        let admin = TcpListener::bind("127.0.0.1:0").await?;
+        self.spawn(public, admin)
+    }
+
+    /// Serves until the shared [`Shutdown`] begins, then drains within the
+    /// grace period.
+    async fn serve_until_stopped(
+        self,
+        public: TcpListener,
+        admin: TcpListener,
+    ) -> Result<(), GatewayError> {
         let shared = self.shared;
-        let (stop, stopped) = watch::channel(false);
+        let shutdown = shared.shutdown.clone();
         let mut background = tokio::task::JoinSet::new();
         if matches!(shared.config.store.backend, Backend::Memory)
             && !shared.config.buffers.is_empty()
@@ -184,12 +249,9 @@ impl Gateway {
             let drainer = anteroom_worker::Drainer::new(&shared.config, shared.buffers.clone())
                 .await
                 .map_err(GatewayError::Drain)?;
-            let mut stopped = stopped.clone();
             let grace = shared.config.shutdown_grace;
-            background.spawn(drainer.run(
-                async move { server::stop_requested(&mut stopped).await },
-                grace,
-            ));
+            let stopped = shutdown.clone();
+            background.spawn(drainer.run(async move { stopped.begun().await }, grace));
         }
         for room in &shared.rooms {
             background.spawn(room::tend(
@@ -197,10 +259,10 @@ impl Gateway {
                 shared.store.clone(),
                 shared.clock.clone(),
                 shared.health.clone(),
-                stopped.clone(),
+                shutdown.clone(),
             ));
         }
-        background.spawn(forget_idle_clients(shared.clone(), stopped.clone()));
+        background.spawn(forget_idle_clients(shared.clone()));
         let grace = shared.config.shutdown_grace;
         let public_handler = {
             let shared = shared.clone();
@@ -233,28 +295,63 @@ impl Gateway {
         let public = tokio::spawn(server::serve(
             public,
             public_handler,
-            stopped.clone(),
+            shutdown.clone(),
             grace,
             public_limits,
         ));
         let admin = tokio::spawn(server::serve(
             admin,
             admin_handler,
-            stopped.clone(),
+            shutdown.clone(),
             grace,
             admin_limits,
         ));
-        shutdown.await;
+        shutdown.begun().await;
         tracing::info!(
             ?grace,
             "shutting down: no new connections, draining the rest"
         );
-        let _ = stop.send(true);
-        shared.stopping.send_replace(true);
         let _ = public.await;
         let _ = admin.await;
         while background.join_next().await.is_some() {}
         Ok(())
+    }
+}
+
+/// A gateway serving in a task of its own ([`Gateway::spawn`]). Dropping it
+/// begins the shutdown without waiting; [`Running::stop`] waits for the
+/// drain.
+pub struct Running {
+    public_addr: std::net::SocketAddr,
+    admin_addr: std::net::SocketAddr,
+    shutdown: Shutdown,
+    task: Option<tokio::task::JoinHandle<Result<(), GatewayError>>>,
+}
+
+impl Running {
+    /// The public listener's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.public_addr
+    }
+
+    /// The admin listener's address.
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        self.admin_addr
+    }
+
+    /// Stops the gateway and waits until it has drained.
+    pub async fn stop(mut self) -> Result<(), GatewayError> {
+        self.shutdown.begin();
+        match self.task.take() {
+            Some(task) => task.await.map_err(GatewayError::Task)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.begin();
     }
 }
 
@@ -282,13 +379,13 @@ async fn check_persistence(redis: Arc<RedisStore>) {
 }
 
 /// Keeps the rate limiter's memory bounded (see `limits`).
-async fn forget_idle_clients(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+async fn forget_idle_clients(shared: Arc<Shared>) {
     let mut ticker = tokio::time::interval(limits::EVICTION_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => shared.limits.evict_idle(),
-            _ = server::stop_requested(&mut stopped) => break,
+            _ = shared.shutdown.begun() => break,
         }
     }
 }

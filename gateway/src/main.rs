@@ -25,7 +25,9 @@ async fn main() -> ExitCode {
     // so that `--check` finds a broken template.
     let config =
         anteroom_config::load_and_check(&args.config, args.check, "anteroom-gateway", |config| {
-            anteroom_gateway::page::Pages::from_config(&config.pages).map(drop)
+            anteroom_gateway::page::Pages::from_config(&config.pages)
+                .map(drop)
+                .map_err(|error| error.to_string())
         });
     anteroom_worker::process::init_tracing(config.log_format);
 

@@ -68,7 +68,7 @@ pub fn handle() -> &'static PrometheusHandle {
 
 /// How a request ended, for `anteroom_requests_total{outcome}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RequestOutcome {
     /// Sent upstream and answered by it.
     Proxied,
     /// Answered with the waiting page or status of a waiting visitor.
@@ -112,15 +112,15 @@ impl RequestCounters {
         }
     }
 
-    pub fn count(&self, outcome: Outcome) {
+    pub fn count(&self, outcome: RequestOutcome) {
         match outcome {
-            Outcome::Proxied => &self.proxied,
-            Outcome::Waiting => &self.waiting,
-            Outcome::RateLimited => &self.rate_limited,
-            Outcome::Rejected => &self.rejected,
-            Outcome::Error => &self.error,
-            Outcome::Gateway => &self.gateway,
-            Outcome::Buffered => &self.buffered,
+            RequestOutcome::Proxied => &self.proxied,
+            RequestOutcome::Waiting => &self.waiting,
+            RequestOutcome::RateLimited => &self.rate_limited,
+            RequestOutcome::Rejected => &self.rejected,
+            RequestOutcome::Error => &self.error,
+            RequestOutcome::Gateway => &self.gateway,
+            RequestOutcome::Buffered => &self.buffered,
         }
         .increment(1);
     }
@@ -214,9 +214,19 @@ static UPSTREAM_TOTALS: AtomicUpstreamTotals = AtomicUpstreamTotals {
     errors: [const { AtomicU64::new(0) }; UPSTREAM_ERROR_KINDS.len()],
 };
 
-pub fn store_call(ok: bool) {
-    counter!("anteroom_store_requests_total", "result" => if ok { "ok" } else { "error" })
-        .increment(1);
+/// How a call to the store went, for `anteroom_store_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCall {
+    Answered,
+    Failed,
+}
+
+pub fn store_call(call: StoreCall) {
+    let result = match call {
+        StoreCall::Answered => "ok",
+        StoreCall::Failed => "error",
+    };
+    counter!("anteroom_store_requests_total", "result" => result).increment(1);
 }
 
 pub fn connection_opened(listener: &'static str) {

@@ -21,7 +21,8 @@
 //!   and with it (the script follows the place over the event stream or
 //!   polls the status URL, updates in place, and titles the tab).
 
-mod build;
+mod compile;
+pub use compile::PagesError;
 mod choice;
 mod format;
 mod template;
@@ -52,15 +53,24 @@ pub const LANG_COOKIE: &str = "anteroom_lang";
 pub const LANG_PARAM: &str = "anteroom_lang";
 
 /// One of the languages the pages speak (built in, or from `[pages] dir`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// English (the first language, always there) is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Lang(u16);
 
 /// Who a page is for: their language, and the query string of the address
 /// they are at, for the language switch's links (which keep it).
 #[derive(Debug, Clone, Copy)]
-pub struct Visitor<'a> {
+pub struct Reader<'a> {
     pub lang: Lang,
     pub query: &'a str,
+}
+
+/// Does the visitor hold a room's pass? The site-down page tells them
+/// they keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassHeld {
+    Yes,
+    No,
 }
 
 /// What the waiting page shows one visitor.
@@ -139,13 +149,12 @@ impl Pages {
     }
 
     /// The waiting page for one visitor.
-    pub fn waiting(&self, visitor: Visitor<'_>, view: &WaitingView<'_>) -> String {
-        let language = self.language(visitor.lang);
+    pub fn waiting(&self, reader: Reader<'_>, view: &WaitingView<'_>) -> String {
+        let language = self.language(reader.lang);
         let texts = &language.html;
         // Escaping can grow a string six-fold; the rest of the dynamic parts
         // (numbers, clock, fixed phrases) fit comfortably in 1 KiB.
-        let dynamic_len =
-            6 * (view.room.len() + view.status_url.len() + visitor.query.len()) + 1024;
+        let dynamic_len = 6 * (view.room.len() + view.status_url.len() + reader.query.len()) + 1024;
         let template = &language.templates[PageKind::Waiting.index()];
         template.render(dynamic_len, |slot, out| match slot {
             Slot::Refresh => push_number(out, view.refresh_seconds),
@@ -181,7 +190,7 @@ impl Pages {
             Slot::ClosedHidden if view.room_state != RoomState::Closed => {
                 out.push_str(" hidden");
             }
-            Slot::Languages => push_languages(out, language, "", visitor.query),
+            Slot::Languages => push_languages(out, language, "", reader.query),
             _ => {}
         })
     }
@@ -192,20 +201,20 @@ impl Pages {
     /// which the page says they keep.
     pub fn upstream_unavailable(
         &self,
-        visitor: Visitor<'_>,
+        reader: Reader<'_>,
         retry_seconds: u64,
-        inside: bool,
+        held: PassHeld,
     ) -> String {
-        let language = self.language(visitor.lang);
+        let language = self.language(reader.lang);
         let template = &language.templates[PageKind::Unavailable.index()];
-        template.render(6 * visitor.query.len() + 512, |slot, out| match slot {
+        template.render(6 * reader.query.len() + 512, |slot, out| match slot {
             Slot::Retry => push_number(out, retry_seconds),
-            Slot::UnavailablePlace if inside => {
+            Slot::UnavailablePlace if held == PassHeld::Yes => {
                 out.push_str("<p class=\"keep\">");
                 out.push_str(&language.html.unavailable_place);
                 out.push_str("</p>");
             }
-            Slot::Languages => push_languages(out, language, "", visitor.query),
+            Slot::Languages => push_languages(out, language, "", reader.query),
             _ => {}
         })
     }
@@ -218,26 +227,26 @@ impl Pages {
 
     /// Shown to a newcomer when the room is closed (admin API); it looks
     /// again by itself after `retry_seconds`.
-    pub fn closed(&self, visitor: Visitor<'_>, retry_seconds: u64) -> String {
-        let language = self.language(visitor.lang);
+    pub fn closed(&self, reader: Reader<'_>, retry_seconds: u64) -> String {
+        let language = self.language(reader.lang);
         let template = &language.templates[PageKind::Closed.index()];
-        template.render(6 * visitor.query.len() + 512, |slot, out| match slot {
+        template.render(6 * reader.query.len() + 512, |slot, out| match slot {
             Slot::Retry => push_number(out, retry_seconds),
-            Slot::Languages => push_languages(out, language, "", visitor.query),
+            Slot::Languages => push_languages(out, language, "", reader.query),
             _ => {}
         })
     }
 
     /// Asks before leaving: a form that posts to `/_anteroom/leave`, so that
     /// a link cannot end a visitor's session.
-    pub fn confirm_leave(&self, visitor: Visitor<'_>, room: &str) -> String {
-        let language = self.language(visitor.lang);
+    pub fn confirm_leave(&self, reader: Reader<'_>, room: &str) -> String {
+        let language = self.language(reader.lang);
         let template = &language.templates[PageKind::Leave.index()];
         template.render(
-            6 * (room.len() + visitor.query.len()) + 512,
+            6 * (room.len() + reader.query.len()) + 512,
             |slot, out| match slot {
                 Slot::Room => push_escaped(out, room),
-                Slot::Languages => push_languages(out, language, "", visitor.query),
+                Slot::Languages => push_languages(out, language, "", reader.query),
                 _ => {}
             },
         )
@@ -247,15 +256,15 @@ impl Pages {
     /// meta refresh every `refresh_seconds` until it is finished.
     pub fn receipt(
         &self,
-        visitor: Visitor<'_>,
+        reader: Reader<'_>,
         id: &str,
         state: &ReceiptState,
         refresh_seconds: Option<u64>,
     ) -> String {
-        let language = self.language(visitor.lang);
+        let language = self.language(reader.lang);
         let texts = &language.html;
         let template = &language.templates[PageKind::Receipt.index()];
-        let dynamic_len = 6 * (id.len() + visitor.query.len()) + 4096;
+        let dynamic_len = 6 * (id.len() + reader.query.len()) + 4096;
         template.render(dynamic_len, |slot, out| match slot {
             Slot::Receipt => push_escaped(out, id),
             Slot::ReceiptRefresh => {

@@ -9,7 +9,6 @@ use http::{Request, Response, Uri};
 use std::sync::Arc;
 
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -17,8 +16,9 @@ use tokio::sync::Semaphore;
 
 use anteroom_config::Config;
 
-use crate::Body;
 use crate::cookies;
+use crate::{Body, BoxError};
+use bytes::Bytes;
 
 /// Idle upstream connections kept per upstream host. Enough for a busy site
 /// at this machine's throughput; idle ones close after [`POOL_IDLE_TIMEOUT`].
@@ -122,11 +122,15 @@ impl Proxy {
 
     /// Sends `request` upstream and returns its response with a streaming
     /// body.
-    pub async fn forward(
+    pub async fn forward<B>(
         &self,
-        request: Request<Incoming>,
+        request: Request<B>,
         peer: SocketAddr,
-    ) -> Result<Response<Body>, ProxyError> {
+    ) -> Result<Response<Body>, ProxyError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let permit = self.permit().await?;
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts
@@ -151,7 +155,7 @@ impl Proxy {
         prepare_request_headers(
             &mut parts.headers,
             peer.ip(),
-            self.is_trusted(peer.ip()),
+            self.peer_kind(peer.ip()),
             original_host,
         );
         let limit = self.max_body_bytes;
@@ -195,7 +199,7 @@ impl Proxy {
     pub fn upstream_headers(&self, headers: &HeaderMap, peer: IpAddr) -> HeaderMap {
         let mut headers = headers.clone();
         let original_host = headers.get(header::HOST).cloned();
-        prepare_request_headers(&mut headers, peer, self.is_trusted(peer), original_host);
+        prepare_request_headers(&mut headers, peer, self.peer_kind(peer), original_host);
         headers
     }
 
@@ -203,6 +207,14 @@ impl Proxy {
     pub fn in_flight(&self) -> usize {
         self.max_in_flight
             .saturating_sub(self.in_flight.available_permits())
+    }
+
+    fn peer_kind(&self, ip: IpAddr) -> Peer {
+        if self.is_trusted(ip) {
+            Peer::Trusted
+        } else {
+            Peer::Untrusted
+        }
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -281,12 +293,21 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::TRANSFER_ENCODING);
 }
 
+/// Whether what a peer says in `X-Forwarded-*` is believed
+/// (`limits.trusted_proxies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Trusted,
+    Untrusted,
+}
+
 fn prepare_request_headers(
     headers: &mut HeaderMap,
     peer: IpAddr,
-    peer_is_trusted: bool,
+    peer_kind: Peer,
     original_host: Option<HeaderValue>,
 ) {
+    let peer_is_trusted = peer_kind == Peer::Trusted;
     remove_hop_by_hop(headers);
     cookies::strip_ours(headers);
 
@@ -331,7 +352,7 @@ mod tests {
         prepare_request_headers(
             &mut headers,
             "10.0.0.9".parse().unwrap(),
-            false,
+            Peer::Untrusted,
             Some(HeaderValue::from_static("site.example")),
         );
         assert_eq!(headers["x-forwarded-for"], "10.0.0.9");
@@ -346,7 +367,12 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        prepare_request_headers(&mut headers, "10.0.0.9".parse().unwrap(), true, None);
+        prepare_request_headers(
+            &mut headers,
+            "10.0.0.9".parse().unwrap(),
+            Peer::Trusted,
+            None,
+        );
         assert_eq!(headers["x-forwarded-for"], "1.2.3.4, 10.0.0.9");
         assert_eq!(headers["x-forwarded-proto"], "https");
     }

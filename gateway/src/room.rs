@@ -14,6 +14,7 @@ use anteroom_store::{Millis, RoomParams, RoomSnapshot, RoomState, Store};
 
 use crate::clock::Clock;
 use crate::health::StoreHealth;
+use crate::shutdown::Shutdown;
 
 /// How often each gateway steps each room: admits the next tickets and
 /// refreshes its cached figures. The cost budget asks for at least every
@@ -242,7 +243,7 @@ pub async fn tend(
     store: Arc<dyn Store>,
     clock: Clock,
     health: Arc<StoreHealth>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut ticker = tokio::time::interval(STEP_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -254,7 +255,7 @@ pub async fn tend(
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = shutdown.changed() => break,
+            _ = shutdown.begun() => break,
         }
         step = step.wrapping_add(1);
         if flush_first || step.is_multiple_of(steps_per_flush) {

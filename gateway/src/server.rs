@@ -18,9 +18,9 @@ use tokio_io_timeout::TimeoutStream;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::sync::watch;
 
 use crate::Body;
+use crate::shutdown::Shutdown;
 
 /// The bounds of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -48,12 +48,12 @@ const OVER_CAPACITY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetr
 /// the connection.
 const OVER_CAPACITY_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Serves `listener` until `shutdown` turns true, then stops accepting, lets
+/// Serves `listener` until `shutdown` begins, then stops accepting, lets
 /// requests in flight finish for at most `grace`, and returns.
 pub async fn serve<H, F>(
     listener: TcpListener,
     handler: H,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
     grace: Duration,
     limits: ListenerLimits,
 ) where
@@ -84,7 +84,7 @@ pub async fn serve<H, F>(
                     continue;
                 }
             },
-            _ = stop_requested(&mut shutdown) => break,
+            _ = shutdown.begun() => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             tokio::spawn(turn_away(stream));
@@ -130,9 +130,4 @@ async fn turn_away(mut stream: TcpStream) {
         let _ = stream.shutdown().await;
     })
     .await;
-}
-
-/// Completes once `shutdown` says stop (or its sender is gone).
-pub async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
 }

@@ -10,7 +10,7 @@
 //! shrunk case is printed instead).
 
 use anteroom_config::{Config, Room};
-use anteroom_gateway::page::{Pages, Visitor, WaitingView};
+use anteroom_gateway::page::{Pages, Reader, WaitingView};
 use anteroom_gateway::paths::{normalise, room_for};
 use anteroom_gateway::token::{Keyring, MAX_TOKEN_LEN, Pass, Ticket, new_pass_id};
 use anteroom_store::RoomState;
@@ -667,8 +667,8 @@ proptest! {
                 room_state: RoomState::Open,
             };
             let hostile = WaitingView { room: &room, status_url: &status_url, ..harmless };
-            let page = pages.waiting(Visitor { lang, query: &query }, &hostile);
-            let expected = pages.waiting(Visitor { lang, query: "x=1" }, &harmless);
+            let page = pages.waiting(Reader { lang, query: &query }, &hostile);
+            let expected = pages.waiting(Reader { lang, query: "x=1" }, &harmless);
             prop_assert_eq!(markup_counts(&page), markup_counts(&expected));
             prop_assert_eq!(
                 page.to_ascii_lowercase().matches("<script").count(),

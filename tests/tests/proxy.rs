@@ -14,7 +14,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anteroom_gateway::page::{Pages, Visitor};
+use anteroom_gateway::page::{Pages, PassHeld, Reader};
 use anteroom_tests::{
     GatewayHandle, Upstream, cookie_value, free_port, gateway, gateway_to, header, loose_limits,
     plain_client, room, upstream,
@@ -783,8 +783,8 @@ async fn upstream_down_gives_the_friendly_page() {
     // Outside a room and inside one (the first visitor is let straight in):
     // always the same friendly page.
     for (path, query, accept, code, inside, status) in [
-        ("/anything?q=1", "q=1", "text/html", "en", false, 502),
-        ("/echo/vaccini", "", "text/html", "it", true, 503),
+        ("/anything?q=1", "q=1", "text/html", "en", PassHeld::No, 502),
+        ("/echo/vaccini", "", "text/html", "it", PassHeld::Yes, 503),
     ] {
         let response = client
             .get(gw.url(path))
@@ -805,7 +805,7 @@ async fn upstream_down_gives_the_friendly_page() {
         assert!(retry > 0);
         let body = response.text().await.expect("body");
         assert_no_internals(&body, &upstream_address);
-        let visitor = Visitor {
+        let visitor = Reader {
             lang: pages.lang(code).expect("a built-in language"),
             query,
         };
@@ -850,11 +850,14 @@ async fn an_upstream_that_never_answers_gives_504_after_the_timeout() {
     let body = response.text().await.expect("body");
     assert_no_internals(&body, &site.to_string());
     let pages = Pages::new();
-    let visitor = Visitor {
+    let visitor = Reader {
         lang: pages.lang("en").expect("English"),
         query: "",
     };
-    assert_eq!(body, pages.upstream_unavailable(visitor, retry, false));
+    assert_eq!(
+        body,
+        pages.upstream_unavailable(visitor, retry, PassHeld::No)
+    );
     silent.abort();
 }
 

@@ -53,7 +53,7 @@ pub(super) enum Slot {
 }
 
 /// What the parts and words are baked from, for one language.
-pub(super) struct Bakery<'a> {
+pub(super) struct LanguageParts<'a> {
     pub code: &'a str,
     /// The words, already HTML-escaped.
     pub html: &'a Texts,
@@ -247,7 +247,7 @@ impl Template {
     pub(super) fn compile(
         kind: PageKind,
         source: &str,
-        bakery: &Bakery<'_>,
+        parts: &LanguageParts<'_>,
     ) -> Result<Template, String> {
         for part in kind.required_parts() {
             let count = source.matches(&format!("{{{{{part}}}}}")).count();
@@ -281,13 +281,13 @@ impl Template {
                 }
                 pieces.push(Piece::Slot(slot));
             } else if key == "lang" {
-                literal.push_str(bakery.code);
+                literal.push_str(parts.code);
             } else if key == "style" {
                 // Code, pasted as it is; the policy allows it by its hash.
-                literal.push_str(bakery.style);
+                literal.push_str(parts.style);
             } else if key == "script" {
-                literal.push_str(bakery.script_element);
-            } else if let Some(word) = bakery.html.get(key) {
+                literal.push_str(parts.script_element);
+            } else if let Some(word) = parts.html.get(key) {
                 literal.push_str(word);
             } else {
                 return Err(format!("unknown placeholder {{{{{key}}}}}"));

@@ -2,7 +2,7 @@ use anteroom_config::{PageFile, PagesConfig};
 use http::HeaderMap;
 use http::header::{self, HeaderValue};
 
-use super::build::source_hash;
+use super::compile::source_hash;
 use super::format::{push_escaped, push_friendly_eta, push_grouped_digits, push_js_string};
 use super::template::PageKind;
 use super::*;
@@ -19,15 +19,15 @@ fn view<'a>() -> WaitingView<'a> {
     }
 }
 
-fn english(pages: &Pages) -> Visitor<'static> {
-    Visitor {
+fn english(pages: &Pages) -> Reader<'static> {
+    Reader {
         lang: pages.lang("en").unwrap(),
         query: "",
     }
 }
 
-fn italian(pages: &Pages) -> Visitor<'static> {
-    Visitor {
+fn italian(pages: &Pages) -> Reader<'static> {
+    Reader {
         lang: pages.lang("it").unwrap(),
         query: "",
     }
@@ -59,6 +59,7 @@ fn with_files(files: &[(&str, &str)]) -> Result<Pages, String> {
             })
             .collect(),
     })
+    .map_err(|error| error.to_string())
 }
 
 // ---------------------------------------------------------------- languages
@@ -162,7 +163,7 @@ fn lang_follows_the_choice_then_accept_language() {
 #[test]
 fn the_language_switch_links_to_the_same_address_in_the_other_languages() {
     let pages = Pages::new();
-    let visitor = Visitor {
+    let visitor = Reader {
         query: "x=1&y=\"two\"&anteroom_lang=en",
         ..english(&pages)
     };
@@ -190,7 +191,7 @@ fn the_language_switch_links_to_the_same_address_in_the_other_languages() {
         "{receipt}"
     );
     for page in [
-        pages.upstream_unavailable(english(&pages), 5, true),
+        pages.upstream_unavailable(english(&pages), 5, PassHeld::Yes),
         pages.closed(english(&pages), 300),
         pages.confirm_leave(english(&pages), "vaccini"),
     ] {
@@ -357,7 +358,7 @@ fn hostile_values_are_escaped() {
         ..view()
     };
     let pages = Pages::new();
-    let visitor = Visitor {
+    let visitor = Reader {
         query: "a=<script>&b=\"'",
         ..english(&pages)
     };
@@ -380,7 +381,7 @@ fn pages_are_small_and_complete() {
     let pages = Pages::new();
     let long_room = "r".repeat(200);
     for lang in [pages.lang("it").unwrap(), pages.lang("en").unwrap()] {
-        let visitor = Visitor { lang, query: "x=1" };
+        let visitor = Reader { lang, query: "x=1" };
         let worst = WaitingView {
             room: &long_room,
             position: Some(u64::MAX),
@@ -392,7 +393,7 @@ fn pages_are_small_and_complete() {
         };
         for page in [
             pages.waiting(visitor, &worst),
-            pages.upstream_unavailable(visitor, 5, true),
+            pages.upstream_unavailable(visitor, 5, PassHeld::Yes),
             pages.goodbye(lang),
             pages.closed(visitor, 300),
             pages.confirm_leave(visitor, "vaccini"),
@@ -447,14 +448,14 @@ fn the_policy_allows_exactly_the_inline_script_and_style() {
 #[test]
 fn upstream_unavailable_is_friendly_retries_and_keeps_the_place() {
     let pages = Pages::new();
-    let english = pages.upstream_unavailable(english(&pages), 9, true);
+    let english = pages.upstream_unavailable(english(&pages), 9, PassHeld::Yes);
     assert!(english.contains("<meta http-equiv=\"refresh\" content=\"9\">"));
     assert!(english.contains("<html lang=\"en\" dir=\"ltr\">"));
     assert!(english.contains(&words("en").unavailable_retry));
     assert!(english.contains(&words("en").unavailable_place));
     assert!(!english.to_lowercase().contains("error"));
     assert!(!english.contains("502") && !english.contains("504"));
-    let italian = pages.upstream_unavailable(italian(&pages), 9, false);
+    let italian = pages.upstream_unavailable(italian(&pages), 9, PassHeld::No);
     assert!(italian.contains("<html lang=\"it\" dir=\"ltr\">"));
     assert!(italian.contains(&words("it").unavailable_lead));
     assert!(
@@ -587,7 +588,7 @@ fn an_operators_words_and_style_are_used_and_escaped() {
         ("style.css", "body{background:#fed}"),
     ])
     .unwrap();
-    let it = Visitor {
+    let it = Reader {
         lang: pages.lang("it").unwrap(),
         query: "",
     };
@@ -611,7 +612,7 @@ fn an_operators_words_and_style_are_used_and_escaped() {
     let de = pages.from_accept_language(Some("de-DE,de;q=0.9"));
     assert_eq!(pages.code(de), "de");
     let german = pages.waiting(
-        Visitor {
+        Reader {
             lang: de,
             query: "",
         },

@@ -13,10 +13,11 @@ use http::HeaderMap;
 use http::header::HeaderValue;
 
 use anteroom_config::{CookieSecure, OnError};
-use anteroom_store::{Arrival, Claim, Millis, StoreError};
+use anteroom_store::{Arrival, Claim, Millis, Store, StoreError};
 
-use crate::Shared;
 use crate::cookies;
+use crate::health::StoreHealth;
+use crate::limits::ClientLimits;
 use crate::room::RoomRuntime;
 use crate::token::{Keyring, Pass, Ticket, new_pass_id};
 
@@ -73,61 +74,84 @@ pub fn waiting_standing(room: &RoomRuntime, position: Option<u64>) -> Standing {
     }
 }
 
-/// Decides for one request. `take_place`: may a visitor without a ticket be
-/// given one (page requests) or not (status polls).
-pub async fn decide(
-    shared: &Shared,
-    room: &RoomRuntime,
-    headers: &HeaderMap,
-    client: IpAddr,
-    take_place: bool,
-) -> Decision {
-    let now = shared.clock.now();
-    let mut door = Door {
-        shared,
-        room,
-        client,
-        now,
-        secure: match shared.config.cookies.secure {
-            CookieSecure::Always => true,
-            CookieSecure::Auto => is_https(headers),
-        },
-        set_cookies: Vec::new(),
-        pass: None,
-    };
-    let standing = door.standing(headers, take_place).await;
-    Decision {
-        standing,
-        set_cookies: door.set_cookies,
-        pass: door.pass,
+/// What a request asks of the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// A page (or any request to a protected address): a visitor without a
+    /// place is given one.
+    Page,
+    /// A status poll: looks, never takes a place.
+    StatusPoll,
+}
+
+/// The door to every room, holding just what deciding needs: the keys that
+/// sign tickets and passes, the store, its health, the per-client limits,
+/// and whether cookies are `Secure`. Borrowed from the gateway's shared
+/// state for one request ([`crate::Shared::door`]); unit tests build one
+/// around a fake store.
+pub struct Door<'a> {
+    pub keys: &'a Keyring,
+    pub store: &'a dyn Store,
+    pub health: &'a StoreHealth,
+    pub limits: &'a ClientLimits,
+    pub cookie_secure: CookieSecure,
+}
+
+impl Door<'_> {
+    /// Decides for one request to `room` at `now`.
+    pub async fn decide(
+        &self,
+        room: &RoomRuntime,
+        headers: &HeaderMap,
+        client: IpAddr,
+        now: Millis,
+        ask: Ask,
+    ) -> Decision {
+        let mut visit = Visit {
+            door: self,
+            room,
+            client,
+            now,
+            over: cookies::Over::for_request(self.cookie_secure, headers),
+            set_cookies: Vec::new(),
+            pass: None,
+        };
+        let standing = visit.standing(headers, ask).await;
+        Decision {
+            standing,
+            set_cookies: visit.set_cookies,
+            pass: visit.pass,
+        }
     }
 }
 
-struct Door<'a> {
-    shared: &'a Shared,
+/// One request at the door: what it has been given so far.
+struct Visit<'a> {
+    door: &'a Door<'a>,
     room: &'a RoomRuntime,
     client: IpAddr,
     now: Millis,
-    secure: bool,
+    /// Whether the cookies handed out are `Secure`.
+    over: cookies::Over,
     set_cookies: Vec<HeaderValue>,
     pass: Option<String>,
 }
 
-impl Door<'_> {
-    async fn standing(&mut self, headers: &HeaderMap, take_place: bool) -> Standing {
+impl Visit<'_> {
+    async fn standing(&mut self, headers: &HeaderMap, ask: Ask) -> Standing {
         if let Some(pass) = self.valid_pass(headers) {
             self.room.record_activity(&pass.id, self.now);
             self.pass = Some(pass.id.clone());
             let current_epoch = self.room.snapshot().map(|snapshot| snapshot.epoch);
             if let Some(epoch) = current_epoch
                 && epoch != pass.epoch
-                && !self.shared.health.is_down()
+                && !self.door.health.is_down()
             {
                 // The store lost the room's state since this visitor was let
                 // in: count them inside again (once; the renewed pass carries
                 // the new epoch).
                 match self
-                    .shared
+                    .door
                     .store
                     .rejoin(&self.room.params, &pass.id, self.now)
                     .await
@@ -140,7 +164,7 @@ impl Door<'_> {
                         });
                         return Standing::Inside { counted: true };
                     }
-                    Err(error) => self.shared.health.failed(&error),
+                    Err(error) => self.door.health.failed(&error),
                 }
             }
             if self.now.saturating_sub(pass.last_seen) >= self.renew_after_ms() {
@@ -151,7 +175,7 @@ impl Door<'_> {
             }
             return Standing::Inside { counted: true };
         }
-        if self.shared.health.is_down() && self.shared.health.on_error() == OnError::Admit {
+        if self.door.health.is_down() && self.door.health.on_error() == OnError::Admit {
             // Fail open, for ticket holders too: their cached place no longer
             // matters while everyone is waved through.
             return Standing::Inside { counted: false };
@@ -164,7 +188,7 @@ impl Door<'_> {
                     .push(cookies::clear(&self.room.ticket_cookie)),
             }
         }
-        if !take_place {
+        if ask == Ask::StatusPoll {
             return Standing::Outside;
         }
         self.arrive().await
@@ -173,7 +197,7 @@ impl Door<'_> {
     fn valid_pass(&self, headers: &HeaderMap) -> Option<Pass> {
         let session_ms = self.room.config.session.as_millis() as u64;
         cookies::values(headers, &self.room.pass_cookie)
-            .filter_map(|token| self.shared.keys.verify_pass(token))
+            .filter_map(|token| self.door.keys.verify_pass(token))
             .find(|pass| {
                 pass.room == self.room.name()
                     && self.now <= pass.last_seen.saturating_add(session_ms)
@@ -182,7 +206,7 @@ impl Door<'_> {
     }
 
     fn valid_ticket(&self, headers: &HeaderMap) -> Option<Ticket> {
-        valid_ticket(&self.shared.keys, self.room, headers)
+        valid_ticket(self.door.keys, self.room, headers)
     }
 
     /// The standing of a ticket holder; `None` if the ticket is void.
@@ -199,13 +223,13 @@ impl Door<'_> {
         }
         // The turn has come (or the gateway has no figures yet): swap the
         // ticket for a pass, which the store allows once.
-        if self.shared.health.is_down() {
+        if self.door.health.is_down() {
             let position = cached.and_then(|snapshot| snapshot.position(ticket.number));
             return Some(self.store_unavailable(position.or(Some(1))));
         }
-        let pass_id = self.shared.keys.pass_id_for(ticket);
+        let pass_id = self.door.keys.pass_id_for(ticket);
         let claim = self
-            .shared
+            .door
             .store
             .claim(
                 &self.room.params,
@@ -217,7 +241,7 @@ impl Door<'_> {
             .await;
         match claim {
             Ok(Claim::Admitted) => {
-                self.shared.health.succeeded();
+                self.door.health.succeeded();
                 let waited_ms = self.now.saturating_sub(ticket.issued_at);
                 self.room.metrics.wait.record(waited_ms as f64 / 1000.0);
                 self.set_cookies
@@ -230,7 +254,7 @@ impl Door<'_> {
             Ok(Claim::NotYet) => Some(self.waiting(Some(1))),
             Ok(Claim::Spent) => None,
             Err(error) => {
-                self.shared.health.failed(&error);
+                self.door.health.failed(&error);
                 Some(self.store_unavailable(Some(1)))
             }
         }
@@ -238,30 +262,30 @@ impl Door<'_> {
 
     async fn arrive(&mut self) -> Standing {
         // Checked before the store is asked: a hoarder costs no round trip.
-        if let Err(retry_after) = self.shared.limits.check_ticket(&self.client) {
+        if let Err(retry_after) = self.door.limits.check_ticket(&self.client) {
             return Standing::TooManyPlaces { retry_after };
         }
-        if self.shared.health.is_down() {
+        if self.door.health.is_down() {
             return self.store_unavailable(None);
         }
         let pass_id = new_pass_id();
         match self
-            .shared
+            .door
             .store
             .arrive(&self.room.params, &pass_id, self.now)
             .await
         {
             Ok(Arrival::Admitted { snapshot }) => {
-                self.shared.health.succeeded();
+                self.door.health.succeeded();
                 self.room.metrics.direct_entries.increment(1);
                 self.room.observe(snapshot);
                 self.give_new_pass(pass_id, snapshot.epoch);
                 Standing::Inside { counted: true }
             }
             Ok(Arrival::Ticketed { ticket, snapshot }) => {
-                self.shared.health.succeeded();
+                self.door.health.succeeded();
                 self.room.observe(snapshot);
-                let token = self.shared.keys.sign_ticket(&Ticket {
+                let token = self.door.keys.sign_ticket(&Ticket {
                     room: self.room.name().to_owned(),
                     epoch: snapshot.epoch,
                     number: ticket,
@@ -271,13 +295,13 @@ impl Door<'_> {
                     &self.room.ticket_cookie,
                     &token,
                     TICKET_COOKIE_SECONDS,
-                    self.secure,
+                    self.over,
                 ));
                 let position = snapshot.position(ticket).unwrap_or(1);
                 self.waiting(Some(position))
             }
             Ok(Arrival::Closed { snapshot }) => {
-                self.shared.health.succeeded();
+                self.door.health.succeeded();
                 self.room.observe(snapshot);
                 Standing::Closed
             }
@@ -286,12 +310,12 @@ impl Door<'_> {
     }
 
     fn unreachable(&mut self, error: &StoreError, position: Option<u64>) -> Standing {
-        self.shared.health.failed(error);
+        self.door.health.failed(error);
         self.store_unavailable(position)
     }
 
     fn store_unavailable(&self, position: Option<u64>) -> Standing {
-        match self.shared.health.on_error() {
+        match self.door.health.on_error() {
             OnError::Wait => Standing::Waiting {
                 position,
                 eta_seconds: None,
@@ -318,12 +342,12 @@ impl Door<'_> {
 
     fn give_pass(&mut self, pass: &Pass) {
         self.pass = Some(pass.id.clone());
-        let token = self.shared.keys.sign_pass(pass);
+        let token = self.door.keys.sign_pass(pass);
         self.set_cookies.push(cookies::set(
             &self.room.pass_cookie,
             &token,
             self.room.config.session.as_secs(),
-            self.secure,
+            self.over,
         ));
     }
 
@@ -335,11 +359,5 @@ impl Door<'_> {
     }
 }
 
-/// Did the visitor reach us over HTTPS (via a TLS terminator in front)? Only
-/// decides the cookies' `Secure` flag, so a spoofed header cannot hurt.
-pub(crate) fn is_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
-}
+#[cfg(test)]
+mod tests;

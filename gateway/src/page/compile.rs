@@ -11,15 +11,24 @@ use sha2::{Digest, Sha256};
 use anteroom_config::PagesConfig;
 
 use super::format::{escaped, push_js_string};
-use super::template::{Bakery, PageKind, Template};
+use super::template::{LanguageParts, PageKind, Template};
 use super::texts::{self, Texts};
 use super::{Language, Pages, SCRIPT_KEYS, STYLE_CSS, TOO_MANY_HTML, WAITING_JS};
 
+/// The pages do not compile: which file (after `pages.dir: `, for
+/// `--check`), and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PagesError(String);
+
 impl Pages {
     /// The pages with the operator's files from `[pages] dir` in place of
-    /// ours. An error names the file and what is wrong with it, after
-    /// `pages.dir: `, for `--check`.
-    pub fn from_config(config: &PagesConfig) -> Result<Pages, String> {
+    /// ours.
+    pub fn from_config(config: &PagesConfig) -> Result<Pages, PagesError> {
+        Pages::compile(config).map_err(PagesError)
+    }
+
+    fn compile(config: &PagesConfig) -> Result<Pages, String> {
         let in_dir = |name: &str| match &config.dir {
             Some(dir) => format!("pages.dir: {}: ", dir.join(name).display()),
             None => format!("pages: {name}: "),
@@ -91,7 +100,7 @@ impl Pages {
             let script =
                 &script_element["<script>".len()..script_element.len() - "</script>".len()];
             script_hashes.push(source_hash(script));
-            let bakery = Bakery {
+            let parts = LanguageParts {
                 code,
                 html: &html,
                 style: &style,
@@ -100,7 +109,7 @@ impl Pages {
             let templates = PageKind::ALL
                 .iter()
                 .map(|kind| {
-                    Template::compile(*kind, sources[kind.index()], &bakery).map_err(|error| {
+                    Template::compile(*kind, sources[kind.index()], &parts).map_err(|error| {
                         let name = format!("{} ({code})", kind.file_name());
                         format!("{}{error}", in_dir(&name))
                     })

@@ -1,0 +1,315 @@
+//! Every answer rendered through the one renderer, for every kind of
+//! client: the status code, `Retry-After`, `no-store`, the form (JSON or a
+//! page with its policy) and the cookies all come from the value.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode, Uri};
+use http_body_util::BodyExt;
+
+use anteroom_store::{ReceiptState, RoomState};
+
+use super::{Answer, Asked, Audience, PassHeld, Prefers, prefers};
+use crate::intake::IntakeRefusal;
+use crate::metrics::RequestOutcome;
+use crate::page::Pages;
+use crate::status::Status;
+use crate::{Body, full_body};
+
+fn status(state: &'static str, position: Option<u64>) -> Status<'static> {
+    Status {
+        room: "vaccini",
+        state,
+        position,
+        eta_seconds: position.map(|position| position * 6),
+        refresh_seconds: 7,
+        room_state: RoomState::Open,
+    }
+}
+
+/// One of each kind of answer.
+fn every_answer() -> Vec<Answer<'static>> {
+    let queued = ReceiptState::Queued {
+        position: 3,
+        attempts: 0,
+    };
+    vec![
+        Answer::Status(status("waiting", Some(42))),
+        Answer::Waiting {
+            status: status("waiting", Some(42)),
+            asked: Asked::Read,
+            updated_unix_seconds: 1_700_000_000,
+        },
+        Answer::Waiting {
+            status: status("waiting", Some(42)),
+            asked: Asked::Write,
+            updated_unix_seconds: 1_700_000_000,
+        },
+        Answer::PlaceLater {
+            status: status("none", None),
+            retry_seconds: 6,
+            updated_unix_seconds: 1_700_000_000,
+        },
+        Answer::TooMany {
+            retry_seconds: 2,
+            message: "too many requests",
+        },
+        Answer::Closed { room: "vaccini" },
+        Answer::SiteDown {
+            code: StatusCode::BAD_GATEWAY,
+            retry_seconds: 12,
+            held: PassHeld::No,
+        },
+        Answer::Refused {
+            code: StatusCode::NOT_FOUND,
+            message: "no such room".into(),
+        },
+        Answer::Unavailable {
+            message: "too many event streams",
+            retry_seconds: 7,
+        },
+        Answer::IntakeRefused(IntakeRefusal::Full { retry_seconds: 9 }),
+        Answer::IntakeRefused(IntakeRefusal::KeyReused),
+        Answer::Accepted {
+            receipt: "bookings-r1".into(),
+            position: Some(3),
+            state: queued.clone(),
+            refresh_seconds: Some(2),
+        },
+        Answer::Receipt {
+            id: "bookings-r1".into(),
+            state: queued,
+            refresh_seconds: Some(2),
+        },
+        Answer::ConfirmLeave { room: "vaccini" },
+        Answer::Goodbye,
+        Answer::SeeOther {
+            location: HeaderValue::from_static("./prenota"),
+        },
+        Answer::NoContent,
+        Answer::Events(full_body(Bytes::from_static(b": hello\n\n"))),
+    ]
+}
+
+fn audience(pages: &Pages, accept: Option<&'static str>) -> Audience {
+    let mut headers = HeaderMap::new();
+    if let Some(accept) = accept {
+        headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+    }
+    Audience::of(pages, &headers, &Uri::from_static("/prenota?slot=9"))
+}
+
+fn content_type(response: &Response<Body>) -> &str {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+}
+
+async fn text(response: Response<Body>) -> String {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("our bodies do not fail")
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("our bodies are UTF-8")
+}
+
+#[test]
+fn accept_decides_the_form() {
+    let form = |accept: &'static str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+        prefers(&headers)
+    };
+    assert_eq!(form("application/json"), Prefers::Json);
+    assert_eq!(form("text/html,application/json;q=0.9"), Prefers::Html);
+    assert_eq!(form("text/html"), Prefers::Html);
+    assert_eq!(form("*/*"), Prefers::Either);
+    assert_eq!(prefers(&HeaderMap::new()), Prefers::Either);
+}
+
+#[tokio::test]
+async fn every_answer_carries_its_code_retry_after_no_store_and_cookies() {
+    let pages = Pages::new();
+    let cookie = HeaderValue::from_static("anteroom_pass_vaccini=x; Path=/");
+    for accept in [None, Some("application/json"), Some("text/html")] {
+        let audience = audience(&pages, accept);
+        for answer in every_answer() {
+            let described = format!("{answer:?} for Accept {accept:?}");
+            let code = answer.code();
+            let retry_after = answer.retry_after();
+            let response = answer.render(&audience, &pages, vec![cookie.clone()]);
+            assert_eq!(response.status(), code, "{described}");
+            let headers = response.headers();
+            assert_eq!(
+                headers
+                    .get(header::CACHE_CONTROL)
+                    .map(HeaderValue::as_bytes),
+                Some(&b"no-store"[..]),
+                "{described}"
+            );
+            assert_eq!(
+                headers
+                    .get(header::RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse::<u64>().ok()),
+                retry_after,
+                "{described}"
+            );
+            assert_eq!(
+                headers
+                    .get_all(header::SET_COOKIE)
+                    .iter()
+                    .collect::<Vec<_>>(),
+                [&cookie],
+                "{described}"
+            );
+            if content_type(&response).starts_with("text/html") {
+                assert!(
+                    headers.contains_key(header::CONTENT_SECURITY_POLICY),
+                    "{described}: a page carries its policy"
+                );
+                assert_eq!(
+                    headers
+                        .get(header::X_CONTENT_TYPE_OPTIONS)
+                        .map(HeaderValue::as_bytes),
+                    Some(&b"nosniff"[..]),
+                    "{described}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn json_clients_get_json_browsers_get_pages_and_bookings_default_to_json() {
+    let pages = Pages::new();
+    let json = audience(&pages, Some("application/json"));
+    let browser = audience(&pages, Some("text/html"));
+    let unsaid = audience(&pages, None);
+    let form = |answer: Answer<'static>, audience: &Audience| {
+        let response = answer.render(audience, &pages, Vec::new());
+        content_type(&response).to_owned()
+    };
+    let waiting = || Answer::Waiting {
+        status: status("waiting", Some(42)),
+        asked: Asked::Read,
+        updated_unix_seconds: 1_700_000_000,
+    };
+    assert_eq!(form(waiting(), &json), "application/json");
+    assert!(form(waiting(), &browser).starts_with("text/html"));
+    assert!(form(waiting(), &unsaid).starts_with("text/html"));
+    // The status call is JSON whatever is asked.
+    assert_eq!(
+        form(Answer::Status(status("waiting", Some(1))), &browser),
+        "application/json"
+    );
+    let accepted = || Answer::Accepted {
+        receipt: "bookings-r1".into(),
+        position: Some(1),
+        state: ReceiptState::Queued {
+            position: 1,
+            attempts: 0,
+        },
+        refresh_seconds: Some(2),
+    };
+    assert_eq!(form(accepted(), &unsaid), "application/json");
+    assert_eq!(form(accepted(), &json), "application/json");
+    assert!(form(accepted(), &browser).starts_with("text/html"));
+}
+
+#[tokio::test]
+async fn the_status_json_is_the_contracts() {
+    let pages = Pages::new();
+    let response = Answer::Status(status("waiting", Some(42))).render(
+        &audience(&pages, None),
+        &pages,
+        Vec::new(),
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(&text(response).await).expect("the status is JSON");
+    assert_eq!(
+        value,
+        serde_json::json!({
+            "room": "vaccini",
+            "state": "waiting",
+            "position": 42,
+            "eta_seconds": 252,
+            "refresh_seconds": 7,
+            "room_state": "open",
+        })
+    );
+}
+
+#[tokio::test]
+async fn an_accepted_booking_points_at_its_receipt() {
+    let pages = Pages::new();
+    let response = Answer::Accepted {
+        receipt: "bookings-r1".into(),
+        position: Some(3),
+        state: ReceiptState::Queued {
+            position: 3,
+            attempts: 0,
+        },
+        refresh_seconds: Some(2),
+    }
+    .render(&audience(&pages, None), &pages, Vec::new());
+    assert_eq!(
+        response
+            .headers()
+            .get(header::LOCATION)
+            .map(HeaderValue::as_bytes),
+        Some(&b"/_anteroom/receipts/bookings-r1"[..])
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(&text(response).await).expect("the receipt is JSON");
+    assert_eq!(
+        value,
+        serde_json::json!({
+            "receipt": "bookings-r1",
+            "status_url": "/_anteroom/receipts/bookings-r1",
+            "position": 3,
+        })
+    );
+}
+
+#[test]
+fn outcomes_follow_the_answer() {
+    let outcome = |answer: Answer<'static>| answer.outcome();
+    assert_eq!(
+        outcome(Answer::Waiting {
+            status: status("waiting", Some(1)),
+            asked: Asked::Write,
+            updated_unix_seconds: 0,
+        }),
+        RequestOutcome::Waiting
+    );
+    assert_eq!(
+        outcome(Answer::TooMany {
+            retry_seconds: 1,
+            message: "too many requests"
+        }),
+        RequestOutcome::RateLimited
+    );
+    assert_eq!(
+        outcome(Answer::IntakeRefused(IntakeRefusal::TooLarge)),
+        RequestOutcome::Rejected
+    );
+    assert_eq!(
+        outcome(Answer::IntakeRefused(IntakeRefusal::StoreUnavailable)),
+        RequestOutcome::Error
+    );
+    assert_eq!(outcome(Answer::Goodbye), RequestOutcome::Gateway);
+    assert_eq!(
+        outcome(Answer::Accepted {
+            receipt: "r".into(),
+            position: None,
+            state: ReceiptState::Processing { attempts: 1 },
+            refresh_seconds: Some(2),
+        }),
+        RequestOutcome::Buffered
+    );
+}

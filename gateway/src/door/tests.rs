@@ -1,0 +1,440 @@
+//! The door's decisions and its cost budget, without sockets: a real
+//! in-memory store behind a fake that counts (and can refuse) every call,
+//! a room whose cached figures the test refreshes by hand, and time passed
+//! in explicitly.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use anteroom_config::{Config, CookieSecure, OnError};
+use anteroom_store::{
+    Arrival, Claim, MemoryStore, Millis, RoomChange, RoomParams, RoomSnapshot, Store, StoreError,
+};
+use http::HeaderMap;
+use http::header::{COOKIE, HeaderValue};
+
+use super::{Ask, Decision, Door, Standing};
+use crate::health::StoreHealth;
+use crate::limits::ClientLimits;
+use crate::room::RoomRuntime;
+use crate::token::{Keyring, Pass};
+
+const KEY: &str = "a-unit-test-cookie-key-of-32-characters-or-more";
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+/// Any instant will do; the store only compares.
+const START: Millis = 1_700_000_000_000;
+
+/// A store that counts every call it gets, and refuses them all while
+/// `refusing` is set (the store is unreachable).
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    calls: AtomicU64,
+    refusing: AtomicBool,
+}
+
+impl CountingStore {
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn call(&self) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.refusing.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("refused by the test".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for CountingStore {
+    async fn arrive(
+        &self,
+        room: &RoomParams,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Arrival, StoreError> {
+        self.call()?;
+        self.inner.arrive(room, pass_id, now).await
+    }
+
+    async fn claim(
+        &self,
+        room: &RoomParams,
+        epoch: u64,
+        ticket: u64,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Claim, StoreError> {
+        self.call()?;
+        self.inner.claim(room, epoch, ticket, pass_id, now).await
+    }
+
+    async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError> {
+        self.call()?;
+        self.inner.advance(room, now).await
+    }
+
+    async fn touch(
+        &self,
+        room: &RoomParams,
+        passes: &[(String, Millis)],
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.call()?;
+        self.inner.touch(room, passes, now).await
+    }
+
+    async fn rejoin(
+        &self,
+        room: &RoomParams,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.call()?;
+        self.inner.rejoin(room, pass_id, now).await
+    }
+
+    async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError> {
+        self.call()?;
+        self.inner.leave(room, pass_id, now).await
+    }
+
+    async fn change(
+        &self,
+        room: &RoomParams,
+        change: &RoomChange,
+        now: Millis,
+    ) -> Result<RoomSnapshot, StoreError> {
+        self.call()?;
+        self.inner.change(room, change, now).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call()?;
+        self.inner.ping().await
+    }
+}
+
+/// Everything the door borrows, owned by the test.
+struct Fixture {
+    store: CountingStore,
+    keys: Keyring,
+    health: StoreHealth,
+    limits: ClientLimits,
+    room: RoomRuntime,
+}
+
+impl Fixture {
+    /// A room of `capacity` letting in 600 a minute, with tickets limited
+    /// to `tickets_per_minute` per client.
+    fn new(capacity: u32, tickets_per_minute: u32, on_error: OnError) -> Fixture {
+        let config = Config::from_toml(
+            &format!(
+                "upstream = \"http://127.0.0.1:9\"\n\
+                 [limits]\ntickets_per_ip_per_minute = {tickets_per_minute}\n\
+                 [[room]]\nname = \"vaccini\"\npaths = [\"/\"]\ncapacity = {capacity}\nadmit_per_minute = 600\n"
+            ),
+            |_| None,
+        )
+        .expect("the test's config is valid");
+        Fixture {
+            store: CountingStore::default(),
+            keys: Keyring::new(&[KEY]),
+            health: StoreHealth::new(on_error),
+            limits: ClientLimits::new(&config.limits),
+            room: RoomRuntime::new(config.rooms[0].clone()),
+        }
+    }
+
+    fn door(&self) -> Door<'_> {
+        Door {
+            keys: &self.keys,
+            store: &self.store,
+            health: &self.health,
+            limits: &self.limits,
+            cookie_secure: CookieSecure::Auto,
+        }
+    }
+
+    async fn decide(&self, cookies: &[HeaderValue], now: Millis, ask: Ask) -> Decision {
+        let mut headers = HeaderMap::new();
+        for cookie in cookies {
+            // A browser sends back `name=value`, the part before the first `;`.
+            let text = cookie.to_str().expect("our cookies are ASCII");
+            let pair = text.split(';').next().expect("a cookie has a name=value");
+            headers.append(COOKIE, HeaderValue::from_str(pair).expect("valid header"));
+        }
+        self.door()
+            .decide(&self.room, &headers, CLIENT, now, ask)
+            .await
+    }
+
+    /// The room's step, as `room::tend` runs it: the store moves the line,
+    /// and the room caches the figures. Not counted as the request path's.
+    async fn step(&self, now: Millis) {
+        let snapshot = self
+            .store
+            .inner
+            .advance(&self.room.params, now)
+            .await
+            .expect("the memory store answers");
+        self.room.observe(snapshot);
+    }
+
+    fn cookie_named<'d>(&self, decision: &'d Decision, name: &str) -> Option<&'d HeaderValue> {
+        decision.set_cookies.iter().find(|cookie| {
+            cookie.to_str().is_ok_and(|text| {
+                text.starts_with(&format!("{name}=")) && !text.contains("Max-Age=0")
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_newcomer_with_room_inside_costs_one_store_call_and_gets_a_pass() {
+    let fixture = Fixture::new(10, 100, OnError::Wait);
+    fixture.step(START).await;
+    let decision = fixture.decide(&[], START, Ask::Page).await;
+    assert_eq!(decision.standing, Standing::Inside { counted: true });
+    assert_eq!(fixture.store.calls(), 1, "one arrive");
+    assert!(decision.pass.is_some());
+    assert!(
+        fixture
+            .cookie_named(&decision, &fixture.room.pass_cookie)
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_waiting_ticket_holder_costs_no_store_call() {
+    let fixture = Fixture::new(1, 100, OnError::Wait);
+    fixture.step(START).await;
+    let first = fixture.decide(&[], START, Ask::Page).await;
+    assert_eq!(first.standing, Standing::Inside { counted: true });
+    let second = fixture.decide(&[], START, Ask::Page).await;
+    assert!(
+        matches!(
+            second.standing,
+            Standing::Waiting {
+                position: Some(1),
+                ..
+            }
+        ),
+        "{second:?}"
+    );
+    let ticket = fixture
+        .cookie_named(&second, &fixture.room.ticket_cookie)
+        .expect("a ticket cookie")
+        .clone();
+    fixture.step(START + 100).await;
+    let calls = fixture.store.calls();
+    for ask in [Ask::Page, Ask::StatusPoll] {
+        let again = fixture
+            .decide(std::slice::from_ref(&ticket), START + 200, ask)
+            .await;
+        assert!(
+            matches!(
+                again.standing,
+                Standing::Waiting {
+                    position: Some(1),
+                    ..
+                }
+            ),
+            "{again:?}"
+        );
+        assert!(again.set_cookies.is_empty(), "nothing new to hand out");
+    }
+    assert_eq!(fixture.store.calls(), calls, "waiting costs no store call");
+}
+
+#[tokio::test]
+async fn a_turn_is_claimed_with_one_store_call_once_and_the_pass_then_costs_nothing() {
+    let fixture = Fixture::new(1, 100, OnError::Wait);
+    fixture.step(START).await;
+    let first = fixture.decide(&[], START, Ask::Page).await;
+    let first_pass = first.pass.clone().expect("the first visitor is inside");
+    let second = fixture.decide(&[], START, Ask::Page).await;
+    let ticket = fixture
+        .cookie_named(&second, &fixture.room.ticket_cookie)
+        .expect("a ticket cookie")
+        .clone();
+    // The first visitor leaves; the next step lets the ticket in.
+    fixture
+        .store
+        .inner
+        .leave(&fixture.room.params, &first_pass, START + 1_000)
+        .await
+        .expect("the memory store answers");
+    fixture.step(START + 2_000).await;
+    let calls = fixture.store.calls();
+    let turn = fixture
+        .decide(
+            std::slice::from_ref(&ticket),
+            START + 2_100,
+            Ask::StatusPoll,
+        )
+        .await;
+    assert_eq!(turn.standing, Standing::Inside { counted: true });
+    assert_eq!(fixture.store.calls(), calls + 1, "one claim");
+    let pass = fixture
+        .cookie_named(&turn, &fixture.room.pass_cookie)
+        .expect("a pass cookie")
+        .clone();
+    // The same ticket again (a second tab): the same pass, not a second
+    // slot.
+    let replay = fixture
+        .decide(
+            std::slice::from_ref(&ticket),
+            START + 2_200,
+            Ask::StatusPoll,
+        )
+        .await;
+    assert_eq!(replay.standing, Standing::Inside { counted: true });
+    assert_eq!(replay.pass, turn.pass);
+    assert_eq!(
+        fixture
+            .store
+            .inner
+            .advance(&fixture.room.params, START + 2_200)
+            .await
+            .expect("answers")
+            .inside,
+        1,
+        "one visitor inside"
+    );
+    let calls = fixture.store.calls();
+    let inside = fixture.decide(&[pass], START + 2_300, Ask::Page).await;
+    assert_eq!(inside.standing, Standing::Inside { counted: true });
+    assert_eq!(fixture.store.calls(), calls, "a pass costs no store call");
+}
+
+#[tokio::test]
+async fn a_status_poll_never_takes_a_place() {
+    let fixture = Fixture::new(10, 100, OnError::Wait);
+    fixture.step(START).await;
+    let decision = fixture.decide(&[], START, Ask::StatusPoll).await;
+    assert_eq!(decision.standing, Standing::Outside);
+    assert!(decision.set_cookies.is_empty());
+    assert_eq!(fixture.store.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_client_over_its_ticket_limit_costs_no_store_call() {
+    let fixture = Fixture::new(10, 1, OnError::Wait);
+    fixture.step(START).await;
+    let first = fixture.decide(&[], START, Ask::Page).await;
+    assert_eq!(first.standing, Standing::Inside { counted: true });
+    let hoarder = fixture.decide(&[], START, Ask::Page).await;
+    assert!(
+        matches!(hoarder.standing, Standing::TooManyPlaces { .. }),
+        "{hoarder:?}"
+    );
+    assert_eq!(
+        fixture.store.calls(),
+        1,
+        "only the first arrival reached the store"
+    );
+}
+
+#[tokio::test]
+async fn while_the_store_is_down_requests_do_not_call_it_and_on_error_decides() {
+    for (on_error, expected) in [
+        (
+            OnError::Wait,
+            Standing::Waiting {
+                position: None,
+                eta_seconds: None,
+                refresh_seconds: 0,
+            },
+        ),
+        (OnError::Admit, Standing::Inside { counted: false }),
+    ] {
+        let fixture = Fixture::new(10, 100, on_error);
+        fixture.step(START).await;
+        fixture.store.refusing.store(true, Ordering::SeqCst);
+        // The first failure marks the store down...
+        let first = fixture.decide(&[], START, Ask::Page).await;
+        assert_eq!(fixture.store.calls(), 1);
+        assert!(fixture.health.is_down());
+        // ...and from then on nothing calls it.
+        let second = fixture.decide(&[], START + 10, Ask::Page).await;
+        assert_eq!(fixture.store.calls(), 1, "{on_error:?}: no call while down");
+        for decision in [first, second] {
+            match (decision.standing, expected) {
+                (
+                    Standing::Waiting {
+                        position,
+                        eta_seconds,
+                        ..
+                    },
+                    Standing::Waiting { .. },
+                ) => {
+                    assert_eq!((position, eta_seconds), (None, None));
+                }
+                (standing, expected) => assert_eq!(standing, expected),
+            }
+            assert!(decision.set_cookies.is_empty(), "no place handed out");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pass_from_before_the_store_lost_its_data_rejoins_once() {
+    let fixture = Fixture::new(10, 100, OnError::Wait);
+    fixture.step(START).await;
+    let epoch = fixture.room.snapshot().expect("stepped").epoch;
+    let old = fixture.keys.sign_pass(&Pass {
+        room: "vaccini".to_owned(),
+        epoch: epoch.wrapping_add(1),
+        id: "0123456789abcdef0123456789abcdef".to_owned(),
+        admitted_at: START,
+        last_seen: START,
+    });
+    let cookie =
+        HeaderValue::from_str(&format!("{}={old}", fixture.room.pass_cookie)).expect("ascii");
+    let decision = fixture.decide(&[cookie], START + 10, Ask::Page).await;
+    assert_eq!(decision.standing, Standing::Inside { counted: true });
+    assert_eq!(fixture.store.calls(), 1, "one rejoin");
+    let renewed = fixture
+        .cookie_named(&decision, &fixture.room.pass_cookie)
+        .expect("a renewed pass");
+    let token = renewed
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, token)| token.to_owned())
+        .expect("name=token");
+    let pass = fixture.keys.verify_pass(&token).expect("signed by us");
+    assert_eq!(
+        (pass.id.as_str(), pass.epoch),
+        ("0123456789abcdef0123456789abcdef", epoch)
+    );
+    let again = fixture
+        .decide(std::slice::from_ref(renewed), START + 20, Ask::Page)
+        .await;
+    assert_eq!(again.standing, Standing::Inside { counted: true });
+    assert_eq!(fixture.store.calls(), 1, "the renewed pass costs nothing");
+}
+
+#[tokio::test]
+async fn a_forged_or_foreign_cookie_is_no_place() {
+    let fixture = Fixture::new(10, 100, OnError::Wait);
+    fixture.step(START).await;
+    let other_keys = Keyring::new(&["another-gateways-key-of-32-characters-at-least"]);
+    let forged = other_keys.sign_pass(&Pass {
+        room: "vaccini".to_owned(),
+        epoch: fixture.room.snapshot().expect("stepped").epoch,
+        id: "fedcba9876543210fedcba9876543210".to_owned(),
+        admitted_at: START,
+        last_seen: START,
+    });
+    let cookie =
+        HeaderValue::from_str(&format!("{}={forged}", fixture.room.pass_cookie)).expect("ascii");
+    let decision = fixture.decide(&[cookie], START, Ask::StatusPoll).await;
+    assert_eq!(decision.standing, Standing::Outside);
+    assert_eq!(fixture.store.calls(), 0);
+}
