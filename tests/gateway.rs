@@ -8,10 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use anteroom_gateway::{Clock, Gateway};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use anteroom_gateway::{Clock, Gateway, Running};
 
 pub use anteroom_bench::config_file::{
     Buffer, ConfigFile, CookieSecure, Limits, OnError, Room, Sink,
@@ -147,28 +144,21 @@ impl GatewayBuilder {
         &self.file
     }
 
+    /// Validates the file, starts the gateway in-process on two ports of
+    /// 127.0.0.1 ([`Gateway::spawn_on_loopback`]) and waits for its rooms'
+    /// first steps.
     pub async fn start(self) -> GatewayHandle {
         let config = self.file.validate().expect("test config is valid");
-        let public = TcpListener::bind("127.0.0.1:0").await.expect("bind public");
-        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
-        let addr = public.local_addr().expect("public address");
-        let admin_addr = admin.local_addr().expect("admin address");
-        let gateway = Gateway::with_clock(config, self.clock.clone()).expect("gateway starts");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            gateway
-                .serve(public, admin, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("gateway serves");
-        });
+        let running = Gateway::with_clock(config, self.clock.clone())
+            .expect("gateway starts")
+            .spawn_on_loopback()
+            .await
+            .expect("the gateway listens on 127.0.0.1");
         let handle = GatewayHandle {
-            addr,
-            admin_addr,
+            addr: running.addr(),
+            admin_addr: running.admin_addr(),
             clock: self.clock,
-            stop: Some(stop),
-            task: Some(task),
+            running,
         };
         // Let every room take its first step so the cache is warm.
         tokio::time::sleep(STEP_INTERVAL * 3).await;
@@ -176,12 +166,12 @@ impl GatewayBuilder {
     }
 }
 
+/// A gateway serving in-process; dropping it begins its shutdown.
 pub struct GatewayHandle {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub clock: Clock,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    running: Running,
 }
 
 impl GatewayHandle {
@@ -210,27 +200,17 @@ impl GatewayHandle {
     }
 
     /// Stops the gateway and waits for it to drain.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    pub async fn stop(self) {
+        self.running
+            .stop()
+            .await
+            .expect("the gateway served and stopped cleanly");
     }
 
     /// Waits for the gateway's background step to run a few times, so that
     /// its cached figures reflect the store.
     pub async fn settle(&self) {
         tokio::time::sleep(STEP_INTERVAL * 4).await;
-    }
-}
-
-impl Drop for GatewayHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 

@@ -14,12 +14,9 @@ use std::time::Duration;
 use clap::Args;
 use rand::Rng;
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-use anteroom_gateway::Gateway;
 use anteroom_gateway::token::Keyring;
+use anteroom_gateway::{Gateway, Running};
 
 use crate::config_file::{
     Buffer, BufferMethod, ConfigFile, Limits, Room, Secrets, Store, StoreBackend,
@@ -272,8 +269,7 @@ struct Front {
     addr: SocketAddr,
     room: String,
     keys: Keyring,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), String>>,
+    gateway: Running,
 }
 
 impl Front {
@@ -354,34 +350,18 @@ impl Front {
         let config = file
             .validate()
             .map_err(|error| format!("the generated gateway config is invalid: {error}"))?;
-        let gateway =
-            Gateway::new(config).map_err(|error| format!("the gateway does not start: {error}"))?;
-        let public = TcpListener::bind("127.0.0.1:0")
+        let gateway = Gateway::new(config)
+            .map_err(|error| format!("the gateway does not start: {error}"))?
+            .spawn_on_loopback()
             .await
             .map_err(|error| format!("cannot listen for the gateway: {error}"))?;
-        let admin = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|error| format!("cannot listen for the gateway's admin: {error}"))?;
-        let addr = public
-            .local_addr()
-            .map_err(|error| format!("the gateway's address: {error}"))?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            gateway
-                .serve(public, admin, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .map_err(|error| error.to_string())
-        });
         // Let the room take its first steps so the door has figures.
         tokio::time::sleep(Duration::from_millis(500)).await;
         Ok(Front {
-            addr,
+            addr: gateway.addr(),
             room,
             keys: Keyring::new(&[secret]),
-            stop,
-            task,
+            gateway,
         })
     }
 
@@ -391,11 +371,8 @@ impl Front {
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        match self.task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => eprintln!("lazio: the gateway stopped with an error: {error}"),
-            Err(error) => eprintln!("lazio: the gateway's task failed: {error}"),
+        if let Err(error) = self.gateway.stop().await {
+            eprintln!("lazio: the gateway stopped with an error: {error}");
         }
     }
 }
