@@ -4,8 +4,11 @@
 //! path's cost budget.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::free_port;
@@ -127,18 +130,27 @@ impl RedisServer {
         let mut lines = BufReader::new(stream).lines();
         let first = lines.next_line().await.expect("MONITOR reply");
         assert_eq!(first.as_deref(), Some("+OK"));
-        let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = Arc::new(AtomicU64::new(0));
         let counter = count.clone();
+        let (markers_seen, markers) = watch::channel(0);
         let task = tokio::spawn(async move {
             // Lines look like `+1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" ...`,
             // or `[0 lua]` for a command a script ran.
             while let Ok(Some(line)) = lines.next_line().await {
-                if !line.contains(" lua]") {
-                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if let Some(marker) = marker_in(&line) {
+                    markers_seen.send_replace(marker);
+                } else if !line.contains(" lua]") {
+                    counter.fetch_add(1, Ordering::SeqCst);
                 }
             }
         });
-        CommandCounter { count, task }
+        CommandCounter {
+            port: self.port,
+            count,
+            markers_sent: AtomicU64::new(0),
+            markers,
+            task,
+        }
     }
 
     async fn ping(&self) -> bool {
@@ -163,17 +175,54 @@ impl Drop for RedisServer {
 
 /// Counts commands clients send to a Redis (see [`RedisServer::monitor`]).
 pub struct CommandCounter {
-    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    port: u16,
+    count: Arc<AtomicU64>,
+    /// Markers [`CommandCounter::seen`] has sent, and the last one MONITOR
+    /// has shown.
+    markers_sent: AtomicU64,
+    markers: watch::Receiver<u64>,
     task: JoinHandle<()>,
 }
 
+/// What `seen` sends Redis (`ECHO` with this and a number); not counted.
+const MARKER: &str = "anteroom-harness-marker-";
+
 impl CommandCounter {
-    /// Commands seen so far. MONITOR output lags the commands slightly, so
-    /// callers wait a moment before reading a final figure.
+    /// Commands Redis has run so far (markers aside). Redis shows MONITOR
+    /// each command as it runs it, in order, so once a marker of ours, sent
+    /// now, has come through, so has every command run before it: the
+    /// figure is complete without waiting out MONITOR's lag.
     pub async fn seen(&self) -> u64 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        self.count.load(std::sync::atomic::Ordering::SeqCst)
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let marker = self.markers_sent.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect to redis");
+        stream
+            .write_all(format!("ECHO {MARKER}{marker}\r\n").as_bytes())
+            .await
+            .expect("send the marker");
+        let mut reply = [0; 64];
+        let _ = stream.read(&mut reply).await;
+        let mut markers = self.markers.clone();
+        // Only a guard against a test hanging if MONITOR breaks; the marker
+        // comes through in a moment.
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            markers.wait_for(|seen| *seen >= marker),
+        )
+        .await
+        .expect("MONITOR shows the marker")
+        .expect("the MONITOR connection is open");
+        self.count.load(Ordering::SeqCst)
     }
+}
+
+/// The number of a marker of ours in a MONITOR line, if it is one:
+/// `... "ECHO" "anteroom-harness-marker-7"`.
+fn marker_in(line: &str) -> Option<u64> {
+    let (_, after) = line.split_once(MARKER)?;
+    after.split('"').next()?.parse().ok()
 }
 
 impl Drop for CommandCounter {
