@@ -69,7 +69,7 @@ pub struct Config {
 /// `[pages]`: the operator's templates, style and language files, which
 /// replace the gateway's own of the same name. This crate reads them (it is
 /// the one that reads files); the gateway checks what they say and
-/// compiles them, also for `--check` (see [`load_and_check`]).
+/// compiles them, also for `--check` (`anteroom_process::load_config_with`).
 #[derive(Debug, Clone, Default)]
 pub struct PagesConfig {
     /// `dir`: the directory, relative to the config file's (or, for
@@ -365,40 +365,6 @@ impl Config {
     /// The room called `name`, if any.
     pub fn room(&self, name: &str) -> Option<&Room> {
         self.rooms.iter().find(|room| room.name == name)
-    }
-}
-
-/// What every binary does with `--config FILE [--check]`: load and validate,
-/// and on error print `{program}: invalid config {path}: {error}` to stderr
-/// and exit 2 (bad config never starts a half-working server). With `check`,
-/// a valid file prints `{program}: {path} is valid` and exits 0.
-pub fn load_for_binary(path: &Path, check: bool, program: &str) -> Config {
-    load_and_check(path, check, program, |_| Ok(()))
-}
-
-/// [`load_for_binary`], with a binary's own checks of what it alone
-/// understands (the gateway compiles the pages of `[pages] dir`): an error
-/// there is an invalid config too, exit 2. The message names the key.
-pub fn load_and_check(
-    path: &Path,
-    check: bool,
-    program: &str,
-    also: impl FnOnce(&Config) -> Result<(), String>,
-) -> Config {
-    let loaded = Config::load(path).and_then(|config| match also(&config) {
-        Ok(()) => Ok(config),
-        Err(problem) => Err(ConfigError::Invalid(problem)),
-    });
-    match loaded {
-        Err(error) => {
-            eprintln!("{program}: invalid config {}: {error}", path.display());
-            std::process::exit(2)
-        }
-        Ok(_) if check => {
-            println!("{program}: {} is valid", path.display());
-            std::process::exit(0)
-        }
-        Ok(config) => config,
     }
 }
 
