@@ -58,7 +58,7 @@ impl Intake {
             buffers: buffers
                 .iter()
                 .map(|buffer| BufferRuntime {
-                    params: anteroom_worker::buffer_params(buffer),
+                    params: BufferParams::from(buffer),
                     postgres_params: match &buffer.sink {
                         anteroom_config::Sink::Postgres { params, .. } => Some(params.clone()),
                         anteroom_config::Sink::Http => None,

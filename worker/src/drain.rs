@@ -28,19 +28,6 @@ const STORE_RETRY: Duration = Duration::from_millis(500);
 /// site would turn every request taken during it into a dead letter.
 const BREAKER_THRESHOLD: u32 = 5;
 
-/// The store's view of a configured buffer.
-pub fn buffer_params(buffer: &Buffer) -> BufferParams {
-    BufferParams {
-        name: buffer.name.clone(),
-        drain_per_second: buffer.drain_per_second.get(),
-        max_in_flight: buffer.max_in_flight.get(),
-        max_depth: buffer.max_depth,
-        max_attempts: buffer.max_attempts,
-        lease: buffer.reclaim_after,
-        result_for: buffer.result_for,
-    }
-}
-
 /// Drains every configured buffer.
 pub struct Drainer {
     loops: Vec<BufferLoop>,
@@ -75,7 +62,7 @@ impl Drainer {
                 }
             };
             loops.push(BufferLoop {
-                params: buffer_params(buffer),
+                params: BufferParams::from(buffer),
                 buffer: buffer.clone(),
                 sink,
                 store: Arc::clone(&store),

@@ -10,4 +10,4 @@ pub mod admin;
 pub mod drain;
 pub mod sink;
 
-pub use drain::{Drainer, buffer_params};
+pub use drain::Drainer;
