@@ -180,12 +180,12 @@ async fn store(
         }
     };
     if let Some(params) = &buffer.postgres_params
-        && let Err(problem) = anteroom_worker::sink::postgres::check_body(params, &body)
+        && let Err(problem) = anteroom_store::check_body(params, &body)
     {
         return Err(refuse(
             "invalid_body",
             StatusCode::UNPROCESSABLE_ENTITY,
-            &problem,
+            &problem.to_string(),
         ));
     }
     let target = parts

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod params;
+
+pub use params::{BodyProblem, ParamSource, check_body, lookup_path};
+
 /// One buffered write request. Stored as a line of JSON (the metadata)
 /// followed by the raw body, so a binary body costs nothing to encode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

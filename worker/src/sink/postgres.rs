@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use anteroom_config::Buffer;
-use anteroom_store::BufferedRequest;
+use anteroom_store::{BufferedRequest, ParamSource};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::{Value, json};
 use tokio_postgres::types::{ToSql, Type};
@@ -26,7 +26,7 @@ use tokio_postgres::{NoTls, Row, Statement};
 
 use super::{Applied, Sink, truncate_result};
 use columns::ColumnValue;
-use params::{ParamKind, ParamProblem, Source, SqlParam, extract, lookup};
+use params::{ParamKind, ParamProblem, SqlParam, extract};
 
 mod columns;
 mod params;
@@ -38,32 +38,8 @@ pub struct PostgresSink {
     buffer: String,
     pool: Pool,
     statement: String,
-    sources: Vec<Source>,
+    sources: Vec<ParamSource>,
     timeout: Duration,
-}
-
-/// Checks, at intake, that `body` can give every parameter `params` reads
-/// from it: the body is a JSON object or array holding each path (any value,
-/// `null` included; types are checked when the request is applied). A body
-/// no parameter reads is not looked at.
-pub fn check_body(params: &[String], body: &[u8]) -> Result<(), String> {
-    let sources: Vec<Source> = params.iter().map(|param| Source::parse(param)).collect();
-    if !sources.iter().any(Source::reads_body) {
-        return Ok(());
-    }
-    let body: Value =
-        serde_json::from_slice(body).map_err(|error| format!("the body is not JSON ({error})"))?;
-    if !(body.is_object() || body.is_array()) {
-        return Err("the body must be a JSON object or array".to_owned());
-    }
-    for source in &sources {
-        if let Source::Path(path) = source
-            && lookup(&body, path).is_none()
-        {
-            return Err(format!("the body has no {path:?}"));
-        }
-    }
-    Ok(())
 }
 
 /// One row per request applied, kept so that applying it again answers the
@@ -168,7 +144,10 @@ impl PostgresSink {
             buffer: buffer.name.clone(),
             pool,
             statement: statement.clone(),
-            sources: params.iter().map(|param| Source::parse(param)).collect(),
+            sources: params
+                .iter()
+                .map(|param| ParamSource::parse(param))
+                .collect(),
             timeout,
         })
     }
@@ -425,43 +404,6 @@ fn transient(error: tokio_postgres::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(list: &[&str]) -> Vec<String> {
-        list.iter().map(|param| param.to_string()).collect()
-    }
-
-    #[test]
-    fn check_body_wants_a_json_container_holding_every_path() {
-        let needs = params(&["slot_id", "patient.name", "$idempotency_key"]);
-        assert_eq!(
-            check_body(&needs, br#"{"slot_id": 1, "patient": {"name": null}}"#),
-            Ok(())
-        );
-        assert_eq!(
-            check_body(&needs, br#"{"slot_id": 1, "patient": {}}"#),
-            Err("the body has no \"patient.name\"".to_owned())
-        );
-        assert_eq!(
-            check_body(&needs, b"17"),
-            Err("the body must be a JSON object or array".to_owned())
-        );
-        assert!(
-            check_body(&needs, b"slot_id=1")
-                .unwrap_err()
-                .starts_with("the body is not JSON")
-        );
-        assert_eq!(
-            check_body(&params(&["0", "1.name"]), br#"[7, {"name": "x"}]"#),
-            Ok(())
-        );
-        assert_eq!(check_body(&params(&["$body"]), b"[]"), Ok(()));
-        assert!(check_body(&params(&["$body"]), b"").is_err());
-        assert_eq!(
-            check_body(&params(&["$receipt", "$idempotency_key"]), b""),
-            Ok(())
-        );
-        assert_eq!(check_body(&[], b"anything"), Ok(()));
-    }
 
     #[test]
     fn an_unsupported_type_names_the_cast() {

@@ -9,44 +9,10 @@
 
 use std::error::Error as StdError;
 
+use anteroom_store::{ParamSource, lookup_path};
 use bytes::BytesMut;
 use serde_json::{Value, json};
 use tokio_postgres::types::{IsNull, Kind, ToSql, Type, to_sql_checked};
-
-/// Where a parameter's value comes from: one entry of `params`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Source {
-    IdempotencyKey,
-    Receipt,
-    /// The whole body, as JSON.
-    Body,
-    /// A dotted path into the JSON body; a numeric segment indexes an array.
-    Path(String),
-}
-
-impl Source {
-    pub(super) fn parse(param: &str) -> Source {
-        match param {
-            "$idempotency_key" => Source::IdempotencyKey,
-            "$receipt" => Source::Receipt,
-            "$body" => Source::Body,
-            path => Source::Path(path.to_owned()),
-        }
-    }
-
-    pub(super) fn reads_body(&self) -> bool {
-        matches!(self, Source::Body | Source::Path(_))
-    }
-
-    pub(super) fn name(&self) -> &str {
-        match self {
-            Source::IdempotencyKey => "$idempotency_key",
-            Source::Receipt => "$receipt",
-            Source::Body => "$body",
-            Source::Path(path) => path,
-        }
-    }
-}
 
 /// The parameter types a JSON value converts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +101,7 @@ pub(super) enum SqlParam {
 }
 
 pub(super) fn extract(
-    sources: &[Source],
+    sources: &[ParamSource],
     kinds: &[ParamKind],
     receipt: &str,
     idempotency_key: &str,
@@ -158,35 +124,21 @@ pub(super) fn extract(
         };
         let owned;
         let value = match source {
-            Source::IdempotencyKey => {
+            ParamSource::IdempotencyKey => {
                 owned = Value::from(idempotency_key);
                 &owned
             }
-            Source::Receipt => {
+            ParamSource::Receipt => {
                 owned = Value::from(receipt);
                 &owned
             }
-            Source::Body => &body,
-            Source::Path(path) => {
-                lookup(&body, path).ok_or_else(|| problem(format!("the body has no {path:?}")))?
-            }
+            ParamSource::Body => &body,
+            ParamSource::Path(path) => lookup_path(&body, path)
+                .ok_or_else(|| problem(format!("the body has no {path:?}")))?,
         };
         params.push(convert(value, *kind).map_err(problem)?);
     }
     Ok(params)
-}
-
-/// The value at a dotted `path`: object keys, or array indexes for a
-/// numeric segment.
-pub(super) fn lookup<'a>(body: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.')
-        .try_fold(body, |value, segment| match value {
-            Value::Object(map) => map.get(segment),
-            Value::Array(items) if segment.bytes().all(|byte| byte.is_ascii_digit()) => {
-                items.get(segment.parse::<usize>().ok()?)
-            }
-            _ => None,
-        })
 }
 
 /// `value` as a parameter of `kind`. JSON null is SQL NULL; numbers and
@@ -357,30 +309,11 @@ fn base_type(ty: &Type) -> &Type {
 mod tests {
     use super::*;
 
-    fn sources(params: &[&str]) -> Vec<Source> {
-        params.iter().map(|param| Source::parse(param)).collect()
-    }
-
-    #[test]
-    fn paths_walk_objects_and_index_arrays() {
-        let body = json!({
-            "slot_id": 7,
-            "patient": { "name": "Ada", "tags": ["a", "b"] },
-            "items": [{ "sku": "x" }, null],
-            "0": "key named zero",
-        });
-        assert_eq!(lookup(&body, "slot_id"), Some(&json!(7)));
-        assert_eq!(lookup(&body, "patient.name"), Some(&json!("Ada")));
-        assert_eq!(lookup(&body, "patient.tags.1"), Some(&json!("b")));
-        assert_eq!(lookup(&body, "items.0.sku"), Some(&json!("x")));
-        assert_eq!(lookup(&body, "items.1"), Some(&Value::Null));
-        assert_eq!(lookup(&body, "0"), Some(&json!("key named zero")));
-        assert_eq!(lookup(&body, "items.2"), None);
-        assert_eq!(lookup(&body, "items.first"), None);
-        assert_eq!(lookup(&body, "items.+0"), None);
-        assert_eq!(lookup(&body, "patient.name.first"), None);
-        assert_eq!(lookup(&body, "nobody"), None);
-        assert_eq!(lookup(&json!([10, 20]), "1"), Some(&json!(20)));
+    fn sources(params: &[&str]) -> Vec<ParamSource> {
+        params
+            .iter()
+            .map(|param| ParamSource::parse(param))
+            .collect()
     }
 
     #[test]
