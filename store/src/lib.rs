@@ -29,7 +29,8 @@ pub use buffer::{
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
 pub use request::{
-    BodyProblem, BufferedRequest, ParamSource, check_body, header_bytes, header_text, lookup_path,
+    BodyProblem, BufferedRequest, DecodeError, ParamSource, check_body, header_bytes, header_text,
+    lookup_path,
 };
 
 /// Milliseconds since the Unix epoch. Time is always a parameter here, so that

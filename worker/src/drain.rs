@@ -33,6 +33,14 @@ pub struct Drainer {
     loops: Vec<BufferLoop>,
 }
 
+/// Why a [`Drainer`] cannot start: a buffer's sink cannot be set up. The
+/// message names the buffer.
+#[derive(Debug, thiserror::Error)]
+pub enum DrainError {
+    #[error(transparent)]
+    PostgresSink(#[from] sink::postgres::ConnectError),
+}
+
 struct BufferLoop {
     params: BufferParams,
     buffer: Buffer,
@@ -49,7 +57,7 @@ struct BufferLoop {
 impl Drainer {
     /// Connects every buffer's sink (a postgres sink checks its statement
     /// against the database here). An error names the buffer.
-    pub async fn new(config: &Config, store: Arc<dyn BufferStore>) -> Result<Drainer, String> {
+    pub async fn new(config: &Config, store: Arc<dyn BufferStore>) -> Result<Drainer, DrainError> {
         let worker = format!("{}-{:08x}", std::process::id(), rand::rng().random::<u32>());
         let mut loops = Vec::with_capacity(config.buffers.len());
         for buffer in &config.buffers {

@@ -10,4 +10,4 @@ pub mod admin;
 pub mod drain;
 pub mod sink;
 
-pub use drain::Drainer;
+pub use drain::{DrainError, Drainer};

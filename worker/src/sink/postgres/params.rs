@@ -85,6 +85,16 @@ impl ParamProblem {
     }
 }
 
+/// Why a JSON value does not fit a parameter's type: the problem of a
+/// [`ParamProblem`], in the words of the 422 answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ValueProblem {
+    #[error("expected {expected}, got {got}")]
+    Expected { expected: &'static str, got: String },
+    #[error("{value} is out of range for {kind}")]
+    OutOfRange { value: String, kind: &'static str },
+}
+
 /// A parameter value, encoded for the type the statement declared.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum SqlParam {
@@ -136,7 +146,7 @@ pub(super) fn extract(
             ParamSource::Path(path) => lookup_path(&body, path)
                 .ok_or_else(|| problem(format!("the body has no {path:?}")))?,
         };
-        params.push(convert(value, *kind).map_err(problem)?);
+        params.push(convert(value, *kind).map_err(|error| problem(error.to_string()))?);
     }
     Ok(params)
 }
@@ -144,12 +154,18 @@ pub(super) fn extract(
 /// `value` as a parameter of `kind`. JSON null is SQL NULL; numbers and
 /// other JSON into text give their JSON text; a string into a number is
 /// parsed when it is a plain number.
-fn convert(value: &Value, kind: ParamKind) -> Result<SqlParam, String> {
+fn convert(value: &Value, kind: ParamKind) -> Result<SqlParam, ValueProblem> {
     if value.is_null() {
         return Ok(SqlParam::Null);
     }
-    let wrong = || format!("expected {}, got {}", kind.name(), describe_json(value));
-    let out_of_range = || format!("{value} is out of range for {}", kind.name());
+    let wrong = || ValueProblem::Expected {
+        expected: kind.name(),
+        got: describe_json(value),
+    };
+    let out_of_range = || ValueProblem::OutOfRange {
+        value: value.to_string(),
+        kind: kind.name(),
+    };
     Ok(match kind {
         ParamKind::Bool => SqlParam::Bool(value.as_bool().ok_or_else(wrong)?),
         ParamKind::Int2 => {
@@ -178,12 +194,7 @@ fn convert(value: &Value, kind: ParamKind) -> Result<SqlParam, String> {
             other => other.to_string(),
         }),
         ParamKind::Json => SqlParam::Json(value.clone()),
-        ParamKind::Uuid => SqlParam::Uuid(
-            value
-                .as_str()
-                .and_then(parse_uuid)
-                .ok_or_else(|| format!("expected a UUID, got {}", describe_json(value)))?,
-        ),
+        ParamKind::Uuid => SqlParam::Uuid(value.as_str().and_then(parse_uuid).ok_or_else(wrong)?),
     })
 }
 
@@ -359,11 +370,11 @@ mod tests {
             json!(true),
             json!([1]),
         ] {
-            let problem = convert(&refused, ParamKind::Int4).unwrap_err();
+            let problem = convert(&refused, ParamKind::Int4).unwrap_err().to_string();
             assert!(problem.starts_with("expected an integer, got"), "{problem}");
         }
         assert_eq!(
-            convert(&json!(40_000), ParamKind::Int2),
+            convert(&json!(40_000), ParamKind::Int2).map_err(|problem| problem.to_string()),
             Err("40000 is out of range for a smallint".to_owned())
         );
         assert!(convert(&json!("99999999999"), ParamKind::Int4).is_err());
@@ -422,7 +433,7 @@ mod tests {
             Ok(SqlParam::Bool(true))
         );
         assert_eq!(
-            convert(&json!("true"), ParamKind::Bool),
+            convert(&json!("true"), ParamKind::Bool).map_err(|problem| problem.to_string()),
             Err("expected a boolean, got the string \"true\"".to_owned())
         );
         assert_eq!(
