@@ -66,8 +66,8 @@ pub enum GatewayError {
     #[error("store: {0}")]
     Store(#[from] anteroom_store::StoreError),
     /// A buffer's sink could not be set up (embedded drain).
-    #[error("{0}")]
-    Drain(String),
+    #[error(transparent)]
+    Drain(anteroom_worker::DrainError),
     /// The operator's pages (`[pages] dir`) do not compile; `--check` says
     /// so before this can happen.
     #[error(transparent)]

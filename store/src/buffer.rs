@@ -38,6 +38,21 @@ pub struct BufferParams {
     pub result_for: Duration,
 }
 
+/// The store's view of a configured `[[buffer]]`.
+impl From<&anteroom_config::Buffer> for BufferParams {
+    fn from(buffer: &anteroom_config::Buffer) -> BufferParams {
+        BufferParams {
+            name: buffer.name.clone(),
+            drain_per_second: buffer.drain_per_second.get(),
+            max_in_flight: buffer.max_in_flight.get(),
+            max_depth: buffer.max_depth,
+            max_attempts: buffer.max_attempts,
+            lease: buffer.reclaim_after,
+            result_for: buffer.result_for,
+        }
+    }
+}
+
 /// A request offered to the buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {

@@ -28,7 +28,10 @@ pub use buffer::{
 };
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
-pub use request::{BufferedRequest, header_bytes, header_text};
+pub use request::{
+    BodyProblem, BufferedRequest, DecodeError, ParamSource, check_body, header_bytes, header_text,
+    lookup_path,
+};
 
 /// Milliseconds since the Unix epoch. Time is always a parameter here, so that
 /// tests can drive the arithmetic with a simulated clock.

@@ -28,22 +28,17 @@ const STORE_RETRY: Duration = Duration::from_millis(500);
 /// site would turn every request taken during it into a dead letter.
 const BREAKER_THRESHOLD: u32 = 5;
 
-/// The store's view of a configured buffer.
-pub fn buffer_params(buffer: &Buffer) -> BufferParams {
-    BufferParams {
-        name: buffer.name.clone(),
-        drain_per_second: buffer.drain_per_second.get(),
-        max_in_flight: buffer.max_in_flight.get(),
-        max_depth: buffer.max_depth,
-        max_attempts: buffer.max_attempts,
-        lease: buffer.reclaim_after,
-        result_for: buffer.result_for,
-    }
-}
-
 /// Drains every configured buffer.
 pub struct Drainer {
     loops: Vec<BufferLoop>,
+}
+
+/// Why a [`Drainer`] cannot start: a buffer's sink cannot be set up. The
+/// message names the buffer.
+#[derive(Debug, thiserror::Error)]
+pub enum DrainError {
+    #[error(transparent)]
+    PostgresSink(#[from] sink::postgres::ConnectError),
 }
 
 struct BufferLoop {
@@ -62,7 +57,7 @@ struct BufferLoop {
 impl Drainer {
     /// Connects every buffer's sink (a postgres sink checks its statement
     /// against the database here). An error names the buffer.
-    pub async fn new(config: &Config, store: Arc<dyn BufferStore>) -> Result<Drainer, String> {
+    pub async fn new(config: &Config, store: Arc<dyn BufferStore>) -> Result<Drainer, DrainError> {
         let worker = format!("{}-{:08x}", std::process::id(), rand::rng().random::<u32>());
         let mut loops = Vec::with_capacity(config.buffers.len());
         for buffer in &config.buffers {
@@ -75,7 +70,7 @@ impl Drainer {
                 }
             };
             loops.push(BufferLoop {
-                params: buffer_params(buffer),
+                params: BufferParams::from(buffer),
                 buffer: buffer.clone(),
                 sink,
                 store: Arc::clone(&store),

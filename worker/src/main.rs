@@ -28,8 +28,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let config = anteroom_config::load_for_binary(&args.config, args.check, "anteroom-worker");
-    anteroom_worker::process::init_tracing(config.log_format);
+    let config = match anteroom_process::load_config("anteroom-worker", &args.config, args.check) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    anteroom_process::init_tracing(config.log_format);
     let Backend::Redis { url } = &config.store.backend else {
         eprintln!(
             "anteroom-worker: store.backend is \"memory\": the gateway drains its buffers \
@@ -95,7 +98,7 @@ async fn main() -> ExitCode {
     drainer
         .run(
             async move {
-                anteroom_worker::process::shutdown_signal().await;
+                anteroom_process::shutdown_signal().await;
                 tracing::info!(?grace, "stopping: no new requests taken");
             },
             grace,
