@@ -127,9 +127,9 @@ pub struct Taken {
     pub wait: Duration,
 }
 
-/// How a worker finished a job.
+/// The verdict on one try of a job: how a worker finished it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Verdict {
     /// A final answer from the sink (2xx, or a 4xx the sink will give again).
     Done { status: u16, body: String },
     /// A transient failure: try again after `after`. `refund`: the failure
@@ -221,7 +221,7 @@ pub trait BufferStore: Send + Sync + 'static {
         &self,
         buffer: &BufferParams,
         job: &Job,
-        outcome: Outcome,
+        outcome: Verdict,
     ) -> Result<Finished, StoreError>;
 
     async fn buffer_stats(&self, buffer: &BufferParams) -> Result<BufferStats, StoreError>;

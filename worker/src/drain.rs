@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anteroom_config::{Buffer, Config};
 use anteroom_store::{
-    BufferParams, BufferStore, BufferedRequest, Finished, Job, Outcome, StoreError,
+    BufferParams, BufferStore, BufferedRequest, Finished, Job, StoreError, Verdict,
 };
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
@@ -208,7 +208,7 @@ impl BufferLoop {
                 let abandoned: Vec<Job> = this.running_jobs().drain().map(|(_, job)| job).collect();
                 tracing::warn!(buffer = %this.params.name, left = abandoned.len(), "grace period over: handing requests in flight back to the queue");
                 for job in abandoned {
-                    let handed_back = Outcome::Retry {
+                    let handed_back = Verdict::Retry {
                         after: Duration::ZERO,
                         why: "the worker stopped before the sink answered".to_owned(),
                         refund: true,
@@ -232,7 +232,7 @@ impl BufferLoop {
         let taken_at = Instant::now();
         let name = &self.params.name;
         let outcome = match BufferedRequest::decode(&job.request) {
-            Err(problem) => Outcome::Dead {
+            Err(problem) => Verdict::Dead {
                 why: format!("stored request unreadable: {problem}"),
             },
             Ok(request) => {
@@ -255,26 +255,26 @@ impl BufferLoop {
             }
         };
         let result = match &outcome {
-            Outcome::Done { .. } => "done",
-            Outcome::Retry { .. } => "retry",
-            Outcome::Dead { .. } => "dead",
+            Verdict::Done { .. } => "done",
+            Verdict::Retry { .. } => "retry",
+            Verdict::Dead { .. } => "dead",
         };
         metrics::counter!("anteroom_buffer_applied_total", "buffer" => name.clone(), "result" => result).increment(1);
         match &outcome {
-            Outcome::Retry { after, why, .. } => {
+            Verdict::Retry { after, why, .. } => {
                 tracing::debug!(buffer = %name, receipt = %job.receipt, attempt = job.attempt, ?after, %why, "will retry");
             }
-            Outcome::Dead { why } => {
+            Verdict::Dead { why } => {
                 metrics::counter!("anteroom_buffer_dead_letters_total", "buffer" => name.clone())
                     .increment(1);
                 tracing::warn!(buffer = %name, receipt = %job.receipt, attempts = job.attempt, %why, "request dead-lettered");
             }
-            Outcome::Done { .. } => {}
+            Verdict::Done { .. } => {}
         }
         self.record(&job, outcome, taken_at).await;
     }
 
-    fn outcome(&self, job: &Job, applied: Applied) -> Outcome {
+    fn outcome(&self, job: &Job, applied: Applied) -> Verdict {
         let name = &self.params.name;
         match applied {
             Applied::Final { status, body } => {
@@ -283,7 +283,7 @@ impl BufferLoop {
                     tracing::info!(buffer = %name, failures, "sink answering again; draining at the full pace");
                 }
                 metrics::gauge!("anteroom_buffer_sink_down", "buffer" => name.clone()).set(0.0);
-                Outcome::Done {
+                Verdict::Done {
                     status,
                     body: sink::truncate_result(body),
                 }
@@ -296,11 +296,11 @@ impl BufferLoop {
                 }
                 let sink_down = failures > BREAKER_THRESHOLD;
                 if !sink_down && job.attempt >= self.buffer.max_attempts {
-                    return Outcome::Dead {
+                    return Verdict::Dead {
                         why: format!("gave up after {} attempts: {why}", job.attempt),
                     };
                 }
-                Outcome::Retry {
+                Verdict::Retry {
                     after: backoff(
                         job.attempt,
                         self.buffer.retry_initial,
@@ -315,7 +315,7 @@ impl BufferLoop {
 
     /// Records the outcome, retrying a failing store until shortly before the
     /// lease runs out (after that, another worker takes the request anyway).
-    async fn record(&self, job: &Job, outcome: Outcome, taken_at: Instant) {
+    async fn record(&self, job: &Job, outcome: Verdict, taken_at: Instant) {
         let give_up_at = taken_at + self.params.lease.saturating_sub(Duration::from_secs(1));
         let mut pause = Duration::from_millis(50);
         loop {
