@@ -15,6 +15,10 @@ use anteroom_config::{Config, ConfigError, LogFormat};
 /// The exit code for a config that does not validate, apart from 1 (a
 /// failure while running) so that a deploy script can tell "fix the file"
 /// from "it failed".
+mod shutdown;
+
+pub use shutdown::Shutdown;
+
 pub const EXIT_INVALID_CONFIG: u8 = 2;
 
 /// `--config FILE [--check]`, the same for every binary: load and validate

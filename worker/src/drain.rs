@@ -2,17 +2,17 @@
 //! and applying them to the sink.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anteroom_config::{Buffer, Config};
+use anteroom_process::Shutdown;
 use anteroom_store::{
     BufferParams, BufferStore, BufferedRequest, Finished, Job, StoreError, Verdict,
 };
 use rand::Rng;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::sink::{self, Applied, Sink};
@@ -82,23 +82,20 @@ impl Drainer {
         Ok(Drainer { loops })
     }
 
-    /// Runs until `shutdown` completes, then stops taking requests and gives
+    /// Runs until `shutdown` begins, then stops taking requests and gives
     /// those in flight up to `grace` to finish. Any still running then are
     /// abandoned; their leases run out and another worker takes them.
-    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
-        let (stop_tx, stop_rx) = watch::channel(false);
+    pub async fn run(self, shutdown: Shutdown, grace: Duration) {
         let mut loops = JoinSet::new();
         for buffer_loop in self.loops {
-            loops.spawn(buffer_loop.run(stop_rx.clone(), grace));
+            loops.spawn(buffer_loop.run(shutdown.clone(), grace));
         }
-        shutdown.await;
-        let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
     }
 }
 
 impl BufferLoop {
-    async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
+    async fn run(self, stop: Shutdown, grace: Duration) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.params.max_in_flight as usize));
         let mut jobs = JoinSet::new();
@@ -108,7 +105,7 @@ impl BufferLoop {
         let mut next_probe = Instant::now();
         loop {
             tokio::select! {
-                _ = stop.changed() => break,
+                _ = stop.begun() => break,
                 _ = tokio::time::sleep(wait) => {}
                 // A finished job frees a slot: take again at once.
                 Some(_) = jobs.join_next(), if !jobs.is_empty() => {}
@@ -139,7 +136,7 @@ impl BufferLoop {
             if free == 0 {
                 // Every local slot is busy: wait for one to finish.
                 tokio::select! {
-                    _ = stop.changed() => break,
+                    _ = stop.begun() => break,
                     _ = jobs.join_next() => {}
                 }
                 wait = Duration::ZERO;
