@@ -78,9 +78,11 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Some(path) = &cli.config {
-        // Validates (and with --check, exits) like every anteroom binary.
-        anteroom_config::load_for_binary(path, cli.check, "anteroom-bench");
+    // Validates (and with --check, ends) like every anteroom binary.
+    if let Some(path) = &cli.config
+        && let Err(code) = anteroom_process::load_config("anteroom-bench", path, cli.check)
+    {
+        return code;
     }
     match cli.command {
         Some(Command::Origin(args)) => origin_command(args).await,
@@ -114,12 +116,7 @@ async fn origin_command(args: OriginArgs) -> ExitCode {
     };
     let listen = listener.local_addr().unwrap_or(args.listen);
     info!(%listen, service_ms = args.service_ms, slot_capacity = args.slot_capacity, ?melt, "origin listening");
-    origin::run(
-        listener,
-        options,
-        anteroom_worker::process::shutdown_signal(),
-    )
-    .await;
+    origin::run(listener, options, anteroom_process::shutdown_signal()).await;
     info!("origin stopped");
     ExitCode::SUCCESS
 }

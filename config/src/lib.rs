@@ -10,13 +10,15 @@
 //! Invariant: this crate is the only place that reads configuration files
 //! and the environment (`ANTEROOM_COOKIE_KEYS`, `ANTEROOM_ADMIN_TOKEN`).
 //!
-//! Every key, with its default, is documented in `config/anteroom.example.toml`.
+//! Every key's default is written once, in [`defaults`]; the annotated
+//! `config/anteroom.example.toml` and the README's table are tested against it.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod defaults;
 mod raw;
 mod validate;
 
@@ -32,20 +34,22 @@ pub const ENV_ADMIN_TOKEN: &str = "ANTEROOM_ADMIN_TOKEN";
 /// A validated deployment description.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `listen`: the public front door. Default `0.0.0.0:8080`.
+    /// `listen`: the public front door. Default [`defaults::LISTEN`].
     pub listen: SocketAddr,
-    /// `admin_listen`: metrics, health and admin API. Default `127.0.0.1:9090`.
+    /// `admin_listen`: metrics, health and admin API. Default
+    /// [`defaults::ADMIN_LISTEN`].
     pub admin_listen: SocketAddr,
     /// `upstream`: the protected site. Required.
     pub upstream: Upstream,
     /// `upstream_timeout_seconds`: how long one upstream request may take.
-    /// Default 30, 1..=600.
+    /// [`defaults::UPSTREAM_TIMEOUT_SECONDS`].
     pub upstream_timeout: Duration,
     /// `shutdown_grace_seconds`: how long in-flight requests may finish after
-    /// a shutdown signal. Default 10, 0..=300.
+    /// a shutdown signal. [`defaults::SHUTDOWN_GRACE_SECONDS`].
     pub shutdown_grace: Duration,
-    /// `log_format`: `"text"` (default) or `"json"` (one JSON object per
-    /// line, for log shippers). Env `ANTEROOM_LOG_FORMAT` wins.
+    /// `log_format`: `"text"` or `"json"` (one JSON object per line, for log
+    /// shippers); default [`defaults::LOG_FORMAT`]. Env `ANTEROOM_LOG_FORMAT`
+    /// wins.
     pub log_format: LogFormat,
     /// `[store]`.
     pub store: StoreConfig,
@@ -69,7 +73,7 @@ pub struct Config {
 /// `[pages]`: the operator's templates, style and language files, which
 /// replace the gateway's own of the same name. This crate reads them (it is
 /// the one that reads files); the gateway checks what they say and
-/// compiles them, also for `--check` (see [`load_and_check`]).
+/// compiles them, also for `--check` (`anteroom_process::load_config_with`).
 #[derive(Debug, Clone, Default)]
 pub struct PagesConfig {
     /// `dir`: the directory, relative to the config file's (or, for
@@ -109,16 +113,18 @@ pub struct Upstream {
 /// `[store]`.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// `backend` (+ `redis_url`). Default memory.
+    /// `backend` (+ `redis_url`). Default [`defaults::BACKEND`] (and
+    /// [`defaults::REDIS_URL`]).
     pub backend: Backend,
     /// `on_error`: what the gateway does while the store is unreachable.
+    /// Default [`defaults::ON_ERROR`].
     pub on_error: OnError,
 }
 
 /// Where shared state lives.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Backend {
-    /// `backend = "memory"`: one process holds everything (the default).
+    /// `backend = "memory"`: one process holds everything.
     Memory,
     /// `backend = "redis"`; `url` is `redis_url`, scheme `redis://`,
     /// `rediss://` or `unix://`.
@@ -128,7 +134,7 @@ pub enum Backend {
 /// `on_error`: the store cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnError {
-    /// `"wait"` (default): visitors keep waiting; nobody gets in unchecked.
+    /// `"wait"`: visitors keep waiting; nobody gets in unchecked.
     Wait,
     /// `"admit"`: visitors pass straight through to the upstream.
     Admit,
@@ -149,52 +155,59 @@ pub struct Secrets {
 /// `[limits]`: per-client limits at the front door.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// `per_ip_per_second`: sustained requests per client. Default 20.
+    /// `per_ip_per_second`: sustained requests per client. Default
+    /// [`defaults::PER_IP_PER_SECOND`].
     pub per_ip_per_second: NonZeroU32,
-    /// `per_ip_burst`: at least `per_ip_per_second`. Default 40.
+    /// `per_ip_burst`: at least `per_ip_per_second`. Default
+    /// [`defaults::PER_IP_BURST`].
     pub per_ip_burst: NonZeroU32,
-    /// `tickets_per_ip_per_minute`: new queue places per client. Default 10.
+    /// `tickets_per_ip_per_minute`: new queue places per client. Default
+    /// [`defaults::TICKETS_PER_IP_PER_MINUTE`].
     pub tickets_per_ip_per_minute: NonZeroU32,
     /// `trusted_proxies`: networks whose `X-Forwarded-For` is believed.
     /// A bare address in the file becomes a /32 or /128. Default empty.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `max_connections`: open client connections per gateway; beyond it a
-    /// new connection gets a short `503` and is closed. Default 10,000.
+    /// new connection gets a short `503` and is closed.
+    /// [`defaults::MAX_CONNECTIONS`].
     pub max_connections: usize,
     /// `max_event_streams`: waiting pages following their place over
     /// Server-Sent Events at once; beyond it a page polls instead. 0 turns
-    /// the event stream off. Default 10,000.
+    /// the event stream off. [`defaults::MAX_EVENT_STREAMS`].
     pub max_event_streams: usize,
     /// `max_header_bytes`: request line plus headers; beyond it `431`.
-    /// Default 16 KiB, from 8 KiB.
+    /// [`defaults::MAX_HEADER_BYTES`].
     pub max_header_bytes: usize,
-    /// `max_body_bytes`: request body; beyond it `413`. Default 1 MiB.
+    /// `max_body_bytes`: request body; beyond it `413`.
+    /// [`defaults::MAX_BODY_BYTES`].
     pub max_body_bytes: u64,
     /// `header_read_timeout_seconds`: time a client has to send its request
     /// headers, and the longest an idle keep-alive connection stays open.
-    /// Default 10.
+    /// [`defaults::HEADER_READ_TIMEOUT_SECONDS`].
     pub header_read_timeout: Duration,
     /// `max_in_flight_upstream`: requests at the upstream at once; beyond it
     /// a request waits up to `upstream_queue` for a free place, then gets
-    /// `503` with `Retry-After`. Default 1024.
+    /// `503` with `Retry-After`. [`defaults::MAX_IN_FLIGHT_UPSTREAM`].
     pub max_in_flight_upstream: usize,
     /// `upstream_queue_ms`: how long a request may wait, first come first
-    /// served, for a free place at the upstream. Default 10,000; 0 sheds
-    /// at once.
+    /// served, for a free place at the upstream; 0 sheds at once.
+    /// [`defaults::UPSTREAM_QUEUE_MS`].
     pub upstream_queue: Duration,
     /// `send_timeout_seconds`: the longest a client may leave an answer
     /// unread; a slow reader then loses the connection (and the upstream
-    /// request it held). Default 30.
+    /// request it held). [`defaults::SEND_TIMEOUT_SECONDS`].
     pub send_timeout: Duration,
     /// `max_tracked_clients`: clients the rate limiter remembers at once;
-    /// beyond it the idle ones are forgotten early. Default 1,000,000.
+    /// beyond it the idle ones are forgotten early.
+    /// [`defaults::MAX_TRACKED_CLIENTS`].
     pub max_tracked_clients: usize,
 }
 
 /// `[cookies]`: how the gateway's cookies are sent.
 #[derive(Debug, Clone)]
 pub struct CookieConfig {
-    /// `secure`: when cookies carry the `Secure` flag. Default `Auto`.
+    /// `secure`: when cookies carry the `Secure` flag. Default
+    /// [`defaults::COOKIES_SECURE`].
     pub secure: CookieSecure,
 }
 
@@ -210,7 +223,8 @@ pub enum CookieSecure {
 /// `[worker]`.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// `admin_listen`: the worker's metrics and health. Default `127.0.0.1:9091`.
+    /// `admin_listen`: the worker's metrics and health. Default
+    /// [`defaults::WORKER_ADMIN_LISTEN`].
     pub admin_listen: SocketAddr,
 }
 
@@ -228,13 +242,14 @@ pub struct Room {
     pub capacity: NonZeroU32,
     /// New visitors let in per minute.
     pub admit_per_minute: NonZeroU32,
-    /// `session_seconds`: inactivity that ends a session. Default 300, 10..=86400.
+    /// `session_seconds`: inactivity that ends a session.
+    /// [`defaults::SESSION_SECONDS`].
     pub session: Duration,
     /// `arrival_seconds`: time an admitted visitor has to show up.
-    /// Default 60, 5..=3600.
+    /// [`defaults::ARRIVAL_SECONDS`].
     pub arrival: Duration,
-    /// `refresh_seconds`: how often a waiting page re-checks. Default 5,
-    /// 1..=60, always shorter than `arrival`.
+    /// `refresh_seconds`: how often a waiting page re-checks, always
+    /// shorter than `arrival`. [`defaults::REFRESH_SECONDS`].
     pub refresh: Duration,
 }
 
@@ -245,53 +260,53 @@ pub struct Buffer {
     pub name: String,
     /// Name of an existing room; only its admitted visitors may submit.
     pub room: String,
-    /// POST (default), PUT, PATCH or DELETE.
+    /// POST, PUT, PATCH or DELETE; default [`defaults::BUFFER_METHOD`].
     pub method: http::Method,
     /// Lies under one of the room's `paths` and under none of its
     /// `exclude`s. ASCII-lowercased; `(method, path)` is unique.
     pub path: String,
     /// Requests per second drained by all workers together.
     pub drain_per_second: NonZeroU32,
-    /// Requests of this buffer in flight to the sink at once. Default 8.
+    /// Requests of this buffer in flight to the sink at once. Default
+    /// [`defaults::MAX_IN_FLIGHT`].
     pub max_in_flight: NonZeroU32,
-    /// Where drained requests go.
+    /// Where drained requests go. Default [`defaults::SINK`].
     pub sink: Sink,
     /// `max_depth`: requests stored and not yet applied (queued, in flight
     /// or waiting to be retried) beyond which the intake answers 503.
-    /// Default 100000, 1..=100000000.
+    /// [`defaults::MAX_DEPTH`].
     pub max_depth: u64,
     /// `content_types`: media types (without parameters, lowercased) the
-    /// intake accepts; anything else is 415. Default JSON and form posts.
+    /// intake accepts; anything else is 415. Default
+    /// [`defaults::CONTENT_TYPES`].
     /// With the postgres sink only `application/json` makes sense.
     pub content_types: Vec<String>,
     /// `max_attempts`: tries of a request whose sink fails transiently
-    /// before it is dead-lettered. Default 8, 1..=100.
+    /// before it is dead-lettered. [`defaults::MAX_ATTEMPTS`].
     pub max_attempts: u32,
     /// `retry_initial_ms`: the first retry's backoff; it doubles on each
-    /// attempt, with full jitter, up to `retry_max`. Default 500, 10..=600000.
+    /// attempt, with full jitter, up to `retry_max`.
+    /// [`defaults::RETRY_INITIAL_MS`].
     pub retry_initial: Duration,
-    /// `retry_max_seconds`: the longest backoff. Default 60, 1..=3600.
+    /// `retry_max_seconds`: the longest backoff.
+    /// [`defaults::RETRY_MAX_SECONDS`].
     pub retry_max: Duration,
     /// `sink_timeout_seconds`: one application of a request to the sink.
-    /// Default 10, 1..=300.
+    /// [`defaults::SINK_TIMEOUT_SECONDS`].
     pub sink_timeout: Duration,
     /// `reclaim_after_seconds`: a request taken by a worker that has neither
     /// finished nor failed it after this long (the worker died) is taken
-    /// again by another. Longer than `sink_timeout`. Default 30, 2..=3600.
+    /// again by another. Longer than `sink_timeout`.
+    /// [`defaults::RECLAIM_AFTER_SECONDS`].
     pub reclaim_after: Duration,
     /// `result_seconds`: how long a finished receipt (and its idempotency
-    /// key) is kept. Default 86400, 60..=2592000.
+    /// key) is kept. [`defaults::RESULT_SECONDS`].
     pub result_for: Duration,
 }
 
-/// Media types a buffer accepts when `content_types` is not set.
-pub const DEFAULT_CONTENT_TYPES: [&str; 2] =
-    ["application/json", "application/x-www-form-urlencoded"];
-
-/// How the binaries write their logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the binaries write their logs. Default [`defaults::LOG_FORMAT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
-    #[default]
     Text,
     Json,
 }
@@ -299,7 +314,7 @@ pub enum LogFormat {
 /// `sink`: where a buffer's requests are replayed.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Sink {
-    /// `"http"` (default): replayed to the upstream.
+    /// `"http"`: replayed to the upstream.
     Http,
     /// `"postgres"`: `statement` run against `postgres_url`.
     Postgres {
@@ -365,40 +380,6 @@ impl Config {
     /// The room called `name`, if any.
     pub fn room(&self, name: &str) -> Option<&Room> {
         self.rooms.iter().find(|room| room.name == name)
-    }
-}
-
-/// What every binary does with `--config FILE [--check]`: load and validate,
-/// and on error print `{program}: invalid config {path}: {error}` to stderr
-/// and exit 2 (bad config never starts a half-working server). With `check`,
-/// a valid file prints `{program}: {path} is valid` and exits 0.
-pub fn load_for_binary(path: &Path, check: bool, program: &str) -> Config {
-    load_and_check(path, check, program, |_| Ok(()))
-}
-
-/// [`load_for_binary`], with a binary's own checks of what it alone
-/// understands (the gateway compiles the pages of `[pages] dir`): an error
-/// there is an invalid config too, exit 2. The message names the key.
-pub fn load_and_check(
-    path: &Path,
-    check: bool,
-    program: &str,
-    also: impl FnOnce(&Config) -> Result<(), String>,
-) -> Config {
-    let loaded = Config::load(path).and_then(|config| match also(&config) {
-        Ok(()) => Ok(config),
-        Err(problem) => Err(ConfigError::Invalid(problem)),
-    });
-    match loaded {
-        Err(error) => {
-            eprintln!("{program}: invalid config {}: {error}", path.display());
-            std::process::exit(2)
-        }
-        Ok(_) if check => {
-            println!("{program}: {} is valid", path.display());
-            std::process::exit(0)
-        }
-        Ok(config) => config,
     }
 }
 

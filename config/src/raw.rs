@@ -2,7 +2,8 @@
 //!
 //! Every struct denies unknown fields, so a misspelt key is an error rather
 //! than a silently ignored setting. Keys with a default are `Option`s here;
-//! `validate` fills the defaults in, so they live in one place. Required keys
+//! `validate` fills the defaults in from `defaults`, where they are written
+//! once. Required keys
 //! are `Option`s too, so their absence gets a message naming the table it is
 //! missing from rather than serde's generic one.
 

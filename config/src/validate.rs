@@ -7,12 +7,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
 mod pages;
 mod rooms;
 
+use crate::defaults::{self, Bounded};
 use crate::raw::{RawConfig, RawLimits, RawSecrets, RawStore};
 use crate::{
     Backend, Config, CookieConfig, CookieSecure, ENV_ADMIN_TOKEN, ENV_COOKIE_KEYS, Limits,
@@ -20,31 +20,6 @@ use crate::{
 };
 
 pub(super) type Result<T> = std::result::Result<T, String>;
-
-const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
-const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
-const DEFAULT_WORKER_ADMIN_LISTEN: &str = "127.0.0.1:9091";
-const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
-
-const UPSTREAM_TIMEOUT_SECONDS: Bounded = Bounded::new(30, 1..=600);
-const SHUTDOWN_GRACE_SECONDS: Bounded = Bounded::new(10, 0..=300);
-
-const DEFAULT_PER_IP_PER_SECOND: u32 = 20;
-const DEFAULT_PER_IP_BURST: u32 = 40;
-const DEFAULT_TICKETS_PER_IP_PER_MINUTE: u32 = 10;
-const MAX_CONNECTIONS: Bounded = Bounded::new(10_000, 1..=1_000_000);
-const MAX_EVENT_STREAMS: Bounded = Bounded::new(10_000, 0..=1_000_000);
-const MAX_HEADER_BYTES: Bounded = Bounded::new(16 * 1024, 8 * 1024..=1024 * 1024);
-const MAX_BODY_BYTES: Bounded = Bounded::new(1024 * 1024, 0..=1024 * 1024 * 1024);
-const HEADER_READ_TIMEOUT_SECONDS: Bounded = Bounded::new(10, 1..=300);
-const MAX_IN_FLIGHT_UPSTREAM: Bounded = Bounded::new(1024, 1..=1_000_000);
-/// Long enough to absorb the bursts of visitors let in together (waiting
-/// pages that ask again in the same seconds: several seconds of the site's
-/// work); well inside a browser's patience, so that a site that is really
-/// overloaded is answered with `503` while the visitor still waits.
-const UPSTREAM_QUEUE_MS: Bounded = Bounded::new(10_000, 0..=60_000);
-const SEND_TIMEOUT_SECONDS: Bounded = Bounded::new(30, 1..=3600);
-const MAX_TRACKED_CLIENTS: Bounded = Bounded::new(1_000_000, 1_000..=100_000_000);
 
 /// Shortest accepted cookie key: 32 characters keeps a random key well above
 /// brute-force reach for the HMAC that signs tickets and passes.
@@ -56,8 +31,8 @@ pub(crate) fn config(
     env: &dyn Fn(&str) -> Option<String>,
     base: &std::path::Path,
 ) -> Result<Config> {
-    let listen = socket_addr("listen", raw.listen, DEFAULT_LISTEN)?;
-    let admin_listen = socket_addr("admin_listen", raw.admin_listen, DEFAULT_ADMIN_LISTEN)?;
+    let listen = socket_addr("listen", raw.listen, defaults::LISTEN)?;
+    let admin_listen = socket_addr("admin_listen", raw.admin_listen, defaults::ADMIN_LISTEN)?;
     if admin_listen == listen {
         return Err(format!(
             "admin_listen: {admin_listen} is the same address as listen"
@@ -72,10 +47,10 @@ pub(crate) fn config(
             );
         }
     };
-    let upstream_timeout = UPSTREAM_TIMEOUT_SECONDS
+    let upstream_timeout = defaults::UPSTREAM_TIMEOUT_SECONDS
         .seconds(raw.upstream_timeout_seconds)
         .map_err(|problem| format!("upstream_timeout_seconds: {problem}"))?;
-    let shutdown_grace = SHUTDOWN_GRACE_SECONDS
+    let shutdown_grace = defaults::SHUTDOWN_GRACE_SECONDS
         .seconds(raw.shutdown_grace_seconds)
         .map_err(|problem| format!("shutdown_grace_seconds: {problem}"))?;
     let log_format = {
@@ -84,10 +59,10 @@ pub(crate) fn config(
             Some(value) => (Some(value), "ANTEROOM_LOG_FORMAT"),
             None => (raw.log_format, "log_format"),
         };
-        match value.as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
+        match value.as_deref().unwrap_or(defaults::LOG_FORMAT) {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
                 return Err(format!("{key}: {other:?} is not one of \"text\", \"json\""));
             }
         }
@@ -99,14 +74,19 @@ pub(crate) fn config(
         admin_listen: socket_addr(
             "worker.admin_listen",
             raw.worker.admin_listen,
-            DEFAULT_WORKER_ADMIN_LISTEN,
+            defaults::WORKER_ADMIN_LISTEN,
         )?,
     };
     let cookies = CookieConfig {
-        secure: match raw.cookies.secure.as_deref() {
-            None | Some("auto") => CookieSecure::Auto,
-            Some("always") => CookieSecure::Always,
-            Some(other) => {
+        secure: match raw
+            .cookies
+            .secure
+            .as_deref()
+            .unwrap_or(defaults::COOKIES_SECURE)
+        {
+            "auto" => CookieSecure::Auto,
+            "always" => CookieSecure::Always,
+            other => {
                 return Err(format!(
                     "cookies.secure: {other:?} is not one of \"auto\", \"always\""
                 ));
@@ -147,17 +127,9 @@ pub(crate) fn redact_password(url: &str) -> String {
     }
 }
 
-/// A whole number of seconds with a default and an accepted range.
-pub(super) struct Bounded {
-    default: u64,
-    range: RangeInclusive<u64>,
-}
-
+/// A bounded number as the file gives it: the default when left out, an
+/// error naming the range when outside it.
 impl Bounded {
-    pub(super) const fn new(default: u64, range: RangeInclusive<u64>) -> Bounded {
-        Bounded { default, range }
-    }
-
     pub(super) fn value(&self, value: Option<u64>) -> Result<u64> {
         let value = value.unwrap_or(self.default);
         if self.range.contains(&value) {
@@ -231,10 +203,10 @@ fn upstream(value: &str) -> Result<Upstream> {
 }
 
 fn store(raw: RawStore) -> Result<StoreConfig> {
-    let backend = match raw.backend.as_deref().unwrap_or("memory") {
+    let backend = match raw.backend.as_deref().unwrap_or(defaults::BACKEND) {
         "memory" => Backend::Memory,
         "redis" => {
-            let url = raw.redis_url.as_deref().unwrap_or(DEFAULT_REDIS_URL);
+            let url = raw.redis_url.as_deref().unwrap_or(defaults::REDIS_URL);
             redis_url(url).map_err(|problem| format!("store.redis_url: {problem}"))?;
             Backend::Redis {
                 url: url.to_owned(),
@@ -246,7 +218,7 @@ fn store(raw: RawStore) -> Result<StoreConfig> {
             ));
         }
     };
-    let on_error = match raw.on_error.as_deref().unwrap_or("wait") {
+    let on_error = match raw.on_error.as_deref().unwrap_or(defaults::ON_ERROR) {
         "wait" => OnError::Wait,
         "admit" => OnError::Admit,
         other => {
@@ -341,9 +313,9 @@ fn secrets(
 }
 
 fn limits(raw: RawLimits) -> Result<Limits> {
-    let per_ip_per_second = at_least_one(raw.per_ip_per_second, DEFAULT_PER_IP_PER_SECOND)
+    let per_ip_per_second = at_least_one(raw.per_ip_per_second, defaults::PER_IP_PER_SECOND)
         .map_err(|problem| format!("limits.per_ip_per_second: {problem}"))?;
-    let per_ip_burst = at_least_one(raw.per_ip_burst, DEFAULT_PER_IP_BURST)
+    let per_ip_burst = at_least_one(raw.per_ip_burst, defaults::PER_IP_BURST)
         .map_err(|problem| format!("limits.per_ip_burst: {problem}"))?;
     if per_ip_burst < per_ip_per_second {
         return Err(format!(
@@ -353,7 +325,7 @@ fn limits(raw: RawLimits) -> Result<Limits> {
     }
     let tickets_per_ip_per_minute = at_least_one(
         raw.tickets_per_ip_per_minute,
-        DEFAULT_TICKETS_PER_IP_PER_MINUTE,
+        defaults::TICKETS_PER_IP_PER_MINUTE,
     )
     .map_err(|problem| format!("limits.tickets_per_ip_per_minute: {problem}"))?;
     let trusted_proxies = raw
@@ -380,39 +352,49 @@ fn limits(raw: RawLimits) -> Result<Limits> {
         per_ip_burst,
         tickets_per_ip_per_minute,
         trusted_proxies,
-        max_connections: bounded("max_connections", &MAX_CONNECTIONS, raw.max_connections)?
-            as usize,
-        max_header_bytes: bounded("max_header_bytes", &MAX_HEADER_BYTES, raw.max_header_bytes)?
-            as usize,
+        max_connections: bounded(
+            "max_connections",
+            &defaults::MAX_CONNECTIONS,
+            raw.max_connections,
+        )? as usize,
+        max_header_bytes: bounded(
+            "max_header_bytes",
+            &defaults::MAX_HEADER_BYTES,
+            raw.max_header_bytes,
+        )? as usize,
         max_event_streams: bounded(
             "max_event_streams",
-            &MAX_EVENT_STREAMS,
+            &defaults::MAX_EVENT_STREAMS,
             raw.max_event_streams,
         )? as usize,
-        max_body_bytes: bounded("max_body_bytes", &MAX_BODY_BYTES, raw.max_body_bytes)?,
+        max_body_bytes: bounded(
+            "max_body_bytes",
+            &defaults::MAX_BODY_BYTES,
+            raw.max_body_bytes,
+        )?,
         header_read_timeout: Duration::from_secs(bounded(
             "header_read_timeout_seconds",
-            &HEADER_READ_TIMEOUT_SECONDS,
+            &defaults::HEADER_READ_TIMEOUT_SECONDS,
             raw.header_read_timeout_seconds,
         )?),
         max_in_flight_upstream: bounded(
             "max_in_flight_upstream",
-            &MAX_IN_FLIGHT_UPSTREAM,
+            &defaults::MAX_IN_FLIGHT_UPSTREAM,
             raw.max_in_flight_upstream,
         )? as usize,
         upstream_queue: Duration::from_millis(bounded(
             "upstream_queue_ms",
-            &UPSTREAM_QUEUE_MS,
+            &defaults::UPSTREAM_QUEUE_MS,
             raw.upstream_queue_ms,
         )?),
         send_timeout: Duration::from_secs(bounded(
             "send_timeout_seconds",
-            &SEND_TIMEOUT_SECONDS,
+            &defaults::SEND_TIMEOUT_SECONDS,
             raw.send_timeout_seconds,
         )?),
         max_tracked_clients: bounded(
             "max_tracked_clients",
-            &MAX_TRACKED_CLIENTS,
+            &defaults::MAX_TRACKED_CLIENTS,
             raw.max_tracked_clients,
         )? as usize,
     })

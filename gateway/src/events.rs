@@ -32,10 +32,10 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 
 use crate::Shared;
+use crate::Shutdown;
 use crate::answer::Answer;
 use crate::door::{self, Standing};
 use crate::room::RoomRuntime;
-use crate::shutdown::Shutdown;
 use crate::status::Status;
 
 /// A stream looks at the figures at most this often: a line that moves at

@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use anteroom_config::Buffer;
 use anteroom_store::{
-    BufferParams, BufferedRequest, Enqueued, ReceiptState, Submission, buffer::receipt_id,
-    header_text,
+    BodyProblem, BufferParams, BufferedRequest, Enqueued, ReceiptState, Submission,
+    buffer::receipt_id, header_text,
 };
 use std::borrow::Cow;
 
@@ -57,7 +57,7 @@ impl Intake {
             buffers: buffers
                 .iter()
                 .map(|buffer| BufferRuntime {
-                    params: anteroom_worker::buffer_params(buffer),
+                    params: BufferParams::from(buffer),
                     postgres_params: match &buffer.sink {
                         anteroom_config::Sink::Postgres { params, .. } => Some(params.clone()),
                         anteroom_config::Sink::Http => None,
@@ -90,7 +90,7 @@ impl Intake {
 }
 
 /// Why a write to a buffer was not stored. Every refusal stores nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum IntakeRefusal {
     /// `Content-Type` is not one the buffer takes.
     ContentType { allowed: Vec<String> },
@@ -101,7 +101,7 @@ pub enum IntakeRefusal {
     /// The body could not be read (the client broke off).
     BrokenBody,
     /// The body lacks what the postgres statement needs.
-    InvalidBody { problem: String },
+    InvalidBody(BodyProblem),
     /// The store could not take it (or did not confirm it).
     StoreUnavailable,
     /// The key was used before for a different request.
@@ -119,7 +119,7 @@ impl IntakeRefusal {
             IntakeRefusal::IdempotencyKey => "idempotency_key",
             IntakeRefusal::TooLarge => "too_large",
             IntakeRefusal::BrokenBody => "broken_body",
-            IntakeRefusal::InvalidBody { .. } => "invalid_body",
+            IntakeRefusal::InvalidBody(_) => "invalid_body",
             IntakeRefusal::StoreUnavailable => "store_unavailable",
             IntakeRefusal::KeyReused => "key_reused",
             IntakeRefusal::Full { .. } => "full",
@@ -131,7 +131,7 @@ impl IntakeRefusal {
             IntakeRefusal::ContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IntakeRefusal::IdempotencyKey | IntakeRefusal::BrokenBody => StatusCode::BAD_REQUEST,
             IntakeRefusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            IntakeRefusal::InvalidBody { .. } | IntakeRefusal::KeyReused => {
+            IntakeRefusal::InvalidBody(_) | IntakeRefusal::KeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             IntakeRefusal::StoreUnavailable | IntakeRefusal::Full { .. } => {
@@ -160,7 +160,7 @@ impl IntakeRefusal {
             }
             IntakeRefusal::TooLarge => "request body too large".into(),
             IntakeRefusal::BrokenBody => "the request body could not be read".into(),
-            IntakeRefusal::InvalidBody { problem } => Cow::Owned(problem.clone()),
+            IntakeRefusal::InvalidBody(problem) => Cow::Owned(problem.to_string()),
             IntakeRefusal::StoreUnavailable => {
                 "the booking could not be stored or confirmed; please try again shortly (with \
                  the same Idempotency-Key, a retry cannot book twice)"
@@ -274,9 +274,9 @@ where
     let (parts, body) = request.into_parts();
     let body = read_body(body, shared.config.limits.max_body_bytes).await?;
     if let Some(params) = &buffer.postgres_params
-        && let Err(problem) = anteroom_worker::sink::postgres::check_body(params, &body)
+        && let Err(problem) = anteroom_store::check_body(params, &body)
     {
-        return Err(IntakeRefusal::InvalidBody { problem });
+        return Err(IntakeRefusal::InvalidBody(problem));
     }
     let target = parts
         .uri

@@ -23,7 +23,6 @@ mod respond;
 pub mod room;
 mod routes;
 mod server;
-pub mod shutdown;
 mod status;
 pub mod token;
 
@@ -37,8 +36,8 @@ use tokio::net::TcpListener;
 use anteroom_config::{Backend, Config};
 use anteroom_store::{BufferStore, MemoryStore, RedisStore, Store};
 
+pub use anteroom_process::Shutdown;
 pub use clock::Clock;
-pub use shutdown::Shutdown;
 
 use crate::health::StoreHealth;
 use crate::limits::ClientLimits;
@@ -66,8 +65,8 @@ pub enum GatewayError {
     #[error("store: {0}")]
     Store(#[from] anteroom_store::StoreError),
     /// A buffer's sink could not be set up (embedded drain).
-    #[error("{0}")]
-    Drain(String),
+    #[error(transparent)]
+    Drain(anteroom_worker::DrainError),
     /// The operator's pages (`[pages] dir`) do not compile; `--check` says
     /// so before this can happen.
     #[error(transparent)]
@@ -251,7 +250,7 @@ impl Gateway {
                 .map_err(GatewayError::Drain)?;
             let grace = shared.config.shutdown_grace;
             let stopped = shutdown.clone();
-            background.spawn(drainer.run(async move { stopped.begun().await }, grace));
+            background.spawn(drainer.run(stopped, grace));
         }
         for room in &shared.rooms {
             background.spawn(room::tend(

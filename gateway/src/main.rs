@@ -23,13 +23,20 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     // The pages of `[pages] dir` are part of the config: compiled here too,
     // so that `--check` finds a broken template.
-    let config =
-        anteroom_config::load_and_check(&args.config, args.check, "anteroom-gateway", |config| {
+    let config = match anteroom_process::load_config_with(
+        "anteroom-gateway",
+        &args.config,
+        args.check,
+        |config| {
             anteroom_gateway::page::Pages::from_config(&config.pages)
                 .map(drop)
                 .map_err(|error| error.to_string())
-        });
-    anteroom_worker::process::init_tracing(config.log_format);
+        },
+    ) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    anteroom_process::init_tracing(config.log_format);
 
     let public = match TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
@@ -58,14 +65,7 @@ async fn main() -> ExitCode {
         rooms = config.rooms.len(),
         "anteroom gateway started"
     );
-    match anteroom_gateway::run(
-        public,
-        admin,
-        config,
-        anteroom_worker::process::shutdown_signal(),
-    )
-    .await
-    {
+    match anteroom_gateway::run(public, admin, config, anteroom_process::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("anteroom-gateway: {error}");

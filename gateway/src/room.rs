@@ -12,9 +12,9 @@ use tokio::sync::watch;
 use anteroom_config::Room;
 use anteroom_store::{Millis, RoomParams, RoomSnapshot, RoomState, Store};
 
+use crate::Shutdown;
 use crate::clock::Clock;
 use crate::health::StoreHealth;
-use crate::shutdown::Shutdown;
 
 /// How often each gateway steps each room: admits the next tickets and
 /// refreshes its cached figures. The cost budget asks for at least every

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::Body;
-use crate::shutdown::Shutdown;
+use crate::Shutdown;
 
 /// The bounds of one listener.
 #[derive(Debug, Clone, Copy)]

@@ -38,6 +38,21 @@ pub struct BufferParams {
     pub result_for: Duration,
 }
 
+/// The store's view of a configured `[[buffer]]`.
+impl From<&anteroom_config::Buffer> for BufferParams {
+    fn from(buffer: &anteroom_config::Buffer) -> BufferParams {
+        BufferParams {
+            name: buffer.name.clone(),
+            drain_per_second: buffer.drain_per_second.get(),
+            max_in_flight: buffer.max_in_flight.get(),
+            max_depth: buffer.max_depth,
+            max_attempts: buffer.max_attempts,
+            lease: buffer.reclaim_after,
+            result_for: buffer.result_for,
+        }
+    }
+}
+
 /// A request offered to the buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
@@ -112,9 +127,9 @@ pub struct Taken {
     pub wait: Duration,
 }
 
-/// How a worker finished a job.
+/// The verdict on one try of a job: how a worker finished it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Verdict {
     /// A final answer from the sink (2xx, or a 4xx the sink will give again).
     Done { status: u16, body: String },
     /// A transient failure: try again after `after`. `refund`: the failure
@@ -206,7 +221,7 @@ pub trait BufferStore: Send + Sync + 'static {
         &self,
         buffer: &BufferParams,
         job: &Job,
-        outcome: Outcome,
+        outcome: Verdict,
     ) -> Result<Finished, StoreError>;
 
     async fn buffer_stats(&self, buffer: &BufferParams) -> Result<BufferStats, StoreError>;

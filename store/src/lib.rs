@@ -12,6 +12,9 @@
 //! admission arithmetic from [`admission`]; the Redis one runs it inside Lua
 //! scripts so that every call is one atomic round trip.
 
+// No `unwrap()` on the request path (ARCHITECTURE.md's invariant); tests may.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod admission;
 pub mod buffer;
 mod memory;
@@ -23,12 +26,15 @@ mod request;
 use std::time::Duration;
 
 pub use buffer::{
-    BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, Outcome, Receipt,
-    ReceiptState, Submission, Taken,
+    BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, Receipt,
+    ReceiptState, Submission, Taken, Verdict,
 };
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
-pub use request::{BufferedRequest, header_bytes, header_text};
+pub use request::{
+    BodyProblem, BufferedRequest, DecodeError, ParamSource, check_body, header_bytes, header_text,
+    lookup_path,
+};
 
 /// Milliseconds since the Unix epoch. Time is always a parameter here, so that
 /// tests can drive the arithmetic with a simulated clock.
@@ -156,8 +162,22 @@ pub enum Claim {
     Spent,
 }
 
+/// Why a store call failed. The gateway treats every kind alike (the
+/// store is down: `on_error` decides); the kinds keep the cause for logs.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Redis did not answer (refused, timed out, connection lost).
+    #[error("store unreachable: {0}")]
+    Redis(#[source] redis::RedisError),
+    /// `redis_url` does not parse.
+    #[error("store unreachable: redis url {url}: {source}")]
+    Url {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    /// Unreachable for a reason of ours (a batch whose call failed, a
+    /// stopped task), told in words.
     #[error("store unreachable: {0}")]
     Unavailable(String),
     #[error("store answered something unexpected: {0}")]

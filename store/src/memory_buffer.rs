@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::buffer::{IDLE_POLL, pace, receipt_buffer};
 use crate::{
     BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, MemoryStore,
-    Millis, Outcome, Receipt, ReceiptState, StoreError, Submission, Taken,
+    Millis, Receipt, ReceiptState, StoreError, Submission, Taken, Verdict,
 };
 
 #[derive(Debug)]
@@ -319,7 +319,7 @@ impl BufferStore for MemoryStore {
         &self,
         buffer: &BufferParams,
         job: &Job,
-        outcome: Outcome,
+        outcome: Verdict,
     ) -> Result<Finished, StoreError> {
         self.with_buffer(buffer, |data, now| {
             let Some(known) = data.receipts.get_mut(&job.receipt) else {
@@ -330,11 +330,11 @@ impl BufferStore for MemoryStore {
             }
             let holds_lease = known.lease == job.lease && data.in_flight.contains_key(&job.receipt);
             match outcome {
-                Outcome::Done { status, body } => {
+                Verdict::Done { status, body } => {
                     data.finish_done(buffer, &job.receipt, status, body);
                 }
-                Outcome::Retry { .. } if !holds_lease => return Finished::LeaseLost,
-                Outcome::Retry { after, why, refund } => {
+                Verdict::Retry { .. } if !holds_lease => return Finished::LeaseLost,
+                Verdict::Retry { after, why, refund } => {
                     if refund {
                         known.attempts = known.attempts.saturating_sub(1);
                     }
@@ -344,7 +344,7 @@ impl BufferStore for MemoryStore {
                     let due = now + after.as_millis() as Millis;
                     data.retry.insert((due, job.receipt.clone()));
                 }
-                Outcome::Dead { why } => {
+                Verdict::Dead { why } => {
                     data.dead_letter(&job.receipt, why);
                 }
             }

@@ -41,8 +41,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::buffer::{IDLE_POLL, pace, receipt_buffer};
 use crate::{
-    BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, Outcome, Receipt,
-    ReceiptState, RedisStore, StoreError, Submission, Taken,
+    BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, Receipt,
+    ReceiptState, RedisStore, StoreError, Submission, Taken, Verdict,
 };
 
 const PRELUDE: &str = include_str!("lua/buffer_prelude.lua");
@@ -245,7 +245,7 @@ impl RedisStore {
 }
 
 fn unavailable(error: RedisError) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+    StoreError::Redis(error)
 }
 
 /// Decodes a script's reply, or says which script answered what.
@@ -418,18 +418,18 @@ impl BufferStore for RedisStore {
         &self,
         buffer: &BufferParams,
         job: &Job,
-        outcome: Outcome,
+        outcome: Verdict,
     ) -> Result<Finished, StoreError> {
         let (kind, status, text_arg, after, refund) = match &outcome {
-            Outcome::Done { status, body } => ("done", status.to_string(), body.as_str(), 0, false),
-            Outcome::Retry { after, why, refund } => (
+            Verdict::Done { status, body } => ("done", status.to_string(), body.as_str(), 0, false),
+            Verdict::Retry { after, why, refund } => (
                 "retry",
                 String::new(),
                 why.as_str(),
                 after.as_millis(),
                 *refund,
             ),
-            Outcome::Dead { why } => ("dead", String::new(), why.as_str(), 0, false),
+            Verdict::Dead { why } => ("dead", String::new(), why.as_str(), 0, false),
         };
         let refund: &[u8] = if refund { b"1" } else { b"0" };
         let after = after.to_string();

@@ -44,8 +44,10 @@ impl RedisStore {
     /// Prepares a connection without opening it: the gateway starts even
     /// when Redis is down, and the connection (re)opens by itself.
     pub fn new(url: &str) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|error| StoreError::Unavailable(format!("redis url {url}: {error}")))?;
+        let client = redis::Client::open(url).map_err(|source| StoreError::Url {
+            url: url.to_owned(),
+            source,
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -151,7 +153,7 @@ fn state_from_code(code: i64) -> RoomState {
 }
 
 fn unavailable(error: RedisError) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+    StoreError::Redis(error)
 }
 
 fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), StoreError> {

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod params;
+
+pub use params::{BodyProblem, ParamSource, check_body, lookup_path};
+
 /// One buffered write request. Stored as a line of JSON (the metadata)
 /// followed by the raw body, so a binary body costs nothing to encode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +28,15 @@ pub struct BufferedRequest {
     pub body: Vec<u8>,
 }
 
+/// Why stored bytes are not a [`BufferedRequest`].
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("no metadata line")]
+    NoMetadataLine,
+    #[error("metadata: {0}")]
+    Metadata(#[source] serde_json::Error),
+}
+
 impl BufferedRequest {
     pub fn encode(&self) -> Vec<u8> {
         // Serializing plain strings and numbers cannot fail.
@@ -33,13 +46,13 @@ impl BufferedRequest {
         bytes
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<BufferedRequest, String> {
+    pub fn decode(bytes: &[u8]) -> Result<BufferedRequest, DecodeError> {
         let split = bytes
             .iter()
             .position(|&byte| byte == b'\n')
-            .ok_or("no metadata line")?;
-        let mut request: BufferedRequest = serde_json::from_slice(&bytes[..split])
-            .map_err(|error| format!("metadata: {error}"))?;
+            .ok_or(DecodeError::NoMetadataLine)?;
+        let mut request: BufferedRequest =
+            serde_json::from_slice(&bytes[..split]).map_err(DecodeError::Metadata)?;
         request.body = bytes[split + 1..].to_vec();
         Ok(request)
     }
@@ -109,6 +122,12 @@ mod tests {
             decoded.header("Content-Type").as_deref(),
             Some(&b"application/json"[..])
         );
-        assert!(BufferedRequest::decode(b"garbage").is_err());
+        assert!(matches!(
+            BufferedRequest::decode(b"garbage"),
+            Err(DecodeError::NoMetadataLine)
+        ));
+        let broken = BufferedRequest::decode(b"{\n").unwrap_err();
+        assert!(broken.to_string().starts_with("metadata: "), "{broken}");
+        assert!(std::error::Error::source(&broken).is_some());
     }
 }

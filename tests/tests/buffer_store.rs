@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anteroom_store::buffer::{IDLE_POLL, pace, receipt_id};
 use anteroom_store::{
-    BufferParams, BufferStore, Enqueued, Finished, Job, Outcome, ReceiptState, RedisStore,
-    Submission, Taken,
+    BufferParams, BufferStore, Enqueued, Finished, Job, ReceiptState, RedisStore, Submission,
+    Taken, Verdict,
 };
 use anteroom_tests::RedisServer;
 
@@ -92,20 +92,20 @@ async fn finish(
     store: &dyn BufferStore,
     buffer: &BufferParams,
     job: &Job,
-    outcome: Outcome,
+    outcome: Verdict,
 ) -> Finished {
     store.finish(buffer, job, outcome).await.expect("finish")
 }
 
-fn done(status: u16, body: &str) -> Outcome {
-    Outcome::Done {
+fn done(status: u16, body: &str) -> Verdict {
+    Verdict::Done {
         status,
         body: body.to_owned(),
     }
 }
 
-fn retry(after: Duration, why: &str) -> Outcome {
-    Outcome::Retry {
+fn retry(after: Duration, why: &str) -> Verdict {
+    Verdict::Retry {
         after,
         why: why.to_owned(),
         refund: false,
@@ -585,7 +585,7 @@ async fn a_worker_can_give_up_on_a_request(store: Arc<dyn BufferStore>) {
     let buffer = params("given-up");
     let (receipt, _) = accept(&*store, &buffer, "k1").await;
     let job = take_one(&*store, &buffer, "w").await;
-    let outcome = Outcome::Dead {
+    let outcome = Verdict::Dead {
         why: "sink refused the schema".to_owned(),
     };
     assert_eq!(
@@ -622,7 +622,7 @@ async fn dead_letters_are_listed_oldest_first_up_to_the_limit(store: Arc<dyn Buf
     // Given up in another order than they arrived.
     for index in [1, 0, 2] {
         let why = format!("give up {index}");
-        finish(&*store, &buffer, &jobs[index], Outcome::Dead { why }).await;
+        finish(&*store, &buffer, &jobs[index], Verdict::Dead { why }).await;
     }
     let listed = |limit| {
         let store = store.clone();

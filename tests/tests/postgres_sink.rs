@@ -375,7 +375,8 @@ async fn connect_refuses_a_statement_whose_parameters_do_not_match_params() {
     let error = PostgresSink::connect(&buffer(db.url(), BOOK, &["slot_id", "name"]).build())
         .await
         .err()
-        .expect("two params for three parameters is refused");
+        .expect("two params for three parameters is refused")
+        .to_string();
 
     assert!(error.contains("\"bookings\""), "{error}");
     assert!(error.contains("3 parameter"), "{error}");
@@ -390,7 +391,8 @@ async fn connect_refuses_a_parameter_type_json_cannot_give_and_names_the_cast() 
     let error = PostgresSink::connect(&buffer(db.url(), statement, &["amount"]).build())
         .await
         .err()
-        .expect("a numeric parameter is refused");
+        .expect("a numeric parameter is refused")
+        .to_string();
 
     assert!(error.contains("\"bookings\""), "{error}");
     assert!(
@@ -416,7 +418,8 @@ async fn connect_refuses_a_statement_the_database_rejects() {
         PostgresSink::connect(&buffer(db.url(), "INSERT INTO nowhere VALUES ($1)", &["x"]).build())
             .await
             .err()
-            .expect("an unknown table is refused");
+            .expect("an unknown table is refused")
+            .to_string();
 
     assert!(error.contains("\"bookings\""), "{error}");
     assert!(error.contains("nowhere"), "{error}");

@@ -2,17 +2,17 @@
 //! and applying them to the sink.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anteroom_config::{Buffer, Config};
+use anteroom_process::Shutdown;
 use anteroom_store::{
-    BufferParams, BufferStore, BufferedRequest, Finished, Job, Outcome, StoreError,
+    BufferParams, BufferStore, BufferedRequest, Finished, Job, StoreError, Verdict,
 };
 use rand::Rng;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::sink::{self, Applied, Sink};
@@ -28,22 +28,17 @@ const STORE_RETRY: Duration = Duration::from_millis(500);
 /// site would turn every request taken during it into a dead letter.
 const BREAKER_THRESHOLD: u32 = 5;
 
-/// The store's view of a configured buffer.
-pub fn buffer_params(buffer: &Buffer) -> BufferParams {
-    BufferParams {
-        name: buffer.name.clone(),
-        drain_per_second: buffer.drain_per_second.get(),
-        max_in_flight: buffer.max_in_flight.get(),
-        max_depth: buffer.max_depth,
-        max_attempts: buffer.max_attempts,
-        lease: buffer.reclaim_after,
-        result_for: buffer.result_for,
-    }
-}
-
 /// Drains every configured buffer.
 pub struct Drainer {
     loops: Vec<BufferLoop>,
+}
+
+/// Why a [`Drainer`] cannot start: a buffer's sink cannot be set up. The
+/// message names the buffer.
+#[derive(Debug, thiserror::Error)]
+pub enum DrainError {
+    #[error(transparent)]
+    PostgresSink(#[from] sink::postgres::ConnectError),
 }
 
 struct BufferLoop {
@@ -62,7 +57,7 @@ struct BufferLoop {
 impl Drainer {
     /// Connects every buffer's sink (a postgres sink checks its statement
     /// against the database here). An error names the buffer.
-    pub async fn new(config: &Config, store: Arc<dyn BufferStore>) -> Result<Drainer, String> {
+    pub async fn new(config: &Config, store: Arc<dyn BufferStore>) -> Result<Drainer, DrainError> {
         let worker = format!("{}-{:08x}", std::process::id(), rand::rng().random::<u32>());
         let mut loops = Vec::with_capacity(config.buffers.len());
         for buffer in &config.buffers {
@@ -75,7 +70,7 @@ impl Drainer {
                 }
             };
             loops.push(BufferLoop {
-                params: buffer_params(buffer),
+                params: BufferParams::from(buffer),
                 buffer: buffer.clone(),
                 sink,
                 store: Arc::clone(&store),
@@ -87,23 +82,20 @@ impl Drainer {
         Ok(Drainer { loops })
     }
 
-    /// Runs until `shutdown` completes, then stops taking requests and gives
+    /// Runs until `shutdown` begins, then stops taking requests and gives
     /// those in flight up to `grace` to finish. Any still running then are
     /// abandoned; their leases run out and another worker takes them.
-    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
-        let (stop_tx, stop_rx) = watch::channel(false);
+    pub async fn run(self, shutdown: Shutdown, grace: Duration) {
         let mut loops = JoinSet::new();
         for buffer_loop in self.loops {
-            loops.spawn(buffer_loop.run(stop_rx.clone(), grace));
+            loops.spawn(buffer_loop.run(shutdown.clone(), grace));
         }
-        shutdown.await;
-        let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
     }
 }
 
 impl BufferLoop {
-    async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
+    async fn run(self, stop: Shutdown, grace: Duration) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.params.max_in_flight as usize));
         let mut jobs = JoinSet::new();
@@ -113,7 +105,7 @@ impl BufferLoop {
         let mut next_probe = Instant::now();
         loop {
             tokio::select! {
-                _ = stop.changed() => break,
+                _ = stop.begun() => break,
                 _ = tokio::time::sleep(wait) => {}
                 // A finished job frees a slot: take again at once.
                 Some(_) = jobs.join_next(), if !jobs.is_empty() => {}
@@ -144,7 +136,7 @@ impl BufferLoop {
             if free == 0 {
                 // Every local slot is busy: wait for one to finish.
                 tokio::select! {
-                    _ = stop.changed() => break,
+                    _ = stop.begun() => break,
                     _ = jobs.join_next() => {}
                 }
                 wait = Duration::ZERO;
@@ -213,7 +205,7 @@ impl BufferLoop {
                 let abandoned: Vec<Job> = this.running_jobs().drain().map(|(_, job)| job).collect();
                 tracing::warn!(buffer = %this.params.name, left = abandoned.len(), "grace period over: handing requests in flight back to the queue");
                 for job in abandoned {
-                    let handed_back = Outcome::Retry {
+                    let handed_back = Verdict::Retry {
                         after: Duration::ZERO,
                         why: "the worker stopped before the sink answered".to_owned(),
                         refund: true,
@@ -237,7 +229,7 @@ impl BufferLoop {
         let taken_at = Instant::now();
         let name = &self.params.name;
         let outcome = match BufferedRequest::decode(&job.request) {
-            Err(problem) => Outcome::Dead {
+            Err(problem) => Verdict::Dead {
                 why: format!("stored request unreadable: {problem}"),
             },
             Ok(request) => {
@@ -260,26 +252,26 @@ impl BufferLoop {
             }
         };
         let result = match &outcome {
-            Outcome::Done { .. } => "done",
-            Outcome::Retry { .. } => "retry",
-            Outcome::Dead { .. } => "dead",
+            Verdict::Done { .. } => "done",
+            Verdict::Retry { .. } => "retry",
+            Verdict::Dead { .. } => "dead",
         };
         metrics::counter!("anteroom_buffer_applied_total", "buffer" => name.clone(), "result" => result).increment(1);
         match &outcome {
-            Outcome::Retry { after, why, .. } => {
+            Verdict::Retry { after, why, .. } => {
                 tracing::debug!(buffer = %name, receipt = %job.receipt, attempt = job.attempt, ?after, %why, "will retry");
             }
-            Outcome::Dead { why } => {
+            Verdict::Dead { why } => {
                 metrics::counter!("anteroom_buffer_dead_letters_total", "buffer" => name.clone())
                     .increment(1);
                 tracing::warn!(buffer = %name, receipt = %job.receipt, attempts = job.attempt, %why, "request dead-lettered");
             }
-            Outcome::Done { .. } => {}
+            Verdict::Done { .. } => {}
         }
         self.record(&job, outcome, taken_at).await;
     }
 
-    fn outcome(&self, job: &Job, applied: Applied) -> Outcome {
+    fn outcome(&self, job: &Job, applied: Applied) -> Verdict {
         let name = &self.params.name;
         match applied {
             Applied::Final { status, body } => {
@@ -288,7 +280,7 @@ impl BufferLoop {
                     tracing::info!(buffer = %name, failures, "sink answering again; draining at the full pace");
                 }
                 metrics::gauge!("anteroom_buffer_sink_down", "buffer" => name.clone()).set(0.0);
-                Outcome::Done {
+                Verdict::Done {
                     status,
                     body: sink::truncate_result(body),
                 }
@@ -301,11 +293,11 @@ impl BufferLoop {
                 }
                 let sink_down = failures > BREAKER_THRESHOLD;
                 if !sink_down && job.attempt >= self.buffer.max_attempts {
-                    return Outcome::Dead {
+                    return Verdict::Dead {
                         why: format!("gave up after {} attempts: {why}", job.attempt),
                     };
                 }
-                Outcome::Retry {
+                Verdict::Retry {
                     after: backoff(
                         job.attempt,
                         self.buffer.retry_initial,
@@ -320,7 +312,7 @@ impl BufferLoop {
 
     /// Records the outcome, retrying a failing store until shortly before the
     /// lease runs out (after that, another worker takes the request anyway).
-    async fn record(&self, job: &Job, outcome: Outcome, taken_at: Instant) {
+    async fn record(&self, job: &Job, outcome: Verdict, taken_at: Instant) {
         let give_up_at = taken_at + self.params.lease.saturating_sub(Duration::from_secs(1));
         let mut pause = Duration::from_millis(50);
         loop {

@@ -8,7 +8,6 @@
 
 pub mod admin;
 pub mod drain;
-pub mod process;
 pub mod sink;
 
-pub use drain::{Drainer, buffer_params};
+pub use drain::{DrainError, Drainer};

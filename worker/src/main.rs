@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anteroom_config::Backend;
+use anteroom_process::Shutdown;
 use anteroom_store::{BufferStore, RedisStore, Store};
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -28,8 +29,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let config = anteroom_config::load_for_binary(&args.config, args.check, "anteroom-worker");
-    anteroom_worker::process::init_tracing(config.log_format);
+    let config = match anteroom_process::load_config("anteroom-worker", &args.config, args.check) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    anteroom_process::init_tracing(config.log_format);
     let Backend::Redis { url } = &config.store.backend else {
         eprintln!(
             "anteroom-worker: store.backend is \"memory\": the gateway drains its buffers \
@@ -82,26 +86,27 @@ async fn main() -> ExitCode {
         buffers = config.buffers.len(),
         "anteroom worker started"
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The drain stops at the signal; health and metrics stay up until it
+    // has finished.
+    let draining = Shutdown::new();
+    let stopped = Shutdown::new();
     let rooms: Arc<dyn Store> = store;
     let admin_stop = {
-        let mut stop_rx = stop_rx.clone();
-        async move {
-            let _ = stop_rx.wait_for(|stopped| *stopped).await;
-        }
+        let stopped = stopped.clone();
+        async move { stopped.begun().await }
     };
     let admin_task = tokio::spawn(anteroom_worker::admin::serve(admin, rooms, admin_stop));
     let grace = config.shutdown_grace;
-    drainer
-        .run(
-            async move {
-                anteroom_worker::process::shutdown_signal().await;
-                tracing::info!(?grace, "stopping: no new requests taken");
-            },
-            grace,
-        )
-        .await;
-    let _ = stop_tx.send(true);
+    tokio::spawn({
+        let draining = draining.clone();
+        async move {
+            anteroom_process::shutdown_signal().await;
+            tracing::info!(?grace, "stopping: no new requests taken");
+            draining.begin();
+        }
+    });
+    drainer.run(draining, grace).await;
+    stopped.begin();
     let _ = admin_task.await;
     tracing::info!("anteroom worker stopped");
     ExitCode::SUCCESS

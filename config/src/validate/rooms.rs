@@ -3,21 +3,11 @@
 
 use std::time::Duration;
 
-use super::{Bounded, Result, at_least_one, required_at_least_one};
+use super::{Result, at_least_one, required_at_least_one};
+use crate::defaults::{self, Bounded};
 use crate::raw::{RawBuffer, RawRoom};
 use crate::{Buffer, Room, Sink};
 
-const SESSION_SECONDS: Bounded = Bounded::new(300, 10..=86_400);
-const ARRIVAL_SECONDS: Bounded = Bounded::new(60, 5..=3_600);
-const REFRESH_SECONDS: Bounded = Bounded::new(5, 1..=60);
-const DEFAULT_MAX_IN_FLIGHT: u32 = 8;
-const MAX_DEPTH: Bounded = Bounded::new(100_000, 1..=100_000_000);
-const MAX_ATTEMPTS: Bounded = Bounded::new(8, 1..=100);
-const RETRY_INITIAL_MS: Bounded = Bounded::new(500, 10..=600_000);
-const RETRY_MAX_SECONDS: Bounded = Bounded::new(60, 1..=3_600);
-const SINK_TIMEOUT_SECONDS: Bounded = Bounded::new(10, 1..=300);
-const RECLAIM_AFTER_SECONDS: Bounded = Bounded::new(30, 2..=3_600);
-const RESULT_SECONDS: Bounded = Bounded::new(86_400, 60..=2_592_000);
 const MAX_NAME_CHARS: usize = 32;
 /// Paths under this prefix belong to the gateway and never reach upstream.
 const RESERVED_PREFIX: &str = "/_anteroom";
@@ -91,13 +81,13 @@ fn room(raw: RawRoom) -> Result<Room> {
         .collect::<Result<Vec<_>>>()?;
     let capacity = required_at_least_one(raw.capacity, "capacity")?;
     let admit_per_minute = required_at_least_one(raw.admit_per_minute, "admit_per_minute")?;
-    let session = SESSION_SECONDS
+    let session = defaults::SESSION_SECONDS
         .seconds(raw.session_seconds)
         .map_err(|problem| format!("session_seconds {problem}"))?;
-    let arrival_seconds = ARRIVAL_SECONDS
+    let arrival_seconds = defaults::ARRIVAL_SECONDS
         .value(raw.arrival_seconds)
         .map_err(|problem| format!("arrival_seconds {problem}"))?;
-    let refresh_seconds = REFRESH_SECONDS
+    let refresh_seconds = defaults::REFRESH_SECONDS
         .value(raw.refresh_seconds)
         .map_err(|problem| format!("refresh_seconds {problem}"))?;
     // A waiting page that re-checks less often than the arrival window could
@@ -152,7 +142,7 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
         .iter()
         .find(|room| room.name == room_name)
         .ok_or_else(|| format!("room {room_name:?} does not name any [[room]]"))?;
-    let method = method(raw.method.as_deref().unwrap_or("POST"))?;
+    let method = method(raw.method.as_deref().unwrap_or(defaults::BUFFER_METHOD))?;
     let path_value = raw.path.ok_or("path is required")?;
     let path = path(&path_value).map_err(|problem| format!("path {problem}"))?;
     if !room
@@ -177,10 +167,10 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
         ));
     }
     let drain_per_second = required_at_least_one(raw.drain_per_second, "drain_per_second")?;
-    let max_in_flight = at_least_one(raw.max_in_flight, DEFAULT_MAX_IN_FLIGHT)
+    let max_in_flight = at_least_one(raw.max_in_flight, defaults::MAX_IN_FLIGHT)
         .map_err(|problem| format!("max_in_flight {problem}"))?;
     let sink = sink(
-        raw.sink.as_deref().unwrap_or("http"),
+        raw.sink.as_deref().unwrap_or(defaults::SINK),
         raw.postgres_url,
         raw.statement,
         raw.params,
@@ -190,16 +180,16 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
             .value(value)
             .map_err(|problem| format!("{key} {problem}"))
     };
-    let max_depth = bounded("max_depth", MAX_DEPTH, raw.max_depth)?;
-    let max_attempts = bounded("max_attempts", MAX_ATTEMPTS, raw.max_attempts)? as u32;
+    let max_depth = bounded("max_depth", defaults::MAX_DEPTH, raw.max_depth)?;
+    let max_attempts = bounded("max_attempts", defaults::MAX_ATTEMPTS, raw.max_attempts)? as u32;
     let retry_initial = Duration::from_millis(bounded(
         "retry_initial_ms",
-        RETRY_INITIAL_MS,
+        defaults::RETRY_INITIAL_MS,
         raw.retry_initial_ms,
     )?);
     let retry_max = Duration::from_secs(bounded(
         "retry_max_seconds",
-        RETRY_MAX_SECONDS,
+        defaults::RETRY_MAX_SECONDS,
         raw.retry_max_seconds,
     )?);
     if retry_initial > retry_max {
@@ -207,12 +197,12 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
     }
     let sink_timeout = Duration::from_secs(bounded(
         "sink_timeout_seconds",
-        SINK_TIMEOUT_SECONDS,
+        defaults::SINK_TIMEOUT_SECONDS,
         raw.sink_timeout_seconds,
     )?);
     let reclaim_after = Duration::from_secs(bounded(
         "reclaim_after_seconds",
-        RECLAIM_AFTER_SECONDS,
+        defaults::RECLAIM_AFTER_SECONDS,
         raw.reclaim_after_seconds,
     )?);
     if reclaim_after <= sink_timeout {
@@ -225,7 +215,7 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
     }
     let result_for = Duration::from_secs(bounded(
         "result_seconds",
-        RESULT_SECONDS,
+        defaults::RESULT_SECONDS,
         raw.result_seconds,
     )?);
     let content_types = content_types(raw.content_types)?;
@@ -250,7 +240,7 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
 
 fn content_types(value: Option<Vec<String>>) -> Result<Vec<String>> {
     let Some(types) = value else {
-        return Ok(crate::DEFAULT_CONTENT_TYPES
+        return Ok(defaults::CONTENT_TYPES
             .iter()
             .map(|media| (*media).to_owned())
             .collect());

@@ -23,6 +23,25 @@ pub struct HttpSink {
     timeout: Duration,
 }
 
+/// A stored request that cannot be rebuilt for the upstream; it will not
+/// get better, so it is answered for good (`400`).
+#[derive(Debug, thiserror::Error)]
+enum ReplayError {
+    #[error("stored method {0:?} is not valid")]
+    Method(String, #[source] http::method::InvalidMethod),
+    #[error("stored target {0:?} is not valid")]
+    Target(String, #[source] http::uri::InvalidUri),
+    #[error("{0}")]
+    Uri(#[source] http::uri::InvalidUriParts),
+    #[error("{0}")]
+    Request(#[source] http::Error),
+}
+
+/// The upstream could not be reached: retried.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream unreachable: {0:?}")]
+struct Unreachable(#[source] hyper_util::client::legacy::Error);
+
 impl HttpSink {
     pub fn new(upstream: &Uri, buffer: &Buffer) -> HttpSink {
         let mut connector = HttpConnector::new();
@@ -43,22 +62,22 @@ impl HttpSink {
         receipt: &str,
         idempotency_key: &str,
         buffered: &BufferedRequest,
-    ) -> Result<Request<Full<Bytes>>, String> {
+    ) -> Result<Request<Full<Bytes>>, ReplayError> {
         let method = Method::from_bytes(buffered.method.as_bytes())
-            .map_err(|_| format!("stored method {:?} is not valid", buffered.method))?;
+            .map_err(|error| ReplayError::Method(buffered.method.clone(), error))?;
         let mut parts = self.upstream.clone().into_parts();
         parts.path_and_query = Some(
             buffered
                 .target
                 .parse()
-                .map_err(|_| format!("stored target {:?} is not valid", buffered.target))?,
+                .map_err(|error| ReplayError::Target(buffered.target.clone(), error))?,
         );
-        let uri = Uri::from_parts(parts).map_err(|error| error.to_string())?;
+        let uri = Uri::from_parts(parts).map_err(ReplayError::Uri)?;
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
             .body(Full::new(Bytes::from(buffered.body.clone())))
-            .map_err(|error| error.to_string())?;
+            .map_err(ReplayError::Request)?;
         let headers = request.headers_mut();
         for (name, value) in &buffered.headers {
             if let (Ok(name), Ok(value)) = (
@@ -106,24 +125,22 @@ impl Sink for HttpSink {
             }
         };
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|error| format!("upstream unreachable: {error:?}"))?;
+            let response = self.client.request(request).await.map_err(Unreachable)?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), MAX_RESULT_BYTES * 4)
                 .collect()
                 .await
                 .map(|collected| collected.to_bytes())
                 .unwrap_or_default();
-            Ok::<_, String>((status, body))
+            Ok::<_, Unreachable>((status, body))
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => Applied::Transient {
                 why: format!("upstream gave no answer within {:?}", self.timeout),
             },
-            Ok(Err(why)) => Applied::Transient { why },
+            Ok(Err(unreachable)) => Applied::Transient {
+                why: unreachable.to_string(),
+            },
             Ok(Ok((status, body))) => {
                 if status >= 500 || retryable_client_error(status) {
                     Applied::Transient {

@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use anteroom_config::Buffer;
-use anteroom_store::BufferedRequest;
+use anteroom_store::{BufferedRequest, ParamSource};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::{Value, json};
 use tokio_postgres::types::{ToSql, Type};
@@ -26,7 +26,7 @@ use tokio_postgres::{NoTls, Row, Statement};
 
 use super::{Applied, Sink, truncate_result};
 use columns::ColumnValue;
-use params::{ParamKind, ParamProblem, Source, SqlParam, extract, lookup};
+use params::{ParamKind, ParamProblem, SqlParam, extract};
 
 mod columns;
 mod params;
@@ -38,32 +38,70 @@ pub struct PostgresSink {
     buffer: String,
     pool: Pool,
     statement: String,
-    sources: Vec<Source>,
+    sources: Vec<ParamSource>,
     timeout: Duration,
 }
 
-/// Checks, at intake, that `body` can give every parameter `params` reads
-/// from it: the body is a JSON object or array holding each path (any value,
-/// `null` included; types are checked when the request is applied). A body
-/// no parameter reads is not looked at.
-pub fn check_body(params: &[String], body: &[u8]) -> Result<(), String> {
-    let sources: Vec<Source> = params.iter().map(|param| Source::parse(param)).collect();
-    if !sources.iter().any(Source::reads_body) {
-        return Ok(());
-    }
-    let body: Value =
-        serde_json::from_slice(body).map_err(|error| format!("the body is not JSON ({error})"))?;
-    if !(body.is_object() || body.is_array()) {
-        return Err("the body must be a JSON object or array".to_owned());
-    }
-    for source in &sources {
-        if let Source::Path(path) = source
-            && lookup(&body, path).is_none()
-        {
-            return Err(format!("the body has no {path:?}"));
-        }
-    }
-    Ok(())
+/// A postgres sink that cannot start: the worker refuses to start with it.
+#[derive(Debug, thiserror::Error)]
+#[error("buffer {buffer:?}: postgres sink: {problem}")]
+pub struct ConnectError {
+    pub buffer: String,
+    #[source]
+    pub problem: ConnectProblem,
+}
+
+/// What [`ConnectError`] ran into.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectProblem {
+    #[error("the buffer's sink is not postgres")]
+    NotPostgres,
+    #[error("postgres_url: {0}")]
+    Url(#[source] tokio_postgres::Error),
+    #[error("{0}")]
+    Pool(#[source] deadpool_postgres::BuildError),
+    #[error("cannot connect: {0}")]
+    Connect(#[source] deadpool_postgres::PoolError),
+    #[error("cannot create anteroom_applied: {}", describe(.0))]
+    CreateApplied(#[source] tokio_postgres::Error),
+    /// The database refused the statement (syntax, an unknown table).
+    #[error("statement: {}", describe(.0))]
+    Prepare(#[source] tokio_postgres::Error),
+    #[error("the statement has {found} parameter(s) ($1..${found}) but params lists {listed}")]
+    ParamCount { found: usize, listed: usize },
+    #[error(transparent)]
+    UnsupportedType(#[from] UnsupportedType),
+}
+
+/// A statement parameter of a type no JSON value converts to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "parameter ${position} has type {type_name}; cast it in the statement, like \
+     ${position}::text::{type_name}"
+)]
+pub struct UnsupportedType {
+    /// 1-based `$n`.
+    pub position: usize,
+    pub type_name: String,
+}
+
+/// Why one attempt failed in a way that may pass: the request is retried.
+/// The message is the attempt's `why` (logged, and a dead letter's reason).
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error("postgres: {0}")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("postgres: {}", describe(.0))]
+    Database(#[from] tokio_postgres::Error),
+    #[error("postgres: the concurrent application of this key vanished")]
+    RecordVanished,
+    #[error("postgres: anteroom_applied holds status {0}")]
+    RecordedStatus(i32),
+    /// The schema changed under a running worker.
+    #[error("postgres: the statement now has {found} parameters but params lists {listed}")]
+    ParamCount { found: usize, listed: usize },
+    #[error("postgres: {0}")]
+    UnsupportedType(#[source] UnsupportedType),
 }
 
 /// One row per request applied, kept so that applying it again answers the
@@ -94,20 +132,26 @@ impl PostgresSink {
     /// checks the statement against the database: one parameter per entry
     /// of `params`, each of a type a JSON value converts to. An error names
     /// the buffer; the worker refuses to start with it.
-    pub async fn connect(buffer: &Buffer) -> Result<PostgresSink, String> {
-        let context = format!("buffer {:?}: postgres sink", buffer.name);
+    pub async fn connect(buffer: &Buffer) -> Result<PostgresSink, ConnectError> {
+        PostgresSink::set_up(buffer)
+            .await
+            .map_err(|problem| ConnectError {
+                buffer: buffer.name.clone(),
+                problem,
+            })
+    }
+
+    async fn set_up(buffer: &Buffer) -> Result<PostgresSink, ConnectProblem> {
         let anteroom_config::Sink::Postgres {
             url,
             statement,
             params,
         } = &buffer.sink
         else {
-            return Err(format!("{context}: the buffer's sink is not postgres"));
+            return Err(ConnectProblem::NotPostgres);
         };
         let timeout = buffer.sink_timeout;
-        let mut pg_config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|error| format!("{context}: postgres_url: {error}"))?;
+        let mut pg_config: tokio_postgres::Config = url.parse().map_err(ConnectProblem::Url)?;
         if pg_config.get_connect_timeout().is_none() {
             pg_config.connect_timeout(timeout);
         }
@@ -137,27 +181,21 @@ impl PostgresSink {
             .create_timeout(Some(timeout))
             .recycle_timeout(Some(timeout))
             .build()
-            .map_err(|error| format!("{context}: {error}"))?;
+            .map_err(ConnectProblem::Pool)?;
 
-        let client = pool
-            .get()
-            .await
-            .map_err(|error| format!("{context}: cannot connect: {error}"))?;
+        let client = pool.get().await.map_err(ConnectProblem::Connect)?;
         if let Err(error) = client.batch_execute(CREATE_APPLIED).await {
             // Workers starting together race on CREATE TABLE IF NOT EXISTS;
             // the loser sees a duplicate and the table is there.
             if !matches!(sqlstate(&error), Some(UNIQUE_VIOLATION | DUPLICATE_TABLE)) {
-                return Err(format!(
-                    "{context}: cannot create anteroom_applied: {}",
-                    describe(&error)
-                ));
+                return Err(ConnectProblem::CreateApplied(error));
             }
         }
         let prepared = client
             .prepare(statement)
             .await
-            .map_err(|error| format!("{context}: statement: {}", describe(&error)))?;
-        check_statement(&prepared, params).map_err(|problem| format!("{context}: {problem}"))?;
+            .map_err(ConnectProblem::Prepare)?;
+        check_statement(&prepared, params)?;
 
         tracing::info!(
             buffer = %buffer.name,
@@ -168,7 +206,10 @@ impl PostgresSink {
             buffer: buffer.name.clone(),
             pool,
             statement: statement.clone(),
-            sources: params.iter().map(|param| Source::parse(param)).collect(),
+            sources: params
+                .iter()
+                .map(|param| ParamSource::parse(param))
+                .collect(),
             timeout,
         })
     }
@@ -179,25 +220,19 @@ impl PostgresSink {
         receipt: &str,
         idempotency_key: &str,
         request: &BufferedRequest,
-    ) -> Result<(u16, String), String> {
-        let mut client = self
-            .pool
-            .get()
-            .await
-            .map_err(|error| format!("postgres: {error}"))?;
-        let transaction = client.transaction().await.map_err(transient)?;
+    ) -> Result<(u16, String), ApplyError> {
+        let mut client = self.pool.get().await.map_err(ApplyError::Pool)?;
+        let transaction = client.transaction().await?;
         let fingerprint = request.fingerprint();
         let (select_applied, insert_applied, statement) = tokio::try_join!(
             transaction.prepare_cached(SELECT_APPLIED),
             transaction.prepare_cached(INSERT_APPLIED),
             transaction.prepare_cached(&self.statement),
-        )
-        .map_err(transient)?;
+        )?;
 
         if let Some(row) = transaction
             .query_opt(&select_applied, &[&self.buffer, &idempotency_key])
-            .await
-            .map_err(transient)?
+            .await?
         {
             let _ = transaction.rollback().await;
             return recorded(&row, &fingerprint);
@@ -206,18 +241,12 @@ impl PostgresSink {
         let outcome = match self.params(&statement, receipt, idempotency_key, &request.body)? {
             Err(problem) => (422, problem.body()),
             Ok(params) => {
-                transaction
-                    .batch_execute(BEFORE_STATEMENT)
-                    .await
-                    .map_err(transient)?;
+                transaction.batch_execute(BEFORE_STATEMENT).await?;
                 match run(&transaction, &statement, &params).await {
                     Ok(body) => (201, body),
                     Err(error) => {
-                        let refused = refusal(&error).ok_or_else(|| transient(error))?;
-                        transaction
-                            .batch_execute(UNDO_STATEMENT)
-                            .await
-                            .map_err(transient)?;
+                        let refused = refusal(&error).ok_or_else(|| ApplyError::Database(error))?;
+                        transaction.batch_execute(UNDO_STATEMENT).await?;
                         refused
                     }
                 }
@@ -239,21 +268,20 @@ impl PostgresSink {
             .await;
         match inserted {
             Ok(_) => {
-                transaction.commit().await.map_err(transient)?;
+                transaction.commit().await?;
                 Ok((status, body))
             }
             // Another worker applied the same request meanwhile and
             // committed first: ours is undone, theirs is the answer.
             Err(error) if sqlstate(&error) == Some(UNIQUE_VIOLATION) => {
-                transaction.rollback().await.map_err(transient)?;
+                transaction.rollback().await?;
                 let row = client
                     .query_opt(&select_applied, &[&self.buffer, &idempotency_key])
-                    .await
-                    .map_err(transient)?
-                    .ok_or("postgres: the concurrent application of this key vanished")?;
+                    .await?
+                    .ok_or(ApplyError::RecordVanished)?;
                 recorded(&row, &fingerprint)
             }
-            Err(error) => Err(transient(error)),
+            Err(error) => Err(ApplyError::Database(error)),
         }
     }
 
@@ -266,21 +294,20 @@ impl PostgresSink {
         receipt: &str,
         idempotency_key: &str,
         body: &[u8],
-    ) -> Result<Result<Vec<SqlParam>, ParamProblem>, String> {
+    ) -> Result<Result<Vec<SqlParam>, ParamProblem>, ApplyError> {
         let types = statement.params();
         if types.len() != self.sources.len() {
-            return Err(format!(
-                "postgres: the statement now has {} parameters but params lists {}",
-                types.len(),
-                self.sources.len()
-            ));
+            return Err(ApplyError::ParamCount {
+                found: types.len(),
+                listed: self.sources.len(),
+            });
         }
         let kinds = types
             .iter()
             .enumerate()
             .map(|(index, ty)| ParamKind::of(ty).ok_or_else(|| unsupported_type(index + 1, ty)))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|problem| format!("postgres: {problem}"))?;
+            .map_err(ApplyError::UnsupportedType)?;
         Ok(extract(
             &self.sources,
             &kinds,
@@ -302,7 +329,9 @@ impl Sink for PostgresSink {
         let attempt = self.apply_once(receipt, idempotency_key, request);
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(Ok((status, body))) => Applied::Final { status, body },
-            Ok(Err(why)) => Applied::Transient { why },
+            Ok(Err(error)) => Applied::Transient {
+                why: error.to_string(),
+            },
             Err(_) => Applied::Transient {
                 why: format!("postgres: timed out after {:?}", self.timeout),
             },
@@ -310,31 +339,27 @@ impl Sink for PostgresSink {
     }
 }
 
-fn check_statement(statement: &Statement, params: &[String]) -> Result<(), String> {
+fn check_statement(statement: &Statement, params: &[String]) -> Result<(), ConnectProblem> {
     let types = statement.params();
     if types.len() != params.len() {
-        return Err(format!(
-            "the statement has {} parameter(s) ($1..${}) but params lists {}",
-            types.len(),
-            types.len(),
-            params.len()
-        ));
+        return Err(ConnectProblem::ParamCount {
+            found: types.len(),
+            listed: params.len(),
+        });
     }
     for (index, ty) in types.iter().enumerate() {
         if ParamKind::of(ty).is_none() {
-            return Err(unsupported_type(index + 1, ty));
+            return Err(unsupported_type(index + 1, ty).into());
         }
     }
     Ok(())
 }
 
-fn unsupported_type(position: usize, ty: &Type) -> String {
-    format!(
-        "parameter ${position} has type {}; cast it in the statement, like \
-         ${position}::text::{}",
-        ty.name(),
-        ty.name()
-    )
+fn unsupported_type(position: usize, ty: &Type) -> UnsupportedType {
+    UnsupportedType {
+        position,
+        type_name: ty.name().to_owned(),
+    }
 }
 
 /// Runs the statement: its rows as JSON objects when it returns rows, else
@@ -392,18 +417,17 @@ fn refusal(error: &tokio_postgres::Error) -> Option<(u16, String)> {
 /// same key on a different request (the key came back after its receipt
 /// expired, or another client reused it) gets a final 422, never the other
 /// request's answer.
-fn recorded(row: &Row, fingerprint: &str) -> Result<(u16, String), String> {
-    let recorded_for: Option<String> = row.try_get(2).map_err(transient)?;
+fn recorded(row: &Row, fingerprint: &str) -> Result<(u16, String), ApplyError> {
+    let recorded_for: Option<String> = row.try_get(2)?;
     if recorded_for.is_some_and(|recorded_for| recorded_for != fingerprint) {
         let body = serde_json::json!({
             "error": "this Idempotency-Key was already used for a different request"
         });
         return Ok((422, body.to_string()));
     }
-    let status: i32 = row.try_get(0).map_err(transient)?;
-    let body: String = row.try_get(1).map_err(transient)?;
-    let status = u16::try_from(status)
-        .map_err(|_| format!("postgres: anteroom_applied holds status {status}"))?;
+    let status: i32 = row.try_get(0)?;
+    let body: String = row.try_get(1)?;
+    let status = u16::try_from(status).map_err(|_| ApplyError::RecordedStatus(status))?;
     Ok((status, body))
 }
 
@@ -418,55 +442,14 @@ fn describe(error: &tokio_postgres::Error) -> String {
     }
 }
 
-fn transient(error: tokio_postgres::Error) -> String {
-    format!("postgres: {}", describe(&error))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn params(list: &[&str]) -> Vec<String> {
-        list.iter().map(|param| param.to_string()).collect()
-    }
-
-    #[test]
-    fn check_body_wants_a_json_container_holding_every_path() {
-        let needs = params(&["slot_id", "patient.name", "$idempotency_key"]);
-        assert_eq!(
-            check_body(&needs, br#"{"slot_id": 1, "patient": {"name": null}}"#),
-            Ok(())
-        );
-        assert_eq!(
-            check_body(&needs, br#"{"slot_id": 1, "patient": {}}"#),
-            Err("the body has no \"patient.name\"".to_owned())
-        );
-        assert_eq!(
-            check_body(&needs, b"17"),
-            Err("the body must be a JSON object or array".to_owned())
-        );
-        assert!(
-            check_body(&needs, b"slot_id=1")
-                .unwrap_err()
-                .starts_with("the body is not JSON")
-        );
-        assert_eq!(
-            check_body(&params(&["0", "1.name"]), br#"[7, {"name": "x"}]"#),
-            Ok(())
-        );
-        assert_eq!(check_body(&params(&["$body"]), b"[]"), Ok(()));
-        assert!(check_body(&params(&["$body"]), b"").is_err());
-        assert_eq!(
-            check_body(&params(&["$receipt", "$idempotency_key"]), b""),
-            Ok(())
-        );
-        assert_eq!(check_body(&[], b"anything"), Ok(()));
-    }
-
     #[test]
     fn an_unsupported_type_names_the_cast() {
         assert_eq!(
-            unsupported_type(3, &Type::NUMERIC),
+            unsupported_type(3, &Type::NUMERIC).to_string(),
             "parameter $3 has type numeric; cast it in the statement, like $3::text::numeric"
         );
     }

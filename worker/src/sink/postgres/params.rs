@@ -9,44 +9,10 @@
 
 use std::error::Error as StdError;
 
+use anteroom_store::{ParamSource, lookup_path};
 use bytes::BytesMut;
 use serde_json::{Value, json};
 use tokio_postgres::types::{IsNull, Kind, ToSql, Type, to_sql_checked};
-
-/// Where a parameter's value comes from: one entry of `params`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Source {
-    IdempotencyKey,
-    Receipt,
-    /// The whole body, as JSON.
-    Body,
-    /// A dotted path into the JSON body; a numeric segment indexes an array.
-    Path(String),
-}
-
-impl Source {
-    pub(super) fn parse(param: &str) -> Source {
-        match param {
-            "$idempotency_key" => Source::IdempotencyKey,
-            "$receipt" => Source::Receipt,
-            "$body" => Source::Body,
-            path => Source::Path(path.to_owned()),
-        }
-    }
-
-    pub(super) fn reads_body(&self) -> bool {
-        matches!(self, Source::Body | Source::Path(_))
-    }
-
-    pub(super) fn name(&self) -> &str {
-        match self {
-            Source::IdempotencyKey => "$idempotency_key",
-            Source::Receipt => "$receipt",
-            Source::Body => "$body",
-            Source::Path(path) => path,
-        }
-    }
-}
 
 /// The parameter types a JSON value converts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +85,16 @@ impl ParamProblem {
     }
 }
 
+/// Why a JSON value does not fit a parameter's type: the problem of a
+/// [`ParamProblem`], in the words of the 422 answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ValueProblem {
+    #[error("expected {expected}, got {got}")]
+    Expected { expected: &'static str, got: String },
+    #[error("{value} is out of range for {kind}")]
+    OutOfRange { value: String, kind: &'static str },
+}
+
 /// A parameter value, encoded for the type the statement declared.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum SqlParam {
@@ -135,7 +111,7 @@ pub(super) enum SqlParam {
 }
 
 pub(super) fn extract(
-    sources: &[Source],
+    sources: &[ParamSource],
     kinds: &[ParamKind],
     receipt: &str,
     idempotency_key: &str,
@@ -158,46 +134,38 @@ pub(super) fn extract(
         };
         let owned;
         let value = match source {
-            Source::IdempotencyKey => {
+            ParamSource::IdempotencyKey => {
                 owned = Value::from(idempotency_key);
                 &owned
             }
-            Source::Receipt => {
+            ParamSource::Receipt => {
                 owned = Value::from(receipt);
                 &owned
             }
-            Source::Body => &body,
-            Source::Path(path) => {
-                lookup(&body, path).ok_or_else(|| problem(format!("the body has no {path:?}")))?
-            }
+            ParamSource::Body => &body,
+            ParamSource::Path(path) => lookup_path(&body, path)
+                .ok_or_else(|| problem(format!("the body has no {path:?}")))?,
         };
-        params.push(convert(value, *kind).map_err(problem)?);
+        params.push(convert(value, *kind).map_err(|error| problem(error.to_string()))?);
     }
     Ok(params)
-}
-
-/// The value at a dotted `path`: object keys, or array indexes for a
-/// numeric segment.
-pub(super) fn lookup<'a>(body: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.')
-        .try_fold(body, |value, segment| match value {
-            Value::Object(map) => map.get(segment),
-            Value::Array(items) if segment.bytes().all(|byte| byte.is_ascii_digit()) => {
-                items.get(segment.parse::<usize>().ok()?)
-            }
-            _ => None,
-        })
 }
 
 /// `value` as a parameter of `kind`. JSON null is SQL NULL; numbers and
 /// other JSON into text give their JSON text; a string into a number is
 /// parsed when it is a plain number.
-fn convert(value: &Value, kind: ParamKind) -> Result<SqlParam, String> {
+fn convert(value: &Value, kind: ParamKind) -> Result<SqlParam, ValueProblem> {
     if value.is_null() {
         return Ok(SqlParam::Null);
     }
-    let wrong = || format!("expected {}, got {}", kind.name(), describe_json(value));
-    let out_of_range = || format!("{value} is out of range for {}", kind.name());
+    let wrong = || ValueProblem::Expected {
+        expected: kind.name(),
+        got: describe_json(value),
+    };
+    let out_of_range = || ValueProblem::OutOfRange {
+        value: value.to_string(),
+        kind: kind.name(),
+    };
     Ok(match kind {
         ParamKind::Bool => SqlParam::Bool(value.as_bool().ok_or_else(wrong)?),
         ParamKind::Int2 => {
@@ -226,12 +194,7 @@ fn convert(value: &Value, kind: ParamKind) -> Result<SqlParam, String> {
             other => other.to_string(),
         }),
         ParamKind::Json => SqlParam::Json(value.clone()),
-        ParamKind::Uuid => SqlParam::Uuid(
-            value
-                .as_str()
-                .and_then(parse_uuid)
-                .ok_or_else(|| format!("expected a UUID, got {}", describe_json(value)))?,
-        ),
+        ParamKind::Uuid => SqlParam::Uuid(value.as_str().and_then(parse_uuid).ok_or_else(wrong)?),
     })
 }
 
@@ -357,30 +320,11 @@ fn base_type(ty: &Type) -> &Type {
 mod tests {
     use super::*;
 
-    fn sources(params: &[&str]) -> Vec<Source> {
-        params.iter().map(|param| Source::parse(param)).collect()
-    }
-
-    #[test]
-    fn paths_walk_objects_and_index_arrays() {
-        let body = json!({
-            "slot_id": 7,
-            "patient": { "name": "Ada", "tags": ["a", "b"] },
-            "items": [{ "sku": "x" }, null],
-            "0": "key named zero",
-        });
-        assert_eq!(lookup(&body, "slot_id"), Some(&json!(7)));
-        assert_eq!(lookup(&body, "patient.name"), Some(&json!("Ada")));
-        assert_eq!(lookup(&body, "patient.tags.1"), Some(&json!("b")));
-        assert_eq!(lookup(&body, "items.0.sku"), Some(&json!("x")));
-        assert_eq!(lookup(&body, "items.1"), Some(&Value::Null));
-        assert_eq!(lookup(&body, "0"), Some(&json!("key named zero")));
-        assert_eq!(lookup(&body, "items.2"), None);
-        assert_eq!(lookup(&body, "items.first"), None);
-        assert_eq!(lookup(&body, "items.+0"), None);
-        assert_eq!(lookup(&body, "patient.name.first"), None);
-        assert_eq!(lookup(&body, "nobody"), None);
-        assert_eq!(lookup(&json!([10, 20]), "1"), Some(&json!(20)));
+    fn sources(params: &[&str]) -> Vec<ParamSource> {
+        params
+            .iter()
+            .map(|param| ParamSource::parse(param))
+            .collect()
     }
 
     #[test]
@@ -426,11 +370,11 @@ mod tests {
             json!(true),
             json!([1]),
         ] {
-            let problem = convert(&refused, ParamKind::Int4).unwrap_err();
+            let problem = convert(&refused, ParamKind::Int4).unwrap_err().to_string();
             assert!(problem.starts_with("expected an integer, got"), "{problem}");
         }
         assert_eq!(
-            convert(&json!(40_000), ParamKind::Int2),
+            convert(&json!(40_000), ParamKind::Int2).map_err(|problem| problem.to_string()),
             Err("40000 is out of range for a smallint".to_owned())
         );
         assert!(convert(&json!("99999999999"), ParamKind::Int4).is_err());
@@ -489,7 +433,7 @@ mod tests {
             Ok(SqlParam::Bool(true))
         );
         assert_eq!(
-            convert(&json!("true"), ParamKind::Bool),
+            convert(&json!("true"), ParamKind::Bool).map_err(|problem| problem.to_string()),
             Err("expected a boolean, got the string \"true\"".to_owned())
         );
         assert_eq!(

@@ -1,6 +1,7 @@
-//! The gateway's one stop signal, shared by everything that must end when
-//! the gateway stops: both listeners' accept loops, each room's step, the
-//! rate limiter's eviction, the embedded drain and every open event stream.
+//! A process's one stop signal, shared by everything that must end when it
+//! stops: in the gateway, both listeners' accept loops, each room's step,
+//! the rate limiter's eviction, the embedded drain and every open event
+//! stream; in the worker, each buffer's drain loop.
 //!
 //! One named type instead of a `watch` channel here and a flag there: a
 //! clone observes the same signal, [`Shutdown::begin`] is idempotent, and
