@@ -147,28 +147,59 @@ pub enum Prefers {
 #[derive(Debug, Clone)]
 pub struct Audience {
     prefers: Prefers,
-    lang: Lang,
+    lang: LangSource,
     uri: Uri,
+}
+
+/// Where the visitor's language comes from. Reading it (the language
+/// cookie, then `Accept-Language`) is left until a page is rendered: most
+/// answers are JSON or the site's own, and never need it.
+#[derive(Debug, Clone)]
+enum LangSource {
+    Read(Lang),
+    /// The request's `Cookie` header (when it has one) and its
+    /// `Accept-Language`: clones share the request's bytes.
+    Later {
+        cookie: Option<HeaderValue>,
+        accept_language: Option<HeaderValue>,
+    },
 }
 
 impl Audience {
     pub fn of(pages: &Pages, headers: &HeaderMap, uri: &Uri) -> Audience {
         let prefers = prefers(headers);
+        let mut cookies = headers.get_all(header::COOKIE).iter();
+        let (cookie, more_cookies) = (cookies.next(), cookies.next().is_some());
+        let lang = match prefers {
+            // A client that takes only JSON never sees a page.
+            Prefers::Json => LangSource::Read(Lang::default()),
+            // Several `Cookie` headers (not from a browser): read now
+            // rather than keep them all.
+            Prefers::Html | Prefers::Either if more_cookies => {
+                LangSource::Read(pages.language_for(headers))
+            }
+            Prefers::Html | Prefers::Either => LangSource::Later {
+                cookie: cookie.cloned(),
+                accept_language: headers.get(header::ACCEPT_LANGUAGE).cloned(),
+            },
+        };
         Audience {
             prefers,
-            // A client that takes only JSON never sees a page: no need to
-            // read its language.
-            lang: match prefers {
-                Prefers::Json => Lang::default(),
-                Prefers::Html | Prefers::Either => pages.language_for(headers),
-            },
+            lang,
             uri: uri.clone(),
         }
     }
 
-    fn reader(&self) -> Reader<'_> {
+    fn reader(&self, pages: &Pages) -> Reader<'_> {
+        let lang = match &self.lang {
+            LangSource::Read(lang) => *lang,
+            LangSource::Later {
+                cookie,
+                accept_language,
+            } => pages.language_from(cookie.as_ref(), accept_language.as_ref()),
+        };
         Reader {
-            lang: self.lang,
+            lang,
             query: self.uri.query().unwrap_or_default(),
         }
     }
@@ -267,7 +298,8 @@ impl Answer<'_> {
         let code = self.code();
         let retry_after = self.retry_after();
         let page = |html: String| self_contained_page(code, Bytes::from(html), pages.policy());
-        let reader = audience.reader();
+        // The language is read only for a page.
+        let reader = || audience.reader(pages);
         let mut response = match self {
             Answer::Status(status) => json_response(code, &status),
             Answer::Waiting {
@@ -276,7 +308,7 @@ impl Answer<'_> {
                 ..
             } if audience.takes_pages() => page(waiting_page(
                 pages,
-                reader,
+                reader(),
                 &status,
                 status.refresh_seconds,
                 updated_unix_seconds,
@@ -288,7 +320,7 @@ impl Answer<'_> {
                 updated_unix_seconds,
             } => page(waiting_page(
                 pages,
-                reader,
+                reader(),
                 &status,
                 retry_seconds,
                 updated_unix_seconds,
@@ -299,7 +331,11 @@ impl Answer<'_> {
             } => {
                 if audience.takes_pages() {
                     // Rendered once at startup: refusing must stay cheap.
-                    self_contained_page(code, pages.too_many_requests(reader.lang), pages.policy())
+                    self_contained_page(
+                        code,
+                        pages.too_many_requests(reader().lang),
+                        pages.policy(),
+                    )
                 } else {
                     json_response(
                         code,
@@ -309,7 +345,7 @@ impl Answer<'_> {
             }
             Answer::Closed { room } => {
                 if audience.takes_pages() {
-                    page(pages.closed(reader, CLOSED_RETRY_SECONDS))
+                    page(pages.closed(reader(), CLOSED_RETRY_SECONDS))
                 } else {
                     json_response(
                         code,
@@ -323,7 +359,7 @@ impl Answer<'_> {
                 ..
             } => {
                 if audience.takes_pages() {
-                    page(pages.upstream_unavailable(reader, retry_seconds, held))
+                    page(pages.upstream_unavailable(reader(), retry_seconds, held))
                 } else {
                     json_error(
                         code,
@@ -342,7 +378,7 @@ impl Answer<'_> {
             } => {
                 let status_url = format!("/_anteroom/receipts/{receipt}");
                 let mut response = if audience.takes_receipt_pages() {
-                    page(pages.receipt(reader, &receipt, &state, refresh_seconds))
+                    page(pages.receipt(reader(), &receipt, &state, refresh_seconds))
                 } else {
                     json_response(
                         code,
@@ -363,15 +399,15 @@ impl Answer<'_> {
                     // The receipt page's links go to the receipt itself.
                     let reader = Reader {
                         query: "",
-                        ..reader
+                        ..reader()
                     };
                     page(pages.receipt(reader, &id, &state, refresh_seconds))
                 } else {
                     json_response(code, &crate::intake::receipt_json(&state))
                 }
             }
-            Answer::ConfirmLeave { room } => page(pages.confirm_leave(reader, room)),
-            Answer::Goodbye => page(pages.goodbye(reader.lang)),
+            Answer::ConfirmLeave { room } => page(pages.confirm_leave(reader(), room)),
+            Answer::Goodbye => page(pages.goodbye(reader().lang)),
             Answer::SeeOther { location } => {
                 let mut response = empty(code);
                 response.headers_mut().insert(header::LOCATION, location);

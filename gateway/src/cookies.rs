@@ -17,7 +17,14 @@ pub fn values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item =
     headers
         .get_all(COOKIE)
         .iter()
-        .flat_map(|value| value.as_bytes().split(|byte| *byte == b';'))
+        .flat_map(move |header| values_in(header, name))
+}
+
+/// Values of every cookie called `name` in one `Cookie` header.
+pub fn values_in<'a>(header: &'a HeaderValue, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    header
+        .as_bytes()
+        .split(|byte| *byte == b';')
         .filter_map(move |pair| {
             let equals = pair.iter().position(|byte| *byte == b'=')?;
             let (key, value) = (&pair[..equals], &pair[equals + 1..]);

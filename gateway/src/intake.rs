@@ -7,20 +7,25 @@ use std::net::{IpAddr, SocketAddr};
 
 use anteroom_config::Buffer;
 use anteroom_store::{
-    BodyProblem, BufferParams, BufferedRequest, Enqueued, ReceiptState, Submission,
-    buffer::receipt_id, header_text,
+    BufferParams, BufferedRequest, Enqueued, ReceiptState, Submission, buffer::receipt_id,
+    header_text,
 };
-use std::borrow::Cow;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, StatusCode};
+use http::{Method, Request};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde_json::json;
 
 use crate::answer::{self, Answer, Prefers};
 use crate::respond::header_str;
 use crate::{BoxError, Shared};
+
+mod receipt;
+mod refusal;
+
+use receipt::refresh_seconds;
+pub use receipt::{receipt, receipt_json};
+pub use refusal::IntakeRefusal;
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_KEY_BYTES: usize = 255;
@@ -86,93 +91,6 @@ impl Intake {
                     .unwrap_or(&buffer.config.path)
                     == path
         })
-    }
-}
-
-/// Why a write to a buffer was not stored. Every refusal stores nothing.
-#[derive(Debug)]
-pub enum IntakeRefusal {
-    /// `Content-Type` is not one the buffer takes.
-    ContentType { allowed: Vec<String> },
-    /// `Idempotency-Key` is empty, too long or not visible ASCII.
-    IdempotencyKey,
-    /// The body passed `max_body_bytes`.
-    TooLarge,
-    /// The body could not be read (the client broke off).
-    BrokenBody,
-    /// The body lacks what the postgres statement needs.
-    InvalidBody(BodyProblem),
-    /// The store could not take it (or did not confirm it).
-    StoreUnavailable,
-    /// The key was used before for a different request.
-    KeyReused,
-    /// The buffer holds its most; `retry_seconds` is about how long its
-    /// queue takes to make room.
-    Full { retry_seconds: u64 },
-}
-
-impl IntakeRefusal {
-    /// The `reason` label of `anteroom_buffer_refused_total`.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            IntakeRefusal::ContentType { .. } => "content_type",
-            IntakeRefusal::IdempotencyKey => "idempotency_key",
-            IntakeRefusal::TooLarge => "too_large",
-            IntakeRefusal::BrokenBody => "broken_body",
-            IntakeRefusal::InvalidBody(_) => "invalid_body",
-            IntakeRefusal::StoreUnavailable => "store_unavailable",
-            IntakeRefusal::KeyReused => "key_reused",
-            IntakeRefusal::Full { .. } => "full",
-        }
-    }
-
-    pub fn code(&self) -> StatusCode {
-        match self {
-            IntakeRefusal::ContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IntakeRefusal::IdempotencyKey | IntakeRefusal::BrokenBody => StatusCode::BAD_REQUEST,
-            IntakeRefusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            IntakeRefusal::InvalidBody(_) | IntakeRefusal::KeyReused => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            IntakeRefusal::StoreUnavailable | IntakeRefusal::Full { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-        }
-    }
-
-    pub fn retry_after(&self) -> Option<u64> {
-        match self {
-            IntakeRefusal::StoreUnavailable => Some(STORE_DOWN_RETRY_SECONDS),
-            IntakeRefusal::Full { retry_seconds } => Some(*retry_seconds),
-            _ => None,
-        }
-    }
-
-    /// What the client is told.
-    pub fn message(&self) -> Cow<'static, str> {
-        match self {
-            IntakeRefusal::ContentType { allowed } => Cow::Owned(format!(
-                "Content-Type must be one of {}",
-                allowed.join(", ")
-            )),
-            IntakeRefusal::IdempotencyKey => {
-                "Idempotency-Key must be 1 to 255 visible ASCII characters".into()
-            }
-            IntakeRefusal::TooLarge => "request body too large".into(),
-            IntakeRefusal::BrokenBody => "the request body could not be read".into(),
-            IntakeRefusal::InvalidBody(problem) => Cow::Owned(problem.to_string()),
-            IntakeRefusal::StoreUnavailable => {
-                "the booking could not be stored or confirmed; please try again shortly (with \
-                 the same Idempotency-Key, a retry cannot book twice)"
-                    .into()
-            }
-            IntakeRefusal::KeyReused => {
-                "this Idempotency-Key was already used for a different request".into()
-            }
-            IntakeRefusal::Full { .. } => "too many bookings are waiting to be processed; \
-                                           nothing was stored, please try again shortly"
-                .into(),
-        }
     }
 }
 
@@ -344,68 +262,6 @@ where
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<LengthLimitError>() => Err(IntakeRefusal::TooLarge),
         Err(_) => Err(IntakeRefusal::BrokenBody),
-    }
-}
-
-/// `GET /_anteroom/receipts/ID`: the receipt as JSON, or a page that watches
-/// it for browsers.
-pub async fn receipt(shared: &Shared, id: &str) -> Answer<'static> {
-    let found = match shared.buffers.receipt(id).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            return Answer::Refused {
-                code: StatusCode::NOT_FOUND,
-                message: "no such receipt (or its result has expired)".into(),
-            };
-        }
-        Err(error) => {
-            tracing::debug!(%error, "receipt lookup failed");
-            return Answer::Unavailable {
-                message: "receipts cannot be read right now; your booking is safe, please try again shortly",
-                retry_seconds: STORE_DOWN_RETRY_SECONDS,
-            };
-        }
-    };
-    let drain_per_second = shared
-        .intake
-        .buffers()
-        .iter()
-        .find(|buffer| buffer.config.name == found.buffer)
-        .map_or(1, |buffer| buffer.params.drain_per_second);
-    let refresh_seconds = refresh_seconds(&found.state, drain_per_second);
-    Answer::Receipt {
-        id: id.to_owned(),
-        state: found.state,
-        refresh_seconds,
-    }
-}
-
-/// How soon a receipt is worth asking about again, `None` once finished:
-/// about the time its queue takes to reach it, between 2 and 30 seconds, so
-/// that a deep queue of watching browsers does not poll the store every 2 s.
-fn refresh_seconds(state: &ReceiptState, drain_per_second: u32) -> Option<u64> {
-    match state {
-        ReceiptState::Queued { position, .. } => {
-            Some((position / u64::from(drain_per_second.max(1))).clamp(2, 30))
-        }
-        ReceiptState::Processing { .. } => Some(2),
-        ReceiptState::Done { .. } | ReceiptState::Failed { .. } => None,
-    }
-}
-
-/// The contract's receipt JSON.
-pub fn receipt_json(state: &ReceiptState) -> serde_json::Value {
-    match state {
-        ReceiptState::Queued { position, attempts } => {
-            json!({ "state": "queued", "position": position, "attempts": attempts })
-        }
-        ReceiptState::Processing { attempts } => {
-            json!({ "state": "processing", "attempts": attempts })
-        }
-        ReceiptState::Done { status, body } => {
-            json!({ "state": "done", "result": { "status": status, "body": body } })
-        }
-        ReceiptState::Failed { why } => json!({ "state": "failed", "why": why }),
     }
 }
 

@@ -313,3 +313,50 @@ fn outcomes_follow_the_answer() {
         RequestOutcome::Buffered
     );
 }
+
+#[tokio::test]
+async fn a_page_speaks_the_chosen_language_then_the_browsers() {
+    let pages = Pages::new();
+    let page_lang = |headers: &[(header::HeaderName, &'static str)]| {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(name, HeaderValue::from_static(value));
+        }
+        let audience = Audience::of(&pages, &map, &Uri::from_static("/prenota"));
+        let response = Answer::Closed { room: "vaccini" }.render(&audience, &pages, Vec::new());
+        async move {
+            let html = text(response).await;
+            html.split("<html lang=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned)
+        }
+    };
+    assert_eq!(page_lang(&[]).await.as_deref(), Some("en"));
+    assert_eq!(
+        page_lang(&[(header::ACCEPT_LANGUAGE, "it-IT,it;q=0.9")])
+            .await
+            .as_deref(),
+        Some("it")
+    );
+    // The switch's cookie beats the browser's wish, in one Cookie header or
+    // among several.
+    assert_eq!(
+        page_lang(&[
+            (header::ACCEPT_LANGUAGE, "it"),
+            (header::COOKIE, "site=1; anteroom_lang=en")
+        ])
+        .await
+        .as_deref(),
+        Some("en")
+    );
+    assert_eq!(
+        page_lang(&[
+            (header::COOKIE, "site=1"),
+            (header::COOKIE, "anteroom_lang=it")
+        ])
+        .await
+        .as_deref(),
+        Some("it")
+    );
+}

@@ -3,6 +3,7 @@
 
 use http::HeaderMap;
 use http::header;
+use http::header::HeaderValue;
 
 use super::{LANG_COOKIE, Lang, Pages};
 
@@ -25,12 +26,22 @@ impl Pages {
     pub fn language_for(&self, headers: &HeaderMap) -> Lang {
         crate::cookies::values(headers, LANG_COOKIE)
             .find_map(|code| self.lang(code))
+            .unwrap_or_else(|| self.from_accept_language(accept_language(headers)))
+    }
+
+    /// [`Pages::language_for`] from a request's one `Cookie` header and its
+    /// `Accept-Language`, kept apart from the request.
+    pub fn language_from(
+        &self,
+        cookie: Option<&HeaderValue>,
+        accept_language: Option<&HeaderValue>,
+    ) -> Lang {
+        cookie
+            .and_then(|cookie| {
+                crate::cookies::values_in(cookie, LANG_COOKIE).find_map(|code| self.lang(code))
+            })
             .unwrap_or_else(|| {
-                self.from_accept_language(
-                    headers
-                        .get(header::ACCEPT_LANGUAGE)
-                        .and_then(|value| value.to_str().ok()),
-                )
+                self.from_accept_language(accept_language.and_then(|value| value.to_str().ok()))
             })
     }
 
@@ -86,4 +97,10 @@ fn quality<'a>(params: impl Iterator<Item = &'a str>) -> Option<f32> {
         }
     }
     Some(1.0)
+}
+
+fn accept_language(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
 }

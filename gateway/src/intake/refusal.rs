@@ -1,0 +1,97 @@
+//! Why a write to a buffer was not stored, as a value: each refusal knows
+//! its status code, its words, its `Retry-After` and its metric label.
+
+use std::borrow::Cow;
+
+use http::StatusCode;
+
+use anteroom_store::BodyProblem;
+
+use super::STORE_DOWN_RETRY_SECONDS;
+
+/// Why a write to a buffer was not stored. Every refusal stores nothing.
+#[derive(Debug)]
+pub enum IntakeRefusal {
+    /// `Content-Type` is not one the buffer takes.
+    ContentType { allowed: Vec<String> },
+    /// `Idempotency-Key` is empty, too long or not visible ASCII.
+    IdempotencyKey,
+    /// The body passed `max_body_bytes`.
+    TooLarge,
+    /// The body could not be read (the client broke off).
+    BrokenBody,
+    /// The body lacks what the postgres statement needs.
+    InvalidBody(BodyProblem),
+    /// The store could not take it (or did not confirm it).
+    StoreUnavailable,
+    /// The key was used before for a different request.
+    KeyReused,
+    /// The buffer holds its most; `retry_seconds` is about how long its
+    /// queue takes to make room.
+    Full { retry_seconds: u64 },
+}
+
+impl IntakeRefusal {
+    /// The `reason` label of `anteroom_buffer_refused_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IntakeRefusal::ContentType { .. } => "content_type",
+            IntakeRefusal::IdempotencyKey => "idempotency_key",
+            IntakeRefusal::TooLarge => "too_large",
+            IntakeRefusal::BrokenBody => "broken_body",
+            IntakeRefusal::InvalidBody(_) => "invalid_body",
+            IntakeRefusal::StoreUnavailable => "store_unavailable",
+            IntakeRefusal::KeyReused => "key_reused",
+            IntakeRefusal::Full { .. } => "full",
+        }
+    }
+
+    pub fn code(&self) -> StatusCode {
+        match self {
+            IntakeRefusal::ContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IntakeRefusal::IdempotencyKey | IntakeRefusal::BrokenBody => StatusCode::BAD_REQUEST,
+            IntakeRefusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            IntakeRefusal::InvalidBody(_) | IntakeRefusal::KeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            IntakeRefusal::StoreUnavailable | IntakeRefusal::Full { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            IntakeRefusal::StoreUnavailable => Some(STORE_DOWN_RETRY_SECONDS),
+            IntakeRefusal::Full { retry_seconds } => Some(*retry_seconds),
+            _ => None,
+        }
+    }
+
+    /// What the client is told.
+    pub fn message(&self) -> Cow<'static, str> {
+        match self {
+            IntakeRefusal::ContentType { allowed } => Cow::Owned(format!(
+                "Content-Type must be one of {}",
+                allowed.join(", ")
+            )),
+            IntakeRefusal::IdempotencyKey => {
+                "Idempotency-Key must be 1 to 255 visible ASCII characters".into()
+            }
+            IntakeRefusal::TooLarge => "request body too large".into(),
+            IntakeRefusal::BrokenBody => "the request body could not be read".into(),
+            IntakeRefusal::InvalidBody(problem) => Cow::Owned(problem.to_string()),
+            IntakeRefusal::StoreUnavailable => {
+                "the booking could not be stored or confirmed; please try again shortly (with \
+                 the same Idempotency-Key, a retry cannot book twice)"
+                    .into()
+            }
+            IntakeRefusal::KeyReused => {
+                "this Idempotency-Key was already used for a different request".into()
+            }
+            IntakeRefusal::Full { .. } => "too many bookings are waiting to be processed; \
+                                           nothing was stored, please try again shortly"
+                .into(),
+        }
+    }
+}
