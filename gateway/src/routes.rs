@@ -16,7 +16,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use crate::answer::{Answer, Asked, Audience, PassHeld, Reply};
-use crate::door::{Ask, Standing};
+use crate::door::{Ask, Decision, Standing};
 use crate::metrics::RequestOutcome;
 use crate::proxy::ProxyError;
 use crate::room::RoomRuntime;
@@ -134,16 +134,7 @@ where
         return (Route::Passthrough, reply, Vec::new());
     };
     let room = &shared.rooms[index];
-    let decision = shared
-        .door()
-        .decide(
-            room,
-            request.headers(),
-            client,
-            shared.clock.now(),
-            Ask::Page,
-        )
-        .await;
+    let decision = at_the_door(shared, room, request.headers(), client, Ask::Page).await;
     let reply = match decision.standing {
         Standing::Inside { .. } => {
             match shared
@@ -184,16 +175,8 @@ async fn own_endpoint<'a, B>(
     match (request.method(), normalised) {
         (&Method::GET | &Method::HEAD, "/_anteroom/status") => match room() {
             Ok(room) => {
-                let decision = shared
-                    .door()
-                    .decide(
-                        room,
-                        request.headers(),
-                        client,
-                        shared.clock.now(),
-                        Ask::StatusPoll,
-                    )
-                    .await;
+                let decision =
+                    at_the_door(shared, room, request.headers(), client, Ask::StatusPoll).await;
                 (
                     Answer::Status(Status::of(room, decision.standing)),
                     decision.set_cookies,
@@ -229,6 +212,20 @@ async fn own_endpoint<'a, B>(
         )),
         _ => only(refused(StatusCode::NOT_FOUND, "no such gateway endpoint")),
     }
+}
+
+/// The door's decision for this request, now.
+async fn at_the_door(
+    shared: &Shared,
+    room: &RoomRuntime,
+    headers: &HeaderMap,
+    client: IpAddr,
+    ask: Ask,
+) -> Decision {
+    shared
+        .door()
+        .decide(room, headers, client, shared.clock.now(), ask)
+        .await
 }
 
 /// Leaving frees the visitor's slot for the next in line at once, instead
