@@ -195,14 +195,9 @@ impl Visit<'_> {
     }
 
     fn valid_pass(&self, headers: &HeaderMap) -> Option<Pass> {
-        let session_ms = self.room.config.session.as_millis() as u64;
         cookies::values(headers, &self.room.pass_cookie)
             .filter_map(|token| self.door.keys.verify_pass(token))
-            .find(|pass| {
-                pass.room == self.room.name()
-                    && self.now <= pass.last_seen.saturating_add(session_ms)
-                    && !self.room.is_revoked(&pass.id)
-            })
+            .find(|pass| self.room.honours(pass, self.now))
     }
 
     fn valid_ticket(&self, headers: &HeaderMap) -> Option<Ticket> {
@@ -220,6 +215,11 @@ impl Visit<'_> {
             && let Some(position) = snapshot.position(ticket.number)
         {
             return Some(self.waiting(Some(position)));
+        }
+        // Spent before (claimed, or a no-show): the store said so once, and
+        // that does not change.
+        if self.room.is_known_spent(ticket) {
+            return None;
         }
         // The turn has come (or the gateway has no figures yet): swap the
         // ticket for a pass, which the store allows once.
@@ -252,7 +252,10 @@ impl Visit<'_> {
             // The cache ran ahead of the store (another gateway's figures):
             // next in line.
             Ok(Claim::NotYet) => Some(self.waiting(Some(1))),
-            Ok(Claim::Spent) => None,
+            Ok(Claim::Spent) => {
+                self.room.remember_spent(ticket);
+                None
+            }
             Err(error) => {
                 self.door.health.failed(&error);
                 Some(self.store_unavailable(Some(1)))

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use tokio::sync::watch;
 
 use anteroom_config::Room;
@@ -15,6 +15,7 @@ use anteroom_store::{Millis, RoomParams, RoomSnapshot, RoomState, Store};
 use crate::Shutdown;
 use crate::clock::Clock;
 use crate::health::StoreHealth;
+use crate::token::{Pass, Ticket};
 
 /// How often each gateway steps each room: admits the next tickets and
 /// refreshes its cached figures. The cost budget asks for at least every
@@ -29,6 +30,11 @@ pub const ACTIVITY_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// batched activity reports never arrive after the store has given the slot
 /// away while the visitor's cookie is still valid.
 const INSIDE_GRACE: Duration = Duration::from_secs(5);
+/// Spent tickets a room remembers, at most. An entry is two numbers in a
+/// hash set (a few dozen bytes), so this is well under a MiB per room, and
+/// far more than the spent tickets honest visitors send back (their cookie
+/// is cleared with the first answer).
+const MAX_SPENT_REMEMBERED: usize = 10_000;
 
 /// How fast the admission-rate estimate forgets: waits are estimated from
 /// roughly the last half minute of admissions.
@@ -75,6 +81,10 @@ pub struct RoomRuntime {
     /// no longer honoured; pass id → when. Forgotten after the session
     /// length, when their cookies have expired anyway.
     revoked: DashMap<String, Millis>,
+    /// Tickets (epoch, number) the store has called spent: a spent ticket
+    /// sent again is refused from here, without a store round trip.
+    /// Bounded by [`MAX_SPENT_REMEMBERED`].
+    spent: DashSet<(u64, u64)>,
     pub metrics: crate::metrics::RoomMetrics,
 }
 
@@ -99,6 +109,7 @@ impl RoomRuntime {
             rate: Mutex::new(RateEstimate::new(initial_rate)),
             activity: DashMap::new(),
             revoked: DashMap::new(),
+            spent: DashSet::new(),
         }
     }
 
@@ -214,6 +225,32 @@ impl RoomRuntime {
 
     pub fn is_revoked(&self, pass_id: &str) -> bool {
         self.revoked.contains_key(pass_id)
+    }
+
+    /// Is `pass` (genuine: its signature was checked) good for this room at
+    /// `now`: this room's, within its session, and not left?
+    pub fn honours(&self, pass: &Pass, now: Millis) -> bool {
+        let session_ms = self.config.session.as_millis() as u64;
+        pass.room == self.name()
+            && now <= pass.last_seen.saturating_add(session_ms)
+            && !self.is_revoked(&pass.id)
+    }
+
+    /// Remembers that the store called `ticket` spent (claimed, or its
+    /// holder did not show up in time): that never changes, so the ticket
+    /// need not go to the store again.
+    pub fn remember_spent(&self, ticket: &Ticket) {
+        if self.spent.len() >= MAX_SPENT_REMEMBERED {
+            // A flood of genuine spent tickets: start afresh rather than
+            // grow (each is then asked about once more).
+            self.spent.clear();
+        }
+        self.spent.insert((ticket.epoch, ticket.number));
+    }
+
+    /// Did the store call `ticket` spent?
+    pub fn is_known_spent(&self, ticket: &Ticket) -> bool {
+        self.spent.contains(&(ticket.epoch, ticket.number))
     }
 
     fn forget_old_revocations(&self, now: Millis) {

@@ -402,11 +402,16 @@ fn is_exempt_status_poll<B>(shared: &Shared, request: &Request<B>) -> bool {
                     && ticket.epoch == snapshot.epoch
                     && snapshot.position(ticket.number).is_some()
             });
+        // A pass exempts only while it is good: of the current epoch,
+        // within its session and not left. A spent one is limited like
+        // anything else.
         waiting
             || cookies::values(request.headers(), &room.pass_cookie)
                 .next()
                 .and_then(|token| shared.keys.verify_pass(token))
-                .is_some_and(|pass| pass.room == room.name() && pass.epoch == snapshot.epoch)
+                .is_some_and(|pass| {
+                    pass.epoch == snapshot.epoch && room.honours(&pass, shared.clock.now())
+                })
     })
 }
 

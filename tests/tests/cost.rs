@@ -6,7 +6,9 @@
 
 use std::time::Instant;
 
-use anteroom_tests::{RedisServer, STEP_INTERVAL, gateway, reached_origin, room, upstream};
+use anteroom_tests::{
+    RedisServer, STEP_INTERVAL, cookie_value, gateway, plain_client, reached_origin, room, upstream,
+};
 
 const ROOM: &str = "/echo/vaccini";
 
@@ -73,5 +75,72 @@ async fn requests_cost_what_the_budget_says() {
     assert!(
         spent <= allowance,
         "200 arrivals cost {spent} commands (allowed {allowance})"
+    );
+}
+
+/// A ticket that was let in and then spent (its holder came in and left),
+/// sent again and again with the pass that left: the store is asked once,
+/// not once per request (each would be a claim script).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_ticket_replayed_costs_one_round_trip() {
+    let redis = RedisServer::start().await;
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .redis(&redis)
+        .start()
+        .await;
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get(ROOM).await).await);
+    let client = plain_client();
+    let arrived = client.get(gw.url(ROOM)).send().await.expect("request");
+    let ticket = cookie_value(&arrived, "anteroom_ticket_vaccini").expect("a ticket");
+    let ticket = format!("anteroom_ticket_vaccini={ticket}");
+    inside.leave("vaccini").await;
+    // Its turn comes: the status call swaps the ticket for a pass.
+    let mut pass = None;
+    for _ in 0..100 {
+        let response = client
+            .get(gw.url("/_anteroom/status"))
+            .header("cookie", &ticket)
+            .send()
+            .await
+            .expect("request");
+        if let Some(value) = cookie_value(&response, "anteroom_pass_vaccini") {
+            pass = Some(format!("anteroom_pass_vaccini={value}"));
+            break;
+        }
+        tokio::time::sleep(STEP_INTERVAL).await;
+    }
+    let pass = pass.expect("the turn came");
+    let left = client
+        .post(gw.url("/_anteroom/leave"))
+        .header("cookie", &pass)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(left.status(), 200);
+
+    let commands = redis.monitor().await;
+    let before = commands.seen().await;
+    let started = Instant::now();
+    let both = format!("{ticket}; {pass}");
+    for _ in 0..300 {
+        let status: serde_json::Value = client
+            .get(gw.url("/_anteroom/status"))
+            .header("cookie", &both)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("the status JSON");
+        assert_eq!(status["state"], "none");
+    }
+    let spent = commands.seen().await - before;
+    let allowance = 1 + background_allowance(started.elapsed());
+    assert!(
+        spent <= allowance,
+        "300 replays of a spent ticket cost {spent} commands (allowed {allowance})"
     );
 }

@@ -438,3 +438,59 @@ async fn a_forged_or_foreign_cookie_is_no_place() {
     assert_eq!(decision.standing, Standing::Outside);
     assert_eq!(fixture.store.calls(), 0);
 }
+
+#[tokio::test]
+async fn a_spent_ticket_reaches_the_store_once() {
+    // The room's default: 60 s to show up once let in.
+    let fixture = Fixture::new(1, 100, OnError::Wait);
+    fixture.step(START).await;
+    let first = fixture.decide(&[], START, Ask::Page).await;
+    let first_pass = first.pass.clone().expect("the first visitor is inside");
+    let second = fixture.decide(&[], START, Ask::Page).await;
+    let ticket = fixture
+        .cookie_named(&second, &fixture.room.ticket_cookie)
+        .expect("a ticket cookie")
+        .clone();
+    // The first leaves; the ticket is let in, but its holder does not come
+    // within the minute: a no-show, its slot gone to the next.
+    fixture
+        .store
+        .inner
+        .leave(&fixture.room.params, &first_pass, START + 1_000)
+        .await
+        .expect("the memory store answers");
+    // Stepped every second, as the gateway does (a longer gap would count
+    // as an outage, which makes no no-shows).
+    for second in 2..=64 {
+        fixture.step(START + second * 1_000).await;
+    }
+    let late = START + 64_500;
+    let calls = fixture.store.calls();
+    let first_try = fixture
+        .decide(std::slice::from_ref(&ticket), late, Ask::StatusPoll)
+        .await;
+    assert_eq!(first_try.standing, Standing::Outside);
+    assert_eq!(
+        fixture.store.calls(),
+        calls + 1,
+        "the store says spent, once"
+    );
+    assert!(
+        first_try
+            .set_cookies
+            .iter()
+            .any(|cookie| cookie.to_str().is_ok_and(|text| text.contains("Max-Age=0"))),
+        "the spent ticket's cookie is cleared"
+    );
+    for ask in [Ask::StatusPoll, Ask::StatusPoll, Ask::Page] {
+        let again = fixture
+            .decide(std::slice::from_ref(&ticket), late + 10, ask)
+            .await;
+        if ask == Ask::StatusPoll {
+            assert_eq!(again.standing, Standing::Outside);
+        }
+    }
+    // The page request took a new place (one arrive); the spent ticket
+    // itself never went to the store again.
+    assert_eq!(fixture.store.calls(), calls + 2);
+}

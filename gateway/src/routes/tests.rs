@@ -235,3 +235,55 @@ async fn the_language_switch_keeps_the_choice_and_goes_back_without_its_paramete
     assert_eq!(header(&response, header::LOCATION), "./oggi?slot=9");
     assert_eq!(cookies_set(&response), "anteroom_lang=it");
 }
+
+/// A pass cookie signed with the gateway's own key, for room `vaccini`.
+fn pass_cookie(gateway: &Gateway, id: &str, last_seen: u64) -> String {
+    let shared = &gateway.shared;
+    let room = &shared.rooms[0];
+    let token = shared.keys.sign_pass(&crate::token::Pass {
+        room: "vaccini".to_owned(),
+        epoch: room.snapshot().expect("stepped").epoch,
+        id: id.to_owned(),
+        admitted_at: last_seen,
+        last_seen,
+    });
+    format!("{}={token}", room.pass_cookie)
+}
+
+#[tokio::test]
+async fn only_a_good_pass_exempts_a_status_poll_from_the_rate_limit() {
+    let gateway = gateway(1, "per_ip_per_second = 1\nper_ip_burst = 1");
+    step(&gateway).await;
+    let now = gateway.shared.clock.now();
+    let polls = |cookie: String| {
+        let gateway = &gateway;
+        async move {
+            let mut codes = Vec::new();
+            for _ in 0..3 {
+                let response = ask(
+                    gateway,
+                    request(
+                        Method::GET,
+                        "/_anteroom/status",
+                        &[(header::COOKIE, &cookie)],
+                    ),
+                )
+                .await;
+                codes.push(response.status().as_u16());
+            }
+            codes
+        }
+    };
+    // A live pass: every poll is answered, whatever the rate.
+    let live = pass_cookie(&gateway, "0123456789abcdef0123456789abcdef", now);
+    assert_eq!(polls(live).await, [200, 200, 200]);
+    // Genuine but past its session (300 s): limited like anything else
+    // (one a second; the burst of one may be left).
+    let limited = |codes: Vec<u16>| codes.iter().filter(|code| **code == 429).count() >= 2;
+    let expired = pass_cookie(&gateway, "1123456789abcdef0123456789abcdef", now - 301_000);
+    assert!(limited(polls(expired).await));
+    // Genuine and current, but its holder left: limited too.
+    let left = "2123456789abcdef0123456789abcdef";
+    gateway.shared.rooms[0].revoke(left, now);
+    assert!(limited(polls(pass_cookie(&gateway, left, now)).await));
+}
