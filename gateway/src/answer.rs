@@ -28,7 +28,7 @@ pub use crate::page::PassHeld;
 use crate::page::{Pages, Reader, WaitingView};
 
 mod audience;
-use crate::respond::{add_cookies, json_response, self_contained_page};
+use crate::respond::{add_cookies, json_error, json_response, self_contained_page};
 use crate::status::Status;
 use crate::{Body, full_body};
 pub use audience::{Audience, Prefers, prefers};
@@ -335,11 +335,6 @@ impl Answer<'_> {
         add_cookies(headers, set_cookies);
         response
     }
-}
-
-/// A short JSON error: `{"error": message}`.
-fn json_error(code: StatusCode, message: &str) -> Response<Body> {
-    json_response(code, &json!({ "error": message }))
 }
 
 fn empty(code: StatusCode) -> Response<Body> {
