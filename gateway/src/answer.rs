@@ -31,7 +31,7 @@ mod audience;
 use crate::respond::{add_cookies, json_error, json_response, self_contained_page};
 use crate::status::Status;
 use crate::{Body, full_body};
-pub use audience::{Audience, Prefers, prefers};
+pub use audience::{Audience, Prefers};
 
 /// `Retry-After` of the closed page, which also looks again by itself this
 /// often: a closed room is a matter of minutes or hours.

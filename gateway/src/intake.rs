@@ -16,7 +16,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::answer::{self, Answer, Prefers};
+use crate::answer::{Answer, Prefers};
 use crate::respond::header_str;
 use crate::{BoxError, Shared};
 
@@ -111,12 +111,13 @@ pub async fn accept<'a, B>(
     request: Request<B>,
     (peer, client): (SocketAddr, IpAddr),
     pass: Option<String>,
+    prefers: Prefers,
 ) -> Answer<'a>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let takes_page = answer::prefers(request.headers()) == Prefers::Html;
+    let takes_page = prefers == Prefers::Html;
     let stored = match store(shared, buffer, request, (peer, client), pass).await {
         Ok(stored) => stored,
         Err(refusal) => {

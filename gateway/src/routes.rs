@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use crate::answer::{Answer, Asked, Audience, PassHeld, Reply};
+use crate::answer::{Answer, Asked, Audience, PassHeld, Prefers, Reply};
 use crate::door::{Ask, Decision, Standing};
 use crate::metrics::RequestOutcome;
 use crate::proxy::ProxyError;
@@ -54,7 +54,7 @@ where
     B::Error: Into<BoxError>,
 {
     let audience = Audience::of(&shared.pages, request.headers(), request.uri());
-    let (route, reply, set_cookies) = route(shared, request, peer).await;
+    let (route, reply, set_cookies) = route(shared, request, peer, audience.prefers()).await;
     let (outcome, response) = match reply {
         Reply::Ours(answer) => (
             answer.outcome(),
@@ -77,11 +77,13 @@ where
     response
 }
 
-/// Decides what a request gets, and the cookies that go with it.
+/// Decides what a request gets, and the cookies that go with it. `prefers`:
+/// the answer's form the client takes (its `Accept`, read once).
 async fn route<'a, B>(
     shared: &'a Shared,
     request: Request<B>,
     peer: SocketAddr,
+    prefers: Prefers,
 ) -> (Route, Reply<'a>, Vec<HeaderValue>)
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -142,14 +144,22 @@ where
                 .find(room.name(), request.method(), &normalised)
             {
                 Some(buffer) => Reply::Ours(
-                    intake::accept(shared, buffer, request, (peer, client), decision.pass).await,
+                    intake::accept(
+                        shared,
+                        buffer,
+                        request,
+                        (peer, client),
+                        decision.pass,
+                        prefers,
+                    )
+                    .await,
                 ),
                 None => forward(shared, request, peer, PassHeld::Yes).await,
             }
         }
         Standing::Closed => Reply::Ours(Answer::Closed { room: room.name() }),
         Standing::TooManyPlaces { retry_after } => {
-            Reply::Ours(places_limited(shared, room, &request, retry_after))
+            Reply::Ours(places_limited(shared, room, &request, retry_after, prefers))
         }
         Standing::Waiting { .. } | Standing::Outside => Reply::Ours(Answer::Waiting {
             status: Status::of(room, decision.standing),
@@ -360,11 +370,10 @@ fn places_limited<'a, B>(
     room: &'a RoomRuntime,
     request: &Request<B>,
     retry_after: std::time::Duration,
+    prefers: Prefers,
 ) -> Answer<'a> {
     let message = "too many new places from this address";
-    if request.method() != Method::GET
-        || crate::answer::prefers(request.headers()) == crate::answer::Prefers::Json
-    {
+    if request.method() != Method::GET || prefers == Prefers::Json {
         return too_many(retry_after, message);
     }
     Answer::PlaceLater {

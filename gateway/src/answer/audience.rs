@@ -67,6 +67,11 @@ impl Audience {
         }
     }
 
+    /// The form of answer the client takes.
+    pub fn prefers(&self) -> Prefers {
+        self.prefers
+    }
+
     pub(super) fn reader(&self, pages: &Pages) -> Reader<'_> {
         let lang = match &self.lang {
             LangSource::Read(lang) => *lang,

@@ -9,7 +9,8 @@ use http_body_util::BodyExt;
 
 use anteroom_store::{ReceiptState, RoomState};
 
-use super::{Answer, Asked, Audience, PassHeld, Prefers, prefers};
+use super::audience::prefers;
+use super::{Answer, Asked, Audience, PassHeld, Prefers};
 use crate::intake::IntakeRefusal;
 use crate::metrics::RequestOutcome;
 use crate::page::Pages;
