@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use anteroom_tests::{
-    RedisServer, STEP_INTERVAL, cookie_value, gateway, plain_client, reached_origin, room, upstream,
+    GatewayHandle, RedisServer, STEP_INTERVAL, Upstream, Visitor, cookie_value, gateway,
+    plain_client, reached_origin, room, upstream,
 };
 
 const ROOM: &str = "/echo/vaccini";
@@ -21,8 +22,9 @@ fn background_allowance(elapsed: std::time::Duration) -> u64 {
     steps + flushes + 5
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_cost_what_the_budget_says() {
+/// A gateway on a private Redis with a room of one place, and the visitor
+/// in it.
+async fn one_inside_on_redis() -> (RedisServer, Upstream, GatewayHandle, Visitor) {
     let redis = RedisServer::start().await;
     let up = upstream().await;
     let gw = gateway(&up)
@@ -32,6 +34,12 @@ async fn requests_cost_what_the_budget_says() {
         .await;
     let inside = gw.visitor();
     assert!(reached_origin(inside.get(ROOM).await).await);
+    (redis, up, gw, inside)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_cost_what_the_budget_says() {
+    let (redis, _up, gw, inside) = one_inside_on_redis().await;
     let waiting = gw.visitor();
     assert!(!reached_origin(waiting.get(ROOM).await).await);
 
@@ -83,15 +91,7 @@ async fn requests_cost_what_the_budget_says() {
 /// not once per request (each would be a claim script).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spent_ticket_replayed_costs_one_round_trip() {
-    let redis = RedisServer::start().await;
-    let up = upstream().await;
-    let gw = gateway(&up)
-        .room(room("vaccini").capacity(1))
-        .redis(&redis)
-        .start()
-        .await;
-    let inside = gw.visitor();
-    assert!(reached_origin(inside.get(ROOM).await).await);
+    let (redis, _up, gw, inside) = one_inside_on_redis().await;
     let client = plain_client();
     let arrived = client.get(gw.url(ROOM)).send().await.expect("request");
     let ticket = cookie_value(&arrived, "anteroom_ticket_vaccini").expect("a ticket");

@@ -183,6 +183,41 @@ impl Fixture {
         self.room.observe(snapshot);
     }
 
+    /// A room of one place at `START`: a first visitor let in (their pass
+    /// id), and a second given a ticket, first in line (its cookie).
+    async fn one_inside_one_waiting() -> (Fixture, String, HeaderValue) {
+        let fixture = Fixture::new(1, 100, OnError::Wait);
+        fixture.step(START).await;
+        let first = fixture.decide(&[], START, Ask::Page).await;
+        assert_eq!(first.standing, Standing::Inside { counted: true });
+        let first_pass = first.pass.expect("the first visitor is inside");
+        let second = fixture.decide(&[], START, Ask::Page).await;
+        assert!(
+            matches!(
+                second.standing,
+                Standing::Waiting {
+                    position: Some(1),
+                    ..
+                }
+            ),
+            "{second:?}"
+        );
+        let ticket = fixture
+            .cookie_named(&second, &fixture.room.ticket_cookie)
+            .expect("a ticket cookie")
+            .clone();
+        (fixture, first_pass, ticket)
+    }
+
+    /// `pass_id` leaves at `at` (straight in the store, as `/_anteroom/leave` does).
+    async fn leave(&self, pass_id: &str, at: Millis) {
+        self.store
+            .inner
+            .leave(&self.room.params, pass_id, at)
+            .await
+            .expect("the memory store answers");
+    }
+
     fn cookie_named<'d>(&self, decision: &'d Decision, name: &str) -> Option<&'d HeaderValue> {
         decision.set_cookies.iter().find(|cookie| {
             cookie.to_str().is_ok_and(|text| {
@@ -209,25 +244,7 @@ async fn a_newcomer_with_room_inside_costs_one_store_call_and_gets_a_pass() {
 
 #[tokio::test]
 async fn a_waiting_ticket_holder_costs_no_store_call() {
-    let fixture = Fixture::new(1, 100, OnError::Wait);
-    fixture.step(START).await;
-    let first = fixture.decide(&[], START, Ask::Page).await;
-    assert_eq!(first.standing, Standing::Inside { counted: true });
-    let second = fixture.decide(&[], START, Ask::Page).await;
-    assert!(
-        matches!(
-            second.standing,
-            Standing::Waiting {
-                position: Some(1),
-                ..
-            }
-        ),
-        "{second:?}"
-    );
-    let ticket = fixture
-        .cookie_named(&second, &fixture.room.ticket_cookie)
-        .expect("a ticket cookie")
-        .clone();
+    let (fixture, _, ticket) = Fixture::one_inside_one_waiting().await;
     fixture.step(START + 100).await;
     let calls = fixture.store.calls();
     for ask in [Ask::Page, Ask::StatusPoll] {
@@ -251,22 +268,9 @@ async fn a_waiting_ticket_holder_costs_no_store_call() {
 
 #[tokio::test]
 async fn a_turn_is_claimed_with_one_store_call_once_and_the_pass_then_costs_nothing() {
-    let fixture = Fixture::new(1, 100, OnError::Wait);
-    fixture.step(START).await;
-    let first = fixture.decide(&[], START, Ask::Page).await;
-    let first_pass = first.pass.clone().expect("the first visitor is inside");
-    let second = fixture.decide(&[], START, Ask::Page).await;
-    let ticket = fixture
-        .cookie_named(&second, &fixture.room.ticket_cookie)
-        .expect("a ticket cookie")
-        .clone();
+    let (fixture, first_pass, ticket) = Fixture::one_inside_one_waiting().await;
     // The first visitor leaves; the next step lets the ticket in.
-    fixture
-        .store
-        .inner
-        .leave(&fixture.room.params, &first_pass, START + 1_000)
-        .await
-        .expect("the memory store answers");
+    fixture.leave(&first_pass, START + 1_000).await;
     fixture.step(START + 2_000).await;
     let calls = fixture.store.calls();
     let turn = fixture
@@ -442,23 +446,10 @@ async fn a_forged_or_foreign_cookie_is_no_place() {
 #[tokio::test]
 async fn a_spent_ticket_reaches_the_store_once() {
     // The room's default: 60 s to show up once let in.
-    let fixture = Fixture::new(1, 100, OnError::Wait);
-    fixture.step(START).await;
-    let first = fixture.decide(&[], START, Ask::Page).await;
-    let first_pass = first.pass.clone().expect("the first visitor is inside");
-    let second = fixture.decide(&[], START, Ask::Page).await;
-    let ticket = fixture
-        .cookie_named(&second, &fixture.room.ticket_cookie)
-        .expect("a ticket cookie")
-        .clone();
+    let (fixture, first_pass, ticket) = Fixture::one_inside_one_waiting().await;
     // The first leaves; the ticket is let in, but its holder does not come
     // within the minute: a no-show, its slot gone to the next.
-    fixture
-        .store
-        .inner
-        .leave(&fixture.room.params, &first_pass, START + 1_000)
-        .await
-        .expect("the memory store answers");
+    fixture.leave(&first_pass, START + 1_000).await;
     // Stepped every second, as the gateway does (a longer gap would count
     // as an outage, which makes no no-shows).
     for second in 2..=64 {
