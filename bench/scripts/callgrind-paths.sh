@@ -19,23 +19,10 @@
 set -euo pipefail
 FEW=${FEW:-500}
 MANY=${MANY:-2500}
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo"
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    cargo build --release --locked -p anteroom-gateway -p anteroom-bench >&2
-fi
-target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+release_build anteroom-gateway anteroom-bench
 binaries=("$@")
 [[ ${#binaries[@]} -gt 0 ]] || binaries=("$target/release/anteroom-gateway")
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
 
 origin_port=$(free_port)
 "$target/release/anteroom-bench" origin --listen "127.0.0.1:$origin_port" >"$work/origin.log" 2>&1 &

@@ -29,8 +29,7 @@ die() {
     exit 1
 }
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if ! command -v wrk >/dev/null; then
     [[ $(id -u) -eq 0 ]] || die "wrk is missing and installing it needs root"
@@ -39,24 +38,8 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v redis-server >/dev/null || die "redis-server is missing (scripts/test installs it)"
 
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    cargo build --release --locked -p anteroom-gateway -p anteroom-worker -p anteroom-bench >&2
-fi
-target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+release_build anteroom-gateway anteroom-worker anteroom-bench
 bin="$target/release"
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
 
 redis_port=$(free_port)
 origin_port=$(free_port)

@@ -11,26 +11,13 @@
 
 set -euo pipefail
 COUNTS=${COUNTS:-"5000 15000"}
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 largest=$(printf '%s\n' $COUNTS | sort -n | tail -1)
 ulimit -n $((largest + 1000)) 2>/dev/null || {
     echo "sse-idle: cannot raise the open files limit to $((largest + 1000)) (hard limit $(ulimit -Hn))" >&2
     exit 1
 }
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    cargo build --release --locked -p anteroom-gateway -p anteroom-bench >&2
-fi
-target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+release_build anteroom-gateway anteroom-bench
 port=$(free_port) admin=$(free_port) origin=$(free_port)
 cat >"$work/gateway.toml" <<EOF
 listen = "127.0.0.1:$port"
