@@ -27,11 +27,7 @@ async fn main() -> ExitCode {
         "anteroom-gateway",
         &args.config,
         args.check,
-        |config| {
-            anteroom_gateway::page::Pages::from_config(&config.pages)
-                .map(drop)
-                .map_err(|error| error.to_string())
-        },
+        |config| anteroom_gateway::page::Pages::from_config(&config.pages).map(drop),
     ) {
         Ok(config) => config,
         Err(code) => return code,

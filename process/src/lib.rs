@@ -12,13 +12,13 @@ use std::process::ExitCode;
 
 use anteroom_config::{Config, ConfigError, LogFormat};
 
-/// The exit code for a config that does not validate, apart from 1 (a
-/// failure while running) so that a deploy script can tell "fix the file"
-/// from "it failed".
 mod shutdown;
 
 pub use shutdown::Shutdown;
 
+/// The exit code for a config that does not validate, apart from 1 (a
+/// failure while running) so that a deploy script can tell "fix the file"
+/// from "it failed".
 pub const EXIT_INVALID_CONFIG: u8 = 2;
 
 /// `--config FILE [--check]`, the same for every binary: load and validate
@@ -40,21 +40,21 @@ pub const EXIT_INVALID_CONFIG: u8 = 2;
 /// # }
 /// ```
 pub fn load_config(program: &str, path: &Path, check: bool) -> Result<Config, ExitCode> {
-    load_config_with(program, path, check, |_| Ok(()))
+    load_config_with(program, path, check, |_| Ok::<(), ConfigError>(()))
 }
 
 /// [`load_config`], with a binary's own checks of what it alone understands
 /// (the gateway compiles the pages of `[pages] dir`): a problem there is an
 /// invalid config too, code 2. The problem names the key.
-pub fn load_config_with(
+pub fn load_config_with<Problem: std::fmt::Display>(
     program: &str,
     path: &Path,
     check: bool,
-    also: impl FnOnce(&Config) -> Result<(), String>,
+    also: impl FnOnce(&Config) -> Result<(), Problem>,
 ) -> Result<Config, ExitCode> {
     let loaded = Config::load(path).and_then(|config| match also(&config) {
         Ok(()) => Ok(config),
-        Err(problem) => Err(ConfigError::Invalid(problem)),
+        Err(problem) => Err(ConfigError::Invalid(problem.to_string())),
     });
     match loaded {
         Err(error) => {
