@@ -41,6 +41,8 @@ pub fn loose_limits() -> Limits {
         .per_ip_per_second(1_000_000)
         .per_ip_burst(1_000_000)
         .tickets_per_ip_per_minute(1_000_000)
+        .max_connections_per_client(1_000_000)
+        .max_in_flight_upstream_per_client(1_000_000)
 }
 
 /// A gateway's config file and clock, before it starts.

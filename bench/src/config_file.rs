@@ -125,6 +125,16 @@ pub struct Limits {
     pub max_tracked_clients: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_timeout_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_client: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight_upstream_per_client: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_read_timeout_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_body_bytes_per_second: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_unfinished_body_bytes: Option<u64>,
 }
 
 /// `[worker]`.
@@ -303,6 +313,26 @@ impl Limits {
     }
     pub fn send_timeout_seconds(mut self, seconds: u64) -> Self {
         self.send_timeout_seconds = Some(seconds);
+        self
+    }
+    pub fn max_connections_per_client(mut self, value: u64) -> Self {
+        self.max_connections_per_client = Some(value);
+        self
+    }
+    pub fn max_in_flight_upstream_per_client(mut self, value: u64) -> Self {
+        self.max_in_flight_upstream_per_client = Some(value);
+        self
+    }
+    pub fn body_read_timeout_seconds(mut self, value: u64) -> Self {
+        self.body_read_timeout_seconds = Some(value);
+        self
+    }
+    pub fn min_body_bytes_per_second(mut self, value: u64) -> Self {
+        self.min_body_bytes_per_second = Some(value);
+        self
+    }
+    pub fn max_unfinished_body_bytes(mut self, value: u64) -> Self {
+        self.max_unfinished_body_bytes = Some(value);
         self
     }
 }

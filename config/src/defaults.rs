@@ -58,6 +58,28 @@ pub const MAX_IN_FLIGHT_UPSTREAM: Bounded = Bounded::new(1024, 1..=1_000_000);
 /// overloaded is answered with `503` while the visitor still waits.
 pub const UPSTREAM_QUEUE_MS: Bounded = Bounded::new(10_000, 0..=60_000);
 pub const SEND_TIMEOUT_SECONDS: Bounded = Bounded::new(30, 1..=3600);
+/// A browser opens at most six connections to a site, plus an event
+/// stream; 64 leaves room for a household or a small office behind one
+/// address while one client cannot hold more than a sliver of
+/// `max_connections`.
+pub const MAX_CONNECTIONS_PER_CLIENT: Bounded = Bounded::new(64, 1..=1_000_000);
+/// One client's share of `max_in_flight_upstream`: more than a browser
+/// loading a page ever has at the site at once, a small part of the default
+/// 1024.
+pub const MAX_IN_FLIGHT_UPSTREAM_PER_CLIENT: Bounded = Bounded::new(32, 1..=1_000_000);
+/// A client that sends nothing of its body for this long is cut off
+/// (`408`), as one that stays silent before its headers is.
+pub const BODY_READ_TIMEOUT_SECONDS: Bounded = Bounded::new(10, 1..=300);
+/// The slowest average upload accepted once `body_read_timeout_seconds`
+/// has passed: 4 KiB/s is a poor mobile link; a client trickling a byte at
+/// a time falls below it within seconds. 0 keeps only the silence timeout.
+pub const MIN_BODY_BYTES_PER_SECOND: Bounded = Bounded::new(4096, 0..=1024 * 1024 * 1024);
+/// Memory all request bodies still being received may hold together (booking
+/// bodies are read whole before they are stored; proxied bodies up to 64 KiB
+/// before they take a place at the site). 64 bounded at once at the default
+/// 1 MiB `max_body_bytes`.
+pub const MAX_UNFINISHED_BODY_BYTES: Bounded =
+    Bounded::new(64 * 1024 * 1024, 1024 * 1024..=64 * 1024 * 1024 * 1024);
 pub const MAX_TRACKED_CLIENTS: Bounded = Bounded::new(1_000_000, 1_000..=100_000_000);
 
 pub const COOKIES_SECURE: &str = "auto";
@@ -129,6 +151,26 @@ pub fn table() -> Vec<(&'static str, KeyDefault)> {
         ("limits.upstream_queue_ms", bounded(UPSTREAM_QUEUE_MS)),
         ("limits.send_timeout_seconds", bounded(SEND_TIMEOUT_SECONDS)),
         ("limits.max_tracked_clients", bounded(MAX_TRACKED_CLIENTS)),
+        (
+            "limits.max_connections_per_client",
+            bounded(MAX_CONNECTIONS_PER_CLIENT),
+        ),
+        (
+            "limits.max_in_flight_upstream_per_client",
+            bounded(MAX_IN_FLIGHT_UPSTREAM_PER_CLIENT),
+        ),
+        (
+            "limits.body_read_timeout_seconds",
+            bounded(BODY_READ_TIMEOUT_SECONDS),
+        ),
+        (
+            "limits.min_body_bytes_per_second",
+            bounded(MIN_BODY_BYTES_PER_SECOND),
+        ),
+        (
+            "limits.max_unfinished_body_bytes",
+            bounded(MAX_UNFINISHED_BODY_BYTES),
+        ),
         ("cookies.secure", text(COOKIES_SECURE)),
         ("pages.dir", Unset),
         ("worker.admin_listen", text(WORKER_ADMIN_LISTEN)),

@@ -201,6 +201,29 @@ pub struct Limits {
     /// beyond it the idle ones are forgotten early.
     /// [`defaults::MAX_TRACKED_CLIENTS`].
     pub max_tracked_clients: usize,
+    /// `max_connections_per_client`: open connections from one client
+    /// address (a trusted proxy's connections are not counted per client);
+    /// beyond it a new connection gets a short `429` and is closed.
+    /// [`defaults::MAX_CONNECTIONS_PER_CLIENT`].
+    pub max_connections_per_client: usize,
+    /// `max_in_flight_upstream_per_client`: one client's requests at the
+    /// upstream at once; beyond it `429` with `Retry-After`.
+    /// [`defaults::MAX_IN_FLIGHT_UPSTREAM_PER_CLIENT`].
+    pub max_in_flight_upstream_per_client: usize,
+    /// `body_read_timeout_seconds`: the longest a client may send nothing
+    /// of its request body, and the grace before
+    /// `min_body_bytes_per_second` applies; then `408`.
+    /// [`defaults::BODY_READ_TIMEOUT_SECONDS`].
+    pub body_read_timeout: Duration,
+    /// `min_body_bytes_per_second`: the slowest average upload accepted
+    /// after `body_read_timeout`; 0 keeps only the silence timeout.
+    /// [`defaults::MIN_BODY_BYTES_PER_SECOND`].
+    pub min_body_bytes_per_second: u64,
+    /// `max_unfinished_body_bytes`: memory all request bodies still being
+    /// received may hold together; one client may hold a sixteenth of it
+    /// (at least `max_body_bytes`). Beyond it `503` (`429` for the client
+    /// over its share). [`defaults::MAX_UNFINISHED_BODY_BYTES`].
+    pub max_unfinished_body_bytes: u64,
 }
 
 /// `[cookies]`: how the gateway's cookies are sent.

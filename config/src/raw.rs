@@ -82,6 +82,11 @@ pub(crate) struct RawLimits {
     pub upstream_queue_ms: Option<u64>,
     pub max_tracked_clients: Option<u64>,
     pub send_timeout_seconds: Option<u64>,
+    pub max_connections_per_client: Option<u64>,
+    pub max_in_flight_upstream_per_client: Option<u64>,
+    pub body_read_timeout_seconds: Option<u64>,
+    pub min_body_bytes_per_second: Option<u64>,
+    pub max_unfinished_body_bytes: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]

@@ -95,6 +95,15 @@ pub(crate) fn config(
     };
     let rooms = rooms::rooms(raw.room)?;
     let buffers = rooms::buffers(raw.buffer, &rooms)?;
+    if !buffers.is_empty() && limits.max_unfinished_body_bytes < limits.max_body_bytes {
+        // A booking body is read whole before it is stored: a budget smaller
+        // than one body would refuse every large booking.
+        return Err(format!(
+            "limits.max_unfinished_body_bytes: {} is less than limits.max_body_bytes ({}); \
+             booking bodies are held whole while they arrive, so raise it",
+            limits.max_unfinished_body_bytes, limits.max_body_bytes
+        ));
+    }
     let pages = pages::pages(raw.pages, base)?;
     Ok(Config {
         listen,
@@ -397,6 +406,31 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             &defaults::MAX_TRACKED_CLIENTS,
             raw.max_tracked_clients,
         )? as usize,
+        max_connections_per_client: bounded(
+            "max_connections_per_client",
+            &defaults::MAX_CONNECTIONS_PER_CLIENT,
+            raw.max_connections_per_client,
+        )? as usize,
+        max_in_flight_upstream_per_client: bounded(
+            "max_in_flight_upstream_per_client",
+            &defaults::MAX_IN_FLIGHT_UPSTREAM_PER_CLIENT,
+            raw.max_in_flight_upstream_per_client,
+        )? as usize,
+        body_read_timeout: Duration::from_secs(bounded(
+            "body_read_timeout_seconds",
+            &defaults::BODY_READ_TIMEOUT_SECONDS,
+            raw.body_read_timeout_seconds,
+        )?),
+        min_body_bytes_per_second: bounded(
+            "min_body_bytes_per_second",
+            &defaults::MIN_BODY_BYTES_PER_SECOND,
+            raw.min_body_bytes_per_second,
+        )?,
+        max_unfinished_body_bytes: bounded(
+            "max_unfinished_body_bytes",
+            &defaults::MAX_UNFINISHED_BODY_BYTES,
+            raw.max_unfinished_body_bytes,
+        )?,
     })
 }
 

@@ -22,6 +22,7 @@ use serde_json::json;
 
 use anteroom_store::ReceiptState;
 
+use crate::body::BodyError;
 use crate::intake::IntakeRefusal;
 use crate::metrics::RequestOutcome;
 pub use crate::page::PassHeld;
@@ -93,6 +94,9 @@ pub enum Answer<'a> {
         message: &'static str,
         retry_seconds: u64,
     },
+    /// A request body we would not take: too slow, too large, broken, or
+    /// no memory left for it.
+    BodyRefused(BodyError),
     /// A write to a buffer that was not stored, and why.
     IntakeRefused(IntakeRefusal),
     /// A write to a buffer, stored: `202` with its receipt.
@@ -152,6 +156,7 @@ impl Answer<'_> {
             Answer::PlaceLater { .. } | Answer::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             Answer::SiteDown { code, .. } | Answer::Refused { code, .. } => *code,
             Answer::IntakeRefused(refusal) => refusal.code(),
+            Answer::BodyRefused(error) => error.code(),
             Answer::Accepted { .. } => StatusCode::ACCEPTED,
             Answer::SeeOther { .. } => StatusCode::SEE_OTHER,
             Answer::NoContent => StatusCode::NO_CONTENT,
@@ -168,6 +173,7 @@ impl Answer<'_> {
             | Answer::Unavailable { retry_seconds, .. } => Some(*retry_seconds),
             Answer::Closed { .. } => Some(CLOSED_RETRY_SECONDS),
             Answer::IntakeRefused(refusal) => refusal.retry_after(),
+            Answer::BodyRefused(error) => error.retry_after(),
             Answer::Receipt {
                 refresh_seconds, ..
             } => *refresh_seconds,
@@ -271,6 +277,7 @@ impl Answer<'_> {
             Answer::Refused { message, .. } => json_error(code, &message),
             Answer::Unavailable { message, .. } => json_error(code, message),
             Answer::IntakeRefused(refusal) => json_error(code, &refusal.message()),
+            Answer::BodyRefused(error) => json_error(code, error.message()),
             Answer::Accepted {
                 receipt,
                 position,

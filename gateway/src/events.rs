@@ -16,10 +16,16 @@
 //!
 //! Streams are bounded by `limits.max_event_streams`; beyond it, or for a
 //! visitor without a ticket, the answer is not a stream and the page polls.
+//! One ticket holds at most [`STREAMS_PER_TICKET`] streams (a visitor's
+//! tabs): another one replaces the oldest, which ends with an event
+//! `replaced` (its page then polls), so one free ticket cannot fill
+//! `max_event_streams`.
 
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,6 +36,7 @@ use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::Shutdown;
@@ -46,6 +53,81 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// unchanged line's estimate is looked at again this often too.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// Streams one ticket may hold at once: a visitor with a few tabs open
+/// keeps them all following; more than that is not a visitor.
+const STREAMS_PER_TICKET: usize = 4;
+
+/// The open streams of each ticket. An entry lives as long as its stream,
+/// so the map is bounded by `max_event_streams`.
+#[derive(Debug, Default)]
+pub struct TicketStreams {
+    open: Mutex<HashMap<TicketKey, VecDeque<(u64, CancellationToken)>>>,
+    next_id: AtomicU64,
+}
+
+/// A ticket, as the streams know it: room, epoch and number.
+type TicketKey = (String, u64, u64);
+
+impl TicketStreams {
+    /// Registers a new stream for `key`, ending the ticket's oldest one if
+    /// it already has [`STREAMS_PER_TICKET`].
+    fn register(self: &Arc<Self>, key: TicketKey) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let replaced = CancellationToken::new();
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let streams = open.entry(key.clone()).or_default();
+        while streams.len() >= STREAMS_PER_TICKET {
+            if let Some((_, oldest)) = streams.pop_front() {
+                oldest.cancel();
+                metrics::counter!("anteroom_event_streams_replaced_total").increment(1);
+            }
+        }
+        streams.push_back((id, replaced.clone()));
+        Registration {
+            streams: Arc::clone(self),
+            key,
+            id,
+            replaced,
+        }
+    }
+
+    /// Streams open for a ticket.
+    #[cfg(test)]
+    fn of(&self, key: &TicketKey) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .map_or(0, VecDeque::len)
+    }
+}
+
+/// One stream's place among its ticket's; taken out when dropped.
+struct Registration {
+    streams: Arc<TicketStreams>,
+    key: TicketKey,
+    id: u64,
+    /// Cancelled when a newer stream of the same ticket takes this one's
+    /// place.
+    replaced: CancellationToken,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut open = self
+            .streams
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(streams) = open.get_mut(&self.key) {
+            streams.retain(|(id, _)| *id != self.id);
+            if streams.is_empty() {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// Answers `GET /_anteroom/events`.
 pub fn open<'a>(shared: &Shared, room: &Arc<RoomRuntime>, headers: &HeaderMap) -> Answer<'a> {
     let Some(ticket) = door::valid_ticket(&shared.keys, room, headers) else {
@@ -59,13 +141,17 @@ pub fn open<'a>(shared: &Shared, room: &Arc<RoomRuntime>, headers: &HeaderMap) -
             retry_seconds: room.refresh_seconds(None),
         };
     };
+    let registration =
+        shared
+            .ticket_streams
+            .register((ticket.room.clone(), ticket.epoch, ticket.number));
     let (sender, receiver) = mpsc::channel::<Bytes>(4);
     tokio::spawn(follow(
         Arc::clone(room),
         ticket,
         shared.shutdown.clone(),
         sender,
-        permit,
+        (permit, registration),
     ));
     metrics::counter!("anteroom_event_streams_opened_total").increment(1);
     Answer::Events(
@@ -75,14 +161,35 @@ pub fn open<'a>(shared: &Shared, room: &Arc<RoomRuntime>, headers: &HeaderMap) -
     )
 }
 
-/// Writes one stream's events until the turn comes, the gateway stops or
-/// the client leaves. Holds its `max_event_streams` permit throughout.
+/// Writes one stream's events until the turn comes, the gateway stops,
+/// the client leaves or a newer stream of the same ticket replaces it.
+/// Holds its `max_event_streams` permit and its place among the ticket's
+/// streams throughout.
 async fn follow(
     room: Arc<RoomRuntime>,
     ticket: crate::token::Ticket,
     shutdown: Shutdown,
     sender: mpsc::Sender<Bytes>,
-    _permit: OwnedSemaphorePermit,
+    (_permit, registration): (OwnedSemaphorePermit, Registration),
+) {
+    let replaced = registration.replaced.clone();
+    tokio::select! {
+        () = following(room, ticket, shutdown, &sender) => {}
+        () = replaced.cancelled() => {
+            // The page stops following and polls instead, rather than
+            // reconnecting and replacing another tab's stream in turn.
+            let _ = sender
+                .send(Bytes::from_static(b"event: replaced\ndata: {}\n\n"))
+                .await;
+        }
+    }
+}
+
+async fn following(
+    room: Arc<RoomRuntime>,
+    ticket: crate::token::Ticket,
+    shutdown: Shutdown,
+    sender: &mpsc::Sender<Bytes>,
 ) {
     let retry_ms = room.refresh_seconds(None) * 1000;
     if sender
@@ -181,5 +288,38 @@ impl HttpBody for EventBody {
         self.receiver
             .poll_recv(context)
             .map(|event| event.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_keeps_its_newest_streams_and_forgets_them_when_they_end() {
+        let streams = Arc::new(TicketStreams::default());
+        let key: TicketKey = ("vaccini".to_owned(), 1, 42);
+        let mut open: Vec<Registration> = (0..STREAMS_PER_TICKET)
+            .map(|_| streams.register(key.clone()))
+            .collect();
+        assert!(open.iter().all(|stream| !stream.replaced.is_cancelled()));
+        open.push(streams.register(key.clone()));
+        assert!(open[0].replaced.is_cancelled(), "the oldest is replaced");
+        assert!(
+            open[1..]
+                .iter()
+                .all(|stream| !stream.replaced.is_cancelled())
+        );
+        assert_eq!(streams.of(&key), STREAMS_PER_TICKET);
+        let other: TicketKey = ("vaccini".to_owned(), 1, 43);
+        let _another_ticket = streams.register(other.clone());
+        assert_eq!(streams.of(&other), 1, "each ticket has its own");
+        drop(open);
+        assert_eq!(streams.of(&key), 0);
+        assert_eq!(
+            streams.open.lock().unwrap().len(),
+            1,
+            "an ended ticket's entry is gone"
+        );
     }
 }

@@ -14,9 +14,9 @@ use anteroom_store::{
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::answer::{Answer, Prefers};
+use crate::body::{self, Pace};
 use crate::respond::header_str;
 use crate::{BoxError, Shared};
 
@@ -191,7 +191,17 @@ where
         ),
     };
     let (parts, body) = request.into_parts();
-    let body = read_body(body, shared.config.limits.max_body_bytes).await?;
+    // The body's memory is charged until the store has it (the charge is
+    // dropped when this function returns).
+    let mut charge = shared.bodies.charge(client);
+    let body = body::read_whole(
+        body,
+        Pace::from_config(&shared.config.limits),
+        shared.config.limits.max_body_bytes,
+        &mut charge,
+    )
+    .await
+    .map_err(IntakeRefusal::Body)?;
     if let Some(params) = &buffer.postgres_params
         && let Err(problem) = anteroom_store::check_body(params, &body)
     {
@@ -247,22 +257,6 @@ where
         Enqueued::Full { depth } => Err(IntakeRefusal::Full {
             retry_seconds: (depth / u64::from(buffer.params.drain_per_second)).clamp(1, 60),
         }),
-    }
-}
-
-/// Reads the whole body, up to `limit` bytes.
-async fn read_body<B>(body: B, limit: u64) -> Result<Bytes, IntakeRefusal>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(IntakeRefusal::TooLarge),
-        Err(_) => Err(IntakeRefusal::BrokenBody),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod answer;
+mod body;
 pub mod clock;
 mod cookies;
 mod door;
@@ -24,6 +25,7 @@ pub mod room;
 mod routes;
 mod server;
 mod status;
+mod tally;
 pub mod token;
 
 use std::future::Future;
@@ -85,8 +87,13 @@ pub struct Shared {
     /// The same store, as the home of buffered requests.
     buffers: Arc<dyn BufferStore>,
     intake: intake::Intake,
+    /// `limits.max_unfinished_body_bytes`: memory for request bodies
+    /// still arriving (booking bodies, and proxied bodies' starts).
+    bodies: Arc<body::Budget>,
     /// One permit per open event stream (`limits.max_event_streams`).
     event_streams: Arc<tokio::sync::Semaphore>,
+    /// Each ticket's open event streams (a few per ticket).
+    ticket_streams: Arc<events::TicketStreams>,
     /// Begins when the gateway starts shutting down: listeners stop
     /// accepting, rooms stop stepping, event streams end.
     shutdown: Shutdown,
@@ -164,6 +171,10 @@ impl Gateway {
             .cloned()
             .map(|room| Arc::new(RoomRuntime::new(room)))
             .collect();
+        let bodies = Arc::new(body::Budget::new(
+            config.limits.max_unfinished_body_bytes,
+            config.limits.max_body_bytes,
+        ));
         let shared = Shared {
             rooms,
             room_matcher: paths::RoomMatcher::new(&config.rooms),
@@ -171,12 +182,14 @@ impl Gateway {
             buffers,
             intake: intake::Intake::new(&config.buffers),
             event_streams: Arc::new(tokio::sync::Semaphore::new(config.limits.max_event_streams)),
+            ticket_streams: Arc::default(),
             shutdown: Shutdown::new(),
             keys,
             clock,
             health: Arc::new(StoreHealth::new(config.store.on_error)),
             pages: Pages::from_config(&config.pages).map_err(GatewayError::Pages)?,
-            proxy: Proxy::new(&config),
+            proxy: Proxy::new(&config, Arc::clone(&bodies)),
+            bodies,
             limits: ClientLimits::new(&config.limits),
             passthrough_requests: metrics::RequestCounters::new("passthrough"),
             own_requests: metrics::RequestCounters::new("anteroom"),
@@ -284,12 +297,17 @@ impl Gateway {
             header_read_timeout: limits.header_read_timeout,
             max_header_bytes: limits.max_header_bytes,
             send_timeout: limits.send_timeout,
+            per_client: Some(server::PerClient {
+                max_connections: limits.max_connections_per_client,
+                exempt: limits.trusted_proxies.clone(),
+            }),
         };
         // The admin listener serves a few operators and scrapers.
         let admin_limits = server::ListenerLimits {
             name: "admin",
             max_connections: ADMIN_MAX_CONNECTIONS,
-            ..public_limits
+            per_client: None,
+            ..public_limits.clone()
         };
         let public = tokio::spawn(server::serve(
             public,

@@ -194,7 +194,7 @@ fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAdd
 
 /// IPv4 addresses as they are; IPv6 grouped by /64, the usual size of one
 /// customer's network, so rotating through one's own /64 gains nothing.
-fn client_key(address: IpAddr) -> IpAddr {
+pub(crate) fn client_key(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V4(_) => address,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -237,6 +237,13 @@ pub fn connection_closed(listener: &'static str) {
     gauge!("anteroom_open_connections", "listener" => listener).decrement(1.0);
 }
 
+/// A connection answered at once and closed: over `max_connections`, or
+/// over `max_connections_per_client` (`reason` says which).
+pub fn connection_refused(listener: &'static str, reason: &'static str) {
+    counter!("anteroom_connections_refused_total", "listener" => listener, "reason" => reason)
+        .increment(1);
+}
+
 /// Sets the figures read at scrape time and renders the exposition text.
 pub fn render(shared: &Shared) -> String {
     for room in &shared.rooms {
@@ -273,6 +280,11 @@ pub fn render(shared: &Shared) -> String {
         }
     }
     gauge!("anteroom_upstream_in_flight").set(shared.proxy.in_flight() as f64);
+    gauge!("anteroom_unfinished_body_bytes").set(
+        shared
+            .bodies
+            .held(shared.config.limits.max_unfinished_body_bytes) as f64,
+    );
     gauge!("anteroom_store_reachable").set(if shared.health.is_down() { 0.0 } else { 1.0 });
     let (requests, tickets) = shared.limits.tracked();
     gauge!("anteroom_rate_limiter_clients", "limit" => "requests").set(requests as f64);

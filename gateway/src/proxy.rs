@@ -16,7 +16,9 @@ use tokio::sync::Semaphore;
 
 use anteroom_config::Config;
 
+use crate::body::{self, BodyError, Budget, Pace, Paced, Prefix};
 use crate::cookies;
+use crate::tally::Tally;
 use crate::{Body, BoxError};
 use bytes::Bytes;
 
@@ -44,6 +46,14 @@ pub enum ProxyError {
     /// early): the client's fault, not the upstream's.
     #[error("request body from the client is broken: {0}")]
     ClientBody(String),
+    /// The client's body came too slowly, or there is no memory left for
+    /// it: the request never took (or gave back) its place.
+    #[error(transparent)]
+    Body(BodyError),
+    /// The client already has `max_in_flight_upstream_per_client`
+    /// requests at the upstream.
+    #[error("the client has max_in_flight_upstream_per_client requests at the upstream")]
+    ClientBusy,
 }
 
 pub struct Proxy {
@@ -62,6 +72,14 @@ pub struct Proxy {
     /// served; their number is bounded by the listener's `max_connections`.
     queue_wait: Duration,
     max_body_bytes: u64,
+    /// Places at the upstream each client holds
+    /// (`max_in_flight_upstream_per_client`), so that one client cannot
+    /// take them all.
+    per_client: Arc<Tally>,
+    /// How request bodies must arrive.
+    pace: Pace,
+    /// The memory for bodies read before they go upstream.
+    bodies: Arc<Budget>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -73,7 +91,7 @@ impl std::fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    pub fn new(config: &Config) -> Proxy {
+    pub fn new(config: &Config, bodies: Arc<Budget>) -> Proxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -97,6 +115,9 @@ impl Proxy {
             max_in_flight: config.limits.max_in_flight_upstream,
             queue_wait: config.limits.upstream_queue,
             max_body_bytes: config.limits.max_body_bytes,
+            per_client: Tally::new(config.limits.max_in_flight_upstream_per_client as u64),
+            pace: Pace::from_config(&config.limits),
+            bodies,
         }
     }
 
@@ -120,18 +141,32 @@ impl Proxy {
         }
     }
 
-    /// Sends `request` upstream and returns its response with a streaming
-    /// body.
+    /// Sends `request` upstream for `client` and returns its response with
+    /// a streaming body.
+    ///
+    /// A request takes its place at the upstream only once the start of its
+    /// body (all of it, for most writes) has arrived under the body's pace:
+    /// a client dawdling over its body holds nothing that belongs to
+    /// everyone. The places it holds are given back when the response body
+    /// ends or is dropped.
     pub async fn forward<B>(
         &self,
         request: Request<B>,
         peer: SocketAddr,
+        client: IpAddr,
     ) -> Result<Response<Body>, ProxyError>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        let client_place = self
+            .per_client
+            .take(client, 1)
+            .ok_or(ProxyError::ClientBusy)?;
+        let (parts, body) = request.into_parts();
+        let body = self.read_ahead(body, client).await?;
         let permit = self.permit().await?;
+        let request = Request::from_parts(parts, body);
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts
             .uri
@@ -159,14 +194,19 @@ impl Proxy {
             original_host,
         );
         let limit = self.max_body_bytes;
-        let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-        let request = Request::from_parts(parts, body.boxed_unsync());
+        let request = Request::from_parts(parts, body);
         let started = std::time::Instant::now();
         let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
         {
             Ok(Ok(response)) => response,
             Ok(Err(error)) if caused_by_length_limit(&error) => {
                 return Err(ProxyError::BodyTooLarge { limit });
+            }
+            Ok(Err(error)) if BodyError::in_chain(&error).is_some() => {
+                let cause = BodyError::in_chain(&error).map(BodyError::copied);
+                return Err(
+                    cause.map_or(ProxyError::ClientBody(error.to_string()), ProxyError::Body)
+                );
             }
             Ok(Err(error)) if caused_by_client_body(&error) => {
                 return Err(ProxyError::ClientBody(error.to_string()));
@@ -182,15 +222,39 @@ impl Proxy {
         crate::metrics::upstream_response(started.elapsed());
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
-        // The permit lives as long as the response body streams.
+        // The places live as long as the response body streams.
         let body = body
             .map_frame(move |frame| {
-                let _held = &permit;
+                let _held = (&permit, &client_place);
                 frame
             })
             .map_err(Into::into)
             .boxed_unsync();
         Ok(Response::from_parts(parts, body))
+    }
+
+    /// The body to send upstream: nothing to wait for when there is none;
+    /// otherwise its start (or all of it) read here first, and the rest
+    /// under the pace and `max_body_bytes`.
+    async fn read_ahead<B>(&self, body: B, client: IpAddr) -> Result<Body, ProxyError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        if body.is_end_stream() {
+            return Ok(crate::full_body(Bytes::new()));
+        }
+        let limit = self.max_body_bytes;
+        let prefix = body::read_prefix(
+            Paced::new(body, self.pace),
+            body::PREFIX_BYTES,
+            limit,
+            self.bodies.charge(client),
+        )
+        .await
+        .map_err(ProxyError::Body)?;
+        let (Prefix::Whole(replay) | Prefix::Longer(replay)) = prefix;
+        Ok(Limited::new(replay, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync())
     }
 
     /// The headers a request would carry upstream (hop-by-hop and our

@@ -132,7 +132,7 @@ where
         );
     }
     let Some(index) = shared.room_matcher.room_for(request.uri().path()) else {
-        let reply = forward(shared, request, peer, PassHeld::No).await;
+        let reply = forward(shared, request, (peer, client), PassHeld::No).await;
         return (Route::Passthrough, reply, Vec::new());
     };
     let room = &shared.rooms[index];
@@ -154,7 +154,7 @@ where
                     )
                     .await,
                 ),
-                None => forward(shared, request, peer, PassHeld::Yes).await,
+                None => forward(shared, request, (peer, client), PassHeld::Yes).await,
             }
         }
         Standing::Closed => Reply::Ours(Answer::Closed { room: room.name() }),
@@ -294,14 +294,14 @@ fn room_from_query<'a>(
 async fn forward<'a, B>(
     shared: &'a Shared,
     request: Request<B>,
-    peer: SocketAddr,
+    (peer, client): (SocketAddr, IpAddr),
     held: PassHeld,
 ) -> Reply<'a>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    match shared.proxy.forward(request, peer).await {
+    match shared.proxy.forward(request, peer, client).await {
         Ok(response) => Reply::Site(response),
         Err(error) => Reply::Ours(upstream_failure(error, held)),
     }
@@ -317,7 +317,7 @@ where
 /// their pass is kept (the page says so), and the page tries again by
 /// itself. Every answer carries `Retry-After`.
 fn upstream_failure(error: ProxyError, held: PassHeld) -> Answer<'static> {
-    let (kind, code, retry_seconds) = match &error {
+    let (kind, code, retry_seconds) = match error {
         ProxyError::Unreachable { .. } => (
             "unreachable",
             StatusCode::BAD_GATEWAY,
@@ -339,6 +339,19 @@ fn upstream_failure(error: ProxyError, held: PassHeld) -> Answer<'static> {
                 StatusCode::BAD_REQUEST,
                 "the request body could not be read",
             );
+        }
+        // The client's doing, or the bound on memory for bodies: the site
+        // never saw the request (or saw it cut short).
+        ProxyError::Body(body) => {
+            crate::metrics::upstream_error(body.reason());
+            return Answer::BodyRefused(body);
+        }
+        ProxyError::ClientBusy => {
+            crate::metrics::upstream_error("client_busy");
+            return Answer::TooMany {
+                retry_seconds: BUSY_RETRY_SECONDS,
+                message: "too many of this address's requests are at the site at once",
+            };
         }
     };
     crate::metrics::upstream_error(kind);

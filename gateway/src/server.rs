@@ -21,9 +21,10 @@ use tokio::sync::Semaphore;
 
 use crate::Body;
 use crate::Shutdown;
+use crate::tally::Tally;
 
 /// The bounds of one listener.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ListenerLimits {
     /// The listener's name in metrics (`public`, `admin`).
     pub name: &'static str,
@@ -38,15 +39,30 @@ pub struct ListenerLimits {
     /// A write to the client that makes no progress for this long ends the
     /// connection: a slow reader cannot hold an upstream request for ever.
     pub send_timeout: Duration,
+    /// Open connections from one client address (IPv6 by /64), so that one
+    /// client cannot fill `max_connections`; beyond it a new connection
+    /// gets a short `429` and is closed. `None`: not counted per client.
+    pub per_client: Option<PerClient>,
+}
+
+/// `max_connections_per_client`, and the peers it does not apply to.
+#[derive(Debug, Clone)]
+pub struct PerClient {
+    pub max_connections: usize,
+    /// `trusted_proxies`: their connections carry many clients, and are
+    /// bounded only by `max_connections`.
+    pub exempt: Vec<ipnet::IpNet>,
 }
 
 /// Sent to a connection beyond `max_connections`, then closed: a clear answer
 /// that costs nothing (no parsing, no task beyond the write).
 const OVER_CAPACITY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 30\r\nConnection: close\r\n\r\nToo many connections; retry.\r\n";
 
-/// How long we spend writing [`OVER_CAPACITY_RESPONSE`] before giving up on
-/// the connection.
-const OVER_CAPACITY_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Sent to a connection beyond `max_connections_per_client`, then closed.
+const OVER_CLIENT_RESPONSE: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 48\r\nConnection: close\r\n\r\nToo many connections from your address; retry.\r\n";
+
+/// How long we spend writing a refusal before giving up on the connection.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves `listener` until `shutdown` begins, then stops accepting, lets
 /// requests in flight finish for at most `grace`, and returns.
@@ -71,6 +87,12 @@ pub async fn serve<H, F>(
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = limits.per_client.as_ref().map(|per_client| {
+        (
+            Tally::new(per_client.max_connections as u64),
+            &per_client.exempt,
+        )
+    });
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -86,8 +108,22 @@ pub async fn serve<H, F>(
             },
             _ = shutdown.begun() => break,
         };
+        let client_share = match &per_client {
+            Some((tally, exempt)) if !exempt.iter().any(|net| net.contains(&peer.ip())) => {
+                match tally.take(crate::limits::client_key(peer.ip()), 1) {
+                    Some(share) => Some(share),
+                    None => {
+                        crate::metrics::connection_refused(limits.name, "per_client");
+                        tokio::spawn(turn_away(stream, OVER_CLIENT_RESPONSE));
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tokio::spawn(turn_away(stream));
+            crate::metrics::connection_refused(limits.name, "max_connections");
+            tokio::spawn(turn_away(stream, OVER_CAPACITY_RESPONSE));
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -108,6 +144,7 @@ pub async fn serve<H, F>(
             }
             crate::metrics::connection_closed(name);
             drop(permit);
+            drop(client_share);
         });
     }
     drop(listener);
@@ -122,11 +159,11 @@ pub async fn serve<H, F>(
     }
 }
 
-/// Answers a connection beyond `max_connections` and closes it.
-async fn turn_away(mut stream: TcpStream) {
+/// Answers a connection over a bound with `response` and closes it.
+async fn turn_away(mut stream: TcpStream, response: &'static [u8]) {
     use tokio::io::AsyncWriteExt;
-    let _ = tokio::time::timeout(OVER_CAPACITY_WRITE_TIMEOUT, async {
-        let _ = stream.write_all(OVER_CAPACITY_RESPONSE).await;
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+        let _ = stream.write_all(response).await;
         let _ = stream.shutdown().await;
     })
     .await;

@@ -171,3 +171,58 @@ async fn a_change_of_the_rooms_state_reaches_the_stream() {
     let status: serde_json::Value = serde_json::from_str(data).expect("status JSON");
     assert_eq!(status["position"], 1, "the place is kept: {status}");
 }
+
+/// One ticket holds a few streams (a visitor's tabs), not
+/// `max_event_streams`: one more replaces the oldest, which hears that it
+/// was replaced (its page then polls) and ends; the others keep following.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_holds_a_few_streams_and_a_new_one_replaces_the_oldest() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .limits(loose_limits().max_event_streams(6))
+        .start()
+        .await;
+    assert!(reached_origin(gw.visitor().get(ROOM).await).await);
+    let waiting = gw.visitor();
+    assert!(!reached_origin(waiting.get(ROOM).await).await);
+    gw.settle().await;
+
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let response = waiting.get(EVENTS).await;
+        assert_eq!(response.status(), 200);
+        let mut stream = response.bytes_stream();
+        let mut seen = String::new();
+        read_until(&mut stream, &mut seen, "data: {").await;
+        streams.push((stream, seen));
+    }
+    // A fifth, and a sixth: each takes the place of the oldest.
+    for _ in 0..2 {
+        let response = waiting.get(EVENTS).await;
+        assert_eq!(response.status(), 200);
+        let mut stream = response.bytes_stream();
+        let mut seen = String::new();
+        read_until(&mut stream, &mut seen, "data: {").await;
+        streams.push((stream, seen));
+    }
+    for (index, (stream, seen)) in streams.iter_mut().enumerate().take(2) {
+        assert!(
+            read_until(stream, seen, "event: replaced\n").await,
+            "stream {index} is replaced"
+        );
+        let ended = tokio::time::timeout(PATIENCE, async {
+            while let Some(chunk) = stream.next().await {
+                chunk.expect("the stream ends cleanly");
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "a replaced stream ends");
+    }
+    // Six streams were opened against a bound of six, yet two were given
+    // back: another visitor still gets one.
+    let other = gw.visitor();
+    assert!(!reached_origin(other.get(ROOM).await).await);
+    gw.settle().await;
+    assert_eq!(other.get(EVENTS).await.status(), 200);
+}

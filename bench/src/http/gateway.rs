@@ -67,7 +67,10 @@ pub fn rooms_config(
         limits: Limits::default()
             .per_ip_per_second(1_000_000_000)
             .per_ip_burst(1_000_000_000)
-            .tickets_per_ip_per_minute(1_000_000_000),
+            .tickets_per_ip_per_minute(1_000_000_000)
+            // wrk's connections all come from 127.0.0.1.
+            .max_connections_per_client(1_000_000)
+            .max_in_flight_upstream_per_client(1_000_000),
         rooms: rooms.iter().map(RoomPlan::room).collect(),
         ..ConfigFile::new(format!("http://{origin}"))
     }
@@ -90,7 +93,10 @@ pub fn limit_config(
             cookie_keys: Vec::new(),
             admin_token: Some(secrets.admin_token.clone()),
         },
-        limits: Limits::default().per_ip_per_second(1).per_ip_burst(1),
+        limits: Limits::default()
+            .per_ip_per_second(1)
+            .per_ip_burst(1)
+            .max_connections_per_client(1_000_000),
         ..ConfigFile::new(format!("http://{origin}"))
     }
     .toml()

@@ -296,8 +296,21 @@ fn outcomes_follow_the_answer() {
         RequestOutcome::RateLimited
     );
     assert_eq!(
-        outcome(Answer::IntakeRefused(IntakeRefusal::TooLarge)),
+        outcome(Answer::IntakeRefused(IntakeRefusal::Body(
+            crate::body::BodyError::TooLarge { limit: 1 }
+        ))),
         RequestOutcome::Rejected
+    );
+    assert_eq!(
+        outcome(Answer::BodyRefused(crate::body::BodyError::TooSlow {
+            received: 1,
+            elapsed: std::time::Duration::from_secs(10)
+        })),
+        RequestOutcome::Rejected
+    );
+    assert_eq!(
+        outcome(Answer::BodyRefused(crate::body::BodyError::OverClientShare)),
+        RequestOutcome::RateLimited
     );
     assert_eq!(
         outcome(Answer::IntakeRefused(IntakeRefusal::StoreUnavailable)),

@@ -7,6 +7,8 @@ use http::StatusCode;
 
 use anteroom_store::BodyProblem;
 
+use crate::body::BodyError;
+
 use super::STORE_DOWN_RETRY_SECONDS;
 
 /// Why a write to a buffer was not stored. Every refusal stores nothing.
@@ -16,10 +18,9 @@ pub enum IntakeRefusal {
     ContentType { allowed: Vec<String> },
     /// `Idempotency-Key` is empty, too long or not visible ASCII.
     IdempotencyKey,
-    /// The body passed `max_body_bytes`.
-    TooLarge,
-    /// The body could not be read (the client broke off).
-    BrokenBody,
+    /// The body was not taken: past `max_body_bytes`, broken off, too
+    /// slow, or no memory left for it (`limits.max_unfinished_body_bytes`).
+    Body(BodyError),
     /// The body lacks what the postgres statement needs.
     InvalidBody(BodyProblem),
     /// The store could not take it (or did not confirm it).
@@ -37,8 +38,7 @@ impl IntakeRefusal {
         match self {
             IntakeRefusal::ContentType { .. } => "content_type",
             IntakeRefusal::IdempotencyKey => "idempotency_key",
-            IntakeRefusal::TooLarge => "too_large",
-            IntakeRefusal::BrokenBody => "broken_body",
+            IntakeRefusal::Body(error) => error.reason(),
             IntakeRefusal::InvalidBody(_) => "invalid_body",
             IntakeRefusal::StoreUnavailable => "store_unavailable",
             IntakeRefusal::KeyReused => "key_reused",
@@ -49,8 +49,8 @@ impl IntakeRefusal {
     pub fn code(&self) -> StatusCode {
         match self {
             IntakeRefusal::ContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IntakeRefusal::IdempotencyKey | IntakeRefusal::BrokenBody => StatusCode::BAD_REQUEST,
-            IntakeRefusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            IntakeRefusal::IdempotencyKey => StatusCode::BAD_REQUEST,
+            IntakeRefusal::Body(error) => error.code(),
             IntakeRefusal::InvalidBody(_) | IntakeRefusal::KeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -64,6 +64,7 @@ impl IntakeRefusal {
         match self {
             IntakeRefusal::StoreUnavailable => Some(STORE_DOWN_RETRY_SECONDS),
             IntakeRefusal::Full { retry_seconds } => Some(*retry_seconds),
+            IntakeRefusal::Body(error) => error.retry_after(),
             _ => None,
         }
     }
@@ -78,8 +79,7 @@ impl IntakeRefusal {
             IntakeRefusal::IdempotencyKey => {
                 "Idempotency-Key must be 1 to 255 visible ASCII characters".into()
             }
-            IntakeRefusal::TooLarge => "request body too large".into(),
-            IntakeRefusal::BrokenBody => "the request body could not be read".into(),
+            IntakeRefusal::Body(error) => error.message().into(),
             IntakeRefusal::InvalidBody(problem) => Cow::Owned(problem.to_string()),
             IntakeRefusal::StoreUnavailable => {
                 "the booking could not be stored or confirmed; please try again shortly (with \

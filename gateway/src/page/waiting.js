@@ -86,6 +86,13 @@
       }
       poll();
     });
+    // Another tab of this visitor took this stream's place (a ticket holds
+    // a few streams at once): poll instead of reconnecting, which would
+    // only take another tab's place in turn.
+    stream.addEventListener('replaced', function () {
+      stopFollowing();
+      schedule(refreshSeconds * 1000);
+    });
     stream.onerror = function () {
       // A dropped stream reconnects by itself; one the gateway declined
       // (no place, too many streams) is closed: poll instead.
