@@ -430,8 +430,14 @@ where
     }
 }
 
-/// Reads a whole body of at most `limit` bytes under `pace`, charging it to
-/// `charge` (which the caller keeps until it has stored the body).
+/// Reads a whole body of at most `limit` bytes under `pace`, charging the
+/// memory that holds it to `charge` (which the caller keeps until it has
+/// stored the body).
+///
+/// What is charged is what is allocated: a body of a declared length is
+/// charged (and allocated) whole when it starts, whether or not its bytes
+/// come; one of unknown length grows by doubling, each growth charged
+/// before it is used.
 pub async fn read_whole<B>(
     body: B,
     pace: Pace,
@@ -442,15 +448,31 @@ where
     B: HttpBody<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let mut body = std::pin::pin!(Paced::new(body, pace));
-    let mut collected = bytes::BytesMut::new();
+    let body = std::pin::pin!(Paced::new(body, pace));
+    let mut collected = match body.size_hint().exact() {
+        Some(declared) if declared > limit => return Err(BodyError::TooLarge { limit }),
+        Some(declared) => {
+            let declared = usize::try_from(declared).map_err(|_| BodyError::TooLarge { limit })?;
+            charge.add(declared)?;
+            bytes::BytesMut::with_capacity(declared)
+        }
+        None => bytes::BytesMut::new(),
+    };
+    let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame?;
         if let Some(data) = frame.data_ref() {
-            if (collected.len() + data.len()) as u64 > limit {
+            let needed = collected.len() + data.len();
+            if needed as u64 > limit {
                 return Err(BodyError::TooLarge { limit });
             }
-            charge.add(data.len())?;
+            if needed > collected.capacity() {
+                let before = collected.capacity();
+                let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+                let grown = needed.max(before * 2).min(limit);
+                collected.reserve(grown - collected.len());
+                charge.add(collected.capacity() - before)?;
+            }
             collected.extend_from_slice(data);
         }
     }

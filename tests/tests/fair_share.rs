@@ -351,9 +351,10 @@ async fn unfinished_booking_bodies_are_cut_off_and_bounded_in_memory() {
     let pass = cookie_value(&response, "anteroom_pass_vaccini").expect("admitted, with a pass");
     let cookie = format!("Cookie: anteroom_pass_vaccini={pass}\r\n");
 
-    // Four addresses each hold 200 kB of a 256 kB body: 800 kB of 1 MiB.
+    // Three addresses each send 200 kB of a 256 kB body, and stop. A
+    // declared length is held whole: 768 KiB of 1 MiB.
     let mut held = Vec::new();
-    for index in 0..4 {
+    for index in 0..3 {
         held.push(
             dawdle(
                 gw.addr,
@@ -367,7 +368,7 @@ async fn unfinished_booking_bodies_are_cut_off_and_bounded_in_memory() {
         );
     }
     eventually("the gateway holds what arrived", || async {
-        metric(&gw, "anteroom_unfinished_body_bytes").await >= 800_000.0
+        metric(&gw, "anteroom_unfinished_body_bytes").await >= 786_432.0
     })
     .await;
     // The same address again: over its share.
@@ -385,7 +386,22 @@ async fn unfinished_booking_bodies_are_cut_off_and_bounded_in_memory() {
         line.starts_with("HTTP/1.1 429"),
         "over the client's share: {line}"
     );
-    // Another address: over the budget.
+    // A fourth address takes the last 256 KiB, and a fifth finds none.
+    held.push(
+        dawdle(
+            gw.addr,
+            address(6, 0, 3),
+            "/api/bookings",
+            &cookie,
+            262_144,
+            200_000,
+        )
+        .await,
+    );
+    eventually("the gateway holds all it may", || async {
+        metric(&gw, "anteroom_unfinished_body_bytes").await >= 1_048_576.0
+    })
+    .await;
     let mut fifth = dawdle(
         gw.addr,
         address(6, 0, 9),

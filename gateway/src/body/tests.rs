@@ -214,3 +214,20 @@ async fn a_whole_body_over_the_limit_is_refused_as_it_arrives() {
     let result = read_whole(body, PACE, 250, &mut charge).await;
     assert!(matches!(result, Err(BodyError::TooLarge { limit: 250 })));
 }
+
+#[tokio::test]
+async fn a_declared_length_is_charged_whole_before_its_bytes_come() {
+    let budget = budget(1000, 1000);
+    let mut charge = budget.charge(CLIENT);
+    let body = http_body_util::Full::new(Bytes::from(vec![1u8; 600]));
+    let read = read_whole(body, PACE, 1000, &mut charge).await.unwrap();
+    assert_eq!(read.len(), 600);
+    assert_eq!(budget.held(1000), 600, "exactly what was declared");
+    // A second one of 600 does not fit beside it.
+    let mut second = budget.charge(OTHER);
+    let body = http_body_util::Full::new(Bytes::from(vec![1u8; 600]));
+    let refused = read_whole(body, PACE, 1000, &mut second).await;
+    assert!(matches!(refused, Err(BodyError::OverBudget)), "{refused:?}");
+    drop(charge);
+    assert_eq!(budget.held(1000), 0);
+}
