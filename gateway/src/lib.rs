@@ -12,6 +12,7 @@ pub mod clock;
 mod cookies;
 mod door;
 mod events;
+mod forwarded;
 mod health;
 mod intake;
 pub mod limits;

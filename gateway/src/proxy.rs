@@ -16,8 +16,8 @@ use tokio::sync::Semaphore;
 
 use anteroom_config::Config;
 
-use crate::cookies;
 use crate::{Body, BoxError};
+use crate::{cookies, forwarded};
 use bytes::Bytes;
 
 /// Idle upstream connections kept per upstream host. Enough for a busy site
@@ -311,18 +311,10 @@ fn prepare_request_headers(
     remove_hop_by_hop(headers);
     cookies::strip_ours(headers);
 
-    // X-Forwarded-For: append the peer to what a trusted proxy reported;
-    // from anybody else, start afresh.
-    let peer_text = peer.to_string();
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(chain) if peer_is_trusted && !chain.trim().is_empty() => {
-            format!("{chain}, {peer_text}")
-        }
-        _ => peer_text,
-    };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert("x-forwarded-for", value);
-    }
+    // X-Forwarded-For: append the peer to what a trusted proxy reported (all
+    // its lines, in order); from anybody else, start afresh.
+    let chain = forwarded::chain_with(headers, peer_is_trusted, &peer.to_string());
+    headers.insert(forwarded::X_FORWARDED_FOR, chain);
     if !(peer_is_trusted && headers.contains_key("x-forwarded-proto")) {
         headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     }
@@ -375,5 +367,23 @@ mod tests {
         );
         assert_eq!(headers["x-forwarded-for"], "1.2.3.4, 10.0.0.9");
         assert_eq!(headers["x-forwarded-proto"], "https");
+    }
+
+    /// A trusted proxy that adds its own `X-Forwarded-For` line instead of
+    /// extending the client's: the site gets every line, in order, as one
+    /// list, not only the first (which the client wrote).
+    #[test]
+    fn every_forwarded_for_line_of_a_trusted_peer_is_kept_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        prepare_request_headers(
+            &mut headers,
+            "10.0.0.9".parse().unwrap(),
+            Peer::Trusted,
+            None,
+        );
+        let lines: Vec<&HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(lines, ["6.6.6.6, 203.0.113.9, 10.0.0.9"]);
     }
 }

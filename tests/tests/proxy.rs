@@ -333,6 +333,34 @@ async fn forwarding_headers_are_the_gateways_not_the_clients() {
     );
 }
 
+/// Behind a trusted proxy that adds a line of its own rather than extending
+/// the client's, the site gets every `X-Forwarded-For` line, in order, as
+/// one list with the gateway's peer appended: not only the first line, which
+/// the client wrote.
+#[tokio::test]
+async fn every_forwarded_for_line_from_a_trusted_proxy_reaches_the_site_in_order() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini"))
+        .limits(loose_limits().trusted_proxies(&["127.0.0.0/8"]))
+        .start()
+        .await;
+    let response = raw(
+        gw.addr,
+        b"GET /echo/elsewhere HTTP/1.1\r\n\
+          Host: booking.example\r\n\
+          X-Forwarded-For: 6.6.6.6\r\n\
+          X-Forwarded-For: 203.0.113.9\r\n\
+          Connection: close\r\n\r\n",
+    )
+    .await;
+    assert!(response.is_origin_echo(), "{response:?}");
+    assert_eq!(
+        response.json()["headers"]["x-forwarded-for"],
+        json!(["6.6.6.6, 203.0.113.9, 127.0.0.1"])
+    );
+}
+
 #[tokio::test]
 async fn hop_by_hop_request_headers_stay_with_the_client_connection() {
     let up = upstream().await;
