@@ -11,6 +11,49 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+/// Headers in which a proxy tells the site about the client or the
+/// connection, other than the `X-Forwarded-For`, `-Proto` and `-Host` the
+/// gateway sets itself. From a peer that is not a trusted proxy they are
+/// the client's own claims, so they are removed; from a trusted proxy they
+/// are kept as they came. Each is one a common framework or library reads
+/// unasked:
+/// - `Forwarded` (RFC 7239) and `X-Real-IP`: the client's address, like
+///   `X-Forwarded-For`;
+/// - `X-Forwarded-Port`, `X-Forwarded-Prefix`, `X-Forwarded-Server`: where
+///   the client connected (Spring, Symfony, Laravel, ASP.NET, Apache's
+///   mod_proxy), which sites use to build absolute links and redirects;
+/// - `X-Forwarded-Ssl`, `Front-End-Https`, `X-Url-Scheme`: the scheme under
+///   other names (Rack, IIS), like `X-Forwarded-Proto`;
+/// - `Client-IP`, `X-Client-IP`, `True-Client-IP`, `X-Cluster-Client-IP`,
+///   `CF-Connecting-IP`, `Fastly-Client-IP`, `X-Forwarded`, `Forwarded-For`:
+///   the client's address under the names that libraries which look for "the
+///   real IP" try in turn (Rails, `request-ip`).
+pub const CLAIMS_ABOUT_THE_CLIENT: [&str; 16] = [
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-forwarded-ssl",
+    "front-end-https",
+    "x-url-scheme",
+    "client-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-forwarded",
+    "forwarded-for",
+];
+
+/// Headers that tell a site to route on another path than the request
+/// line's (IIS's URL rewrite, and frameworks that honour it, such as older
+/// Symfony and Zend). Rooms are matched on the request line, so these never
+/// reach the site, from whichever peer: a proxy in front that rewrites
+/// paths does so in the request line the gateway sees.
+pub const PATH_OVERRIDES: [&str; 2] = ["x-original-url", "x-rewrite-url"];
+
 /// The elements of `X-Forwarded-For`, left to right: every field line in
 /// order, as one comma-separated list (RFC 9110 §5.3: several lines of a
 /// list header are one list), each element trimmed, empty ones skipped (a
@@ -43,6 +86,20 @@ pub fn chain_with(headers: &HeaderMap, peer_is_trusted: bool, peer: &str) -> Hea
     HeaderValue::from_bytes(&chain).unwrap_or_else(|_| {
         HeaderValue::from_str(peer).unwrap_or_else(|_| HeaderValue::from_static(""))
     })
+}
+
+/// Takes out of a request what its peer may not say: the claims about the
+/// client unless the peer is a trusted proxy, and path overrides from
+/// anybody.
+pub fn remove_unbelieved(headers: &mut HeaderMap, peer_is_trusted: bool) {
+    if !peer_is_trusted {
+        for name in CLAIMS_ABOUT_THE_CLIENT {
+            headers.remove(name);
+        }
+    }
+    for name in PATH_OVERRIDES {
+        headers.remove(name);
+    }
 }
 
 #[cfg(test)]

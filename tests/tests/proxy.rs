@@ -333,6 +333,58 @@ async fn forwarding_headers_are_the_gateways_not_the_clients() {
     );
 }
 
+/// `Forwarded`, `X-Real-IP` and the other headers in which proxies describe
+/// the client are the client's own claims when it is not a trusted proxy:
+/// they never reach the site. From a trusted proxy they pass as they came.
+/// `X-Original-URL` (a path the site would route on instead of the request
+/// line's, walking around the room) reaches the site from nobody.
+#[tokio::test]
+async fn only_a_trusted_proxy_tells_the_site_about_the_client() {
+    const CLAIMS: &[u8] = b"Forwarded: for=6.6.6.6;proto=https;host=evil.example\r\n\
+        X-Real-IP: 6.6.6.6\r\n\
+        X-Forwarded-Port: 443\r\n\
+        X-Forwarded-Prefix: /evil\r\n\
+        X-Original-URL: /echo/vaccini\r\n";
+    let request = |claims: &[u8]| {
+        let mut request = b"GET /echo/elsewhere HTTP/1.1\r\nHost: booking.example\r\n".to_vec();
+        request.extend_from_slice(claims);
+        request.extend_from_slice(b"Connection: close\r\n\r\n");
+        request
+    };
+    let up = upstream().await;
+
+    let untrusted = gateway(&up).room(room("vaccini")).start().await;
+    let response = raw(untrusted.addr, &request(CLAIMS)).await;
+    assert!(response.is_origin_echo(), "{response:?}");
+    let headers = &response.json()["headers"];
+    for name in [
+        "forwarded",
+        "x-real-ip",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-original-url",
+    ] {
+        assert_eq!(headers[name], Value::Null, "{name} reached the site");
+    }
+    assert_eq!(headers["x-forwarded-for"], json!(["127.0.0.1"]));
+
+    let behind_a_proxy = gateway(&up)
+        .room(room("vaccini"))
+        .limits(loose_limits().trusted_proxies(&["127.0.0.0/8"]))
+        .start()
+        .await;
+    let response = raw(behind_a_proxy.addr, &request(CLAIMS)).await;
+    let headers = &response.json()["headers"];
+    assert_eq!(
+        headers["forwarded"],
+        json!(["for=6.6.6.6;proto=https;host=evil.example"])
+    );
+    assert_eq!(headers["x-real-ip"], json!(["6.6.6.6"]));
+    assert_eq!(headers["x-forwarded-port"], json!(["443"]));
+    assert_eq!(headers["x-forwarded-prefix"], json!(["/evil"]));
+    assert_eq!(headers["x-original-url"], Value::Null);
+}
+
 /// Behind a trusted proxy that adds a line of its own rather than extending
 /// the client's, the site gets every `X-Forwarded-For` line, in order, as
 /// one list with the gateway's peer appended: not only the first line, which
