@@ -14,6 +14,7 @@ mod door;
 mod events;
 mod forwarded;
 mod health;
+mod host;
 mod intake;
 pub mod limits;
 pub mod metrics;

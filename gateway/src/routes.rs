@@ -21,7 +21,7 @@ use crate::metrics::RequestOutcome;
 use crate::proxy::ProxyError;
 use crate::room::RoomRuntime;
 use crate::status::Status;
-use crate::{Body, BoxError, Shared, cookies, intake, limits, page, paths};
+use crate::{Body, BoxError, Shared, cookies, host, intake, limits, page, paths};
 
 /// `Retry-After` when the upstream cannot be reached or timed out: each
 /// visitor's page tries again this long after, plus up to half as much
@@ -97,6 +97,11 @@ where
         && let Err(wait) = shared.limits.check_request(&client)
     {
         return ours(Route::Unrouted, too_many(wait, "too many requests"));
+    }
+    // What the request says about itself is checked before any of it is
+    // used: a request the site might read differently from us goes nowhere.
+    if let Err(bad_host) = host::check(request.version(), request.headers()) {
+        return ours(Route::Unrouted, bad_request(bad_host));
     }
     if matches!(request.method(), &Method::GET | &Method::HEAD)
         && request
@@ -436,6 +441,14 @@ fn refused(code: StatusCode, message: &'static str) -> Answer<'static> {
     Answer::Refused {
         code,
         message: Cow::Borrowed(message),
+    }
+}
+
+/// `400`, saying what is wrong with the request.
+fn bad_request(reason: impl std::fmt::Display) -> Answer<'static> {
+    Answer::Refused {
+        code: StatusCode::BAD_REQUEST,
+        message: Cow::Owned(reason.to_string()),
     }
 }
 
