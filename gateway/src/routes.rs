@@ -103,6 +103,10 @@ where
     if let Err(bad_host) = host::check(request.version(), request.headers()) {
         return ours(Route::Unrouted, bad_request(bad_host));
     }
+    let normalised = match paths::normalise_request_path(request.uri().path()) {
+        Ok(normalised) => normalised,
+        Err(unnormalisable) => return ours(Route::Unrouted, bad_request(unnormalisable)),
+    };
     if matches!(request.method(), &Method::GET | &Method::HEAD)
         && request
             .uri()
@@ -116,7 +120,6 @@ where
             cookie.into_iter().collect(),
         );
     }
-    let normalised = paths::normalise(request.uri().path());
     if normalised == "/_anteroom" || normalised.starts_with("/_anteroom/") {
         let (answer, set_cookies) = own_endpoint(shared, &request, &normalised, client).await;
         return (Route::Own, Reply::Ours(answer), set_cookies);
@@ -136,7 +139,10 @@ where
             refused(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
         );
     }
-    let Some(index) = shared.room_matcher.room_for(request.uri().path()) else {
+    let Some(index) = shared
+        .room_matcher
+        .room_of(request.uri().path(), &normalised)
+    else {
         let reply = forward(shared, request, peer, PassHeld::No).await;
         return (Route::Passthrough, reply, Vec::new());
     };

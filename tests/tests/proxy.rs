@@ -1153,11 +1153,9 @@ async fn spelling_a_path_differently_does_not_walk_around_a_room() {
 
 /// An upstream that percent-decodes paths (most frameworks and nginx do)
 /// reads `/echo/%70renota/%ff` as `/echo/prenota/<byte ff>`, under the room.
-/// The gateway decodes the path only when the result is UTF-8, and otherwise
-/// matches the raw, still-encoded spelling, which the room does not
-/// recognise.
+/// Escapes that do not decode to UTF-8 have no one meaning: the gateway
+/// refuses them with `400`, inside a room or not.
 #[tokio::test]
-
 async fn an_invalid_utf8_escape_does_not_walk_around_a_room() {
     let up = upstream().await;
     let gw = gateway(&up)
@@ -1168,14 +1166,49 @@ async fn an_invalid_utf8_escape_does_not_walk_around_a_room() {
     let served = up.requests_served().await;
     for path in ["/echo/%70renota/%ff", "/%65cho/prenota%c3"] {
         let response = raw_get(gw.addr, path).await;
-        assert!(
-            response.is_waiting_page("prenota"),
-            "{path}: {} {}",
-            response.status,
-            response.text()
-        );
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
     }
     assert_eq!(up.requests_served().await, served);
+}
+
+/// Spellings of a room's path that a site decoding more leniently than the
+/// gateway could read as the room's (a fifth layer of escapes, overlong
+/// UTF-8, a padded segment, fullwidth letters raw or escaped, a control
+/// character) are refused with `400` and the reason, and never reach the
+/// site; so are such paths outside every room. Ordinary UTF-8 paths pass.
+#[tokio::test]
+async fn a_path_that_cannot_be_normalised_is_refused_and_never_reaches_the_site() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("prenota").paths(&["/echo/prenota"]).capacity(1))
+        .start()
+        .await;
+    let _inside = fill_room(&gw, "/echo/prenota").await;
+    let served = up.requests_served().await;
+    for path in [
+        "/echo/%2525252570renota",
+        "/echo/%c0%afprenota",
+        "/echo%c0%afprenota",
+        "/echo/%20prenota",
+        "/echo/prenota%09",
+        "/echo/ｐｒｅｎｏｔａ",
+        "/echo/%EF%BD%90%EF%BD%92%EF%BD%85%EF%BD%8E%EF%BD%8F%EF%BD%94%EF%BD%81",
+        "/echo/open/%00",
+        "/echo/%EF%BC%8Fopen",
+    ] {
+        let response = raw_get(gw.addr, path).await;
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
+        assert!(response.json()["error"].is_string(), "{path}");
+    }
+    assert_eq!(up.requests_served().await, served, "none reached the site");
+    for path in [
+        "/echo/città/è",
+        "/echo/citt%C3%A0/%C3%A8",
+        "/echo/a%2Fb+c%20d",
+    ] {
+        let response = raw_get(gw.addr, path).await;
+        assert!(response.is_origin_echo(), "{path}: {response:?}");
+    }
 }
 
 // ---------------------------------------------------------------- connections

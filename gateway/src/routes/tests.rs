@@ -361,3 +361,61 @@ async fn a_duplicate_invalid_or_missing_host_is_refused_before_any_room() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{host}");
     }
 }
+
+/// A path whose meaning depends on how the site decodes it (five layers of
+/// escapes, overlong UTF-8, a padded segment, fullwidth letters, a control
+/// character) is refused with `400` and the reason, before any room and
+/// without reaching the upstream, for every path, protected or not. An
+/// ordinary UTF-8 path is not.
+#[tokio::test]
+async fn a_path_that_cannot_be_normalised_is_refused_before_any_room() {
+    let gateway = gateway(1, "");
+    step(&gateway).await;
+    for (target, reason) in [
+        (
+            "/%2525252570renota",
+            "the path is percent-encoded more than 4 times over",
+        ),
+        (
+            "/%c0%afprenota",
+            "the path's escapes do not decode to UTF-8",
+        ),
+        (
+            "/%20prenota",
+            "a path segment begins or ends with white space",
+        ),
+        ("/prenota/%00", "the path holds a control character"),
+        (
+            "/%EF%BD%90%EF%BD%92%EF%BD%85%EF%BD%8E%EF%BD%8F%EF%BD%94%EF%BD%81",
+            "the path holds a character that stands for an ASCII one (such as a fullwidth letter)",
+        ),
+        (
+            "/_anteroom/%c0%af",
+            "the path's escapes do not decode to UTF-8",
+        ),
+        (
+            "/elsewhere/%ff",
+            "the path's escapes do not decode to UTF-8",
+        ),
+    ] {
+        let response = ask(&gateway, request(Method::GET, target, &[])).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{target}");
+        assert_eq!(json(response).await["error"], reason, "{target}");
+    }
+    assert_eq!(
+        gateway.shared.rooms[0].snapshot().map(|s| s.issued),
+        Some(0),
+        "no place was taken"
+    );
+    // Ordinary UTF-8, inside a room and outside: the room's door (a place,
+    // and the site, which does not answer: 503 with the pass) and the
+    // upstream (502).
+    let inside = ask(
+        &gateway,
+        request(Method::GET, "/prenota/citt%C3%A0/%C3%A8", &[]),
+    )
+    .await;
+    assert_eq!(inside.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let outside = ask(&gateway, request(Method::GET, "/città/a%2Fb+c", &[])).await;
+    assert_eq!(outside.status(), StatusCode::BAD_GATEWAY);
+}
