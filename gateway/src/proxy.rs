@@ -16,8 +16,8 @@ use tokio::sync::Semaphore;
 
 use anteroom_config::Config;
 
+use crate::cookies;
 use crate::{Body, BoxError};
-use crate::{cookies, forwarded};
 use bytes::Bytes;
 
 /// Idle upstream connections kept per upstream host. Enough for a busy site
@@ -310,12 +310,12 @@ fn prepare_request_headers(
     let peer_is_trusted = peer_kind == Peer::Trusted;
     remove_hop_by_hop(headers);
     cookies::strip_ours(headers);
-    forwarded::remove_unbelieved(headers, peer_is_trusted);
+    crate::forwarded::remove_unbelieved(headers, peer_is_trusted);
 
     // X-Forwarded-For: append the peer to what a trusted proxy reported (all
     // its lines, in order); from anybody else, start afresh.
-    let chain = forwarded::chain_with(headers, peer_is_trusted, &peer.to_string());
-    headers.insert(forwarded::X_FORWARDED_FOR, chain);
+    let chain = crate::forwarded::chain_with(headers, peer_is_trusted, &peer.to_string());
+    headers.insert(crate::forwarded::X_FORWARDED_FOR, chain);
     if !(peer_is_trusted && headers.contains_key("x-forwarded-proto")) {
         headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     }
