@@ -4,8 +4,8 @@
 //! path's cost budget.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -132,21 +132,33 @@ impl RedisServer {
         assert_eq!(first.as_deref(), Some("+OK"));
         let count = Arc::new(AtomicU64::new(0));
         let counter = count.clone();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let logged = log.clone();
         let (markers_seen, markers) = watch::channel(0);
         let task = tokio::spawn(async move {
             // Lines look like `+1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" ...`,
             // or `[0 lua]` for a command a script ran.
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(marker) = marker_in(&line) {
-                    markers_seen.send_replace(marker);
-                } else if !line.contains(" lua]") {
+                if line.contains(" lua]") {
+                    continue;
+                }
+                let marker = marker_in(&line);
+                if marker.is_none() {
                     counter.fetch_add(1, Ordering::SeqCst);
+                }
+                // A std Mutex: a push, never held across an await.
+                if let Ok(mut log) = logged.lock() {
+                    log.push(line);
+                }
+                if let Some(marker) = marker {
+                    markers_seen.send_replace(marker);
                 }
             }
         });
         CommandCounter {
             port: self.port,
             count,
+            log,
             markers_sent: AtomicU64::new(0),
             markers,
             task,
@@ -177,6 +189,9 @@ impl Drop for RedisServer {
 pub struct CommandCounter {
     port: u16,
     count: Arc<AtomicU64>,
+    /// Every line MONITOR showed for a command a client sent, markers
+    /// included, in the order Redis ran them.
+    log: Arc<Mutex<Vec<String>>>,
     /// Markers [`CommandCounter::seen`] has sent, and the last one MONITOR
     /// has shown.
     markers_sent: AtomicU64,
@@ -193,6 +208,26 @@ impl CommandCounter {
     /// now, has come through, so has every command run before it: the
     /// figure is complete without waiting out MONITOR's lag.
     pub async fn seen(&self) -> u64 {
+        self.mark().await;
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Every command clients have sent so far, as MONITOR showed them
+    /// (`+1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" ...`), in the order
+    /// Redis ran them, with the markers of [`CommandCounter::mark`] among
+    /// them; complete up to now, as for [`CommandCounter::seen`].
+    pub async fn lines(&self) -> Vec<String> {
+        self.mark().await;
+        match self.log.lock() {
+            Ok(log) => log.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts a marker among the commands, now, and waits until MONITOR has
+    /// shown it: a point in the order of [`CommandCounter::lines`], which
+    /// the returned text (the marker, quoted) finds.
+    pub async fn mark(&self) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let marker = self.markers_sent.fetch_add(1, Ordering::SeqCst) + 1;
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
@@ -214,7 +249,7 @@ impl CommandCounter {
         .await
         .expect("MONITOR shows the marker")
         .expect("the MONITOR connection is open");
-        self.count.load(Ordering::SeqCst)
+        format!("\"{MARKER}{marker}\"")
     }
 }
 

@@ -166,22 +166,23 @@ pub fn retry_after_seconds(wait: Duration) -> u64 {
 }
 
 /// The client's address: the peer, or, behind trusted proxies, the
-/// right-most untrusted address of `X-Forwarded-For`.
+/// right-most untrusted address of `X-Forwarded-For` (all its lines, as one
+/// list: the chain the proxy forwards, so the site finds the same client).
 fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
     let mut client = peer;
-    // Walk from the right (the hop nearest us) while hops are our proxies.
-    let hops = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect::<Vec<_>>();
-    for hop in hops.iter().rev().flat_map(|value| value.rsplit(',')) {
-        let Ok(address) = hop.trim().parse::<IpAddr>() else {
-            // Garbage where an address should be: stop believing the chain.
+    // Walk from the right (the hop nearest us) while hops are our proxies,
+    // over every line of the header as one list, as the proxy forwards it.
+    for hop in crate::forwarded::forwarded_for(headers).rev() {
+        let Some(address) = std::str::from_utf8(hop)
+            .ok()
+            .and_then(|hop| hop.parse::<IpAddr>().ok())
+        else {
+            // Garbage where an address should be (bytes that are not even
+            // text included): stop believing the chain.
             break;
         };
         client = address;
@@ -350,6 +351,31 @@ mod tests {
         );
         assert_eq!(
             client_address(ip("10.0.0.1"), &headers, &trusted),
+            ip("10.0.0.1")
+        );
+        // Several lines are one list, read from the last line's right end:
+        // our proxy's own line, then the client's.
+        let mut lines = HeaderMap::new();
+        lines.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        lines.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 10.0.0.2"),
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &lines, &trusted),
+            ip("203.0.113.9")
+        );
+        // A line that is not even text is garbage like any other: it ends
+        // the walk, rather than being skipped so that the line to its left
+        // (the client's words) is believed.
+        let mut lines = HeaderMap::new();
+        lines.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        lines.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &lines, &trusted),
             ip("10.0.0.1")
         );
         // No header: the proxy itself.

@@ -374,19 +374,12 @@ fn prepare_request_headers(
     let peer_is_trusted = peer_kind == Peer::Trusted;
     remove_hop_by_hop(headers);
     cookies::strip_ours(headers);
+    crate::forwarded::remove_unbelieved(headers, peer_is_trusted);
 
-    // X-Forwarded-For: append the peer to what a trusted proxy reported;
-    // from anybody else, start afresh.
-    let peer_text = peer.to_string();
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(chain) if peer_is_trusted && !chain.trim().is_empty() => {
-            format!("{chain}, {peer_text}")
-        }
-        _ => peer_text,
-    };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert("x-forwarded-for", value);
-    }
+    // X-Forwarded-For: append the peer to what a trusted proxy reported (all
+    // its lines, in order); from anybody else, start afresh.
+    let chain = crate::forwarded::chain_with(headers, peer_is_trusted, &peer.to_string());
+    headers.insert(crate::forwarded::X_FORWARDED_FOR, chain);
     if !(peer_is_trusted && headers.contains_key("x-forwarded-proto")) {
         headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     }
@@ -439,5 +432,68 @@ mod tests {
         );
         assert_eq!(headers["x-forwarded-for"], "1.2.3.4, 10.0.0.9");
         assert_eq!(headers["x-forwarded-proto"], "https");
+    }
+
+    /// What an untrusted client says about itself in the other forwarding
+    /// headers never reaches the site; what a trusted proxy says does.
+    /// Path overrides reach it from nobody.
+    #[test]
+    fn only_trusted_peers_speak_about_the_client() {
+        let claims = [
+            ("forwarded", "for=6.6.6.6;proto=https;host=evil.example"),
+            ("x-real-ip", "6.6.6.6"),
+            ("x-forwarded-port", "443"),
+            ("x-forwarded-prefix", "/evil"),
+            ("true-client-ip", "6.6.6.6"),
+            ("x-original-url", "/prenota"),
+            ("x-rewrite-url", "/prenota"),
+        ];
+        let sent = || {
+            let mut headers = HeaderMap::new();
+            for (name, value) in claims {
+                headers.append(name, HeaderValue::from_static(value));
+            }
+            headers
+        };
+        let mut untrusted = sent();
+        prepare_request_headers(
+            &mut untrusted,
+            "10.0.0.9".parse().unwrap(),
+            Peer::Untrusted,
+            None,
+        );
+        for (name, _) in claims {
+            assert!(untrusted.get(name).is_none(), "{name} reached the site");
+        }
+        let mut trusted = sent();
+        prepare_request_headers(
+            &mut trusted,
+            "10.0.0.9".parse().unwrap(),
+            Peer::Trusted,
+            None,
+        );
+        for (name, value) in &claims[..5] {
+            assert_eq!(trusted[*name], *value, "{name}");
+        }
+        assert!(trusted.get("x-original-url").is_none());
+        assert!(trusted.get("x-rewrite-url").is_none());
+    }
+
+    /// A trusted proxy that adds its own `X-Forwarded-For` line instead of
+    /// extending the client's: the site gets every line, in order, as one
+    /// list, not only the first (which the client wrote).
+    #[test]
+    fn every_forwarded_for_line_of_a_trusted_peer_is_kept_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        prepare_request_headers(
+            &mut headers,
+            "10.0.0.9".parse().unwrap(),
+            Peer::Trusted,
+            None,
+        );
+        let lines: Vec<&HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(lines, ["6.6.6.6, 203.0.113.9, 10.0.0.9"]);
     }
 }

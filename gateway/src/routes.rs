@@ -21,7 +21,7 @@ use crate::metrics::RequestOutcome;
 use crate::proxy::ProxyError;
 use crate::room::RoomRuntime;
 use crate::status::Status;
-use crate::{Body, BoxError, Shared, cookies, intake, limits, page, paths};
+use crate::{Body, BoxError, Shared, cookies, host, intake, limits, page, paths};
 
 /// `Retry-After` when the upstream cannot be reached or timed out: each
 /// visitor's page tries again this long after, plus up to half as much
@@ -98,6 +98,15 @@ where
     {
         return ours(Route::Unrouted, too_many(wait, "too many requests"));
     }
+    // What the request says about itself is checked before any of it is
+    // used: a request the site might read differently from us goes nowhere.
+    if let Err(bad_host) = host::check(request.version(), request.headers()) {
+        return ours(Route::Unrouted, bad_request(bad_host));
+    }
+    let normalised = match paths::normalise_request_path(request.uri().path()) {
+        Ok(normalised) => normalised,
+        Err(unnormalisable) => return ours(Route::Unrouted, bad_request(unnormalisable)),
+    };
     if matches!(request.method(), &Method::GET | &Method::HEAD)
         && request
             .uri()
@@ -111,7 +120,6 @@ where
             cookie.into_iter().collect(),
         );
     }
-    let normalised = paths::normalise(request.uri().path());
     if normalised == "/_anteroom" || normalised.starts_with("/_anteroom/") {
         let (answer, set_cookies) = own_endpoint(shared, &request, &normalised, client).await;
         return (Route::Own, Reply::Ours(answer), set_cookies);
@@ -131,7 +139,10 @@ where
             refused(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
         );
     }
-    let Some(index) = shared.room_matcher.room_for(request.uri().path()) else {
+    let Some(index) = shared
+        .room_matcher
+        .room_of(request.uri().path(), &normalised)
+    else {
         let reply = forward(shared, request, (peer, client), PassHeld::No).await;
         return (Route::Passthrough, reply, Vec::new());
     };
@@ -449,6 +460,14 @@ fn refused(code: StatusCode, message: &'static str) -> Answer<'static> {
     Answer::Refused {
         code,
         message: Cow::Borrowed(message),
+    }
+}
+
+/// `400`, saying what is wrong with the request.
+fn bad_request(reason: impl std::fmt::Display) -> Answer<'static> {
+    Answer::Refused {
+        code: StatusCode::BAD_REQUEST,
+        message: Cow::Owned(reason.to_string()),
     }
 }
 

@@ -11,7 +11,7 @@
 
 use anteroom_config::{Config, Room};
 use anteroom_gateway::page::{Pages, Reader, WaitingView};
-use anteroom_gateway::paths::{normalise, room_for};
+use anteroom_gateway::paths::{normalise, normalise_request_path, room_for};
 use anteroom_gateway::token::{Keyring, MAX_TOKEN_LEN, Pass, Ticket, new_pass_id};
 use anteroom_store::RoomState;
 use proptest::prelude::*;
@@ -494,6 +494,71 @@ proptest! {
             spelled,
             normalise(&spelled)
         );
+    }
+}
+
+/// A path of ordinary words in several scripts (letters that are their
+/// own compatibility form), each character sent raw or percent-encoded as
+/// UTF-8, as browsers do.
+fn ordinary_utf8_path() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(regex("[a-zA-Z0-9à-ÿа-я一-龥._~+-]{1,8}"), 0..5),
+        any::<bool>(),
+        prop::collection::vec(any::<bool>(), 64),
+    )
+        .prop_map(|(segments, trailing_slash, escape)| {
+            let mut escape = escape.into_iter().cycle();
+            let mut path = String::new();
+            for segment in segments {
+                path.push('/');
+                for character in segment.chars() {
+                    if escape.next().unwrap_or(false) {
+                        let mut bytes = [0; 4];
+                        for byte in character.encode_utf8(&mut bytes).bytes() {
+                            path.push_str(&format!("%{byte:02X}"));
+                        }
+                    } else {
+                        path.push(character);
+                    }
+                }
+            }
+            if trailing_slash || path.is_empty() {
+                path.push('/');
+            }
+            path
+        })
+}
+
+proptest! {
+    #![proptest_config(cheap())]
+
+    /// The strict form of a request path takes anything, and when it
+    /// accepts a path its normal form is the one matching uses.
+    #[test]
+    fn normalise_request_path_takes_any_string(path in any::<String>()) {
+        if let Ok(normalised) = normalise_request_path(&path) {
+            prop_assert_eq!(normalised, normalise(&path), "{:?}", path);
+        }
+    }
+
+    #[test]
+    fn normalise_request_path_takes_any_bytes(path in lossy_bytes(512)) {
+        if let Ok(normalised) = normalise_request_path(&path) {
+            prop_assert_eq!(normalised, normalise(&path), "{:?}", path);
+        }
+    }
+
+    #[test]
+    fn normalise_request_path_takes_path_soup(path in escape_soup()) {
+        if let Ok(normalised) = normalise_request_path(&path) {
+            prop_assert_eq!(normalised, normalise(&path), "{:?}", path);
+        }
+    }
+
+    /// Ordinary UTF-8 paths, raw or escaped, are never refused.
+    #[test]
+    fn an_ordinary_utf8_path_is_never_refused(path in ordinary_utf8_path()) {
+        prop_assert_eq!(normalise_request_path(&path), Ok(normalise(&path)), "{:?}", path);
     }
 }
 

@@ -163,6 +163,62 @@ async fn a_request_smuggled_behind_conflicting_framing_is_never_served() {
     }
 }
 
+/// Two `Host` lines, a `Host` that is not `host[:port]`, or none in
+/// HTTP/1.1 (RFC 9112 §3.2): `400` with the reason, for a room's path and an
+/// open one alike, and nothing reaches the site or takes a place.
+#[tokio::test]
+async fn a_duplicate_invalid_or_missing_host_is_refused_and_never_reaches_the_site() {
+    let up = upstream().await;
+    let gw = gateway(&up).room(room("vaccini")).start().await;
+    let before = up.requests_served().await;
+    let heads: [(&str, &str); 6] = [
+        (
+            "Host: gateway\r\nHost: evil.example\r\n",
+            "more than one Host header",
+        ),
+        (
+            "Host: gateway\r\nHost: gateway\r\n",
+            "more than one Host header",
+        ),
+        (
+            "Host: a b\r\n",
+            "the Host header is not a valid host[:port]",
+        ),
+        (
+            "Host: x@y\r\n",
+            "the Host header is not a valid host[:port]",
+        ),
+        ("Host:\r\n", "the Host header is not a valid host[:port]"),
+        ("", "an HTTP/1.1 request needs a Host header"),
+    ];
+    for path in [ROOM, OPEN, "/_anteroom/status"] {
+        for (host_lines, reason) in heads {
+            let request = format!("GET {path} HTTP/1.1\r\n{host_lines}Connection: close\r\n\r\n");
+            let mut stream = TcpStream::connect(gw.addr).await.expect("connect");
+            stream.write_all(request.as_bytes()).await.expect("send");
+            let response = read_response(&mut stream).await.expect("an answer");
+            assert_eq!(response.status, 400, "{path} {host_lines:?}");
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.body).expect("a JSON reason");
+            assert_eq!(body["error"], reason, "{path} {host_lines:?}");
+        }
+    }
+    assert_eq!(
+        up.requests_served().await,
+        before,
+        "nothing reached the site"
+    );
+    // HTTP/1.0 may go without a Host.
+    let mut stream = TcpStream::connect(gw.addr).await.expect("connect");
+    stream
+        .write_all(format!("GET {OPEN} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let response = read_response(&mut stream).await.expect("an answer");
+    assert_eq!(response.status, 200);
+    assert_eq!(up.requests_served().await, before + 1);
+}
+
 /// A request body that is broken (a malformed chunk) or cut short (the
 /// client closes mid-body) is the client's fault: a `4xx`, or no answer to
 /// a client that has gone. The gateway answers `502` and logs "upstream

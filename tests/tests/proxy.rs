@@ -333,6 +333,86 @@ async fn forwarding_headers_are_the_gateways_not_the_clients() {
     );
 }
 
+/// `Forwarded`, `X-Real-IP` and the other headers in which proxies describe
+/// the client are the client's own claims when it is not a trusted proxy:
+/// they never reach the site. From a trusted proxy they pass as they came.
+/// `X-Original-URL` (a path the site would route on instead of the request
+/// line's, walking around the room) reaches the site from nobody.
+#[tokio::test]
+async fn only_a_trusted_proxy_tells_the_site_about_the_client() {
+    const CLAIMS: &[u8] = b"Forwarded: for=6.6.6.6;proto=https;host=evil.example\r\n\
+        X-Real-IP: 6.6.6.6\r\n\
+        X-Forwarded-Port: 443\r\n\
+        X-Forwarded-Prefix: /evil\r\n\
+        X-Original-URL: /echo/vaccini\r\n";
+    let request = |claims: &[u8]| {
+        let mut request = b"GET /echo/elsewhere HTTP/1.1\r\nHost: booking.example\r\n".to_vec();
+        request.extend_from_slice(claims);
+        request.extend_from_slice(b"Connection: close\r\n\r\n");
+        request
+    };
+    let up = upstream().await;
+
+    let untrusted = gateway(&up).room(room("vaccini")).start().await;
+    let response = raw(untrusted.addr, &request(CLAIMS)).await;
+    assert!(response.is_origin_echo(), "{response:?}");
+    let headers = &response.json()["headers"];
+    for name in [
+        "forwarded",
+        "x-real-ip",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-original-url",
+    ] {
+        assert_eq!(headers[name], Value::Null, "{name} reached the site");
+    }
+    assert_eq!(headers["x-forwarded-for"], json!(["127.0.0.1"]));
+
+    let behind_a_proxy = gateway(&up)
+        .room(room("vaccini"))
+        .limits(loose_limits().trusted_proxies(&["127.0.0.0/8"]))
+        .start()
+        .await;
+    let response = raw(behind_a_proxy.addr, &request(CLAIMS)).await;
+    let headers = &response.json()["headers"];
+    assert_eq!(
+        headers["forwarded"],
+        json!(["for=6.6.6.6;proto=https;host=evil.example"])
+    );
+    assert_eq!(headers["x-real-ip"], json!(["6.6.6.6"]));
+    assert_eq!(headers["x-forwarded-port"], json!(["443"]));
+    assert_eq!(headers["x-forwarded-prefix"], json!(["/evil"]));
+    assert_eq!(headers["x-original-url"], Value::Null);
+}
+
+/// Behind a trusted proxy that adds a line of its own rather than extending
+/// the client's, the site gets every `X-Forwarded-For` line, in order, as
+/// one list with the gateway's peer appended: not only the first line, which
+/// the client wrote.
+#[tokio::test]
+async fn every_forwarded_for_line_from_a_trusted_proxy_reaches_the_site_in_order() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini"))
+        .limits(loose_limits().trusted_proxies(&["127.0.0.0/8"]))
+        .start()
+        .await;
+    let response = raw(
+        gw.addr,
+        b"GET /echo/elsewhere HTTP/1.1\r\n\
+          Host: booking.example\r\n\
+          X-Forwarded-For: 6.6.6.6\r\n\
+          X-Forwarded-For: 203.0.113.9\r\n\
+          Connection: close\r\n\r\n",
+    )
+    .await;
+    assert!(response.is_origin_echo(), "{response:?}");
+    assert_eq!(
+        response.json()["headers"]["x-forwarded-for"],
+        json!(["6.6.6.6, 203.0.113.9, 127.0.0.1"])
+    );
+}
+
 #[tokio::test]
 async fn hop_by_hop_request_headers_stay_with_the_client_connection() {
     let up = upstream().await;
@@ -1073,11 +1153,9 @@ async fn spelling_a_path_differently_does_not_walk_around_a_room() {
 
 /// An upstream that percent-decodes paths (most frameworks and nginx do)
 /// reads `/echo/%70renota/%ff` as `/echo/prenota/<byte ff>`, under the room.
-/// The gateway decodes the path only when the result is UTF-8, and otherwise
-/// matches the raw, still-encoded spelling, which the room does not
-/// recognise.
+/// Escapes that do not decode to UTF-8 have no one meaning: the gateway
+/// refuses them with `400`, inside a room or not.
 #[tokio::test]
-
 async fn an_invalid_utf8_escape_does_not_walk_around_a_room() {
     let up = upstream().await;
     let gw = gateway(&up)
@@ -1088,14 +1166,49 @@ async fn an_invalid_utf8_escape_does_not_walk_around_a_room() {
     let served = up.requests_served().await;
     for path in ["/echo/%70renota/%ff", "/%65cho/prenota%c3"] {
         let response = raw_get(gw.addr, path).await;
-        assert!(
-            response.is_waiting_page("prenota"),
-            "{path}: {} {}",
-            response.status,
-            response.text()
-        );
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
     }
     assert_eq!(up.requests_served().await, served);
+}
+
+/// Spellings of a room's path that a site decoding more leniently than the
+/// gateway could read as the room's (a fifth layer of escapes, overlong
+/// UTF-8, a padded segment, fullwidth letters raw or escaped, a control
+/// character) are refused with `400` and the reason, and never reach the
+/// site; so are such paths outside every room. Ordinary UTF-8 paths pass.
+#[tokio::test]
+async fn a_path_that_cannot_be_normalised_is_refused_and_never_reaches_the_site() {
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("prenota").paths(&["/echo/prenota"]).capacity(1))
+        .start()
+        .await;
+    let _inside = fill_room(&gw, "/echo/prenota").await;
+    let served = up.requests_served().await;
+    for path in [
+        "/echo/%2525252570renota",
+        "/echo/%c0%afprenota",
+        "/echo%c0%afprenota",
+        "/echo/%20prenota",
+        "/echo/prenota%09",
+        "/echo/ｐｒｅｎｏｔａ",
+        "/echo/%EF%BD%90%EF%BD%92%EF%BD%85%EF%BD%8E%EF%BD%8F%EF%BD%94%EF%BD%81",
+        "/echo/open/%00",
+        "/echo/%EF%BC%8Fopen",
+    ] {
+        let response = raw_get(gw.addr, path).await;
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
+        assert!(response.json()["error"].is_string(), "{path}");
+    }
+    assert_eq!(up.requests_served().await, served, "none reached the site");
+    for path in [
+        "/echo/città/è",
+        "/echo/citt%C3%A0/%C3%A8",
+        "/echo/a%2Fb+c%20d",
+    ] {
+        let response = raw_get(gw.addr, path).await;
+        assert!(response.is_origin_echo(), "{path}: {response:?}");
+    }
 }
 
 // ---------------------------------------------------------------- connections

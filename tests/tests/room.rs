@@ -1,12 +1,15 @@
 //! The waiting room end to end, on both backends: direct entry, capacity,
-//! strict order, session expiry, no-shows, sleeping tabs, the waiting page.
+//! strict order, session expiry, no-shows, sleeping tabs, the waiting page;
+//! and, on Redis, two gateways: one order, and how soon a leave on one
+//! reaches the other.
 
 use std::time::Duration;
 
 use anteroom_gateway::Clock;
+use anteroom_gateway::room::ACTIVITY_FLUSH_INTERVAL;
 use anteroom_tests::{
-    Backend, GatewayHandle, RedisServer, Upstream, Visitor, cookie_value, gateway, room,
-    set_cookies, upstream,
+    Backend, GatewayHandle, RedisServer, STEP_INTERVAL, Upstream, Visitor, cookie_value,
+    eventually, gateway, plain_client, room, set_cookies, upstream,
 };
 use futures::future::join_all;
 
@@ -347,6 +350,124 @@ async fn order_is_global_across_two_gateways() {
         }
         inside = other[turn].clone();
     }
+}
+
+/// A pass that left on gateway A is honoured by gateway B until B's next
+/// activity report that carries it: the store remembers the leave at once,
+/// but B hears of it only as the answer to a report (every
+/// `ACTIVITY_FLUSH_INTERVAL`, 10 steps), and B only reports a pass it has
+/// served. Measured in B's steps, in the order Redis ran the commands
+/// (MONITOR), not in time: after B serves the pass that left, B takes at
+/// most one report's worth of steps before the report that revokes it, and
+/// from then on refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_that_left_on_one_gateway_is_refused_by_another_at_its_next_activity_report() {
+    let redis = RedisServer::start().await;
+    let up = upstream().await;
+    let a = gateway(&up)
+        .room(room("vaccini"))
+        .redis(&redis)
+        .start()
+        .await;
+    let b = gateway(&up)
+        .room(room("vaccini"))
+        .redis(&redis)
+        .start()
+        .await;
+    let client = plain_client();
+    let entry = client.get(a.url(ROOM)).send().await.expect("request");
+    let pass = cookie_value(&entry, "anteroom_pass_vaccini").expect("straight in");
+    let pass = format!("anteroom_pass_vaccini={pass}");
+    let state_on_b = || async {
+        let status: serde_json::Value = client
+            .get(b.url("/_anteroom/status?room=vaccini"))
+            .header("cookie", &pass)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("the status JSON");
+        status["state"].as_str().unwrap_or_default().to_owned()
+    };
+    let commands = redis.monitor().await;
+
+    // B serves the pass, and reports it: only B ever reports it (A let it
+    // in, which is no activity), so every report of this room is B's.
+    assert_eq!(state_on_b().await, "admitted");
+    eventually("B reports the pass's activity", || async {
+        commands.lines().await.iter().any(|line| is_report(line))
+    })
+    .await;
+    let lines = commands.lines().await;
+    let b_client = lines
+        .iter()
+        .find(|line| is_report(line))
+        .and_then(|line| client_of(line))
+        .expect("a report names its client")
+        .to_owned();
+
+    // The pass leaves through A. B, which holds nothing to report, still
+    // honours it: it has not asked the store since.
+    let left = client
+        .post(a.url("/_anteroom/leave?room=vaccini"))
+        .header("cookie", &pass)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(left.status(), 200);
+    assert_eq!(state_on_b().await, "admitted", "B has not heard yet");
+    let served_after_leaving = commands.mark().await;
+    eventually("B refuses the pass that left", || async {
+        state_on_b().await != "admitted"
+    })
+    .await;
+    assert_eq!(state_on_b().await, "none", "and keeps refusing it");
+
+    let lines = commands.lines().await;
+    let leave = lines
+        .iter()
+        .position(|line| line.contains("\"ZADD\" \"anteroom:{vaccini}:left\""))
+        .expect("the leave reached the store");
+    let served = lines
+        .iter()
+        .position(|line| line.contains(&served_after_leaving))
+        .expect("the marker is in the log");
+    let revoking = leave
+        + lines[leave..]
+            .iter()
+            .position(|line| is_report(line))
+            .expect("B reported the pass after it left");
+    let b_steps = lines[served.min(revoking)..revoking]
+        .iter()
+        .filter(|line| is_room_script(line) && client_of(line) == Some(b_client.as_str()))
+        .count();
+    let steps_per_report =
+        (ACTIVITY_FLUSH_INTERVAL.as_millis() / STEP_INTERVAL.as_millis()) as usize;
+    assert!(
+        b_steps <= steps_per_report,
+        "B took {b_steps} steps between serving the pass that left and the report that revoked it"
+    );
+}
+
+/// A MONITOR line of the activity report (the touch script, the one script
+/// given the room's `left` key).
+fn is_report(line: &str) -> bool {
+    line.contains("\"EVAL") && line.contains("\"anteroom:{vaccini}:left\"")
+}
+
+/// A MONITOR line of one of the room's scripts that take its three main
+/// keys: the step, an arrival, a claim, a change.
+fn is_room_script(line: &str) -> bool {
+    line.contains("\"EVAL") && line.contains("\"anteroom:{vaccini}:pending\"")
+}
+
+/// The client of a MONITOR line: `127.0.0.1:5555` in
+/// `+1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" ...`.
+fn client_of(line: &str) -> Option<&str> {
+    let (_, after) = line.split_once(" [")?;
+    let (database_and_client, _) = after.split_once(']')?;
+    database_and_client.split_whitespace().nth(1)
 }
 
 /// A link cannot make a visitor leave: `GET /_anteroom/leave` only shows a

@@ -46,6 +46,8 @@ async fn step(gateway: &Gateway) {
     }
 }
 
+/// An HTTP/1.1 request with `headers`, and `Host: booking.example` as every
+/// client sends unless `headers` has a Host of its own.
 fn request(
     method: Method,
     target: &str,
@@ -54,6 +56,11 @@ fn request(
     let mut request = Request::new(Full::new(Bytes::new()));
     *request.method_mut() = method;
     *request.uri_mut() = target.parse().expect("a valid target");
+    if !headers.iter().any(|(name, _)| name == header::HOST) {
+        request
+            .headers_mut()
+            .insert(header::HOST, HeaderValue::from_static("booking.example"));
+    }
     for (name, value) in headers {
         request
             .headers_mut()
@@ -286,4 +293,129 @@ async fn only_a_good_pass_exempts_a_status_poll_from_the_rate_limit() {
     let left = "2123456789abcdef0123456789abcdef";
     gateway.shared.rooms[0].revoke(left, now);
     assert!(limited(polls(pass_cookie(&gateway, left, now)).await));
+}
+
+/// Two `Host` lines, or one that is not `host[:port]`, or none in HTTP/1.1:
+/// `400` saying so, before any room looks at the request (no place taken)
+/// and without reaching the upstream (which would answer `502`).
+#[tokio::test]
+async fn a_duplicate_invalid_or_missing_host_is_refused_before_any_room() {
+    let gateway = gateway(1, "");
+    step(&gateway).await;
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["booking.example", "booking.example"],
+            "more than one Host header",
+        ),
+        (
+            &["booking.example", "evil.example"],
+            "more than one Host header",
+        ),
+        (&["a b"], "the Host header is not a valid host[:port]"),
+        (&["x@y"], "the Host header is not a valid host[:port]"),
+        (&[""], "the Host header is not a valid host[:port]"),
+        (
+            &["booking.example:99999"],
+            "the Host header is not a valid host[:port]",
+        ),
+    ];
+    for target in ["/prenota", "/elsewhere", "/_anteroom/status"] {
+        for (hosts, message) in cases {
+            let headers: Vec<(header::HeaderName, &str)> =
+                hosts.iter().map(|host| (header::HOST, *host)).collect();
+            let response = ask(&gateway, request(Method::GET, target, &headers)).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::BAD_REQUEST,
+                "{target} {hosts:?}"
+            );
+            assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+            assert_eq!(json(response).await["error"], message, "{target} {hosts:?}");
+        }
+        let mut missing = request(Method::GET, target, &[]);
+        missing.headers_mut().remove(header::HOST);
+        let response = ask(&gateway, missing).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{target}");
+        assert_eq!(
+            json(response).await["error"],
+            "an HTTP/1.1 request needs a Host header"
+        );
+    }
+    assert_eq!(
+        gateway.shared.rooms[0].snapshot().map(|s| s.issued),
+        Some(0),
+        "no place was taken"
+    );
+    // HTTP/1.0 may go without.
+    let mut old = request(Method::GET, "/_anteroom/nothing", &[]);
+    old.headers_mut().remove(header::HOST);
+    *old.version_mut() = http::Version::HTTP_10;
+    assert_eq!(ask(&gateway, old).await.status(), StatusCode::NOT_FOUND);
+    // A good Host, with a port or an IPv6 literal, is no reason to refuse.
+    for host in ["booking.example:8443", "[::1]:3000", "127.0.0.1"] {
+        let response = ask(
+            &gateway,
+            request(Method::GET, "/_anteroom/nothing", &[(header::HOST, host)]),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{host}");
+    }
+}
+
+/// A path whose meaning depends on how the site decodes it (five layers of
+/// escapes, overlong UTF-8, a padded segment, fullwidth letters, a control
+/// character) is refused with `400` and the reason, before any room and
+/// without reaching the upstream, for every path, protected or not. An
+/// ordinary UTF-8 path is not.
+#[tokio::test]
+async fn a_path_that_cannot_be_normalised_is_refused_before_any_room() {
+    let gateway = gateway(1, "");
+    step(&gateway).await;
+    for (target, reason) in [
+        (
+            "/%2525252570renota",
+            "the path is percent-encoded more than 4 times over",
+        ),
+        (
+            "/%c0%afprenota",
+            "the path's escapes do not decode to UTF-8",
+        ),
+        (
+            "/%20prenota",
+            "a path segment begins or ends with white space",
+        ),
+        ("/prenota/%00", "the path holds a control character"),
+        (
+            "/%EF%BD%90%EF%BD%92%EF%BD%85%EF%BD%8E%EF%BD%8F%EF%BD%94%EF%BD%81",
+            "the path holds a character that stands for an ASCII one (such as a fullwidth letter)",
+        ),
+        (
+            "/_anteroom/%c0%af",
+            "the path's escapes do not decode to UTF-8",
+        ),
+        (
+            "/elsewhere/%ff",
+            "the path's escapes do not decode to UTF-8",
+        ),
+    ] {
+        let response = ask(&gateway, request(Method::GET, target, &[])).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{target}");
+        assert_eq!(json(response).await["error"], reason, "{target}");
+    }
+    assert_eq!(
+        gateway.shared.rooms[0].snapshot().map(|s| s.issued),
+        Some(0),
+        "no place was taken"
+    );
+    // Ordinary UTF-8, inside a room and outside: the room's door (a place,
+    // and the site, which does not answer: 503 with the pass) and the
+    // upstream (502).
+    let inside = ask(
+        &gateway,
+        request(Method::GET, "/prenota/citt%C3%A0/%C3%A8", &[]),
+    )
+    .await;
+    assert_eq!(inside.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let outside = ask(&gateway, request(Method::GET, "/città/a%2Fb+c", &[])).await;
+    assert_eq!(outside.status(), StatusCode::BAD_GATEWAY);
 }
