@@ -205,7 +205,7 @@ where
         method: parts.method.to_string(),
         target,
         headers: kept_headers(&shared.proxy.upstream_headers(&parts.headers, peer.ip())),
-        pass: pass.unwrap_or_default(),
+        pass: pass.clone().unwrap_or_default(),
         client: client.to_string(),
         received_at: shared.clock.now(),
         client_idempotency_key: client_key.clone(),
@@ -221,6 +221,8 @@ where
         receipt,
         idempotency_key: key,
         fingerprint,
+        // Without a pass, nothing to count `max_per_pass` against.
+        pass,
         request: buffered.encode(),
     };
     let enqueued = shared
@@ -250,9 +252,21 @@ where
         }
         Enqueued::Conflict { .. } => Err(IntakeRefusal::KeyReused),
         Enqueued::Full { depth } => Err(IntakeRefusal::Full {
-            retry_seconds: (depth / u64::from(buffer.params.drain_per_second)).clamp(1, 60),
+            retry_seconds: drain_seconds(depth, buffer),
+        }),
+        Enqueued::PassQuota { held, depth } => Err(IntakeRefusal::PassQuota {
+            held,
+            most: buffer.params.max_per_pass,
+            // The visitor's oldest request is at most the whole queue away.
+            retry_seconds: drain_seconds(depth, buffer),
         }),
     }
+}
+
+/// About how long the buffer takes to drain `depth` requests, between 1 and
+/// 60 seconds: when a refused request is worth sending again.
+fn drain_seconds(depth: u64, buffer: &BufferRuntime) -> u64 {
+    (depth / u64::from(buffer.params.drain_per_second)).clamp(1, 60)
 }
 
 /// Reads the whole body, up to `limit` bytes.

@@ -551,3 +551,67 @@ async fn the_site_is_sent_a_key_scoped_to_each_visitor() {
     }
     assert_ne!(sent[0], sent[1], "one key per visitor");
 }
+
+/// One pass may have `max_per_pass` bookings waiting, counted in Redis so
+/// that the bound holds across gateways: the next gets `429` with
+/// `Retry-After` and nothing is stored, while another visitor books as
+/// usual; once a worker has applied them, the pass books again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pass_may_have_max_per_pass_bookings_waiting_across_gateways() {
+    let redis = RedisServer::start_durable().await;
+    let origin = origin().await;
+    let quota = Buffer {
+        max_per_pass: Some(3),
+        ..bookings()
+    };
+    let first_builder = builder(&origin, 10, quota.clone()).redis(&redis);
+    let config = first_builder
+        .config_file()
+        .validate()
+        .expect("a valid config");
+    let first = first_builder.start().await;
+    let second = builder(&origin, 10, quota).redis(&redis).start().await;
+    let visitor = inside(&first).await;
+    let on_second = visitor.with_base(&second.url(""));
+    receipt_of(post(&visitor, Some("k0"), BOOKING).await).await;
+    receipt_of(post(&on_second, Some("k1"), BOOKING).await).await;
+    receipt_of(post(&visitor, Some("k2"), BOOKING).await).await;
+    // Sent again, a booking it holds is its duplicate, not a fourth.
+    receipt_of(post(&on_second, Some("k2"), BOOKING).await).await;
+    for gateway in [&visitor, &on_second] {
+        let refused = post(gateway, Some("k3"), BOOKING).await;
+        assert_eq!(refused.status(), 429);
+        let retry_after: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .expect("text")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        let message = refused.text().await.expect("text");
+        assert!(message.contains("3 bookings waiting"), "{message}");
+        assert!(message.contains("nothing was stored"), "{message}");
+    }
+    let someone_else = inside(&second).await;
+    receipt_of(post(&someone_else, Some("k3"), BOOKING).await).await;
+    let figures = buffer_figures(&first).await;
+    assert_eq!(
+        (figures["accepted"].as_u64(), figures["queued"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(origin.stats().await["bookings"], 0, "nothing drains yet");
+
+    // A worker applies them: the pass may book again.
+    let store = anteroom_store::RedisStore::new(&redis.url()).expect("redis store");
+    let drainer = anteroom_worker::Drainer::new(&config, std::sync::Arc::new(store))
+        .await
+        .expect("a drainer");
+    let stop = anteroom_gateway::Shutdown::new();
+    let draining = tokio::spawn(drainer.run(stop.clone(), Duration::from_secs(2)));
+    eventually("the worker applies the four bookings", || async {
+        buffer_figures(&first).await["done"] == 4
+    })
+    .await;
+    receipt_of(post(&on_second, Some("k3"), BOOKING).await).await;
+    stop.begin();
+    draining.await.expect("the drain stops");
+}

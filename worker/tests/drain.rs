@@ -57,6 +57,8 @@ impl BufferSpec {
             max_in_flight: Some(self.max_in_flight),
             sink: self.sink.clone(),
             max_depth: Some(self.max_depth),
+            // One visitor books for everyone here.
+            max_per_pass: Some(self.max_depth),
             content_types: self.content_types.clone(),
             max_attempts: Some(u64::from(self.max_attempts)),
             retry_initial_ms: Some(20),
