@@ -200,6 +200,8 @@ pub struct Buffer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_depth: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_per_pass: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content_types: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u64>,
@@ -396,6 +398,7 @@ impl Buffer {
             max_in_flight: None,
             sink: Sink::Http,
             max_depth: None,
+            max_per_pass: None,
             content_types: None,
             max_attempts: None,
             retry_initial_ms: None,
@@ -446,6 +449,7 @@ mod tests {
                     params: vec!["slot".to_owned()],
                 },
                 max_depth: Some(3),
+                max_per_pass: Some(2),
                 ..Buffer::new("bookings", "vaccini", "/prenota/book", 10)
             }],
             ..ConfigFile::new("http://127.0.0.1:3000")
@@ -472,6 +476,7 @@ mod tests {
         let buffer = &config.buffers[0];
         assert_eq!(buffer.method, http::Method::PUT);
         assert_eq!(buffer.max_depth, 3);
+        assert_eq!(buffer.max_per_pass, 2);
         assert!(matches!(
             &buffer.sink,
             anteroom_config::Sink::Postgres { params, .. } if params == &["slot"]

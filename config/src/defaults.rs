@@ -93,6 +93,12 @@ pub const BUFFER_METHOD: &str = "POST";
 pub const MAX_IN_FLIGHT: u32 = 8;
 pub const SINK: &str = "http";
 pub const MAX_DEPTH: Bounded = Bounded::new(100_000, 1..=100_000_000);
+/// Requests one pass may have unfinished in one buffer at once: a person
+/// books one thing, or a few for a family, and retries with the same key
+/// (a duplicate does not count); a script sending hundreds is cut off here
+/// rather than filling `max_depth` for everyone. Set, it must lie in
+/// `1..=max_depth`; left out, it is this or `max_depth`, whichever is less.
+pub const MAX_PER_PASS: u64 = 10;
 /// Media types a buffer accepts when `content_types` is not set.
 pub const CONTENT_TYPES: [&str; 2] = ["application/json", "application/x-www-form-urlencoded"];
 pub const MAX_ATTEMPTS: Bounded = Bounded::new(8, 1..=100);
@@ -193,6 +199,7 @@ pub fn table() -> Vec<(&'static str, KeyDefault)> {
         ("buffer.statement", Required),
         ("buffer.params", list(&[])),
         ("buffer.max_depth", bounded(MAX_DEPTH)),
+        ("buffer.max_per_pass", number(MAX_PER_PASS)),
         ("buffer.content_types", list(&CONTENT_TYPES)),
         ("buffer.max_attempts", bounded(MAX_ATTEMPTS)),
         ("buffer.retry_initial_ms", bounded(RETRY_INITIAL_MS)),

@@ -299,6 +299,12 @@ pub struct Buffer {
     /// or waiting to be retried) beyond which the intake answers 503.
     /// [`defaults::MAX_DEPTH`].
     pub max_depth: u64,
+    /// `max_per_pass`: requests one pass may have stored and not yet
+    /// applied in this buffer at once; beyond, the intake answers 429.
+    /// Requests without a pass (`on_error = "admit"` while the store is
+    /// down) are not counted. Within `1..=max_depth`.
+    /// [`defaults::MAX_PER_PASS`].
+    pub max_per_pass: u64,
     /// `content_types`: media types (without parameters, lowercased) the
     /// intake accepts; anything else is 415. Default
     /// [`defaults::CONTENT_TYPES`].

@@ -122,6 +122,7 @@ pub(crate) struct RawBuffer {
     pub statement: Option<String>,
     pub params: Option<Vec<String>>,
     pub max_depth: Option<u64>,
+    pub max_per_pass: Option<u64>,
     pub content_types: Option<Vec<String>>,
     pub max_attempts: Option<u64>,
     pub retry_initial_ms: Option<u64>,

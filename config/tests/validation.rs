@@ -885,6 +885,7 @@ fn buffer_delivery_defaults() {
     let config = valid(&with_buffer(""));
     let buffer = &config.buffers[0];
     assert_eq!(buffer.max_depth, 100_000);
+    assert_eq!(buffer.max_per_pass, 10);
     assert_eq!(
         buffer.content_types,
         ["application/json", "application/x-www-form-urlencoded"]
@@ -927,6 +928,24 @@ fn buffer_delivery_keys_are_checked() {
         "retry_initial_ms = 5000\nretry_max_seconds = 1",
     ));
     assert!(message.contains("retry_initial_ms"), "{message}");
+}
+
+#[test]
+fn a_pass_may_hold_at_most_the_whole_buffer() {
+    let config = valid(&with_buffer("max_depth = 50\nmax_per_pass = 50"));
+    assert_eq!(config.buffers[0].max_per_pass, 50);
+    // Left out, the default is cut to a small buffer's depth.
+    let config = valid(&with_buffer("max_depth = 3"));
+    assert_eq!(config.buffers[0].max_per_pass, 3);
+    for line in ["max_per_pass = 0", "max_depth = 50\nmax_per_pass = 51"] {
+        let message = invalid(&with_buffer(line));
+        assert!(
+            message.starts_with("buffer[0] \"b\": max_per_pass must be between 1 and max_depth"),
+            "{line}: {message}"
+        );
+    }
+    let message = invalid(&with_buffer("max_depth = 50\nmax_per_pass = 51"));
+    assert!(message.contains("(50) (got 51)"), "{message}");
 }
 
 #[test]

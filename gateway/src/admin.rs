@@ -144,6 +144,11 @@ async fn buffers(shared: &Shared, name: &str) -> Response<Body> {
                     serde_json::json!({
                         "receipt": letter.receipt,
                         "idempotency_key": letter.idempotency_key,
+                        // The key as the client sent it; the one above is
+                        // scoped to the visitor (what the site was sent).
+                        "client_idempotency_key": request
+                            .as_ref()
+                            .and_then(|request| request.client_idempotency_key.clone()),
                         "why": letter.why,
                         "attempts": letter.attempts,
                         "method": request.as_ref().map(|request| request.method.clone()),

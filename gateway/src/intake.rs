@@ -12,7 +12,7 @@ use anteroom_store::{
 };
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::{Method, Request};
 
 use crate::answer::{Answer, Prefers};
@@ -20,15 +20,15 @@ use crate::body::{self, Pace};
 use crate::respond::header_str;
 use crate::{BoxError, Shared};
 
+mod key;
 mod receipt;
 mod refusal;
 
+use key::{KeyScope, automatic_key, scoped_key};
 use receipt::refresh_seconds;
 pub use receipt::{receipt, receipt_json};
 pub use refusal::IntakeRefusal;
 
-/// Longest accepted `Idempotency-Key`.
-const MAX_KEY_BYTES: usize = 255;
 /// `Retry-After` when the store cannot take the request.
 const STORE_DOWN_RETRY_SECONDS: u64 = 5;
 /// Request headers not stored for the replay: the connection's own (the
@@ -182,10 +182,10 @@ where
         });
     }
     let receipt = receipt_id(name);
-    let key = match request.headers().get("idempotency-key") {
+    let client_key = match request.headers().get("idempotency-key") {
         None => None,
         Some(value) => Some(
-            idempotency_key(value)
+            key::client_key(value)
                 .ok_or(IntakeRefusal::IdempotencyKey)?
                 .to_owned(),
         ),
@@ -215,17 +215,24 @@ where
         method: parts.method.to_string(),
         target,
         headers: kept_headers(&shared.proxy.upstream_headers(&parts.headers, peer.ip())),
-        pass: pass.unwrap_or_default(),
+        pass: pass.clone().unwrap_or_default(),
         client: client.to_string(),
         received_at: shared.clock.now(),
+        client_idempotency_key: client_key.clone(),
         body: body.to_vec(),
     };
     let fingerprint = buffered.fingerprint();
-    let key = key.unwrap_or_else(|| automatic_key(&buffered.pass, &fingerprint, &receipt));
+    // A client's key names a booking among this visitor's only (see `key`).
+    let key = match &client_key {
+        Some(client_key) => scoped_key(name, KeyScope::of(&buffered.pass, client), client_key),
+        None => automatic_key(&buffered.pass, &fingerprint, &receipt),
+    };
     let submission = Submission {
         receipt,
         idempotency_key: key,
         fingerprint,
+        // Without a pass, nothing to count `max_per_pass` against.
+        pass,
         request: buffered.encode(),
     };
     let enqueued = shared
@@ -255,33 +262,21 @@ where
         }
         Enqueued::Conflict { .. } => Err(IntakeRefusal::KeyReused),
         Enqueued::Full { depth } => Err(IntakeRefusal::Full {
-            retry_seconds: (depth / u64::from(buffer.params.drain_per_second)).clamp(1, 60),
+            retry_seconds: drain_seconds(depth, buffer),
+        }),
+        Enqueued::PassQuota { held, depth } => Err(IntakeRefusal::PassQuota {
+            held,
+            most: buffer.params.max_per_pass,
+            // The visitor's oldest request is at most the whole queue away.
+            retry_seconds: drain_seconds(depth, buffer),
         }),
     }
 }
 
-/// The key of a request sent without `Idempotency-Key` (a browser's form
-/// post cannot send one): the same request from the same visitor's pass is
-/// the same booking, so a double click or a resubmitted form is not booked
-/// twice. Without a pass (the store was down under `on_error = "admit"`),
-/// every request is its own.
-fn automatic_key(pass: &str, fingerprint: &str, receipt: &str) -> String {
-    if pass.is_empty() {
-        return receipt.to_owned();
-    }
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(pass.as_bytes())
-        .chain_update(b"\n")
-        .chain_update(fingerprint.as_bytes())
-        .finalize();
-    format!("auto-{:x}", digest)
-}
-
-fn idempotency_key(value: &HeaderValue) -> Option<&str> {
-    let key = value.to_str().ok()?.trim();
-    let visible = key.bytes().all(|byte| byte.is_ascii_graphic());
-    ((1..=MAX_KEY_BYTES).contains(&key.len()) && visible).then_some(key)
+/// About how long the buffer takes to drain `depth` requests, between 1 and
+/// 60 seconds: when a refused request is worth sending again.
+fn drain_seconds(depth: u64, buffer: &BufferRuntime) -> u64 {
+    (depth / u64::from(buffer.params.drain_per_second)).clamp(1, 60)
 }
 
 fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -295,23 +290,7 @@ fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn idempotency_keys_are_visible_ascii_up_to_255() {
-        assert_eq!(
-            idempotency_key(&HeaderValue::from_static("abc-123")),
-            Some("abc-123")
-        );
-        assert_eq!(idempotency_key(&HeaderValue::from_static("")), None);
-        assert_eq!(idempotency_key(&HeaderValue::from_static("a b")), None);
-        let long = "k".repeat(256);
-        assert_eq!(
-            idempotency_key(&HeaderValue::from_str(&long).unwrap()),
-            None
-        );
-        let longest = "k".repeat(255);
-        assert!(idempotency_key(&HeaderValue::from_str(&longest).unwrap()).is_some());
-    }
+    use http::HeaderValue;
 
     #[test]
     fn the_connections_own_headers_are_dropped_the_rest_kept_byte_for_byte() {

@@ -11,6 +11,12 @@
 //! queue for the next `take`. Applying twice is made harmless by the
 //! idempotency key every request carries to the sink.
 //!
+//! One visitor's pass may hold at most `max_per_pass` unfinished requests
+//! of a buffer at once, counted in the store so that the bound holds across
+//! every gateway: a request counts from `enqueue` until it is finished (done,
+//! or dead-lettered), a duplicate does not count again, and a request sent
+//! without a pass is not counted.
+//!
 //! Time here is the store's own clock (Redis `TIME`), not the caller's, so
 //! that workers on different hosts share one pace exactly.
 
@@ -28,13 +34,19 @@ pub struct BufferParams {
     pub max_in_flight: u32,
     /// Requests stored and unfinished beyond which `enqueue` refuses.
     pub max_depth: u64,
+    /// Requests of one pass stored and unfinished beyond which `enqueue`
+    /// refuses that pass's next ([`Enqueued::PassQuota`]).
+    pub max_per_pass: u64,
     /// Tries before a request that keeps coming back is dead-lettered (also
     /// counts leases that ran out: a request that kills its workers ends up
     /// in the dead letters instead of killing them all).
     pub max_attempts: u32,
     /// How long a taken request stays with its worker.
     pub lease: Duration,
-    /// How long a finished receipt and its idempotency key are kept.
+    /// How long a finished receipt and its idempotency key are kept; also
+    /// how long a pass's count is kept after its last accepted request (a
+    /// backstop: the count is released request by request as each
+    /// finishes).
     pub result_for: Duration,
 }
 
@@ -46,6 +58,7 @@ impl From<&anteroom_config::Buffer> for BufferParams {
             drain_per_second: buffer.drain_per_second.get(),
             max_in_flight: buffer.max_in_flight.get(),
             max_depth: buffer.max_depth,
+            max_per_pass: buffer.max_per_pass,
             max_attempts: buffer.max_attempts,
             lease: buffer.reclaim_after,
             result_for: buffer.result_for,
@@ -63,6 +76,10 @@ pub struct Submission {
     /// A digest of what makes the request this request (method, target,
     /// body), to tell a retry from a different request reusing a key.
     pub fingerprint: String,
+    /// The visitor's pass id, whose unfinished requests `max_per_pass`
+    /// bounds. `None` for a request without a pass (the store was down
+    /// under `on_error = "admit"`): not counted.
+    pub pass: Option<String>,
     /// The request itself, [`crate::BufferedRequest::encode`]d.
     pub request: Vec<u8>,
 }
@@ -78,6 +95,10 @@ pub enum Enqueued {
     Conflict { receipt: String },
     /// `max_depth` unfinished requests already: nothing was stored.
     Full { depth: u64 },
+    /// The submission's pass already has `held` (`max_per_pass` or more)
+    /// unfinished requests: nothing was stored. `depth`: the buffer's
+    /// unfinished requests, about how far its oldest may be from done.
+    PassQuota { held: u64, depth: u64 },
 }
 
 /// Where a receipt's request stands.
@@ -195,8 +216,10 @@ pub struct DeadLetter {
 /// The seam between intake, workers and where buffered requests live.
 #[async_trait::async_trait]
 pub trait BufferStore: Send + Sync + 'static {
-    /// Stores a request, unless its idempotency key is known or the buffer
-    /// is full. Returns once the store has it (Redis: acknowledged).
+    /// Stores a request, unless its idempotency key is known, the buffer is
+    /// full or the submission's pass holds `max_per_pass` unfinished
+    /// requests (checked in that order). Returns once the store has it
+    /// (Redis: acknowledged).
     async fn enqueue(
         &self,
         buffer: &BufferParams,

@@ -1,7 +1,7 @@
 //! Buffers in memory: the same rules as the Redis scripts, for the embedded
 //! gateway. Nothing survives a restart of the process.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::buffer::{IDLE_POLL, pace, receipt_buffer};
@@ -29,6 +29,18 @@ pub(crate) struct BufferData {
     keys: HashMap<String, String>,
     /// (expiry, receipt) of finished receipts.
     expiring: BTreeSet<(Millis, String)>,
+    /// pass id → its unfinished requests, for `max_per_pass`.
+    passes: HashMap<String, PassHold>,
+}
+
+/// One pass's unfinished requests, as Redis's `…:pass:PASS` set: receipts
+/// leave as they finish, and an emptied hold is removed. It is forgotten
+/// `result_for` after the pass's last accepted request, as the set expires
+/// (an expired hold is read as empty and started afresh).
+#[derive(Debug, Default)]
+struct PassHold {
+    receipts: HashSet<String>,
+    expires: Millis,
 }
 
 #[derive(Debug)]
@@ -38,6 +50,8 @@ struct ReceiptData {
     attempts: u32,
     fingerprint: String,
     key: String,
+    /// The pass that sent it; empty without one (not counted).
+    pass: String,
     request: Vec<u8>,
     lease: String,
     why: String,
@@ -73,6 +87,7 @@ impl BufferData {
             receipts: HashMap::new(),
             keys: HashMap::new(),
             expiring: BTreeSet::new(),
+            passes: HashMap::new(),
         }
     }
 
@@ -92,9 +107,41 @@ impl BufferData {
         (self.queue.len() + self.in_flight.len() + self.retry.len()) as u64
     }
 
+    /// The unfinished requests `pass` holds at `now`.
+    fn held_by(&self, pass: &str, now: Millis) -> u64 {
+        self.passes
+            .get(pass)
+            .filter(|hold| hold.expires > now)
+            .map_or(0, |hold| hold.receipts.len() as u64)
+    }
+
+    /// Counts `receipt` against `pass` until it finishes.
+    fn hold(&mut self, buffer: &BufferParams, pass: &str, receipt: &str, now: Millis) {
+        let hold = self.passes.entry(pass.to_owned()).or_default();
+        if hold.expires <= now {
+            hold.receipts.clear();
+        }
+        hold.receipts.insert(receipt.to_owned());
+        hold.expires = now + buffer.result_for.as_millis() as Millis;
+    }
+
+    /// A finished request no longer counts against its pass.
+    fn release_pass(&mut self, receipt: &str) {
+        let Some(pass) = self.receipts.get(receipt).map(|data| &data.pass) else {
+            return;
+        };
+        if let Some(hold) = self.passes.get_mut(pass) {
+            hold.receipts.remove(receipt);
+            if hold.receipts.is_empty() {
+                self.passes.remove(pass);
+            }
+        }
+    }
+
     fn dead_letter(&mut self, receipt: &str, why: String) {
         self.in_flight.remove(receipt);
         self.retry.retain(|(_, queued)| queued != receipt);
+        self.release_pass(receipt);
         if let Some(data) = self.receipts.get_mut(receipt) {
             data.state = Phase::Failed;
             data.why = why;
@@ -106,6 +153,7 @@ impl BufferData {
         let now = now_ms();
         self.in_flight.remove(receipt);
         self.retry.retain(|(_, queued)| queued != receipt);
+        self.release_pass(receipt);
         if let Some(data) = self.receipts.get_mut(receipt) {
             data.state = Phase::Done { status, body };
             data.request = Vec::new();
@@ -149,7 +197,9 @@ impl BufferStore for MemoryStore {
         buffer: &BufferParams,
         submission: Submission,
     ) -> Result<Enqueued, StoreError> {
-        self.with_buffer(buffer, |data, _now| {
+        self.with_buffer(buffer, |data, now| {
+            // A duplicate is answered before the bounds: it is not a new
+            // request.
             if let Some(receipt) = data.keys.get(&submission.idempotency_key) {
                 let same = data
                     .receipts
@@ -166,6 +216,13 @@ impl BufferStore for MemoryStore {
             if depth >= buffer.max_depth {
                 return Enqueued::Full { depth };
             }
+            let pass = submission.pass.unwrap_or_default();
+            if !pass.is_empty() {
+                let held = data.held_by(&pass, now);
+                if held >= buffer.max_per_pass {
+                    return Enqueued::PassQuota { held, depth };
+                }
+            }
             data.seq += 1;
             data.accepted += 1;
             let receipt = submission.receipt;
@@ -177,6 +234,7 @@ impl BufferStore for MemoryStore {
                     attempts: 0,
                     fingerprint: submission.fingerprint,
                     key: submission.idempotency_key.clone(),
+                    pass: pass.clone(),
                     request: submission.request,
                     lease: String::new(),
                     why: String::new(),
@@ -185,6 +243,9 @@ impl BufferStore for MemoryStore {
             data.keys
                 .insert(submission.idempotency_key, receipt.clone());
             data.queue.push_back(receipt.clone());
+            if !pass.is_empty() {
+                data.hold(buffer, &pass, &receipt, now);
+            }
             Enqueued::Accepted {
                 receipt,
                 position: data.seq - data.delivered,

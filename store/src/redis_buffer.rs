@@ -21,8 +21,9 @@
 //! | `anteroom:buffer:{NAME}:inflight` | zset | receipt id → lease deadline (ms) |
 //! | `anteroom:buffer:{NAME}:retry` | zset | receipt id → when it is due again (ms) |
 //! | `anteroom:buffer:{NAME}:dead` | list | dead-lettered receipt ids, oldest first |
-//! | `anteroom:buffer:{NAME}:receipt:ID` | hash | `seq`, `state` (`queued`, `processing`, `done`, `failed`), `attempts`, `fp`, `key`, `request` (bytes), `lease`, `why`, `status`, `body` |
+//! | `anteroom:buffer:{NAME}:receipt:ID` | hash | `seq`, `state` (`queued`, `processing`, `done`, `failed`), `attempts`, `fp`, `key`, `pass`, `request` (bytes), `lease`, `why`, `status`, `body` |
 //! | `anteroom:buffer:{NAME}:idem:KEY` | string | the receipt id of idempotency key `KEY` |
+//! | `anteroom:buffer:{NAME}:pass:PASS` | set | receipt ids of pass `PASS`'s unfinished requests, at most `max_per_pass` |
 //!
 //! `ID` is the whole receipt id (`NAME.RANDOM`, see [`crate::buffer::receipt_id`]).
 //! Receipt ids and idempotency keys go into key names as they are: keys are
@@ -34,6 +35,13 @@
 //! receipt and its key expire after `result_for` (and its request is
 //! dropped at once); dead letters are kept, request included, for the
 //! operator.
+//!
+//! A pass's set counts its unfinished requests for `max_per_pass`: a receipt
+//! joins it when accepted (a duplicate adds nothing) and leaves it when
+//! finished, done or dead-lettered, and Redis drops the emptied set. It also
+//! expires `result_for` after the pass's last accepted request, so that
+//! nothing would be left behind if a receipt were removed by other means.
+//! The receipt hash keeps its `pass` (empty without one), to release it.
 
 use redis::aio::ConnectionManager;
 use redis::{RedisError, Script, Value};
@@ -99,20 +107,24 @@ async fn enqueue_group(
         return;
     };
     let mut invocation = BufferKeys::new(&first.buffer.name).invocation(script);
-    invocation.arg(first.buffer.max_depth);
+    invocation
+        .arg(first.buffer.max_depth)
+        .arg(first.buffer.max_per_pass)
+        .arg(millis(first.buffer.result_for));
     for pending in &group {
         let submission = &pending.submission;
         invocation
             .arg(submission.receipt.as_bytes())
             .arg(submission.idempotency_key.as_bytes())
             .arg(submission.fingerprint.as_bytes())
+            .arg(submission.pass.as_deref().unwrap_or_default().as_bytes())
             .arg(submission.request.as_slice());
     }
     let reply = invocation
         .invoke_async::<Value>(&mut connection.clone())
         .await
         .map_err(unavailable)
-        .and_then(|reply| parse::<Vec<(i64, String, u64)>>("enqueue", reply));
+        .and_then(|reply| parse::<Vec<(i64, String, u64, u64)>>("enqueue", reply));
     match reply {
         Ok(outcomes) if outcomes.len() == group.len() => {
             for (pending, outcome) in group.into_iter().zip(outcomes) {
@@ -142,7 +154,9 @@ async fn enqueue_group(
     }
 }
 
-fn enqueued((code, receipt, figure): (i64, String, u64)) -> Result<Enqueued, StoreError> {
+fn enqueued(
+    (code, receipt, figure, depth): (i64, String, u64, u64),
+) -> Result<Enqueued, StoreError> {
     Ok(match code {
         0 => Enqueued::Accepted {
             receipt,
@@ -151,6 +165,10 @@ fn enqueued((code, receipt, figure): (i64, String, u64)) -> Result<Enqueued, Sto
         1 => Enqueued::Duplicate { receipt },
         2 => Enqueued::Conflict { receipt },
         3 => Enqueued::Full { depth: figure },
+        4 => Enqueued::PassQuota {
+            held: figure,
+            depth,
+        },
         _ => {
             return Err(StoreError::Protocol(format!(
                 "buffer enqueue script: unknown outcome {code}"
@@ -184,7 +202,7 @@ impl BufferScripts {
 }
 
 /// The keys of one buffer, in the order the prelude expects them, and the
-/// prefixes of its per-receipt and per-key keys.
+/// prefixes of its per-receipt, per-key and per-pass keys.
 struct BufferKeys {
     buffer: String,
     queue: String,
@@ -193,6 +211,7 @@ struct BufferKeys {
     dead: String,
     receipt_prefix: String,
     key_prefix: String,
+    pass_prefix: String,
 }
 
 impl BufferKeys {
@@ -207,7 +226,8 @@ impl BufferKeys {
             .key(&self.retry)
             .key(&self.dead)
             .arg(&self.receipt_prefix)
-            .arg(&self.key_prefix);
+            .arg(&self.key_prefix)
+            .arg(&self.pass_prefix);
         invocation
     }
 
@@ -220,6 +240,7 @@ impl BufferKeys {
             dead: format!("{buffer}:dead"),
             receipt_prefix: format!("{buffer}:receipt:"),
             key_prefix: format!("{buffer}:idem:"),
+            pass_prefix: format!("{buffer}:pass:"),
             buffer,
         }
     }

@@ -24,6 +24,12 @@ pub struct BufferedRequest {
     pub client: String,
     /// Milliseconds since the Unix epoch when the gateway received it.
     pub received_at: u64,
+    /// The client's own `Idempotency-Key`, as sent, for the operator. The
+    /// store, the sink and the site know the request by a key scoped to the
+    /// visitor instead (the gateway's `intake::key`). Absent when the client
+    /// sent none, and in requests stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_idempotency_key: Option<String>,
     #[serde(skip)]
     pub body: Vec<u8>,
 }
@@ -114,6 +120,7 @@ mod tests {
             pass: "p1".into(),
             client: "127.0.0.1".into(),
             received_at: 42,
+            client_idempotency_key: Some("k-1".into()),
             body: vec![0, b'\n', 255, b'{'],
         };
         let decoded = BufferedRequest::decode(&request.encode()).unwrap();
@@ -126,6 +133,12 @@ mod tests {
             BufferedRequest::decode(b"garbage"),
             Err(DecodeError::NoMetadataLine)
         ));
+        // Stored before the client's key was kept: read without it.
+        let earlier = br#"{"method":"POST","target":"/b","headers":[],"pass":"p","client":"::1","received_at":1}
+{}"#;
+        let earlier = BufferedRequest::decode(earlier).unwrap();
+        assert_eq!(earlier.client_idempotency_key, None);
+        assert_eq!(earlier.body, b"{}");
         let broken = BufferedRequest::decode(b"{\n").unwrap_err();
         assert!(broken.to_string().starts_with("metadata: "), "{broken}");
         assert!(std::error::Error::source(&broken).is_some());

@@ -32,6 +32,10 @@ anteroom_tests::on_both_backends!(
     unknown_and_malformed_receipts_are_none,
     a_done_receipt_and_its_key_expire_after_result_for,
     concurrent_enqueues_are_each_answered_once,
+    a_pass_holds_at_most_max_per_pass_unfinished_requests,
+    a_request_counts_against_its_pass_until_done_or_dead,
+    concurrent_enqueues_of_one_pass_stop_at_its_quota,
+    a_pass_count_is_forgotten_result_for_after_its_last_request,
 );
 
 /// Settings loose enough that only what a test tightens gets in the way.
@@ -41,6 +45,7 @@ fn params(name: &str) -> BufferParams {
         drain_per_second: 1000,
         max_in_flight: 100,
         max_depth: 1000,
+        max_per_pass: 1000,
         max_attempts: 3,
         lease: Duration::from_secs(30),
         result_for: Duration::from_secs(60),
@@ -52,8 +57,47 @@ fn submission(buffer: &BufferParams, key: &str) -> Submission {
         receipt: receipt_id(&buffer.name),
         idempotency_key: key.to_owned(),
         fingerprint: format!("fingerprint of {key}"),
+        pass: None,
         request: format!("POST /book {key}").into_bytes(),
     }
+}
+
+/// A submission from the visitor holding pass `pass`.
+fn from_pass(buffer: &BufferParams, pass: &str, key: &str) -> Submission {
+    Submission {
+        pass: Some(pass.to_owned()),
+        ..submission(buffer, key)
+    }
+}
+
+/// Enqueues a request from `pass` that must be accepted; its receipt.
+async fn accept_from(
+    store: &dyn BufferStore,
+    buffer: &BufferParams,
+    pass: &str,
+    key: &str,
+) -> String {
+    match store
+        .enqueue(buffer, from_pass(buffer, pass, key))
+        .await
+        .expect("enqueue")
+    {
+        Enqueued::Accepted { receipt, .. } => receipt,
+        other => panic!("{key} from {pass} should be accepted, got {other:?}"),
+    }
+}
+
+/// What enqueueing a new request from `pass` answers.
+async fn offer_from(
+    store: &dyn BufferStore,
+    buffer: &BufferParams,
+    pass: &str,
+    key: &str,
+) -> Enqueued {
+    store
+        .enqueue(buffer, from_pass(buffer, pass, key))
+        .await
+        .expect("enqueue")
 }
 
 /// Enqueues a request that must be accepted; its receipt and position.
@@ -747,6 +791,173 @@ async fn a_done_receipt_and_its_key_expire_after_result_for(store: Arc<dyn Buffe
     assert_eq!(store.buffer_stats(&buffer).await.unwrap().done, 1);
 }
 
+async fn a_pass_holds_at_most_max_per_pass_unfinished_requests(store: Arc<dyn BufferStore>) {
+    let buffer = BufferParams {
+        max_per_pass: 3,
+        ..params("quota")
+    };
+    let first = accept_from(&*store, &buffer, "ada", "k0").await;
+    accept_from(&*store, &buffer, "ada", "k1").await;
+    accept_from(&*store, &buffer, "ada", "k2").await;
+    let refused = from_pass(&buffer, "ada", "k3");
+    assert_eq!(
+        store.enqueue(&buffer, refused.clone()).await.unwrap(),
+        Enqueued::PassQuota { held: 3, depth: 3 }
+    );
+    assert!(store.receipt(&refused.receipt).await.unwrap().is_none());
+    // Sent again, a request she has stored is her duplicate, not a fourth.
+    assert_eq!(
+        offer_from(&*store, &buffer, "ada", "k0").await,
+        Enqueued::Duplicate { receipt: first }
+    );
+    assert_eq!(
+        offer_from(&*store, &buffer, "ada", "k3").await,
+        Enqueued::PassQuota { held: 3, depth: 3 }
+    );
+    // Another pass has a quota of its own; requests without a pass are not
+    // counted against any.
+    accept_from(&*store, &buffer, "bob", "k3").await;
+    for index in 0..5 {
+        accept(&*store, &buffer, &format!("passless-{index}")).await;
+    }
+    let stats = store.buffer_stats(&buffer).await.unwrap();
+    assert_eq!((stats.queued, stats.accepted), (9, 9));
+    assert_eq!(
+        offer_from(&*store, &buffer, "ada", "k4").await,
+        Enqueued::PassQuota { held: 3, depth: 9 }
+    );
+    // A full buffer is full for everyone, whatever the pass holds.
+    let small = BufferParams {
+        max_depth: 2,
+        max_per_pass: 2,
+        ..params("quota-full")
+    };
+    accept_from(&*store, &small, "ada", "k0").await;
+    accept_from(&*store, &small, "ada", "k1").await;
+    assert_eq!(
+        offer_from(&*store, &small, "ada", "k2").await,
+        Enqueued::Full { depth: 2 }
+    );
+}
+
+async fn a_request_counts_against_its_pass_until_done_or_dead(store: Arc<dyn BufferStore>) {
+    let buffer = BufferParams {
+        max_per_pass: 2,
+        max_attempts: 1,
+        ..params("quota-release")
+    };
+    accept_from(&*store, &buffer, "ada", "k0").await;
+    accept_from(&*store, &buffer, "ada", "k1").await;
+    let jobs = take(&*store, &buffer, "w", 2).await.jobs;
+    assert_eq!(jobs.len(), 2);
+    // In flight, both still count.
+    assert!(matches!(
+        offer_from(&*store, &buffer, "ada", "k2").await,
+        Enqueued::PassQuota { held: 2, .. }
+    ));
+    // Done: one place is free again.
+    finish(&*store, &buffer, &jobs[0], done(201, "booked")).await;
+    accept_from(&*store, &buffer, "ada", "k2").await;
+    assert!(matches!(
+        offer_from(&*store, &buffer, "ada", "k3").await,
+        Enqueued::PassQuota { held: 2, .. }
+    ));
+    // Waiting for a retry, it still counts.
+    let retried = finish(&*store, &buffer, &jobs[1], retry(Duration::ZERO, "503")).await;
+    assert_eq!(retried, Finished::Recorded);
+    assert!(matches!(
+        offer_from(&*store, &buffer, "ada", "k3").await,
+        Enqueued::PassQuota { held: 2, .. }
+    ));
+    // Back after its last attempt, it is dead-lettered: free again.
+    let taken = take(&*store, &buffer, "w", 10).await;
+    assert_eq!(taken.dead, std::slice::from_ref(&jobs[1].receipt));
+    assert_eq!(taken.jobs.len(), 1, "{taken:?}");
+    accept_from(&*store, &buffer, "ada", "k3").await;
+    // Given up on by its worker: free again.
+    let given_up = Verdict::Dead {
+        why: "the site refused the schema".to_owned(),
+    };
+    finish(&*store, &buffer, &taken.jobs[0], given_up).await;
+    accept_from(&*store, &buffer, "ada", "k4").await;
+    assert!(matches!(
+        offer_from(&*store, &buffer, "ada", "k5").await,
+        Enqueued::PassQuota { held: 2, .. }
+    ));
+    // A late answer to a finished request releases nothing twice.
+    let late = finish(&*store, &buffer, &jobs[0], done(200, "again")).await;
+    assert_eq!(late, Finished::AlreadyFinal);
+    assert!(matches!(
+        offer_from(&*store, &buffer, "ada", "k5").await,
+        Enqueued::PassQuota { held: 2, .. }
+    ));
+}
+
+/// Many requests of one pass at once (on Redis, several to a script call):
+/// exactly `max_per_pass` are stored, whichever call carries them.
+async fn concurrent_enqueues_of_one_pass_stop_at_its_quota(store: Arc<dyn BufferStore>) {
+    let buffer = BufferParams {
+        max_per_pass: 10,
+        ..params("quota-together")
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for index in 0..30 {
+        let store = Arc::clone(&store);
+        let buffer = buffer.clone();
+        calls.spawn(async move {
+            store
+                .enqueue(&buffer, from_pass(&buffer, "script", &format!("s{index}")))
+                .await
+                .expect("enqueue")
+        });
+    }
+    let (mut stored, mut refused) = (0, 0);
+    while let Some(done) = calls.join_next().await {
+        match done.expect("task") {
+            Enqueued::Accepted { .. } => stored += 1,
+            Enqueued::PassQuota { held, .. } => {
+                assert_eq!(held, 10);
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((stored, refused), (10, 20));
+    let stats = store.buffer_stats(&buffer).await.expect("stats");
+    assert_eq!((stats.queued, stats.accepted), (10, 10));
+}
+
+/// The count is kept `result_for` after the pass's last accepted request
+/// (a backstop against a count left behind: requests leave it as they
+/// finish), on both backends alike.
+async fn a_pass_count_is_forgotten_result_for_after_its_last_request(store: Arc<dyn BufferStore>) {
+    let buffer = BufferParams {
+        max_per_pass: 2,
+        result_for: Duration::from_millis(1000),
+        ..params("quota-expiry")
+    };
+    accept_from(&*store, &buffer, "ada", "k0").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Each accepted request keeps the count for result_for from then: past
+    // k0's second, k1 has kept both.
+    accept_from(&*store, &buffer, "ada", "k1").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(matches!(
+        offer_from(&*store, &buffer, "ada", "k2").await,
+        Enqueued::PassQuota { held: 2, .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    accept_from(&*store, &buffer, "ada", "k2").await;
+    assert!(matches!(
+        offer_from(&*store, &buffer, "ada", "k3").await,
+        Enqueued::Accepted { .. }
+    ));
+    assert!(matches!(
+        offer_from(&*store, &buffer, "ada", "k4").await,
+        Enqueued::PassQuota { held: 2, .. }
+    ));
+}
+
 // ---------------------------------------------------------------- Redis only
 
 /// Waits for the store's connection to come back after a restart.
@@ -793,6 +1004,43 @@ async fn buffered_requests_survive_a_redis_restart() {
         taken.push(job.receipt);
     }
     assert_eq!(taken, receipts);
+}
+
+/// A pass's count is a set of its unfinished receipts that expires, and
+/// that is gone once they are all finished: the quota leaves no key behind.
+#[tokio::test]
+async fn a_pass_count_leaves_no_key_behind() {
+    let server = RedisServer::start().await;
+    let store = RedisStore::new(&server.url()).expect("redis store");
+    let buffer = BufferParams {
+        max_attempts: 1,
+        ..params("no-leak")
+    };
+    let held = "anteroom:buffer:{no-leak}:pass:ada";
+    accept_from(&store, &buffer, "ada", "k0").await;
+    accept_from(&store, &buffer, "ada", "k1").await;
+    let again = store
+        .enqueue(&buffer, from_pass(&buffer, "ada", "k1"))
+        .await
+        .unwrap();
+    assert!(matches!(again, Enqueued::Duplicate { .. }), "{again:?}");
+    assert_eq!(server.integer(&["SCARD", held]).await, 2, "counted once");
+    let expires_in = server.integer(&["PTTL", held]).await;
+    assert!(
+        (1..=buffer.result_for.as_millis() as i64).contains(&expires_in),
+        "{expires_in}"
+    );
+    let jobs = take(&store, &buffer, "w", 2).await.jobs;
+    finish(&store, &buffer, &jobs[0], done(201, "ok")).await;
+    assert_eq!(server.integer(&["SCARD", held]).await, 1);
+    finish(&store, &buffer, &jobs[1], retry(Duration::ZERO, "503")).await;
+    let taken = take(&store, &buffer, "w", 10).await;
+    assert_eq!(taken.dead, std::slice::from_ref(&jobs[1].receipt));
+    assert_eq!(server.integer(&["EXISTS", held]).await, 0);
+    // A request without a pass makes no count at all.
+    accept(&store, &buffer, "passless").await;
+    let none = "anteroom:buffer:{no-leak}:pass:";
+    assert_eq!(server.integer(&["EXISTS", none]).await, 0);
 }
 
 /// Every buffer call is one command on the wire: a script sent by hash.

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
-    Buffer, GatewayBuilder, GatewayHandle, RedisServer, Upstream, Visitor, eventually, gateway,
-    loose_limits, plain_client, room, upstream_with,
+    Buffer, GatewayBuilder, GatewayHandle, RedisServer, Upstream, Visitor, cookie_value,
+    eventually, gateway, loose_limits, plain_client, room, upstream_with,
 };
 
 const BOOKING: &str = r#"{"name":"Ada","slot":"2021-03-01T09:00"}"#;
@@ -46,6 +46,48 @@ async fn post(visitor: &Visitor, key: Option<&str>, body: &str) -> reqwest::Resp
         request = request.header("idempotency-key", key);
     }
     request.send().await.expect("booking request")
+}
+
+/// A visitor let in, as the `Cookie` header it books with: its pass, and a
+/// site session of its own (`session`), as a browser would send them.
+async fn admitted_with_site_session(gateway: &GatewayHandle, session: &str) -> String {
+    let entry = plain_client()
+        .get(gateway.url("/api/slots"))
+        .send()
+        .await
+        .expect("entry");
+    assert_eq!(entry.status(), 200);
+    let pass = cookie_value(&entry, "anteroom_pass_vaccini").expect("a pass");
+    format!("site_session={session}; anteroom_pass_vaccini={pass}")
+}
+
+/// A JSON booking to `path` with the given `Cookie` header and key.
+async fn post_as(
+    gateway: &GatewayHandle,
+    cookie: &str,
+    path: &str,
+    key: &str,
+    body: &str,
+) -> reqwest::Response {
+    plain_client()
+        .post(gateway.url(path))
+        .header("cookie", cookie)
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("booking request")
+}
+
+/// Whether `key` is one of the gateway's scoped keys: `key-` and 64 hex
+/// digits.
+fn is_scoped_key(key: &str) -> bool {
+    key.len() == 68
+        && key.starts_with("key-")
+        && key[4..]
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
 }
 
 async fn receipt_of(response: reqwest::Response) -> String {
@@ -128,6 +170,76 @@ async fn a_repeated_idempotency_key_gets_the_same_receipt_and_one_booking() {
     assert_eq!(origin.stats().await["bookings"], 1);
     let figures = buffer_figures(&gateway).await;
     assert_eq!(figures["accepted"], 1, "{figures}");
+}
+
+/// Two visitors (two passes, two site sessions) send the same booking with
+/// the same `Idempotency-Key`: two bookings, each visitor with a receipt of
+/// its own, and a visitor who sends it again gets its own receipt back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_from_two_visitors_is_two_bookings_each_with_its_own_receipt() {
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, bookings()).start().await;
+    let ada = admitted_with_site_session(&gateway, "ada").await;
+    let bob = admitted_with_site_session(&gateway, "bob").await;
+    let book = |cookie: &str| {
+        let cookie = cookie.to_owned();
+        let gateway = &gateway;
+        async move { post_as(gateway, &cookie, "/api/bookings", "same", BOOKING).await }
+    };
+    let adas = receipt_of(book(&ada).await).await;
+    let bobs = receipt_of(book(&bob).await).await;
+    assert_ne!(adas, bobs, "Bob is not answered with Ada's receipt");
+    assert_eq!(receipt_of(book(&ada).await).await, adas, "Ada's retry");
+    assert_eq!(receipt_of(book(&bob).await).await, bobs, "Bob's retry");
+    eventually("both bookings reach the site", || async {
+        origin.stats().await["bookings"] == 2
+    })
+    .await;
+    for id in [&adas, &bobs] {
+        eventually("the receipt is done", || async {
+            receipt(&gateway, id).await.1["state"] == "done"
+        })
+        .await;
+    }
+    let (_, adas_result) = receipt(&gateway, &adas).await;
+    let (_, bobs_result) = receipt(&gateway, &bobs).await;
+    assert_eq!(adas_result["result"]["status"], 201, "{adas_result}");
+    assert_eq!(bobs_result["result"]["status"], 201, "{bobs_result}");
+    assert_ne!(
+        adas_result["result"]["body"], bobs_result["result"]["body"],
+        "each reads the result of their own booking"
+    );
+    // Once done, a resubmission is still its sender's own booking.
+    assert_eq!(receipt_of(book(&bob).await).await, bobs);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(origin.stats().await["bookings"], 2);
+    assert_eq!(buffer_figures(&gateway).await["accepted"], 2);
+}
+
+/// The same on Redis, where the keys are stored (no worker: nothing
+/// drains): a key is one visitor's, for duplicates and for reuse alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_a_key_is_one_visitors_for_duplicates_and_reuse() {
+    let redis = RedisServer::start_durable().await;
+    let origin = origin().await;
+    let gateway = builder(&origin, 10, bookings()).redis(&redis).start().await;
+    let ada = admitted_with_site_session(&gateway, "ada").await;
+    let bob = admitted_with_site_session(&gateway, "bob").await;
+    let other_body = r#"{"name":"Bob","slot":"2021-03-01T09:30"}"#;
+    let adas = receipt_of(post_as(&gateway, &ada, "/api/bookings", "k", BOOKING).await).await;
+    // Bob's key is his own: the same key with another body is not a reuse
+    // of Ada's key, and the same body is not her duplicate.
+    let bobs = receipt_of(post_as(&gateway, &bob, "/api/bookings", "k", other_body).await).await;
+    let bobs_second =
+        receipt_of(post_as(&gateway, &bob, "/api/bookings", "k2", BOOKING).await).await;
+    assert_ne!(adas, bobs);
+    assert_ne!(adas, bobs_second);
+    let again = post_as(&gateway, &ada, "/api/bookings", "k", BOOKING).await;
+    assert_eq!(receipt_of(again).await, adas);
+    let reused = post_as(&gateway, &ada, "/api/bookings", "k", other_body).await;
+    assert_eq!(reused.status(), 422, "Ada reusing her own key");
+    let figures = buffer_figures(&gateway).await;
+    assert_eq!(figures["accepted"], 3, "{figures}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +507,9 @@ async fn the_replay_carries_the_sites_headers_byte_for_byte_and_none_of_ours() {
     assert_eq!(headers["x-csrf-token"][0], "t0k3n");
     assert_eq!(headers["authorization"][0], "Bearer site-session");
     assert_eq!(headers["content-type"][0], "application/json");
-    assert_eq!(headers["idempotency-key"][0], "echo-1");
+    // The site gets the key scoped to this visitor, not the client's own.
+    let sent_key = headers["idempotency-key"][0].as_str().expect("a key");
+    assert!(is_scoped_key(sent_key), "{sent_key}");
     assert_eq!(headers["x-anteroom-receipt"][0], id.as_str());
     assert_eq!(headers["x-forwarded-for"][0], "127.0.0.1");
     assert_eq!(headers["x-forwarded-host"][0], gateway.addr.to_string());
@@ -403,4 +517,101 @@ async fn the_replay_carries_the_sites_headers_byte_for_byte_and_none_of_ours() {
         !headers.to_string().contains("anteroom_pass"),
         "our cookies never reach the site: {headers}"
     );
+}
+
+/// What the site is sent: each visitor's key scoped to them, so a site that
+/// deduplicates on `Idempotency-Key` alone keeps two visitors' bookings
+/// apart, and never the key the client chose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_site_is_sent_a_key_scoped_to_each_visitor() {
+    let origin = origin().await;
+    let gateway = gateway(&origin)
+        .room(room("vaccini").paths(&["/api/", "/echo/"]).capacity(10))
+        .buffer(Buffer::new("bookings", "vaccini", "/echo/book", 1000))
+        .start()
+        .await;
+    let mut sent = Vec::new();
+    for session in ["ada", "bob"] {
+        let cookie = admitted_with_site_session(&gateway, session).await;
+        let id = receipt_of(post_as(&gateway, &cookie, "/echo/book", "same", BOOKING).await).await;
+        eventually("the replay is done", || async {
+            receipt(&gateway, &id).await.1["state"] == "done"
+        })
+        .await;
+        let (_, done) = receipt(&gateway, &id).await;
+        let echoed: serde_json::Value =
+            serde_json::from_str(done["result"]["body"].as_str().expect("body"))
+                .expect("echo JSON");
+        let key = echoed["headers"]["idempotency-key"][0]
+            .as_str()
+            .expect("a key")
+            .to_owned();
+        assert!(is_scoped_key(&key), "{key}");
+        sent.push(key);
+    }
+    assert_ne!(sent[0], sent[1], "one key per visitor");
+}
+
+/// One pass may have `max_per_pass` bookings waiting, counted in Redis so
+/// that the bound holds across gateways: the next gets `429` with
+/// `Retry-After` and nothing is stored, while another visitor books as
+/// usual; once a worker has applied them, the pass books again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pass_may_have_max_per_pass_bookings_waiting_across_gateways() {
+    let redis = RedisServer::start_durable().await;
+    let origin = origin().await;
+    let quota = Buffer {
+        max_per_pass: Some(3),
+        ..bookings()
+    };
+    let first_builder = builder(&origin, 10, quota.clone()).redis(&redis);
+    let config = first_builder
+        .config_file()
+        .validate()
+        .expect("a valid config");
+    let first = first_builder.start().await;
+    let second = builder(&origin, 10, quota).redis(&redis).start().await;
+    let visitor = inside(&first).await;
+    let on_second = visitor.with_base(&second.url(""));
+    receipt_of(post(&visitor, Some("k0"), BOOKING).await).await;
+    receipt_of(post(&on_second, Some("k1"), BOOKING).await).await;
+    receipt_of(post(&visitor, Some("k2"), BOOKING).await).await;
+    // Sent again, a booking it holds is its duplicate, not a fourth.
+    receipt_of(post(&on_second, Some("k2"), BOOKING).await).await;
+    for gateway in [&visitor, &on_second] {
+        let refused = post(gateway, Some("k3"), BOOKING).await;
+        assert_eq!(refused.status(), 429);
+        let retry_after: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .expect("text")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        let message = refused.text().await.expect("text");
+        assert!(message.contains("3 bookings waiting"), "{message}");
+        assert!(message.contains("nothing was stored"), "{message}");
+    }
+    let someone_else = inside(&second).await;
+    receipt_of(post(&someone_else, Some("k3"), BOOKING).await).await;
+    let figures = buffer_figures(&first).await;
+    assert_eq!(
+        (figures["accepted"].as_u64(), figures["queued"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(origin.stats().await["bookings"], 0, "nothing drains yet");
+
+    // A worker applies them: the pass may book again.
+    let store = anteroom_store::RedisStore::new(&redis.url()).expect("redis store");
+    let drainer = anteroom_worker::Drainer::new(&config, std::sync::Arc::new(store))
+        .await
+        .expect("a drainer");
+    let stop = anteroom_gateway::Shutdown::new();
+    let draining = tokio::spawn(drainer.run(stop.clone(), Duration::from_secs(2)));
+    eventually("the worker applies the four bookings", || async {
+        buffer_figures(&first).await["done"] == 4
+    })
+    .await;
+    receipt_of(post(&on_second, Some("k3"), BOOKING).await).await;
+    stop.begin();
+    draining.await.expect("the drain stops");
 }

@@ -573,6 +573,7 @@ fn request(body: &str) -> BufferedRequest {
         pass: "pass-1".into(),
         client: "127.0.0.1".into(),
         received_at: 0,
+        client_idempotency_key: None,
         body: body.as_bytes().to_vec(),
     }
 }

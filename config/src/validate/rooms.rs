@@ -181,6 +181,15 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
             .map_err(|problem| format!("{key} {problem}"))
     };
     let max_depth = bounded("max_depth", defaults::MAX_DEPTH, raw.max_depth)?;
+    let max_per_pass = match raw.max_per_pass {
+        None => defaults::MAX_PER_PASS.min(max_depth),
+        Some(value) if (1..=max_depth).contains(&value) => value,
+        Some(value) => {
+            return Err(format!(
+                "max_per_pass must be between 1 and max_depth ({max_depth}) (got {value})"
+            ));
+        }
+    };
     let max_attempts = bounded("max_attempts", defaults::MAX_ATTEMPTS, raw.max_attempts)? as u32;
     let retry_initial = Duration::from_millis(bounded(
         "retry_initial_ms",
@@ -228,6 +237,7 @@ fn buffer(raw: RawBuffer, rooms: &[Room]) -> Result<Buffer> {
         max_in_flight,
         sink,
         max_depth,
+        max_per_pass,
         content_types,
         max_attempts,
         retry_initial,

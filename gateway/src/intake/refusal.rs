@@ -30,6 +30,14 @@ pub enum IntakeRefusal {
     /// The buffer holds its most; `retry_seconds` is about how long its
     /// queue takes to make room.
     Full { retry_seconds: u64 },
+    /// The visitor's pass already has `held` unfinished requests in the
+    /// buffer, `most` (`max_per_pass`) or more; `retry_seconds` is about how
+    /// long the queue takes to reach the oldest of them.
+    PassQuota {
+        held: u64,
+        most: u64,
+        retry_seconds: u64,
+    },
 }
 
 impl IntakeRefusal {
@@ -43,6 +51,7 @@ impl IntakeRefusal {
             IntakeRefusal::StoreUnavailable => "store_unavailable",
             IntakeRefusal::KeyReused => "key_reused",
             IntakeRefusal::Full { .. } => "full",
+            IntakeRefusal::PassQuota { .. } => "pass_quota",
         }
     }
 
@@ -57,13 +66,17 @@ impl IntakeRefusal {
             IntakeRefusal::StoreUnavailable | IntakeRefusal::Full { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            // The visitor's own bound, as a rate limit is: not the site's
+            // trouble, and over once their bookings go through.
+            IntakeRefusal::PassQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             IntakeRefusal::StoreUnavailable => Some(STORE_DOWN_RETRY_SECONDS),
-            IntakeRefusal::Full { retry_seconds } => Some(*retry_seconds),
+            IntakeRefusal::Full { retry_seconds }
+            | IntakeRefusal::PassQuota { retry_seconds, .. } => Some(*retry_seconds),
             IntakeRefusal::Body(error) => error.retry_after(),
             _ => None,
         }
@@ -92,6 +105,30 @@ impl IntakeRefusal {
             IntakeRefusal::Full { .. } => "too many bookings are waiting to be processed; \
                                            nothing was stored, please try again shortly"
                 .into(),
+            IntakeRefusal::PassQuota { held, most, .. } => Cow::Owned(format!(
+                "you already have {held} bookings waiting to be processed, and {most} at once \
+                 is the most; nothing was stored, please try again once one of them is done"
+            )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_over_its_quota_is_told_429_how_many_and_when() {
+        let refusal = IntakeRefusal::PassQuota {
+            held: 10,
+            most: 10,
+            retry_seconds: 7,
+        };
+        assert_eq!(refusal.code(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refusal.retry_after(), Some(7));
+        assert_eq!(refusal.reason(), "pass_quota");
+        let message = refusal.message();
+        assert!(message.contains("10 bookings waiting"), "{message}");
+        assert!(message.contains("nothing was stored"), "{message}");
     }
 }

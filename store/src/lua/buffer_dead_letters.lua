@@ -1,7 +1,7 @@
--- The oldest dead letters. ARGV[3]: index of the last one (limit - 1).
+-- The oldest dead letters. ARGV[4]: index of the last one (limit - 1).
 -- Returns {receipt, key, why, attempts, request, ...}.
 local letters = {}
-for _, receipt in ipairs(redis.call('LRANGE', dead_key, 0, ARGV[3])) do
+for _, receipt in ipairs(redis.call('LRANGE', dead_key, 0, ARGV[4])) do
   local known = redis.call('HMGET', receipt_key(receipt), 'key', 'why', 'attempts', 'request')
   if known[1] then
     letters[#letters + 1] = receipt

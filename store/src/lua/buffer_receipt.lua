@@ -1,7 +1,7 @@
--- A receipt as the visitor sees it. ARGV[3]: receipt id.
+-- A receipt as the visitor sees it. ARGV[4]: receipt id.
 -- Returns {} if unknown (or expired), else
 -- {state, attempts, seq, delivered, why, status, body}.
-local fields = redis.call('HMGET', receipt_key(ARGV[3]), 'state', 'attempts', 'seq', 'why',
+local fields = redis.call('HMGET', receipt_key(ARGV[4]), 'state', 'attempts', 'seq', 'why',
   'status', 'body')
 if not fields[1] then return {} end
 local delivered = redis.call('HGET', buffer_key, 'delivered') or '0'

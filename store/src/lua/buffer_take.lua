@@ -3,20 +3,20 @@
 -- that fell due, then the queue in order of arrival. A request that comes
 -- back (expired lease or retry) after max_attempts tries is dead-lettered
 -- instead, without using a pace token.
--- ARGV[3]: worker, ARGV[4]: max, ARGV[5]: max_in_flight, ARGV[6]:
--- max_attempts, ARGV[7]: lease ms, ARGV[8]: drain_per_second, ARGV[9]: pace
--- capacity, ARGV[10]: pace units per request, ARGV[11]: idle poll ms (see
+-- ARGV[4]: worker, ARGV[5]: max, ARGV[6]: max_in_flight, ARGV[7]:
+-- max_attempts, ARGV[8]: lease ms, ARGV[9]: drain_per_second, ARGV[10]: pace
+-- capacity, ARGV[11]: pace units per request, ARGV[12]: idle poll ms (see
 -- `buffer::pace`, whose arithmetic this runs).
 -- Returns {wait ms, {receipt, key, request, attempt, lease, ...}, {dead receipt, ...}}.
-local worker = ARGV[3]
-local max = tonumber(ARGV[4])
-local max_in_flight = tonumber(ARGV[5])
-local max_attempts = tonumber(ARGV[6])
-local lease_for = tonumber(ARGV[7])
-local rate = tonumber(ARGV[8])
-local capacity = tonumber(ARGV[9])
-local UNIT = tonumber(ARGV[10])
-local idle_poll = tonumber(ARGV[11])
+local worker = ARGV[4]
+local max = tonumber(ARGV[5])
+local max_in_flight = tonumber(ARGV[6])
+local max_attempts = tonumber(ARGV[7])
+local lease_for = tonumber(ARGV[8])
+local rate = tonumber(ARGV[9])
+local capacity = tonumber(ARGV[10])
+local UNIT = tonumber(ARGV[11])
+local idle_poll = tonumber(ARGV[12])
 local now = clock_ms()
 
 local stored = redis.call('HMGET', buffer_key, 'tokens', 'tokens_at', 'delivered')

@@ -16,7 +16,10 @@ use super::{Applied, MAX_RESULT_BYTES, Sink, truncate_result};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Replays requests to the upstream with their `Idempotency-Key`, over a
-/// pooled keep-alive client.
+/// pooled keep-alive client. The key is the store's: the client's key scoped
+/// to the visitor (or one made for a request sent without), the same on every
+/// delivery of one request and never the same for two visitors' requests, so
+/// the site may deduplicate on it alone.
 pub struct HttpSink {
     client: Client<HttpConnector, Full<Bytes>>,
     upstream: Uri,
