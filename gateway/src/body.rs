@@ -326,7 +326,7 @@ pub enum Prefix<B> {
     Longer(Replay<B>),
 }
 
-/// Reads a body until it ends or holds more than `up_to` bytes, charging
+/// Reads a body until it ends or holds `up_to` bytes or more, charging
 /// what it holds to `charge`, and hands it back ready to be sent on:
 /// frames read first, then the rest. More than `limit` bytes is
 /// [`BodyError::TooLarge`].
@@ -359,7 +359,7 @@ where
                     charge.add(data.len())?;
                 }
                 frames.push_back(frame);
-                if read > up_to {
+                if read >= up_to {
                     return Ok(Prefix::Longer(Replay::new(frames, Some(body), charge)));
                 }
             }
