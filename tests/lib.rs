@@ -27,6 +27,7 @@ pub mod browser;
 pub mod gateway;
 pub mod postgres;
 pub mod redis;
+pub mod source;
 pub mod tcp_proxy;
 pub mod upstream;
 pub mod visitor;
@@ -38,6 +39,7 @@ pub use gateway::{
 };
 pub use postgres::{DEFAULT_POSTGRES_URL, Postgres};
 pub use redis::{CommandCounter, RedisServer};
+pub use source::{client_from, connect_from, loopback};
 pub use tcp_proxy::TcpProxy;
 pub use upstream::{Upstream, upstream, upstream_with};
 pub use visitor::{Visitor, cookie_value, header, plain_client, reached_origin, set_cookies};

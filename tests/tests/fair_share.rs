@@ -7,32 +7,19 @@
 //! Clients are told apart by their source address (127.x.y.z), as the
 //! gateway tells them apart.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
-    Buffer, GatewayHandle, cookie_value, eventually, gateway, loose_limits, plain_client,
-    reached_origin, room, upstream, upstream_with,
+    Buffer, GatewayHandle, client_from, connect_from, cookie_value, eventually, gateway, loopback,
+    loose_limits, plain_client, reached_origin, room, upstream, upstream_with,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 /// Bounds each wait for an answer; the tests assert what arrives, not when.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn address(a: u8, b: u8, c: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, a, b, c))
-}
-
-/// A connection to `gateway` from `source`.
-async fn connect_from(gateway: SocketAddr, source: IpAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket
-        .bind(SocketAddr::new(source, 0))
-        .expect("bind a loopback source address");
-    socket.connect(gateway).await.expect("connect")
-}
 
 /// Sends a request head that promises `declared` bytes of body, and
 /// `sent` of them.
@@ -44,7 +31,7 @@ async fn dawdle(
     declared: usize,
     sent: usize,
 ) -> TcpStream {
-    let mut stream = connect_from(gateway, source).await;
+    let mut stream = connect_from(gateway, source).await.expect("connect");
     let head = format!(
         "POST {target} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: application/json\r\n\
          {extra_headers}Content-Length: {declared}\r\n\r\n"
@@ -73,14 +60,6 @@ async fn status_line(stream: &mut TcpStream) -> String {
     assert!(outcome.is_ok(), "no answer within {PATIENCE:?}");
     let text = String::from_utf8_lossy(&read);
     text.lines().next().unwrap_or_default().to_owned()
-}
-
-/// A client of its own address.
-fn client_from(source: IpAddr) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(source)
-        .build()
-        .expect("client")
 }
 
 async fn metric(gateway: &GatewayHandle, name: &str) -> f64 {
@@ -120,7 +99,7 @@ async fn a_dawdling_body_holds_no_place_at_the_site() {
 
     let mut dawdlers = Vec::new();
     for index in 0..8 {
-        dawdlers.push(dawdle(gw.addr, address(3, 0, index), "/echo/slow", "", 100_000, 1).await);
+        dawdlers.push(dawdle(gw.addr, loopback(3, 0, index), "/echo/slow", "", 100_000, 1).await);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
@@ -178,7 +157,7 @@ async fn a_large_upload_streams_on_and_one_that_stops_gives_its_place_back() {
     // holds the only place at the site until it is cut off.
     let mut stalled = dawdle(
         gw.addr,
-        address(3, 1, 1),
+        loopback(3, 1, 1),
         "/echo/stalled",
         "",
         300_000,
@@ -219,7 +198,7 @@ async fn one_client_holds_at_most_its_share_of_the_sites_places() {
         )
         .start()
         .await;
-    let greedy = client_from(address(4, 0, 1));
+    let greedy = client_from(loopback(4, 0, 1));
     let requests: Vec<_> = (0..3)
         .map(|index| {
             let request = greedy.get(gw.url(&format!("/echo/{index}"))).send();
@@ -233,7 +212,7 @@ async fn one_client_holds_at_most_its_share_of_the_sites_places() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let other = client_from(address(4, 0, 2));
+    let other = client_from(loopback(4, 0, 2));
     assert_eq!(
         other
             .get(gw.url("/echo/other"))
@@ -257,7 +236,7 @@ async fn one_client_holds_at_most_its_share_of_the_sites_places() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_fill_the_connections() {
     let up = upstream().await;
-    let proxy = address(5, 9, 9);
+    let proxy = loopback(5, 9, 9);
     let gw = gateway(&up)
         .limits(
             loose_limits()
@@ -267,12 +246,12 @@ async fn one_address_cannot_fill_the_connections() {
         )
         .start()
         .await;
-    let greedy = address(5, 0, 1);
+    let greedy = loopback(5, 0, 1);
     let mut silent = Vec::new();
     for _ in 0..3 {
-        silent.push(connect_from(gw.addr, greedy).await);
+        silent.push(connect_from(gw.addr, greedy).await.expect("connect"));
     }
-    let mut fourth = connect_from(gw.addr, greedy).await;
+    let mut fourth = connect_from(gw.addr, greedy).await.expect("connect");
     let mut answer = String::new();
     tokio::time::timeout(PATIENCE, fourth.read_to_string(&mut answer))
         .await
@@ -281,7 +260,7 @@ async fn one_address_cannot_fill_the_connections() {
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
     assert!(answer.contains("Retry-After: 1"), "{answer}");
 
-    let other = client_from(address(5, 0, 2));
+    let other = client_from(loopback(5, 0, 2));
     assert_eq!(
         other.get(gw.url("/echo/o")).send().await.unwrap().status(),
         200
@@ -290,7 +269,7 @@ async fn one_address_cannot_fill_the_connections() {
     // client.
     let mut through_proxy = Vec::new();
     for _ in 0..5 {
-        through_proxy.push(connect_from(gw.addr, proxy).await);
+        through_proxy.push(connect_from(gw.addr, proxy).await.expect("connect"));
     }
     let via_proxy = client_from(proxy);
     assert_eq!(
@@ -358,7 +337,7 @@ async fn unfinished_booking_bodies_are_cut_off_and_bounded_in_memory() {
         held.push(
             dawdle(
                 gw.addr,
-                address(6, 0, index),
+                loopback(6, 0, index),
                 "/api/bookings",
                 &cookie,
                 262_144,
@@ -374,7 +353,7 @@ async fn unfinished_booking_bodies_are_cut_off_and_bounded_in_memory() {
     // The same address again: over its share.
     let mut second = dawdle(
         gw.addr,
-        address(6, 0, 0),
+        loopback(6, 0, 0),
         "/api/bookings",
         &cookie,
         262_144,
@@ -390,7 +369,7 @@ async fn unfinished_booking_bodies_are_cut_off_and_bounded_in_memory() {
     held.push(
         dawdle(
             gw.addr,
-            address(6, 0, 3),
+            loopback(6, 0, 3),
             "/api/bookings",
             &cookie,
             262_144,
@@ -404,7 +383,7 @@ async fn unfinished_booking_bodies_are_cut_off_and_bounded_in_memory() {
     .await;
     let mut fifth = dawdle(
         gw.addr,
-        address(6, 0, 9),
+        loopback(6, 0, 9),
         "/api/bookings",
         &cookie,
         262_144,

@@ -19,15 +19,17 @@
 //! room for connections, streams and the allocator. Without the bound on
 //! unfinished bodies, attack 4 alone holds about 120 MB.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anteroom_bench::origin::OriginOptions;
-use anteroom_tests::{Buffer, GatewayHandle, Limits, cookie_value, gateway, room, upstream_with};
+use anteroom_tests::{
+    Buffer, GatewayHandle, Limits, client_from, connect_from, cookie_value, gateway, loopback,
+    room, upstream_with,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
 
 /// How long the attacks last.
 const ATTACK: Duration = Duration::from_secs(8);
@@ -37,24 +39,6 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 const BODY_BUDGET: u64 = 16 * 1024 * 1024;
 /// The most the process's resident memory may grow during the attacks.
 const RSS_GROWTH_BOUND: u64 = 64 * 1024 * 1024;
-
-fn address(a: u8, b: u8, c: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, a, b, c))
-}
-
-async fn connect_from(gateway: SocketAddr, source: IpAddr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(source, 0))?;
-    socket.connect(gateway).await
-}
-
-fn client_from(source: IpAddr) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(source)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
 
 /// The process's resident memory, in bytes.
 fn rss() -> u64 {
@@ -96,7 +80,7 @@ async fn an_honest_visitor_is_served_while_every_shared_resource_is_attacked() {
         .await;
 
     // A pass that has left, for attack 3.
-    let spent = spent_pass(&gw, address(8, 0, 3)).await;
+    let spent = spent_pass(&gw, loopback(8, 0, 3)).await;
     // Two visitors inside, and the attacker with a pass of its own: the
     // room is full. The attacker also takes a ticket, and the honest
     // visitor queues behind it.
@@ -104,8 +88,8 @@ async fn an_honest_visitor_is_served_while_every_shared_resource_is_attacked() {
     for occupant in &occupants {
         assert_eq!(occupant.get("/echo/vaccini").await.status(), 200);
     }
-    let attacker_pass = cookie_of(&gw, address(8, 0, 1), "anteroom_pass_vaccini").await;
-    let attacker_ticket = cookie_of(&gw, address(8, 0, 2), "anteroom_ticket_vaccini").await;
+    let attacker_pass = cookie_of(&gw, loopback(8, 0, 1), "anteroom_pass_vaccini").await;
+    let attacker_ticket = cookie_of(&gw, loopback(8, 0, 2), "anteroom_ticket_vaccini").await;
     let honest = gw.visitor();
     let mut latencies = Vec::new();
     let first = timed(&mut latencies, honest.get_json("/echo/vaccini")).await;
@@ -122,15 +106,20 @@ async fn an_honest_visitor_is_served_while_every_shared_resource_is_attacked() {
     for index in 0..40u8 {
         attacks.spawn(dawdling_bodies(
             gw.addr,
-            address(8, 1, index % 10),
+            loopback(8, 1, index % 10),
             deadline,
         ));
     }
-    attacks.spawn(silent_connections(gw.addr, address(8, 2, 1), 300, deadline));
+    attacks.spawn(silent_connections(
+        gw.addr,
+        loopback(8, 2, 1),
+        300,
+        deadline,
+    ));
     for index in 0..5u8 {
         attacks.spawn(event_streams(
             gw.addr,
-            address(8, 3, index),
+            loopback(8, 3, index),
             attacker_ticket.clone(),
             20,
             deadline,
@@ -139,7 +128,7 @@ async fn an_honest_visitor_is_served_while_every_shared_resource_is_attacked() {
     for _ in 0..4 {
         attacks.spawn(poll_flood(
             gw.url(""),
-            address(8, 4, 1),
+            loopback(8, 4, 1),
             spent.clone(),
             deadline,
         ));
@@ -147,7 +136,7 @@ async fn an_honest_visitor_is_served_while_every_shared_resource_is_attacked() {
     for index in 0..120u16 {
         attacks.spawn(unfinished_booking(
             gw.addr,
-            address(8, 5, (index % 40) as u8),
+            loopback(8, 5, (index % 40) as u8),
             attacker_pass.clone(),
             Arc::clone(&booking_bytes),
             deadline,
