@@ -11,7 +11,7 @@ use std::time::Duration;
 use anteroom_gateway::{Clock, Gateway, Running};
 
 pub use anteroom_bench::config_file::{
-    Buffer, ConfigFile, CookieSecure, Limits, OnError, Room, Sink,
+    Buffer, ConfigFile, CookieSecure, Limits, OnError, RedisTls, Room, Sink,
 };
 use anteroom_bench::config_file::{Cookies, Pages, Secrets, Store, StoreBackend, Worker};
 pub use anteroom_gateway::room::STEP_INTERVAL;
@@ -88,12 +88,19 @@ impl GatewayBuilder {
     pub fn redis(self, redis: &RedisServer) -> Self {
         self.backend(&Backend::Redis(redis.url()))
     }
+    /// Redis at `url` with these TLS files (a wrong CA, a client
+    /// certificate).
+    pub fn redis_tls(mut self, url: &str, tls: RedisTls) -> Self {
+        self.file.store.backend = StoreBackend::Redis {
+            redis_url: url.to_owned(),
+            tls,
+        };
+        self
+    }
     pub fn backend(mut self, backend: &Backend) -> Self {
         self.file.store.backend = match backend {
             Backend::Memory => StoreBackend::Memory,
-            Backend::Redis(url) => StoreBackend::Redis {
-                redis_url: url.clone(),
-            },
+            Backend::Redis(url) => StoreBackend::redis(url.clone()),
         };
         self
     }

@@ -35,7 +35,7 @@ pub mod visitor;
 pub use backend::Backend;
 pub use gateway::{
     Buffer, COOKIE_KEY, ConfigFile, CookieSecure, GatewayBuilder, GatewayHandle, Limits, OnError,
-    Room, STEP_INTERVAL, Sink, eventually, gateway, gateway_to, loose_limits, room,
+    RedisTls, Room, STEP_INTERVAL, Sink, eventually, gateway, gateway_to, loose_limits, room,
 };
 pub use postgres::{DEFAULT_POSTGRES_URL, Postgres};
 pub use redis::{CommandCounter, RedisServer};

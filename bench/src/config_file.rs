@@ -66,7 +66,7 @@ pub struct Store {
     pub on_error: Option<OnError>,
 }
 
-/// `backend` and, for Redis, `redis_url`.
+/// `backend` and, for Redis, `redis_url` and the TLS files.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum StoreBackend {
@@ -74,7 +74,32 @@ pub enum StoreBackend {
     Memory,
     Redis {
         redis_url: String,
+        #[serde(flatten)]
+        tls: RedisTls,
     },
+}
+
+impl StoreBackend {
+    /// Redis at `url`, without TLS files.
+    pub fn redis(url: impl Into<String>) -> StoreBackend {
+        StoreBackend::Redis {
+            redis_url: url.into(),
+            tls: RedisTls::default(),
+        }
+    }
+}
+
+/// `tls_ca_file`, `tls_cert_file` and `tls_key_file`, for a `rediss://`
+/// `redis_url`. The gateway reads relative paths from the config file's
+/// directory, and [`ConfigFile::validate`] from the current one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RedisTls {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// `on_error`: what the gateway does while the store is unreachable.
@@ -421,9 +446,7 @@ mod tests {
             admin_listen: Some("127.0.0.1:9090".parse().unwrap()),
             upstream_timeout_seconds: Some(5),
             store: Store {
-                backend: StoreBackend::Redis {
-                    redis_url: "redis://127.0.0.1:6379/0".to_owned(),
-                },
+                backend: StoreBackend::redis("redis://127.0.0.1:6379/0"),
                 on_error: Some(OnError::Admit),
             },
             secrets: Secrets {
@@ -460,7 +483,8 @@ mod tests {
         assert!(
             config.store.backend
                 == anteroom_config::Backend::Redis {
-                    url: "redis://127.0.0.1:6379/0".to_owned()
+                    url: "redis://127.0.0.1:6379/0".to_owned(),
+                    tls: anteroom_config::RedisTls::default(),
                 }
         );
         assert_eq!(config.store.on_error, anteroom_config::OnError::Admit);
@@ -481,6 +505,51 @@ mod tests {
             &buffer.sink,
             anteroom_config::Sink::Postgres { params, .. } if params == &["slot"]
         ));
+    }
+
+    #[test]
+    fn redis_tls_files_are_written_under_store() {
+        let file = ConfigFile {
+            store: Store {
+                backend: StoreBackend::Redis {
+                    redis_url: "rediss://cache:6380/0".to_owned(),
+                    tls: RedisTls {
+                        tls_ca_file: Some("/etc/anteroom/ca.pem".into()),
+                        tls_cert_file: Some("/etc/anteroom/client.pem".into()),
+                        tls_key_file: Some("/etc/anteroom/client-key.pem".into()),
+                    },
+                },
+                on_error: None,
+            },
+            ..ConfigFile::new("http://127.0.0.1:3000")
+        };
+        let text = file.toml();
+        let store = text
+            .split("[store]\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .expect("a [store] table");
+        for line in [
+            "backend = \"redis\"",
+            "redis_url = \"rediss://cache:6380/0\"",
+            "tls_ca_file = \"/etc/anteroom/ca.pem\"",
+            "tls_cert_file = \"/etc/anteroom/client.pem\"",
+            "tls_key_file = \"/etc/anteroom/client-key.pem\"",
+        ] {
+            assert!(
+                store.lines().any(|written| written == line),
+                "{line} in:\n{text}"
+            );
+        }
+        // Read back, each file is named by its key.
+        let message = file
+            .validate()
+            .expect_err("the files do not exist")
+            .to_string();
+        assert!(
+            message.starts_with("store.tls_ca_file: /etc/anteroom/ca.pem: cannot read"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -297,9 +297,7 @@ impl Front {
         };
         let upstream_in_flight = args.origin_capacity.saturating_sub(buffer_in_flight).max(1);
         let backend = match &args.redis_url {
-            Some(url) => StoreBackend::Redis {
-                redis_url: url.clone(),
-            },
+            Some(url) => StoreBackend::redis(url.clone()),
             None => StoreBackend::Memory,
         };
         let buffers = if args.buffer {

@@ -25,7 +25,7 @@ pub enum KeyDefault {
     /// `buffer.statement`: with `sink = "postgres"`).
     Required,
     /// Left out, the setting is off or built in (`secrets.admin_token`,
-    /// `pages.dir`).
+    /// `pages.dir`, `store.tls_ca_file`).
     Unset,
     /// The value that applies when the key is left out: a string without
     /// quotes (`0.0.0.0:8080`, `memory`), a number in digits (`16384`), or a
@@ -132,6 +132,9 @@ pub fn table() -> Vec<(&'static str, KeyDefault)> {
         ("log_format", text(LOG_FORMAT)),
         ("store.backend", text(BACKEND)),
         ("store.redis_url", text(REDIS_URL)),
+        ("store.tls_ca_file", Unset),
+        ("store.tls_cert_file", Unset),
+        ("store.tls_key_file", Unset),
         ("store.on_error", text(ON_ERROR)),
         ("secrets.cookie_keys", list(&[])),
         ("secrets.admin_token", Unset),

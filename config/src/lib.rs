@@ -22,6 +22,8 @@ pub mod defaults;
 mod raw;
 mod validate;
 
+pub use validate::redact_password;
+
 /// The demo configuration the README walks through: memory backend, one room
 /// "demo" of capacity 1 in front of `http://127.0.0.1:3000`.
 pub const DEMO_TOML: &str = include_str!("../demo.toml");
@@ -127,9 +129,44 @@ pub enum Backend {
     /// `backend = "memory"`: one process holds everything.
     Memory,
     /// `backend = "redis"`; `url` is `redis_url`, scheme `redis://`,
-    /// `rediss://` or `unix://`.
-    Redis { url: String },
+    /// `rediss://` or `unix://`; `tls` is what `tls_ca_file`,
+    /// `tls_cert_file` and `tls_key_file` name (set only with `rediss://`).
+    Redis { url: String, tls: RedisTls },
 }
+
+/// TLS to Redis beyond the defaults of `rediss://` (the system's roots, no
+/// client certificate). The files are read and their certificates parsed
+/// at startup, and by `--check`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// `tls_ca_file`: the CA certificates trusted for Redis's certificate,
+    /// instead of the system's roots (a private CA). `None`: the system's.
+    pub ca: Option<PemFile>,
+    /// `tls_cert_file` and `tls_key_file`: the certificate and key this
+    /// process presents to a Redis that asks for one (mutual TLS).
+    pub client: Option<ClientIdentity>,
+}
+
+/// A client certificate (chain) and its private key, both PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub cert: PemFile,
+    pub key: PemFile,
+}
+
+/// A PEM file as read at startup: its path (relative ones start from the
+/// config file's directory) and its bytes, which hold at least one item of
+/// the kind the key asks for. `Debug` shows the path only: it may hold a
+/// private key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PemFile {
+    pub path: PathBuf,
+    pub pem: Vec<u8>,
+}
+
+/// The largest PEM file accepted: a bundle of every public root CA is about
+/// 200 KB.
+pub const MAX_PEM_FILE_BYTES: u64 = 1024 * 1024;
 
 /// `on_error`: the store cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,11 +469,21 @@ impl std::fmt::Debug for Backend {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Backend::Memory => formatter.write_str("Memory"),
-            Backend::Redis { url } => formatter
+            Backend::Redis { url, tls } => formatter
                 .debug_struct("Redis")
-                .field("url", &validate::redact_password(url))
+                .field("url", &redact_password(url))
+                .field("tls", tls)
                 .finish(),
         }
+    }
+}
+
+impl std::fmt::Debug for PemFile {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_tuple("PemFile")
+            .field(&self.path.display())
+            .finish()
     }
 }
 
@@ -450,7 +497,7 @@ impl std::fmt::Debug for Sink {
                 params,
             } => formatter
                 .debug_struct("Postgres")
-                .field("url", &validate::redact_password(url))
+                .field("url", &redact_password(url))
                 .field("statement", statement)
                 .field("params", params)
                 .finish(),

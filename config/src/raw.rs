@@ -50,6 +50,9 @@ pub(crate) struct RawPages {
 pub(crate) struct RawStore {
     pub backend: Option<String>,
     pub redis_url: Option<String>,
+    pub tls_ca_file: Option<String>,
+    pub tls_cert_file: Option<String>,
+    pub tls_key_file: Option<String>,
     pub on_error: Option<String>,
 }
 

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 mod pages;
 mod rooms;
+mod store;
 
 use crate::defaults::{self, Bounded};
-use crate::raw::{RawConfig, RawLimits, RawSecrets, RawStore};
+use crate::raw::{RawConfig, RawLimits, RawSecrets};
 use crate::{
     Backend, Config, CookieConfig, CookieSecure, ENV_ADMIN_TOKEN, ENV_COOKIE_KEYS, Limits,
-    LogFormat, OnError, Secrets, StoreConfig, Upstream, WorkerConfig,
+    LogFormat, Secrets, Upstream, WorkerConfig,
 };
 
 pub(super) type Result<T> = std::result::Result<T, String>;
@@ -67,7 +68,7 @@ pub(crate) fn config(
             }
         }
     };
-    let store = store(raw.store)?;
+    let store = store::store(raw.store, base)?;
     let secrets = secrets(raw.secrets, &store.backend, env)?;
     let limits = limits(raw.limits)?;
     let worker = WorkerConfig {
@@ -123,8 +124,9 @@ pub(crate) fn config(
     })
 }
 
-/// `url` with its password, if any, replaced, for `Debug` output.
-pub(crate) fn redact_password(url: &str) -> String {
+/// `url` with its password, if any, replaced: for `Debug` output, logs and
+/// messages that name a Redis or PostgreSQL URL.
+pub fn redact_password(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             // Only fails for URLs that cannot have a password, and this one has one.
@@ -209,58 +211,6 @@ fn upstream(value: &str) -> Result<Upstream> {
         .parse()
         .map_err(|_| not_valid())?;
     Ok(Upstream { uri, authority })
-}
-
-fn store(raw: RawStore) -> Result<StoreConfig> {
-    let backend = match raw.backend.as_deref().unwrap_or(defaults::BACKEND) {
-        "memory" => Backend::Memory,
-        "redis" => {
-            let url = raw.redis_url.as_deref().unwrap_or(defaults::REDIS_URL);
-            redis_url(url).map_err(|problem| format!("store.redis_url: {problem}"))?;
-            Backend::Redis {
-                url: url.to_owned(),
-            }
-        }
-        other => {
-            return Err(format!(
-                "store.backend: {other:?} must be \"memory\" or \"redis\""
-            ));
-        }
-    };
-    let on_error = match raw.on_error.as_deref().unwrap_or(defaults::ON_ERROR) {
-        "wait" => OnError::Wait,
-        "admit" => OnError::Admit,
-        other => {
-            return Err(format!(
-                "store.on_error: {other:?} must be \"wait\" or \"admit\""
-            ));
-        }
-    };
-    Ok(StoreConfig { backend, on_error })
-}
-
-fn redis_url(value: &str) -> Result<()> {
-    let url = url::Url::parse(value).map_err(|error| format!("not a valid URL ({error})"))?;
-    match url.scheme() {
-        "redis" | "rediss" => {
-            if url.host_str().is_none_or(str::is_empty) {
-                return Err("has no host".to_owned());
-            }
-        }
-        "unix" => {
-            if url.path().is_empty() || url.path() == "/" {
-                return Err(
-                    "a unix:// URL needs the socket's path, like unix:///run/redis.sock".to_owned(),
-                );
-            }
-        }
-        other => {
-            return Err(format!(
-                "scheme {other:?} is not supported; use redis://, rediss:// or unix://"
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn secrets(

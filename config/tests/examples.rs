@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anteroom_config::{Backend, Config, ConfigError, DEMO_TOML, OnError, Sink};
+use anteroom_config::{Backend, Config, ConfigError, DEMO_TOML, OnError, RedisTls, Sink};
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -23,7 +23,8 @@ fn annotated_example_validates() {
     assert_eq!(
         config.store.backend,
         Backend::Redis {
-            url: "redis://127.0.0.1:6379/0".into()
+            url: "redis://127.0.0.1:6379/0".into(),
+            tls: RedisTls::default(),
         }
     );
     assert_eq!(config.store.on_error, OnError::Wait);

@@ -4,7 +4,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use anteroom_config::{Backend, Config, ConfigError, OnError, Sink};
+use anteroom_config::{Backend, Config, ConfigError, OnError, RedisTls, Sink};
 
 const UPSTREAM: &str = "upstream = \"http://127.0.0.1:3000\"\n";
 const KEY_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -103,7 +103,8 @@ fn redis_backend_defaults_its_url() {
     assert_eq!(
         config.store.backend,
         Backend::Redis {
-            url: "redis://127.0.0.1:6379/0".into()
+            url: "redis://127.0.0.1:6379/0".into(),
+            tls: RedisTls::default(),
         }
     );
 }
@@ -319,6 +320,7 @@ fn redis_url_must_be_a_redis_url() {
         "127.0.0.1:6379",
         "redis://",
         "unix://",
+        "rediss://127.0.0.1:6380/0#insecure",
     ] {
         let message = invalid(&redis(bad));
         assert!(message.starts_with("store.redis_url: "), "{bad}: {message}");
@@ -329,7 +331,13 @@ fn redis_url_must_be_a_redis_url() {
         "unix:///run/redis/redis.sock",
     ] {
         let config = valid(&redis(good));
-        assert_eq!(config.store.backend, Backend::Redis { url: good.into() });
+        assert_eq!(
+            config.store.backend,
+            Backend::Redis {
+                url: good.into(),
+                tls: RedisTls::default(),
+            }
+        );
     }
 }
 

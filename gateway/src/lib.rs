@@ -146,7 +146,7 @@ impl Gateway {
                 let memory = Arc::new(MemoryStore::new());
                 (memory.clone(), memory)
             }
-            Backend::Redis { url } => {
+            Backend::Redis { url, .. } => {
                 let redis = Arc::new(RedisStore::new(url)?);
                 if !config.buffers.is_empty()
                     && let Ok(runtime) = tokio::runtime::Handle::try_current()

@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     anteroom_process::init_tracing(config.log_format);
-    let Backend::Redis { url } = &config.store.backend else {
+    let Backend::Redis { url, .. } = &config.store.backend else {
         eprintln!(
             "anteroom-worker: store.backend is \"memory\": the gateway drains its buffers \
              in-process and there is nothing for a worker to do; set backend = \"redis\" to \

@@ -55,9 +55,7 @@ pub fn rooms_config(
         admin_listen: Some(admin),
         shutdown_grace_seconds: Some(1),
         store: Store {
-            backend: StoreBackend::Redis {
-                redis_url: redis_url.to_owned(),
-            },
+            backend: StoreBackend::redis(redis_url),
             on_error: Some(OnError::Wait),
         },
         secrets: config_file::Secrets {
