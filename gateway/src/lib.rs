@@ -125,6 +125,18 @@ impl Shared {
     }
 }
 
+/// What a gateway checks of a valid config beyond `config`'s rules, for
+/// `--check` too: the operator's pages compile, and the Redis client builds
+/// from the URL and the TLS files (a client key that is not the
+/// certificate's). Nothing is contacted.
+pub fn check(config: &Config) -> Result<(), GatewayError> {
+    Pages::from_config(&config.pages)?;
+    if let Backend::Redis { url, tls } = &config.store.backend {
+        RedisStore::check(url, tls)?;
+    }
+    Ok(())
+}
+
 /// A gateway ready to serve: config applied, store prepared (not yet
 /// contacted: the gateway starts even while Redis is down, and says so on
 /// `/readyz`).
@@ -146,8 +158,8 @@ impl Gateway {
                 let memory = Arc::new(MemoryStore::new());
                 (memory.clone(), memory)
             }
-            Backend::Redis { url, .. } => {
-                let redis = Arc::new(RedisStore::new(url)?);
+            Backend::Redis { url, tls } => {
+                let redis = Arc::new(RedisStore::with_tls(url, tls)?);
                 if !config.buffers.is_empty()
                     && let Ok(runtime) = tokio::runtime::Handle::try_current()
                 {

@@ -21,13 +21,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    // The pages of `[pages] dir` are part of the config: compiled here too,
-    // so that `--check` finds a broken template.
+    // The pages of `[pages] dir` and the TLS files of `[store]` are part of
+    // the config: compiled and tried here too, so that `--check` finds a
+    // broken template or a client key that is not its certificate's.
     let config = match anteroom_process::load_config_with(
         "anteroom-gateway",
         &args.config,
         args.check,
-        |config| anteroom_gateway::page::Pages::from_config(&config.pages).map(drop),
+        anteroom_gateway::check,
     ) {
         Ok(config) => config,
         Err(code) => return code,

@@ -20,6 +20,7 @@ pub mod buffer;
 mod memory;
 mod memory_buffer;
 mod redis_buffer;
+mod redis_connection;
 mod redis_store;
 mod request;
 
@@ -169,12 +170,22 @@ pub enum StoreError {
     /// Redis did not answer (refused, timed out, connection lost).
     #[error("store unreachable: {0}")]
     Redis(#[source] redis::RedisError),
-    /// `redis_url` does not parse.
+    /// `redis_url` does not parse. `url` is without its password.
     #[error("store unreachable: redis url {url}: {source}")]
     Url {
         url: String,
         #[source]
         source: redis::RedisError,
+    },
+    /// TLS to Redis failed: the client could not be built from the TLS
+    /// files (a key that is not the certificate's), or a handshake failed
+    /// (Redis's certificate not signed by a trusted CA or not for its host,
+    /// our certificate refused). `url` is without its password.
+    #[error("TLS to {url}: {source}")]
+    Tls {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Unreachable for a reason of ours (a batch whose call failed, a
     /// stopped task), told in words.

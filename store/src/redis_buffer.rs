@@ -43,11 +43,11 @@
 //! nothing would be left behind if a receipt were removed by other means.
 //! The receipt hash keeps its `pass` (empty without one), to release it.
 
-use redis::aio::ConnectionManager;
-use redis::{RedisError, Script, Value};
+use redis::{Script, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::buffer::{IDLE_POLL, pace, receipt_buffer};
+use crate::redis_connection::RedisConnection;
 use crate::{
     BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, Receipt,
     ReceiptState, RedisStore, StoreError, Submission, Taken, Verdict,
@@ -72,7 +72,7 @@ pub(crate) type EnqueueSender = mpsc::Sender<PendingEnqueue>;
 /// Sends waiting enqueue calls, each batch as one script call per buffer,
 /// until every sender is gone (the store was dropped).
 async fn batch_enqueues(
-    connection: ConnectionManager,
+    connection: RedisConnection,
     script: Script,
     mut waiting: mpsc::Receiver<PendingEnqueue>,
 ) {
@@ -98,11 +98,7 @@ async fn batch_enqueues(
 
 /// One script call for requests to one buffer; every caller gets its answer
 /// (or the call's error).
-async fn enqueue_group(
-    connection: &ConnectionManager,
-    script: &Script,
-    group: Vec<PendingEnqueue>,
-) {
+async fn enqueue_group(connection: &RedisConnection, script: &Script, group: Vec<PendingEnqueue>) {
     let Some(first) = group.first() else {
         return;
     };
@@ -121,9 +117,9 @@ async fn enqueue_group(
             .arg(submission.request.as_slice());
     }
     let reply = invocation
-        .invoke_async::<Value>(&mut connection.clone())
+        .invoke_async::<Value>(&mut connection.handle())
         .await
-        .map_err(unavailable)
+        .map_err(|error| connection.failed(error))
         .and_then(|reply| parse::<Vec<(i64, String, u64, u64)>>("enqueue", reply));
     match reply {
         Ok(outcomes) if outcomes.len() == group.len() => {
@@ -259,14 +255,10 @@ impl RedisStore {
             invocation.arg(*arg);
         }
         invocation
-            .invoke_async(&mut self.connection.clone())
+            .invoke_async(&mut self.connection.handle())
             .await
-            .map_err(unavailable)
+            .map_err(|error| self.connection.failed(error))
     }
-}
-
-fn unavailable(error: RedisError) -> StoreError {
-    StoreError::Redis(error)
 }
 
 /// Decodes a script's reply, or says which script answered what.

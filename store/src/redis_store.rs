@@ -4,24 +4,18 @@
 //! after the first use) that runs the admission arithmetic atomically, or one
 //! pipeline. Keys of a room share a hash tag so a room lives on one shard.
 
-use std::time::Duration;
+use anteroom_config::RedisTls;
+use redis::Script;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script};
-
+use crate::redis_connection::RedisConnection;
 use crate::{
     Arrival, Claim, Millis, RoomChange, RoomParams, RoomSnapshot, RoomState, Store, StoreError,
 };
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
-/// How long one store call may take before the gateway treats the store as
-/// unreachable. Short: a visitor's request must not hang on a sick Redis.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
-
 pub struct RedisStore {
-    pub(crate) connection: ConnectionManager,
+    pub(crate) connection: RedisConnection,
     arrive: Script,
     claim: Script,
     advance: Script,
@@ -41,20 +35,25 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Prepares a connection without opening it: the gateway starts even
-    /// when Redis is down, and the connection (re)opens by itself.
+    /// A store at `url` without TLS files: `redis://`, `unix://`, or
+    /// `rediss://` trusting the system's roots. See [`RedisStore::with_tls`].
     pub fn new(url: &str) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(url).map_err(|source| StoreError::Url {
-            url: url.to_owned(),
-            source,
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        RedisStore::with_tls(url, &RedisTls::default())
+    }
+
+    /// What [`RedisStore::with_tls`] checks before it prepares a
+    /// connection, without preparing one: for `--check`.
+    pub fn check(url: &str, tls: &RedisTls) -> Result<(), StoreError> {
+        crate::redis_connection::client(url, tls).map(drop)
+    }
+
+    /// A store at `url` (config's `store.redis_url`) with `tls` (its
+    /// `tls_ca_file`, `tls_cert_file`, `tls_key_file`). Prepares a
+    /// connection without opening it: the gateway starts even when Redis is
+    /// down, and the connection (re)opens by itself. Fails at once for a URL
+    /// that does not parse or TLS files the client cannot use.
+    pub fn with_tls(url: &str, tls: &RedisTls) -> Result<RedisStore, StoreError> {
+        let connection = RedisConnection::open(url, tls)?;
         let script = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
         Ok(RedisStore {
             connection,
@@ -81,9 +80,9 @@ impl RedisStore {
         let pair: Vec<String> = redis::cmd("CONFIG")
             .arg("GET")
             .arg(name)
-            .query_async(&mut self.connection.clone())
+            .query_async(&mut self.connection.handle())
             .await
-            .map_err(unavailable)?;
+            .map_err(|error| self.connection.failed(error))?;
         pair.get(1)
             .cloned()
             .ok_or_else(|| StoreError::Protocol(format!("CONFIG GET {name}: {pair:?}")))
@@ -152,10 +151,6 @@ fn state_from_code(code: i64) -> RoomState {
     }
 }
 
-fn unavailable(error: RedisError) -> StoreError {
-    StoreError::Redis(error)
-}
-
 fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), StoreError> {
     let [
         head,
@@ -207,9 +202,9 @@ impl Store for RedisStore {
         let mut invocation = Self::invocation(&self.arrive, room, now);
         invocation.arg(pass_id);
         let reply: Vec<i64> = invocation
-            .invoke_async(&mut self.connection.clone())
+            .invoke_async(&mut self.connection.handle())
             .await
-            .map_err(unavailable)?;
+            .map_err(|error| self.connection.failed(error))?;
         let (entered, snapshot) = parse_snapshot(&reply, now)?;
         Ok(if entered == 1 {
             Arrival::Admitted { snapshot }
@@ -234,9 +229,9 @@ impl Store for RedisStore {
         let mut invocation = Self::invocation(&self.claim, room, now);
         invocation.arg(epoch).arg(ticket).arg(pass_id);
         let reply: i64 = invocation
-            .invoke_async(&mut self.connection.clone())
+            .invoke_async(&mut self.connection.handle())
             .await
-            .map_err(unavailable)?;
+            .map_err(|error| self.connection.failed(error))?;
         Ok(match reply {
             1 => Claim::Admitted,
             0 => Claim::NotYet,
@@ -246,9 +241,9 @@ impl Store for RedisStore {
 
     async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError> {
         let reply: Vec<i64> = Self::invocation(&self.advance, room, now)
-            .invoke_async(&mut self.connection.clone())
+            .invoke_async(&mut self.connection.handle())
             .await
-            .map_err(unavailable)?;
+            .map_err(|error| self.connection.failed(error))?;
         parse_snapshot(&reply, now).map(|(_, snapshot)| snapshot)
     }
 
@@ -272,9 +267,9 @@ impl Store for RedisStore {
             invocation.arg(pass_id).arg(*at);
         }
         invocation
-            .invoke_async(&mut self.connection.clone())
+            .invoke_async(&mut self.connection.handle())
             .await
-            .map_err(unavailable)
+            .map_err(|error| self.connection.failed(error))
     }
 
     async fn rejoin(
@@ -289,9 +284,9 @@ impl Store for RedisStore {
             .arg("NX")
             .arg(now)
             .arg(pass_id)
-            .query_async::<()>(&mut self.connection.clone())
+            .query_async::<()>(&mut self.connection.handle())
             .await
-            .map_err(unavailable)
+            .map_err(|error| self.connection.failed(error))
     }
 
     async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError> {
@@ -307,9 +302,9 @@ impl Store for RedisStore {
             .arg(now)
             .arg(pass_id)
             .ignore()
-            .query_async::<()>(&mut self.connection.clone())
+            .query_async::<()>(&mut self.connection.handle())
             .await
-            .map_err(unavailable)
+            .map_err(|error| self.connection.failed(error))
     }
 
     async fn change(
@@ -326,16 +321,16 @@ impl Store for RedisStore {
             .arg(text(change.admit_per_minute))
             .arg(state);
         let reply: Vec<i64> = invocation
-            .invoke_async(&mut self.connection.clone())
+            .invoke_async(&mut self.connection.handle())
             .await
-            .map_err(unavailable)?;
+            .map_err(|error| self.connection.failed(error))?;
         parse_snapshot(&reply, now).map(|(_, snapshot)| snapshot)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         redis::cmd("PING")
-            .query_async::<()>(&mut self.connection.clone())
+            .query_async::<()>(&mut self.connection.handle())
             .await
-            .map_err(unavailable)
+            .map_err(|error| self.connection.failed(error))
     }
 }

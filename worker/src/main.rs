@@ -29,12 +29,22 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match anteroom_process::load_config("anteroom-worker", &args.config, args.check) {
+    // The TLS files of `[store]` are tried as the client takes them, so
+    // that `--check` finds a client key that is not its certificate's.
+    let config = match anteroom_process::load_config_with(
+        "anteroom-worker",
+        &args.config,
+        args.check,
+        |config| match &config.store.backend {
+            Backend::Redis { url, tls } => RedisStore::check(url, tls),
+            Backend::Memory => Ok(()),
+        },
+    ) {
         Ok(config) => config,
         Err(code) => return code,
     };
     anteroom_process::init_tracing(config.log_format);
-    let Backend::Redis { url, .. } = &config.store.backend else {
+    let Backend::Redis { url, tls } = &config.store.backend else {
         eprintln!(
             "anteroom-worker: store.backend is \"memory\": the gateway drains its buffers \
              in-process and there is nothing for a worker to do; set backend = \"redis\" to \
@@ -42,10 +52,10 @@ async fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
-    let store = match RedisStore::new(url) {
+    let store = match RedisStore::with_tls(url, tls) {
         Ok(store) => Arc::new(store),
         Err(error) => {
-            eprintln!("anteroom-worker: store.redis_url: {error}");
+            eprintln!("anteroom-worker: store: {error}");
             return ExitCode::FAILURE;
         }
     };
