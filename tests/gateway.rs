@@ -16,7 +16,7 @@ pub use anteroom_bench::config_file::{
 use anteroom_bench::config_file::{Cookies, Pages, Secrets, Store, StoreBackend, Worker};
 pub use anteroom_gateway::room::STEP_INTERVAL;
 
-use crate::{Backend, RedisServer, Upstream, Visitor, plain_client};
+use crate::{Backend, RedisServer, TlsRedisServer, Upstream, Visitor, plain_client};
 
 /// A cookie key shared by every gateway of a test.
 pub const COOKIE_KEY: &str = "test-cookie-key-0123456789abcdefghijklmnop";
@@ -87,6 +87,17 @@ impl GatewayBuilder {
     }
     pub fn redis(self, redis: &RedisServer) -> Self {
         self.backend(&Backend::Redis(redis.url()))
+    }
+    /// A Redis that speaks only TLS, trusted through its CA
+    /// (`tls_ca_file`).
+    pub fn tls_redis(self, redis: &TlsRedisServer) -> Self {
+        self.redis_tls(
+            &redis.url(),
+            RedisTls {
+                tls_ca_file: Some(redis.certificates.ca.clone()),
+                ..RedisTls::default()
+            },
+        )
     }
     /// Redis at `url` with these TLS files (a wrong CA, a client
     /// certificate).

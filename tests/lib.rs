@@ -20,6 +20,7 @@
 //! - [`visitor`]: browser-like clients and response helpers;
 //! - [`postgres`]: a private database per test;
 //! - [`tcp_proxy`]: a proxy that can cut or stall a connection;
+//! - [`tls`]: a private CA's certificates and a Redis that speaks only TLS;
 //! - [`browser`]: a real headless Chromium.
 
 pub mod backend;
@@ -29,6 +30,7 @@ pub mod postgres;
 pub mod redis;
 pub mod source;
 pub mod tcp_proxy;
+pub mod tls;
 pub mod upstream;
 pub mod visitor;
 
@@ -41,6 +43,7 @@ pub use postgres::{DEFAULT_POSTGRES_URL, Postgres};
 pub use redis::{CommandCounter, RedisServer};
 pub use source::{client_from, connect_from, loopback};
 pub use tcp_proxy::TcpProxy;
+pub use tls::{Certificates, TlsRedisServer};
 pub use upstream::{Upstream, upstream, upstream_with};
 pub use visitor::{Visitor, cookie_value, header, plain_client, reached_origin, set_cookies};
 

@@ -202,3 +202,45 @@ fn check_reads_and_compiles_the_operators_pages() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `rediss://` with `[store]`'s TLS files is accepted by `--check`, which
+/// reads them, parses every certificate and tries the client certificate
+/// with its key; a key that is not the certificate's is refused (exit 2),
+/// naming both keys. Nothing is contacted.
+#[test]
+fn check_accepts_rediss_and_tries_its_tls_files() {
+    let dir = std::env::temp_dir().join(format!("anteroom-cli-tls-{}", std::process::id()));
+    let own = anteroom_tests::Certificates::issue(&dir, "own");
+    let other = anteroom_tests::Certificates::issue(&dir, "other");
+    let check = |cert: &std::path::Path| {
+        let tls = anteroom_tests::RedisTls {
+            tls_ca_file: Some(own.ca.clone()),
+            tls_cert_file: Some(cert.to_owned()),
+            tls_key_file: Some(own.client_key.clone()),
+        };
+        let file = anteroom_tests::gateway_to("http://127.0.0.1:3000")
+            .redis_tls("rediss://127.0.0.1:6380/0", tls)
+            .config_file()
+            .toml();
+        let path = dir.join("anteroom.toml");
+        std::fs::write(&path, file).unwrap();
+        let output = gateway()
+            .arg("--config")
+            .arg(&path)
+            .arg("--check")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(check(&own.client_cert), (Some(0), String::new()));
+    let (code, message) = check(&other.client_cert);
+    assert_eq!(code, Some(2), "{message}");
+    assert!(
+        message.contains("store.tls_key_file (") && message.contains("store.tls_cert_file ("),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
