@@ -9,6 +9,11 @@
 //! check (`#insecure` is refused by `config`, and redis is built without
 //! `tls-rustls-insecure`), and a `rediss://` connection never falls back
 //! to plain text: a failed handshake is a failed call.
+//!
+//! redis reads the system's roots at each connect, even when
+//! `tls_ca_file` replaces them: a system bundle that cannot be read (or an
+//! `SSL_CERT_FILE` naming a missing file) fails the connection too. None at
+//! all is no error (a slim container): then only `tls_ca_file` can help.
 
 use std::sync::Arc;
 use std::time::Duration;
