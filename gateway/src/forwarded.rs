@@ -92,12 +92,19 @@ pub fn chain_with(headers: &HeaderMap, peer_is_trusted: bool, peer: &str) -> Hea
 /// client unless the peer is a trusted proxy, and path overrides from
 /// anybody.
 pub fn remove_unbelieved(headers: &mut HeaderMap, peer_is_trusted: bool) {
-    if !peer_is_trusted {
-        for name in CLAIMS_ABOUT_THE_CLIENT {
-            headers.remove(name);
-        }
-    }
-    for name in PATH_OVERRIDES {
+    // One pass over the names the request has (about ten), rather than a
+    // lookup for each of the eighteen names above: nearly every request has
+    // none of them, and then nothing is allocated either.
+    let unbelieved: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            PATH_OVERRIDES.contains(&name)
+                || (!peer_is_trusted && CLAIMS_ABOUT_THE_CLIENT.contains(&name))
+        })
+        .cloned()
+        .collect();
+    for name in unbelieved {
         headers.remove(name);
     }
 }
