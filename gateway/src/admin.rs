@@ -300,11 +300,7 @@ where
         Ok(change) => change,
         Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
-    match shared
-        .store
-        .change(&room.params, &change, shared.clock.now())
-        .await
-    {
+    match shared.store.change(&room.params, &change).await {
         Ok(snapshot) => {
             room.observe(snapshot);
             tracing::info!(
