@@ -9,7 +9,7 @@
 //! own clock plus the offset to the store's that every room step's reply
 //! teaches it. So gateways whose clocks differ by minutes agree.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 pub use anteroom_store::Clock;
 use anteroom_store::Millis;
@@ -22,6 +22,8 @@ pub struct StoreClock {
     /// learned; 0 until the first step answers (the memory store's clock
     /// is the local one, so it stays about 0 there).
     offset_ms: AtomicI64,
+    /// Whether a reply has taught the offset yet.
+    learned: AtomicBool,
 }
 
 impl StoreClock {
@@ -29,6 +31,7 @@ impl StoreClock {
         StoreClock {
             local,
             offset_ms: AtomicI64::new(0),
+            learned: AtomicBool::new(false),
         }
     }
 
@@ -51,6 +54,12 @@ impl StoreClock {
         self.offset_ms.load(Ordering::Relaxed)
     }
 
+    /// Has a reply taught the offset yet? Until then [`StoreClock::now`]
+    /// is the local clock's time.
+    pub fn is_learned(&self) -> bool {
+        self.learned.load(Ordering::Relaxed)
+    }
+
     /// Learns the offset from a reply the store took at `store_time`, asked
     /// at local time `sent` and answered at `received`: the store read its
     /// clock somewhere between the two, so the midpoint is off by at most
@@ -61,6 +70,7 @@ impl StoreClock {
         let offset = i128::from(store_time) - i128::from(midpoint);
         let offset = i64::try_from(offset).unwrap_or(if offset < 0 { i64::MIN } else { i64::MAX });
         self.offset_ms.store(offset, Ordering::Relaxed);
+        self.learned.store(true, Ordering::Relaxed);
     }
 }
 
@@ -76,10 +86,12 @@ mod tests {
         local.set(1_000_000);
         let store = StoreClock::new(local.clone());
         assert_eq!(store.now(), 1_000_000, "the local clock until learned");
+        assert!(!store.is_learned());
         // Asked at 1,000,000, answered 40 ms later, by a store five
         // minutes behind: its reading is taken to be from the midpoint.
         store.learn(1_000_000, 1_000_040, 1_000_020 - 300_000);
         assert_eq!(store.offset_ms(), -300_000);
+        assert!(store.is_learned());
         local.advance(Duration::from_secs(1));
         assert_eq!(store.now(), 1_001_000 - 300_000);
         // Five minutes ahead, later on.
