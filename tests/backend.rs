@@ -39,3 +39,30 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Runs each scenario, an `async fn NAME(store: Arc<dyn Store>, clock:
+/// Clock)`, against a `MemoryStore` and a `RedisStore` on a fresh private
+/// Redis, both keeping time on `clock`, a manual clock the scenario sets:
+/// the store's own clock, simulated (for Redis, the scripts read it instead
+/// of `TIME`), so that expiry and pacing are tested without waiting.
+#[macro_export]
+macro_rules! on_both_backends_on_a_simulated_clock {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $scenario() {
+                let clock = anteroom_store::Clock::manual();
+                let store = anteroom_store::MemoryStore::with_clock(clock.clone());
+                super::$scenario(std::sync::Arc::new(store), clock).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test] async fn $scenario() {
+                let server = $crate::RedisServer::start().await;
+                let clock = anteroom_store::Clock::manual();
+                let store = anteroom_store::RedisStore::with_simulated_clock(&server.url(), clock.clone())
+                    .expect("redis store");
+                super::$scenario(std::sync::Arc::new(store), clock).await;
+            })*
+        }
+    };
+}

@@ -49,6 +49,18 @@ pub fn loose_limits() -> Limits {
 pub struct GatewayBuilder {
     file: ConfigFile,
     clock: Clock,
+    time: Time,
+}
+
+/// Whose time a test gateway's clock is.
+#[derive(Debug, Clone, Copy)]
+enum Time {
+    /// Everyone's: the store keeps time on the gateway's clock too (a
+    /// simulated Redis clock; the memory store's is the gateway's anyway).
+    Shared,
+    /// The gateway's own: Redis keeps its own time (`TIME`), as in
+    /// production, and the gateway follows it.
+    Own,
 }
 
 pub fn gateway(upstream: &Upstream) -> GatewayBuilder {
@@ -72,7 +84,9 @@ pub fn gateway_to(upstream_url: &str) -> GatewayBuilder {
             limits: loose_limits(),
             ..ConfigFile::new(upstream_url)
         },
+        // The system's clock, and Redis's own time: as in production.
         clock: Clock::system(),
+        time: Time::Own,
     }
 }
 
@@ -153,8 +167,20 @@ impl GatewayBuilder {
         self.file.worker = Some(Worker { admin_listen: addr });
         self
     }
+    /// The clock of the gateway and of its store: time that a test moves
+    /// (a manual clock) passes for both, on either backend. With Redis the
+    /// scripts then read this clock instead of Redis's `TIME`
+    /// ([`Gateway::with_simulated_time`]).
     pub fn clock(mut self, clock: &Clock) -> Self {
         self.clock = clock.clone();
+        self.time = Time::Shared;
+        self
+    }
+    /// The gateway's own clock only (one set ahead or behind, say): Redis
+    /// keeps its own time, as in production ([`Gateway::with_clock`]).
+    pub fn own_clock(mut self, clock: &Clock) -> Self {
+        self.clock = clock.clone();
+        self.time = Time::Own;
         self
     }
 
@@ -169,7 +195,11 @@ impl GatewayBuilder {
     /// first steps.
     pub async fn start(self) -> GatewayHandle {
         let config = self.file.validate().expect("test config is valid");
-        let running = Gateway::with_clock(config, self.clock.clone())
+        let gateway = match self.time {
+            Time::Shared => Gateway::with_simulated_time(config, self.clock.clone()),
+            Time::Own => Gateway::with_clock(config, self.clock.clone()),
+        };
+        let running = gateway
             .expect("gateway starts")
             .spawn_on_loopback()
             .await

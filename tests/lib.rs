@@ -16,15 +16,18 @@
 //!   `MONITOR` command counter;
 //! - [`upstream`]: the origin site on port 0;
 //! - [`gateway`]: the gateway builder and the handle of a running gateway;
-//! - [`backend`]: memory or Redis, and `on_both_backends!`;
+//! - [`backend`]: memory or Redis, and `on_both_backends!` (also on a
+//!   simulated store clock);
 //! - [`visitor`]: browser-like clients and response helpers;
 //! - [`postgres`]: a private database per test;
 //! - [`tcp_proxy`]: a proxy that can cut or stall a connection;
 //! - [`tls`]: a private CA's certificates and a Redis that speaks only TLS;
-//! - [`browser`]: a real headless Chromium.
+//! - [`browser`]: a real headless Chromium;
+//! - [`faketime`]: a process of ours on a clock set ahead or behind.
 
 pub mod backend;
 pub mod browser;
+pub mod faketime;
 pub mod gateway;
 pub mod postgres;
 pub mod redis;
@@ -35,6 +38,7 @@ pub mod upstream;
 pub mod visitor;
 
 pub use backend::Backend;
+pub use faketime::{Skew, skew_clock};
 pub use gateway::{
     Buffer, COOKIE_KEY, ConfigFile, CookieSecure, GatewayBuilder, GatewayHandle, Limits, OnError,
     RedisTls, Room, STEP_INTERVAL, Sink, eventually, gateway, gateway_to, loose_limits, room,

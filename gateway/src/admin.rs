@@ -200,8 +200,18 @@ async fn buffer_figures(
 
 /// Ready when the config is loaded (it is, or we would not be running) and
 /// the store answers.
+/// Ready when the store answers and, if the gateway has rooms, one of their
+/// steps has answered too: passes are judged on the store's clock, which
+/// the gateway only knows from a step's reply (its first 100 ms).
 async fn readiness(shared: &Shared) -> Response<Body> {
     match shared.store.ping().await {
+        Ok(()) if !shared.rooms.is_empty() && !shared.store_clock.is_learned() => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({
+                "status": "not ready",
+                "reason": "no room step has answered yet: the store's clock is not known",
+            }),
+        ),
         Ok(()) => json_response(StatusCode::OK, &serde_json::json!({"status": "ready"})),
         Err(error) => json_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -300,11 +310,7 @@ where
         Ok(change) => change,
         Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
-    match shared
-        .store
-        .change(&room.params, &change, shared.clock.now())
-        .await
-    {
+    match shared.store.change(&room.params, &change).await {
         Ok(snapshot) => {
             room.observe(snapshot);
             tracing::info!(
@@ -381,6 +387,29 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn ready_once_a_step_has_told_the_stores_clock() {
+        let config = anteroom_config::Config::from_toml(
+            "upstream = \"http://127.0.0.1:9\"\n\
+             [[room]]\nname = \"vaccini\"\npaths = [\"/prenota\"]\ncapacity = 1\nadmit_per_minute = 60\n",
+            |_| None,
+        )
+        .expect("the test's config is valid");
+        let gateway = crate::Gateway::with_clock(config, crate::Clock::manual())
+            .expect("the gateway is built");
+        let shared = &gateway.shared;
+        let readyz = || {
+            Request::get("/readyz")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .expect("a request")
+        };
+        assert_eq!(handle(shared, readyz()).await.status(), 503);
+        // What `room::tend` does with a step's reply.
+        let now = shared.store_clock.local().now();
+        shared.store_clock.learn(now, now, now);
+        assert_eq!(handle(shared, readyz()).await.status(), 200);
+    }
 
     #[test]
     fn changes_are_validated() {

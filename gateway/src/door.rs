@@ -98,7 +98,10 @@ pub struct Door<'a> {
 }
 
 impl Door<'_> {
-    /// Decides for one request to `room` at `now`.
+    /// Decides for one request to `room` at `now`, the store's time as the
+    /// gateway reckons it ([`crate::StoreClock`]): passes and tickets carry
+    /// times written by whichever gateway signed them, so they are read and
+    /// written on the one clock every gateway shares.
     pub async fn decide(
         &self,
         room: &RoomRuntime,
@@ -150,12 +153,7 @@ impl Visit<'_> {
                 // The store lost the room's state since this visitor was let
                 // in: count them inside again (once; the renewed pass carries
                 // the new epoch).
-                match self
-                    .door
-                    .store
-                    .rejoin(&self.room.params, &pass.id, self.now)
-                    .await
-                {
+                match self.door.store.rejoin(&self.room.params, &pass.id).await {
                     Ok(()) => {
                         self.give_pass(&Pass {
                             epoch,
@@ -231,13 +229,7 @@ impl Visit<'_> {
         let claim = self
             .door
             .store
-            .claim(
-                &self.room.params,
-                ticket.epoch,
-                ticket.number,
-                &pass_id,
-                self.now,
-            )
+            .claim(&self.room.params, ticket.epoch, ticket.number, &pass_id)
             .await;
         match claim {
             Ok(Claim::Admitted) => {
@@ -272,12 +264,7 @@ impl Visit<'_> {
             return self.store_unavailable(None);
         }
         let pass_id = new_pass_id();
-        match self
-            .door
-            .store
-            .arrive(&self.room.params, &pass_id, self.now)
-            .await
-        {
+        match self.door.store.arrive(&self.room.params, &pass_id).await {
             Ok(Arrival::Admitted { snapshot }) => {
                 self.door.health.succeeded();
                 self.room.metrics.direct_entries.increment(1);

@@ -217,7 +217,7 @@ where
         headers: kept_headers(&shared.proxy.upstream_headers(&parts.headers, peer.ip())),
         pass: pass.clone().unwrap_or_default(),
         client: client.to_string(),
-        received_at: shared.clock.now(),
+        received_at: shared.store_clock.now(),
         client_idempotency_key: client_key.clone(),
         body: body.to_vec(),
     };

@@ -41,7 +41,7 @@ use anteroom_config::{Backend, Config};
 use anteroom_store::{BufferStore, MemoryStore, RedisStore, Store};
 
 pub use anteroom_process::Shutdown;
-pub use clock::Clock;
+pub use clock::{Clock, StoreClock};
 
 use crate::health::StoreHealth;
 use crate::limits::ClientLimits;
@@ -100,7 +100,9 @@ pub struct Shared {
     /// accepting, rooms stop stepping, event streams end.
     shutdown: Shutdown,
     keys: Keyring,
-    clock: Clock,
+    /// The store's time as this gateway reckons it (its own clock plus the
+    /// offset its steps learn): what every comparison of shared times uses.
+    store_clock: Arc<StoreClock>,
     health: Arc<StoreHealth>,
     pages: Pages,
     proxy: Proxy,
@@ -137,6 +139,15 @@ pub fn check(config: &Config) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// Where a Redis store's time comes from.
+#[derive(Debug, Clone, Copy)]
+enum RedisTime {
+    /// Redis's own clock (`TIME`): always, outside tests.
+    Redis,
+    /// The gateway's clock, standing in for Redis's (tests).
+    Simulated,
+}
+
 /// A gateway ready to serve: config applied, store prepared (not yet
 /// contacted: the gateway starts even while Redis is down, and says so on
 /// `/readyz`).
@@ -149,17 +160,37 @@ impl Gateway {
         Gateway::with_clock(config, Clock::system())
     }
 
-    /// As [`Gateway::new`], on a given clock (tests move a manual one).
+    /// As [`Gateway::new`], on a given clock of its own (tests move a
+    /// manual one, or set one ahead or behind). The memory store keeps time
+    /// on it too (one process, one clock); Redis keeps its own, which the
+    /// gateway follows.
     pub fn with_clock(config: Config, clock: Clock) -> Result<Gateway, GatewayError> {
+        Gateway::build(config, clock, RedisTime::Redis)
+    }
+
+    /// As [`Gateway::with_clock`], and a Redis store keeps time on `clock`
+    /// as well, instead of Redis's `TIME`
+    /// ([`RedisStore::with_simulated_clock`]): how tests move time for
+    /// the gateway and the store at once. The binary never uses it.
+    pub fn with_simulated_time(config: Config, clock: Clock) -> Result<Gateway, GatewayError> {
+        Gateway::build(config, clock, RedisTime::Simulated)
+    }
+
+    fn build(config: Config, clock: Clock, redis_time: RedisTime) -> Result<Gateway, GatewayError> {
         // Installed before anything records a metric.
         metrics::handle();
         let (store, buffers): (Arc<dyn Store>, Arc<dyn BufferStore>) = match &config.store.backend {
             Backend::Memory => {
-                let memory = Arc::new(MemoryStore::new());
+                let memory = Arc::new(MemoryStore::with_clock(clock.clone()));
                 (memory.clone(), memory)
             }
             Backend::Redis { url, tls } => {
-                let redis = Arc::new(RedisStore::with_tls(url, tls)?);
+                let redis = Arc::new(match redis_time {
+                    RedisTime::Redis => RedisStore::with_tls(url, tls)?,
+                    RedisTime::Simulated => {
+                        RedisStore::with_tls_and_simulated_clock(url, tls, clock.clone())?
+                    }
+                });
                 if !config.buffers.is_empty()
                     && let Ok(runtime) = tokio::runtime::Handle::try_current()
                 {
@@ -199,7 +230,7 @@ impl Gateway {
             ticket_streams: Arc::default(),
             shutdown: Shutdown::new(),
             keys,
-            clock,
+            store_clock: Arc::new(StoreClock::new(clock)),
             health: Arc::new(StoreHealth::new(config.store.on_error)),
             pages: Pages::from_config(&config.pages).map_err(GatewayError::Pages)?,
             proxy: Proxy::new(&config, Arc::clone(&bodies)),
@@ -283,7 +314,7 @@ impl Gateway {
             background.spawn(room::tend(
                 room.clone(),
                 shared.store.clone(),
-                shared.clock.clone(),
+                shared.store_clock.clone(),
                 shared.health.clone(),
                 shutdown.clone(),
             ));

@@ -286,6 +286,12 @@ pub fn render(shared: &Shared) -> String {
             .held(shared.config.limits.max_unfinished_body_bytes) as f64,
     );
     gauge!("anteroom_store_reachable").set(if shared.health.is_down() { 0.0 } else { 1.0 });
+    // How far the store's clock is from this gateway's (the store's minus
+    // ours), as the last step measured it: every shared time is the store's,
+    // so this is what the gateway adds to its own clock, not an error; a
+    // large figure only says the host's clock is off.
+    gauge!("anteroom_store_clock_offset_seconds")
+        .set(shared.store_clock.offset_ms() as f64 / 1000.0);
     let (requests, tickets) = shared.limits.tracked();
     gauge!("anteroom_rate_limiter_clients", "limit" => "requests").set(requests as f64);
     gauge!("anteroom_rate_limiter_clients", "limit" => "tickets").set(tickets as f64);

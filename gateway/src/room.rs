@@ -13,7 +13,7 @@ use anteroom_config::Room;
 use anteroom_store::{Millis, RoomParams, RoomSnapshot, RoomState, Store};
 
 use crate::Shutdown;
-use crate::clock::Clock;
+use crate::clock::StoreClock;
 use crate::health::StoreHealth;
 use crate::token::{Pass, Ticket};
 
@@ -209,7 +209,8 @@ impl RoomRuntime {
         spread(interval, rand::random())
     }
 
-    /// Notes that a pass was used; reported to the store in the next batch.
+    /// Notes that a pass was used at `at` (the store's time as reckoned
+    /// here); reported to the store in the next batch.
     pub fn record_activity(&self, pass_id: &str, at: Millis) {
         self.activity
             .entry(pass_id.to_owned())
@@ -228,7 +229,9 @@ impl RoomRuntime {
     }
 
     /// Is `pass` (genuine: its signature was checked) good for this room at
-    /// `now`: this room's, within its session, and not left?
+    /// `now`: this room's, within its session, and not left? `now` is the
+    /// store's time as reckoned here, the clock `last_seen` was written on
+    /// by whichever gateway renewed the pass.
     pub fn honours(&self, pass: &Pass, now: Millis) -> bool {
         let session_ms = self.config.session.as_millis() as u64;
         pass.room == self.name()
@@ -274,11 +277,12 @@ impl RoomRuntime {
 /// Keeps one room moving: steps it every [`STEP_INTERVAL`] and reports
 /// activity every [`ACTIVITY_FLUSH_INTERVAL`], until `shutdown` changes.
 /// Every gateway runs this for every room; the store's step is safe to run
-/// from many at once.
+/// from many at once. Each step's reply says the store's time, from which
+/// `clock` learns its offset (no extra round trip).
 pub async fn tend(
     room: Arc<RoomRuntime>,
     store: Arc<dyn Store>,
-    clock: Clock,
+    clock: Arc<StoreClock>,
     health: Arc<StoreHealth>,
     shutdown: Shutdown,
 ) {
@@ -301,8 +305,10 @@ pub async fn tend(
                 continue;
             }
         }
-        match store.advance(&room.params, clock.now()).await {
+        let sent = clock.local().now();
+        match store.advance(&room.params).await {
             Ok(snapshot) => {
+                clock.learn(sent, clock.local().now(), snapshot.taken_at);
                 health.succeeded();
                 room.observe_step(snapshot);
             }
@@ -329,7 +335,7 @@ async fn flush_activity(
     if batch.is_empty() {
         return true;
     }
-    match store.touch(&room.params, &batch, now).await {
+    match store.touch(&room.params, &batch).await {
         Ok(revoked) => {
             for pass_id in revoked {
                 room.revoke(&pass_id, now);

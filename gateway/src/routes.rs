@@ -179,7 +179,7 @@ where
             } else {
                 Asked::Write
             },
-            updated_unix_seconds: shared.clock.now() / 1000,
+            updated_unix_seconds: shared.store_clock.now() / 1000,
         }),
     };
     (Route::Room(index), reply, decision.set_cookies)
@@ -245,7 +245,7 @@ async fn at_the_door(
 ) -> Decision {
     shared
         .door()
-        .decide(room, headers, client, shared.clock.now(), ask)
+        .decide(room, headers, client, shared.store_clock.now(), ask)
         .await
 }
 
@@ -261,10 +261,10 @@ async fn leave<'a>(
         .filter(|pass| pass.room == room.name())
         .map(|pass| pass.id)
         .collect();
-    let now = shared.clock.now();
+    let now = shared.store_clock.now();
     for pass_id in &passes {
         room.revoke(pass_id, now);
-        if let Err(error) = shared.store.leave(&room.params, pass_id, now).await {
+        if let Err(error) = shared.store.leave(&room.params, pass_id).await {
             // The slot frees itself when the session times out.
             shared.health.failed(&error);
         }
@@ -403,7 +403,7 @@ fn places_limited<'a, B>(
     Answer::PlaceLater {
         status: Status::of(room, Standing::Outside),
         retry_seconds: limits::retry_after_seconds(retry_after),
-        updated_unix_seconds: shared.clock.now() / 1000,
+        updated_unix_seconds: shared.store_clock.now() / 1000,
     }
 }
 
@@ -443,7 +443,7 @@ fn is_exempt_status_poll<B>(shared: &Shared, request: &Request<B>) -> bool {
                 .next()
                 .and_then(|token| shared.keys.verify_pass(token))
                 .is_some_and(|pass| {
-                    pass.epoch == snapshot.epoch && room.honours(&pass, shared.clock.now())
+                    pass.epoch == snapshot.epoch && room.honours(&pass, shared.store_clock.now())
                 })
     })
 }

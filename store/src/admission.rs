@@ -46,8 +46,11 @@ impl Bucket {
         }
     }
 
-    /// Accrue tokens for the time since the last update. A clock that went
-    /// backwards accrues nothing.
+    /// Accrue tokens for the time since the last update. A mark in the
+    /// future (the store's clock stepped back, or a mark written on a fast
+    /// gateway's clock by a version that took the time from its callers)
+    /// accrues nothing and is brought back to `now`, so that accrual goes on
+    /// from here instead of waiting for the clock to catch up with it.
     pub fn refill(&mut self, admit_per_minute: u32, now: Millis) {
         if now > self.updated_at {
             let accrued = (now - self.updated_at).saturating_mul(u64::from(admit_per_minute));
@@ -55,8 +58,8 @@ impl Bucket {
                 .units
                 .saturating_add(accrued)
                 .min(burst_units(admit_per_minute));
-            self.updated_at = now;
         }
+        self.updated_at = now;
     }
 
     /// Whole tokens available.
@@ -99,6 +102,19 @@ mod tests {
     fn full_bucket_holds_one_second() {
         assert_eq!(Bucket::full(600, 0).whole(), 11);
         assert_eq!(Bucket::full(30, 0).whole(), 1);
+    }
+
+    #[test]
+    fn a_mark_in_the_future_does_not_freeze_the_bucket() {
+        let mut bucket = Bucket {
+            units: 0,
+            updated_at: 300_000,
+        };
+        bucket.refill(600, 1_000);
+        assert_eq!((bucket.units, bucket.updated_at), (0, 1_000));
+        // A second later, a second's worth: 10 tokens.
+        bucket.refill(600, 2_000);
+        assert_eq!(bucket.whole(), 10);
     }
 
     #[test]

@@ -11,12 +11,19 @@
 //! default) and [`RedisStore`] (any number of gateways). Both run the same
 //! admission arithmetic from [`admission`]; the Redis one runs it inside Lua
 //! scripts so that every call is one atomic round trip.
+//!
+//! The store keeps the time too: every time it compares (pass activity,
+//! arrival deadlines, the pace) is on its own clock, never a caller's, so
+//! gateways whose clocks differ share one. Redis's clock is `TIME`, read
+//! inside the scripts; the memory store's is the [`Clock`] it was given
+//! (the gateway's own: one process, one clock).
 
 // No `unwrap()` on the request path (ARCHITECTURE.md's invariant); tests may.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod admission;
 pub mod buffer;
+mod clock;
 mod memory;
 mod memory_buffer;
 mod redis_buffer;
@@ -30,6 +37,7 @@ pub use buffer::{
     BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, Receipt,
     ReceiptState, Submission, Taken, Verdict,
 };
+pub use clock::Clock;
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
 pub use request::{
@@ -37,8 +45,7 @@ pub use request::{
     lookup_path,
 };
 
-/// Milliseconds since the Unix epoch. Time is always a parameter here, so that
-/// tests can drive the arithmetic with a simulated clock.
+/// Milliseconds since the Unix epoch.
 pub type Millis = u64;
 
 /// What the store needs to know about a room on every call. Passed in rather
@@ -122,6 +129,8 @@ pub struct RoomSnapshot {
     /// Admitted tickets whose holders did not show up in time, ever (in
     /// this epoch).
     pub no_shows: u64,
+    /// When the figures were taken, on the store's clock: what a gateway
+    /// learns the store's time from.
     pub taken_at: Millis,
 }
 
@@ -198,18 +207,14 @@ pub enum StoreError {
 /// The seam between the gateway and where room state lives.
 ///
 /// Every method is one round trip to the store at most, and none of them
-/// costs more when the queue is longer.
+/// costs more when the queue is longer. No method takes the time: the store
+/// reads its own clock, so that every gateway's calls are judged on one.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A visitor without a ticket arrives: let them straight in as
     /// `pass_id` when nobody waits and there is space and rate budget, or
     /// hand them the next ticket.
-    async fn arrive(
-        &self,
-        room: &RoomParams,
-        pass_id: &str,
-        now: Millis,
-    ) -> Result<Arrival, StoreError>;
+    async fn arrive(&self, room: &RoomParams, pass_id: &str) -> Result<Arrival, StoreError>;
 
     /// A ticket holder comes back: swap the ticket for a pass if its turn has
     /// come. A ticket is swapped once: claiming it again with the same pass id
@@ -221,35 +226,34 @@ pub trait Store: Send + Sync + 'static {
         epoch: u64,
         ticket: u64,
         pass_id: &str,
-        now: Millis,
     ) -> Result<Claim, StoreError>;
 
     /// The periodic step: expire idle passes and no-shows, let in as many
     /// tickets as space and rate allow, and report the room's figures. Safe
     /// to call from any number of gateways at once.
-    async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError>;
+    async fn advance(&self, room: &RoomParams) -> Result<RoomSnapshot, StoreError>;
 
-    /// Records activity of passes inside (batched by the caller). The caller
-    /// has verified each pass's cookie, so a pass the store had expired (a
-    /// report delayed by an outage) is counted again, except one that left:
-    /// those are returned, and the caller stops honouring them.
+    /// Records activity of passes inside (batched by the caller), each at
+    /// its time on the store's clock as the caller reckons it; a time ahead
+    /// of the store's own counts as now. The caller has verified each
+    /// pass's cookie, so a pass the store had expired (a report delayed by
+    /// an outage) is counted again, except one that left: those are
+    /// returned, and the caller stops honouring them.
     async fn touch(
         &self,
         room: &RoomParams,
         passes: &[(String, Millis)],
-        now: Millis,
     ) -> Result<Vec<String>, StoreError>;
 
     /// A pass issued in an earlier epoch of the room (the store lost its
     /// state, e.g. a Redis restart without persistence) is counted inside
     /// again, so that capacity holds for visitors admitted before the loss.
-    async fn rejoin(&self, room: &RoomParams, pass_id: &str, now: Millis)
-    -> Result<(), StoreError>;
+    async fn rejoin(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError>;
 
     /// A visitor leaves: their slot goes to the next in line, and the pass
     /// is remembered as left (for the session length) so that activity
     /// reported for it later does not bring it back.
-    async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError>;
+    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError>;
 
     /// Applies a live change to the room's settings and reports the figures
     /// with the change in force.
@@ -257,7 +261,6 @@ pub trait Store: Send + Sync + 'static {
         &self,
         room: &RoomParams,
         change: &RoomChange,
-        now: Millis,
     ) -> Result<RoomSnapshot, StoreError>;
 
     /// Is the store reachable?

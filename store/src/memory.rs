@@ -1,16 +1,23 @@
 //! The in-memory backend: one process holds every room. The embedded default.
+//!
+//! One process, one clock: the store keeps time on the [`Clock`] it is
+//! given, the gateway's own, so the gateway's reckoning of the store's time
+//! is its own clock exactly.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use crate::admission::{self, Bucket};
 use crate::{
-    Arrival, Claim, Millis, RoomChange, RoomParams, RoomSnapshot, RoomState, Store, StoreError,
+    Arrival, Claim, Clock, Millis, RoomChange, RoomParams, RoomSnapshot, RoomState, Store,
+    StoreError,
 };
 
 /// Every room's state in this process. Nothing survives a restart.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
+    /// The store's clock: every time compared is read here.
+    clock: Clock,
     // A std Mutex: every critical section is a few map operations and never
     // awaits, so an async lock would only add cost.
     rooms: Mutex<HashMap<String, RoomData>>,
@@ -40,16 +47,28 @@ struct RoomData {
 }
 
 impl MemoryStore {
+    /// A store on the system's clock.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
 
+    /// A store keeping time on `clock`: the gateway's own, or a manual one
+    /// that tests move.
+    pub fn with_clock(clock: Clock) -> MemoryStore {
+        MemoryStore {
+            clock,
+            ..MemoryStore::default()
+        }
+    }
+
+    /// Runs `f` on the room's state, housekept at the store's time, which
+    /// `f` is given.
     fn with_room<T>(
         &self,
         room: &RoomParams,
-        now: Millis,
-        f: impl FnOnce(&mut RoomData) -> T,
+        f: impl FnOnce(&mut RoomData, Millis) -> T,
     ) -> Result<T, StoreError> {
+        let now = self.clock.now();
         let mut rooms = self
             .rooms
             .lock()
@@ -58,7 +77,7 @@ impl MemoryStore {
             .entry(room.name.clone())
             .or_insert_with(|| RoomData::new(room, now));
         state.housekeep(room, now);
-        Ok(f(state))
+        Ok(f(state, now))
     }
 }
 
@@ -159,13 +178,8 @@ impl RoomData {
 
 #[async_trait::async_trait]
 impl Store for MemoryStore {
-    async fn arrive(
-        &self,
-        room: &RoomParams,
-        pass_id: &str,
-        now: Millis,
-    ) -> Result<Arrival, StoreError> {
-        self.with_room(room, now, |state| {
+    async fn arrive(&self, room: &RoomParams, pass_id: &str) -> Result<Arrival, StoreError> {
+        self.with_room(room, |state, now| {
             if state.state() == RoomState::Closed {
                 return Arrival::Closed {
                     snapshot: state.snapshot(room, now),
@@ -199,9 +213,8 @@ impl Store for MemoryStore {
         epoch: u64,
         ticket: u64,
         pass_id: &str,
-        now: Millis,
     ) -> Result<Claim, StoreError> {
-        self.with_room(room, now, |state| {
+        self.with_room(room, |state, now| {
             if epoch != state.epoch {
                 Claim::Spent
             } else if state.pending.remove(&ticket).is_some() {
@@ -218,8 +231,8 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError> {
-        self.with_room(room, now, |state| {
+    async fn advance(&self, room: &RoomParams) -> Result<RoomSnapshot, StoreError> {
+        self.with_room(room, |state, now| {
             let budget = if state.state() == RoomState::Open {
                 state.bucket.whole()
             } else {
@@ -244,40 +257,37 @@ impl Store for MemoryStore {
         &self,
         room: &RoomParams,
         passes: &[(String, Millis)],
-        now: Millis,
     ) -> Result<Vec<String>, StoreError> {
-        self.with_room(room, now, |state| {
+        self.with_room(room, |state, now| {
             let mut revoked = Vec::new();
             for (pass_id, at) in passes {
                 if state.left.contains_key(pass_id) {
                     revoked.push(pass_id.clone());
                     continue;
                 }
+                // Activity cannot be in the future: a time ahead of ours
+                // (a caller's reckoning off) counts as now.
+                let at = (*at).min(now);
                 // A newer time only.
                 match state.inside.get(pass_id).copied() {
-                    Some(last_seen) if *at <= last_seen => {}
-                    _ => state.enter(pass_id, *at),
+                    Some(last_seen) if at <= last_seen => {}
+                    _ => state.enter(pass_id, at),
                 }
             }
             revoked
         })
     }
 
-    async fn rejoin(
-        &self,
-        room: &RoomParams,
-        pass_id: &str,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        self.with_room(room, now, |state| {
+    async fn rejoin(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
+        self.with_room(room, |state, now| {
             if !state.inside.contains_key(pass_id) {
                 state.enter(pass_id, now);
             }
         })
     }
 
-    async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError> {
-        self.with_room(room, now, |state| {
+    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
+        self.with_room(room, |state, now| {
             if let Some(last_seen) = state.inside.remove(pass_id) {
                 state
                     .inside_by_activity
@@ -291,9 +301,8 @@ impl Store for MemoryStore {
         &self,
         room: &RoomParams,
         change: &RoomChange,
-        now: Millis,
     ) -> Result<RoomSnapshot, StoreError> {
-        self.with_room(room, now, |state| {
+        self.with_room(room, |state, now| {
             if let Some(capacity) = change.capacity {
                 state.settings.capacity = Some(capacity);
             }

@@ -1,17 +1,24 @@
 //! The Redis backend: room state shared by any number of gateways.
 //!
 //! Every operation is one round trip: a Lua script (sent by hash, `EVALSHA`,
-//! after the first use) that runs the admission arithmetic atomically, or one
-//! pipeline. Keys of a room share a hash tag so a room lives on one shard.
+//! after the first use) that runs the admission arithmetic atomically. Keys
+//! of a room share a hash tag so a room lives on one shard.
+//!
+//! The scripts keep time on Redis's clock (`TIME`, `lua/clock.lua`): no
+//! caller's clock enters the room's state, so gateways whose clocks differ
+//! share one pace, one expiry and one set of deadlines.
 
 use anteroom_config::RedisTls;
 use redis::Script;
 
 use crate::redis_connection::RedisConnection;
 use crate::{
-    Arrival, Claim, Millis, RoomChange, RoomParams, RoomSnapshot, RoomState, Store, StoreError,
+    Arrival, Claim, Clock, Millis, RoomChange, RoomParams, RoomSnapshot, RoomState, Store,
+    StoreError,
 };
 
+/// The store's clock, which every room script opens with.
+const CLOCK: &str = include_str!("lua/clock.lua");
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
 pub struct RedisStore {
@@ -21,6 +28,11 @@ pub struct RedisStore {
     advance: Script,
     change: Script,
     touch: Script,
+    rejoin: Script,
+    leave: Script,
+    /// `None`: the scripts read Redis's clock. A simulated clock only in
+    /// tests (see [`RedisStore::with_simulated_clock`]).
+    simulated_clock: Option<Clock>,
     /// Scripts of the buffered write requests (see `redis_buffer`).
     pub(crate) buffer_scripts: crate::redis_buffer::BufferScripts,
     /// Where `enqueue` calls wait to be sent together (see `redis_buffer`);
@@ -37,6 +49,7 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// A store at `url` without TLS files: `redis://`, `unix://`, or
     /// `rediss://` trusting the system's roots. See [`RedisStore::with_tls`].
+    /// Time is Redis's own.
     pub fn new(url: &str) -> Result<RedisStore, StoreError> {
         RedisStore::with_tls(url, &RedisTls::default())
     }
@@ -51,17 +64,48 @@ impl RedisStore {
     /// `tls_ca_file`, `tls_cert_file`, `tls_key_file`). Prepares a
     /// connection without opening it: the gateway starts even when Redis is
     /// down, and the connection (re)opens by itself. Fails at once for a URL
-    /// that does not parse or TLS files the client cannot use.
+    /// that does not parse or TLS files the client cannot use. Time is
+    /// Redis's own.
     pub fn with_tls(url: &str, tls: &RedisTls) -> Result<RedisStore, StoreError> {
+        RedisStore::on(url, tls, None)
+    }
+
+    /// As [`RedisStore::new`], but the room scripts take the time from
+    /// `clock` instead of Redis's `TIME`: a simulated store clock, so that
+    /// tests can drive expiry and pacing on Redis without waiting. Every
+    /// store of a test shares the one `clock` (clones share a manual clock),
+    /// so there is still one clock. The binaries never use it.
+    pub fn with_simulated_clock(url: &str, clock: Clock) -> Result<RedisStore, StoreError> {
+        RedisStore::with_tls_and_simulated_clock(url, &RedisTls::default(), clock)
+    }
+
+    /// [`RedisStore::with_simulated_clock`] with TLS files (tests only).
+    pub fn with_tls_and_simulated_clock(
+        url: &str,
+        tls: &RedisTls,
+        clock: Clock,
+    ) -> Result<RedisStore, StoreError> {
+        RedisStore::on(url, tls, Some(clock))
+    }
+
+    fn on(
+        url: &str,
+        tls: &RedisTls,
+        simulated_clock: Option<Clock>,
+    ) -> Result<RedisStore, StoreError> {
         let connection = RedisConnection::open(url, tls)?;
-        let script = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        let room_script = |body: &str| Script::new(&format!("{CLOCK}\n{PRELUDE}\n{body}"));
+        let script = |body: &str| Script::new(&format!("{CLOCK}\n{body}"));
         Ok(RedisStore {
             connection,
-            arrive: script(include_str!("lua/arrive.lua")),
-            claim: script(include_str!("lua/claim.lua")),
-            advance: script(include_str!("lua/advance.lua")),
-            change: script(include_str!("lua/change.lua")),
-            touch: Script::new(include_str!("lua/touch.lua")),
+            arrive: room_script(include_str!("lua/arrive.lua")),
+            claim: room_script(include_str!("lua/claim.lua")),
+            advance: room_script(include_str!("lua/advance.lua")),
+            change: room_script(include_str!("lua/change.lua")),
+            touch: script(include_str!("lua/touch.lua")),
+            rejoin: script(include_str!("lua/rejoin.lua")),
+            leave: script(include_str!("lua/leave.lua")),
+            simulated_clock,
             buffer_scripts: crate::redis_buffer::BufferScripts::new(),
             enqueues: std::sync::OnceLock::new(),
         })
@@ -88,18 +132,25 @@ impl RedisStore {
             .ok_or_else(|| StoreError::Protocol(format!("CONFIG GET {name}: {pair:?}")))
     }
 
-    fn invocation<'a>(
-        script: &'a Script,
-        room: &RoomParams,
-        now: Millis,
-    ) -> redis::ScriptInvocation<'a> {
+    /// Every script's first argument: empty, for Redis's clock, or a
+    /// simulated clock's time.
+    fn clock_argument(&self) -> String {
+        self.simulated_clock
+            .as_ref()
+            .map(|clock| clock.now().to_string())
+            .unwrap_or_default()
+    }
+
+    /// A room script (`prelude.lua` and a body) with its keys and the
+    /// arguments every one takes.
+    fn invocation<'a>(&self, script: &'a Script, room: &RoomParams) -> redis::ScriptInvocation<'a> {
         let keys = RoomKeys::new(&room.name);
         let mut invocation = script.prepare_invoke();
         invocation
             .key(keys.room)
             .key(keys.inside)
             .key(keys.pending)
-            .arg(now)
+            .arg(self.clock_argument())
             .arg(room.capacity)
             .arg(room.admit_per_minute)
             .arg(room.inside_ttl.as_millis() as u64)
@@ -151,7 +202,7 @@ fn state_from_code(code: i64) -> RoomState {
     }
 }
 
-fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), StoreError> {
+fn parse_snapshot(reply: &[i64]) -> Result<(i64, RoomSnapshot), StoreError> {
     let [
         head,
         epoch,
@@ -164,10 +215,11 @@ fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), Sto
         state,
         sessions_expired,
         no_shows,
+        taken_at,
     ] = reply
     else {
         return Err(StoreError::Protocol(format!(
-            "room script returned {} values, expected 11",
+            "room script returned {} values, expected 12",
             reply.len()
         )));
     };
@@ -186,26 +238,21 @@ fn parse_snapshot(reply: &[i64], now: Millis) -> Result<(i64, RoomSnapshot), Sto
             state: state_from_code(*state),
             sessions_expired: count(sessions_expired),
             no_shows: count(no_shows),
-            taken_at: now,
+            taken_at: count(taken_at),
         },
     ))
 }
 
 #[async_trait::async_trait]
 impl Store for RedisStore {
-    async fn arrive(
-        &self,
-        room: &RoomParams,
-        pass_id: &str,
-        now: Millis,
-    ) -> Result<Arrival, StoreError> {
-        let mut invocation = Self::invocation(&self.arrive, room, now);
+    async fn arrive(&self, room: &RoomParams, pass_id: &str) -> Result<Arrival, StoreError> {
+        let mut invocation = self.invocation(&self.arrive, room);
         invocation.arg(pass_id);
         let reply: Vec<i64> = invocation
             .invoke_async(&mut self.connection.handle())
             .await
             .map_err(|error| self.connection.failed(error))?;
-        let (entered, snapshot) = parse_snapshot(&reply, now)?;
+        let (entered, snapshot) = parse_snapshot(&reply)?;
         Ok(if entered == 1 {
             Arrival::Admitted { snapshot }
         } else if entered < 0 {
@@ -224,9 +271,8 @@ impl Store for RedisStore {
         epoch: u64,
         ticket: u64,
         pass_id: &str,
-        now: Millis,
     ) -> Result<Claim, StoreError> {
-        let mut invocation = Self::invocation(&self.claim, room, now);
+        let mut invocation = self.invocation(&self.claim, room);
         invocation.arg(epoch).arg(ticket).arg(pass_id);
         let reply: i64 = invocation
             .invoke_async(&mut self.connection.handle())
@@ -239,19 +285,19 @@ impl Store for RedisStore {
         })
     }
 
-    async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError> {
-        let reply: Vec<i64> = Self::invocation(&self.advance, room, now)
+    async fn advance(&self, room: &RoomParams) -> Result<RoomSnapshot, StoreError> {
+        let reply: Vec<i64> = self
+            .invocation(&self.advance, room)
             .invoke_async(&mut self.connection.handle())
             .await
             .map_err(|error| self.connection.failed(error))?;
-        parse_snapshot(&reply, now).map(|(_, snapshot)| snapshot)
+        parse_snapshot(&reply).map(|(_, snapshot)| snapshot)
     }
 
     async fn touch(
         &self,
         room: &RoomParams,
         passes: &[(String, Millis)],
-        now: Millis,
     ) -> Result<Vec<String>, StoreError> {
         if passes.is_empty() {
             return Ok(Vec::new());
@@ -261,7 +307,7 @@ impl Store for RedisStore {
         invocation
             .key(&keys.inside)
             .key(&keys.left)
-            .arg(now)
+            .arg(self.clock_argument())
             .arg(room.inside_ttl.as_millis() as u64);
         for (pass_id, at) in passes {
             invocation.arg(pass_id).arg(*at);
@@ -272,37 +318,25 @@ impl Store for RedisStore {
             .map_err(|error| self.connection.failed(error))
     }
 
-    async fn rejoin(
-        &self,
-        room: &RoomParams,
-        pass_id: &str,
-        now: Millis,
-    ) -> Result<(), StoreError> {
+    async fn rejoin(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
         let keys = RoomKeys::new(&room.name);
-        redis::cmd("ZADD")
-            .arg(&keys.inside)
-            .arg("NX")
-            .arg(now)
+        self.rejoin
+            .key(&keys.inside)
+            .arg(self.clock_argument())
             .arg(pass_id)
-            .query_async::<()>(&mut self.connection.handle())
+            .invoke_async::<()>(&mut self.connection.handle())
             .await
             .map_err(|error| self.connection.failed(error))
     }
 
-    async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError> {
+    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
         let keys = RoomKeys::new(&room.name);
-        redis::pipe()
-            .atomic()
-            .cmd("ZREM")
-            .arg(&keys.inside)
+        self.leave
+            .key(&keys.inside)
+            .key(&keys.left)
+            .arg(self.clock_argument())
             .arg(pass_id)
-            .ignore()
-            .cmd("ZADD")
-            .arg(&keys.left)
-            .arg(now)
-            .arg(pass_id)
-            .ignore()
-            .query_async::<()>(&mut self.connection.handle())
+            .invoke_async::<()>(&mut self.connection.handle())
             .await
             .map_err(|error| self.connection.failed(error))
     }
@@ -311,11 +345,10 @@ impl Store for RedisStore {
         &self,
         room: &RoomParams,
         change: &RoomChange,
-        now: Millis,
     ) -> Result<RoomSnapshot, StoreError> {
         let text = |value: Option<u32>| value.map(|v| v.to_string()).unwrap_or_default();
         let state = change.state.map(state_code).unwrap_or("");
-        let mut invocation = Self::invocation(&self.change, room, now);
+        let mut invocation = self.invocation(&self.change, room);
         invocation
             .arg(text(change.capacity))
             .arg(text(change.admit_per_minute))
@@ -324,7 +357,7 @@ impl Store for RedisStore {
             .invoke_async(&mut self.connection.handle())
             .await
             .map_err(|error| self.connection.failed(error))?;
-        parse_snapshot(&reply, now).map(|(_, snapshot)| snapshot)
+        parse_snapshot(&reply).map(|(_, snapshot)| snapshot)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -91,6 +91,9 @@ async fn metrics_tell_the_rooms_story() {
     assert_eq!(requests("anteroom", "rejected"), 1.0);
     assert_eq!(value("anteroom_upstream_response_seconds_count", &[]), 13.0);
     assert_eq!(value("anteroom_store_reachable", &[]), 1.0);
+    // The memory store keeps time on the gateway's own clock.
+    let offset = value("anteroom_store_clock_offset_seconds", &[]);
+    assert!(offset.abs() < 0.5, "{offset}");
     assert_eq!(value("anteroom_upstream_in_flight", &[]), 0.0);
     // Labels never carry a path or an address.
     assert!(!text.contains("/echo"), "{text}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anteroom_config::Backend;
 use anteroom_store::buffer::receipt_id;
 use anteroom_store::{
-    Arrival, BufferParams, BufferStore, Claim, Enqueued, Finished, ReceiptState, RedisStore,
+    Arrival, BufferParams, BufferStore, Claim, Clock, Enqueued, Finished, ReceiptState, RedisStore,
     RoomParams, Store, StoreError, Submission, Verdict,
 };
 use anteroom_tests::{
@@ -24,15 +24,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// read back as the gateway's own, and the store built from it as the
 /// gateway and the worker build theirs.
 fn store(url: &str, tls: RedisTls) -> Result<RedisStore, StoreError> {
+    let (url, tls) = as_the_gateway_reads(url, tls);
+    RedisStore::with_tls(&url, &tls)
+}
+
+/// The URL and TLS files of a gateway's config file on `url` with `tls`,
+/// written and read back.
+fn as_the_gateway_reads(url: &str, tls: RedisTls) -> (String, anteroom_config::RedisTls) {
     let config = gateway_to("http://127.0.0.1:9")
         .redis_tls(url, tls)
         .config_file()
         .validate()
         .expect("a valid config");
-    let Backend::Redis { url, tls } = &config.store.backend else {
+    let Backend::Redis { url, tls } = config.store.backend else {
         panic!("a redis backend");
     };
-    RedisStore::with_tls(url, tls)
+    (url, tls)
 }
 
 /// `tls_ca_file`: the CA that signed the server's certificate.
@@ -49,7 +56,13 @@ fn trusting(redis: &TlsRedisServer) -> RedisTls {
 #[tokio::test]
 async fn the_store_contract_holds_over_tls() {
     let redis = TlsRedisServer::shared().await;
-    let store = store(&redis.url(), trusting(redis)).expect("a store");
+    // The room scripts on a simulated store clock, so that the pace is
+    // moved on rather than waited for.
+    let clock = Clock::manual();
+    clock.set(1_800_000_000_000);
+    let (url, tls) = as_the_gateway_reads(&redis.url(), trusting(redis));
+    let store =
+        RedisStore::with_tls_and_simulated_clock(&url, &tls, clock.clone()).expect("a store");
     store.ping().await.expect("ping over TLS");
 
     let room = RoomParams {
@@ -59,21 +72,20 @@ async fn the_store_contract_holds_over_tls() {
         inside_ttl: Duration::from_secs(300),
         arrival: Duration::from_secs(60),
     };
-    let now = 1_800_000_000_000;
-    let first = store.arrive(&room, "pass-1", now).await.expect("arrive");
+    let first = store.arrive(&room, "pass-1").await.expect("arrive");
     assert!(matches!(first, Arrival::Admitted { .. }), "{first:?}");
     let Arrival::Ticketed { ticket, snapshot } =
-        store.arrive(&room, "pass-2", now).await.expect("arrive")
+        store.arrive(&room, "pass-2").await.expect("arrive")
     else {
         panic!("the second visitor waits: the room holds one");
     };
     assert_eq!(snapshot.position(ticket), Some(1));
-    store.leave(&room, "pass-1", now).await.expect("leave");
-    let later = now + 60_000;
-    let snapshot = store.advance(&room, later).await.expect("advance");
+    store.leave(&room, "pass-1").await.expect("leave");
+    clock.advance(Duration::from_secs(60));
+    let snapshot = store.advance(&room).await.expect("advance");
     assert_eq!(snapshot.position(ticket), None, "{snapshot:?}");
     let claim = store
-        .claim(&room, snapshot.epoch, ticket, "pass-2", later)
+        .claim(&room, snapshot.epoch, ticket, "pass-2")
         .await
         .expect("claim");
     assert_eq!(claim, Claim::Admitted);

@@ -396,13 +396,18 @@ async fn a_pass_that_left_on_one_gateway_is_refused_by_another_at_its_next_activ
     // in, which is no activity), so every report of this room is B's.
     assert_eq!(state_on_b().await, "admitted");
     eventually("B reports the pass's activity", || async {
-        commands.lines().await.iter().any(|line| is_report(line))
+        // Before the leave, every script given `left` is a report.
+        commands
+            .lines()
+            .await
+            .iter()
+            .any(|line| is_given_left(line))
     })
     .await;
     let lines = commands.lines().await;
     let b_client = lines
         .iter()
-        .find(|line| is_report(line))
+        .find(|line| is_given_left(line))
         .and_then(|line| client_of(line))
         .expect("a report names its client")
         .to_owned();
@@ -425,9 +430,10 @@ async fn a_pass_that_left_on_one_gateway_is_refused_by_another_at_its_next_activ
     assert_eq!(state_on_b().await, "none", "and keeps refusing it");
 
     let lines = commands.lines().await;
+    // The leave script, A's: it too is given the `left` key.
     let leave = lines
         .iter()
-        .position(|line| line.contains("\"ZADD\" \"anteroom:{vaccini}:left\""))
+        .position(|line| is_given_left(line) && client_of(line) != Some(b_client.as_str()))
         .expect("the leave reached the store");
     let served = lines
         .iter()
@@ -436,7 +442,7 @@ async fn a_pass_that_left_on_one_gateway_is_refused_by_another_at_its_next_activ
     let revoking = leave
         + lines[leave..]
             .iter()
-            .position(|line| is_report(line))
+            .position(|line| is_given_left(line) && client_of(line) == Some(b_client.as_str()))
             .expect("B reported the pass after it left");
     let b_steps = lines[served.min(revoking)..revoking]
         .iter()
@@ -450,9 +456,9 @@ async fn a_pass_that_left_on_one_gateway_is_refused_by_another_at_its_next_activ
     );
 }
 
-/// A MONITOR line of the activity report (the touch script, the one script
-/// given the room's `left` key).
-fn is_report(line: &str) -> bool {
+/// A MONITOR line of a script given the room's `left` key: an activity
+/// report (the touch script) or a leave.
+fn is_given_left(line: &str) -> bool {
     line.contains("\"EVAL") && line.contains("\"anteroom:{vaccini}:left\"")
 }
 

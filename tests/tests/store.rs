@@ -1,12 +1,15 @@
 //! The store seam's contract, run against both backends (a private
-//! `redis-server` for Redis) on a simulated clock: the admission arithmetic
-//! is deterministic given time, so no test here sleeps.
+//! `redis-server` for Redis) on a simulated clock: the store's own clock,
+//! set by the test before each call (for Redis, the scripts read it instead
+//! of `TIME`). The admission arithmetic is deterministic given time, so no
+//! test here sleeps. The last tests run Redis on its own clock.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anteroom_store::{
-    Arrival, Claim, MemoryStore, RedisStore, RoomChange, RoomParams, RoomState, Store,
+    Arrival, Claim, Clock, MemoryStore, Millis, RedisStore, RoomChange, RoomParams, RoomSnapshot,
+    RoomState, Store, StoreError,
 };
 use anteroom_tests::RedisServer;
 
@@ -22,7 +25,7 @@ fn params(capacity: u32, admit_per_minute: u32) -> RoomParams {
     }
 }
 
-anteroom_tests::on_both_backends!(
+anteroom_tests::on_both_backends_on_a_simulated_clock!(
     empty_room_lets_the_first_visitors_straight_in,
     full_room_hands_out_tickets_in_order,
     admission_rate_matches_admit_per_minute_over_a_minute,
@@ -37,9 +40,88 @@ anteroom_tests::on_both_backends!(
     an_outage_does_not_make_no_shows,
     a_rejoining_pass_counts_once,
     live_changes_steer_the_room,
+    activity_reported_ahead_of_the_store_counts_as_now,
+    a_pace_mark_in_the_future_does_not_stop_admissions,
 );
 
-async fn arrive(store: &dyn Store, room: &RoomParams, now: u64) -> Arrival {
+/// The store under test, called at times of the test's choosing: its
+/// clock (simulated) is set to `now` before each call.
+struct At {
+    store: Arc<dyn Store>,
+    clock: Clock,
+}
+
+impl At {
+    fn new(store: Arc<dyn Store>, clock: Clock) -> At {
+        At { store, clock }
+    }
+
+    async fn arrive(
+        &self,
+        room: &RoomParams,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Arrival, StoreError> {
+        self.clock.set(now);
+        self.store.arrive(room, pass_id).await
+    }
+
+    async fn claim(
+        &self,
+        room: &RoomParams,
+        epoch: u64,
+        ticket: u64,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<Claim, StoreError> {
+        self.clock.set(now);
+        self.store.claim(room, epoch, ticket, pass_id).await
+    }
+
+    async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError> {
+        self.clock.set(now);
+        let snapshot = self.store.advance(room).await?;
+        assert_eq!(snapshot.taken_at, now, "taken at the store's time");
+        Ok(snapshot)
+    }
+
+    async fn touch(
+        &self,
+        room: &RoomParams,
+        passes: &[(String, Millis)],
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.clock.set(now);
+        self.store.touch(room, passes).await
+    }
+
+    async fn rejoin(
+        &self,
+        room: &RoomParams,
+        pass_id: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.clock.set(now);
+        self.store.rejoin(room, pass_id).await
+    }
+
+    async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError> {
+        self.clock.set(now);
+        self.store.leave(room, pass_id).await
+    }
+
+    async fn change(
+        &self,
+        room: &RoomParams,
+        change: &RoomChange,
+        now: Millis,
+    ) -> Result<RoomSnapshot, StoreError> {
+        self.clock.set(now);
+        self.store.change(room, change).await
+    }
+}
+
+async fn arrive(store: &At, room: &RoomParams, now: u64) -> Arrival {
     let pass_id = format!("{:032x}", rand_id());
     store.arrive(room, &pass_id, now).await.expect("arrive")
 }
@@ -58,30 +140,32 @@ fn ticket_of(arrival: Arrival) -> u64 {
     }
 }
 
-async fn empty_room_lets_the_first_visitors_straight_in(store: Arc<dyn Store>) {
+async fn empty_room_lets_the_first_visitors_straight_in(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(2, 600);
     assert!(matches!(
-        arrive(&*store, &room, T0).await,
+        arrive(&store, &room, T0).await,
         Arrival::Admitted { .. }
     ));
     assert!(matches!(
-        arrive(&*store, &room, T0).await,
+        arrive(&store, &room, T0).await,
         Arrival::Admitted { .. }
     ));
     // Full now: the third waits, first in line.
-    let Arrival::Ticketed { ticket, snapshot } = arrive(&*store, &room, T0).await else {
+    let Arrival::Ticketed { ticket, snapshot } = arrive(&store, &room, T0).await else {
         panic!("third visitor should wait");
     };
     assert_eq!(snapshot.position(ticket), Some(1));
     assert_eq!(snapshot.inside, 2);
 }
 
-async fn full_room_hands_out_tickets_in_order(store: Arc<dyn Store>) {
+async fn full_room_hands_out_tickets_in_order(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
-    arrive(&*store, &room, T0).await;
+    arrive(&store, &room, T0).await;
     let mut tickets = Vec::new();
     for _ in 0..5 {
-        tickets.push(ticket_of(arrive(&*store, &room, T0).await));
+        tickets.push(ticket_of(arrive(&store, &room, T0).await));
     }
     assert!(
         tickets.windows(2).all(|pair| pair[1] == pair[0] + 1),
@@ -92,7 +176,11 @@ async fn full_room_hands_out_tickets_in_order(store: Arc<dyn Store>) {
 /// The bar: the admission rate is within 5% of `admit_per_minute`
 /// over a minute, with a long queue and ample capacity, stepped every 100 ms
 /// as the gateways do.
-async fn admission_rate_matches_admit_per_minute_over_a_minute(store: Arc<dyn Store>) {
+async fn admission_rate_matches_admit_per_minute_over_a_minute(
+    store: Arc<dyn Store>,
+    clock: Clock,
+) {
+    let store = At::new(store, clock);
     for admit_per_minute in [60, 600, 6000] {
         let room = RoomParams {
             name: format!("rate{admit_per_minute}"),
@@ -101,7 +189,7 @@ async fn admission_rate_matches_admit_per_minute_over_a_minute(store: Arc<dyn St
         // Fill the queue before the clock starts: everyone after the first
         // second's burst waits.
         for _ in 0..(admit_per_minute * 2) {
-            arrive(&*store, &room, T0).await;
+            arrive(&store, &room, T0).await;
         }
         let start = store
             .advance(&room, T0)
@@ -127,10 +215,11 @@ async fn admission_rate_matches_admit_per_minute_over_a_minute(store: Arc<dyn St
     }
 }
 
-async fn capacity_bounds_admissions(store: Arc<dyn Store>) {
+async fn capacity_bounds_admissions(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(3, 6000);
     for _ in 0..20 {
-        arrive(&*store, &room, T0).await;
+        arrive(&store, &room, T0).await;
     }
     let mut now = T0;
     for _ in 0..50 {
@@ -142,12 +231,13 @@ async fn capacity_bounds_admissions(store: Arc<dyn Store>) {
     assert_eq!(snapshot.inside + snapshot.pending, 3);
 }
 
-async fn a_ticket_is_swapped_for_a_pass_once(store: Arc<dyn Store>) {
+async fn a_ticket_is_swapped_for_a_pass_once(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
-    let Arrival::Admitted { snapshot } = arrive(&*store, &room, T0).await else {
+    let Arrival::Admitted { snapshot } = arrive(&store, &room, T0).await else {
         panic!("first visitor enters");
     };
-    let ticket = ticket_of(arrive(&*store, &room, T0).await);
+    let ticket = ticket_of(arrive(&store, &room, T0).await);
     let epoch = snapshot.epoch;
     assert_eq!(
         store
@@ -186,13 +276,14 @@ async fn a_ticket_is_swapped_for_a_pass_once(store: Arc<dyn Store>) {
     assert_eq!(store.advance(&room, later).await.unwrap().inside, 1);
 }
 
-async fn no_show_frees_the_slot_after_arrival_time(store: Arc<dyn Store>) {
+async fn no_show_frees_the_slot_after_arrival_time(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
-    let Arrival::Admitted { snapshot } = arrive(&*store, &room, T0).await else {
+    let Arrival::Admitted { snapshot } = arrive(&store, &room, T0).await else {
         panic!("first visitor enters");
     };
-    let absent = ticket_of(arrive(&*store, &room, T0).await);
-    let next = ticket_of(arrive(&*store, &room, T0).await);
+    let absent = ticket_of(arrive(&store, &room, T0).await);
+    let next = ticket_of(arrive(&store, &room, T0).await);
     let first_gone = T0 + 301_000;
     let turn = store.advance(&room, first_gone).await.unwrap();
     assert_eq!(
@@ -228,10 +319,11 @@ async fn no_show_frees_the_slot_after_arrival_time(store: Arc<dyn Store>) {
     assert_eq!(claim, Claim::Spent);
 }
 
-async fn idle_pass_frees_the_slot_after_its_session(store: Arc<dyn Store>) {
+async fn idle_pass_frees_the_slot_after_its_session(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
-    arrive(&*store, &room, T0).await;
-    let waiting = ticket_of(arrive(&*store, &room, T0).await);
+    arrive(&store, &room, T0).await;
+    let waiting = ticket_of(arrive(&store, &room, T0).await);
     assert_eq!(
         store
             .advance(&room, T0 + 299_000)
@@ -246,14 +338,18 @@ async fn idle_pass_frees_the_slot_after_its_session(store: Arc<dyn Store>) {
     assert_eq!(after.no_shows, 0);
 }
 
-async fn activity_keeps_a_pass_inside_and_revives_it_unless_it_left(store: Arc<dyn Store>) {
+async fn activity_keeps_a_pass_inside_and_revives_it_unless_it_left(
+    store: Arc<dyn Store>,
+    clock: Clock,
+) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
     let pass_id = "e".repeat(32);
     assert!(matches!(
         store.arrive(&room, &pass_id, T0).await.unwrap(),
         Arrival::Admitted { .. }
     ));
-    let waiting = ticket_of(arrive(&*store, &room, T0).await);
+    let waiting = ticket_of(arrive(&store, &room, T0).await);
     store
         .touch(&room, &[(pass_id.clone(), T0 + 200_000)], T0 + 200_000)
         .await
@@ -295,11 +391,12 @@ async fn activity_keeps_a_pass_inside_and_revives_it_unless_it_left(store: Arc<d
     assert_eq!(store.advance(&room, T0 + 500_600).await.unwrap().inside, 0);
 }
 
-async fn leaving_frees_the_slot(store: Arc<dyn Store>) {
+async fn leaving_frees_the_slot(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
     let pass_id = "f".repeat(32);
     store.arrive(&room, &pass_id, T0).await.unwrap();
-    let waiting = ticket_of(arrive(&*store, &room, T0).await);
+    let waiting = ticket_of(arrive(&store, &room, T0).await);
     store.leave(&room, &pass_id, T0 + 50).await.unwrap();
     assert_eq!(
         store
@@ -311,13 +408,14 @@ async fn leaving_frees_the_slot(store: Arc<dyn Store>) {
     );
 }
 
-async fn positions_do_not_move_when_others_arrive(store: Arc<dyn Store>) {
+async fn positions_do_not_move_when_others_arrive(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
-    arrive(&*store, &room, T0).await;
-    let mine = ticket_of(arrive(&*store, &room, T0).await);
+    arrive(&store, &room, T0).await;
+    let mine = ticket_of(arrive(&store, &room, T0).await);
     let before = store.advance(&room, T0).await.unwrap().position(mine);
     for _ in 0..50 {
-        arrive(&*store, &room, T0).await;
+        arrive(&store, &room, T0).await;
     }
     let after = store.advance(&room, T0).await.unwrap().position(mine);
     assert_eq!(before, Some(1));
@@ -326,11 +424,12 @@ async fn positions_do_not_move_when_others_arrive(store: Arc<dyn Store>) {
 
 /// Nobody could come in while the room was not served (no step for longer
 /// than an outage gap): arrival deadlines move by the gap.
-async fn an_outage_does_not_make_no_shows(store: Arc<dyn Store>) {
+async fn an_outage_does_not_make_no_shows(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
     let first = "i".repeat(32);
     store.arrive(&room, &first, T0).await.unwrap();
-    let Arrival::Ticketed { ticket, snapshot } = arrive(&*store, &room, T0).await else {
+    let Arrival::Ticketed { ticket, snapshot } = arrive(&store, &room, T0).await else {
         panic!("waits");
     };
     store.leave(&room, &first, T0 + 100).await.unwrap();
@@ -348,9 +447,10 @@ async fn an_outage_does_not_make_no_shows(store: Arc<dyn Store>) {
     assert_eq!(claim, Claim::Admitted);
 }
 
-async fn tickets_of_another_epoch_are_spent(store: Arc<dyn Store>) {
+async fn tickets_of_another_epoch_are_spent(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
-    let Arrival::Admitted { snapshot } = arrive(&*store, &room, T0).await else {
+    let Arrival::Admitted { snapshot } = arrive(&store, &room, T0).await else {
         panic!("first visitor enters");
     };
     let claim = store
@@ -360,7 +460,8 @@ async fn tickets_of_another_epoch_are_spent(store: Arc<dyn Store>) {
     assert_eq!(claim, Claim::Spent);
 }
 
-async fn a_rejoining_pass_counts_once(store: Arc<dyn Store>) {
+async fn a_rejoining_pass_counts_once(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(2, 600);
     let pass_id = "h".repeat(32);
     store.advance(&room, T0).await.unwrap();
@@ -370,16 +471,17 @@ async fn a_rejoining_pass_counts_once(store: Arc<dyn Store>) {
     assert_eq!(snapshot.inside, 1);
     // And it holds a slot: one more fits, the next waits.
     assert!(matches!(
-        arrive(&*store, &room, T0 + 30).await,
+        arrive(&store, &room, T0 + 30).await,
         Arrival::Admitted { .. }
     ));
     assert!(matches!(
-        arrive(&*store, &room, T0 + 30).await,
+        arrive(&store, &room, T0 + 30).await,
         Arrival::Ticketed { .. }
     ));
 }
 
-async fn live_changes_steer_the_room(store: Arc<dyn Store>) {
+async fn live_changes_steer_the_room(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
     let room = params(1, 600);
     let change = |state: Option<RoomState>, capacity: Option<u32>| RoomChange {
         capacity,
@@ -392,8 +494,8 @@ async fn live_changes_steer_the_room(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(paused.state, RoomState::Paused);
-    let first = ticket_of(arrive(&*store, &room, T0).await);
-    let second = ticket_of(arrive(&*store, &room, T0).await);
+    let first = ticket_of(arrive(&store, &room, T0).await);
+    let second = ticket_of(arrive(&store, &room, T0).await);
     assert_eq!(
         store
             .advance(&room, T0 + 5_000)
@@ -408,7 +510,7 @@ async fn live_changes_steer_the_room(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(matches!(
-        arrive(&*store, &room, T0).await,
+        arrive(&store, &room, T0).await,
         Arrival::Closed { .. }
     ));
     // Open again with a larger capacity: both tickets go in, in order.
@@ -436,20 +538,71 @@ async fn live_changes_steer_the_room(store: Arc<dyn Store>) {
     assert_eq!(slower.admit_per_minute, 1);
 }
 
+/// A gateway reports activity at its reckoning of the store's time. A
+/// time ahead of the store's own (a reckoning that is off, as before a
+/// gateway's first step) counts as now, so it keeps a pass inside no longer
+/// than a session from now.
+async fn activity_reported_ahead_of_the_store_counts_as_now(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
+    let room = params(1, 600);
+    let pass_id = "k".repeat(32);
+    assert!(matches!(
+        store.arrive(&room, &pass_id, T0).await.unwrap(),
+        Arrival::Admitted { .. }
+    ));
+    let waiting = ticket_of(arrive(&store, &room, T0).await);
+    // Reported ten minutes ahead of the store's clock.
+    let revoked = store
+        .touch(&room, &[(pass_id.clone(), T0 + 600_000)], T0)
+        .await
+        .unwrap();
+    assert!(revoked.is_empty());
+    // A session (300 s) after the store's now, the slot is free.
+    let after = store.advance(&room, T0 + 300_100).await.unwrap();
+    assert_eq!(after.sessions_expired, 1, "{after:?}");
+    assert_eq!(after.admitted_through, waiting);
+}
+
+/// The pace's mark in the future (the store's clock stepped back, or a mark
+/// written on a fast gateway's clock by a version that took the time from
+/// its callers) does not stop admissions until the clock catches up with
+/// it: accrual goes on from now.
+async fn a_pace_mark_in_the_future_does_not_stop_admissions(store: Arc<dyn Store>, clock: Clock) {
+    let store = At::new(store, clock);
+    let room = params(1_000, 600);
+    let ahead = T0 + 300_000;
+    // The first second's worth (11) go straight in; the rest wait.
+    for _ in 0..100 {
+        arrive(&store, &room, ahead).await;
+    }
+    let marked = store.advance(&room, ahead).await.unwrap().admitted_through;
+    assert_eq!(marked, 11);
+    // Five minutes earlier by the store's clock from now on.
+    store.advance(&room, T0).await.unwrap();
+    let later = store.advance(&room, T0 + 1_000).await.unwrap();
+    assert_eq!(
+        later.admitted_through,
+        marked + 10,
+        "a second's admissions at 600 a minute"
+    );
+}
+
 /// A wiped Redis starts a new epoch: old tickets cannot be replayed into it.
 #[tokio::test]
 async fn a_wiped_redis_starts_a_new_epoch() {
     let mut server = RedisServer::start().await;
     let store = RedisStore::new(&server.url()).unwrap();
     let room = params(1, 600);
-    let Arrival::Admitted { snapshot: before } = arrive(&store, &room, T0).await else {
+    let Arrival::Admitted { snapshot: before } =
+        store.arrive(&room, &"l".repeat(32)).await.unwrap()
+    else {
         panic!("first visitor enters");
     };
     server.restart().await;
     // The connection manager reconnects by itself; give it a few tries.
     let mut after = None;
     for _ in 0..50 {
-        if let Ok(snapshot) = store.advance(&room, T0).await {
+        if let Ok(snapshot) = store.advance(&room).await {
             after = Some(snapshot);
             break;
         }
@@ -458,6 +611,25 @@ async fn a_wiped_redis_starts_a_new_epoch() {
     let after = after.expect("store recovers after a restart");
     assert_ne!(after.epoch, before.epoch);
     assert_eq!(after.issued, 0);
+}
+
+/// Without a simulated clock, Redis keeps time on its own (`TIME`): the
+/// figures are taken at Redis's time, here the machine's (the test's Redis
+/// runs on it), which no caller supplies.
+#[tokio::test]
+async fn redis_keeps_time_on_its_own_clock() {
+    let server = RedisServer::start().await;
+    let store = RedisStore::new(&server.url()).unwrap();
+    let room = params(1, 600);
+    let system = Clock::system();
+    let before = system.now();
+    let snapshot = store.advance(&room).await.unwrap();
+    let after = system.now();
+    assert!(
+        (before..=after).contains(&snapshot.taken_at),
+        "taken at {}, asked between {before} and {after}",
+        snapshot.taken_at
+    );
 }
 
 /// The memory store is usable without any setup (the embedded default).

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use anteroom_bench::config_file;
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
-    Buffer, ConfigFile, GatewayHandle, Postgres, RedisServer, Sink, Upstream, Visitor, free_port,
-    gateway, gateway_to, plain_client, room, upstream_with,
+    Buffer, ConfigFile, GatewayHandle, Postgres, RedisServer, Sink, Skew, Upstream, Visitor,
+    free_port, gateway, gateway_to, plain_client, room, skew_clock, upstream_with,
 };
 
 const BUFFER: &str = "bookings";
@@ -123,8 +123,14 @@ impl Stage {
     /// race with another test taking it first: then it starts again on
     /// another.
     async fn worker_to(&self, upstream: &str) -> Worker {
+        self.worker_on(upstream, None).await
+    }
+
+    /// As [`Stage::worker_to`], on a clock set off by `skew` (libfaketime),
+    /// or the machine's.
+    async fn worker_on(&self, upstream: &str, skew: Option<Skew>) -> Worker {
         for _ in 0..3 {
-            let mut worker = self.spawn_worker(upstream);
+            let mut worker = self.spawn_worker(upstream, skew);
             if worker.wait_healthy().await {
                 return worker;
             }
@@ -132,11 +138,12 @@ impl Stage {
         panic!("the worker exited at startup three times");
     }
 
-    fn spawn_worker(&self, upstream: &str) -> Worker {
+    fn spawn_worker(&self, upstream: &str, skew: Option<Skew>) -> Worker {
         let admin_port = free_port();
         Worker::start(
             &worker_config(&self.config, upstream, admin_port),
             admin_port,
+            skew,
         )
     }
 
@@ -240,11 +247,15 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(config: &str, admin_port: u16) -> Worker {
+    fn start(config: &str, admin_port: u16, skew: Option<Skew>) -> Worker {
         let config_path =
             std::env::temp_dir().join(format!("anteroom-worker-test-{admin_port}.toml"));
         std::fs::write(&config_path, config).expect("write worker config");
-        let child = Command::new(env!("CARGO_BIN_EXE_anteroom-worker"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_anteroom-worker"));
+        if let Some(skew) = skew {
+            skew_clock(&mut command, skew);
+        }
+        let child = command
             .arg("--config")
             .arg(&config_path)
             .env("RUST_LOG", "warn")
@@ -457,6 +468,67 @@ async fn a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice() {
         let answer = receipt(&stage, id).await;
         assert_eq!(answer["state"], "done", "{id}: {answer}");
         assert_eq!(answer["result"]["status"], 201, "{id}: {answer}");
+    }
+}
+
+/// A site that takes connections and never answers: every request to it
+/// times out (`sink_timeout_seconds`). It listens until the task is
+/// dropped with the test.
+async fn silent_site() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the silent site");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection);
+        }
+    });
+    (url, task)
+}
+
+/// Leases and retries are kept on the store's clock (Redis's `TIME`), so
+/// workers whose clocks differ share them: what a worker five minutes
+/// ahead took and never finished, or put back for a retry, a worker five
+/// minutes behind takes again as soon as it is due, not ten minutes later
+/// (`PATIENCE` is two). Each worker process runs under libfaketime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_whose_clocks_differ_share_leases_and_retries() {
+    const COUNT: usize = 20;
+    let spec = BufferSpec {
+        // No dead letters here: every request must end done.
+        max_attempts: 100,
+        ..BufferSpec::default()
+    };
+    let stage = Stage::new(spec, OriginOptions::default()).await;
+    let visitor = stage.admitted_visitor().await;
+    let receipts = book_many(&visitor, COUNT).await;
+    // The worker ahead sends to a site that never answers: its requests
+    // time out and wait for a retry, and the next it tries is leased.
+    let (silent, _site) = silent_site().await;
+    let mut ahead = stage.worker_on(&silent, Some(Skew::AheadMinutes(5))).await;
+    let started = Instant::now();
+    loop {
+        let figures = stage.figures().await;
+        if figures["retrying"].as_u64() > Some(0) && figures["in_flight"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the worker ahead never had a retry and a lease: {figures}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ahead.kill_9();
+    let _behind = stage
+        .worker_on(&stage.origin.url(), Some(Skew::BehindMinutes(5)))
+        .await;
+    stage.wait_done(COUNT as u64).await;
+    assert_eq!(stage.origin.stats().await["bookings"], COUNT);
+    for id in &receipts {
+        let answer = receipt(&stage, id).await;
+        assert_eq!(answer["state"], "done", "{id}: {answer}");
     }
 }
 

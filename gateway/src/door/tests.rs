@@ -1,14 +1,16 @@
 //! The door's decisions and its cost budget, without sockets: a real
 //! in-memory store behind a fake that counts (and can refuse) every call,
 //! a room whose cached figures the test refreshes by hand, and time passed
-//! in explicitly.
+//! in explicitly (the memory store's clock, a manual one, is set to each
+//! call's time: one process, one clock).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anteroom_config::{Config, CookieSecure, OnError};
 use anteroom_store::{
-    Arrival, Claim, MemoryStore, Millis, RoomChange, RoomParams, RoomSnapshot, Store, StoreError,
+    Arrival, Claim, Clock, MemoryStore, Millis, RoomChange, RoomParams, RoomSnapshot, Store,
+    StoreError,
 };
 use http::HeaderMap;
 use http::header::{COOKIE, HeaderValue};
@@ -26,7 +28,6 @@ const START: Millis = 1_700_000_000_000;
 
 /// A store that counts every call it gets, and refuses them all while
 /// `refusing` is set (the store is unreachable).
-#[derive(Default)]
 struct CountingStore {
     inner: MemoryStore,
     calls: AtomicU64,
@@ -34,6 +35,14 @@ struct CountingStore {
 }
 
 impl CountingStore {
+    fn on(clock: &Clock) -> CountingStore {
+        CountingStore {
+            inner: MemoryStore::with_clock(clock.clone()),
+            calls: AtomicU64::new(0),
+            refusing: AtomicBool::new(false),
+        }
+    }
+
     fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
     }
@@ -49,14 +58,9 @@ impl CountingStore {
 
 #[async_trait::async_trait]
 impl Store for CountingStore {
-    async fn arrive(
-        &self,
-        room: &RoomParams,
-        pass_id: &str,
-        now: Millis,
-    ) -> Result<Arrival, StoreError> {
+    async fn arrive(&self, room: &RoomParams, pass_id: &str) -> Result<Arrival, StoreError> {
         self.call()?;
-        self.inner.arrive(room, pass_id, now).await
+        self.inner.arrive(room, pass_id).await
     }
 
     async fn claim(
@@ -65,50 +69,42 @@ impl Store for CountingStore {
         epoch: u64,
         ticket: u64,
         pass_id: &str,
-        now: Millis,
     ) -> Result<Claim, StoreError> {
         self.call()?;
-        self.inner.claim(room, epoch, ticket, pass_id, now).await
+        self.inner.claim(room, epoch, ticket, pass_id).await
     }
 
-    async fn advance(&self, room: &RoomParams, now: Millis) -> Result<RoomSnapshot, StoreError> {
+    async fn advance(&self, room: &RoomParams) -> Result<RoomSnapshot, StoreError> {
         self.call()?;
-        self.inner.advance(room, now).await
+        self.inner.advance(room).await
     }
 
     async fn touch(
         &self,
         room: &RoomParams,
         passes: &[(String, Millis)],
-        now: Millis,
     ) -> Result<Vec<String>, StoreError> {
         self.call()?;
-        self.inner.touch(room, passes, now).await
+        self.inner.touch(room, passes).await
     }
 
-    async fn rejoin(
-        &self,
-        room: &RoomParams,
-        pass_id: &str,
-        now: Millis,
-    ) -> Result<(), StoreError> {
+    async fn rejoin(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
         self.call()?;
-        self.inner.rejoin(room, pass_id, now).await
+        self.inner.rejoin(room, pass_id).await
     }
 
-    async fn leave(&self, room: &RoomParams, pass_id: &str, now: Millis) -> Result<(), StoreError> {
+    async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError> {
         self.call()?;
-        self.inner.leave(room, pass_id, now).await
+        self.inner.leave(room, pass_id).await
     }
 
     async fn change(
         &self,
         room: &RoomParams,
         change: &RoomChange,
-        now: Millis,
     ) -> Result<RoomSnapshot, StoreError> {
         self.call()?;
-        self.inner.change(room, change, now).await
+        self.inner.change(room, change).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -119,6 +115,8 @@ impl Store for CountingStore {
 
 /// Everything the door borrows, owned by the test.
 struct Fixture {
+    /// The store's clock (the memory store's is the gateway's own).
+    clock: Clock,
     store: CountingStore,
     keys: Keyring,
     health: StoreHealth,
@@ -139,8 +137,10 @@ impl Fixture {
             |_| None,
         )
         .expect("the test's config is valid");
+        let clock = Clock::manual();
         Fixture {
-            store: CountingStore::default(),
+            store: CountingStore::on(&clock),
+            clock,
             keys: Keyring::new(&[KEY]),
             health: StoreHealth::new(on_error),
             limits: ClientLimits::new(&config.limits),
@@ -159,6 +159,7 @@ impl Fixture {
     }
 
     async fn decide(&self, cookies: &[HeaderValue], now: Millis, ask: Ask) -> Decision {
+        self.clock.set(now);
         let mut headers = HeaderMap::new();
         for cookie in cookies {
             // A browser sends back `name=value`, the part before the first `;`.
@@ -174,13 +175,18 @@ impl Fixture {
     /// The room's step, as `room::tend` runs it: the store moves the line,
     /// and the room caches the figures. Not counted as the request path's.
     async fn step(&self, now: Millis) {
-        let snapshot = self
-            .store
-            .inner
-            .advance(&self.room.params, now)
-            .await
-            .expect("the memory store answers");
+        let snapshot = self.figures(now).await;
         self.room.observe(snapshot);
+    }
+
+    /// The store's step at `now`, straight (not cached by the room).
+    async fn figures(&self, now: Millis) -> RoomSnapshot {
+        self.clock.set(now);
+        self.store
+            .inner
+            .advance(&self.room.params)
+            .await
+            .expect("the memory store answers")
     }
 
     /// A room of one place at `START`: a first visitor let in (their pass
@@ -211,9 +217,10 @@ impl Fixture {
 
     /// `pass_id` leaves at `at` (straight in the store, as `/_anteroom/leave` does).
     async fn leave(&self, pass_id: &str, at: Millis) {
+        self.clock.set(at);
         self.store
             .inner
-            .leave(&self.room.params, pass_id, at)
+            .leave(&self.room.params, pass_id)
             .await
             .expect("the memory store answers");
     }
@@ -298,13 +305,7 @@ async fn a_turn_is_claimed_with_one_store_call_once_and_the_pass_then_costs_noth
     assert_eq!(replay.standing, Standing::Inside { counted: true });
     assert_eq!(replay.pass, turn.pass);
     assert_eq!(
-        fixture
-            .store
-            .inner
-            .advance(&fixture.room.params, START + 2_200)
-            .await
-            .expect("answers")
-            .inside,
+        fixture.figures(START + 2_200).await.inside,
         1,
         "one visitor inside"
     );

@@ -39,7 +39,7 @@ async fn step(gateway: &Gateway) {
     for room in &shared.rooms {
         let snapshot = shared
             .store
-            .advance(&room.params, shared.clock.now())
+            .advance(&room.params)
             .await
             .expect("the memory store answers");
         room.observe(snapshot);
@@ -261,7 +261,7 @@ fn pass_cookie(gateway: &Gateway, id: &str, last_seen: u64) -> String {
 async fn only_a_good_pass_exempts_a_status_poll_from_the_rate_limit() {
     let gateway = gateway(1, "per_ip_per_second = 1\nper_ip_burst = 1");
     step(&gateway).await;
-    let now = gateway.shared.clock.now();
+    let now = gateway.shared.store_clock.now();
     let polls = |cookie: String| {
         let gateway = &gateway;
         async move {

@@ -1,11 +1,13 @@
 -- Shared opening of every room script: load the room, expire idle passes and
 -- no-shows, accrue admission budget. Mirrors `admission.rs` and
 -- `MemoryStore::housekeep`.
+-- Every time here is the store's (`store_now`, clock.lua), never a gateway's.
 -- KEYS: room hash, inside zset (pass id -> last activity ms),
 --       pending zset (admitted ticket -> deadline ms)
--- ARGV: now_ms, capacity, admit_per_minute, inside_ttl_ms, arrival_ms, new_epoch, ...
+-- ARGV: simulated clock ('' for Redis's), capacity, admit_per_minute,
+--       inside_ttl_ms, arrival_ms, new_epoch, ...
 local room_key, inside_key, pending_key = KEYS[1], KEYS[2], KEYS[3]
-local now = tonumber(ARGV[1])
+local now = store_now(ARGV[1])
 -- The config's settings; a live change (admin API) stored in the room's
 -- hash takes precedence below.
 local capacity = tonumber(ARGV[2])
@@ -70,10 +72,14 @@ local missed = redis.call('ZREMRANGEBYSCORE', pending_key, '-inf', now)
 if missed > 0 then
   no_shows = redis.call('HINCRBY', room_key, 'no_shows', missed)
 end
+-- A mark in the future (Redis's clock stepped back, or a mark written on a
+-- fast gateway's clock before the scripts kept the time) accrues nothing and
+-- comes back to now, rather than freezing the pace until the clock catches
+-- up (see Bucket::refill).
 if now > tokens_at then
   tokens = math.min(burst, tokens + (now - tokens_at) * rate)
-  tokens_at = now
 end
+tokens_at = now
 
 local function whole_tokens()
   return math.floor(tokens / UNIT)
@@ -92,7 +98,9 @@ local function save()
     'tokens', tokens, 'tokens_at', tokens_at)
 end
 
+-- The figures, and the store's time they were taken at: what each gateway
+-- learns the offset between its clock and the store's from.
 local function snapshot(head)
   return {head, tonumber(epoch), issued, admitted, inside_count, pending_count,
-    capacity, rate, state, sessions_expired, no_shows}
+    capacity, rate, state, sessions_expired, no_shows, now}
 end
