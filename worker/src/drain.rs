@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anteroom_config::{Buffer, Config};
 use anteroom_process::Shutdown;
 use anteroom_store::{
-    BufferParams, BufferStore, BufferedRequest, Finished, Job, StoreError, Verdict,
+    BufferParams, BufferStats, BufferStore, BufferedRequest, Finished, Job, StoreError, Verdict,
 };
 use rand::Rng;
 use tokio::sync::Semaphore;
@@ -103,6 +103,9 @@ impl BufferLoop {
         let mut failing = false;
         let mut stats_at: Option<Instant> = None;
         let mut next_probe = Instant::now();
+        // Requests finished with a final answer, by any worker, when the
+        // stats were last read.
+        let mut done_seen: Option<u64> = None;
         loop {
             tokio::select! {
                 _ = stop.begun() => break,
@@ -113,7 +116,19 @@ impl BufferLoop {
             while jobs.try_join_next().is_some() {}
             if stats_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                 stats_at = Some(Instant::now());
-                this.export_stats().await;
+                if let Some(stats) = this.export_stats().await {
+                    // While this loop probes, another worker may be the one
+                    // whose probe found the sink answering again, and then
+                    // take the whole pace: this loop's probes find no
+                    // request, so none of its own can tell it. Requests
+                    // finished since the last look say it instead.
+                    if this.failures.load(Ordering::Relaxed) >= BREAKER_THRESHOLD
+                        && done_seen.is_some_and(|seen| stats.done > seen)
+                    {
+                        this.sink_answers("other requests of this buffer are answered again");
+                    }
+                    done_seen = Some(stats.done);
+                }
             }
             let mut free = slots.available_permits();
             let failures = this.failures.load(Ordering::Relaxed);
@@ -271,15 +286,22 @@ impl BufferLoop {
         self.record(&job, outcome, taken_at).await;
     }
 
+    /// The sink answers: the breaker closes, and the loop drains at the full
+    /// pace again.
+    fn sink_answers(&self, why: &str) {
+        let name = &self.params.name;
+        let failures = self.failures.swap(0, Ordering::Relaxed);
+        if failures >= BREAKER_THRESHOLD {
+            tracing::info!(buffer = %name, failures, "{why}; draining at the full pace");
+        }
+        metrics::gauge!("anteroom_buffer_sink_down", "buffer" => name.clone()).set(0.0);
+    }
+
     fn outcome(&self, job: &Job, applied: Applied) -> Verdict {
         let name = &self.params.name;
         match applied {
             Applied::Final { status, body } => {
-                let failures = self.failures.swap(0, Ordering::Relaxed);
-                if failures >= BREAKER_THRESHOLD {
-                    tracing::info!(buffer = %name, failures, "sink answering again; draining at the full pace");
-                }
-                metrics::gauge!("anteroom_buffer_sink_down", "buffer" => name.clone()).set(0.0);
+                self.sink_answers("sink answering again");
                 Verdict::Done {
                     status,
                     body: sink::truncate_result(body),
@@ -334,19 +356,21 @@ impl BufferLoop {
         }
     }
 
-    async fn export_stats(&self) {
-        if let Ok(stats) = self.store.buffer_stats(&self.params).await {
-            let name = self.params.name.clone();
-            metrics::gauge!("anteroom_buffer_depth", "buffer" => name.clone())
-                .set(stats.depth() as f64);
-            metrics::gauge!("anteroom_buffer_queued", "buffer" => name.clone())
-                .set(stats.queued as f64);
-            metrics::gauge!("anteroom_buffer_in_flight", "buffer" => name.clone())
-                .set(stats.in_flight as f64);
-            metrics::gauge!("anteroom_buffer_retrying", "buffer" => name.clone())
-                .set(stats.retrying as f64);
-            metrics::gauge!("anteroom_buffer_dead", "buffer" => name).set(stats.dead as f64);
-        }
+    /// Reads the buffer's figures, exports them as metrics and hands them
+    /// back (`None` when the store did not answer).
+    async fn export_stats(&self) -> Option<BufferStats> {
+        let stats = self.store.buffer_stats(&self.params).await.ok()?;
+        let name = self.params.name.clone();
+        metrics::gauge!("anteroom_buffer_depth", "buffer" => name.clone())
+            .set(stats.depth() as f64);
+        metrics::gauge!("anteroom_buffer_queued", "buffer" => name.clone())
+            .set(stats.queued as f64);
+        metrics::gauge!("anteroom_buffer_in_flight", "buffer" => name.clone())
+            .set(stats.in_flight as f64);
+        metrics::gauge!("anteroom_buffer_retrying", "buffer" => name.clone())
+            .set(stats.retrying as f64);
+        metrics::gauge!("anteroom_buffer_dead", "buffer" => name).set(stats.dead as f64);
+        Some(stats)
     }
 }
 

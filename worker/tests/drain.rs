@@ -34,6 +34,10 @@ struct BufferSpec {
     sink: Sink,
     /// `content_types`, when not the default.
     content_types: Option<Vec<String>>,
+    /// `retry_initial_ms` and `retry_max_seconds`: short by default, so
+    /// that retries come soon.
+    retry_initial_ms: u64,
+    retry_max_seconds: u64,
 }
 
 impl Default for BufferSpec {
@@ -46,6 +50,8 @@ impl Default for BufferSpec {
             sink_timeout: 1,
             sink: Sink::Http,
             content_types: None,
+            retry_initial_ms: 20,
+            retry_max_seconds: 1,
         }
     }
 }
@@ -61,8 +67,8 @@ impl BufferSpec {
             max_per_pass: Some(self.max_depth),
             content_types: self.content_types.clone(),
             max_attempts: Some(u64::from(self.max_attempts)),
-            retry_initial_ms: Some(20),
-            retry_max_seconds: Some(1),
+            retry_initial_ms: Some(self.retry_initial_ms),
+            retry_max_seconds: Some(self.retry_max_seconds),
             sink_timeout_seconds: Some(self.sink_timeout),
             reclaim_after_seconds: Some(if self.sink_timeout > 1 { 30 } else { 2 }),
             ..Buffer::new(BUFFER, "vaccini", "/api/bookings", self.drain_per_second)
@@ -847,6 +853,54 @@ async fn an_outage_of_the_site_makes_no_dead_letters() {
             .await
             .contains("anteroom_buffer_sink_down{buffer=\"bookings\"} 0")
     );
+}
+
+/// Two workers, the site down: the first to probe it when it is back takes
+/// the whole pace, so the other's probes find no request and none of its
+/// own could tell it the site answers. It leaves probe mode anyway, from the
+/// requests the buffer finishes (found stuck at 1 for 55 s in a chaos run).
+/// Its next probe is at least 20 s away here, so only that can tell it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_leaves_probe_mode_when_another_finds_the_site_answering() {
+    const COUNT: usize = 40;
+    let spec = BufferSpec {
+        // The probe after the first is 20 to 40 s away, and more after it.
+        retry_initial_ms: 40_000,
+        retry_max_seconds: 120,
+        ..BufferSpec::default()
+    };
+    let stage = Stage::new(spec, OriginOptions::default()).await;
+    let visitor = stage.admitted_visitor().await;
+    book_many(&visitor, COUNT).await;
+    let port = free_port();
+    let site = format!("http://127.0.0.1:{port}");
+    let prober = stage.worker_to(&site).await;
+    anteroom_tests::eventually("the first worker finds the site down", || async {
+        prober
+            .metrics()
+            .await
+            .contains("anteroom_buffer_sink_down{buffer=\"bookings\"} 1")
+    })
+    .await;
+
+    // The site comes back, and a second worker finds it so first.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the site's port");
+    let _site = anteroom_bench::origin::serve_on(listener, OriginOptions::default())
+        .expect("serve the site");
+    let _drainer = stage.worker_to(&site).await;
+    anteroom_tests::eventually("the second worker drains", || async {
+        stage.done().await > 0
+    })
+    .await;
+    anteroom_tests::eventually("the first worker leaves probe mode", || async {
+        prober
+            .metrics()
+            .await
+            .contains("anteroom_buffer_sink_down{buffer=\"bookings\"} 0")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
