@@ -35,6 +35,10 @@ const INSIDE_GRACE: Duration = Duration::from_secs(5);
 /// far more than the spent tickets honest visitors send back (their cookie
 /// is cleared with the first answer).
 const MAX_SPENT_REMEMBERED: usize = 10_000;
+/// Leaves kept through a store outage, per room: far more visitors than a
+/// room holds leave during any outage worth surviving; beyond it a slot
+/// frees itself at the session's end, as it always did.
+const MAX_UNDELIVERED_LEAVES: usize = 10_000;
 
 /// How fast the admission-rate estimate forgets: waits are estimated from
 /// roughly the last half minute of admissions.
@@ -85,6 +89,11 @@ pub struct RoomRuntime {
     /// sent again is refused from here, without a store round trip.
     /// Bounded by [`MAX_SPENT_REMEMBERED`].
     spent: DashSet<(u64, u64)>,
+    /// Leaves the store did not take (it was unreachable): delivered after
+    /// the next step that succeeds, so that their slots go to the next in
+    /// line then, not a whole session later. Bounded by
+    /// [`MAX_UNDELIVERED_LEAVES`].
+    undelivered_leaves: DashSet<String>,
     pub metrics: crate::metrics::RoomMetrics,
 }
 
@@ -110,6 +119,7 @@ impl RoomRuntime {
             activity: DashMap::new(),
             revoked: DashMap::new(),
             spent: DashSet::new(),
+            undelivered_leaves: DashSet::new(),
         }
     }
 
@@ -224,6 +234,24 @@ impl RoomRuntime {
         self.revoked.insert(pass_id.to_owned(), at);
     }
 
+    /// Keeps a leave the store could not take, to deliver after the outage.
+    /// Beyond [`MAX_UNDELIVERED_LEAVES`] a leave is not kept: its slot frees
+    /// itself when the session times out, as before.
+    pub fn defer_leave(&self, pass_id: &str) {
+        if self.undelivered_leaves.len() < MAX_UNDELIVERED_LEAVES {
+            self.undelivered_leaves.insert(pass_id.to_owned());
+        }
+    }
+
+    fn take_undelivered_leaves(&self) -> Vec<String> {
+        let mut leaves = Vec::with_capacity(self.undelivered_leaves.len());
+        self.undelivered_leaves.retain(|pass_id| {
+            leaves.push(pass_id.clone());
+            false
+        });
+        leaves
+    }
+
     pub fn is_revoked(&self, pass_id: &str) -> bool {
         self.revoked.contains_key(pass_id)
     }
@@ -311,6 +339,7 @@ pub async fn tend(
                 clock.learn(sent, clock.local().now(), snapshot.taken_at);
                 health.succeeded();
                 room.observe_step(snapshot);
+                deliver_leaves(&room, store.as_ref(), &health).await;
             }
             Err(error) => {
                 health.failed(&error);
@@ -321,6 +350,25 @@ pub async fn tend(
     }
     // Last report, so that a restart does not forget who was active.
     flush_activity(&room, store.as_ref(), &health, clock.now()).await;
+}
+
+/// Delivers the leaves kept during an outage (the store answers again:
+/// the step just succeeded); one that fails again is kept for the next.
+async fn deliver_leaves(room: &RoomRuntime, store: &dyn Store, health: &StoreHealth) {
+    if room.undelivered_leaves.is_empty() {
+        return;
+    }
+    let mut leaves = room.take_undelivered_leaves().into_iter();
+    while let Some(pass_id) = leaves.next() {
+        if let Err(error) = store.leave(&room.params, &pass_id).await {
+            health.failed(&error);
+            room.defer_leave(&pass_id);
+            for rest in leaves {
+                room.defer_leave(&rest);
+            }
+            return;
+        }
+    }
 }
 
 /// Reports the batch of activity; on failure puts it back for the next

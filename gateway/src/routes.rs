@@ -265,8 +265,10 @@ async fn leave<'a>(
     for pass_id in &passes {
         room.revoke(pass_id, now);
         if let Err(error) = shared.store.leave(&room.params, pass_id).await {
-            // The slot frees itself when the session times out.
+            // Delivered after the outage (the room's step does it), so the
+            // slot goes on then rather than when the session times out.
             shared.health.failed(&error);
+            room.defer_leave(pass_id);
         }
     }
     (Answer::Goodbye, vec![cookies::clear(&room.pass_cookie)])

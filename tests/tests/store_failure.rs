@@ -255,3 +255,30 @@ async fn a_pass_that_left_is_not_honoured_again() {
     })
     .await;
 }
+
+/// A visitor who leaves while the store is unreachable frees the slot once
+/// it answers again, not a whole session later: the leave is kept and
+/// delivered after the outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_during_an_outage_frees_the_slot_after_it() {
+    let mut redis = RedisServer::start_durable().await;
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1).session_seconds(300))
+        .redis(&redis)
+        .start()
+        .await;
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get(ROOM).await).await);
+    let waiting = gw.visitor();
+    assert!(!reached_origin(waiting.get(ROOM).await).await);
+    redis.kill();
+    eventually("unready", || async { gw.readiness().await == 503 }).await;
+    inside.leave("vaccini").await;
+    redis.restart().await;
+    eventually("ready again", || async { gw.readiness().await == 200 }).await;
+    eventually("the slot goes to the one waiting", || async {
+        waiting.status("vaccini").await["state"] == "admitted"
+    })
+    .await;
+}
