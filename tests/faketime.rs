@@ -9,7 +9,8 @@
 //! process. (Redis cannot be run so: its allocator and libfaketime do not
 //! get on, and the store's clock is the one we keep right.)
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 /// Where Debian and others put the library.
 const PLACES: &[&str] = &[
@@ -51,4 +52,34 @@ pub fn skew_clock(command: &mut Command, skew: Skew) {
     command
         .env("LD_PRELOAD", library)
         .env("FAKETIME", skew.offset());
+}
+
+/// Starts one of our binaries (`binary`: its path, e.g.
+/// `env!("CARGO_BIN_EXE_anteroom-worker")`) on `config`, written to
+/// `config_path`, with its clock set off by `skew` when there is one; it
+/// logs warnings and errors to the test's stderr. The caller keeps the file
+/// and removes it when the process ends.
+pub fn start_binary(binary: &str, config: &str, config_path: &Path, skew: Option<Skew>) -> Child {
+    std::fs::write(config_path, config).expect("write the config file");
+    let mut command = Command::new(binary);
+    if let Some(skew) = skew {
+        skew_clock(&mut command, skew);
+    }
+    command
+        .arg("--config")
+        .arg(config_path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|error| panic!("start {binary}: {error}"))
+}
+
+/// A config file's path of its own in the temp directory, named after
+/// `what` and a port of the test.
+pub fn config_path(what: &str, port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "anteroom-{what}-{}-{port}.toml",
+        std::process::id()
+    ))
 }

@@ -38,7 +38,7 @@ pub mod upstream;
 pub mod visitor;
 
 pub use backend::Backend;
-pub use faketime::{Skew, skew_clock};
+pub use faketime::{Skew, config_path, skew_clock, start_binary};
 pub use gateway::{
     Buffer, COOKIE_KEY, ConfigFile, CookieSecure, GatewayBuilder, GatewayHandle, Limits, OnError,
     RedisTls, Room, STEP_INTERVAL, Sink, eventually, gateway, gateway_to, loose_limits, room,

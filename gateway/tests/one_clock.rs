@@ -7,12 +7,12 @@
 //! no-shows, with gateways in the test's process on skewed clocks.)
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anteroom_tests::{
-    RedisServer, Skew, Upstream, Visitor, free_port, gateway, plain_client, reached_origin, room,
-    skew_clock, upstream,
+    RedisServer, Skew, Upstream, Visitor, config_path, free_port, gateway, plain_client,
+    reached_origin, room, start_binary, upstream,
 };
 
 const ROOM: &str = "/echo/vaccini";
@@ -42,22 +42,13 @@ impl GatewayProcess {
         let mut file = gateway(up).room(spec).redis(redis).config_file().clone();
         file.listen = Some(addr);
         file.admin_listen = Some(admin_addr);
-        let config_path = std::env::temp_dir().join(format!(
-            "anteroom-one-clock-{}-{}.toml",
-            std::process::id(),
-            addr.port()
-        ));
-        std::fs::write(&config_path, file.toml()).expect("write the config");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_anteroom-gateway"));
-        skew_clock(&mut command, skew);
-        let child = command
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start anteroom-gateway");
+        let config_path = config_path("one-clock", addr.port());
+        let child = start_binary(
+            env!("CARGO_BIN_EXE_anteroom-gateway"),
+            &file.toml(),
+            &config_path,
+            Some(skew),
+        );
         let process = GatewayProcess {
             child: Some(child),
             addr,

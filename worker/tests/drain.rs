@@ -2,7 +2,7 @@
 //! Redis, a real gateway taking bookings and the bench's origin as the
 //! booking site. Processes are killed with SIGKILL and stopped with SIGTERM.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
@@ -11,7 +11,7 @@ use anteroom_bench::config_file;
 use anteroom_bench::origin::OriginOptions;
 use anteroom_tests::{
     Buffer, ConfigFile, GatewayHandle, Postgres, RedisServer, Sink, Skew, Upstream, Visitor,
-    free_port, gateway, gateway_to, plain_client, room, skew_clock, upstream_with,
+    config_path, free_port, gateway, gateway_to, plain_client, room, start_binary, upstream_with,
 };
 
 const BUFFER: &str = "bookings";
@@ -254,21 +254,13 @@ struct Worker {
 
 impl Worker {
     fn start(config: &str, admin_port: u16, skew: Option<Skew>) -> Worker {
-        let config_path =
-            std::env::temp_dir().join(format!("anteroom-worker-test-{admin_port}.toml"));
-        std::fs::write(&config_path, config).expect("write worker config");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_anteroom-worker"));
-        if let Some(skew) = skew {
-            skew_clock(&mut command, skew);
-        }
-        let child = command
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start anteroom-worker");
+        let config_path = config_path("worker-test", admin_port);
+        let child = start_binary(
+            env!("CARGO_BIN_EXE_anteroom-worker"),
+            config,
+            &config_path,
+            skew,
+        );
         Worker {
             child: Some(child),
             admin_port,
