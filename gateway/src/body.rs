@@ -239,7 +239,9 @@ where
 /// `max_unfinished_body_bytes`, shared by every request of a gateway.
 #[derive(Debug)]
 pub struct Budget {
+    /// Every permit is a byte; `permits` of them in all.
     total: Arc<Semaphore>,
+    permits: usize,
     per_client: Arc<Tally>,
 }
 
@@ -250,6 +252,7 @@ impl Budget {
             .min(Semaphore::MAX_PERMITS);
         Budget {
             total: Arc::new(Semaphore::new(permits)),
+            permits,
             per_client: Tally::new((bytes / CLIENT_SHARE_DIVISOR).max(max_body_bytes)),
         }
     }
@@ -266,8 +269,8 @@ impl Budget {
     }
 
     /// Bytes held right now, for the metrics.
-    pub fn held(&self, capacity: u64) -> u64 {
-        capacity.saturating_sub(self.total.available_permits() as u64)
+    pub fn held(&self) -> u64 {
+        self.permits.saturating_sub(self.total.available_permits()) as u64
     }
 }
 

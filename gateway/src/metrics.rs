@@ -280,11 +280,7 @@ pub fn render(shared: &Shared) -> String {
         }
     }
     gauge!("anteroom_upstream_in_flight").set(shared.proxy.in_flight() as f64);
-    gauge!("anteroom_unfinished_body_bytes").set(
-        shared
-            .bodies
-            .held(shared.config.limits.max_unfinished_body_bytes) as f64,
-    );
+    gauge!("anteroom_unfinished_body_bytes").set(shared.bodies.held() as f64);
     gauge!("anteroom_store_reachable").set(if shared.health.is_down() { 0.0 } else { 1.0 });
     // How far the store's clock is from this gateway's (the store's minus
     // ours), as the last step measured it: every shared time is the store's,
