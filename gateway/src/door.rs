@@ -204,6 +204,12 @@ impl Visit<'_> {
 
     /// The standing of a ticket holder; `None` if the ticket is void.
     async fn with_ticket(&mut self, ticket: &Ticket) -> Option<Standing> {
+        // A genuine ticket proves the room issued that many: should the
+        // store's counters ever go back, it must not hand this number out
+        // again (no round trip: the store remembers it for the next call).
+        self.door
+            .store
+            .witness_ticket(&self.room.params, ticket.epoch, ticket.number);
         let cached = self.room.snapshot();
         // A ticket of another epoch than the cached one goes to the store,
         // which decides (spent if older; this gateway's cache may be the one
@@ -295,7 +301,20 @@ impl Visit<'_> {
                 self.room.observe(snapshot);
                 Standing::Closed
             }
-            Err(error) => self.unreachable(&error, None),
+            // The store is settling after it lost the room's state or its
+            // counters went back: no ticket for a few seconds; the page asks
+            // again by itself.
+            Ok(Arrival::Held { snapshot }) => {
+                self.door.health.succeeded();
+                self.room.observe(snapshot);
+                self.waiting(None)
+            }
+            Err(error) => {
+                // The arrival may have run without its reply reaching us:
+                // whatever it gave must not hold a slot.
+                self.room.defer_void(&pass_id);
+                self.unreachable(&error, None)
+            }
         }
     }
 
@@ -320,6 +339,9 @@ impl Visit<'_> {
     }
 
     fn give_new_pass(&mut self, id: String, epoch: u64) {
+        // Known inside from now on (the next activity report says so), so
+        // that this gateway can vouch for it should the store forget it.
+        self.room.record_activity(&id, self.now);
         let pass = Pass {
             room: self.room.name().to_owned(),
             epoch,

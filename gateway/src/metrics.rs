@@ -133,6 +133,12 @@ pub struct RoomMetrics {
     /// Ticket issued → admitted (at the swap for a pass).
     pub wait: Histogram,
     pub direct_entries: Counter,
+    /// Arrivals whose reply was lost, voided in the store afterwards so
+    /// that they hold no slot.
+    pub arrivals_voided: Counter,
+    /// Times this gateway saw the store carry the line on after it lost the
+    /// room's state or its counters went back (the generation went up).
+    pub line_restored: Counter,
 }
 
 impl RoomMetrics {
@@ -141,6 +147,8 @@ impl RoomMetrics {
             requests: RequestCounters::new(room),
             wait: histogram!("anteroom_room_wait_seconds", "room" => room.to_owned()),
             direct_entries: counter!("anteroom_room_direct_entries_total", "room" => room.to_owned()),
+            arrivals_voided: counter!("anteroom_room_arrivals_voided_total", "room" => room.to_owned()),
+            line_restored: counter!("anteroom_room_line_restored_total", "room" => room.to_owned()),
         }
     }
 }

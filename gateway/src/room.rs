@@ -40,6 +40,16 @@ const MAX_SPENT_REMEMBERED: usize = 10_000;
 /// frees itself at the session's end, as it always did.
 const MAX_UNDELIVERED_LEAVES: usize = 10_000;
 
+/// Arrivals without a reply kept through a store outage, per room, to void
+/// afterwards: the store remembers only its latest 4096 arrivals anyway.
+const MAX_UNDELIVERED_VOIDS: usize = 4_096;
+/// Passes inside a room one gateway remembers having seen, to report them
+/// all again when the store says it lost or rolled back the room's state.
+/// An entry is a pass id and a time (under 100 bytes), so a full set is
+/// under 20 MB; a room with more visitors inside than this relies on their
+/// next requests for the rest, as before.
+const MAX_KNOWN_INSIDE: usize = 200_000;
+
 /// How fast the admission-rate estimate forgets: waits are estimated from
 /// roughly the last half minute of admissions.
 const RATE_TIME_CONSTANT_SECONDS: f64 = 30.0;
@@ -94,6 +104,13 @@ pub struct RoomRuntime {
     /// line then, not a whole session later. Bounded by
     /// [`MAX_UNDELIVERED_LEAVES`].
     undelivered_leaves: DashSet<String>,
+    /// Arrivals whose store call failed (it may have run): voided after the
+    /// next step that succeeds. Bounded by [`MAX_UNDELIVERED_VOIDS`].
+    undelivered_voids: DashSet<String>,
+    /// Passes seen inside within the session length, pass id → last
+    /// activity: reported again, all of them, when the store's generation
+    /// changes. Bounded by [`MAX_KNOWN_INSIDE`].
+    known_inside: DashMap<String, Millis>,
     pub metrics: crate::metrics::RoomMetrics,
 }
 
@@ -120,6 +137,8 @@ impl RoomRuntime {
             revoked: DashMap::new(),
             spent: DashSet::new(),
             undelivered_leaves: DashSet::new(),
+            undelivered_voids: DashSet::new(),
+            known_inside: DashMap::new(),
         }
     }
 
@@ -152,6 +171,25 @@ impl RoomRuntime {
             };
             if let Some(current) = *guard
                 && current.epoch == fresh.epoch
+                && fresh.generation > current.generation
+            {
+                // The store lost the room's state or its counters went back,
+                // and carries the line on from the highest counters any
+                // gateway reported: tell it every pass known to be inside,
+                // so that it counts them before it lets anyone else in.
+                self.metrics.line_restored.increment(1);
+                tracing::warn!(
+                    room = self.name(),
+                    generation = fresh.generation,
+                    issued = fresh.issued,
+                    admitted_through = fresh.admitted_through,
+                    "the store lost this room's state or its counters went back; \
+                     the line carries on from the highest counters the gateways saw"
+                );
+                self.report_known_inside();
+            }
+            if let Some(current) = *guard
+                && current.epoch == fresh.epoch
                 && (fresh.issued < current.issued
                     || fresh.admitted_through < current.admitted_through)
             {
@@ -160,6 +198,7 @@ impl RoomRuntime {
                 *guard = Some(RoomSnapshot {
                     issued: current.issued.max(fresh.issued),
                     admitted_through: current.admitted_through.max(fresh.admitted_through),
+                    generation: current.generation.max(fresh.generation),
                     ..fresh
                 });
             } else {
@@ -231,6 +270,7 @@ impl RoomRuntime {
     /// Stops honouring a pass (it left).
     pub fn revoke(&self, pass_id: &str, at: Millis) {
         self.activity.remove(pass_id);
+        self.known_inside.remove(pass_id);
         self.revoked.insert(pass_id.to_owned(), at);
     }
 
@@ -241,6 +281,47 @@ impl RoomRuntime {
         if self.undelivered_leaves.len() < MAX_UNDELIVERED_LEAVES {
             self.undelivered_leaves.insert(pass_id.to_owned());
         }
+    }
+
+    /// Keeps an arrival whose store call failed, to void once the store
+    /// answers again. Beyond [`MAX_UNDELIVERED_VOIDS`] it is not kept: its
+    /// number then holds a slot as a no-show for `arrival_seconds`, as
+    /// before.
+    pub fn defer_void(&self, pass_id: &str) {
+        if self.undelivered_voids.len() < MAX_UNDELIVERED_VOIDS {
+            self.undelivered_voids.insert(pass_id.to_owned());
+        }
+    }
+
+    /// Every pass seen inside within the session goes into the next
+    /// activity report.
+    fn report_known_inside(&self) {
+        for entry in self.known_inside.iter() {
+            self.record_activity(entry.key(), *entry.value());
+        }
+    }
+
+    /// Remembers the passes of an activity report as known inside, and
+    /// forgets those idle longer than the store keeps them.
+    fn remember_inside(&self, batch: &[(String, Millis)], now: Millis) {
+        let keep_after = now.saturating_sub(self.params.inside_ttl.as_millis() as u64);
+        self.known_inside.retain(|_, at| *at >= keep_after);
+        for (pass_id, at) in batch {
+            if let Some(mut known) = self.known_inside.get_mut(pass_id) {
+                *known = (*known).max(*at);
+            } else if self.known_inside.len() < MAX_KNOWN_INSIDE {
+                self.known_inside.insert(pass_id.clone(), *at);
+            }
+        }
+    }
+
+    fn take_undelivered_voids(&self) -> Vec<String> {
+        let mut voids = Vec::with_capacity(self.undelivered_voids.len());
+        self.undelivered_voids.retain(|pass_id| {
+            voids.push(pass_id.clone());
+            false
+        });
+        voids
     }
 
     fn take_undelivered_leaves(&self) -> Vec<String> {
@@ -340,6 +421,7 @@ pub async fn tend(
                 health.succeeded();
                 room.observe_step(snapshot);
                 deliver_leaves(&room, store.as_ref(), &health).await;
+                deliver_voids(&room, store.as_ref(), &health).await;
             }
             Err(error) => {
                 health.failed(&error);
@@ -371,6 +453,33 @@ async fn deliver_leaves(room: &RoomRuntime, store: &dyn Store, health: &StoreHea
     }
 }
 
+/// Voids the arrivals whose calls failed during an outage (the store
+/// answers again: the step just succeeded); one that fails again is kept
+/// for the next.
+async fn deliver_voids(room: &RoomRuntime, store: &dyn Store, health: &StoreHealth) {
+    if room.undelivered_voids.is_empty() {
+        return;
+    }
+    let mut voids = room.take_undelivered_voids().into_iter();
+    while let Some(pass_id) = voids.next() {
+        match store.void_arrival(&room.params, &pass_id).await {
+            Ok(found) => {
+                if found {
+                    room.metrics.arrivals_voided.increment(1);
+                }
+            }
+            Err(error) => {
+                health.failed(&error);
+                room.defer_void(&pass_id);
+                for rest in voids {
+                    room.defer_void(&rest);
+                }
+                return;
+            }
+        }
+    }
+}
+
 /// Reports the batch of activity; on failure puts it back for the next
 /// attempt. Returns whether the store took it.
 async fn flush_activity(
@@ -383,6 +492,7 @@ async fn flush_activity(
     if batch.is_empty() {
         return true;
     }
+    room.remember_inside(&batch, now);
     match store.touch(&room.params, &batch).await {
         Ok(revoked) => {
             for pass_id in revoked {

@@ -24,6 +24,7 @@
 pub mod admission;
 pub mod buffer;
 mod clock;
+mod marks;
 mod memory;
 mod memory_buffer;
 mod redis_buffer;
@@ -132,6 +133,10 @@ pub struct RoomSnapshot {
     /// When the figures were taken, on the store's clock: what a gateway
     /// learns the store's time from.
     pub taken_at: Millis,
+    /// Goes up each time the store finds it lost the room's state or its
+    /// counters went back (see ARCHITECTURE.md, "When the store forgets"):
+    /// every gateway then reports again each pass it knows to be inside.
+    pub generation: u64,
 }
 
 impl RoomSnapshot {
@@ -157,6 +162,10 @@ pub enum Arrival {
     Ticketed { ticket: u64, snapshot: RoomSnapshot },
     /// The room is closed: no new places.
     Closed { snapshot: RoomSnapshot },
+    /// The store found it lost the room's state or its counters went back,
+    /// and settles for a few seconds before it hands out numbers again:
+    /// the visitor is asked to come back shortly, without a ticket.
+    Held { snapshot: RoomSnapshot },
 }
 
 /// The outcome of a ticket holder asking to come in.
@@ -262,6 +271,17 @@ pub trait Store: Send + Sync + 'static {
         room: &RoomParams,
         change: &RoomChange,
     ) -> Result<RoomSnapshot, StoreError>;
+
+    /// An arrival whose reply never came back (the call failed: it may
+    /// have run or not): nobody holds the ticket or pass it gave, so it
+    /// must not hold a slot. The caller delivers it once the store answers
+    /// again. Returns whether the arrival was found.
+    async fn void_arrival(&self, room: &RoomParams, pass_id: &str) -> Result<bool, StoreError>;
+
+    /// A genuine ticket (its signature checked) was shown: the room has
+    /// issued at least `number` in `epoch`. A backend that can lose its
+    /// state remembers it (see [`RoomSnapshot::generation`]); no round trip.
+    fn witness_ticket(&self, _room: &RoomParams, _epoch: u64, _number: u64) {}
 
     /// Is the store reachable?
     async fn ping(&self) -> Result<(), StoreError>;

@@ -30,6 +30,10 @@ pub struct RedisStore {
     touch: Script,
     rejoin: Script,
     leave: Script,
+    void: Script,
+    /// What this process has seen of each room's line, sent with every room
+    /// script so that the store never believes counters that went back.
+    marks: crate::marks::Marks,
     /// `None`: the scripts read Redis's clock. A simulated clock only in
     /// tests (see [`RedisStore::with_simulated_clock`]).
     simulated_clock: Option<Clock>,
@@ -105,6 +109,8 @@ impl RedisStore {
             touch: script(include_str!("lua/touch.lua")),
             rejoin: script(include_str!("lua/rejoin.lua")),
             leave: script(include_str!("lua/leave.lua")),
+            void: room_script(include_str!("lua/void.lua")),
+            marks: crate::marks::Marks::default(),
             simulated_clock,
             buffer_scripts: crate::redis_buffer::BufferScripts::new(),
             enqueues: std::sync::OnceLock::new(),
@@ -150,13 +156,31 @@ impl RedisStore {
             .key(keys.room)
             .key(keys.inside)
             .key(keys.pending)
+            .key(keys.arrivals)
+            .key(keys.void)
             .arg(self.clock_argument())
             .arg(room.capacity)
             .arg(room.admit_per_minute)
             .arg(room.inside_ttl.as_millis() as u64)
             .arg(room.arrival.as_millis() as u64)
-            .arg(new_epoch());
+            .arg(new_epoch())
+            .arg(self.marks.argument(room));
         invocation
+    }
+
+    /// Runs a room script that answers with figures, and takes them in.
+    async fn figures(
+        &self,
+        room: &RoomParams,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<(i64, RoomSnapshot), StoreError> {
+        let reply: Vec<i64> = invocation
+            .invoke_async(&mut self.connection.handle())
+            .await
+            .map_err(|error| self.connection.failed(error))?;
+        let (head, snapshot) = parse_snapshot(&reply)?;
+        self.marks.observe(room, &snapshot);
+        Ok((head, snapshot))
     }
 }
 
@@ -165,6 +189,8 @@ struct RoomKeys {
     inside: String,
     pending: String,
     left: String,
+    arrivals: String,
+    void: String,
 }
 
 impl RoomKeys {
@@ -174,6 +200,8 @@ impl RoomKeys {
             inside: format!("anteroom:{{{name}}}:inside"),
             pending: format!("anteroom:{{{name}}}:pending"),
             left: format!("anteroom:{{{name}}}:left"),
+            arrivals: format!("anteroom:{{{name}}}:arrivals"),
+            void: format!("anteroom:{{{name}}}:void"),
         }
     }
 }
@@ -216,10 +244,11 @@ fn parse_snapshot(reply: &[i64]) -> Result<(i64, RoomSnapshot), StoreError> {
         sessions_expired,
         no_shows,
         taken_at,
+        generation,
     ] = reply
     else {
         return Err(StoreError::Protocol(format!(
-            "room script returned {} values, expected 12",
+            "room script returned {} values, expected 13",
             reply.len()
         )));
     };
@@ -239,6 +268,7 @@ fn parse_snapshot(reply: &[i64]) -> Result<(i64, RoomSnapshot), StoreError> {
             sessions_expired: count(sessions_expired),
             no_shows: count(no_shows),
             taken_at: count(taken_at),
+            generation: count(generation),
         },
     ))
 }
@@ -248,13 +278,11 @@ impl Store for RedisStore {
     async fn arrive(&self, room: &RoomParams, pass_id: &str) -> Result<Arrival, StoreError> {
         let mut invocation = self.invocation(&self.arrive, room);
         invocation.arg(pass_id);
-        let reply: Vec<i64> = invocation
-            .invoke_async(&mut self.connection.handle())
-            .await
-            .map_err(|error| self.connection.failed(error))?;
-        let (entered, snapshot) = parse_snapshot(&reply)?;
+        let (entered, snapshot) = self.figures(room, &invocation).await?;
         Ok(if entered == 1 {
             Arrival::Admitted { snapshot }
+        } else if entered == -2 {
+            Arrival::Held { snapshot }
         } else if entered < 0 {
             Arrival::Closed { snapshot }
         } else {
@@ -272,12 +300,16 @@ impl Store for RedisStore {
         ticket: u64,
         pass_id: &str,
     ) -> Result<Claim, StoreError> {
+        self.marks.witness_ticket(&room.name, epoch, ticket);
         let mut invocation = self.invocation(&self.claim, room);
         invocation.arg(epoch).arg(ticket).arg(pass_id);
         let reply: i64 = invocation
             .invoke_async(&mut self.connection.handle())
             .await
             .map_err(|error| self.connection.failed(error))?;
+        if reply == 1 {
+            self.marks.witness_admitted(&room.name, epoch, ticket);
+        }
         Ok(match reply {
             1 => Claim::Admitted,
             0 => Claim::NotYet,
@@ -286,12 +318,10 @@ impl Store for RedisStore {
     }
 
     async fn advance(&self, room: &RoomParams) -> Result<RoomSnapshot, StoreError> {
-        let reply: Vec<i64> = self
-            .invocation(&self.advance, room)
-            .invoke_async(&mut self.connection.handle())
+        let invocation = self.invocation(&self.advance, room);
+        self.figures(room, &invocation)
             .await
-            .map_err(|error| self.connection.failed(error))?;
-        parse_snapshot(&reply).map(|(_, snapshot)| snapshot)
+            .map(|(_, snapshot)| snapshot)
     }
 
     async fn touch(
@@ -353,11 +383,23 @@ impl Store for RedisStore {
             .arg(text(change.capacity))
             .arg(text(change.admit_per_minute))
             .arg(state);
-        let reply: Vec<i64> = invocation
+        self.figures(room, &invocation)
+            .await
+            .map(|(_, snapshot)| snapshot)
+    }
+
+    async fn void_arrival(&self, room: &RoomParams, pass_id: &str) -> Result<bool, StoreError> {
+        let mut invocation = self.invocation(&self.void, room);
+        invocation.arg(pass_id);
+        let found: i64 = invocation
             .invoke_async(&mut self.connection.handle())
             .await
             .map_err(|error| self.connection.failed(error))?;
-        parse_snapshot(&reply).map(|(_, snapshot)| snapshot)
+        Ok(found == 1)
+    }
+
+    fn witness_ticket(&self, room: &RoomParams, epoch: u64, number: u64) {
+        self.marks.witness_ticket(&room.name, epoch, number);
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

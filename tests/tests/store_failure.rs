@@ -78,7 +78,8 @@ async fn on_error_admit_lets_visitors_through_and_recovers() {
         .on_error(OnError::Admit)
         .start()
         .await;
-    assert!(reached_origin(gw.visitor().get(ROOM).await).await);
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get(ROOM).await).await);
     let waiting = gw.visitor();
     assert!(
         !reached_origin(waiting.get(ROOM).await).await,
@@ -96,17 +97,23 @@ async fn on_error_admit_lets_visitors_through_and_recovers() {
     // `/readyz` pings the store itself; the request path believes it is
     // back after the room's next successful step.
     gw.settle().await;
-    // Back to normal: the room counts again (empty after the restart, so
-    // one visitor goes in and the next waits).
-    let first = gw.visitor();
-    eventually("first visitor in", || async {
-        reached_origin(first.get(ROOM).await).await
+    // Back to normal: the store lost everything, but the gateway carries
+    // the line on as it saw it. The room counts again: the visitor inside
+    // is reported again, so a newcomer waits (once the store has settled,
+    // with a place behind the ticket held from before).
+    let newcomer = gw.visitor();
+    eventually("a newcomer gets a place", || async {
+        assert!(!reached_origin(newcomer.get(ROOM).await).await, "room full");
+        newcomer.position("vaccini").await.is_some()
     })
     .await;
-    assert!(
-        !reached_origin(gw.visitor().get(ROOM).await).await,
-        "room full again: waits"
-    );
+    assert_eq!(newcomer.position("vaccini").await, Some(2));
+    inside.leave("vaccini").await;
+    eventually("the visitor waiting from before goes in first", || async {
+        reached_origin(waiting.get(ROOM).await).await
+    })
+    .await;
+    assert_eq!(newcomer.position("vaccini").await, Some(1));
 }
 
 /// A gateway whose Redis is down at startup still starts, says it is not
@@ -150,15 +157,87 @@ async fn visitors_inside_before_a_redis_wipe_still_count() {
     let inside = gw.visitor();
     assert!(reached_origin(inside.get(ROOM).await).await);
 
-    redis.restart().await; // empty: a new epoch
+    redis.restart().await; // empty: the gateway carries the line on
     eventually("ready again", || async { gw.readiness().await == 200 }).await;
     gw.settle().await;
-    // The visitor inside comes back and is counted in the new epoch...
+    // The visitor inside comes back and is still counted...
     assert!(reached_origin(inside.get(ROOM).await).await);
-    // ...so a newcomer waits instead of making two inside a room of one.
+    // ...so a newcomer waits instead of making two inside a room of one
+    // (once the store has settled: no number is handed out before).
     let newcomer = gw.visitor();
-    assert!(!reached_origin(newcomer.get(ROOM).await).await);
+    eventually("a newcomer gets a place", || async {
+        assert!(!reached_origin(newcomer.get(ROOM).await).await, "room full");
+        newcomer.position("vaccini").await.is_some()
+    })
+    .await;
     assert_eq!(newcomer.status("vaccini").await["position"], 1);
+}
+
+/// A Redis that lost everything (restarted without persistence) while the
+/// gateway kept running: the gateway's marks carry the line on, so every
+/// waiting visitor keeps their place and order, and nobody who arrives
+/// afterwards goes ahead of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_persistence_keeps_the_line() {
+    let mut redis = RedisServer::start().await;
+    let up = upstream().await;
+    let gw = gateway(&up)
+        .room(room("vaccini").capacity(1))
+        .redis(&redis)
+        .start()
+        .await;
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get(ROOM).await).await);
+    let mut waiting = Vec::new();
+    for expected in 1..=5 {
+        let visitor = gw.visitor();
+        assert!(!reached_origin(visitor.get(ROOM).await).await);
+        assert_eq!(visitor.position("vaccini").await, Some(expected));
+        waiting.push(visitor);
+    }
+    gw.settle().await;
+
+    redis.restart().await; // empty
+    eventually("ready again", || async { gw.readiness().await == 200 }).await;
+    let newcomer = gw.visitor();
+    eventually("a newcomer gets a place", || async {
+        assert!(!reached_origin(newcomer.get(ROOM).await).await);
+        newcomer.position("vaccini").await.is_some()
+    })
+    .await;
+    assert_eq!(
+        newcomer.position("vaccini").await,
+        Some(6),
+        "behind all five"
+    );
+    for (ahead, visitor) in waiting.iter().enumerate() {
+        assert_eq!(visitor.position("vaccini").await, Some(ahead as u64 + 1));
+    }
+    // One at a time, in the order they came: each goes in as the one
+    // before leaves, and the room never holds two.
+    inside.leave("vaccini").await;
+    for visitor in &waiting {
+        eventually("the next in line goes in", || async {
+            reached_origin(visitor.get(ROOM).await).await
+        })
+        .await;
+        for later in waiting
+            .iter()
+            .skip_while(|other| !std::ptr::eq(*other, visitor))
+            .skip(1)
+        {
+            assert!(
+                !reached_origin(later.get(ROOM).await).await,
+                "one at a time"
+            );
+        }
+        assert!(!reached_origin(newcomer.get(ROOM).await).await);
+        visitor.leave("vaccini").await;
+    }
+    eventually("the newcomer goes in last", || async {
+        reached_origin(newcomer.get(ROOM).await).await
+    })
+    .await;
 }
 
 /// Activity seen while the store was unreachable is reported before the next

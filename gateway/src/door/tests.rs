@@ -107,6 +107,11 @@ impl Store for CountingStore {
         self.inner.change(room, change).await
     }
 
+    async fn void_arrival(&self, room: &RoomParams, pass_id: &str) -> Result<bool, StoreError> {
+        self.call()?;
+        self.inner.void_arrival(room, pass_id).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.call()?;
         self.inner.ping().await

@@ -3,10 +3,14 @@
 -- `MemoryStore::housekeep`.
 -- Every time here is the store's (`store_now`, clock.lua), never a gateway's.
 -- KEYS: room hash, inside zset (pass id -> last activity ms),
---       pending zset (admitted ticket -> deadline ms)
+--       pending zset (admitted ticket -> deadline ms),
+--       arrivals zset (pass id -> ticket, the latest RECENT_ARRIVALS),
+--       void zset (tickets whose arrival never reached a visitor)
 -- ARGV: simulated clock ('' for Redis's), capacity, admit_per_minute,
---       inside_ttl_ms, arrival_ms, new_epoch, ...
-local room_key, inside_key, pending_key = KEYS[1], KEYS[2], KEYS[3]
+--       inside_ttl_ms, arrival_ms, new_epoch, the caller's marks ('' or
+--       "epoch generation issued admitted floor", see `marks.rs`), ...
+local room_key, inside_key, pending_key, arrivals_key, void_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = store_now(ARGV[1])
 -- The config's settings; a live change (admin API) stored in the room's
 -- hash takes precedence below.
@@ -18,8 +22,13 @@ local arrival = tonumber(ARGV[5])
 local UNIT = 60000
 -- Silence longer than this is an outage (see admission::OUTAGE_GAP_MS).
 local OUTAGE_GAP_MS = 5000
+-- After a loss or a rollback is found, nobody is let in and no ticket is
+-- handed out for this long (see admission::SETTLE_MS): every gateway's
+-- next step brings what it has seen, and every pass inside is reported.
+local SETTLE_MS = 3000
 local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at',
-  'set_capacity', 'set_rate', 'set_state', 'sessions_expired', 'no_shows')
+  'set_capacity', 'set_rate', 'set_state', 'sessions_expired', 'no_shows',
+  'generation', 'settle_until', 'amnesty_from', 'amnesty_to', 'amnesty_until')
 -- Ever expired in this epoch: idle sessions, and admitted tickets whose
 -- holders did not show up.
 local sessions_expired = tonumber(fields[9]) or 0
@@ -29,13 +38,68 @@ rate = tonumber(fields[7]) or rate
 -- 0 open, 1 paused, 2 closed
 local state = tonumber(fields[8]) or 0
 local burst = UNIT + rate * 1000
+-- Bumped whenever a loss or a rollback is found: gateways then report
+-- every pass they know to be inside.
+local generation = tonumber(fields[11]) or 0
+local settle_until = tonumber(fields[12]) or 0
+-- Tickets let in before a loss or a rollback whose pending entries it
+-- took: their holders may still claim them until amnesty_until.
+local amnesty_from = tonumber(fields[13]) or 0
+local amnesty_to = tonumber(fields[14]) or 0
+local amnesty_until = tonumber(fields[15]) or 0
+
+-- What the calling gateway has seen of this room (its marks): the highest
+-- counters of one epoch, read from every reply and every ticket it checked.
+local seen = nil
+if ARGV[7] ~= '' then
+  local words = {}
+  for word in string.gmatch(ARGV[7], '%d+') do words[#words + 1] = word end
+  if #words == 5 then
+    -- The epoch stays text, as it is stored (a 53-bit number would not
+    -- survive tostring).
+    seen = {epoch = words[1], generation = tonumber(words[2]), issued = tonumber(words[3]),
+      admitted = tonumber(words[4]), floor = tonumber(words[5])}
+  end
+end
+
+-- The line's counters came back older than a gateway has seen them: keep
+-- the higher ones, let the holders of tickets admitted in between claim
+-- them, and settle before anyone else is let in or given a ticket.
+local function found_older(store_admitted)
+  if seen.admitted > store_admitted then
+    if now <= amnesty_until then
+      amnesty_from = math.min(amnesty_from, store_admitted)
+      amnesty_to = math.max(amnesty_to, seen.admitted)
+    else
+      amnesty_from, amnesty_to = store_admitted, seen.admitted
+    end
+    amnesty_until = now + SETTLE_MS + arrival
+  end
+  generation = math.max(generation, seen.generation) + 1
+  settle_until = now + SETTLE_MS
+  redis.call('HSET', room_key, 'generation', generation, 'settle_until', settle_until,
+    'amnesty_from', amnesty_from, 'amnesty_to', amnesty_to, 'amnesty_until', amnesty_until)
+end
+
 local epoch, issued, admitted, tokens, tokens_at
-if not fields[1] then
-  -- A room seen for the first time, or whose state was lost: start a new
-  -- epoch so that tickets of the old one cannot be replayed.
+if not fields[1] and seen then
+  -- The room's state was lost (a restart without persistence, a flush) and
+  -- this gateway knows the line: carry it on where the gateway saw it, so
+  -- that every ticket keeps its place, rather than void them all.
+  epoch = seen.epoch
+  issued, admitted, tokens, tokens_at = seen.issued, seen.admitted, 0, now
+  redis.call('DEL', inside_key, pending_key, arrivals_key, void_key)
+  redis.call('HSET', room_key, 'epoch', epoch, 'issued', issued, 'admitted', admitted,
+    'sessions_expired', 0, 'no_shows', 0)
+  sessions_expired, no_shows = 0, 0
+  found_older(seen.floor)
+elseif not fields[1] then
+  -- A room seen for the first time, or whose state was lost with no
+  -- gateway to remember it: start a new epoch so that tickets of the old
+  -- one cannot be replayed.
   epoch = ARGV[6]
   issued, admitted, tokens, tokens_at = 0, 0, burst, now
-  redis.call('DEL', inside_key, pending_key)
+  redis.call('DEL', inside_key, pending_key, arrivals_key, void_key)
   redis.call('HSET', room_key, 'epoch', epoch, 'issued', 0, 'admitted', 0,
     'sessions_expired', 0, 'no_shows', 0)
   sessions_expired, no_shows = 0, 0
@@ -45,7 +109,19 @@ else
   admitted = tonumber(fields[3]) or 0
   tokens = tonumber(fields[4]) or burst
   tokens_at = tonumber(fields[5]) or now
+  if seen and epoch == seen.epoch
+    and (issued < seen.issued or admitted < seen.admitted) then
+    -- Rolled back within the epoch (an older snapshot, a lagging replica
+    -- promoted): never believe the lower counters, or a number would be
+    -- handed out twice and the room filled past capacity.
+    local store_admitted = admitted
+    issued = math.max(issued, seen.issued)
+    admitted = math.max(admitted, seen.admitted)
+    redis.call('HSET', room_key, 'issued', issued, 'admitted', admitted)
+    found_older(store_admitted)
+  end
 end
+local settling = now < settle_until
 
 -- Gateways step every room every 100 ms. A longer silence means the room
 -- was not served (store unreachable, every gateway down): admitted visitors
@@ -102,5 +178,5 @@ end
 -- learns the offset between its clock and the store's from.
 local function snapshot(head)
   return {head, tonumber(epoch), issued, admitted, inside_count, pending_count,
-    capacity, rate, state, sessions_expired, no_shows, now}
+    capacity, rate, state, sessions_expired, no_shows, now, generation}
 end
