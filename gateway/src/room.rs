@@ -294,10 +294,14 @@ impl RoomRuntime {
     }
 
     /// Every pass seen inside within the session goes into the next
-    /// activity report.
+    /// activity report, and every leave still remembered is delivered again
+    /// (a rollback may have taken it back: leaving twice is harmless).
     fn report_known_inside(&self) {
         for entry in self.known_inside.iter() {
             self.record_activity(entry.key(), *entry.value());
+        }
+        for entry in self.revoked.iter() {
+            self.defer_leave(entry.key());
         }
     }
 
