@@ -23,10 +23,13 @@
 //! - [`tcp_proxy`]: a proxy that can cut or stall a connection;
 //! - [`tls`]: a private CA's certificates and a Redis that speaks only TLS;
 //! - [`browser`]: a real headless Chromium;
+//! - [`crowd`]: visitors arriving, waiting, staying and leaving through a
+//!   fault, and the fault suite's checks;
 //! - [`faketime`]: a process of ours on a clock set ahead or behind.
 
 pub mod backend;
 pub mod browser;
+pub mod crowd;
 pub mod faketime;
 pub mod gateway;
 pub mod postgres;
@@ -38,6 +41,7 @@ pub mod upstream;
 pub mod visitor;
 
 pub use backend::Backend;
+pub use crowd::{Crowd, CrowdOptions, CrowdReport};
 pub use faketime::{Skew, config_path, skew_clock, start_binary};
 pub use gateway::{
     Buffer, COOKIE_KEY, ConfigFile, CookieSecure, GatewayBuilder, GatewayHandle, Limits, OnError,
