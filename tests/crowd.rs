@@ -36,6 +36,7 @@ pub struct CrowdOptions {
 /// A crowd on its way; see [`Crowd::start`].
 pub struct Crowd {
     fault: Arc<AtomicBool>,
+    fault_at: std::sync::Mutex<Option<tokio::time::Instant>>,
     members: Vec<tokio::task::JoinHandle<Member>>,
     max_inside: Arc<AtomicUsize>,
 }
@@ -53,6 +54,8 @@ pub struct Member {
     /// Let straight in without a ticket.
     pub direct: bool,
     pub admitted: bool,
+    /// When the site first answered it.
+    pub admitted_at: Option<tokio::time::Instant>,
 }
 
 /// What a crowd went through.
@@ -62,6 +65,7 @@ pub struct CrowdReport {
     /// The most visitors inside at once, as the visitors count themselves
     /// (from the first answer from the site to just before leaving).
     pub max_inside: usize,
+    fault_at: Option<tokio::time::Instant>,
 }
 
 impl Crowd {
@@ -85,6 +89,7 @@ impl Crowd {
             .collect();
         Crowd {
             fault,
+            fault_at: std::sync::Mutex::new(None),
             members,
             max_inside,
         }
@@ -94,6 +99,9 @@ impl Crowd {
     /// fault.
     pub fn fault(&self) {
         self.fault.store(true, Ordering::SeqCst);
+        if let Ok(mut at) = self.fault_at.lock() {
+            at.get_or_insert_with(tokio::time::Instant::now);
+        }
     }
 
     /// Waits for every visitor to be done.
@@ -105,6 +113,7 @@ impl Crowd {
         CrowdReport {
             members,
             max_inside: self.max_inside.load(Ordering::SeqCst),
+            fault_at: self.fault_at.lock().ok().and_then(|at| *at),
         }
     }
 }
@@ -137,6 +146,7 @@ async fn visit(
         }
         if reached_origin(response).await {
             member.admitted = true;
+            member.admitted_at = Some(tokio::time::Instant::now());
             member.direct = member.tickets.is_empty();
             let now_inside = inside.fetch_add(1, Ordering::SeqCst) + 1;
             max_inside.fetch_max(now_inside, Ordering::SeqCst);
@@ -207,6 +217,18 @@ impl CrowdReport {
                  it ({last_before:?})"
             );
         }
+    }
+
+    /// From the fault to the first visitor let in after it: how long
+    /// admissions stopped (a figure for the README, never asserted).
+    pub fn resumed_after(&self) -> Option<Duration> {
+        let fault_at = self.fault_at?;
+        self.members
+            .iter()
+            .filter_map(|member| member.admitted_at)
+            .filter(|at| *at >= fault_at)
+            .min()
+            .map(|at| at - fault_at)
     }
 
     /// How many visitors held a ticket (rather than going straight in).

@@ -60,6 +60,10 @@ async fn a_crowd_through_a_restart_from_an_older_snapshot() {
     crowd.fault();
     redis.restart().await;
     let report = crowd.finish().await;
+    eprintln!(
+        "admissions resumed {:?} after the fault",
+        report.resumed_after()
+    );
     report.assert_fair(CAPACITY as usize);
     assert!(report.ticketed() > 30, "most of the crowd waited in line");
 }
@@ -74,6 +78,10 @@ async fn a_crowd_through_a_restart_without_persistence() {
     crowd.fault();
     redis.restart().await;
     let report = crowd.finish().await;
+    eprintln!(
+        "admissions resumed {:?} after the fault",
+        report.resumed_after()
+    );
     report.assert_fair(CAPACITY as usize);
     assert!(report.ticketed() > 30, "most of the crowd waited in line");
 }
@@ -87,10 +95,15 @@ async fn a_crowd_through_a_frozen_store() {
     let (a, b, _site) = two_gateways(&redis).await;
     let crowd = crowd(&[&a, &b]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    crowd.fault();
     redis.pause();
     tokio::time::sleep(Duration::from_secs(3)).await;
     redis.resume();
     eventually("ready again", || async { a.readiness().await == 200 }).await;
     let report = crowd.finish().await;
+    eprintln!(
+        "admissions resumed {:?} after the fault",
+        report.resumed_after()
+    );
     report.assert_fair(CAPACITY as usize);
 }
