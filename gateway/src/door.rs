@@ -339,9 +339,10 @@ impl Visit<'_> {
     }
 
     fn give_new_pass(&mut self, id: String, epoch: u64) {
-        // Known inside from now on (the next activity report says so), so
-        // that this gateway can vouch for it should the store forget it.
-        self.room.record_activity(&id, self.now);
+        // Known inside from now on, so that this gateway can vouch for it
+        // should the store forget it (the store counts it already: no
+        // report now).
+        self.room.know_inside(&id, self.now);
         let pass = Pass {
             room: self.room.name().to_owned(),
             epoch,

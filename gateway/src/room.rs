@@ -305,6 +305,14 @@ impl RoomRuntime {
         }
     }
 
+    /// Remembers a pass this gateway just gave (the store counted it) as
+    /// known inside.
+    pub fn know_inside(&self, pass_id: &str, at: Millis) {
+        if self.known_inside.len() < MAX_KNOWN_INSIDE {
+            self.known_inside.insert(pass_id.to_owned(), at);
+        }
+    }
+
     /// Remembers the passes of an activity report as known inside, and
     /// forgets those idle longer than the store keeps them.
     fn remember_inside(&self, batch: &[(String, Millis)], now: Millis) {
@@ -313,8 +321,8 @@ impl RoomRuntime {
         for (pass_id, at) in batch {
             if let Some(mut known) = self.known_inside.get_mut(pass_id) {
                 *known = (*known).max(*at);
-            } else if self.known_inside.len() < MAX_KNOWN_INSIDE {
-                self.known_inside.insert(pass_id.clone(), *at);
+            } else {
+                self.know_inside(pass_id, *at);
             }
         }
     }

@@ -4,7 +4,7 @@
 -- Every time here is the store's (`store_now`, clock.lua), never a gateway's.
 -- KEYS: room hash, inside zset (pass id -> last activity ms),
 --       pending zset (admitted ticket -> deadline ms),
---       arrivals zset (pass id -> ticket, the latest RECENT_ARRIVALS),
+--       arrivals hash (ticket % RECENT_ARRIVALS -> pass id: a ring),
 --       void zset (tickets whose arrival never reached a visitor)
 -- ARGV: simulated clock ('' for Redis's), capacity, admit_per_minute,
 --       inside_ttl_ms, arrival_ms, new_epoch, the caller's marks ('' or
@@ -26,6 +26,8 @@ local OUTAGE_GAP_MS = 5000
 -- handed out for this long (see admission::SETTLE_MS): every gateway's
 -- next step brings what it has seen, and every pass inside is reported.
 local SETTLE_MS = 3000
+-- Arrivals remembered, to void one whose reply was lost (arrive.lua).
+local RECENT_ARRIVALS = 4096
 local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at',
   'set_capacity', 'set_rate', 'set_state', 'sessions_expired', 'no_shows',
   'generation', 'settle_until', 'amnesty_from', 'amnesty_to', 'amnesty_until')
@@ -118,7 +120,8 @@ else
     issued = math.max(issued, seen.issued)
     admitted = math.max(admitted, seen.admitted)
     redis.call('HSET', room_key, 'issued', issued, 'admitted', admitted)
-    found_older(store_admitted)
+    -- Tickets let in longer than an arrival time ago are no-shows anyway.
+    found_older(math.max(store_admitted, seen.floor))
   end
 end
 local settling = now < settle_until

@@ -5,10 +5,18 @@
 -- back. Returns 1 if the arrival was found, 0 if not (it never ran, or it
 -- is older than the latest RECENT_ARRIVALS).
 if redis.call('ZREM', inside_key, ARGV[8]) == 1 then return 1 end
-local ticket = redis.call('ZSCORE', arrivals_key, ARGV[8])
-if not ticket then return 0 end
-redis.call('ZREM', arrivals_key, ARGV[8])
-ticket = tonumber(ticket)
+-- The ring holds ticket % RECENT_ARRIVALS -> pass id (arrive.lua): the
+-- slot holding this pass id is the ticket's, the latest number with that
+-- remainder (a slot written again since holds another pass id). A walk
+-- over at most RECENT_ARRIVALS fields, and only after a lost reply.
+local ring = redis.call('HGETALL', arrivals_key)
+local slot = nil
+for index = 1, #ring, 2 do
+  if ring[index + 1] == ARGV[8] then slot = tonumber(ring[index]) end
+end
+if not slot then return 0 end
+redis.call('HDEL', arrivals_key, slot)
+local ticket = issued - ((issued - slot) % RECENT_ARRIVALS)
 if ticket > admitted then
   redis.call('ZADD', void_key, ticket, ticket)
 else
