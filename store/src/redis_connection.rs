@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anteroom_config::{Backend, ClientIdentity, RedisTls, redact_password};
-use futures::FutureExt;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
@@ -245,12 +244,11 @@ impl ConnectionLike for Handle {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Handle::Server(manager) => manager.req_packed_command(cmd),
-            Handle::Sentinel(master) => async move { master.call(cmd).await }.boxed(),
-            Handle::Cluster(cluster) => async move {
+            Handle::Sentinel(master) => Box::pin(async move { master.call(cmd).await }),
+            Handle::Cluster(cluster) => Box::pin(async move {
                 let mut connection = cluster.connection().await?;
                 connection.req_packed_command(cmd).await
-            }
-            .boxed(),
+            }),
         }
     }
 
@@ -264,18 +262,16 @@ impl ConnectionLike for Handle {
             Handle::Server(manager) => manager.req_packed_commands(pipeline, offset, count),
             // The store sends no pipelines (each call is one script); one
             // would go to the master as it is known, without the retry.
-            Handle::Sentinel(master) => async move {
+            Handle::Sentinel(master) => Box::pin(async move {
                 let mut manager = master.manager().await?;
                 manager.req_packed_commands(pipeline, offset, count).await
-            }
-            .boxed(),
-            Handle::Cluster(cluster) => async move {
+            }),
+            Handle::Cluster(cluster) => Box::pin(async move {
                 let mut connection = cluster.connection().await?;
                 connection
                     .req_packed_commands(pipeline, offset, count)
                     .await
-            }
-            .boxed(),
+            }),
         }
     }
 
