@@ -175,13 +175,25 @@ impl SentinelGroup {
     pub async fn start() -> SentinelGroup {
         let dir = temp_dir("sentinel");
         let primary_port = free_port();
-        let primary = RedisProcess::start(primary_port, &dir, &server_args(primary_port, &dir)).await;
+        let primary =
+            RedisProcess::start(primary_port, &dir, &server_args(primary_port, &dir)).await;
         let replica_port = free_port();
-        let replica = RedisProcess::start(replica_port, &dir, &replica_args(replica_port, primary_port, &dir)).await;
-        within("the replica follows the primary", Duration::from_secs(20), || async {
-            info_field(replica_port, "replication", "master_link_status").await.as_deref()
-                == Some("up")
-        })
+        let replica = RedisProcess::start(
+            replica_port,
+            &dir,
+            &replica_args(replica_port, primary_port, &dir),
+        )
+        .await;
+        within(
+            "the replica follows the primary",
+            Duration::from_secs(20),
+            || async {
+                info_field(replica_port, "replication", "master_link_status")
+                    .await
+                    .as_deref()
+                    == Some("up")
+            },
+        )
         .await;
         let mut sentinels = Vec::new();
         for _ in 0..3 {
@@ -212,11 +224,16 @@ impl SentinelGroup {
         // sentinels (found through the primary's hello messages, every 2 s).
         for sentinel in &group.sentinels {
             let port = sentinel.port;
-            within("the sentinels know each other and the replica", Duration::from_secs(30), || async move {
-                let others = cli(port, &["SENTINEL", "SENTINELS", SENTINEL_MASTER]).await;
-                let replicas = cli(port, &["SENTINEL", "REPLICAS", SENTINEL_MASTER]).await;
-                others.matches("runid").count() >= 2 && replicas.contains(&replica_port.to_string())
-            })
+            within(
+                "the sentinels know each other and the replica",
+                Duration::from_secs(30),
+                || async move {
+                    let others = cli(port, &["SENTINEL", "SENTINELS", SENTINEL_MASTER]).await;
+                    let replicas = cli(port, &["SENTINEL", "REPLICAS", SENTINEL_MASTER]).await;
+                    others.matches("runid").count() >= 2
+                        && replicas.contains(&replica_port.to_string())
+                },
+            )
             .await;
         }
         group
@@ -246,11 +263,15 @@ impl SentinelGroup {
     /// nothing acknowledged.
     pub async fn wait_replicated(&self) {
         let [primary, replica] = self.server_ports;
-        within("the replica catches up", Duration::from_secs(20), || async move {
-            let sent = info_field(primary, "replication", "master_repl_offset").await;
-            let got = info_field(replica, "replication", "slave_repl_offset").await;
-            sent.is_some() && sent == got
-        })
+        within(
+            "the replica catches up",
+            Duration::from_secs(20),
+            || async move {
+                let sent = info_field(primary, "replication", "master_repl_offset").await;
+                let got = info_field(replica, "replication", "slave_repl_offset").await;
+                sent.is_some() && sent == got
+            },
+        )
         .await;
     }
 
@@ -265,7 +286,8 @@ impl SentinelGroup {
     /// own: the sentinels then turn it into a replica of the current master.
     pub async fn restart(&mut self, index: usize) {
         let port = self.server_ports[index];
-        self.servers[index] = Some(RedisProcess::start(port, &self.dir, &server_args(port, &self.dir)).await);
+        self.servers[index] =
+            Some(RedisProcess::start(port, &self.dir, &server_args(port, &self.dir)).await);
     }
 }
 
@@ -279,7 +301,11 @@ impl Drop for SentinelGroup {
 
 fn replica_args(port: u16, primary_port: u16, dir: &Path) -> Vec<String> {
     let mut args = server_args(port, dir);
-    args.extend(["--replicaof".to_owned(), "127.0.0.1".to_owned(), primary_port.to_string()]);
+    args.extend([
+        "--replicaof".to_owned(),
+        "127.0.0.1".to_owned(),
+        primary_port.to_string(),
+    ]);
     args
 }
 
@@ -325,10 +351,15 @@ impl RedisCluster {
         let cluster = RedisCluster { nodes, dir };
         for node in &cluster.nodes {
             let port = node.port;
-            within(&format!("the cluster forms ({output})"), Duration::from_secs(30), || async move {
-                info_field_of(&cli(port, &["CLUSTER", "INFO"]).await, "cluster_state").as_deref()
-                    == Some("ok")
-            })
+            within(
+                &format!("the cluster forms ({output})"),
+                Duration::from_secs(30),
+                || async move {
+                    info_field_of(&cli(port, &["CLUSTER", "INFO"]).await, "cluster_state")
+                        .as_deref()
+                        == Some("ok")
+                },
+            )
             .await;
         }
         cluster

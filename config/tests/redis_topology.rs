@@ -98,11 +98,20 @@ fn mixtures_are_refused_naming_both_keys() {
 #[test]
 fn half_a_sentinel_configuration_is_refused() {
     let message = invalid("sentinels = [\"a:26379\"]");
-    assert!(message.starts_with("store.sentinel_master: required"), "{message}");
+    assert!(
+        message.starts_with("store.sentinel_master: required"),
+        "{message}"
+    );
     let message = invalid("sentinel_master = \"anteroom\"");
-    assert!(message.starts_with("store.sentinels: required"), "{message}");
+    assert!(
+        message.starts_with("store.sentinels: required"),
+        "{message}"
+    );
     let message = invalid("sentinels = [\"a:26379\"]\nsentinel_master = \" \"");
-    assert!(message.starts_with("store.sentinel_master: must not be empty"), "{message}");
+    assert!(
+        message.starts_with("store.sentinel_master: must not be empty"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -118,10 +127,18 @@ fn each_node_is_host_and_port() {
         ("a b:7000", "the host is a name or an address"),
     ] {
         let message = invalid(&format!("cluster_nodes = [\"{entry}\"]"));
-        assert!(message.starts_with("store.cluster_nodes: "), "{entry}: {message}");
+        assert!(
+            message.starts_with("store.cluster_nodes: "),
+            "{entry}: {message}"
+        );
         assert!(message.contains(problem), "{entry}: {message}");
-        let message = invalid(&format!("sentinels = [\"{entry}\"]\nsentinel_master = \"m\""));
-        assert!(message.starts_with("store.sentinels: "), "{entry}: {message}");
+        let message = invalid(&format!(
+            "sentinels = [\"{entry}\"]\nsentinel_master = \"m\""
+        ));
+        assert!(
+            message.starts_with("store.sentinels: "),
+            "{entry}: {message}"
+        );
     }
     let message = invalid("cluster_nodes = []");
     assert!(message.contains("at least one"), "{message}");

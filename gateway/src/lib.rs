@@ -184,7 +184,9 @@ impl Gateway {
                 let memory = Arc::new(MemoryStore::with_clock(clock.clone()));
                 (memory.clone(), memory)
             }
-            backend @ (Backend::Redis { .. } | Backend::Sentinel { .. } | Backend::Cluster { .. }) => {
+            backend @ (Backend::Redis { .. }
+            | Backend::Sentinel { .. }
+            | Backend::Cluster { .. }) => {
                 let redis = Arc::new(match redis_time {
                     RedisTime::Redis => RedisStore::for_backend(backend)?,
                     RedisTime::Simulated => {

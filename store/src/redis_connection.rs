@@ -78,7 +78,6 @@ pub(crate) struct LazyCluster {
     connection: tokio::sync::OnceCell<ClusterConnection>,
 }
 
-
 /// What [`RedisConnection::open`] checks before it prepares the
 /// connection: the URL, and the TLS files as the client takes them.
 pub(crate) fn client(url: &str, tls: &RedisTls) -> Result<redis::Client, StoreError> {

@@ -22,7 +22,10 @@ const CANDIDATES: [&str; 4] = ["north", "south", "east", "west"];
 async fn two_rooms_on_different_nodes(cluster: &RedisCluster) -> [(String, u16); 2] {
     let mut owners = Vec::new();
     for name in CANDIDATES {
-        owners.push((name.to_owned(), cluster.owner_of(&format!("anteroom:{{{name}}}")).await));
+        owners.push((
+            name.to_owned(),
+            cluster.owner_of(&format!("anteroom:{{{name}}}")).await,
+        ));
     }
     let first = owners[0].clone();
     let second = owners
@@ -46,8 +49,18 @@ async fn a_gateway_and_a_worker_serve_rooms_and_bookings_on_two_nodes() {
     let builder = gateway(&origin)
         .room(room(&north))
         .room(room(&south))
-        .buffer(Buffer::new(&north, &north, &format!("/echo/{north}/book"), 1000))
-        .buffer(Buffer::new(&south, &south, &format!("/echo/{south}/book"), 1000))
+        .buffer(Buffer::new(
+            &north,
+            &north,
+            &format!("/echo/{north}/book"),
+            1000,
+        ))
+        .buffer(Buffer::new(
+            &south,
+            &south,
+            &format!("/echo/{south}/book"),
+            1000,
+        ))
         .cluster(cluster);
     let config = builder.config_file().validate().expect("a valid config");
     let gateway = builder.start().await;
@@ -69,7 +82,11 @@ async fn a_gateway_and_a_worker_serve_rooms_and_bookings_on_two_nodes() {
             "no place before asking for a page"
         );
         second.get(&format!("/echo/{name}")).await;
-        assert_eq!(second.position(name).await, Some(1), "the second waits in {name}");
+        assert_eq!(
+            second.position(name).await,
+            Some(1),
+            "the second waits in {name}"
+        );
         receipts.push((name.clone(), book(&first, name).await));
         first.leave(name).await;
         second
@@ -97,17 +114,21 @@ async fn a_gateway_and_a_worker_serve_rooms_and_bookings_on_two_nodes() {
     let draining = tokio::spawn(drainer.run(stop.clone(), Duration::from_secs(2)));
     for (name, receipt_url) in &receipts {
         let receipt_url = gateway.url(receipt_url);
-        within(&format!("room {name}'s booking is applied"), Duration::from_secs(30), || async {
-            let receipt: serde_json::Value = plain_client()
-                .get(&receipt_url)
-                .send()
-                .await
-                .expect("receipt")
-                .json()
-                .await
-                .expect("receipt JSON");
-            receipt["state"] == "done"
-        })
+        within(
+            &format!("room {name}'s booking is applied"),
+            Duration::from_secs(30),
+            || async {
+                let receipt: serde_json::Value = plain_client()
+                    .get(&receipt_url)
+                    .send()
+                    .await
+                    .expect("receipt")
+                    .json()
+                    .await
+                    .expect("receipt JSON");
+                receipt["state"] == "done"
+            },
+        )
         .await;
     }
     stop.begin();
@@ -150,7 +171,10 @@ async fn the_room_scripts_run_on_a_cluster_connection() {
         arrival: Duration::from_secs(60),
     };
     let first = store.arrive(&params, "pass-one").await.expect("arrive");
-    assert!(matches!(first, anteroom_store::Arrival::Admitted { .. }), "{first:?}");
+    assert!(
+        matches!(first, anteroom_store::Arrival::Admitted { .. }),
+        "{first:?}"
+    );
     let second = store.arrive(&params, "pass-two").await.expect("arrive");
     let anteroom_store::Arrival::Ticketed { ticket, snapshot } = second else {
         panic!("the second waits: {second:?}");

@@ -60,7 +60,12 @@ async fn a_gateway_and_a_worker_follow_a_failover_by_themselves() {
                 .paths(&["/api/", &format!("/echo/{ROOM}")])
                 .capacity(CAPACITY as u32),
         )
-        .buffer(Buffer::new("failover-bookings", ROOM, "/api/bookings", 1000))
+        .buffer(Buffer::new(
+            "failover-bookings",
+            ROOM,
+            "/api/bookings",
+            1000,
+        ))
         .sentinels(&group);
     let config = builder.config_file().validate().expect("a valid config");
     let gateway = Arc::new(builder.start().await);
@@ -117,24 +122,30 @@ async fn a_gateway_and_a_worker_follow_a_failover_by_themselves() {
             failover_seen.clone(),
         )));
     }
-    within("the first four are inside", Duration::from_secs(30), || async {
-        seen.inside.load(Ordering::SeqCst) as u64 == CAPACITY
-    })
+    within(
+        "the first four are inside",
+        Duration::from_secs(30),
+        || async { seen.inside.load(Ordering::SeqCst) as u64 == CAPACITY },
+    )
     .await;
     group.wait_replicated().await;
     let old_master = group.master_port().await.expect("a master");
     assert_eq!(old_master, group.server_ports[0]);
     group.kill(0);
-    within("the sentinels promote the replica", FAILOVER_LIMIT, || async {
-        group.master_port().await == Some(group.server_ports[1])
-    })
+    within(
+        "the sentinels promote the replica",
+        FAILOVER_LIMIT,
+        || async { group.master_port().await == Some(group.server_ports[1]) },
+    )
     .await;
     failed_over.send_replace(true);
 
     // The second wave arrives after the failover, on the new master.
-    within("the gateway is ready again, on the new master", FAILOVER_LIMIT, || async {
-        gateway.readiness().await == 200
-    })
+    within(
+        "the gateway is ready again, on the new master",
+        FAILOVER_LIMIT,
+        || async { gateway.readiness().await == 200 },
+    )
     .await;
     let mut second_wave_tickets = BTreeSet::new();
     for index in 40..48 {
@@ -152,7 +163,11 @@ async fn a_gateway_and_a_worker_follow_a_failover_by_themselves() {
             failover_seen.clone(),
         )));
     }
-    assert_eq!(second_wave_tickets.len(), 8, "the room is full: all of the second wave waits");
+    assert_eq!(
+        second_wave_tickets.len(),
+        8,
+        "the room is full: all of the second wave waits"
+    );
 
     // The old primary comes back, empty, and the sentinels make it a
     // replica of the new master: nothing changes for the gateway.
@@ -184,18 +199,26 @@ async fn a_gateway_and_a_worker_follow_a_failover_by_themselves() {
     );
 
     // The worker applied every booking (one per visitor; 48 in all).
-    within("the worker applies every booking", Duration::from_secs(120), || async {
-        origin.stats().await["bookings"].as_u64() == Some(48)
-    })
+    within(
+        "the worker applies every booking",
+        Duration::from_secs(120),
+        || async { origin.stats().await["bookings"].as_u64() == Some(48) },
+    )
     .await;
     // The old primary, back on its port, is made a replica of the new
     // master by the sentinels; the gateway stays where it is, and ready.
     let old_port = group.server_ports[0];
-    within("the sentinels make the old primary a replica", FAILOVER_LIMIT, || async {
-        cli(old_port, &["ROLE"]).await.starts_with("slave")
-    })
+    within(
+        "the sentinels make the old primary a replica",
+        FAILOVER_LIMIT,
+        || async { cli(old_port, &["ROLE"]).await.starts_with("slave") },
+    )
     .await;
-    assert_eq!(gateway.readiness().await, 200, "still ready on the new master");
+    assert_eq!(
+        gateway.readiness().await,
+        200,
+        "still ready on the new master"
+    );
     stop.begin();
     draining.await.expect("the drain stops");
 }
@@ -270,7 +293,9 @@ async fn go_through(
             .post(visitor.url("/api/bookings"))
             .header("content-type", "application/json")
             .header("idempotency-key", &key)
-            .body(format!(r#"{{"name":"visitor {index}","slot":"2021-03-01T09:00"}}"#))
+            .body(format!(
+                r#"{{"name":"visitor {index}","slot":"2021-03-01T09:00"}}"#
+            ))
             .send()
             .await;
         if let Ok(response) = response
@@ -291,7 +316,9 @@ async fn go_through(
             .post(visitor.url(&format!("/_anteroom/leave?room={ROOM}")))
             .send()
             .await;
-        if response.is_ok_and(|response| response.status().is_success() || response.status().is_redirection()) {
+        if response.is_ok_and(|response| {
+            response.status().is_success() || response.status().is_redirection()
+        }) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -314,7 +341,10 @@ async fn watch_figures(gateway: Arc<GatewayHandle>, watching: Arc<AtomicBool>) {
                 number("inside") <= CAPACITY,
                 "at most {CAPACITY} inside by the store's count: {figures}"
             );
-            assert!(number("tickets_issued") >= highest_issued, "tickets issued went back: {figures}");
+            assert!(
+                number("tickets_issued") >= highest_issued,
+                "tickets issued went back: {figures}"
+            );
             assert!(
                 number("admitted_through") >= highest_admitted,
                 "admitted_through went back: {figures}"
@@ -333,13 +363,23 @@ async fn watch_figures(gateway: Arc<GatewayHandle>, watching: Arc<AtomicBool>) {
 async fn readyz_is_503_while_the_only_server_is_read_only() {
     let redis = RedisServer::start().await;
     let origin = upstream().await;
-    let gateway = gateway(&origin).room(room("read-only")).redis(&redis).start().await;
-    eventually("ready on a master", || async { gateway.readiness().await == 200 }).await;
+    let gateway = gateway(&origin)
+        .room(room("read-only"))
+        .redis(&redis)
+        .start()
+        .await;
+    eventually("ready on a master", || async {
+        gateway.readiness().await == 200
+    })
+    .await;
 
     let nowhere = anteroom_tests::free_port().to_string();
     let made_replica = cli(redis.port, &["REPLICAOF", "127.0.0.1", &nowhere]).await;
     assert_eq!(made_replica, "OK");
-    eventually("not ready while read-only", || async { gateway.readiness().await == 503 }).await;
+    eventually("not ready while read-only", || async {
+        gateway.readiness().await == 503
+    })
+    .await;
     let answer: serde_json::Value = plain_client()
         .get(gateway.admin_url("/readyz"))
         .send()
@@ -355,5 +395,8 @@ async fn readyz_is_503_while_the_only_server_is_read_only() {
     );
 
     assert_eq!(cli(redis.port, &["REPLICAOF", "NO", "ONE"]).await, "OK");
-    eventually("ready again as a master", || async { gateway.readiness().await == 200 }).await;
+    eventually("ready again as a master", || async {
+        gateway.readiness().await == 200
+    })
+    .await;
 }
