@@ -16,7 +16,10 @@ pub use anteroom_bench::config_file::{
 use anteroom_bench::config_file::{Cookies, Pages, Secrets, Store, StoreBackend, Worker};
 pub use anteroom_gateway::room::STEP_INTERVAL;
 
-use crate::{Backend, RedisServer, TlsRedisServer, Upstream, Visitor, plain_client};
+use crate::{
+    Backend, RedisCluster, RedisServer, SentinelGroup, TlsRedisServer, Upstream, Visitor,
+    plain_client,
+};
 
 /// A cookie key shared by every gateway of a test.
 pub const COOKIE_KEY: &str = "test-cookie-key-0123456789abcdefghijklmnop";
@@ -119,6 +122,22 @@ impl GatewayBuilder {
         self.file.store.backend = StoreBackend::Redis {
             redis_url: url.to_owned(),
             tls,
+        };
+        self
+    }
+    /// The master the sentinels of `group` name (`store.sentinels`,
+    /// `store.sentinel_master`).
+    pub fn sentinels(mut self, group: &SentinelGroup) -> Self {
+        self.file.store.backend = StoreBackend::RedisSentinel {
+            sentinels: group.sentinel_addresses(),
+            sentinel_master: crate::redis_ha::SENTINEL_MASTER.to_owned(),
+        };
+        self
+    }
+    /// A Redis Cluster (`store.cluster_nodes`).
+    pub fn cluster(mut self, cluster: &RedisCluster) -> Self {
+        self.file.store.backend = StoreBackend::RedisCluster {
+            cluster_nodes: cluster.addresses(),
         };
         self
     }

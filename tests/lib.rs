@@ -34,6 +34,7 @@ pub mod faketime;
 pub mod gateway;
 pub mod postgres;
 pub mod redis;
+pub mod redis_ha;
 pub mod source;
 pub mod tcp_proxy;
 pub mod tls;
@@ -49,6 +50,7 @@ pub use gateway::{
 };
 pub use postgres::{DEFAULT_POSTGRES_URL, Postgres};
 pub use redis::{CommandCounter, RedisServer};
+pub use redis_ha::{RedisCluster, RedisProcess, SentinelGroup};
 pub use source::{client_from, connect_from, loopback};
 pub use tcp_proxy::TcpProxy;
 pub use tls::{Certificates, TlsRedisServer};

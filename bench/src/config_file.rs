@@ -66,7 +66,9 @@ pub struct Store {
     pub on_error: Option<OnError>,
 }
 
-/// `backend` and, for Redis, `redis_url` and the TLS files.
+/// `backend` and, for Redis, which one: `redis_url` and the TLS files,
+/// `sentinels` and `sentinel_master`, or `cluster_nodes` (all three are
+/// `backend = "redis"`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum StoreBackend {
@@ -77,6 +79,13 @@ pub enum StoreBackend {
         #[serde(flatten)]
         tls: RedisTls,
     },
+    #[serde(rename = "redis")]
+    RedisSentinel {
+        sentinels: Vec<String>,
+        sentinel_master: String,
+    },
+    #[serde(rename = "redis")]
+    RedisCluster { cluster_nodes: Vec<String> },
 }
 
 impl StoreBackend {

@@ -132,6 +132,24 @@ pub enum Backend {
     /// `rediss://` or `unix://`; `tls` is what `tls_ca_file`,
     /// `tls_cert_file` and `tls_key_file` name (set only with `rediss://`).
     Redis { url: String, tls: RedisTls },
+    /// `backend = "redis"` with `sentinels` and `sentinel_master`: the
+    /// master of that name, as the sentinels (each `host:port`) tell it,
+    /// asked again after every failure so that a failover is followed.
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+    },
+    /// `backend = "redis"` with `cluster_nodes`: a Redis Cluster, found
+    /// from any of these nodes (each `host:port`).
+    Cluster { nodes: Vec<String> },
+}
+
+impl Backend {
+    /// Whether the state is shared in Redis (one server, Sentinel or
+    /// Cluster), so that several gateways and workers can share it.
+    pub fn is_redis(&self) -> bool {
+        !matches!(self, Backend::Memory)
+    }
 }
 
 /// TLS to Redis beyond the defaults of `rediss://` (the system's roots, no
@@ -473,6 +491,15 @@ impl std::fmt::Debug for Backend {
                 .debug_struct("Redis")
                 .field("url", &redact_password(url))
                 .field("tls", tls)
+                .finish(),
+            Backend::Sentinel { sentinels, master } => formatter
+                .debug_struct("Sentinel")
+                .field("sentinels", sentinels)
+                .field("master", master)
+                .finish(),
+            Backend::Cluster { nodes } => formatter
+                .debug_struct("Cluster")
+                .field("nodes", nodes)
                 .finish(),
         }
     }

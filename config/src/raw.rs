@@ -50,6 +50,9 @@ pub(crate) struct RawPages {
 pub(crate) struct RawStore {
     pub backend: Option<String>,
     pub redis_url: Option<String>,
+    pub sentinels: Option<Vec<String>>,
+    pub sentinel_master: Option<String>,
+    pub cluster_nodes: Option<Vec<String>>,
     pub tls_ca_file: Option<String>,
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,

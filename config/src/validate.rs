@@ -242,7 +242,7 @@ fn secrets(
             ));
         }
     }
-    if cookie_keys.is_empty() && matches!(backend, Backend::Redis { .. }) {
+    if cookie_keys.is_empty() && backend.is_redis() {
         return Err(format!(
             "secrets.cookie_keys: the redis backend needs at least one cookie key \
              (or {ENV_COOKIE_KEYS})"

@@ -77,7 +77,7 @@ impl Drop for Files {
 fn tls(config: &Config) -> &RedisTls {
     match &config.store.backend {
         Backend::Redis { tls, .. } => tls,
-        Backend::Memory => panic!("a redis backend"),
+        other => panic!("a redis backend with a URL: {other:?}"),
     }
 }
 

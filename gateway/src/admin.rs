@@ -203,20 +203,28 @@ async fn buffer_figures(
 /// Ready when the store answers and, if the gateway has rooms, one of their
 /// steps has answered too: passes are judged on the store's clock, which
 /// the gateway only knows from a step's reply (its first 100 ms).
+/// Ready means "this gateway can admit": the store answers and takes
+/// writes (`ping`: a replica is refused), the rooms' steps have answered
+/// once (the store's clock is known) and the last store call did not fail
+/// (a step is a write, 10 a second: one refused with `READONLY` or unanswered
+/// marks the store down until one succeeds). One store round trip per
+/// `/readyz`, none per visitor.
 async fn readiness(shared: &Shared) -> Response<Body> {
+    let not_ready = |reason: &str| {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"status": "not ready", "reason": reason}),
+        )
+    };
     match shared.store.ping().await {
-        Ok(()) if !shared.rooms.is_empty() && !shared.store_clock.is_learned() => json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &serde_json::json!({
-                "status": "not ready",
-                "reason": "no room step has answered yet: the store's clock is not known",
-            }),
-        ),
+        Ok(()) if !shared.rooms.is_empty() && !shared.store_clock.is_learned() => {
+            not_ready("no room step has answered yet: the store's clock is not known")
+        }
+        Ok(()) if !shared.rooms.is_empty() && shared.health.is_down() => {
+            not_ready("the last store call failed; waiting for a room step to succeed")
+        }
         Ok(()) => json_response(StatusCode::OK, &serde_json::json!({"status": "ready"})),
-        Err(error) => json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &serde_json::json!({"status": "not ready", "reason": error.to_string()}),
-        ),
+        Err(error) => not_ready(&error.to_string()),
     }
 }
 

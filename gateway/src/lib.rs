@@ -133,8 +133,8 @@ impl Shared {
 /// certificate's). Nothing is contacted.
 pub fn check(config: &Config) -> Result<(), GatewayError> {
     Pages::from_config(&config.pages)?;
-    if let Backend::Redis { url, tls } = &config.store.backend {
-        RedisStore::check(url, tls)?;
+    if config.store.backend.is_redis() {
+        RedisStore::check_backend(&config.store.backend)?;
     }
     Ok(())
 }
@@ -184,11 +184,13 @@ impl Gateway {
                 let memory = Arc::new(MemoryStore::with_clock(clock.clone()));
                 (memory.clone(), memory)
             }
-            Backend::Redis { url, tls } => {
+            backend @ (Backend::Redis { .. }
+            | Backend::Sentinel { .. }
+            | Backend::Cluster { .. }) => {
                 let redis = Arc::new(match redis_time {
-                    RedisTime::Redis => RedisStore::with_tls(url, tls)?,
+                    RedisTime::Redis => RedisStore::for_backend(backend)?,
                     RedisTime::Simulated => {
-                        RedisStore::with_tls_and_simulated_clock(url, tls, clock.clone())?
+                        RedisStore::for_backend_with_simulated_clock(backend, clock.clone())?
                     }
                 });
                 if !config.buffers.is_empty()

@@ -205,6 +205,11 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The store answers but cannot take writes: the server is a replica
+    /// (`ROLE` says so; writes would get `READONLY`), e.g. an old master
+    /// that came back as one after a failover.
+    #[error("store read-only: {server} is a {role}, not a master")]
+    ReadOnly { server: String, role: String },
     /// Unreachable for a reason of ours (a batch whose call failed, a
     /// stopped task), told in words.
     #[error("store unreachable: {0}")]
@@ -283,6 +288,7 @@ pub trait Store: Send + Sync + 'static {
     /// state remembers it (see [`RoomSnapshot::generation`]); no round trip.
     fn witness_ticket(&self, _room: &RoomParams, _epoch: u64, _number: u64) {}
 
-    /// Is the store reachable?
+    /// Is the store reachable, and can it take writes (Redis: not a
+    /// replica)? Not on the request path: `/readyz` asks it.
     async fn ping(&self) -> Result<(), StoreError>;
 }

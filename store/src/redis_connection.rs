@@ -1,6 +1,19 @@
 //! The one place a Redis client is built, for the gateway, the worker and
-//! the tests alike: the URL, TLS (`rediss://`) with the operator's CA and
-//! client certificate, the timeouts; and how a failed call is told.
+//! the tests alike: one server by URL, TLS (`rediss://`) with the
+//! operator's CA and client certificate, a Sentinel deployment's master
+//! (`sentinel.rs`), a Redis Cluster; the timeouts; and how a failed call is
+//! told.
+//!
+//! Whichever it is, a call takes a [`Handle`], which is a
+//! `redis::aio::ConnectionLike`, so every call site reads the same
+//! (`script.invoke_async(&mut connection.handle())`):
+//! - one server: redis's `ConnectionManager` (reconnects by itself);
+//! - Sentinel: the master the sentinels name, asked again after a failure
+//!   that may mean it moved (see `sentinel.rs`);
+//! - Cluster: redis's `ClusterConnection` (routes each command by its first
+//!   key's slot, follows `MOVED`/`ASK`, refreshes the slots after a
+//!   failover). Every script and command of the store touches keys of one
+//!   hash tag only (`{room}` or `{buffer}`), hence of one slot.
 //!
 //! TLS is rustls with the ring provider. Redis's certificate is checked
 //! against the system's roots (rustls-native-certs: the OS bundle, e.g.
@@ -15,12 +28,19 @@
 //! `SSL_CERT_FILE` naming a missing file) fails the connection too. None at
 //! all is no error (a slim container): then only `tls_ca_file` can help.
 
+mod sentinel;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use anteroom_config::{ClientIdentity, RedisTls, redact_password};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ClientTlsConfig, ConnectionAddr, IntoConnectionInfo, RedisError, TlsCertificates};
+use anteroom_config::{Backend, ClientIdentity, RedisTls, redact_password};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    ClientTlsConfig, Cmd, ConnectionAddr, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
+    TlsCertificates, Value,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -36,9 +56,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// reopens by itself. Clones share it.
 #[derive(Clone)]
 pub(crate) struct RedisConnection {
-    manager: ConnectionManager,
-    /// The URL without its password, for messages.
+    handle: Handle,
+    /// The URL without its password (or the sentinels, or the cluster's
+    /// nodes), for messages.
     url: Arc<str>,
+}
+
+/// What one call goes through; cheap to clone (the connections underneath
+/// are shared).
+#[derive(Clone)]
+pub(crate) enum Handle {
+    Server(ConnectionManager),
+    Sentinel(Arc<sentinel::SentinelMaster>),
+    Cluster(Arc<LazyCluster>),
+}
+
+/// A cluster connection made at its first use (so that a gateway starts
+/// while the cluster is down), and again after a first attempt failed.
+pub(crate) struct LazyCluster {
+    client: ClusterClient,
+    connection: tokio::sync::OnceCell<ClusterConnection>,
 }
 
 /// What [`RedisConnection::open`] checks before it prepares the
@@ -56,25 +93,127 @@ pub(crate) fn client(url: &str, tls: &RedisTls) -> Result<redis::Client, StoreEr
     })
 }
 
+/// What [`RedisConnection::for_backend`] checks before it prepares the
+/// connection, for `--check`: nothing is contacted.
+pub(crate) fn check(backend: &Backend) -> Result<(), StoreError> {
+    match backend {
+        Backend::Memory => Err(not_redis()),
+        Backend::Redis { url, tls } => client(url, tls).map(drop),
+        Backend::Sentinel { sentinels, master } => {
+            sentinel::SentinelMaster::new(sentinels, master, manager_config())
+                .map(drop)
+                .map_err(|source| StoreError::Url {
+                    url: format!("sentinels {}", sentinels.join(",")),
+                    source,
+                })
+        }
+        Backend::Cluster { nodes } => cluster_client(nodes).map(drop),
+    }
+}
+
+fn not_redis() -> StoreError {
+    StoreError::Unavailable("store.backend is \"memory\": there is no Redis to connect to".into())
+}
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500))
+}
+
+fn cluster_client(nodes: &[String]) -> Result<ClusterClient, StoreError> {
+    let urls: Vec<String> = nodes.iter().map(|node| format!("redis://{node}")).collect();
+    ClusterClient::builder(urls)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .build()
+        .map_err(|source| StoreError::Url {
+            url: format!("cluster nodes {}", nodes.join(",")),
+            source,
+        })
+}
+
 impl RedisConnection {
     pub(crate) fn open(url: &str, tls: &RedisTls) -> Result<RedisConnection, StoreError> {
         let client = client(url, tls)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let manager =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(StoreError::Redis)?;
+        let manager = ConnectionManager::new_lazy_with_config(client, manager_config())
+            .map_err(StoreError::Redis)?;
         Ok(RedisConnection {
-            manager,
+            handle: Handle::Server(manager),
             url: redact_password(url).into(),
         })
     }
 
+    /// The connection `[store]` describes: one server, Sentinel or Cluster.
+    pub(crate) fn for_backend(backend: &Backend) -> Result<RedisConnection, StoreError> {
+        match backend {
+            Backend::Memory => Err(not_redis()),
+            Backend::Redis { url, tls } => RedisConnection::open(url, tls),
+            Backend::Sentinel { sentinels, master } => {
+                let master = sentinel::SentinelMaster::new(sentinels, master, manager_config())
+                    .map_err(|source| StoreError::Url {
+                        url: format!("sentinels {}", sentinels.join(",")),
+                        source,
+                    })?;
+                Ok(RedisConnection {
+                    url: master.description.clone().into(),
+                    handle: Handle::Sentinel(Arc::new(master)),
+                })
+            }
+            Backend::Cluster { nodes } => Ok(RedisConnection {
+                handle: Handle::Cluster(Arc::new(LazyCluster {
+                    client: cluster_client(nodes)?,
+                    connection: tokio::sync::OnceCell::new(),
+                })),
+                url: format!("cluster nodes {}", nodes.join(",")).into(),
+            }),
+        }
+    }
+
     /// A handle for one call (the connection underneath is shared).
-    pub(crate) fn handle(&self) -> ConnectionManager {
-        self.manager.clone()
+    pub(crate) fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Can the store take writes? One server (or the sentinels' master):
+    /// `ROLE` says `master`; a replica (an old master that came back as
+    /// one, or a server made `REPLICAOF` another) refuses every write with
+    /// `READONLY`, so it is [`StoreError::ReadOnly`] (and, with Sentinel,
+    /// the next call asks the sentinels again). A cluster: every node
+    /// answers `PING` (the client sends writes to each slot's primary and
+    /// follows a failover by itself).
+    pub(crate) async fn check_writable(&self) -> Result<(), StoreError> {
+        if let Handle::Cluster(_) = self.handle {
+            return redis::cmd("PING")
+                .query_async::<()>(&mut self.handle())
+                .await
+                .map_err(|error| self.failed(error));
+        }
+        let role: Value = redis::cmd("ROLE")
+            .query_async(&mut self.handle())
+            .await
+            .map_err(|error| self.failed(error))?;
+        let first = match &role {
+            Value::Array(items) => items.first(),
+            _ => None,
+        };
+        let role = match first {
+            Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            Some(Value::SimpleString(text)) => text.clone(),
+            _ => return Err(StoreError::Protocol(format!("ROLE answered {role:?}"))),
+        };
+        if role == "master" {
+            return Ok(());
+        }
+        if let Handle::Sentinel(master) = &self.handle {
+            master.forget_current();
+        }
+        Err(StoreError::ReadOnly {
+            server: self.url.to_string(),
+            role,
+        })
     }
 
     /// A call failed: a TLS failure (a certificate refused, either way) is
@@ -87,6 +226,60 @@ impl RedisConnection {
             }
         } else {
             StoreError::Redis(error)
+        }
+    }
+}
+
+impl LazyCluster {
+    async fn connection(&self) -> redis::RedisResult<ClusterConnection> {
+        self.connection
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+impl ConnectionLike for Handle {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Handle::Server(manager) => manager.req_packed_command(cmd),
+            Handle::Sentinel(master) => Box::pin(async move { master.call(cmd).await }),
+            Handle::Cluster(cluster) => Box::pin(async move {
+                let mut connection = cluster.connection().await?;
+                connection.req_packed_command(cmd).await
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Handle::Server(manager) => manager.req_packed_commands(pipeline, offset, count),
+            // The store sends no pipelines (each call is one script); one
+            // would go to the master as it is known, without the retry.
+            Handle::Sentinel(master) => Box::pin(async move {
+                let mut manager = master.manager().await?;
+                manager.req_packed_commands(pipeline, offset, count).await
+            }),
+            Handle::Cluster(cluster) => Box::pin(async move {
+                let mut connection = cluster.connection().await?;
+                connection
+                    .req_packed_commands(pipeline, offset, count)
+                    .await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Handle::Server(manager) => manager.get_db(),
+            // The sentinels' master is used with database 0, and a cluster
+            // has only that one.
+            Handle::Sentinel(_) | Handle::Cluster(_) => 0,
         }
     }
 }

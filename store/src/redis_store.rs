@@ -8,7 +8,7 @@
 //! caller's clock enters the room's state, so gateways whose clocks differ
 //! share one pace, one expiry and one set of deadlines.
 
-use anteroom_config::RedisTls;
+use anteroom_config::{Backend, RedisTls};
 use redis::Script;
 
 use crate::redis_connection::RedisConnection;
@@ -64,6 +64,30 @@ impl RedisStore {
         crate::redis_connection::client(url, tls).map(drop)
     }
 
+    /// The store `[store]` describes (`backend` must be a Redis one): one
+    /// server (`redis_url` and the TLS files), the master of a Sentinel
+    /// deployment (`sentinels`, `sentinel_master`; followed through a
+    /// failover), or a Redis Cluster (`cluster_nodes`). Prepared, not
+    /// opened, as [`RedisStore::with_tls`]. Time is Redis's own.
+    pub fn for_backend(backend: &Backend) -> Result<RedisStore, StoreError> {
+        RedisStore::with_connection(RedisConnection::for_backend(backend)?, None)
+    }
+
+    /// [`RedisStore::for_backend`] with a simulated clock (tests only; see
+    /// [`RedisStore::with_simulated_clock`]).
+    pub fn for_backend_with_simulated_clock(
+        backend: &Backend,
+        clock: Clock,
+    ) -> Result<RedisStore, StoreError> {
+        RedisStore::with_connection(RedisConnection::for_backend(backend)?, Some(clock))
+    }
+
+    /// What [`RedisStore::for_backend`] checks before it prepares a
+    /// connection, without contacting anything: for `--check`.
+    pub fn check_backend(backend: &Backend) -> Result<(), StoreError> {
+        crate::redis_connection::check(backend)
+    }
+
     /// A store at `url` (config's `store.redis_url`) with `tls` (its
     /// `tls_ca_file`, `tls_cert_file`, `tls_key_file`). Prepares a
     /// connection without opening it: the gateway starts even when Redis is
@@ -97,7 +121,13 @@ impl RedisStore {
         tls: &RedisTls,
         simulated_clock: Option<Clock>,
     ) -> Result<RedisStore, StoreError> {
-        let connection = RedisConnection::open(url, tls)?;
+        RedisStore::with_connection(RedisConnection::open(url, tls)?, simulated_clock)
+    }
+
+    fn with_connection(
+        connection: RedisConnection,
+        simulated_clock: Option<Clock>,
+    ) -> Result<RedisStore, StoreError> {
         let room_script = |body: &str| Script::new(&format!("{CLOCK}\n{PRELUDE}\n{body}"));
         let script = |body: &str| Script::new(&format!("{CLOCK}\n{body}"));
         Ok(RedisStore {
@@ -402,10 +432,9 @@ impl Store for RedisStore {
         self.marks.witness_ticket(&room.name, epoch, number);
     }
 
+    /// Reachable and writable: a replica (which answers `PING` but refuses
+    /// every write) is [`StoreError::ReadOnly`].
     async fn ping(&self) -> Result<(), StoreError> {
-        redis::cmd("PING")
-            .query_async::<()>(&mut self.connection.handle())
-            .await
-            .map_err(|error| self.connection.failed(error))
+        self.connection.check_writable().await
     }
 }

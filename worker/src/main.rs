@@ -36,23 +36,23 @@ async fn main() -> ExitCode {
         &args.config,
         args.check,
         |config| match &config.store.backend {
-            Backend::Redis { url, tls } => RedisStore::check(url, tls),
             Backend::Memory => Ok(()),
+            backend => RedisStore::check_backend(backend),
         },
     ) {
         Ok(config) => config,
         Err(code) => return code,
     };
     anteroom_process::init_tracing(config.log_format);
-    let Backend::Redis { url, tls } = &config.store.backend else {
+    if !config.store.backend.is_redis() {
         eprintln!(
             "anteroom-worker: store.backend is \"memory\": the gateway drains its buffers \
              in-process and there is nothing for a worker to do; set backend = \"redis\" to \
              run workers beside several gateways"
         );
         return ExitCode::FAILURE;
-    };
-    let store = match RedisStore::with_tls(url, tls) {
+    }
+    let store = match RedisStore::for_backend(&config.store.backend) {
         Ok(store) => Arc::new(store),
         Err(error) => {
             eprintln!("anteroom-worker: store: {error}");

@@ -1,4 +1,5 @@
-//! `[store]`: the backend, Redis's URL and the files TLS to Redis uses.
+//! `[store]`: the backend, which Redis (one server by URL, Sentinel or
+//! Cluster) and the files TLS to Redis uses.
 //!
 //! The TLS files are read here (this crate is the one that reads files) and
 //! each certificate in them parsed, so that `--check` finds a missing file
@@ -19,15 +20,7 @@ use crate::{Backend, ClientIdentity, MAX_PEM_FILE_BYTES, OnError, PemFile, Redis
 pub(super) fn store(raw: RawStore, base: &Path) -> Result<StoreConfig> {
     let backend = match raw.backend.as_deref().unwrap_or(defaults::BACKEND) {
         "memory" => Backend::Memory,
-        "redis" => {
-            let url = raw.redis_url.as_deref().unwrap_or(defaults::REDIS_URL);
-            let scheme = redis_url(url).map_err(|problem| format!("store.redis_url: {problem}"))?;
-            let tls = tls(&raw, scheme, base)?;
-            Backend::Redis {
-                url: url.to_owned(),
-                tls,
-            }
-        }
+        "redis" => redis(&raw, base)?,
         other => {
             return Err(format!(
                 "store.backend: {other:?} must be \"memory\" or \"redis\""
@@ -44,6 +37,156 @@ pub(super) fn store(raw: RawStore, base: &Path) -> Result<StoreConfig> {
         }
     };
     Ok(StoreConfig { backend, on_error })
+}
+
+/// The most sentinels or cluster nodes listed: a few are enough to find
+/// the rest, and each one listed is tried in turn when others fail.
+const MAX_NODES: usize = 32;
+
+/// Which Redis: exactly one of `redis_url` (one server; its default when
+/// neither of the others is given), `sentinels` with `sentinel_master`, or
+/// `cluster_nodes`.
+fn redis(raw: &RawStore, base: &Path) -> Result<Backend> {
+    let sentinel = raw.sentinels.is_some() || raw.sentinel_master.is_some();
+    let cluster = raw.cluster_nodes.is_some();
+    if raw.redis_url.is_some() && (sentinel || cluster) {
+        let other = if cluster {
+            "store.cluster_nodes"
+        } else if raw.sentinels.is_some() {
+            "store.sentinels"
+        } else {
+            "store.sentinel_master"
+        };
+        return Err(format!(
+            "store.redis_url: set together with {other}; give one of redis_url (one server), \
+             sentinels + sentinel_master (Sentinel) or cluster_nodes (Cluster)"
+        ));
+    }
+    if sentinel && cluster {
+        return Err(
+            "store.cluster_nodes: set together with store.sentinels / store.sentinel_master; \
+             give one of redis_url (one server), sentinels + sentinel_master (Sentinel) or \
+             cluster_nodes (Cluster)"
+                .to_owned(),
+        );
+    }
+    if sentinel || cluster {
+        // TLS and the password to the sentinels and to the servers they
+        // name are not configured yet: refused rather than ignored.
+        let mode = if cluster {
+            "store.cluster_nodes"
+        } else {
+            "store.sentinels"
+        };
+        for (key, value) in [
+            ("store.tls_ca_file", &raw.tls_ca_file),
+            ("store.tls_cert_file", &raw.tls_cert_file),
+            ("store.tls_key_file", &raw.tls_key_file),
+        ] {
+            if value.is_some() {
+                return Err(format!(
+                    "{key}: TLS to Redis is supported with store.redis_url (rediss://) only, \
+                     not with {mode}; leave the TLS keys out"
+                ));
+            }
+        }
+    }
+    if sentinel {
+        let sentinels = match &raw.sentinels {
+            Some(list) => nodes("store.sentinels", list)?,
+            None => {
+                return Err("store.sentinels: required with store.sentinel_master (the \
+                            sentinels to ask, each \"host:port\")"
+                    .to_owned());
+            }
+        };
+        let master = match raw.sentinel_master.as_deref().map(str::trim) {
+            Some("") => return Err("store.sentinel_master: must not be empty".to_owned()),
+            Some(name) if name.chars().any(char::is_whitespace) => {
+                return Err(format!(
+                    "store.sentinel_master: {name:?} must not contain spaces"
+                ));
+            }
+            Some(name) => name.to_owned(),
+            None => {
+                return Err("store.sentinel_master: required with store.sentinels (the \
+                            name the sentinels monitor the master by)"
+                    .to_owned());
+            }
+        };
+        return Ok(Backend::Sentinel { sentinels, master });
+    }
+    if let Some(list) = &raw.cluster_nodes {
+        return Ok(Backend::Cluster {
+            nodes: nodes("store.cluster_nodes", list)?,
+        });
+    }
+    let url = raw.redis_url.as_deref().unwrap_or(defaults::REDIS_URL);
+    let scheme = redis_url(url).map_err(|problem| format!("store.redis_url: {problem}"))?;
+    let tls = tls(raw, scheme, base)?;
+    Ok(Backend::Redis {
+        url: url.to_owned(),
+        tls,
+    })
+}
+
+/// A list of `host:port`: at least one, at most [`MAX_NODES`], no
+/// duplicates.
+fn nodes(key: &str, list: &[String]) -> Result<Vec<String>> {
+    if list.is_empty() {
+        return Err(format!("{key}: must list at least one \"host:port\""));
+    }
+    if list.len() > MAX_NODES {
+        return Err(format!(
+            "{key}: lists {} nodes; at most {MAX_NODES} (a few are enough to find the rest)",
+            list.len()
+        ));
+    }
+    let mut seen = Vec::with_capacity(list.len());
+    for entry in list {
+        let entry = entry.trim();
+        host_port(entry).map_err(|problem| format!("{key}: {entry:?} {problem}"))?;
+        if seen.iter().any(|known: &String| known == entry) {
+            return Err(format!("{key}: {entry:?} is listed twice"));
+        }
+        seen.push(entry.to_owned());
+    }
+    Ok(seen)
+}
+
+/// `host:port`, the host a name, an IPv4 address or a bracketed IPv6 one.
+fn host_port(entry: &str) -> std::result::Result<(), String> {
+    if entry.contains("://") {
+        return Err("must be \"host:port\", not a URL".to_owned());
+    }
+    let (host, port) = entry
+        .rsplit_once(':')
+        .ok_or("must be \"host:port\" (no port)")?;
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => {
+            return Err(format!("must be \"host:port\" ({port:?} is not a port)"));
+        }
+        Ok(_) => {}
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .map(drop)
+            .map_err(|_| format!("must be \"host:port\" ([{inner}] is not an IPv6 address)"));
+    }
+    if host.is_empty() {
+        return Err("must be \"host:port\" (no host)".to_owned());
+    }
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(
+            "must be \"host:port\" (the host is a name or an address; IPv6 goes in brackets)"
+                .to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// Checks the URL and returns its scheme.

@@ -1,0 +1,183 @@
+//! The master of a Sentinel deployment, followed through failovers.
+//!
+//! redis's `SentinelClient` asks the sentinels where the master is (and
+//! checks that the server it names says it is a master), but a
+//! `ConnectionManager` built on the address it returns reconnects to that
+//! address forever. So the master is held here with the generation it was
+//! found in, and any failure that may mean "the master moved" (the server
+//! unreachable, the connection lost, a timeout, or `READONLY` from an old
+//! master that came back as a replica) forgets it: the next call asks the
+//! sentinels again. A call refused with `READONLY` wrote nothing, so it is
+//! sent once more, to the master the sentinels name now.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::sentinel::{SentinelClient, SentinelServerType};
+use redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+
+/// How long asking the sentinels may take (each sentinel in turn, and the
+/// check of the master they name), so that a sentinel whose host is gone
+/// does not hold every call.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(crate) struct SentinelMaster {
+    /// Asking the sentinels: one call at a time (the callers waiting meanwhile
+    /// take the answer it found instead of asking again).
+    sentinels: tokio::sync::Mutex<SentinelClient>,
+    /// The master as last found, if it has not failed since. A std `Mutex`:
+    /// held for a clone or an assignment, never across an `.await`.
+    current: Mutex<Option<Master>>,
+    generations: AtomicU64,
+    /// Where the sentinels last said the master is, to log a change once.
+    last_address: Mutex<Option<String>>,
+    config: ConnectionManagerConfig,
+    /// `NAME via host:port,...`, for messages.
+    pub(crate) description: String,
+}
+
+#[derive(Clone)]
+struct Master {
+    manager: ConnectionManager,
+    address: String,
+    generation: u64,
+}
+
+impl SentinelMaster {
+    pub(crate) fn new(
+        sentinels: &[String],
+        master: &str,
+        config: ConnectionManagerConfig,
+    ) -> RedisResult<SentinelMaster> {
+        let urls: Vec<String> = sentinels
+            .iter()
+            .map(|node| format!("redis://{node}"))
+            .collect();
+        let client = SentinelClient::build(urls, master, None, SentinelServerType::Master)?;
+        Ok(SentinelMaster {
+            sentinels: tokio::sync::Mutex::new(client),
+            current: Mutex::new(None),
+            generations: AtomicU64::new(0),
+            last_address: Mutex::new(None),
+            config,
+            description: format!("sentinel master {master} via {}", sentinels.join(",")),
+        })
+    }
+
+    /// Sends `cmd` to the master, asking the sentinels where it is first if
+    /// it is not known (or failed since).
+    pub(crate) async fn call(&self, cmd: &Cmd) -> RedisResult<Value> {
+        let master = self.master().await?;
+        match self.send(&master, cmd).await {
+            Err(error) if is_read_only(&error) => {
+                // Refused, so nothing was written: once more, where the
+                // sentinels say the master is now.
+                let master = self.master().await?;
+                self.send(&master, cmd).await
+            }
+            other => other,
+        }
+    }
+
+    /// The master's connection as known (found first if need be), for a
+    /// call that is not retried.
+    pub(crate) async fn manager(&self) -> RedisResult<ConnectionManager> {
+        Ok(self.master().await?.manager)
+    }
+
+    /// The server the last call went to is not the master (a `ROLE` that
+    /// said so): the next call asks the sentinels again.
+    pub(crate) fn forget_current(&self) {
+        *self.lock() = None;
+    }
+
+    async fn send(&self, master: &Master, cmd: &Cmd) -> RedisResult<Value> {
+        let mut manager = master.manager.clone();
+        let result = manager.req_packed_command(cmd).await;
+        if let Err(error) = &result
+            && may_have_moved(error)
+        {
+            self.forget(master.generation);
+        }
+        result
+    }
+
+    fn forget(&self, generation: u64) {
+        let mut current = self.lock();
+        if current
+            .as_ref()
+            .is_some_and(|master| master.generation == generation)
+        {
+            *current = None;
+        }
+    }
+
+    async fn master(&self) -> RedisResult<Master> {
+        if let Some(master) = self.lock().clone() {
+            return Ok(master);
+        }
+        let mut sentinels = self.sentinels.lock().await;
+        // Found by the call this one waited behind?
+        if let Some(master) = self.lock().clone() {
+            return Ok(master);
+        }
+        let client = tokio::time::timeout(RESOLVE_TIMEOUT, sentinels.async_get_client())
+            .await
+            .map_err(|_| {
+                RedisError::from((
+                    ErrorKind::Io,
+                    "no sentinel answered in time",
+                    self.description.clone(),
+                ))
+            })??;
+        drop(sentinels);
+        let address = client.get_connection_info().addr().to_string();
+        let manager = ConnectionManager::new_lazy_with_config(client, self.config.clone())?;
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let master = Master {
+            manager,
+            address,
+            generation,
+        };
+        *self.lock() = Some(master.clone());
+        let previous = self
+            .last_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(master.address.clone());
+        if previous.as_deref() != Some(master.address.as_str()) {
+            tracing::info!(
+                master = %master.address,
+                sentinels = %self.description,
+                "store: the sentinels name the master"
+            );
+        }
+        Ok(master)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Master>> {
+        // A panic while holding it (none can happen: clone or assign) would
+        // leave a valid Option behind.
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `READONLY`: the server is a replica now (an old master that came back).
+pub(crate) fn is_read_only(error: &RedisError) -> bool {
+    error.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
+}
+
+/// A failure after which the master may be elsewhere.
+fn may_have_moved(error: &RedisError) -> bool {
+    is_read_only(error)
+        || error.kind() == ErrorKind::Server(ServerErrorKind::MasterDown)
+        || error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || error.is_unrecoverable_error()
+}

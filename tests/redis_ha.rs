@@ -1,0 +1,403 @@
+//! Redis deployments of several processes, on free loopback ports: a
+//! Sentinel group (a primary, a replica and three sentinels) and a Redis
+//! Cluster of three primaries.
+//!
+//! Each process runs under a small shell that kills it (`SIGKILL`) and
+//! exits when this process lets go of the shell's standard input: when the
+//! value is dropped, or when the test binary exits, so that a fixture shared
+//! through a `static` (never dropped) leaves nothing behind either. The
+//! shell prints the server's PID first, so a test can `kill -9` the server
+//! itself.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+
+use crate::free_port;
+
+/// The name the sentinels monitor the primary by.
+pub const SENTINEL_MASTER: &str = "anteroom";
+
+/// One `redis-server` (or sentinel) under a lifeline shell.
+pub struct RedisProcess {
+    pub port: u16,
+    pub pid: u32,
+    shell: Child,
+    lifeline: Option<ChildStdin>,
+}
+
+impl RedisProcess {
+    /// Starts `redis-server ARGS` (whose own output goes to a log file in
+    /// `dir`) and waits until it answers `PING`.
+    pub async fn start(port: u16, dir: &Path, args: &[String]) -> RedisProcess {
+        use std::io::BufRead;
+        let mut shell = Command::new("sh")
+            .arg("-c")
+            .arg(
+                r#"redis-server "$@" >/dev/null 2>&1 & server=$!
+                echo "$server"
+                read -r _
+                kill -9 "$server" 2>/dev/null; wait "$server""#,
+            )
+            .arg("sh")
+            .args(args)
+            .arg("--logfile")
+            .arg(dir.join(format!("redis-{port}.log")))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh runs");
+        let lifeline = shell.stdin.take();
+        let mut first = String::new();
+        std::io::BufReader::new(shell.stdout.take().expect("the shell's stdout"))
+            .read_line(&mut first)
+            .expect("the shell prints the server's PID");
+        let pid = first.trim().parse().expect("a PID");
+        let process = RedisProcess {
+            port,
+            pid,
+            shell,
+            lifeline,
+        };
+        for _ in 0..400 {
+            if cli(port, &["PING"]).await == "PONG" {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server on port {port} did not start");
+    }
+
+    /// `kill -9` the server, by its PID; the shell then exits too.
+    pub fn kill(&mut self) {
+        let status = Command::new("kill")
+            .args(["-9", &self.pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -9 {} failed", self.pid);
+        self.lifeline = None;
+        let _ = self.shell.wait();
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        // Closing the lifeline makes the shell kill the server.
+        self.lifeline = None;
+        let _ = self.shell.wait();
+    }
+}
+
+/// `redis-cli -p PORT ARGS`: its output, trimmed ("" if it could not run).
+pub async fn cli(port: u16, args: &[&str]) -> String {
+    let output = tokio::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("redis-cli must be installed (scripts/test installs redis-tools)");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// One field of `INFO SECTION` (`role`, `master_repl_offset`, …).
+pub async fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
+    let text = cli(port, &["INFO", section]).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .map(|value| value.trim().to_owned())
+}
+
+/// Polls `check` every 100 ms for at most `limit`, then panics naming
+/// `what`: for a failover or a cluster forming, which take seconds.
+pub async fn within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened within {limit:?}: {what}");
+}
+
+fn temp_dir(kind: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "anteroom-test-{kind}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+fn server_args(port: u16, dir: &Path) -> Vec<String> {
+    [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--dir",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .chain([dir.display().to_string()])
+    .collect()
+}
+
+/// A primary, one replica and three sentinels (quorum 2) watching them as
+/// [`SENTINEL_MASTER`], with short timeouts: a primary that stops answering
+/// is declared down after 1 s and its replica promoted a second or two
+/// later.
+pub struct SentinelGroup {
+    /// `servers[0]` started as the primary, `servers[1]` as its replica;
+    /// `None` once killed.
+    pub servers: [Option<RedisProcess>; 2],
+    pub server_ports: [u16; 2],
+    pub sentinels: Vec<RedisProcess>,
+    dir: PathBuf,
+}
+
+impl SentinelGroup {
+    pub async fn start() -> SentinelGroup {
+        let dir = temp_dir("sentinel");
+        let primary_port = free_port();
+        let primary =
+            RedisProcess::start(primary_port, &dir, &server_args(primary_port, &dir)).await;
+        let replica_port = free_port();
+        let replica = RedisProcess::start(
+            replica_port,
+            &dir,
+            &replica_args(replica_port, primary_port, &dir),
+        )
+        .await;
+        within(
+            "the replica follows the primary",
+            Duration::from_secs(20),
+            || async {
+                info_field(replica_port, "replication", "master_link_status")
+                    .await
+                    .as_deref()
+                    == Some("up")
+            },
+        )
+        .await;
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let conf = dir.join(format!("sentinel-{port}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\n\
+                     sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {primary_port} 2\n\
+                     sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
+                     sentinel failover-timeout {SENTINEL_MASTER} 3000\n\
+                     sentinel parallel-syncs {SENTINEL_MASTER} 1\n",
+                    dir = dir.display()
+                ),
+            )
+            .expect("write the sentinel's config");
+            let args = vec![conf.display().to_string(), "--sentinel".to_owned()];
+            sentinels.push(RedisProcess::start(port, &dir, &args).await);
+        }
+        let group = SentinelGroup {
+            servers: [Some(primary), Some(replica)],
+            server_ports: [primary_port, replica_port],
+            sentinels,
+            dir,
+        };
+        // A failover needs every sentinel to know the replica and the other
+        // sentinels (found through the primary's hello messages, every 2 s).
+        for sentinel in &group.sentinels {
+            let port = sentinel.port;
+            within(
+                "the sentinels know each other and the replica",
+                Duration::from_secs(30),
+                || async move {
+                    let others = cli(port, &["SENTINEL", "SENTINELS", SENTINEL_MASTER]).await;
+                    let replicas = cli(port, &["SENTINEL", "REPLICAS", SENTINEL_MASTER]).await;
+                    others.matches("runid").count() >= 2
+                        && replicas.contains(&replica_port.to_string())
+                },
+            )
+            .await;
+        }
+        group
+    }
+
+    /// `host:port` of each sentinel, for `store.sentinels`.
+    pub fn sentinel_addresses(&self) -> Vec<String> {
+        self.sentinels
+            .iter()
+            .map(|sentinel| format!("127.0.0.1:{}", sentinel.port))
+            .collect()
+    }
+
+    /// The port of the server the sentinels name as master now.
+    pub async fn master_port(&self) -> Option<u16> {
+        let port = self.sentinels.first()?.port;
+        let reply = cli(
+            port,
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER],
+        )
+        .await;
+        reply.lines().nth(1)?.trim().parse().ok()
+    }
+
+    /// Waits until the replica has everything the primary wrote (their
+    /// replication offsets agree), so that a kill of the primary now loses
+    /// nothing acknowledged.
+    pub async fn wait_replicated(&self) {
+        let [primary, replica] = self.server_ports;
+        within(
+            "the replica catches up",
+            Duration::from_secs(20),
+            || async move {
+                let sent = info_field(primary, "replication", "master_repl_offset").await;
+                let got = info_field(replica, "replication", "slave_repl_offset").await;
+                sent.is_some() && sent == got
+            },
+        )
+        .await;
+    }
+
+    /// `kill -9` server `index` (0: started as the primary).
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut server) = self.servers[index].take() {
+            server.kill();
+        }
+    }
+
+    /// Starts server `index` again on its port, empty, as a master of its
+    /// own: the sentinels then turn it into a replica of the current master.
+    pub async fn restart(&mut self, index: usize) {
+        let port = self.server_ports[index];
+        self.servers[index] =
+            Some(RedisProcess::start(port, &self.dir, &server_args(port, &self.dir)).await);
+    }
+}
+
+impl Drop for SentinelGroup {
+    fn drop(&mut self) {
+        self.sentinels.clear();
+        self.servers = [None, None];
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn replica_args(port: u16, primary_port: u16, dir: &Path) -> Vec<String> {
+    let mut args = server_args(port, dir);
+    args.extend([
+        "--replicaof".to_owned(),
+        "127.0.0.1".to_owned(),
+        primary_port.to_string(),
+    ]);
+    args
+}
+
+/// A Redis Cluster of three primaries (no replicas), all slots assigned.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisProcess>,
+    dir: PathBuf,
+}
+
+static SHARED_CLUSTER: OnceCell<RedisCluster> = OnceCell::const_new();
+
+impl RedisCluster {
+    /// The test binary's one cluster, formed by the first test that asks:
+    /// tests share it, each with rooms and buffers of its own.
+    pub async fn shared() -> &'static RedisCluster {
+        SHARED_CLUSTER.get_or_init(RedisCluster::start).await
+    }
+
+    pub async fn start() -> RedisCluster {
+        let dir = temp_dir("cluster");
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut args = server_args(port, &dir);
+            args.extend([
+                "--cluster-enabled".to_owned(),
+                "yes".to_owned(),
+                "--cluster-config-file".to_owned(),
+                dir.join(format!("nodes-{port}.conf")).display().to_string(),
+                "--cluster-node-timeout".to_owned(),
+                "2000".to_owned(),
+            ]);
+            nodes.push(RedisProcess::start(port, &dir, &args).await);
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let mut create = vec!["--cluster", "create"];
+        create.extend(addresses.iter().map(String::as_str));
+        create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        let output = cli(nodes[0].port, &create).await;
+        let cluster = RedisCluster { nodes, dir };
+        for node in &cluster.nodes {
+            let port = node.port;
+            within(
+                &format!("the cluster forms ({output})"),
+                Duration::from_secs(30),
+                || async move {
+                    info_field_of(&cli(port, &["CLUSTER", "INFO"]).await, "cluster_state")
+                        .as_deref()
+                        == Some("ok")
+                },
+            )
+            .await;
+        }
+        cluster
+    }
+
+    /// `host:port` of each node, for `store.cluster_nodes`.
+    pub fn addresses(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect()
+    }
+
+    /// The port of the node that holds `key`'s slot.
+    pub async fn owner_of(&self, key: &str) -> u16 {
+        let first = self.nodes[0].port;
+        // Without -c, redis-cli shows the redirection: `MOVED SLOT HOST:PORT`.
+        let reply = cli(first, &["TYPE", key]).await;
+        match reply.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["MOVED", _, address] | ["(error)", "MOVED", _, address] => address
+                .rsplit(':')
+                .next()
+                .and_then(|port| port.parse().ok())
+                .unwrap_or_else(|| panic!("a port in {reply:?}")),
+            _ => first,
+        }
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn info_field_of(text: &str, field: &str) -> Option<String> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .map(|value| value.trim().to_owned())
+}

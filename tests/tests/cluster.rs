@@ -1,0 +1,198 @@
+//! Redis Cluster: a gateway and a worker configured with `cluster_nodes`
+//! serve rooms and buffered bookings whose keys live on different nodes
+//! (every script touches the keys of one hash tag, `{room}` or `{buffer}`,
+//! so of one slot), and the store's contract holds on a cluster
+//! connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anteroom_bench::config_file::Buffer;
+use anteroom_config::Backend;
+use anteroom_store::{RedisStore, Store};
+use anteroom_tests::redis_ha::{cli, within};
+use anteroom_tests::{
+    RedisCluster, Visitor, eventually, gateway, plain_client, reached_origin, room, upstream,
+};
+
+/// Room names, tried in turn, for two whose keys the cluster keeps on
+/// different nodes (with three nodes, two of these differ for certain).
+const CANDIDATES: [&str; 4] = ["north", "south", "east", "west"];
+
+async fn two_rooms_on_different_nodes(cluster: &RedisCluster) -> [(String, u16); 2] {
+    let mut owners = Vec::new();
+    for name in CANDIDATES {
+        owners.push((
+            name.to_owned(),
+            cluster.owner_of(&format!("anteroom:{{{name}}}")).await,
+        ));
+    }
+    let first = owners[0].clone();
+    let second = owners
+        .iter()
+        .find(|(_, port)| *port != first.1)
+        .cloned()
+        .expect("four hash tags on three nodes are not all on one");
+    [first, second]
+}
+
+/// Two rooms on two nodes, each with a buffered route: a visitor of each is
+/// let in, a second waits and is let in when the first leaves, the first
+/// books (`202`), and a worker applies both bookings (`done`); the
+/// room's and the buffer's keys are on the node that owns their slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_and_a_worker_serve_rooms_and_bookings_on_two_nodes() {
+    let cluster = RedisCluster::shared().await;
+    let [(north, north_node), (south, south_node)] = two_rooms_on_different_nodes(cluster).await;
+    assert_ne!(north_node, south_node);
+    let origin = upstream().await;
+    let builder = gateway(&origin)
+        .room(room(&north))
+        .room(room(&south))
+        .buffer(Buffer::new(
+            &north,
+            &north,
+            &format!("/echo/{north}/book"),
+            1000,
+        ))
+        .buffer(Buffer::new(
+            &south,
+            &south,
+            &format!("/echo/{south}/book"),
+            1000,
+        ))
+        .cluster(cluster);
+    let config = builder.config_file().validate().expect("a valid config");
+    let gateway = builder.start().await;
+    eventually("the gateway is ready on the cluster", || async {
+        gateway.readiness().await == 200
+    })
+    .await;
+
+    let mut receipts = Vec::new();
+    for name in [&north, &south] {
+        // The first visitor goes straight in; the second waits (capacity 1).
+        let first = gateway.visitor();
+        let entry = first.get(&format!("/echo/{name}")).await;
+        assert!(reached_origin(entry).await, "let in to room {name}");
+        let second = gateway.visitor();
+        assert_eq!(
+            second.position(name).await,
+            None,
+            "no place before asking for a page"
+        );
+        second.get(&format!("/echo/{name}")).await;
+        assert_eq!(
+            second.position(name).await,
+            Some(1),
+            "the second waits in {name}"
+        );
+        receipts.push((name.clone(), book(&first, name).await));
+        first.leave(name).await;
+        second
+            .wait_until_admitted(name, Duration::from_secs(10))
+            .await;
+    }
+    for (name, node) in [(&north, north_node), (&south, south_node)] {
+        assert_eq!(
+            cli(node, &["EXISTS", &format!("anteroom:{{{name}}}")]).await,
+            "1",
+            "room {name}'s hash is on node {node}"
+        );
+        assert_eq!(
+            cli(node, &["EXISTS", &format!("anteroom:buffer:{{{name}}}")]).await,
+            "1",
+            "buffer {name}'s hash is on node {node}"
+        );
+    }
+
+    let worker_store = RedisStore::for_backend(&config.store.backend).expect("the worker's store");
+    let drainer = anteroom_worker::Drainer::new(&config, Arc::new(worker_store))
+        .await
+        .expect("a drainer");
+    let stop = anteroom_gateway::Shutdown::new();
+    let draining = tokio::spawn(drainer.run(stop.clone(), Duration::from_secs(2)));
+    for (name, receipt_url) in &receipts {
+        let receipt_url = gateway.url(receipt_url);
+        within(
+            &format!("room {name}'s booking is applied"),
+            Duration::from_secs(30),
+            || async {
+                let receipt: serde_json::Value = plain_client()
+                    .get(&receipt_url)
+                    .send()
+                    .await
+                    .expect("receipt")
+                    .json()
+                    .await
+                    .expect("receipt JSON");
+                receipt["state"] == "done"
+            },
+        )
+        .await;
+    }
+    stop.begin();
+    draining.await.expect("the drain stops");
+}
+
+async fn book(visitor: &Visitor, room: &str) -> String {
+    let response = visitor
+        .client
+        .post(visitor.url(&format!("/echo/{room}/book")))
+        .header("content-type", "application/json")
+        .header("idempotency-key", format!("cluster-{room}"))
+        .body(r#"{"name":"Ada","slot":"2021-03-01T09:00"}"#)
+        .send()
+        .await
+        .expect("booking request");
+    assert_eq!(response.status(), 202, "stored in room {room}'s buffer");
+    let answer: serde_json::Value = response.json().await.expect("JSON");
+    answer["status_url"]
+        .as_str()
+        .expect("a status_url")
+        .to_owned()
+}
+
+/// The store seam on a cluster connection: arrival, the step's admission,
+/// a claim, a leave, a change, and `ping` (every node answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_scripts_run_on_a_cluster_connection() {
+    let cluster = RedisCluster::shared().await;
+    let store = RedisStore::for_backend(&Backend::Cluster {
+        nodes: cluster.addresses(),
+    })
+    .expect("a cluster store");
+    store.ping().await.expect("every node answers");
+    let params = anteroom_store::RoomParams {
+        name: "cluster-seam".to_owned(),
+        capacity: 1,
+        admit_per_minute: 6000,
+        inside_ttl: Duration::from_secs(300),
+        arrival: Duration::from_secs(60),
+    };
+    let first = store.arrive(&params, "pass-one").await.expect("arrive");
+    assert!(
+        matches!(first, anteroom_store::Arrival::Admitted { .. }),
+        "{first:?}"
+    );
+    let second = store.arrive(&params, "pass-two").await.expect("arrive");
+    let anteroom_store::Arrival::Ticketed { ticket, snapshot } = second else {
+        panic!("the second waits: {second:?}");
+    };
+    store.leave(&params, "pass-one").await.expect("leave");
+    let mut claimed = false;
+    for _ in 0..100 {
+        store.advance(&params).await.expect("advance");
+        if store
+            .claim(&params, snapshot.epoch, ticket, "pass-two")
+            .await
+            .expect("claim")
+            == anteroom_store::Claim::Admitted
+        {
+            claimed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(claimed, "the second is let in once the first left");
+}

@@ -1,0 +1,402 @@
+//! Redis Sentinel: a gateway and a worker configured with `sentinels` and
+//! `sentinel_master` follow a failover by themselves, and `/readyz` says
+//! "not ready" while the only server the gateway reaches is a read-only
+//! replica.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anteroom_bench::config_file::Buffer;
+use anteroom_gateway::token::Keyring;
+use anteroom_store::RedisStore;
+use anteroom_tests::gateway::COOKIE_KEY;
+use anteroom_tests::redis_ha::{cli, within};
+use anteroom_tests::{
+    GatewayHandle, RedisServer, SentinelGroup, Visitor, cookie_value, eventually, gateway,
+    plain_client, room, upstream,
+};
+
+const ROOM: &str = "failover";
+const CAPACITY: u64 = 4;
+/// Generous: a failover takes a few seconds (1 s to call the primary
+/// down, then the sentinels' election and the promotion).
+const FAILOVER_LIMIT: Duration = Duration::from_secs(60);
+
+/// What the crowd saw, shared by every visitor's task.
+#[derive(Default)]
+struct Seen {
+    /// Visitors counted inside by their own tasks (incremented when one
+    /// sees its pass work, decremented before it leaves).
+    inside: AtomicU32,
+    most_inside: AtomicU32,
+    /// Ticket number → visitor index, for every ticket handed out.
+    tickets: Mutex<HashMap<u64, usize>>,
+    /// A visitor whose place was lost (status `none` while it held a
+    /// ticket not yet admitted).
+    lost_places: Mutex<Vec<String>>,
+}
+
+/// The README's promise for Sentinel: kill the primary (`kill -9`), let the
+/// sentinels promote its replica, and nobody touches the gateway or the
+/// worker: admissions resume, bookings are stored and applied again, and
+/// the line keeps its order and its numbers. With a crowd of 48 visitors
+/// (cookie jars of their own) in a room of 4 places:
+/// - no ticket number is held by two visitors, and those who arrived after
+///   the fault hold higher numbers than everyone who waited before it;
+/// - the store's counters (`tickets_issued`, `admitted_through`) never go
+///   backwards across the failover, so admission (a visitor is let in when
+///   `admitted_through` reaches their ticket) keeps first-come order;
+/// - nobody's place is lost, everybody gets in, and never more than 4 are
+///   inside, by the store's count or by the visitors' own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_and_a_worker_follow_a_failover_by_themselves() {
+    let mut group = SentinelGroup::start().await;
+    let origin = upstream().await;
+    let builder = gateway(&origin)
+        .room(
+            room(ROOM)
+                .paths(&["/api/", &format!("/echo/{ROOM}")])
+                .capacity(CAPACITY as u32),
+        )
+        .buffer(Buffer::new(
+            "failover-bookings",
+            ROOM,
+            "/api/bookings",
+            1000,
+        ))
+        .sentinels(&group);
+    let config = builder.config_file().validate().expect("a valid config");
+    let gateway = Arc::new(builder.start().await);
+    eventually("the gateway is ready on the sentinels' master", || async {
+        gateway.readiness().await == 200
+    })
+    .await;
+
+    let worker_store = RedisStore::for_backend(&config.store.backend).expect("the worker's store");
+    let drainer = anteroom_worker::Drainer::new(&config, Arc::new(worker_store))
+        .await
+        .expect("a drainer");
+    let stop = anteroom_gateway::Shutdown::new();
+    let draining = tokio::spawn(drainer.run(stop.clone(), Duration::from_secs(2)));
+
+    // The store's figures, sampled all along: inside never over capacity,
+    // the counters never backwards.
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = tokio::spawn(watch_figures(gateway.clone(), watching.clone()));
+
+    let seen = Arc::new(Seen::default());
+    let keyring = Keyring::new(&[COOKIE_KEY]);
+
+    // The first wave arrives before the fault: 4 go in, 36 wait.
+    let mut first_wave = Vec::new();
+    for index in 0..40 {
+        let visitor = gateway.visitor();
+        let ticket = arrive(&visitor, &keyring).await;
+        if let Some(number) = ticket {
+            record_ticket(&seen, number, index);
+        }
+        first_wave.push((index, visitor, ticket));
+    }
+    let first_wave_tickets: BTreeSet<u64> = first_wave.iter().filter_map(|(_, _, t)| *t).collect();
+    assert!(
+        first_wave_tickets.len() >= 30,
+        "most of the first wave waits: {first_wave_tickets:?}"
+    );
+    // The crowd: everyone who has a ticket waits for their turn, goes in,
+    // books, and leaves, freeing the place for the next. The first four
+    // are inside (the room is full) when the primary is killed, and book
+    // once the sentinels have promoted the replica: so every booking
+    // acknowledged was acknowledged by a master that stays (what a booking
+    // acknowledged just before the kill may lose without `WAIT` is the
+    // README's durability table, not this test's subject).
+    let (failed_over, failover_seen) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for (index, visitor, ticket) in first_wave {
+        tasks.push(tokio::spawn(go_through(
+            visitor,
+            index,
+            ticket,
+            seen.clone(),
+            failover_seen.clone(),
+        )));
+    }
+    within(
+        "the first four are inside",
+        Duration::from_secs(30),
+        || async { seen.inside.load(Ordering::SeqCst) as u64 == CAPACITY },
+    )
+    .await;
+    group.wait_replicated().await;
+    let old_master = group.master_port().await.expect("a master");
+    assert_eq!(old_master, group.server_ports[0]);
+    group.kill(0);
+    within(
+        "the sentinels promote the replica",
+        FAILOVER_LIMIT,
+        || async { group.master_port().await == Some(group.server_ports[1]) },
+    )
+    .await;
+    failed_over.send_replace(true);
+
+    // The second wave arrives after the failover, on the new master.
+    within(
+        "the gateway is ready again, on the new master",
+        FAILOVER_LIMIT,
+        || async { gateway.readiness().await == 200 },
+    )
+    .await;
+    let mut second_wave_tickets = BTreeSet::new();
+    for index in 40..48 {
+        let visitor = gateway.visitor();
+        let ticket = arrive(&visitor, &keyring).await;
+        if let Some(number) = ticket {
+            record_ticket(&seen, number, index);
+            second_wave_tickets.insert(number);
+        }
+        tasks.push(tokio::spawn(go_through(
+            visitor,
+            index,
+            ticket,
+            seen.clone(),
+            failover_seen.clone(),
+        )));
+    }
+    assert_eq!(
+        second_wave_tickets.len(),
+        8,
+        "the room is full: all of the second wave waits"
+    );
+
+    // The old primary comes back, empty, and the sentinels make it a
+    // replica of the new master: nothing changes for the gateway.
+    group.restart(0).await;
+
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(180), task)
+            .await
+            .expect("every visitor gets through in time")
+            .expect("the visitor's task");
+    }
+    watching.store(false, Ordering::SeqCst);
+    watcher.await.expect("the watcher");
+
+    assert!(
+        seen.lost_places.lock().expect("lost places").is_empty(),
+        "places lost: {:?}",
+        seen.lost_places.lock().expect("lost places")
+    );
+    assert!(
+        seen.most_inside.load(Ordering::SeqCst) as u64 <= CAPACITY,
+        "at most {CAPACITY} inside by the visitors' count"
+    );
+    let last_before = *first_wave_tickets.last().expect("tickets");
+    let first_after = *second_wave_tickets.first().expect("tickets");
+    assert!(
+        first_after > last_before,
+        "later arrivals hold later numbers: {first_after} after {last_before}"
+    );
+
+    // The worker applied every booking (one per visitor; 48 in all).
+    within(
+        "the worker applies every booking",
+        Duration::from_secs(120),
+        || async { origin.stats().await["bookings"].as_u64() == Some(48) },
+    )
+    .await;
+    // The old primary, back on its port, is made a replica of the new
+    // master by the sentinels; the gateway stays where it is, and ready.
+    let old_port = group.server_ports[0];
+    within(
+        "the sentinels make the old primary a replica",
+        FAILOVER_LIMIT,
+        || async { cli(old_port, &["ROLE"]).await.starts_with("slave") },
+    )
+    .await;
+    assert_eq!(
+        gateway.readiness().await,
+        200,
+        "still ready on the new master"
+    );
+    stop.begin();
+    draining.await.expect("the drain stops");
+}
+
+/// The visitor's first request: let in at once (`None`), or a ticket, whose
+/// number the test reads from the signed cookie (it has the key).
+async fn arrive(visitor: &Visitor, keyring: &Keyring) -> Option<u64> {
+    let response = visitor.get(&format!("/echo/{ROOM}")).await;
+    assert!(
+        response.status() == 200,
+        "an arrival gets the site or the waiting page: {}",
+        response.status()
+    );
+    cookie_value(&response, &format!("anteroom_ticket_{ROOM}"))
+        .and_then(|token| keyring.verify_ticket(&token))
+        .map(|ticket| ticket.number)
+}
+
+fn record_ticket(seen: &Seen, number: u64, index: usize) {
+    let previous = seen.tickets.lock().expect("tickets").insert(number, index);
+    assert!(
+        previous.is_none(),
+        "ticket {number} held by visitors {previous:?} and {index}"
+    );
+}
+
+/// One visitor: waits for their turn (if they have a ticket), goes in (the
+/// site answers), books once the failover is over (retrying a `503`, which
+/// stores nothing), and leaves.
+async fn go_through(
+    visitor: Visitor,
+    index: usize,
+    ticket: Option<u64>,
+    seen: Arc<Seen>,
+    mut failed_over: tokio::sync::watch::Receiver<bool>,
+) {
+    if ticket.is_some() {
+        loop {
+            let response = visitor.get(&format!("/_anteroom/status?room={ROOM}")).await;
+            if response.status() == 200 {
+                let status: serde_json::Value = response.json().await.expect("status JSON");
+                match status["state"].as_str() {
+                    Some("admitted") => break,
+                    Some("none") => {
+                        seen.lost_places
+                            .lock()
+                            .expect("lost places")
+                            .push(format!("visitor {index} (ticket {ticket:?}): {status}"));
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let inside = seen.inside.fetch_add(1, Ordering::SeqCst) + 1;
+    seen.most_inside.fetch_max(inside, Ordering::SeqCst);
+    let site = visitor.get(&format!("/echo/{ROOM}")).await;
+    assert_eq!(site.status(), 200, "visitor {index} reaches the site");
+    failed_over
+        .wait_for(|done| *done)
+        .await
+        .expect("the test tells the failover");
+    // Booking: retried with the same key until stored (a 503 stores
+    // nothing; a retry after a lost answer is the same booking).
+    let key = format!("failover-visitor-{index}");
+    let mut receipt = None;
+    for _ in 0..600 {
+        let response = visitor
+            .client
+            .post(visitor.url("/api/bookings"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", &key)
+            .body(format!(
+                r#"{{"name":"visitor {index}","slot":"2021-03-01T09:00"}}"#
+            ))
+            .send()
+            .await;
+        if let Ok(response) = response
+            && response.status() == 202
+        {
+            let answer: serde_json::Value = response.json().await.expect("receipt JSON");
+            receipt = answer["receipt"].as_str().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(receipt.is_some(), "visitor {index}'s booking is stored");
+    // Out before leaving, so that the visitors' count never runs behind.
+    seen.inside.fetch_sub(1, Ordering::SeqCst);
+    for _ in 0..600 {
+        let response = visitor
+            .client
+            .post(visitor.url(&format!("/_anteroom/leave?room={ROOM}")))
+            .send()
+            .await;
+        if response.is_ok_and(|response| {
+            response.status().is_success() || response.status().is_redirection()
+        }) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("visitor {index} could not leave");
+}
+
+/// Samples the room's figures (the store's, as the gateway's last step saw
+/// them) until told to stop.
+async fn watch_figures(gateway: Arc<GatewayHandle>, watching: Arc<AtomicBool>) {
+    let url = gateway.admin_url(&format!("/admin/rooms/{ROOM}"));
+    let mut highest_issued = 0;
+    let mut highest_admitted = 0;
+    while watching.load(Ordering::SeqCst) {
+        if let Ok(response) = plain_client().get(&url).send().await
+            && let Ok(figures) = response.json::<serde_json::Value>().await
+        {
+            let number = |name: &str| figures[name].as_u64().unwrap_or(0);
+            assert!(
+                number("inside") <= CAPACITY,
+                "at most {CAPACITY} inside by the store's count: {figures}"
+            );
+            assert!(
+                number("tickets_issued") >= highest_issued,
+                "tickets issued went back: {figures}"
+            );
+            assert!(
+                number("admitted_through") >= highest_admitted,
+                "admitted_through went back: {figures}"
+            );
+            highest_issued = number("tickets_issued");
+            highest_admitted = number("admitted_through");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A Redis that answers `PING` but is a replica (of a server that is not
+/// there) refuses every write: the gateway is not ready, and says why.
+/// Made a master again, it is ready again, with nobody restarting it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_while_the_only_server_is_read_only() {
+    let redis = RedisServer::start().await;
+    let origin = upstream().await;
+    let gateway = gateway(&origin)
+        .room(room("read-only"))
+        .redis(&redis)
+        .start()
+        .await;
+    eventually("ready on a master", || async {
+        gateway.readiness().await == 200
+    })
+    .await;
+
+    let nowhere = anteroom_tests::free_port().to_string();
+    let made_replica = cli(redis.port, &["REPLICAOF", "127.0.0.1", &nowhere]).await;
+    assert_eq!(made_replica, "OK");
+    eventually("not ready while read-only", || async {
+        gateway.readiness().await == 503
+    })
+    .await;
+    let answer: serde_json::Value = plain_client()
+        .get(gateway.admin_url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("JSON");
+    let reason = answer["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("read-only") || reason.contains("READONLY"),
+        "says why: {answer}"
+    );
+
+    assert_eq!(cli(redis.port, &["REPLICAOF", "NO", "ONE"]).await, "OK");
+    eventually("ready again as a master", || async {
+        gateway.readiness().await == 200
+    })
+    .await;
+}
