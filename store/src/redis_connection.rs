@@ -58,10 +58,22 @@ pub(crate) fn client(url: &str, tls: &RedisTls) -> Result<redis::Client, StoreEr
 
 impl RedisConnection {
     pub(crate) fn open(url: &str, tls: &RedisTls) -> Result<RedisConnection, StoreError> {
+        RedisConnection::open_waiting(url, tls, Duration::ZERO)
+    }
+
+    /// As [`RedisConnection::open`], for calls that Redis may hold for up
+    /// to `wait` (`WAIT`): their replies are awaited that much longer. Give
+    /// such calls a connection of their own: Redis answers a connection's
+    /// commands in order, so a call it holds holds up every other.
+    pub(crate) fn open_waiting(
+        url: &str,
+        tls: &RedisTls,
+        wait: Duration,
+    ) -> Result<RedisConnection, StoreError> {
         let client = client(url, tls)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT + wait))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let manager =
@@ -78,8 +90,21 @@ impl RedisConnection {
     }
 
     /// A call failed: a TLS failure (a certificate refused, either way) is
-    /// told as such, with the URL; anything else is Redis being unreachable.
+    /// told as such, with the URL, and so are a replica's `READONLY` and
+    /// `NOREPLICAS`; anything else is Redis being unreachable.
     pub(crate) fn failed(&self, error: RedisError) -> StoreError {
+        // A replica (a demoted primary) refuses writes; a primary cut off
+        // from its replicas may too (`min-replicas-to-write`). Neither is
+        // an unreachable store, and the log should say which it is.
+        if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly) {
+            return StoreError::ReadOnly {
+                url: self.url.to_string(),
+                source: error,
+            };
+        }
+        if error.code() == Some("NOREPLICAS") {
+            return StoreError::NoReplicas(error);
+        }
         if caused_by_tls(&error) {
             StoreError::Tls {
                 url: self.url.to_string(),
