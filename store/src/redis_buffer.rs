@@ -238,7 +238,9 @@ impl Acknowledgement {
     fn shortfall(&self) -> Option<StoreError> {
         match self {
             Acknowledgement::NotAsked => None,
-            Acknowledgement::Replicas { acked, wanted } if *acked >= u64::from(wanted.get()) => None,
+            Acknowledgement::Replicas { acked, wanted } if *acked >= u64::from(wanted.get()) => {
+                None
+            }
             Acknowledgement::Replicas { acked, wanted } => Some(StoreError::NotReplicated {
                 acked: *acked,
                 wanted: wanted.get(),

@@ -494,11 +494,17 @@ mod tests {
         let two = NonZeroU32::new(2).unwrap();
         let warnings = Replication::from_info(PRIMARY, None).warnings(two);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("1 replica(s) connected"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("1 replica(s) connected"),
+            "{warnings:?}"
+        );
 
         let warnings = Replication::from_info(PRIMARY, Some(0)).warnings(one());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("min-replicas-to-write is 0"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("min-replicas-to-write is 0"),
+            "{warnings:?}"
+        );
 
         let replica = "role:slave\r\nmaster_host:127.0.0.1\r\nconnected_slaves:0\r\n";
         let warnings = Replication::from_info(replica, Some(1)).warnings(one());

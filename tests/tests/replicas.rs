@@ -135,8 +135,7 @@ async fn a_booking_is_answered_202_once_its_replica_has_it() {
     let visitor = inside(&gateway).await;
 
     // Twenty at once: they go to Redis in batches, each with one WAIT.
-    let answers =
-        futures::future::join_all((0..20).map(|n| post(&visitor, format!("k{n}")))).await;
+    let answers = futures::future::join_all((0..20).map(|n| post(&visitor, format!("k{n}")))).await;
     for answer in answers {
         let receipt = receipt_of(answer).await;
         // On the replica already, not eventually: WAIT said so before the 202.
@@ -208,7 +207,8 @@ async fn a_failover_keeps_every_booking_answered_202_and_each_is_applied_once() 
     };
     link.stall();
     let unconfirmed: Vec<String> = (0..3).map(|n| format!("stalled{n}")).collect();
-    let answers = futures::future::join_all(unconfirmed.iter().map(|key| post(&visitor, key))).await;
+    let answers =
+        futures::future::join_all(unconfirmed.iter().map(|key| post(&visitor, key))).await;
     for answer in answers {
         assert_not_stored(answer).await;
     }

@@ -70,9 +70,7 @@ impl IntakeRefusal {
             }
             IntakeRefusal::StoreUnavailable
             | IntakeRefusal::NotReplicated
-            | IntakeRefusal::Full { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | IntakeRefusal::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
             // The visitor's own bound, as a rate limit is: not the site's
             // trouble, and over once their bookings go through.
             IntakeRefusal::PassQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
