@@ -278,6 +278,11 @@ async fn a_gateway_whose_redis_became_a_replica_answers_503_not_500() {
     assert!(header(&refused, "retry-after").is_some());
     let message = refused.text().await.expect("text");
     assert!(message.contains("could not be stored"), "{message}");
+    // The rooms' steps are refused too: the store is down for this gateway.
+    eventually("/readyz says not ready", || async {
+        gateway.readiness().await == 503
+    })
+    .await;
 }
 
 /// The store's own answers, as the gateway gets them: a shortfall of

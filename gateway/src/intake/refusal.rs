@@ -11,7 +11,8 @@ use crate::body::BodyError;
 
 use super::STORE_DOWN_RETRY_SECONDS;
 
-/// Why a write to a buffer was not stored. Every refusal stores nothing.
+/// Why a write to a buffer was not stored. Every refusal stores nothing,
+/// except [`IntakeRefusal::NotReplicated`]: the primary may have it.
 #[derive(Debug)]
 pub enum IntakeRefusal {
     /// `Content-Type` is not one the buffer takes.
