@@ -309,6 +309,6 @@ pub trait Store: Send + Sync + 'static {
         change: &RoomChange,
     ) -> Result<RoomSnapshot, StoreError>;
 
-    /// Is the store reachable?
+    /// Is the store reachable, and does it take writes (not a replica)?
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -11,7 +11,7 @@
 use std::num::NonZeroU32;
 
 use anteroom_config::RedisTls;
-use redis::Script;
+use redis::{Script, Value};
 
 use crate::redis_connection::RedisConnection;
 use crate::{
@@ -462,11 +462,34 @@ impl Store for RedisStore {
         parse_snapshot(&reply).map(|(_, snapshot)| snapshot)
     }
 
+    /// `ROLE` rather than `PING`: a replica (a primary demoted by a
+    /// failover) answers PING but refuses every write, and a gateway or
+    /// worker pointed at one must not say it is ready. A user whose ACL
+    /// denies ROLE (`NOPERM`, on some managed services) is taken to be
+    /// reachable, as PING would.
     async fn ping(&self) -> Result<(), StoreError> {
-        redis::cmd("PING")
-            .query_async::<()>(&mut self.connection.handle())
-            .await
-            .map_err(|error| self.connection.failed(error))
+        let role = redis::cmd("ROLE")
+            .query_async::<Vec<Value>>(&mut self.connection.handle())
+            .await;
+        match role {
+            Ok(role) => match role.first() {
+                Some(Value::BulkString(role)) if role.as_slice() != b"master" => {
+                    let replica = redis::RedisError::from((
+                        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+                        "ROLE: not the primary",
+                        String::from_utf8_lossy(role).into_owned(),
+                    ));
+                    Err(self.connection.failed(replica))
+                }
+                _ => Ok(()),
+            },
+            Err(error)
+                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(self.connection.failed(error)),
+        }
     }
 }
 

@@ -279,10 +279,15 @@ async fn a_gateway_whose_redis_became_a_replica_answers_503_not_500() {
     let message = refused.text().await.expect("text");
     assert!(message.contains("could not be stored"), "{message}");
     // The rooms' steps are refused too: the store is down for this gateway.
-    eventually("/readyz says not ready", || async {
-        gateway.readiness().await == 503
-    })
-    .await;
+    // A replica answers PING: /readyz asks for its role, and says why.
+    let readyz = plain_client()
+        .get(gateway.admin_url("/readyz"))
+        .send()
+        .await
+        .expect("the admin listener answers");
+    assert_eq!(readyz.status(), 503);
+    let reason = readyz.text().await.expect("text");
+    assert!(reason.contains("read-only replica"), "{reason}");
 }
 
 /// The store's own answers, as the gateway gets them: a shortfall of
