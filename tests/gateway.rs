@@ -79,6 +79,7 @@ pub fn gateway_to(upstream_url: &str) -> GatewayBuilder {
             store: Store {
                 backend: StoreBackend::Memory,
                 on_error: Some(OnError::Wait),
+                ..Store::default()
             },
             secrets: Secrets {
                 cookie_keys: vec![COOKIE_KEY.to_owned()],
@@ -146,6 +147,12 @@ impl GatewayBuilder {
             Backend::Memory => StoreBackend::Memory,
             Backend::Redis(url) => StoreBackend::redis(url.clone()),
         };
+        self
+    }
+    /// `[store] min_replicas_acked`: a booking's `202` waits for Redis's
+    /// `WAIT` to report it on this many replicas.
+    pub fn min_replicas_acked(mut self, replicas: u32) -> Self {
+        self.file.store.min_replicas_acked = Some(replicas);
         self
     }
     pub fn on_error(mut self, on_error: OnError) -> Self {

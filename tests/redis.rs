@@ -1,5 +1,6 @@
 //! A private `redis-server` per test, on a free port, so tests run in
-//! parallel and can kill, freeze or restart their Redis on purpose; and a
+//! parallel and can kill, freeze or restart their Redis on purpose, or run
+//! it as a replica of another (and promote it, or demote a primary); and a
 //! counter of the commands clients send it (`MONITOR`), for the request
 //! path's cost budget.
 
@@ -19,6 +20,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: std::path::PathBuf,
     durable: bool,
+    /// The port of the primary it replicates, started as a replica.
+    replica_of: Option<u16>,
 }
 
 impl RedisServer {
@@ -34,19 +37,108 @@ impl RedisServer {
         RedisServer::start_with(true).await
     }
 
+    /// A durable server ([`RedisServer::start_durable`]) that replicates
+    /// `primary` (`--replicaof`), once its first sync is done: it has
+    /// everything `primary` had.
+    pub async fn start_replica_of(primary: &RedisServer) -> RedisServer {
+        RedisServer::start_replica_of_port(primary.port).await
+    }
+
+    /// As [`RedisServer::start_replica_of`], for a primary at `port` of
+    /// 127.0.0.1: another server's, or a [`crate::TcpProxy`]'s in front of
+    /// it (a link the test can stall).
+    pub async fn start_replica_of_port(port: u16) -> RedisServer {
+        let mut replica = RedisServer::new(true, Some(port));
+        replica.spawn().await;
+        replica.wait_until_in_sync().await;
+        replica
+    }
+
     async fn start_with(durable: bool) -> RedisServer {
+        let mut server = RedisServer::new(durable, None);
+        server.spawn().await;
+        server
+    }
+
+    fn new(durable: bool, replica_of: Option<u16>) -> RedisServer {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("anteroom-test-redis-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir for redis");
-        let mut server = RedisServer {
+        RedisServer {
             child: None,
             port,
             dir,
             durable,
-        };
-        server.spawn().await;
-        server
+            replica_of,
+        }
+    }
+
+    /// Waits until this replica's link to its primary is up and its first
+    /// sync done (`master_link_status:up`).
+    pub async fn wait_until_in_sync(&self) {
+        for _ in 0..400 {
+            if self
+                .text(&["INFO", "replication"])
+                .await
+                .contains("master_link_status:up")
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the replica on port {} never synced", self.port);
+    }
+
+    /// Makes this replica a primary (`REPLICAOF NO ONE`), as a failover
+    /// does: it keeps its data and takes writes.
+    pub async fn promote(&mut self) {
+        let reply = self.text(&["REPLICAOF", "NO", "ONE"]).await;
+        assert_eq!(reply, "OK", "REPLICAOF NO ONE");
+        self.replica_of = None;
+    }
+
+    /// Makes this server a replica of `primary` (`REPLICAOF`), as a demoted
+    /// primary rejoins after a failover: from then on it refuses writes
+    /// (`READONLY`).
+    pub async fn demote_to(&mut self, primary: &RedisServer) {
+        let port = primary.port.to_string();
+        let reply = self.text(&["REPLICAOF", "127.0.0.1", &port]).await;
+        assert_eq!(reply, "OK", "REPLICAOF");
+        self.replica_of = Some(primary.port);
+    }
+
+    /// Runs one command on its own connection and returns its reply as
+    /// text: a status (`OK`), an error (`-ERR …`, with its dash), a bulk
+    /// string (`INFO`'s), or an integer's digits.
+    pub async fn text(&self, command: &[&str]) -> String {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let mut request = format!("*{}\r\n", command.len());
+        for part in command {
+            request.push_str(&format!("${}\r\n{part}\r\n", part.len()));
+        }
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect to redis");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send the command");
+        let mut reader = BufReader::new(stream);
+        let mut first = String::new();
+        reader.read_line(&mut first).await.expect("the reply");
+        let first = first.trim_end();
+        match first.split_at_checked(1) {
+            Some(("$", length)) => {
+                let length: usize = length.parse().unwrap_or(0);
+                let mut bulk = vec![0; length + 2];
+                reader.read_exact(&mut bulk).await.expect("the bulk reply");
+                bulk.truncate(length);
+                String::from_utf8_lossy(&bulk).into_owned()
+            }
+            Some(("+" | ":", rest)) => rest.to_owned(),
+            _ => first.to_owned(),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -96,10 +188,19 @@ impl RedisServer {
         } else {
             &["--appendonly", "no"]
         };
+        let replica_of: Vec<String> = match self.replica_of {
+            Some(port) => vec![
+                "--replicaof".to_owned(),
+                "127.0.0.1".to_owned(),
+                port.to_string(),
+            ],
+            None => Vec::new(),
+        };
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--daemonize", "no"])
             .args(append_only)
+            .args(&replica_of)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())

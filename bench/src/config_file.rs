@@ -64,6 +64,9 @@ pub struct Store {
     pub backend: StoreBackend,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_error: Option<OnError>,
+    /// Replicas a booking's `202` waits for (Redis `WAIT`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_replicas_acked: Option<u32>,
 }
 
 /// `backend` and, for Redis, which one: `redis_url` and the TLS files,
@@ -457,6 +460,7 @@ mod tests {
             store: Store {
                 backend: StoreBackend::redis("redis://127.0.0.1:6379/0"),
                 on_error: Some(OnError::Admit),
+                ..Store::default()
             },
             secrets: Secrets {
                 cookie_keys: vec!["k".repeat(32)],
@@ -529,6 +533,7 @@ mod tests {
                     },
                 },
                 on_error: None,
+                ..Store::default()
             },
             ..ConfigFile::new("http://127.0.0.1:3000")
         };

@@ -321,6 +321,7 @@ impl Front {
             store: Store {
                 backend,
                 on_error: None,
+                ..Store::default()
             },
             secrets: Secrets {
                 cookie_keys: vec![secret.clone()],

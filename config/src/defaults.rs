@@ -42,6 +42,11 @@ pub const LOG_FORMAT: &str = "text";
 pub const BACKEND: &str = "memory";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 pub const ON_ERROR: &str = "wait";
+/// Replicas that must report a booking (Redis `WAIT`) before it is
+/// answered `202`; 0 answers once the primary has it. At most 10: a
+/// deployment with more replicas than that waits for a quorum of them, not
+/// all, and a figure above the replicas there are refuses every booking.
+pub const MIN_REPLICAS_ACKED: Bounded = Bounded::new(0, 0..=10);
 
 pub const PER_IP_PER_SECOND: u32 = 20;
 pub const PER_IP_BURST: u32 = 40;
@@ -139,6 +144,7 @@ pub fn table() -> Vec<(&'static str, KeyDefault)> {
         ("store.tls_cert_file", Unset),
         ("store.tls_key_file", Unset),
         ("store.on_error", text(ON_ERROR)),
+        ("store.min_replicas_acked", bounded(MIN_REPLICAS_ACKED)),
         ("secrets.cookie_keys", list(&[])),
         ("secrets.admin_token", Unset),
         ("limits.per_ip_per_second", number(PER_IP_PER_SECOND.into())),

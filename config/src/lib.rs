@@ -121,6 +121,11 @@ pub struct StoreConfig {
     /// `on_error`: what the gateway does while the store is unreachable.
     /// Default [`defaults::ON_ERROR`].
     pub on_error: OnError,
+    /// `min_replicas_acked`: how many Redis replicas must report a booking
+    /// (`WAIT`) before the gateway answers `202`. `None` (0, the default
+    /// [`defaults::MIN_REPLICAS_ACKED`]): answered once the primary has it.
+    /// Set only with `backend = "redis"`.
+    pub min_replicas_acked: Option<std::num::NonZeroU32>,
 }
 
 /// Where shared state lives.

@@ -57,6 +57,7 @@ pub(crate) struct RawStore {
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,
     pub on_error: Option<String>,
+    pub min_replicas_acked: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]

@@ -167,3 +167,19 @@ fn the_memory_backend_ignores_them_as_it_ignores_redis_url() {
     let config = Config::from_toml(text, |_| None).expect("valid");
     assert_eq!(config.store.backend, Backend::Memory);
 }
+
+#[test]
+fn replicas_acked_go_with_one_server_or_sentinels_not_yet_a_cluster() {
+    assert_eq!(
+        valid("sentinels = [\"10.0.0.1:26379\"]\nsentinel_master = \"m\"\nmin_replicas_acked = 1")
+            .store
+            .min_replicas_acked
+            .map(|n| n.get()),
+        Some(1)
+    );
+    let message = invalid("cluster_nodes = [\"10.0.0.1:7000\"]\nmin_replicas_acked = 1");
+    assert!(
+        message.contains("store.min_replicas_acked") && message.contains("cluster_nodes"),
+        "{message}"
+    );
+}

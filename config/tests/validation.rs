@@ -308,6 +308,35 @@ fn store_enumerations() {
 }
 
 #[test]
+fn min_replicas_acked_is_a_count_of_replicas_redis_has() {
+    let redis = |value: &str| {
+        format!(
+            "{UPSTREAM}[store]\nbackend = \"redis\"\nmin_replicas_acked = {value}\n\
+             [secrets]\ncookie_keys = [\"{KEY_A}\"]\n"
+        )
+    };
+    assert_eq!(
+        valid(&redis("2")).store.min_replicas_acked.map(|n| n.get()),
+        Some(2)
+    );
+    assert_eq!(valid(&redis("0")).store.min_replicas_acked, None);
+    for bad in ["11", "4294967297"] {
+        let message = invalid(&redis(bad));
+        assert!(
+            message.starts_with("store.min_replicas_acked: "),
+            "{bad}: {message}"
+        );
+    }
+    let message = invalid(&format!("{UPSTREAM}[store]\nmin_replicas_acked = 1\n"));
+    assert!(
+        message.starts_with("store.min_replicas_acked: 1 needs backend = \"redis\""),
+        "{message}"
+    );
+    let memory = valid(&format!("{UPSTREAM}[store]\nmin_replicas_acked = 0\n"));
+    assert_eq!(memory.store.min_replicas_acked, None);
+}
+
+#[test]
 fn redis_url_must_be_a_redis_url() {
     let redis = |url: &str| {
         format!(

@@ -241,7 +241,11 @@ where
         .await
         .map_err(|error| {
             tracing::warn!(buffer = %name, %error, "cannot store a buffered request; answered 503");
-            IntakeRefusal::StoreUnavailable
+            if error.is_for_want_of_replicas() {
+                IntakeRefusal::NotReplicated
+            } else {
+                IntakeRefusal::StoreUnavailable
+            }
         })?;
     match enqueued {
         Enqueued::Accepted { receipt, position } => {

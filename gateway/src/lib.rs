@@ -187,16 +187,22 @@ impl Gateway {
             backend @ (Backend::Redis { .. }
             | Backend::Sentinel { .. }
             | Backend::Cluster { .. }) => {
-                let redis = Arc::new(match redis_time {
-                    RedisTime::Redis => RedisStore::for_backend(backend)?,
-                    RedisTime::Simulated => {
-                        RedisStore::for_backend_with_simulated_clock(backend, clock.clone())?
+                let redis = Arc::new(
+                    match redis_time {
+                        RedisTime::Redis => RedisStore::for_backend(backend)?,
+                        RedisTime::Simulated => {
+                            RedisStore::for_backend_with_simulated_clock(backend, clock.clone())?
+                        }
                     }
-                });
+                    .with_min_replicas_acked(config.store.min_replicas_acked),
+                );
                 if !config.buffers.is_empty()
                     && let Ok(runtime) = tokio::runtime::Handle::try_current()
                 {
                     runtime.spawn(check_persistence(redis.clone()));
+                    if let Some(replicas) = config.store.min_replicas_acked {
+                        runtime.spawn(check_replication(redis.clone(), replicas));
+                    }
                 }
                 (redis.clone(), redis)
             }
@@ -438,6 +444,38 @@ async fn check_persistence(redis: Arc<RedisStore>) {
         }
         Err(error) => {
             tracing::info!(%error, "could not read Redis persistence settings (CONFIG GET); make sure appendonly is yes");
+        }
+    }
+}
+
+/// With `store.min_replicas_acked`, a booking is answered `202` only once
+/// that many replicas have it: says so at startup when the primary has
+/// fewer connected, is not the primary, or would keep taking writes cut
+/// off from its replicas (`min-replicas-to-write` 0). Checked once; the
+/// bookings themselves are refused (`503`) for as long as replicas lack.
+async fn check_replication(redis: Arc<RedisStore>, replicas: std::num::NonZeroU32) {
+    match redis.replication().await {
+        Ok(replication) => {
+            let warnings = replication.warnings(replicas);
+            for warning in &warnings {
+                tracing::warn!(
+                    %warning,
+                    role = %replication.role,
+                    connected_replicas = replication.connected_replicas,
+                    min_replicas_acked = replicas.get(),
+                    "Redis's replication falls short of what bookings wait for"
+                );
+            }
+            if warnings.is_empty() {
+                tracing::info!(
+                    connected_replicas = replication.connected_replicas,
+                    min_replicas_acked = replicas.get(),
+                    "bookings are answered 202 once Redis's WAIT reports them on enough replicas"
+                );
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, min_replicas_acked = replicas.get(), "could not read Redis's replication (INFO replication); bookings are answered 503 until enough replicas report them");
         }
     }
 }

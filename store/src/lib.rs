@@ -40,7 +40,8 @@ pub use buffer::{
 };
 pub use clock::Clock;
 pub use memory::MemoryStore;
-pub use redis_store::RedisStore;
+pub use redis_buffer::REPLICA_ACK_TIMEOUT;
+pub use redis_store::{RedisStore, Replication};
 pub use request::{
     BodyProblem, BufferedRequest, DecodeError, ParamSource, check_body, header_bytes, header_text,
     lookup_path,
@@ -209,13 +210,58 @@ pub enum StoreError {
     /// (`ROLE` says so; writes would get `READONLY`), e.g. an old master
     /// that came back as one after a failover.
     #[error("store read-only: {server} is a {role}, not a master")]
-    ReadOnly { server: String, role: String },
+    NotPrimary { server: String, role: String },
     /// Unreachable for a reason of ours (a batch whose call failed, a
     /// stopped task), told in words.
     #[error("store unreachable: {0}")]
     Unavailable(String),
     #[error("store answered something unexpected: {0}")]
     Protocol(String),
+    /// The Redis at `url` is a replica (`READONLY`): it was demoted by a
+    /// failover, or the URL names a replica. It takes no writes, so
+    /// nothing was stored; the config must name the primary. `url` is
+    /// without its password.
+    #[error(
+        "store {url} is a read-only replica (READONLY): nothing was written; \
+         point store.redis_url at the primary (after a failover, the promoted one)"
+    )]
+    ReadOnly {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    /// Redis refused the write itself (`NOREPLICAS`): fewer replicas are
+    /// connected to it than its `min-replicas-to-write`, as on a primary
+    /// cut off from its replicas. Nothing was written.
+    #[error(
+        "store refused the write (NOREPLICAS): the primary has fewer good replicas than its \
+         min-replicas-to-write; nothing was written"
+    )]
+    NoReplicas(#[source] redis::RedisError),
+    /// The write reached the primary, but `WAIT` reported it on only
+    /// `acked` of the `wanted` replicas (`store.min_replicas_acked`) within
+    /// `waited`: not acknowledged, since a failover now could lose it.
+    #[error(
+        "store: the write reached the primary but WAIT reported it on {acked} of the \
+         {wanted} replicas wanted (store.min_replicas_acked) within {waited:?}"
+    )]
+    NotReplicated {
+        acked: u64,
+        wanted: u32,
+        waited: Duration,
+    },
+}
+
+impl StoreError {
+    /// Whether the store refused or could not confirm a write for want of
+    /// replicas (`WAIT` fell short, or Redis's own `min-replicas-to-write`),
+    /// as opposed to being unreachable.
+    pub fn is_for_want_of_replicas(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NoReplicas(_) | StoreError::NotReplicated { .. }
+        )
+    }
 }
 
 /// The seam between the gateway and where room state lives.

@@ -7,7 +7,10 @@
 //! `enqueue` is a group commit: calls wait in a channel while one script
 //! call is on its way, and the next call carries all of them (up to
 //! [`MAX_BATCH`]), in arrival order. Under load this costs Redis one script
-//! per batch instead of one per booking; alone, a call goes at once.
+//! per batch instead of one per booking; alone, a call goes at once. With
+//! `store.min_replicas_acked`, the batch's scripts are followed, in the same
+//! pipeline on the batcher's own connection, by one `WAIT` that covers them
+//! all, and a booking is acknowledged only if WAIT reports enough replicas.
 //!
 //! # Key layout
 //!
@@ -16,7 +19,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `anteroom:buffer:{NAME}` | hash | `tokens`, `tokens_at` (the pace bucket, absent until first drawn from: full), `seq` (requests accepted, numbering them), `delivered` (taken from the queue), `accepted`, `done` |
+//! | `anteroom:buffer:{NAME}` | hash | `tokens`, `tokens_at` (the pace bucket, absent until first drawn from: full), `seq` (requests accepted, numbering them), `delivered` (taken from the queue), `accepted`, `done`, `resubmitted` (resubmissions answered with their first receipt) |
 //! | `anteroom:buffer:{NAME}:queue` | list | receipt ids never taken, oldest first |
 //! | `anteroom:buffer:{NAME}:inflight` | zset | receipt id → lease deadline (ms) |
 //! | `anteroom:buffer:{NAME}:retry` | zset | receipt id → when it is due again (ms) |
@@ -42,6 +45,8 @@
 //! expires `result_for` after the pass's last accepted request, so that
 //! nothing would be left behind if a receipt were removed by other means.
 //! The receipt hash keeps its `pass` (empty without one), to release it.
+
+use std::num::NonZeroU32;
 
 use redis::{Script, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -69,11 +74,24 @@ pub(crate) struct PendingEnqueue {
 
 pub(crate) type EnqueueSender = mpsc::Sender<PendingEnqueue>;
 
-/// Sends waiting enqueue calls, each batch as one script call per buffer,
+/// How long a batch of bookings waits for replicas (`WAIT`) when
+/// `store.min_replicas_acked` asks for them, before they are refused as not
+/// stored. A replica on the primary's LAN reports a write within a
+/// millisecond or two; one across a slow link takes the write's way there,
+/// then Redis's `REPLCONF GETACK` and its answer: about a second on the
+/// 300–500 ms links of the chaos runs. Two seconds covers that with room
+/// for a replica catching up after a burst, and bounds what a visitor
+/// waits for an honest `503` when the replicas are gone (plus the call's
+/// own second: three at most).
+pub const REPLICA_ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sends waiting enqueue calls, each batch as one script call per buffer
+/// (and, when bookings wait for replicas, one `WAIT` after them all),
 /// until every sender is gone (the store was dropped).
 async fn batch_enqueues(
     connection: RedisConnection,
     script: Script,
+    replicas: Option<NonZeroU32>,
     mut waiting: mpsc::Receiver<PendingEnqueue>,
 ) {
     let mut batch: Vec<PendingEnqueue> = Vec::with_capacity(MAX_BATCH);
@@ -85,68 +103,220 @@ async fn batch_enqueues(
                 Err(_) => break,
             }
         }
+        let mut groups = Vec::new();
         while !batch.is_empty() {
             let name = batch[0].buffer.name.clone();
             let (group, rest): (Vec<_>, Vec<_>) = batch
                 .drain(..)
                 .partition(|pending| pending.buffer.name == name);
             batch = rest;
-            enqueue_group(&connection, &script, group).await;
+            groups.push(group);
+        }
+        enqueue_groups(&connection, &script, replicas, groups).await;
+    }
+}
+
+/// One pipeline for a batch: an enqueue script call per buffer, then, if
+/// bookings wait for replicas, `WAIT replicas timeout`. WAIT counts the
+/// replicas that have every write this connection sent before it, so one
+/// covers the whole batch (and the script writes even for a resubmission,
+/// so that WAIT covers the first submission too, whichever connection sent
+/// it). Every caller gets its answer: the script's outcome, or the call's
+/// error, or [`StoreError::NotReplicated`] for a request that would be
+/// acknowledged but that too few replicas have.
+async fn enqueue_groups(
+    connection: &RedisConnection,
+    script: &Script,
+    replicas: Option<NonZeroU32>,
+    groups: Vec<Vec<PendingEnqueue>>,
+) {
+    let mut unsent = groups;
+    // A second round only for groups whose script Redis did not know
+    // (NOSCRIPT: a new or restarted Redis, a failover), once it is loaded.
+    for round in 0..2 {
+        let mut pipeline = redis::pipe();
+        pipeline.ignore_errors();
+        for group in &unsent {
+            pipeline.add_command(enqueue_command(script, group));
+        }
+        if let Some(replicas) = replicas {
+            pipeline
+                .cmd("WAIT")
+                .arg(replicas.get())
+                .arg(REPLICA_ACK_TIMEOUT.as_millis() as u64);
+        }
+        let replies = pipeline
+            .query_async::<Vec<redis::RedisResult<Value>>>(&mut connection.handle())
+            .await
+            .map_err(|error| connection.failed(error));
+        let mut replies = match replies {
+            Ok(replies) if replies.len() == unsent.len() + usize::from(replicas.is_some()) => {
+                replies
+            }
+            Ok(replies) => {
+                let problem = format!(
+                    "buffer enqueue: {} replies to {} commands",
+                    replies.len(),
+                    unsent.len() + usize::from(replicas.is_some())
+                );
+                for group in unsent {
+                    answer_all(group, || StoreError::Protocol(problem.clone()));
+                }
+                return;
+            }
+            Err(error) => {
+                let problem = error.to_string();
+                for group in unsent {
+                    answer_all(group, || StoreError::Unavailable(problem.clone()));
+                }
+                return;
+            }
+        };
+        let acknowledgement = match replicas {
+            None => Acknowledgement::NotAsked,
+            Some(wanted) => match replies.pop() {
+                Some(Ok(Value::Int(acked))) => Acknowledgement::Replicas {
+                    acked: u64::try_from(acked).unwrap_or(0),
+                    wanted,
+                },
+                Some(Ok(other)) => Acknowledgement::Failed(format!(
+                    "WAIT answered {other:?}, not a number of replicas"
+                )),
+                Some(Err(error)) => Acknowledgement::Failed(connection.failed(error).to_string()),
+                None => Acknowledgement::Failed("WAIT: no reply".to_owned()),
+            },
+        };
+        let mut again = Vec::new();
+        for (group, reply) in unsent.into_iter().zip(replies) {
+            match reply {
+                Err(error)
+                    if round == 0
+                        && error.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    again.push(group);
+                }
+                Err(error) => {
+                    let error = connection.failed(error);
+                    let problem = error.to_string();
+                    let mut first = Some(error);
+                    answer_all(group, || {
+                        first
+                            .take()
+                            .unwrap_or_else(|| StoreError::Unavailable(problem.clone()))
+                    });
+                }
+                Ok(reply) => answer_group(group, reply, &acknowledgement),
+            }
+        }
+        if again.is_empty() {
+            return;
+        }
+        if let Err(error) = script.load_async(&mut connection.handle()).await {
+            let problem = connection.failed(error).to_string();
+            for group in again {
+                answer_all(group, || StoreError::Unavailable(problem.clone()));
+            }
+            return;
+        }
+        unsent = again;
+    }
+}
+
+/// What `WAIT` said of a batch.
+enum Acknowledgement {
+    /// Bookings are acknowledged once the primary has them.
+    NotAsked,
+    /// `acked` replicas have the batch; `wanted` must.
+    Replicas { acked: u64, wanted: NonZeroU32 },
+    /// WAIT itself failed: nothing of the batch is confirmed.
+    Failed(String),
+}
+
+impl Acknowledgement {
+    /// Why an outcome that would be acknowledged must not be, if it must not.
+    fn shortfall(&self) -> Option<StoreError> {
+        match self {
+            Acknowledgement::NotAsked => None,
+            Acknowledgement::Replicas { acked, wanted } if *acked >= u64::from(wanted.get()) => {
+                None
+            }
+            Acknowledgement::Replicas { acked, wanted } => Some(StoreError::NotReplicated {
+                acked: *acked,
+                wanted: wanted.get(),
+                waited: REPLICA_ACK_TIMEOUT,
+            }),
+            Acknowledgement::Failed(problem) => Some(StoreError::Unavailable(problem.clone())),
         }
     }
 }
 
-/// One script call for requests to one buffer; every caller gets its answer
-/// (or the call's error).
-async fn enqueue_group(connection: &RedisConnection, script: &Script, group: Vec<PendingEnqueue>) {
+/// The enqueue script's call (`EVALSHA`) for requests to one buffer.
+fn enqueue_command(script: &Script, group: &[PendingEnqueue]) -> redis::Cmd {
+    let mut command = redis::cmd("EVALSHA");
+    command.arg(script.get_hash());
     let Some(first) = group.first() else {
-        return;
+        return command;
     };
-    let mut invocation = BufferKeys::new(&first.buffer.name).invocation(script);
-    invocation
+    BufferKeys::new(&first.buffer.name).add_to(&mut command);
+    command
         .arg(first.buffer.max_depth)
         .arg(first.buffer.max_per_pass)
         .arg(millis(first.buffer.result_for));
-    for pending in &group {
+    for pending in group {
         let submission = &pending.submission;
-        invocation
+        command
             .arg(submission.receipt.as_bytes())
             .arg(submission.idempotency_key.as_bytes())
             .arg(submission.fingerprint.as_bytes())
             .arg(submission.pass.as_deref().unwrap_or_default().as_bytes())
             .arg(submission.request.as_slice());
     }
-    let reply = invocation
-        .invoke_async::<Value>(&mut connection.handle())
-        .await
-        .map_err(|error| connection.failed(error))
-        .and_then(|reply| parse::<Vec<(i64, String, u64, u64)>>("enqueue", reply));
-    match reply {
-        Ok(outcomes) if outcomes.len() == group.len() => {
-            for (pending, outcome) in group.into_iter().zip(outcomes) {
-                let _ = pending.reply.send(enqueued(outcome));
-            }
-        }
+    command
+}
+
+/// Hands every caller of `group` its outcome from the script's `reply`;
+/// an outcome that would be acknowledged (accepted, or a resubmission of
+/// an accepted request) only if the replicas have it.
+fn answer_group(group: Vec<PendingEnqueue>, reply: Value, acknowledgement: &Acknowledgement) {
+    let outcomes = match parse::<Vec<(i64, String, u64, u64)>>("enqueue", reply) {
+        Ok(outcomes) if outcomes.len() == group.len() => outcomes,
         Ok(outcomes) => {
             let problem = format!(
                 "buffer enqueue script: {} answers for {} requests",
                 outcomes.len(),
                 group.len()
             );
-            for pending in group {
-                let _ = pending
-                    .reply
-                    .send(Err(StoreError::Protocol(problem.clone())));
-            }
+            answer_all(group, || StoreError::Protocol(problem.clone()));
+            return;
         }
         Err(error) => {
             let problem = error.to_string();
-            for pending in group {
-                let _ = pending
-                    .reply
-                    .send(Err(StoreError::Unavailable(problem.clone())));
-            }
+            answer_all(group, || StoreError::Protocol(problem.clone()));
+            return;
         }
+    };
+    for (pending, outcome) in group.into_iter().zip(outcomes) {
+        let answer = enqueued(outcome).and_then(|outcome| match outcome {
+            Enqueued::Accepted { .. } | Enqueued::Duplicate { .. } => {
+                match acknowledgement.shortfall() {
+                    Some(error) => Err(error),
+                    None => Ok(outcome),
+                }
+            }
+            // Refusals stored nothing: nothing to wait for.
+            Enqueued::Conflict { .. } | Enqueued::Full { .. } | Enqueued::PassQuota { .. } => {
+                Ok(outcome)
+            }
+        });
+        let _ = pending.reply.send(answer);
+    }
+}
+
+/// Hands every caller of `group` an error.
+fn answer_all(group: Vec<PendingEnqueue>, mut error: impl FnMut() -> StoreError) {
+    for pending in group {
+        let _ = pending.reply.send(Err(error()));
     }
 }
 
@@ -211,6 +381,21 @@ struct BufferKeys {
 }
 
 impl BufferKeys {
+    /// The prelude's keys (with their count) and prefixes, as the
+    /// arguments of an `EVALSHA` that already names its script.
+    fn add_to(&self, command: &mut redis::Cmd) {
+        command
+            .arg(5)
+            .arg(&self.buffer)
+            .arg(&self.queue)
+            .arg(&self.in_flight)
+            .arg(&self.retry)
+            .arg(&self.dead)
+            .arg(&self.receipt_prefix)
+            .arg(&self.key_prefix)
+            .arg(&self.pass_prefix);
+    }
+
     /// A call of `script` with the prelude's keys and prefixes; the caller
     /// adds the script's own arguments.
     fn invocation<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
@@ -315,9 +500,15 @@ impl BufferStore for RedisStore {
     ) -> Result<Enqueued, StoreError> {
         let sender = self.enqueues.get_or_init(|| {
             let (sender, waiting) = mpsc::channel(ENQUEUE_BACKLOG);
+            // WAIT holds its connection: then the batcher has its own.
+            let connection = match self.replicas_acked {
+                Some(_) => self.waiting_connection.clone(),
+                None => self.connection.clone(),
+            };
             tokio::spawn(batch_enqueues(
-                self.connection.clone(),
+                connection,
                 self.buffer_scripts.enqueue.clone(),
+                self.replicas_acked,
                 waiting,
             ));
             sender

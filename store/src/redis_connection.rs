@@ -100,14 +100,14 @@ pub(crate) fn check(backend: &Backend) -> Result<(), StoreError> {
         Backend::Memory => Err(not_redis()),
         Backend::Redis { url, tls } => client(url, tls).map(drop),
         Backend::Sentinel { sentinels, master } => {
-            sentinel::SentinelMaster::new(sentinels, master, manager_config())
+            sentinel::SentinelMaster::new(sentinels, master, manager_config(Duration::ZERO))
                 .map(drop)
                 .map_err(|source| StoreError::Url {
                     url: format!("sentinels {}", sentinels.join(",")),
                     source,
                 })
         }
-        Backend::Cluster { nodes } => cluster_client(nodes).map(drop),
+        Backend::Cluster { nodes } => cluster_client(nodes, Duration::ZERO).map(drop),
     }
 }
 
@@ -115,19 +115,21 @@ fn not_redis() -> StoreError {
     StoreError::Unavailable("store.backend is \"memory\": there is no Redis to connect to".into())
 }
 
-fn manager_config() -> ConnectionManagerConfig {
+/// `wait`: how much longer than [`RESPONSE_TIMEOUT`] Redis may hold a
+/// call on this connection (`WAIT`); zero for every other connection.
+fn manager_config(wait: Duration) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT + wait))
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_millis(500))
 }
 
-fn cluster_client(nodes: &[String]) -> Result<ClusterClient, StoreError> {
+fn cluster_client(nodes: &[String], wait: Duration) -> Result<ClusterClient, StoreError> {
     let urls: Vec<String> = nodes.iter().map(|node| format!("redis://{node}")).collect();
     ClusterClient::builder(urls)
         .connection_timeout(CONNECT_TIMEOUT)
-        .response_timeout(RESPONSE_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT + wait)
         .build()
         .map_err(|source| StoreError::Url {
             url: format!("cluster nodes {}", nodes.join(",")),
@@ -137,8 +139,20 @@ fn cluster_client(nodes: &[String]) -> Result<ClusterClient, StoreError> {
 
 impl RedisConnection {
     pub(crate) fn open(url: &str, tls: &RedisTls) -> Result<RedisConnection, StoreError> {
+        RedisConnection::open_waiting(url, tls, Duration::ZERO)
+    }
+
+    /// As [`RedisConnection::open`], for calls that Redis may hold for up
+    /// to `wait` (`WAIT`): their replies are awaited that much longer. Give
+    /// such calls a connection of their own: Redis answers a connection's
+    /// commands in order, so a call it holds holds up every other.
+    pub(crate) fn open_waiting(
+        url: &str,
+        tls: &RedisTls,
+        wait: Duration,
+    ) -> Result<RedisConnection, StoreError> {
         let client = client(url, tls)?;
-        let manager = ConnectionManager::new_lazy_with_config(client, manager_config())
+        let manager = ConnectionManager::new_lazy_with_config(client, manager_config(wait))
             .map_err(StoreError::Redis)?;
         Ok(RedisConnection {
             handle: Handle::Server(manager),
@@ -148,11 +162,20 @@ impl RedisConnection {
 
     /// The connection `[store]` describes: one server, Sentinel or Cluster.
     pub(crate) fn for_backend(backend: &Backend) -> Result<RedisConnection, StoreError> {
+        RedisConnection::for_backend_waiting(backend, Duration::ZERO)
+    }
+
+    /// As [`RedisConnection::for_backend`], for calls Redis may hold for up
+    /// to `wait` (see [`RedisConnection::open_waiting`]).
+    pub(crate) fn for_backend_waiting(
+        backend: &Backend,
+        wait: Duration,
+    ) -> Result<RedisConnection, StoreError> {
         match backend {
             Backend::Memory => Err(not_redis()),
-            Backend::Redis { url, tls } => RedisConnection::open(url, tls),
+            Backend::Redis { url, tls } => RedisConnection::open_waiting(url, tls, wait),
             Backend::Sentinel { sentinels, master } => {
-                let master = sentinel::SentinelMaster::new(sentinels, master, manager_config())
+                let master = sentinel::SentinelMaster::new(sentinels, master, manager_config(wait))
                     .map_err(|source| StoreError::Url {
                         url: format!("sentinels {}", sentinels.join(",")),
                         source,
@@ -164,7 +187,7 @@ impl RedisConnection {
             }
             Backend::Cluster { nodes } => Ok(RedisConnection {
                 handle: Handle::Cluster(Arc::new(LazyCluster {
-                    client: cluster_client(nodes)?,
+                    client: cluster_client(nodes, wait)?,
                     connection: tokio::sync::OnceCell::new(),
                 })),
                 url: format!("cluster nodes {}", nodes.join(",")).into(),
@@ -180,7 +203,7 @@ impl RedisConnection {
     /// Can the store take writes? One server (or the sentinels' master):
     /// `ROLE` says `master`; a replica (an old master that came back as
     /// one, or a server made `REPLICAOF` another) refuses every write with
-    /// `READONLY`, so it is [`StoreError::ReadOnly`] (and, with Sentinel,
+    /// `READONLY`, so it is [`StoreError::NotPrimary`] (and, with Sentinel,
     /// the next call asks the sentinels again). A cluster: every node
     /// answers `PING` (the client sends writes to each slot's primary and
     /// follows a failover by itself).
@@ -191,10 +214,17 @@ impl RedisConnection {
                 .await
                 .map_err(|error| self.failed(error));
         }
-        let role: Value = redis::cmd("ROLE")
-            .query_async(&mut self.handle())
-            .await
-            .map_err(|error| self.failed(error))?;
+        let role: Value = match redis::cmd("ROLE").query_async(&mut self.handle()).await {
+            Ok(role) => role,
+            // A user whose ACL denies ROLE (some managed services): taken
+            // to be reachable, as PING would.
+            Err(error)
+                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) =>
+            {
+                return Ok(());
+            }
+            Err(error) => return Err(self.failed(error)),
+        };
         let first = match &role {
             Value::Array(items) => items.first(),
             _ => None,
@@ -210,15 +240,28 @@ impl RedisConnection {
         if let Handle::Sentinel(master) = &self.handle {
             master.forget_current();
         }
-        Err(StoreError::ReadOnly {
+        Err(StoreError::NotPrimary {
             server: self.url.to_string(),
             role,
         })
     }
 
     /// A call failed: a TLS failure (a certificate refused, either way) is
-    /// told as such, with the URL; anything else is Redis being unreachable.
+    /// told as such, with the URL, and so are a replica's `READONLY` and
+    /// `NOREPLICAS`; anything else is Redis being unreachable.
     pub(crate) fn failed(&self, error: RedisError) -> StoreError {
+        // A replica (a demoted primary) refuses writes; a primary cut off
+        // from its replicas may too (`min-replicas-to-write`). Neither is
+        // an unreachable store, and the log should say which it is.
+        if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly) {
+            return StoreError::ReadOnly {
+                url: self.url.to_string(),
+                source: error,
+            };
+        }
+        if error.code() == Some("NOREPLICAS") {
+            return StoreError::NoReplicas(error);
+        }
         if caused_by_tls(&error) {
             StoreError::Tls {
                 url: self.url.to_string(),

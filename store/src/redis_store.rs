@@ -8,6 +8,8 @@
 //! caller's clock enters the room's state, so gateways whose clocks differ
 //! share one pace, one expiry and one set of deadlines.
 
+use std::num::NonZeroU32;
+
 use anteroom_config::{Backend, RedisTls};
 use redis::Script;
 
@@ -42,6 +44,78 @@ pub struct RedisStore {
     /// Where `enqueue` calls wait to be sent together (see `redis_buffer`);
     /// started on first use.
     pub(crate) enqueues: std::sync::OnceLock<crate::redis_buffer::EnqueueSender>,
+    /// Replicas a booking waits for (`store.min_replicas_acked`); `None`:
+    /// acknowledged once the primary has it.
+    pub(crate) replicas_acked: Option<NonZeroU32>,
+    /// The enqueue batcher's own connection when bookings wait for
+    /// replicas: `WAIT` holds its connection for up to
+    /// [`crate::REPLICA_ACK_TIMEOUT`], and must not hold the room steps'.
+    /// Opened on first use.
+    pub(crate) waiting_connection: RedisConnection,
+}
+
+/// What a primary says of its replication (`INFO replication`, and
+/// `CONFIG GET min-replicas-to-write` when Redis allows CONFIG): read at
+/// startup, to warn when bookings would wait for replicas that are not
+/// there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replication {
+    /// `master` or `slave`.
+    pub role: String,
+    /// Replicas connected to it now.
+    pub connected_replicas: u64,
+    /// Its `min-replicas-to-write`, if CONFIG answered (managed Redis
+    /// services often refuse CONFIG).
+    pub min_replicas_to_write: Option<u64>,
+}
+
+impl Replication {
+    /// Reads `INFO replication`'s text.
+    pub fn from_info(info: &str, min_replicas_to_write: Option<u64>) -> Replication {
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+                .map(str::to_owned)
+        };
+        Replication {
+            role: field("role").unwrap_or_default(),
+            connected_replicas: field("connected_slaves")
+                .and_then(|count| count.parse().ok())
+                .unwrap_or(0),
+            min_replicas_to_write,
+        }
+    }
+
+    /// What an operator who asked for `wanted` replicas per booking should
+    /// be told about this server, worst first; empty when all is well.
+    pub fn warnings(&self, wanted: NonZeroU32) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.role != "master" {
+            warnings.push(format!(
+                "store.redis_url names a Redis whose role is {:?}, not the primary: it refuses \
+                 writes (READONLY), so every booking is answered 503; point it at the primary",
+                self.role
+            ));
+            return warnings;
+        }
+        if self.connected_replicas < u64::from(wanted.get()) {
+            warnings.push(format!(
+                "store.min_replicas_acked is {wanted} but the primary has {} replica(s) \
+                 connected: bookings are answered 503 (not stored) until {wanted} are",
+                self.connected_replicas
+            ));
+        }
+        if self.min_replicas_to_write == Some(0) {
+            warnings.push(
+                "Redis's min-replicas-to-write is 0: a primary cut off from its replicas (a \
+                 split brain) still takes workers' writes, and its workers may deliver \
+                 requests the new primary delivers too; set min-replicas-to-write (and \
+                 min-replicas-max-lag) on every Redis node"
+                    .to_owned(),
+            );
+        }
+        warnings
+    }
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -70,7 +144,11 @@ impl RedisStore {
     /// failover), or a Redis Cluster (`cluster_nodes`). Prepared, not
     /// opened, as [`RedisStore::with_tls`]. Time is Redis's own.
     pub fn for_backend(backend: &Backend) -> Result<RedisStore, StoreError> {
-        RedisStore::with_connection(RedisConnection::for_backend(backend)?, None)
+        RedisStore::with_connections(
+            RedisConnection::for_backend(backend)?,
+            RedisConnection::for_backend_waiting(backend, crate::REPLICA_ACK_TIMEOUT)?,
+            None,
+        )
     }
 
     /// [`RedisStore::for_backend`] with a simulated clock (tests only; see
@@ -79,7 +157,11 @@ impl RedisStore {
         backend: &Backend,
         clock: Clock,
     ) -> Result<RedisStore, StoreError> {
-        RedisStore::with_connection(RedisConnection::for_backend(backend)?, Some(clock))
+        RedisStore::with_connections(
+            RedisConnection::for_backend(backend)?,
+            RedisConnection::for_backend_waiting(backend, crate::REPLICA_ACK_TIMEOUT)?,
+            Some(clock),
+        )
     }
 
     /// What [`RedisStore::for_backend`] checks before it prepares a
@@ -121,11 +203,20 @@ impl RedisStore {
         tls: &RedisTls,
         simulated_clock: Option<Clock>,
     ) -> Result<RedisStore, StoreError> {
-        RedisStore::with_connection(RedisConnection::open(url, tls)?, simulated_clock)
+        RedisStore::with_connections(
+            RedisConnection::open(url, tls)?,
+            RedisConnection::open_waiting(url, tls, crate::REPLICA_ACK_TIMEOUT)?,
+            simulated_clock,
+        )
     }
 
-    fn with_connection(
+    /// `connection` for every call; `waiting_connection` for the batches
+    /// of bookings that end in `WAIT` (see `min_replicas_acked`), which
+    /// Redis may hold: a connection of their own, so that they hold up
+    /// nothing else.
+    fn with_connections(
         connection: RedisConnection,
+        waiting_connection: RedisConnection,
         simulated_clock: Option<Clock>,
     ) -> Result<RedisStore, StoreError> {
         let room_script = |body: &str| Script::new(&format!("{CLOCK}\n{PRELUDE}\n{body}"));
@@ -144,7 +235,33 @@ impl RedisStore {
             simulated_clock,
             buffer_scripts: crate::redis_buffer::BufferScripts::new(),
             enqueues: std::sync::OnceLock::new(),
+            replicas_acked: None,
+            waiting_connection,
         })
+    }
+
+    /// Bookings (`enqueue`) are acknowledged only once Redis's `WAIT`
+    /// reports them on `replicas` replicas (`store.min_replicas_acked`);
+    /// `None` acknowledges them once the primary has them. Set before the
+    /// first `enqueue`.
+    pub fn with_min_replicas_acked(mut self, replicas: Option<NonZeroU32>) -> RedisStore {
+        self.replicas_acked = replicas;
+        self
+    }
+
+    /// The primary's replication as it stands (see [`Replication`]).
+    pub async fn replication(&self) -> Result<Replication, StoreError> {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut self.connection.handle())
+            .await
+            .map_err(|error| self.connection.failed(error))?;
+        let min_replicas_to_write = self
+            .setting("min-replicas-to-write")
+            .await
+            .ok()
+            .and_then(|value| value.parse().ok());
+        Ok(Replication::from_info(&info, min_replicas_to_write))
     }
 
     /// Redis's persistence settings, `appendonly` and `appendfsync`: what
@@ -432,9 +549,54 @@ impl Store for RedisStore {
         self.marks.witness_ticket(&room.name, epoch, number);
     }
 
-    /// Reachable and writable: a replica (which answers `PING` but refuses
-    /// every write) is [`StoreError::ReadOnly`].
+    /// Reachable and writable: a replica (a primary demoted by a
+    /// failover answers `PING` but refuses every write) is
+    /// [`StoreError::NotPrimary`], so that a gateway or worker pointed at one
+    /// does not say it is ready.
     async fn ping(&self) -> Result<(), StoreError> {
         self.connection.check_writable().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRIMARY: &str = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\n\
+                           slave0:ip=127.0.0.1,port=7001,state=online,offset=42,lag=0\r\n";
+
+    fn one() -> NonZeroU32 {
+        NonZeroU32::MIN
+    }
+
+    #[test]
+    fn info_replication_gives_the_role_and_the_replicas() {
+        let replication = Replication::from_info(PRIMARY, Some(1));
+        assert_eq!(replication.role, "master");
+        assert_eq!(replication.connected_replicas, 1);
+        assert!(replication.warnings(one()).is_empty());
+    }
+
+    #[test]
+    fn too_few_replicas_a_replica_and_no_min_replicas_to_write_are_told() {
+        let two = NonZeroU32::new(2).unwrap();
+        let warnings = Replication::from_info(PRIMARY, None).warnings(two);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("1 replica(s) connected"),
+            "{warnings:?}"
+        );
+
+        let warnings = Replication::from_info(PRIMARY, Some(0)).warnings(one());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("min-replicas-to-write is 0"),
+            "{warnings:?}"
+        );
+
+        let replica = "role:slave\r\nmaster_host:127.0.0.1\r\nconnected_slaves:0\r\n";
+        let warnings = Replication::from_info(replica, Some(1)).warnings(one());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("READONLY"), "{warnings:?}");
     }
 }

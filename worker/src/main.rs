@@ -53,7 +53,7 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let store = match RedisStore::for_backend(&config.store.backend) {
-        Ok(store) => Arc::new(store),
+        Ok(store) => Arc::new(store.with_min_replicas_acked(config.store.min_replicas_acked)),
         Err(error) => {
             eprintln!("anteroom-worker: store: {error}");
             return ExitCode::FAILURE;
@@ -88,6 +88,9 @@ async fn main() -> ExitCode {
             );
         }
     }
+    if let Some(replicas) = config.store.min_replicas_acked {
+        tokio::spawn(check_replication(store.clone(), replicas));
+    }
     if config.buffers.is_empty() {
         tracing::info!("no [[buffer]] configured: nothing to drain; serving health and metrics");
     }
@@ -120,4 +123,29 @@ async fn main() -> ExitCode {
     let _ = admin_task.await;
     tracing::info!("anteroom worker stopped");
     ExitCode::SUCCESS
+}
+
+/// With `store.min_replicas_acked`, the deployment asked not to lose a
+/// booking to a failover: says so at startup when this worker's Redis is
+/// not the primary (its takes are refused, READONLY), or would go on taking
+/// writes cut off from its replicas (`min-replicas-to-write` 0: in a split
+/// brain this worker could deliver what the new primary's workers deliver
+/// too; the idempotency key makes that harmless, not free).
+async fn check_replication(store: Arc<RedisStore>, replicas: std::num::NonZeroU32) {
+    match store.replication().await {
+        Ok(replication) => {
+            for warning in replication.warnings(replicas) {
+                tracing::warn!(
+                    %warning,
+                    role = %replication.role,
+                    connected_replicas = replication.connected_replicas,
+                    min_replicas_acked = replicas.get(),
+                    "Redis's replication falls short of what bookings wait for"
+                );
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not read Redis's replication (INFO replication)");
+        }
+    }
 }

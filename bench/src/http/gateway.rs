@@ -57,6 +57,7 @@ pub fn rooms_config(
         store: Store {
             backend: StoreBackend::redis(redis_url),
             on_error: Some(OnError::Wait),
+            ..Store::default()
         },
         secrets: config_file::Secrets {
             cookie_keys: vec![secrets.cookie_key.clone()],

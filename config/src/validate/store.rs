@@ -1,5 +1,6 @@
 //! `[store]`: the backend, which Redis (one server by URL, Sentinel or
-//! Cluster) and the files TLS to Redis uses.
+//! Cluster), the files TLS to Redis uses, and how many replicas a booking
+//! waits for.
 //!
 //! The TLS files are read here (this crate is the one that reads files) and
 //! each certificate in them parsed, so that `--check` finds a missing file
@@ -7,6 +8,7 @@
 //! and whether Redis's certificate chains to the CA, are for the TLS
 //! library to tell at startup and at connect.
 
+use std::num::NonZeroU32;
 use std::path::Path;
 
 use rustls_pki_types::pem::PemObject;
@@ -36,7 +38,40 @@ pub(super) fn store(raw: RawStore, base: &Path) -> Result<StoreConfig> {
             ));
         }
     };
-    Ok(StoreConfig { backend, on_error })
+    let min_replicas_acked = min_replicas_acked(raw.min_replicas_acked, &backend)?;
+    Ok(StoreConfig {
+        backend,
+        on_error,
+        min_replicas_acked,
+    })
+}
+
+/// `min_replicas_acked`: in range, and only where there are replicas to
+/// wait for.
+fn min_replicas_acked(value: Option<u64>, backend: &Backend) -> Result<Option<NonZeroU32>> {
+    let key = "store.min_replicas_acked";
+    let value = defaults::MIN_REPLICAS_ACKED
+        .value(value)
+        .map_err(|problem| format!("{key}: {problem}"))?;
+    let Some(replicas) = u32::try_from(value).ok().and_then(NonZeroU32::new) else {
+        return Ok(None);
+    };
+    if *backend == Backend::Memory {
+        return Err(format!(
+            "{key}: {replicas} needs backend = \"redis\": the memory store has no replicas to \
+             wait for (leave it out, or set it to 0)"
+        ));
+    }
+    if matches!(backend, Backend::Cluster { .. }) {
+        // WAIT counts the writes of its own connection on one node; on a
+        // cluster it would have to go to each buffer's own shard, which
+        // the booking batches do not do yet.
+        return Err(format!(
+            "{key}: {replicas} is not supported with store.cluster_nodes yet (WAIT would \
+             have to reach each buffer's shard); use redis_url or sentinels, or set it to 0"
+        ));
+    }
+    Ok(Some(replicas))
 }
 
 /// The most sentinels or cluster nodes listed: a few are enough to find

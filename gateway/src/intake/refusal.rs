@@ -11,7 +11,8 @@ use crate::body::BodyError;
 
 use super::STORE_DOWN_RETRY_SECONDS;
 
-/// Why a write to a buffer was not stored. Every refusal stores nothing.
+/// Why a write to a buffer was not stored. Every refusal stores nothing,
+/// except [`IntakeRefusal::NotReplicated`]: the primary may have it.
 #[derive(Debug)]
 pub enum IntakeRefusal {
     /// `Content-Type` is not one the buffer takes.
@@ -25,6 +26,10 @@ pub enum IntakeRefusal {
     InvalidBody(BodyProblem),
     /// The store could not take it (or did not confirm it).
     StoreUnavailable,
+    /// Too few replicas have it (`store.min_replicas_acked`: `WAIT` fell
+    /// short), or Redis refused the write for want of replicas
+    /// (`NOREPLICAS`). Not acknowledged: a failover now could lose it.
+    NotReplicated,
     /// The key was used before for a different request.
     KeyReused,
     /// The buffer holds its most; `retry_seconds` is about how long its
@@ -49,6 +54,7 @@ impl IntakeRefusal {
             IntakeRefusal::Body(error) => error.reason(),
             IntakeRefusal::InvalidBody(_) => "invalid_body",
             IntakeRefusal::StoreUnavailable => "store_unavailable",
+            IntakeRefusal::NotReplicated => "not_replicated",
             IntakeRefusal::KeyReused => "key_reused",
             IntakeRefusal::Full { .. } => "full",
             IntakeRefusal::PassQuota { .. } => "pass_quota",
@@ -63,9 +69,9 @@ impl IntakeRefusal {
             IntakeRefusal::InvalidBody(_) | IntakeRefusal::KeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            IntakeRefusal::StoreUnavailable | IntakeRefusal::Full { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            IntakeRefusal::StoreUnavailable
+            | IntakeRefusal::NotReplicated
+            | IntakeRefusal::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
             // The visitor's own bound, as a rate limit is: not the site's
             // trouble, and over once their bookings go through.
             IntakeRefusal::PassQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -74,7 +80,9 @@ impl IntakeRefusal {
 
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            IntakeRefusal::StoreUnavailable => Some(STORE_DOWN_RETRY_SECONDS),
+            IntakeRefusal::StoreUnavailable | IntakeRefusal::NotReplicated => {
+                Some(STORE_DOWN_RETRY_SECONDS)
+            }
             IntakeRefusal::Full { retry_seconds }
             | IntakeRefusal::PassQuota { retry_seconds, .. } => Some(*retry_seconds),
             IntakeRefusal::Body(error) => error.retry_after(),
@@ -97,6 +105,16 @@ impl IntakeRefusal {
             IntakeRefusal::StoreUnavailable => {
                 "the booking could not be stored or confirmed; please try again shortly (with \
                  the same Idempotency-Key, a retry cannot book twice)"
+                    .into()
+            }
+            // Honest: the primary may have it, and may still apply it; the
+            // retry's answer is the one that counts (see README, "Replicas
+            // and failover").
+            IntakeRefusal::NotReplicated => {
+                "the booking was not stored safely: the store could not copy it to its replicas \
+                 in time, so it is not accepted; please send it again shortly with the same \
+                 Idempotency-Key (a retry cannot book twice, and its answer is the one that \
+                 counts)"
                     .into()
             }
             IntakeRefusal::KeyReused => {
@@ -130,5 +148,14 @@ mod tests {
         let message = refusal.message();
         assert!(message.contains("10 bookings waiting"), "{message}");
         assert!(message.contains("nothing was stored"), "{message}");
+    }
+
+    #[test]
+    fn a_booking_short_of_replicas_is_503_not_stored_with_retry_after() {
+        let refusal = IntakeRefusal::NotReplicated;
+        assert_eq!(refusal.code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refusal.retry_after(), Some(STORE_DOWN_RETRY_SECONDS));
+        assert_eq!(refusal.reason(), "not_replicated");
+        assert!(refusal.message().contains("not stored"));
     }
 }

@@ -29,6 +29,10 @@ for first = 7, #ARGV, 5 do
   end
   if known then
     if redis.call('HGET', receipt_key(known), 'fp') == fingerprint then
+      -- A write even here: the WAIT that follows this script (with
+      -- store.min_replicas_acked) then counts replicas that have everything
+      -- up to now, the first submission included, whoever sent it.
+      redis.call('HINCRBY', buffer_key, 'resubmitted', 1)
       results[#results + 1] = {1, known, 0, depth}
     else
       results[#results + 1] = {2, known, 0, depth}
