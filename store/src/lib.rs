@@ -209,7 +209,7 @@ pub enum StoreError {
     /// The store answers but cannot take writes: the server is a replica
     /// (`ROLE` says so; writes would get `READONLY`), e.g. an old master
     /// that came back as one after a failover.
-    #[error("store read-only: {server} is a {role}, not a master")]
+    #[error("store {server} is a read-only replica (ROLE says {role}), not the primary")]
     NotPrimary { server: String, role: String },
     /// Unreachable for a reason of ours (a batch whose call failed, a
     /// stopped task), told in words.

@@ -361,3 +361,83 @@ fn submission(key: &str) -> Submission {
         request: BOOKING.as_bytes().to_vec(),
     }
 }
+
+/// A split brain: the replica is promoted while the old primary, cut off
+/// from it, keeps running with a gateway and a worker of its own. The old
+/// primary has no replica left, so nothing is acknowledged there (`503`,
+/// "not stored"), though its worker may still deliver what reached it; the
+/// new side acknowledges as usual. After the old primary rejoins as a
+/// replica, every booking answered `202` on either side, and every refused
+/// one sent again, is applied exactly once in effect (the site honours the
+/// scoped `Idempotency-Key`).
+#[tokio::test]
+async fn a_split_brain_acknowledges_nothing_on_the_cut_off_primary() {
+    let mut old = RedisServer::start_durable().await;
+    let mut link = TcpProxy::start(([127, 0, 0, 1], old.port).into()).await;
+    let mut new = RedisServer::start_replica_of_port(link.port).await;
+    let origin = origin().await;
+    let old_side = acked_by_one(&origin, &old).start().await;
+    let visitor = inside(&old_side).await;
+    for n in 0..5 {
+        receipt_of(post(&visitor, format!("before{n}")).await).await;
+    }
+
+    // The split: the link goes, the replica is promoted and gets a replica
+    // of its own; the old side keeps its gateway and starts a worker.
+    link.close();
+    new.promote().await;
+    let _new_replica = RedisServer::start_replica_of(&new).await;
+    let new_side_builder = acked_by_one(&origin, &new);
+    let config = new_side_builder
+        .config_file()
+        .validate()
+        .expect("a valid config");
+    let new_side = new_side_builder.start().await;
+    let stop = anteroom_gateway::Shutdown::new();
+    let old_worker = anteroom_worker::Drainer::new(
+        &config,
+        Arc::new(RedisStore::new(&old.url()).expect("store")),
+    )
+    .await
+    .expect("a drainer");
+    let old_draining = tokio::spawn(old_worker.run(stop.clone(), Duration::from_secs(2)));
+
+    let refused: Vec<String> = (0..5).map(|n| format!("old-side{n}")).collect();
+    for key in &refused {
+        assert_not_stored(post(&visitor, key).await).await;
+    }
+    let elsewhere = inside(&new_side).await;
+    for n in 0..5 {
+        receipt_of(post(&elsewhere, format!("new-side{n}")).await).await;
+    }
+
+    // Healed: the old primary rejoins as a replica of the new one (what it
+    // alone held is gone), and the refused bookings are sent again, to
+    // the new side.
+    stop.begin();
+    old_draining.await.expect("the old worker stops");
+    old.demote_to(&new).await;
+    let visitor = visitor.with_base(&new_side.url(""));
+    for key in &refused {
+        receipt_of(post(&visitor, key).await).await;
+    }
+    let new_worker = anteroom_worker::Drainer::new(
+        &config,
+        Arc::new(RedisStore::new(&new.url()).expect("store")),
+    )
+    .await
+    .expect("a drainer");
+    let stop = anteroom_gateway::Shutdown::new();
+    let draining = tokio::spawn(new_worker.run(stop.clone(), Duration::from_secs(2)));
+    eventually("the new side applies every booking it accepted", || async {
+        buffer_figures(&new_side).await["done"] == 15
+    })
+    .await;
+    assert_eq!(
+        origin.stats().await["bookings"],
+        15,
+        "5 before the split, 5 on the new side, the 5 refused and sent again: each once"
+    );
+    stop.begin();
+    draining.await.expect("the drain stops");
+}
