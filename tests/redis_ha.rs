@@ -312,6 +312,8 @@ fn replica_args(port: u16, primary_port: u16, dir: &Path) -> Vec<String> {
 /// A Redis Cluster of three primaries (no replicas), all slots assigned.
 pub struct RedisCluster {
     pub nodes: Vec<RedisProcess>,
+    /// Each node's command line, to start it again.
+    args: Vec<Vec<String>>,
     dir: PathBuf,
 }
 
@@ -327,6 +329,7 @@ impl RedisCluster {
     pub async fn start() -> RedisCluster {
         let dir = temp_dir("cluster");
         let mut nodes = Vec::new();
+        let mut all_args = Vec::new();
         for _ in 0..3 {
             let port = free_port();
             let mut args = server_args(port, &dir);
@@ -339,6 +342,7 @@ impl RedisCluster {
                 "2000".to_owned(),
             ]);
             nodes.push(RedisProcess::start(port, &dir, &args).await);
+            all_args.push(args);
         }
         let addresses: Vec<String> = nodes
             .iter()
@@ -348,7 +352,11 @@ impl RedisCluster {
         create.extend(addresses.iter().map(String::as_str));
         create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
         let output = cli(nodes[0].port, &create).await;
-        let cluster = RedisCluster { nodes, dir };
+        let cluster = RedisCluster {
+            nodes,
+            args: all_args,
+            dir,
+        };
         for node in &cluster.nodes {
             let port = node.port;
             within(
@@ -363,6 +371,41 @@ impl RedisCluster {
             .await;
         }
         cluster
+    }
+
+    /// `kill -9` node `index` (its data is gone: the nodes keep nothing
+    /// on disk but the cluster's configuration).
+    pub fn kill(&mut self, index: usize) {
+        self.nodes[index].kill();
+    }
+
+    /// Starts node `index` again on its port, empty, with its cluster
+    /// configuration: it takes back its slots, and the cluster is whole
+    /// again (`cluster_state:ok` on every node).
+    pub async fn restart(&mut self, index: usize) {
+        let port = self.nodes[index].port;
+        self.nodes[index] = RedisProcess::start(port, &self.dir, &self.args[index]).await;
+        for node in &self.nodes {
+            let port = node.port;
+            within(
+                "the cluster is whole again",
+                Duration::from_secs(30),
+                || async move {
+                    info_field_of(&cli(port, &["CLUSTER", "INFO"]).await, "cluster_state")
+                        .as_deref()
+                        == Some("ok")
+                },
+            )
+            .await;
+        }
+    }
+
+    /// The index of the node listening on `port`.
+    pub fn index_of(&self, port: u16) -> usize {
+        self.nodes
+            .iter()
+            .position(|node| node.port == port)
+            .unwrap_or_else(|| panic!("no node on port {port}"))
     }
 
     /// `host:port` of each node, for `store.cluster_nodes`.

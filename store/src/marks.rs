@@ -127,20 +127,27 @@ impl Marks {
         });
     }
 
-    /// The room scripts' marks argument: `epoch generation issued admitted
-    /// floor`, or empty when nothing has been seen of the room.
-    pub(crate) fn argument(&self, room: &RoomParams) -> String {
+    /// The room scripts' marks arguments: epoch, generation, issued,
+    /// admitted, floor; an empty epoch (and zeros) when nothing has been
+    /// seen of the room. Separate arguments, so that the scripts read them
+    /// without parsing.
+    pub(crate) fn arguments(&self, room: &RoomParams) -> [String; 5] {
         let arrival_ms = room.arrival.as_millis() as Millis;
         self.with(|rooms| match rooms.get(&room.name) {
-            Some(seen) => format!(
-                "{} {} {} {} {}",
-                seen.epoch,
-                seen.generation,
-                seen.issued,
-                seen.admitted,
-                seen.floor(arrival_ms).min(seen.admitted)
-            ),
-            None => String::new(),
+            Some(seen) => [
+                seen.epoch.to_string(),
+                seen.generation.to_string(),
+                seen.issued.to_string(),
+                seen.admitted.to_string(),
+                seen.floor(arrival_ms).min(seen.admitted).to_string(),
+            ],
+            None => [
+                String::new(),
+                "0".into(),
+                "0".into(),
+                "0".into(),
+                "0".into(),
+            ],
         })
     }
 }
@@ -173,7 +180,7 @@ mod tests {
 
     #[test]
     fn nothing_seen_sends_nothing() {
-        assert_eq!(Marks::default().argument(&room()), "");
+        assert_eq!(Marks::default().arguments(&room())[0], "");
     }
 
     #[test]
@@ -186,9 +193,9 @@ mod tests {
         // A ticket of another epoch says nothing about this one.
         marks.witness_ticket("main", 8, 1_000);
         marks.witness_admitted("main", 7, 25);
-        assert_eq!(marks.argument(&room()), "7 0 55 25 20");
+        assert_eq!(marks.arguments(&room()).join(" "), "7 0 55 25 20");
         marks.observe(&room(), &snapshot(9, 3, 1, 2_000));
-        assert_eq!(marks.argument(&room()), "9 0 3 1 1");
+        assert_eq!(marks.arguments(&room()).join(" "), "9 0 3 1 1");
     }
 
     #[test]
@@ -198,6 +205,6 @@ mod tests {
         for second in 0..120u64 {
             marks.observe(&room(), &snapshot(1, 500, second, second * 1_000));
         }
-        assert_eq!(marks.argument(&room()), "1 0 500 119 89");
+        assert_eq!(marks.arguments(&room()).join(" "), "1 0 500 119 89");
     }
 }

@@ -310,8 +310,10 @@ impl RedisStore {
             .arg(room.admit_per_minute)
             .arg(room.inside_ttl.as_millis() as u64)
             .arg(room.arrival.as_millis() as u64)
-            .arg(new_epoch())
-            .arg(self.marks.argument(room));
+            .arg(new_epoch());
+        for mark in self.marks.arguments(room) {
+            invocation.arg(mark);
+        }
         invocation
     }
 

@@ -196,3 +196,50 @@ async fn the_room_scripts_run_on_a_cluster_connection() {
     }
     assert!(claimed, "the second is let in once the first left");
 }
+
+/// The fault suite on a cluster: the node that holds a room is killed and
+/// comes back empty (the nodes keep nothing on disk) while a crowd of 40
+/// visitors with their own cookies goes through two gateways. The
+/// gateways' marks carry the line on (see "When the store forgets"), so
+/// the crowd's checks hold: never more inside than the capacity, no ticket
+/// held twice, no place lost, nobody passed by a later arrival, everyone in
+/// without help. The cluster is this test's own, since it kills a node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_through_the_loss_of_the_node_holding_its_room() {
+    use anteroom_tests::{Crowd, CrowdOptions};
+    const CAPACITY: u32 = 5;
+    let mut cluster = RedisCluster::start().await;
+    let origin = upstream().await;
+    let spec = || room("vaccini").capacity(CAPACITY).admit_per_minute(1200);
+    let a = gateway(&origin)
+        .room(spec())
+        .cluster(&cluster)
+        .start()
+        .await;
+    let b = gateway(&origin)
+        .room(spec())
+        .cluster(&cluster)
+        .start()
+        .await;
+    let holder = cluster.index_of(cluster.owner_of("anteroom:{vaccini}").await);
+    let crowd = Crowd::start(CrowdOptions {
+        gateways: vec![a.url(""), b.url("")],
+        room: "vaccini".into(),
+        path: "/echo/vaccini".into(),
+        visitors: 40,
+        arrive_every: Duration::from_millis(50),
+        stay: Duration::from_millis(400),
+        give_up_after: Duration::from_secs(90),
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    crowd.fault();
+    cluster.kill(holder);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.restart(holder).await;
+    let report = crowd.finish().await;
+    eprintln!(
+        "admissions resumed {:?} after the fault",
+        report.resumed_after()
+    );
+    report.assert_fair(CAPACITY as usize);
+}

@@ -1,22 +1,22 @@
--- A ticket holder comes back. ARGV[8]: epoch of the ticket, ARGV[9]: ticket,
--- ARGV[10]: pass id (derived from the ticket by the gateway, so every claim
+-- A ticket holder comes back. ARGV[12]: epoch of the ticket, ARGV[13]: ticket,
+-- ARGV[14]: pass id (derived from the ticket by the gateway, so every claim
 -- of one ticket offers the same id). Returns 1 admitted, 0 not yet, -1 spent.
-if epoch ~= ARGV[8] then return -1 end
-local ticket = tonumber(ARGV[9])
-if redis.call('ZREM', pending_key, ARGV[9]) == 1 then
-  redis.call('ZADD', inside_key, now, ARGV[10])
+if epoch ~= ARGV[12] then return -1 end
+local ticket = tonumber(ARGV[13])
+if redis.call('ZREM', pending_key, ARGV[13]) == 1 then
+  redis.call('ZADD', inside_key, now, ARGV[14])
   return 1
 end
 -- Claimed already with this very pass (a reply lost to a timeout, or a
 -- status poll racing a page load): the same answer again.
-if redis.call('ZSCORE', inside_key, ARGV[10]) then return 1 end
+if redis.call('ZSCORE', inside_key, ARGV[14]) then return 1 end
 if ticket > admitted then return 0 end
 -- Let in before a loss or a rollback that took its pending entry: still
 -- good until amnesty_until, when there is a slot (the next that frees
 -- otherwise: the holder stays first in line).
 if ticket > amnesty_from and ticket <= amnesty_to and now <= amnesty_until then
   if free_slots() > 0 then
-    redis.call('ZADD', inside_key, now, ARGV[10])
+    redis.call('ZADD', inside_key, now, ARGV[14])
     return 1
   end
   return 0

@@ -7,8 +7,9 @@
 --       arrivals hash (ticket % RECENT_ARRIVALS -> pass id: a ring),
 --       void zset (tickets whose arrival never reached a visitor)
 -- ARGV: simulated clock ('' for Redis's), capacity, admit_per_minute,
---       inside_ttl_ms, arrival_ms, new_epoch, the caller's marks ('' or
---       "epoch generation issued admitted floor", see `marks.rs`), ...
+--       inside_ttl_ms, arrival_ms, new_epoch, then the caller's marks (see
+--       `marks.rs`): epoch ('' when it has seen nothing of the room),
+--       generation, issued, admitted, floor; the script's own from 12.
 local room_key, inside_key, pending_key, arrivals_key, void_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = store_now(ARGV[1])
@@ -54,14 +55,10 @@ local amnesty_until = tonumber(fields[15]) or 0
 -- counters of one epoch, read from every reply and every ticket it checked.
 local seen = nil
 if ARGV[7] ~= '' then
-  local words = {}
-  for word in string.gmatch(ARGV[7], '%d+') do words[#words + 1] = word end
-  if #words == 5 then
-    -- The epoch stays text, as it is stored (a 53-bit number would not
-    -- survive tostring).
-    seen = {epoch = words[1], generation = tonumber(words[2]), issued = tonumber(words[3]),
-      admitted = tonumber(words[4]), floor = tonumber(words[5])}
-  end
+  -- The epoch stays text, as it is stored (a 53-bit number would not
+  -- survive tostring).
+  seen = {epoch = ARGV[7], generation = tonumber(ARGV[8]), issued = tonumber(ARGV[9]),
+    admitted = tonumber(ARGV[10]), floor = tonumber(ARGV[11])}
 end
 
 -- The line's counters came back older than a gateway has seen them: keep
