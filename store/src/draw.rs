@@ -130,6 +130,20 @@ pub struct Draw {
 
 /// Ticket `ticket`'s place (`1..=P`) in the draw of `seed` over `P =
 /// pre_queue` tickets.
+///
+/// ```
+/// use anteroom_store::draw::{self, Seed};
+///
+/// // Seed C of docs/draw.md's test vectors.
+/// let seed = Seed::from_hex("4cbc371f3c7cfe8933f2d55c80778d1a84f359df137b0092b5c43513fe606196")?;
+/// assert_eq!(
+///     seed.commitment().to_hex(),
+///     "17e534be40f2db353188d8b8178bce2de86e6d1ed81e648d442102be88cd5952"
+/// );
+/// assert_eq!(draw::place(&seed, 10_000, 9_999)?, 9_171);
+/// assert_eq!(draw::ticket_at(&seed, 10_000, 9_171)?, 9_999);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn place(seed: &Seed, pre_queue: u64, ticket: u64) -> Result<u64, DrawError> {
     Draw::new(seed, pre_queue).place(ticket)
 }

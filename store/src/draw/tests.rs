@@ -413,6 +413,18 @@ proptest! {
     }
 
     #[test]
+    fn any_text_is_a_seed_only_if_it_is_64_lowercase_hex_digits(text in "\\PC{0,70}|[0-9a-f]{64}|[0-9a-fA-F]{64}") {
+        let is_hex = text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        match Seed::from_hex(&text) {
+            Ok(seed) => {
+                prop_assert!(is_hex);
+                prop_assert_eq!(seed.to_hex(), text);
+            }
+            Err(_) => prop_assert!(!is_hex),
+        }
+    }
+
+    #[test]
     fn seed_hex_round_trips(seed in any::<[u8; 32]>()) {
         let seed = Seed::from_bytes(seed);
         prop_assert_eq!(Seed::from_hex(&seed.to_hex()), Ok(seed.clone()));
