@@ -45,7 +45,7 @@
 //! Rackoff); more rounds close the distance to a random permutation further
 //! on small domains (Patarin). Nobody sees a single value before the seed
 //! is revealed, so the bar is "no pattern", not resistance to chosen
-//! queries; 8 rounds is twice the proven minimum for 16 HMAC calls per step.
+//! queries; 8 rounds is twice the proven minimum, at 8 HMAC calls a pass.
 //!
 //! **Why cycle-walking always ends, and quickly.** `E` is a permutation of
 //! the domain, so the sequence `x, E(x), E(E(x)), …` runs around the cycle
