@@ -2,7 +2,8 @@
 //!
 //! `origin` runs the simulated booking site; `surge` sends an opening-day
 //! crowd at a site; `lazio` replays one surge without and with anteroom;
-//! `http` measures the gateway's hot paths against nginx.
+//! `http` measures the gateway's hot paths against nginx; `verify-draw`
+//! recomputes a room's draw from its public JSON.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ enum Command {
     Lazio(Box<anteroom_bench::lazio::LazioArgs>),
     /// Measure the gateway's hot paths against nginx, in one run.
     Http(anteroom_bench::http::HttpArgs),
+    /// Recompute a room's draw from its public JSON: check the seed against
+    /// the commitment and print each pre-queue ticket's place (or one).
+    VerifyDraw(anteroom_bench::verify_draw::VerifyDrawArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +93,7 @@ async fn main() -> ExitCode {
         Some(Command::Surge(args)) => anteroom_bench::surge::command::command(*args).await,
         Some(Command::Lazio(args)) => anteroom_bench::lazio::command(*args).await,
         Some(Command::Http(args)) => anteroom_bench::http::run(args).await,
+        Some(Command::VerifyDraw(args)) => anteroom_bench::verify_draw::command(args).await,
         None => {
             eprintln!("anteroom-bench: say what to run, e.g. `anteroom-bench origin` (see --help)");
             ExitCode::from(2)

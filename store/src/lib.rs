@@ -24,6 +24,7 @@
 pub mod admission;
 pub mod buffer;
 mod clock;
+pub mod draw;
 mod marks;
 mod memory;
 mod memory_buffer;
