@@ -271,6 +271,23 @@ impl GatewayHandle {
     }
 
     /// A new visitor: a browser-like client with its own cookie jar.
+    /// A new visitor who asks for `path` until they hold a place in
+    /// `room`'s line (a store settling after a loss or a rollback hands out
+    /// no number for a few seconds), asserting each time that they are not
+    /// let in: the room is full.
+    pub async fn newcomer_in_line(&self, room: &str, path: &str) -> Visitor {
+        let newcomer = self.visitor();
+        eventually("a newcomer gets a place", || async {
+            assert!(
+                !crate::reached_origin(newcomer.get(path).await).await,
+                "the room is full: a newcomer waits"
+            );
+            newcomer.position(room).await.is_some()
+        })
+        .await;
+        newcomer
+    }
+
     pub fn visitor(&self) -> Visitor {
         Visitor::new(&format!("http://{}", self.addr))
     }

@@ -270,27 +270,10 @@ impl RedisServer {
     /// `PTTL`, …) on its own connection, to look at a key a test cares
     /// about.
     pub async fn integer(&self, command: &[&str]) -> i64 {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let mut request = format!("*{}\r\n", command.len());
-        for part in command {
-            request.push_str(&format!("${}\r\n{part}\r\n", part.len()));
-        }
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .expect("connect to redis");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("send the command");
-        let mut reply = String::new();
-        BufReader::new(stream)
-            .read_line(&mut reply)
-            .await
-            .expect("the reply");
+        let reply = self.text(command).await;
         reply
-            .strip_prefix(':')
-            .and_then(|number| number.trim_end().parse().ok())
-            .unwrap_or_else(|| panic!("{command:?}: not an integer reply: {reply:?}"))
+            .parse()
+            .unwrap_or_else(|_| panic!("{command:?}: not an integer reply: {reply:?}"))
     }
 
     async fn ping(&self) -> bool {

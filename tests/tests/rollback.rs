@@ -74,12 +74,7 @@ async fn counters_gone_back_hand_out_no_number_twice_and_keep_capacity_and_order
 
     redis.restart().await;
     eventually("ready again", || async { gw.readiness().await == 200 }).await;
-    let newcomer = gw.visitor();
-    eventually("a newcomer gets a place", || async {
-        assert!(!reached_origin(newcomer.get(ROOM).await).await);
-        newcomer.position("vaccini").await.is_some()
-    })
-    .await;
+    let newcomer = gw.newcomer_in_line("vaccini", ROOM).await;
     // Every place is held once, in the order people came: the newcomer's
     // number is none of theirs, and behind them all.
     let mut positions = Vec::new();
@@ -141,12 +136,7 @@ async fn an_arrival_without_a_reply_leaves_no_ghost_ticket() {
     eventually("ready again", || async { gw.readiness().await == 200 }).await;
     gw.settle().await;
 
-    let next = gw.visitor();
-    eventually("a newcomer gets a place", || async {
-        assert!(!reached_origin(next.get(ROOM).await).await);
-        next.position("vaccini").await.is_some()
-    })
-    .await;
+    let next = gw.newcomer_in_line("vaccini", ROOM).await;
     inside.leave("vaccini").await;
     // The ghost's number comes first in line but is passed over: the next
     // real visitor goes in now, not when the ghost's arrival time runs out.

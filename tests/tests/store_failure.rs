@@ -101,12 +101,7 @@ async fn on_error_admit_lets_visitors_through_and_recovers() {
     // the line on as it saw it. The room counts again: the visitor inside
     // is reported again, so a newcomer waits (once the store has settled,
     // with a place behind the ticket held from before).
-    let newcomer = gw.visitor();
-    eventually("a newcomer gets a place", || async {
-        assert!(!reached_origin(newcomer.get(ROOM).await).await, "room full");
-        newcomer.position("vaccini").await.is_some()
-    })
-    .await;
+    let newcomer = gw.newcomer_in_line("vaccini", ROOM).await;
     assert_eq!(newcomer.position("vaccini").await, Some(2));
     inside.leave("vaccini").await;
     eventually("the visitor waiting from before goes in first", || async {
@@ -164,12 +159,7 @@ async fn visitors_inside_before_a_redis_wipe_still_count() {
     assert!(reached_origin(inside.get(ROOM).await).await);
     // ...so a newcomer waits instead of making two inside a room of one
     // (once the store has settled: no number is handed out before).
-    let newcomer = gw.visitor();
-    eventually("a newcomer gets a place", || async {
-        assert!(!reached_origin(newcomer.get(ROOM).await).await, "room full");
-        newcomer.position("vaccini").await.is_some()
-    })
-    .await;
+    let newcomer = gw.newcomer_in_line("vaccini", ROOM).await;
     assert_eq!(newcomer.status("vaccini").await["position"], 1);
 }
 
@@ -199,12 +189,7 @@ async fn a_restart_without_persistence_keeps_the_line() {
 
     redis.restart().await; // empty
     eventually("ready again", || async { gw.readiness().await == 200 }).await;
-    let newcomer = gw.visitor();
-    eventually("a newcomer gets a place", || async {
-        assert!(!reached_origin(newcomer.get(ROOM).await).await);
-        newcomer.position("vaccini").await.is_some()
-    })
-    .await;
+    let newcomer = gw.newcomer_in_line("vaccini", ROOM).await;
     assert_eq!(
         newcomer.position("vaccini").await,
         Some(6),
