@@ -14,7 +14,9 @@ if ticket > admitted then return 0 end
 -- Let in before a loss or a rollback that took its pending entry: still
 -- good until amnesty_until, when there is a slot (the next that frees
 -- otherwise: the holder stays first in line).
-if ticket > amnesty_from and ticket <= amnesty_to and now <= amnesty_until then
+local amnesty = redis.call('HMGET', room_key, 'amnesty_from', 'amnesty_to', 'amnesty_until')
+if ticket > (tonumber(amnesty[1]) or 0) and ticket <= (tonumber(amnesty[2]) or 0)
+  and now <= (tonumber(amnesty[3]) or 0) then
   if free_slots() > 0 then
     redis.call('ZADD', inside_key, now, ARGV[14])
     return 1

@@ -31,7 +31,7 @@ local SETTLE_MS = 3000
 local RECENT_ARRIVALS = 4096
 local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at',
   'set_capacity', 'set_rate', 'set_state', 'sessions_expired', 'no_shows',
-  'generation', 'settle_until', 'amnesty_from', 'amnesty_to', 'amnesty_until')
+  'generation', 'settle_until')
 -- Ever expired in this epoch: idle sessions, and admitted tickets whose
 -- holders did not show up.
 local sessions_expired = tonumber(fields[9]) or 0
@@ -45,53 +45,32 @@ local burst = UNIT + rate * 1000
 -- every pass they know to be inside.
 local generation = tonumber(fields[11]) or 0
 local settle_until = tonumber(fields[12]) or 0
--- Tickets let in before a loss or a rollback whose pending entries it
--- took: their holders may still claim them until amnesty_until.
-local amnesty_from = tonumber(fields[13]) or 0
-local amnesty_to = tonumber(fields[14]) or 0
-local amnesty_until = tonumber(fields[15]) or 0
 
 -- What the calling gateway has seen of this room (its marks): the highest
 -- counters of one epoch, read from every reply and every ticket it checked.
-local seen = nil
-if ARGV[7] ~= '' then
-  -- The epoch stays text, as it is stored (a 53-bit number would not
-  -- survive tostring).
-  seen = {epoch = ARGV[7], generation = tonumber(ARGV[8]), issued = tonumber(ARGV[9]),
-    admitted = tonumber(ARGV[10]), floor = tonumber(ARGV[11])}
-end
+-- The epoch stays text, as it is stored (a 53-bit number would not survive
+-- tostring); '' when the gateway has seen nothing of the room. Plain locals,
+-- not a table: this runs on every call.
+local seen_epoch = ARGV[7]
+local seen_issued = tonumber(ARGV[9]) or 0
+local seen_admitted = tonumber(ARGV[10]) or 0
 
--- The line's counters came back older than a gateway has seen them: keep
--- the higher ones, let the holders of tickets admitted in between claim
--- them, and settle before anyone else is let in or given a ticket.
-local function found_older(store_admitted)
-  if seen.admitted > store_admitted then
-    if now <= amnesty_until then
-      amnesty_from = math.min(amnesty_from, store_admitted)
-      amnesty_to = math.max(amnesty_to, seen.admitted)
-    else
-      amnesty_from, amnesty_to = store_admitted, seen.admitted
-    end
-    amnesty_until = now + SETTLE_MS + arrival
-  end
-  generation = math.max(generation, seen.generation) + 1
-  settle_until = now + SETTLE_MS
-  redis.call('HSET', room_key, 'generation', generation, 'settle_until', settle_until,
-    'amnesty_from', amnesty_from, 'amnesty_to', amnesty_to, 'amnesty_until', amnesty_until)
-end
-
+-- Set when the counters came back older than the caller has seen them:
+-- the store's own `admitted` then (tickets above it were let in and lost
+-- their pending entries).
+local older_from = nil
 local epoch, issued, admitted, tokens, tokens_at
-if not fields[1] and seen then
+if not fields[1] and seen_epoch ~= '' then
   -- The room's state was lost (a restart without persistence, a flush) and
   -- this gateway knows the line: carry it on where the gateway saw it, so
   -- that every ticket keeps its place, rather than void them all.
-  epoch = seen.epoch
-  issued, admitted, tokens, tokens_at = seen.issued, seen.admitted, 0, now
+  epoch = seen_epoch
+  issued, admitted, tokens, tokens_at = seen_issued, seen_admitted, 0, now
   redis.call('DEL', inside_key, pending_key, arrivals_key, void_key)
   redis.call('HSET', room_key, 'epoch', epoch, 'issued', issued, 'admitted', admitted,
     'sessions_expired', 0, 'no_shows', 0)
   sessions_expired, no_shows = 0, 0
-  found_older(seen.floor)
+  older_from = 0
 elseif not fields[1] then
   -- A room seen for the first time, or whose state was lost with no
   -- gateway to remember it: start a new epoch so that tickets of the old
@@ -108,18 +87,41 @@ else
   admitted = tonumber(fields[3]) or 0
   tokens = tonumber(fields[4]) or burst
   tokens_at = tonumber(fields[5]) or now
-  if seen and epoch == seen.epoch
-    and (issued < seen.issued or admitted < seen.admitted) then
+  if epoch == seen_epoch and (issued < seen_issued or admitted < seen_admitted) then
     -- Rolled back within the epoch (an older snapshot, a lagging replica
     -- promoted): never believe the lower counters, or a number would be
     -- handed out twice and the room filled past capacity.
-    local store_admitted = admitted
-    issued = math.max(issued, seen.issued)
-    admitted = math.max(admitted, seen.admitted)
+    older_from = admitted
+    issued = math.max(issued, seen_issued)
+    admitted = math.max(admitted, seen_admitted)
     redis.call('HSET', room_key, 'issued', issued, 'admitted', admitted)
-    -- Tickets let in longer than an arrival time ago are no-shows anyway.
-    found_older(math.max(store_admitted, seen.floor))
   end
+end
+
+if older_from then
+  -- The line's counters came back older than a gateway has seen them:
+  -- keep the higher ones (above), let the holders of tickets admitted in
+  -- between claim them (amnesty, claim.lua), and settle before anyone else
+  -- is let in or given a ticket. Tickets let in longer than an arrival
+  -- time ago (before the caller's floor) are no-shows anyway.
+  local from = math.max(older_from, tonumber(ARGV[11]) or 0)
+  local amnesty = redis.call('HMGET', room_key, 'amnesty_from', 'amnesty_to', 'amnesty_until')
+  local amnesty_from = tonumber(amnesty[1]) or 0
+  local amnesty_to = tonumber(amnesty[2]) or 0
+  local amnesty_until = tonumber(amnesty[3]) or 0
+  if seen_admitted > from then
+    if now <= amnesty_until then
+      amnesty_from = math.min(amnesty_from, from)
+      amnesty_to = math.max(amnesty_to, seen_admitted)
+    else
+      amnesty_from, amnesty_to = from, seen_admitted
+    end
+    amnesty_until = now + SETTLE_MS + arrival
+  end
+  generation = math.max(generation, tonumber(ARGV[8]) or 0) + 1
+  settle_until = now + SETTLE_MS
+  redis.call('HSET', room_key, 'generation', generation, 'settle_until', settle_until,
+    'amnesty_from', amnesty_from, 'amnesty_to', amnesty_to, 'amnesty_until', amnesty_until)
 end
 local settling = now < settle_until
 
