@@ -17,6 +17,9 @@ use crate::clock::StoreClock;
 use crate::health::StoreHealth;
 use crate::token::{Pass, Ticket};
 
+mod kept;
+use kept::Kept;
+
 /// How often each gateway steps each room: admits the next tickets and
 /// refreshes its cached figures. The cost budget asks for at least every
 /// 250 ms; 100 ms keeps admissions smooth and costs 10 store calls per
@@ -103,10 +106,10 @@ pub struct RoomRuntime {
     /// the next step that succeeds, so that their slots go to the next in
     /// line then, not a whole session later. Bounded by
     /// [`MAX_UNDELIVERED_LEAVES`].
-    undelivered_leaves: DashSet<String>,
+    undelivered_leaves: Kept,
     /// Arrivals whose store call failed (it may have run): voided after the
     /// next step that succeeds. Bounded by [`MAX_UNDELIVERED_VOIDS`].
-    undelivered_voids: DashSet<String>,
+    undelivered_voids: Kept,
     /// Passes seen inside within the session length, pass id → last
     /// activity: reported again, all of them, when the store's generation
     /// changes. Bounded by [`MAX_KNOWN_INSIDE`].
@@ -136,8 +139,8 @@ impl RoomRuntime {
             activity: DashMap::new(),
             revoked: DashMap::new(),
             spent: DashSet::new(),
-            undelivered_leaves: DashSet::new(),
-            undelivered_voids: DashSet::new(),
+            undelivered_leaves: Kept::new(MAX_UNDELIVERED_LEAVES),
+            undelivered_voids: Kept::new(MAX_UNDELIVERED_VOIDS),
             known_inside: DashMap::new(),
         }
     }
@@ -278,9 +281,7 @@ impl RoomRuntime {
     /// Beyond [`MAX_UNDELIVERED_LEAVES`] a leave is not kept: its slot frees
     /// itself when the session times out, as before.
     pub fn defer_leave(&self, pass_id: &str) {
-        if self.undelivered_leaves.len() < MAX_UNDELIVERED_LEAVES {
-            self.undelivered_leaves.insert(pass_id.to_owned());
-        }
+        self.undelivered_leaves.keep(pass_id);
     }
 
     /// Keeps an arrival whose store call failed, to void once the store
@@ -288,9 +289,7 @@ impl RoomRuntime {
     /// number then holds a slot as a no-show for `arrival_seconds`, as
     /// before.
     pub fn defer_void(&self, pass_id: &str) {
-        if self.undelivered_voids.len() < MAX_UNDELIVERED_VOIDS {
-            self.undelivered_voids.insert(pass_id.to_owned());
-        }
+        self.undelivered_voids.keep(pass_id);
     }
 
     /// Every pass seen inside within the session goes into the next
@@ -325,24 +324,6 @@ impl RoomRuntime {
                 self.know_inside(pass_id, *at);
             }
         }
-    }
-
-    fn take_undelivered_voids(&self) -> Vec<String> {
-        let mut voids = Vec::with_capacity(self.undelivered_voids.len());
-        self.undelivered_voids.retain(|pass_id| {
-            voids.push(pass_id.clone());
-            false
-        });
-        voids
-    }
-
-    fn take_undelivered_leaves(&self) -> Vec<String> {
-        let mut leaves = Vec::with_capacity(self.undelivered_leaves.len());
-        self.undelivered_leaves.retain(|pass_id| {
-            leaves.push(pass_id.clone());
-            false
-        });
-        leaves
     }
 
     pub fn is_revoked(&self, pass_id: &str) -> bool {
@@ -432,8 +413,7 @@ pub async fn tend(
                 clock.learn(sent, clock.local().now(), snapshot.taken_at);
                 health.succeeded();
                 room.observe_step(snapshot);
-                deliver_leaves(&room, store.as_ref(), &health).await;
-                deliver_voids(&room, store.as_ref(), &health).await;
+                deliver_kept(&room, store.as_ref(), &health).await;
             }
             Err(error) => {
                 health.failed(&error);
@@ -446,49 +426,25 @@ pub async fn tend(
     flush_activity(&room, store.as_ref(), &health, clock.now()).await;
 }
 
-/// Delivers the leaves kept during an outage (the store answers again:
-/// the step just succeeded); one that fails again is kept for the next.
-async fn deliver_leaves(room: &RoomRuntime, store: &dyn Store, health: &StoreHealth) {
-    if room.undelivered_leaves.is_empty() {
-        return;
-    }
-    let mut leaves = room.take_undelivered_leaves().into_iter();
-    while let Some(pass_id) = leaves.next() {
-        if let Err(error) = store.leave(&room.params, &pass_id).await {
-            health.failed(&error);
-            room.defer_leave(&pass_id);
-            for rest in leaves {
-                room.defer_leave(&rest);
-            }
-            return;
-        }
-    }
-}
-
-/// Voids the arrivals whose calls failed during an outage (the store
-/// answers again: the step just succeeded); one that fails again is kept
-/// for the next.
-async fn deliver_voids(room: &RoomRuntime, store: &dyn Store, health: &StoreHealth) {
-    if room.undelivered_voids.is_empty() {
-        return;
-    }
-    let mut voids = room.take_undelivered_voids().into_iter();
-    while let Some(pass_id) = voids.next() {
-        match store.void_arrival(&room.params, &pass_id).await {
-            Ok(found) => {
-                if found {
+/// Delivers what was kept during an outage (the store answers again: the
+/// step just succeeded): the leaves, then the voids of lost arrivals. What
+/// fails again is kept for the next step.
+async fn deliver_kept(room: &RoomRuntime, store: &dyn Store, health: &StoreHealth) {
+    let delivered = async {
+        room.undelivered_leaves
+            .deliver(|pass_id| async move { store.leave(&room.params, &pass_id).await })
+            .await?;
+        room.undelivered_voids
+            .deliver(|pass_id| async move {
+                if store.void_arrival(&room.params, &pass_id).await? {
                     room.metrics.arrivals_voided.increment(1);
                 }
-            }
-            Err(error) => {
-                health.failed(&error);
-                room.defer_void(&pass_id);
-                for rest in voids {
-                    room.defer_void(&rest);
-                }
-                return;
-            }
-        }
+                Ok(())
+            })
+            .await
+    };
+    if let Err(error) = delivered.await {
+        health.failed(&error);
     }
 }
 
