@@ -357,20 +357,22 @@ impl RedisCluster {
             args: all_args,
             dir,
         };
-        for node in &cluster.nodes {
+        cluster
+            .wait_whole(&format!("the cluster forms ({output})"))
+            .await;
+        cluster
+    }
+
+    /// Waits until every node says `cluster_state:ok`.
+    async fn wait_whole(&self, what: &str) {
+        for node in &self.nodes {
             let port = node.port;
-            within(
-                &format!("the cluster forms ({output})"),
-                Duration::from_secs(30),
-                || async move {
-                    info_field_of(&cli(port, &["CLUSTER", "INFO"]).await, "cluster_state")
-                        .as_deref()
-                        == Some("ok")
-                },
-            )
+            within(what, Duration::from_secs(30), || async move {
+                info_field_of(&cli(port, &["CLUSTER", "INFO"]).await, "cluster_state").as_deref()
+                    == Some("ok")
+            })
             .await;
         }
-        cluster
     }
 
     /// `kill -9` node `index` (its data is gone: the nodes keep nothing
@@ -385,19 +387,7 @@ impl RedisCluster {
     pub async fn restart(&mut self, index: usize) {
         let port = self.nodes[index].port;
         self.nodes[index] = RedisProcess::start(port, &self.dir, &self.args[index]).await;
-        for node in &self.nodes {
-            let port = node.port;
-            within(
-                "the cluster is whole again",
-                Duration::from_secs(30),
-                || async move {
-                    info_field_of(&cli(port, &["CLUSTER", "INFO"]).await, "cluster_state")
-                        .as_deref()
-                        == Some("ok")
-                },
-            )
-            .await;
-        }
+        self.wait_whole("the cluster is whole again").await;
     }
 
     /// The index of the node listening on `port`.
