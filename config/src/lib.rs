@@ -20,6 +20,7 @@ use std::time::Duration;
 
 pub mod defaults;
 mod raw;
+pub mod schedule;
 mod validate;
 
 pub use validate::redact_password;
