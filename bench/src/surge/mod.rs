@@ -10,6 +10,7 @@ pub mod chart;
 mod client;
 pub mod command;
 mod journey;
+pub mod order;
 pub mod report;
 
 use std::sync::Arc;

@@ -7,6 +7,7 @@ use http::Uri;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::order::{self, InLine};
 use super::{Counters, JourneyEnd, SurgeOptions, VisitorRecord};
 use crate::fetch::Client;
 
@@ -272,43 +273,29 @@ fn kendall_tau(records: &[VisitorRecord]) -> Option<f64> {
         .iter()
         .filter_map(|r| Some((r.index, r.admitted_ms?)))
         .unzip();
-    if arrival.len() < 2 {
-        return None;
-    }
-    kendalls::tau_b(&arrival, &admission)
-        .ok()
-        .map(|(tau, _significance)| tau)
-        .filter(|tau| tau.is_finite())
+    order::tau_b(&arrival, &admission)
 }
 
 /// Visitors let in although someone with an earlier ticket was still told
-/// to wait by a request sent after the later one's admission had arrived.
-/// Each such pair is a real violation of first come, first served: the
-/// server decided "wait" for the earlier ticket after it had decided
-/// "in" for the later one. Needs every ticket; `None` otherwise.
+/// to wait by a request sent after the later one's admission had arrived
+/// ([`order::let_in_ahead`] by ticket). Needs every ticket; `None`
+/// otherwise.
 fn overtaken(records: &[VisitorRecord]) -> Option<u64> {
-    let mut by_ticket: Vec<(u64, Option<u64>, Option<u64>)> = records
+    let mut by_ticket: Vec<InLine<u64>> = records
         .iter()
         .filter(|r| r.waited || r.ticket.is_some())
-        .map(|r| Some((r.ticket?, r.admitted_ms, r.last_waiting_ms)))
+        .map(|r| {
+            Some(InLine {
+                key: r.ticket?,
+                admitted_ms: r.admitted_ms,
+                last_waiting_ms: r.last_waiting_ms,
+            })
+        })
         .collect::<Option<_>>()?;
     if by_ticket.is_empty() {
         return None;
     }
-    by_ticket.sort_unstable_by_key(|(ticket, ..)| *ticket);
-    // Sweep in ticket order, keeping the latest "wait" told to any earlier
-    // ticket.
-    let mut latest_wait_before: Option<u64> = None;
-    let mut overtaken = 0;
-    for (_, admitted, last_wait) in by_ticket {
-        if let (Some(admitted), Some(latest)) = (admitted, latest_wait_before)
-            && admitted < latest
-        {
-            overtaken += 1;
-        }
-        latest_wait_before = latest_wait_before.max(last_wait);
-    }
-    Some(overtaken)
+    Some(order::let_in_ahead(&mut by_ticket))
 }
 
 /// Polls the origin's `/_stats` until `stop` fires (or is dropped).
