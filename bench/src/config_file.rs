@@ -217,6 +217,13 @@ pub struct Room {
     pub arrival_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_seconds: Option<u64>,
+    /// RFC 3339 with an offset, as are `opens_at` and `closes_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_queue_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closes_at: Option<String>,
 }
 
 /// One `[[buffer]]`. [`Buffer::new`] sets the required keys (an http sink);
@@ -388,6 +395,9 @@ impl Room {
             session_seconds: None,
             arrival_seconds: None,
             refresh_seconds: None,
+            pre_queue_from: None,
+            opens_at: None,
+            closes_at: None,
         }
     }
 

@@ -9,12 +9,13 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use rand::Rng;
 use serde_json::json;
 
+use anteroom_config::schedule;
 use anteroom_gateway::token::Keyring;
 use anteroom_gateway::{Gateway, Running};
 
@@ -28,6 +29,10 @@ use crate::surge::{self, Report, SurgeOptions, TicketReader, chart};
 /// Requests a visitor's journey makes at the site, on average: the booking
 /// page, half the time the home page, the slot list, the booking.
 const REQUESTS_PER_JOURNEY: f64 = 3.5;
+
+/// The gateway's first moments before the crowd is sent (its room takes
+/// its first steps).
+const SETTLE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Args)]
 pub struct LazioArgs {
@@ -95,7 +100,10 @@ impl Replay {
         let mut out =
             String::from("| | straight at the site | through anteroom |\n|---|---|---|\n");
         for (index, (name, anteroom)) in self.anteroom.rows().into_iter().enumerate() {
-            let direct = direct.as_ref().map_or("–", |rows| rows[index].1.as_str());
+            let direct = direct
+                .as_ref()
+                .and_then(|rows| rows.get(index))
+                .map_or("–", |row| row.1.as_str());
             out.push_str(&format!("| {name} | {direct} | {anteroom} |\n"));
         }
         out
@@ -192,7 +200,12 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
     let max_seconds = args
         .max_seconds
         .unwrap_or_else(|| (3.0 * ideal + args.crowd.arrival_span_seconds() + 60.0).ceil() as u64);
-    let direct = if args.only_anteroom {
+    // A launch event has nothing to compare straight at the site: a site
+    // without a waiting room has no pre-queue to draw.
+    let direct = if args.only_anteroom || args.crowd.opens_in.is_some() {
+        if !args.only_anteroom {
+            eprintln!("lazio: --opens-in: only the run through anteroom");
+        }
         None
     } else {
         let site = start_site(args).await?;
@@ -212,6 +225,9 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
     options.room = Some(front.room.clone());
     options.forwarded_for = true;
     options.ticket_reader = Some(front.ticket_reader());
+    options.event = front
+        .opens_at
+        .and_then(|opens_at| args.crowd.launch_event(opens_at));
     eprintln!("lazio: {} visitors through anteroom", args.crowd.visitors);
     let report = surge::run(options).await;
     front.stop().await;
@@ -268,6 +284,8 @@ fn surge_options(
 struct Front {
     addr: SocketAddr,
     room: String,
+    /// With --opens-in: when its room opens.
+    opens_at: Option<SystemTime>,
     keys: Keyring,
     gateway: Running,
 }
@@ -315,6 +333,23 @@ impl Front {
         } else {
             Vec::new()
         };
+        let schedule = args
+            .crowd
+            .opens_in
+            .map(|seconds| LaunchSchedule::from_now(Duration::from_secs(seconds) + SETTLE));
+        let mut room_table = Room::new(
+            &room,
+            &["/"],
+            fits_u32("capacity", inside)?,
+            fits_u32("admit_per_minute", admit_per_minute)?,
+        )
+        .session_seconds(120)
+        .arrival_seconds(60)
+        .refresh_seconds(args.refresh_seconds);
+        if let Some(schedule) = &schedule {
+            room_table.pre_queue_from = Some(schedule.pre_queue_from.clone());
+            room_table.opens_at = Some(schedule.opens_at_text.clone());
+        }
         let file = ConfigFile {
             upstream_timeout_seconds: Some(60),
             shutdown_grace_seconds: Some(2),
@@ -331,17 +366,7 @@ impl Front {
                 .trusted_proxies(&["127.0.0.1/32"])
                 .max_in_flight_upstream(u64::from(upstream_in_flight))
                 .max_connections(args.crowd.connections as u64 + 1000),
-            rooms: vec![
-                Room::new(
-                    &room,
-                    &["/"],
-                    fits_u32("capacity", inside)?,
-                    fits_u32("admit_per_minute", admit_per_minute)?,
-                )
-                .session_seconds(120)
-                .arrival_seconds(60)
-                .refresh_seconds(args.refresh_seconds),
-            ],
+            rooms: vec![room_table],
             buffers,
             // The replay binds the gateway's listeners itself.
             ..ConfigFile::new(format!("http://{site}"))
@@ -355,10 +380,11 @@ impl Front {
             .await
             .map_err(|error| format!("cannot listen for the gateway: {error}"))?;
         // Let the room take its first steps so the door has figures.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(SETTLE).await;
         Ok(Front {
             addr: gateway.addr(),
             room,
+            opens_at: schedule.map(|schedule| schedule.opens_at),
             keys: Keyring::new(&[secret]),
             gateway,
         })
@@ -372,6 +398,31 @@ impl Front {
     async fn stop(self) {
         if let Err(error) = self.gateway.stop().await {
             eprintln!("lazio: the gateway stopped with an error: {error}");
+        }
+    }
+}
+
+/// A launch event's times for the generated room: the pre-queue from the
+/// current second, the opening on the whole second at least `opens_in`
+/// from now (the gateway shows times to the second).
+struct LaunchSchedule {
+    pre_queue_from: String,
+    opens_at: SystemTime,
+    opens_at_text: String,
+}
+
+impl LaunchSchedule {
+    fn from_now(opens_in: Duration) -> LaunchSchedule {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("the clock is after 1970");
+        let from = now.as_secs();
+        let opens = (now + opens_in).as_secs_f64().ceil() as u64;
+        let utc = schedule::time_zone("UTC").expect("UTC is in the tz database");
+        LaunchSchedule {
+            pre_queue_from: schedule::format_instant(from * 1000, &utc),
+            opens_at: UNIX_EPOCH + Duration::from_secs(opens),
+            opens_at_text: schedule::format_instant(opens * 1000, &utc),
         }
     }
 }

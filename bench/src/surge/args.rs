@@ -2,11 +2,11 @@
 //! report files both can write.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
 
-use super::{Arrivals, Report, SurgeOptions};
+use super::{Arrivals, LaunchEvent, Report, SurgeOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Curve {
@@ -36,6 +36,22 @@ pub struct CrowdArgs {
     /// --arrivals poisson: visitors per second.
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
+    /// A launch event: the room's pre-queue is open from the start, and the
+    /// room opens this many seconds later (the draw orders the pre-queue,
+    /// then admission starts). `lazio` configures its gateway so; `surge`
+    /// checks it against the room's published opening.
+    #[arg(long, value_name = "SECONDS")]
+    pub opens_in: Option<u64>,
+    /// With --opens-in: the share of visitors who arrive during the
+    /// pre-queue, spread evenly over it; the others arrive after the
+    /// opening, on the --arrivals curve counted from the opening.
+    #[arg(
+        long,
+        default_value_t = 0.5,
+        value_name = "SHARE",
+        requires = "opens_in"
+    )]
+    pub pre_queue_share: f64,
     /// Fraction of visitors who abandon while waiting (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub abandon: f64,
@@ -77,6 +93,14 @@ impl CrowdArgs {
         };
         fraction("abandon", self.abandon)?;
         fraction("impatient", self.impatient)?;
+        fraction("pre-queue-share", self.pre_queue_share)?;
+        if let Some(seconds) = self.opens_in
+            && !(1..=86_400).contains(&seconds)
+        {
+            return Err(format!(
+                "--opens-in must be from 1 to 86400 seconds, not {seconds}"
+            ));
+        }
         if self.visitors == 0 {
             return Err("--visitors must be at least 1".to_owned());
         }
@@ -125,13 +149,23 @@ impl CrowdArgs {
         options
     }
 
-    /// Seconds from the first arrival to the last.
+    /// Seconds from the first arrival to the last (with --opens-in, the
+    /// pre-queue and then the curve).
     pub fn arrival_span_seconds(&self) -> f64 {
-        match self.arrivals {
+        let curve = match self.arrivals {
             Curve::Opening => self.jitter_seconds,
             Curve::Ramp => self.ramp_seconds,
             Curve::Poisson => self.visitors as f64 / self.rate,
-        }
+        };
+        curve + self.opens_in.unwrap_or(0) as f64
+    }
+
+    /// The launch event of --opens-in, for a room that opens at `opens_at`.
+    pub fn launch_event(&self, opens_at: SystemTime) -> Option<LaunchEvent> {
+        self.opens_in.map(|_| LaunchEvent {
+            opens_at,
+            pre_queue_share: self.pre_queue_share,
+        })
     }
 }
 

@@ -14,6 +14,9 @@ const COLOURS: [RGBColor; 4] = [
     RGBColor(150, 90, 10),
 ];
 
+/// The opening of a launch event.
+const OPENING: RGBColor = RGBColor(150, 150, 150);
+
 /// Draws `runs` (label, report) into an SVG file at `path`.
 pub fn draw(path: &Path, runs: &[(&str, &Report)]) -> Result<(), String> {
     draw_inner(path, runs).map_err(|error| format!("cannot draw {}: {error}", path.display()))
@@ -39,6 +42,17 @@ fn draw_inner(path: &Path, runs: &[(&str, &Report)]) -> Result<(), Box<dyn std::
         .unwrap_or(1)
         .max(1) as f64;
 
+    // A launch event's opening, marked on both charts (times count from the
+    // run's start, when its pre-queue opened).
+    let opening = runs
+        .iter()
+        .find_map(|(_, report)| report.event.as_ref().map(|event| event.opens_in_seconds));
+    let x_desc = match opening {
+        Some(_) => "seconds after the start (the pre-queue's); grey: the opening",
+        None => "seconds after opening",
+    };
+    let seconds = seconds.max(opening.unwrap_or(0.0) + 1.0);
+
     let mut admissions = ChartBuilder::on(&upper)
         .caption(
             "Visitors reaching the booking page, per second",
@@ -50,7 +64,7 @@ fn draw_inner(path: &Path, runs: &[(&str, &Report)]) -> Result<(), Box<dyn std::
         .build_cartesian_2d(0.0..seconds, 0.0..admissions_max * 1.1)?;
     admissions
         .configure_mesh()
-        .x_desc("seconds after opening")
+        .x_desc(x_desc)
         .y_desc("visitors / s")
         .draw()?;
     for (index, (label, report)) in runs.iter().enumerate() {
@@ -68,6 +82,15 @@ fn draw_inner(path: &Path, runs: &[(&str, &Report)]) -> Result<(), Box<dyn std::
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
             });
+    }
+    if let Some(at) = opening {
+        admissions
+            .draw_series(LineSeries::new(
+                [(at, 0.0), (at, admissions_max * 1.1)],
+                OPENING.stroke_width(2),
+            ))?
+            .label("opening")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], OPENING.stroke_width(2)));
     }
     admissions
         .configure_series_labels()
@@ -93,7 +116,7 @@ fn draw_inner(path: &Path, runs: &[(&str, &Report)]) -> Result<(), Box<dyn std::
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..seconds, 0.0..top)?;
     load.configure_mesh()
-        .x_desc("seconds after opening")
+        .x_desc(x_desc)
         .y_desc("requests")
         .draw()?;
     for (index, (label, report)) in runs.iter().enumerate() {
@@ -115,6 +138,12 @@ fn draw_inner(path: &Path, runs: &[(&str, &Report)]) -> Result<(), Box<dyn std::
         ))?
         .label("capacity")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+    }
+    if let Some(at) = opening {
+        load.draw_series(LineSeries::new(
+            [(at, 0.0), (at, top)],
+            OPENING.stroke_width(2),
+        ))?;
     }
     load.configure_series_labels()
         .background_style(WHITE.mix(0.8))

@@ -2,7 +2,7 @@
 //! its anteroom or not), with a report.
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anteroom_gateway::token::Keyring;
 use clap::Args;
@@ -90,6 +90,13 @@ pub async fn command(surge_args: SurgeArgs) -> ExitCode {
     options.origin_capacity = surge_args.origin_capacity;
     options.site_visitors_per_second = surge_args.site_visitors_per_second;
     options.max_duration = Duration::from_secs(surge_args.max_seconds);
+    // The room at the target must open then: the run checks its published
+    // opening before anyone is sent.
+    options.event = surge_args.crowd.opens_in.and_then(|seconds| {
+        surge_args
+            .crowd
+            .launch_event(SystemTime::now() + Duration::from_secs(seconds))
+    });
     let report = match super::run(options).await {
         Ok(report) => report,
         Err(problem) => {

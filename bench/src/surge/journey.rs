@@ -192,8 +192,11 @@ impl<'a> Journey<'a> {
                 Ok(answer) if answer.status == StatusCode::OK => {
                     let status = answer.json().unwrap_or_default();
                     match status["state"].as_str() {
-                        Some("waiting") => {
+                        // In line, in the pre-queue before the draw, or
+                        // before the pre-queue opens: all mean "not yet".
+                        Some("waiting" | "pre_queue" | "not_open") => {
                             self.told_waiting(sent_ms);
+                            self.shown(&status);
                             refresh_seconds = status["refresh_seconds"]
                                 .as_u64()
                                 .unwrap_or(DEFAULT_REFRESH_SECONDS);
@@ -361,9 +364,12 @@ impl<'a> Journey<'a> {
     /// Whether `answer` is the waiting room's (the visitor's session ended).
     fn is_waiting_answer(&self, answer: &Answer) -> bool {
         answer.retry_after().is_some()
-            && answer
-                .json()
-                .is_some_and(|status| status["state"] == "waiting" || status["state"] == "none")
+            && answer.json().is_some_and(|status| {
+                matches!(
+                    status["state"].as_str(),
+                    Some("waiting" | "pre_queue" | "not_open" | "none")
+                )
+            })
     }
 
     async fn back_in_line(&mut self, answer: &Answer) -> Result<(), Stop> {
@@ -400,6 +406,17 @@ impl<'a> Journey<'a> {
             && let Some(reader) = &self.crowd.options.ticket_reader
         {
             self.record.ticket = reader(&self.jar);
+        }
+    }
+
+    /// Keeps what a status JSON showed of a pre-queue ticket: its number,
+    /// and its place once drawn.
+    fn shown(&mut self, status: &serde_json::Value) {
+        if let Some(ticket) = status["ticket"].as_u64() {
+            self.record.shown_ticket = Some(ticket);
+        }
+        if let Some(place) = status["draw_place"].as_u64() {
+            self.record.shown_draw_place = Some(place);
         }
     }
 

@@ -9,6 +9,7 @@ pub mod args;
 pub mod chart;
 mod client;
 pub mod command;
+pub mod event;
 mod journey;
 pub mod order;
 pub mod report;
@@ -24,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 pub use client::Jar;
+pub use event::{EventFigures, LaunchEvent};
 pub use journey::{TicketReader, ticket_reader};
 pub use report::{OriginFigures, Report};
 
@@ -117,6 +119,8 @@ pub struct SurgeOptions {
     /// visitors per second, for the report's "ideal" figures.
     pub origin_capacity: Option<u32>,
     pub site_visitors_per_second: Option<f64>,
+    /// The room opens during the run, with a pre-queue from its start.
+    pub event: Option<LaunchEvent>,
     pub seed: u64,
     /// Draw a progress bar on stderr.
     pub progress: bool,
@@ -146,6 +150,7 @@ impl SurgeOptions {
             origin_stats: None,
             origin_capacity: None,
             site_visitors_per_second: None,
+            event: None,
             seed: 1,
             progress: false,
         }
@@ -178,6 +183,10 @@ pub struct VisitorRecord {
     /// When the site answered their booking.
     pub served_ms: Option<u64>,
     pub ticket: Option<u64>,
+    /// The last `ticket` and `draw_place` their status JSON showed (a
+    /// pre-queue ticket's number, and its place once drawn).
+    pub shown_ticket: Option<u64>,
+    pub shown_draw_place: Option<u64>,
     pub waited: bool,
     pub booked: bool,
     /// The booking went through a buffer (`202` and a receipt).
@@ -198,6 +207,8 @@ impl VisitorRecord {
             last_waiting_ms: None,
             served_ms: None,
             ticket: None,
+            shown_ticket: None,
+            shown_draw_place: None,
             waited: false,
             booked: false,
             buffered: false,
@@ -252,7 +263,27 @@ pub async fn run(options: SurgeOptions) -> Result<Report, String> {
         options.request_timeout,
     )?;
     let mut rng = SmallRng::seed_from_u64(options.seed);
-    let schedule = options.arrivals.schedule(options.visitors, &mut rng);
+    // A launch event: the room's draw is read before anyone comes (its
+    // commitment), and must still be pending and open when the event says.
+    let before = match &options.event {
+        Some(launch) => {
+            let draw = event::public_draw(&options.target, options.room.as_deref()).await?;
+            event::check_before(launch, &draw)?;
+            Some(draw)
+        }
+        None => None,
+    };
+    let opens_in_ms = options.event.as_ref().map(event::opens_in_ms);
+    let schedule = match (&options.event, opens_in_ms) {
+        (Some(launch), Some(opens_in_ms)) => event::schedule(
+            &options.arrivals,
+            options.visitors,
+            launch.pre_queue_share,
+            opens_in_ms,
+            &mut rng,
+        ),
+        _ => options.arrivals.schedule(options.visitors, &mut rng),
+    };
     let start = Instant::now();
     let crowd = Arc::new(Crowd {
         client,
@@ -323,11 +354,20 @@ pub async fn run(options: SurgeOptions) -> Result<Report, String> {
         None => None,
     };
     records.sort_by_key(|record| record.index);
+    let event = match (before, opens_in_ms) {
+        (Some(before), Some(opens_in_ms)) => {
+            let after =
+                event::public_draw(&crowd.options.target, crowd.options.room.as_deref()).await;
+            Some(EventFigures::new(opens_in_ms, &before, after, &records))
+        }
+        _ => None,
+    };
     Ok(Report::new(
         &crowd.options,
         &crowd.counters,
         &records,
         origin,
+        event,
         duration,
     ))
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::order::{self, InLine};
-use super::{Counters, JourneyEnd, SurgeOptions, VisitorRecord};
+use super::{Counters, EventFigures, JourneyEnd, SurgeOptions, VisitorRecord};
 use crate::fetch::Client;
 
 /// How often the origin's `/_stats` is sampled during a run.
@@ -75,6 +75,8 @@ pub struct Report {
     pub served_per_second: Vec<u64>,
     /// The site's requests in flight, sampled: (seconds, requests).
     pub origin_concurrency: Vec<(f64, u64)>,
+    /// A launch event's figures (`--opens-in`), else `null`.
+    pub event: Option<EventFigures>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -120,6 +122,7 @@ impl Report {
         counters: &Counters,
         records: &[VisitorRecord],
         origin: Option<OriginFigures>,
+        event: Option<EventFigures>,
         duration: Duration,
     ) -> Report {
         let count = |end| records.iter().filter(|r| r.end == end).count() as u64;
@@ -145,9 +148,11 @@ impl Report {
             origin_max_concurrency: origin.max_concurrency,
             kendall_tau: kendall_tau(records),
             last_served_seconds: last_served.map(|ms| ms as f64 / 1000.0),
-            ideal_seconds: options
-                .site_visitors_per_second
-                .map(|rate| records.len() as f64 / rate),
+            // Nobody goes in before an event's opening.
+            ideal_seconds: options.site_visitors_per_second.map(|rate| {
+                event.as_ref().map_or(0.0, |event| event.opens_in_seconds)
+                    + records.len() as f64 / rate
+            }),
             booked: records.iter().filter(|r| r.booked).count() as u64,
             abandoned: count(JourneyEnd::Abandoned),
             gave_up: count(JourneyEnd::GaveUp),
@@ -160,7 +165,12 @@ impl Report {
             sent_back: load(&counters.sent_back),
             waited: records.iter().filter(|r| r.waited).count() as u64,
             buffered: records.iter().filter(|r| r.buffered).count() as u64,
-            overtaken: overtaken(records),
+            // The pre-queue goes by the draw: first come, first served is
+            // checked among those who came after the opening.
+            overtaken: match &event {
+                Some(event) => event.overtaken_after_opening(records),
+                None => overtaken(records),
+            },
             wait_seconds: Percentiles::of(waits),
             journey_seconds: Percentiles::of(journeys),
             site_visitors_per_second: options.site_visitors_per_second,
@@ -171,6 +181,7 @@ impl Report {
             admissions_per_second: per_second(records.iter().filter_map(|r| r.admitted_ms)),
             served_per_second: per_second(records.iter().filter_map(|r| r.served_ms)),
             origin_concurrency: origin.concurrency,
+            event,
         }
     }
 
@@ -233,6 +244,9 @@ impl Report {
             ("rate limited (429)", self.rate_limited.to_string()),
             ("sent back to the line", self.sent_back.to_string()),
         ]
+        .into_iter()
+        .chain(self.event.iter().flat_map(EventFigures::rows))
+        .collect()
     }
 
     /// The report as a Markdown section (the chart is a separate file).
