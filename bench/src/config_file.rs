@@ -32,6 +32,9 @@ pub struct ConfigFile {
     pub shutdown_grace_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    /// IANA name, e.g. `Europe/Rome`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     pub store: Store,
     pub secrets: Secrets,
     pub limits: Limits,
@@ -217,6 +220,13 @@ pub struct Room {
     pub arrival_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_seconds: Option<u64>,
+    /// RFC 3339 with an offset, as are `opens_at` and `closes_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_queue_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closes_at: Option<String>,
 }
 
 /// One `[[buffer]]`. [`Buffer::new`] sets the required keys (an http sink);
@@ -388,6 +398,9 @@ impl Room {
             session_seconds: None,
             arrival_seconds: None,
             refresh_seconds: None,
+            pre_queue_from: None,
+            opens_at: None,
+            closes_at: None,
         }
     }
 
