@@ -32,6 +32,9 @@ pub struct ConfigFile {
     pub shutdown_grace_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    /// IANA name, e.g. `Europe/Rome`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     pub store: Store,
     pub secrets: Secrets,
     pub limits: Limits,

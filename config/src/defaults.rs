@@ -38,6 +38,9 @@ pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
 pub const UPSTREAM_TIMEOUT_SECONDS: Bounded = Bounded::new(30, 1..=600);
 pub const SHUTDOWN_GRACE_SECONDS: Bounded = Bounded::new(10, 0..=300);
 pub const LOG_FORMAT: &str = "text";
+/// The IANA zone times are shown in to visitors: the deployment this was
+/// built for books in Italy.
+pub const TIME_ZONE: &str = "Europe/Rome";
 
 pub const BACKEND: &str = "memory";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
@@ -135,6 +138,7 @@ pub fn table() -> Vec<(&'static str, KeyDefault)> {
         ),
         ("shutdown_grace_seconds", bounded(SHUTDOWN_GRACE_SECONDS)),
         ("log_format", text(LOG_FORMAT)),
+        ("time_zone", text(TIME_ZONE)),
         ("store.backend", text(BACKEND)),
         ("store.redis_url", text(REDIS_URL)),
         ("store.sentinels", Unset),
@@ -200,6 +204,9 @@ pub fn table() -> Vec<(&'static str, KeyDefault)> {
         ("room.session_seconds", bounded(SESSION_SECONDS)),
         ("room.arrival_seconds", bounded(ARRIVAL_SECONDS)),
         ("room.refresh_seconds", bounded(REFRESH_SECONDS)),
+        ("room.pre_queue_from", Unset),
+        ("room.opens_at", Unset),
+        ("room.closes_at", Unset),
         ("buffer.name", Required),
         ("buffer.room", Required),
         ("buffer.method", text(BUFFER_METHOD)),

@@ -54,6 +54,11 @@ pub struct Config {
     /// shippers); default [`defaults::LOG_FORMAT`]. Env `ANTEROOM_LOG_FORMAT`
     /// wins.
     pub log_format: LogFormat,
+    /// `time_zone`: the IANA zone in which times are shown to visitors (a
+    /// room's opening on its pages). Only display: the file's times carry
+    /// their own offsets, and the store compares instants. Default
+    /// [`defaults::TIME_ZONE`].
+    pub time_zone: jiff::tz::TimeZone,
     /// `[store]`.
     pub store: StoreConfig,
     /// `[secrets]`, after the environment overrides.
@@ -335,6 +340,12 @@ pub struct Room {
     /// `refresh_seconds`: how often a waiting page re-checks, always
     /// shorter than `arrival`. [`defaults::REFRESH_SECONDS`].
     pub refresh: Duration,
+    /// `pre_queue_from`, `opens_at` and `closes_at`, each optional: the
+    /// room's launch event, in order ([`schedule::Schedule::check`]).
+    /// Times already past are kept: a gateway restarted after the opening
+    /// reads the same file. Empty ([`schedule::Schedule::default`]) when
+    /// none is set.
+    pub schedule: schedule::Schedule,
 }
 
 /// One `[[buffer]]`: a write endpoint whose requests are stored and drained.

@@ -21,6 +21,7 @@ pub(crate) struct RawConfig {
     pub upstream_timeout_seconds: Option<u64>,
     pub shutdown_grace_seconds: Option<u64>,
     pub log_format: Option<String>,
+    pub time_zone: Option<String>,
     #[serde(default)]
     pub store: RawStore,
     #[serde(default)]
@@ -113,6 +114,11 @@ pub(crate) struct RawRoom {
     pub session_seconds: Option<u64>,
     pub arrival_seconds: Option<u64>,
     pub refresh_seconds: Option<u64>,
+    // Values rather than strings: a TOML offset date-time written without
+    // quotes is read as the same instant, not refused as the wrong type.
+    pub pre_queue_from: Option<toml::Value>,
+    pub opens_at: Option<toml::Value>,
+    pub closes_at: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

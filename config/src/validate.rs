@@ -68,6 +68,9 @@ pub(crate) fn config(
             }
         }
     };
+    let time_zone =
+        crate::schedule::time_zone(raw.time_zone.as_deref().unwrap_or(defaults::TIME_ZONE))
+            .map_err(|problem| format!("time_zone: {problem}"))?;
     let store = store::store(raw.store, base)?;
     let secrets = secrets(raw.secrets, &store.backend, env)?;
     let limits = limits(raw.limits)?;
@@ -113,6 +116,7 @@ pub(crate) fn config(
         upstream_timeout,
         shutdown_grace,
         log_format,
+        time_zone,
         store,
         secrets,
         limits,

@@ -4,6 +4,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use anteroom_config::schedule::Schedule;
 use anteroom_config::{Backend, Config, ConfigError, OnError, RedisTls, Sink};
 
 const UPSTREAM: &str = "upstream = \"http://127.0.0.1:3000\"\n";
@@ -719,6 +720,188 @@ fn refresh_must_be_shorter_than_arrival() {
     assert!(message.contains("refresh_seconds (5)"), "{message}");
     let config = valid(&with_room("arrival_seconds = 10\nrefresh_seconds = 9"));
     assert_eq!(config.rooms[0].refresh, Duration::from_secs(9));
+}
+
+// ---- a room's schedule and the time zone ----
+
+/// `pre_queue_from`, `opens_at` and `closes_at` of the contract's example,
+/// as milliseconds since the Unix epoch.
+const PRE_QUEUE_FROM: u64 = 1_612_159_200_000; // 2021-02-01T07:00:00+01:00
+const OPENS_AT: u64 = 1_612_177_200_000; // 2021-02-01T12:00:00+01:00
+const CLOSES_AT: u64 = 1_612_206_000_000; // 2021-02-01T20:00:00+01:00
+
+#[test]
+fn time_zone_defaults_to_rome_and_can_be_set() {
+    assert_eq!(valid(UPSTREAM).time_zone.iana_name(), Some("Europe/Rome"));
+    let config = valid(&format!("time_zone = \"America/New_York\"\n{UPSTREAM}"));
+    assert_eq!(config.time_zone.iana_name(), Some("America/New_York"));
+}
+
+#[test]
+fn unknown_time_zone_is_refused_by_key_and_value() {
+    for bad in ["Europe/Atlantis", "+01:00", ""] {
+        let message = invalid(&format!("time_zone = \"{bad}\"\n{UPSTREAM}"));
+        assert!(
+            message.starts_with(&format!("time_zone: unknown time zone \"{bad}\"")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_room_has_no_schedule_by_default() {
+    let room = valid(&with_room("")).rooms.remove(0);
+    assert_eq!(room.schedule, Schedule::default());
+    assert!(room.schedule.is_empty());
+}
+
+#[test]
+fn a_full_schedule_is_read_to_the_millisecond() {
+    let room = valid(&with_room(
+        "pre_queue_from = \"2021-02-01T07:00:00+01:00\"\n\
+         opens_at = \"2021-02-01T12:00:00+01:00\"\n\
+         closes_at = \"2021-02-01T20:00:00+01:00\"",
+    ))
+    .rooms
+    .remove(0);
+    assert_eq!(
+        room.schedule,
+        Schedule {
+            pre_queue_from: Some(PRE_QUEUE_FROM),
+            opens_at: Some(OPENS_AT),
+            closes_at: Some(CLOSES_AT),
+        }
+    );
+}
+
+#[test]
+fn each_time_is_optional_but_a_pre_queue_needs_an_opening() {
+    let schedule = |extra: &str| valid(&with_room(extra)).rooms.remove(0).schedule;
+    let opens = schedule("opens_at = \"2021-02-01T12:00:00+01:00\"");
+    assert_eq!(opens.opens_at, Some(OPENS_AT));
+    assert_eq!((opens.pre_queue_from, opens.closes_at), (None, None));
+    let closes = schedule("closes_at = \"2021-02-01T20:00:00+01:00\"");
+    assert_eq!(closes.closes_at, Some(CLOSES_AT));
+    assert_eq!((closes.pre_queue_from, closes.opens_at), (None, None));
+
+    let message = invalid(&with_room("pre_queue_from = \"2021-02-01T07:00:00+01:00\""));
+    assert!(
+        message.starts_with("room[0] \"a\": pre_queue_from needs opens_at"),
+        "{message}"
+    );
+}
+
+#[test]
+fn times_in_utc_and_unquoted_toml_times_are_the_same_instant() {
+    let opens_at = |value: &str| {
+        valid(&with_room(&format!("opens_at = {value}")))
+            .rooms
+            .remove(0)
+            .schedule
+            .opens_at
+    };
+    assert_eq!(opens_at("\"2021-02-01T11:00:00Z\""), Some(OPENS_AT));
+    assert_eq!(opens_at("\"2021-02-01T11:00:00.000z\""), Some(OPENS_AT));
+    assert_eq!(opens_at("\"2021-02-01T06:00:00-05:00\""), Some(OPENS_AT));
+    // TOML's own offset date-time, without quotes.
+    assert_eq!(opens_at("2021-02-01T12:00:00+01:00"), Some(OPENS_AT));
+    assert_eq!(opens_at("2021-02-01T11:00:00Z"), Some(OPENS_AT));
+}
+
+#[test]
+fn a_time_without_an_offset_is_refused() {
+    for key in ["pre_queue_from", "opens_at", "closes_at"] {
+        // Quoted, and as TOML's local date-time without quotes.
+        for value in ["\"2021-02-01T12:00:00\"", "2021-02-01T12:00:00"] {
+            let message = invalid(&with_room(&format!("{key} = {value}")));
+            assert!(
+                message.starts_with(&format!(
+                    "room[0] \"a\": {key}: \"2021-02-01T12:00:00\" is not an RFC 3339 time \
+                     with an offset"
+                )),
+                "{message}"
+            );
+            assert!(message.contains("offset component"), "{message}");
+        }
+    }
+}
+
+#[test]
+fn malformed_times_are_refused_naming_the_room_and_the_key() {
+    for bad in [
+        "tomorrow at noon",
+        "2021-02-01",
+        "2021-02-30T12:00:00+01:00",
+        "2021-02-01 12:00",
+        "",
+    ] {
+        let message = invalid(&with_room(&format!("closes_at = \"{bad}\"")));
+        assert!(
+            message.starts_with(&format!(
+                "room[0] \"a\": closes_at: \"{bad}\" is not an RFC 3339 time with an offset"
+            )),
+            "{message}"
+        );
+    }
+    let message = invalid(&with_room("opens_at = \"1969-12-31T23:00:00Z\""));
+    assert_eq!(
+        message,
+        "room[0] \"a\": opens_at: \"1969-12-31T23:00:00Z\" is before 1970"
+    );
+    let message = invalid(&with_room("opens_at = 1612177200"));
+    assert!(
+        message.starts_with("room[0] \"a\": opens_at: must be an RFC 3339 time with an offset"),
+        "{message}"
+    );
+    // The second room is named by its own index.
+    let text = format!(
+        "{}[[room]]\nname = \"b\"\npaths = [\"/b/\"]\ncapacity = 1\nadmit_per_minute = 1\n\
+         pre_queue_from = \"soon\"\n",
+        with_room("")
+    );
+    assert!(
+        invalid(&text).starts_with("room[1] \"b\": pre_queue_from: \"soon\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_schedule_must_be_in_order() {
+    let message = invalid(&with_room(
+        "pre_queue_from = \"2021-02-01T12:00:00+01:00\"\n\
+         opens_at = \"2021-02-01T11:00:00Z\"",
+    ));
+    assert_eq!(
+        message,
+        "room[0] \"a\": opens_at must come after pre_queue_from"
+    );
+    let message = invalid(&with_room(
+        "opens_at = \"2021-02-01T12:00:00+01:00\"\n\
+         closes_at = \"2021-02-01T07:00:00+01:00\"",
+    ));
+    assert_eq!(message, "room[0] \"a\": closes_at must come after opens_at");
+    // A pre-queue and a closing without an opening between them.
+    let message = invalid(&with_room(
+        "pre_queue_from = \"2021-02-01T07:00:00+01:00\"\n\
+         closes_at = \"2021-02-01T20:00:00+01:00\"",
+    ));
+    assert!(
+        message.starts_with("room[0] \"a\": pre_queue_from needs opens_at"),
+        "{message}"
+    );
+}
+
+#[test]
+fn times_in_the_past_are_accepted() {
+    // A gateway restarted after the opening is started with the same file.
+    let room = valid(&with_room(
+        "pre_queue_from = \"2001-02-01T07:00:00+01:00\"\n\
+         opens_at = \"2001-02-01T12:00:00+01:00\"\n\
+         closes_at = \"2001-02-01T20:00:00+01:00\"",
+    ))
+    .rooms
+    .remove(0);
+    assert!(room.schedule.closes_at.is_some());
 }
 
 // ---- buffers ----

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{Result, at_least_one, required_at_least_one};
 use crate::defaults::{self, Bounded};
 use crate::raw::{RawBuffer, RawRoom};
+use crate::schedule::{Millis, Schedule, parse_instant};
 use crate::{Buffer, Room, Sink};
 
 const MAX_NAME_CHARS: usize = 32;
@@ -98,6 +99,7 @@ fn room(raw: RawRoom) -> Result<Room> {
              ({arrival_seconds})"
         ));
     }
+    let schedule = schedule(raw.pre_queue_from, raw.opens_at, raw.closes_at)?;
     Ok(Room {
         name,
         paths,
@@ -107,7 +109,45 @@ fn room(raw: RawRoom) -> Result<Room> {
         session,
         arrival: Duration::from_secs(arrival_seconds),
         refresh: Duration::from_secs(refresh_seconds),
+        schedule,
     })
+}
+
+/// `pre_queue_from`, `opens_at` and `closes_at`, parsed and put in order.
+/// Times in the past are not refused: a gateway restarted after the
+/// opening is started with the same file.
+fn schedule(
+    pre_queue_from: Option<toml::Value>,
+    opens_at: Option<toml::Value>,
+    closes_at: Option<toml::Value>,
+) -> Result<Schedule> {
+    let schedule = Schedule {
+        pre_queue_from: instant("pre_queue_from", pre_queue_from)?,
+        opens_at: instant("opens_at", opens_at)?,
+        closes_at: instant("closes_at", closes_at)?,
+    };
+    schedule.check().map_err(|problem| problem.to_string())?;
+    Ok(schedule)
+}
+
+/// One time of the schedule: an RFC 3339 string with an offset, or the
+/// same written as a TOML offset date-time (without quotes).
+fn instant(key: &str, value: Option<toml::Value>) -> Result<Option<Millis>> {
+    let text = match value {
+        None => return Ok(None),
+        Some(toml::Value::String(text)) => text,
+        Some(toml::Value::Datetime(datetime)) => datetime.to_string(),
+        Some(other) => {
+            return Err(format!(
+                "{key}: must be an RFC 3339 time with an offset, like \
+                 \"2021-02-01T12:00:00+01:00\" (got a TOML {})",
+                other.type_str()
+            ));
+        }
+    };
+    parse_instant(&text)
+        .map(Some)
+        .map_err(|problem| format!("{key}: {problem}"))
 }
 
 pub(super) fn buffers(raw: Vec<RawBuffer>, rooms: &[Room]) -> Result<Vec<Buffer>> {
