@@ -10,6 +10,13 @@ use serde_json::Value;
 /// (about 140 visitors a second at 20 ms a request): a surge of about
 /// seven times what the site can take.
 fn replay(extra: &[&str]) -> Value {
+    let crowd = ["--visitors", "2000", "--jitter-seconds", "2"];
+    replay_of(&crowd, extra)
+}
+
+/// `lazio` with the crowd flags `crowd` and more flags `extra`, at a site
+/// that serves 10 requests at once.
+fn replay_of(crowd: &[&str], extra: &[&str]) -> Value {
     // One replay at a time: each is a crowd, a site and a gateway, and two
     // at once on a small machine would measure the machine.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -23,17 +30,9 @@ fn replay(extra: &[&str]) -> Value {
         std::process::id()
     ));
     let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
-        .args([
-            "lazio",
-            "--visitors",
-            "2000",
-            "--origin-capacity",
-            "10",
-            "--jitter-seconds",
-            "2",
-            "--quiet",
-            "--json",
-        ])
+        .args(["lazio", "--origin-capacity", "10", "--quiet"])
+        .args(crowd)
+        .arg("--json")
         .arg(&json)
         .args(extra)
         .output()
@@ -133,6 +132,72 @@ fn bookings_through_a_buffer_are_each_applied_once() {
     assert_eq!(anteroom["buffered"], 2000, "{anteroom}");
     assert_eq!(anteroom["origin_bookings"], 2000, "{anteroom}");
     assert_eq!(anteroom["overtaken"], 0, "{anteroom}");
+}
+
+/// A launch event: 400 visitors, half of them during a three-second
+/// pre-queue, the others within a second of the opening. The pre-queue goes
+/// in first, in the order of the draw the room publishes, and those who
+/// came later first come, first served; the site is never above capacity.
+#[test]
+fn a_launch_event_lets_the_pre_queue_in_first_in_the_order_of_its_draw() {
+    let crowd = [
+        "--visitors",
+        "400",
+        "--jitter-seconds",
+        "1",
+        "--opens-in",
+        "3",
+    ];
+    let reports = replay_of(&crowd, &["--refresh-seconds", "2"]);
+    assert!(
+        reports["direct"].is_null(),
+        "no pre-queue straight at the site"
+    );
+    let anteroom = &reports["anteroom"];
+    assert_contract_fields(anteroom);
+    assert!(
+        anteroom["origin_max_concurrency"].as_u64().unwrap() <= 10,
+        "{anteroom}"
+    );
+    assert_eq!(anteroom["origin_errors"], 0, "{anteroom}");
+    assert_eq!(anteroom["visitor_errors"], 0, "{anteroom}");
+    assert_eq!(anteroom["served"], 400, "{anteroom}");
+    assert_eq!(anteroom["origin_bookings"], 400, "{anteroom}");
+    assert_eq!(anteroom["sent_back"], 0, "{anteroom}");
+
+    let event = &anteroom["event"];
+    assert_eq!(event["draw_verified"], true, "{event}");
+    assert!(event["draw_problem"].is_null(), "{event}");
+    // Everyone in the room's pre-queue is one of the crowd, and the crowd
+    // came on both sides of the opening.
+    let pre_queue = event["pre_queue"].as_u64().unwrap();
+    assert!(pre_queue > 0, "{event}");
+    assert_eq!(event["pre_queue_visitors"], pre_queue, "{event}");
+    assert!(
+        event["after_opening_visitors"].as_u64().unwrap() > 0,
+        "{event}"
+    );
+    assert_eq!(
+        pre_queue + event["after_opening_visitors"].as_u64().unwrap(),
+        400,
+        "{event}"
+    );
+    assert_eq!(event["unknown_visitors"], 0, "{event}");
+
+    // The order: the pre-queue first, then by the draw, then by ticket.
+    assert_eq!(event["pre_queue_first"], 0, "{event}");
+    assert_eq!(event["draw_mismatches"], 0, "{event}");
+    assert_eq!(anteroom["overtaken"], 0, "{anteroom}");
+    // What the waiting page told each pre-queue visitor is the draw anyone
+    // can recompute.
+    assert!(event["draw_place_checked"].as_u64().unwrap() > 0, "{event}");
+    assert_eq!(event["draw_place_mismatches"], 0, "{event}");
+    // The draw does not follow arrival (|tau| is about 0.05 at random
+    // for 200 tickets; 1 would be arrival order itself).
+    assert!(
+        event["kendall_tau"].as_f64().unwrap().abs() < 0.5,
+        "{event}"
+    );
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! the journey, and the reports (JSON, Markdown, SVG) are written.
 
 use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anteroom_bench::origin::{self, OriginOptions};
+use anteroom_config::schedule;
 use anteroom_tests::{GatewayHandle, Limits, Room, gateway_to};
 use serde_json::Value;
 
@@ -106,11 +108,30 @@ struct Front {
 
 impl Front {
     async fn start(capacity: u32, admit_per_minute: u32) -> Front {
+        let room = Room::new("vaccini", &["/"], capacity, admit_per_minute).refresh_seconds(1);
+        Front::with_room(room).await
+    }
+
+    /// The same, with a launch event: the pre-queue open from now, the
+    /// opening on the whole second `opens_in` seconds from now or just after.
+    async fn with_event(capacity: u32, admit_per_minute: u32, opens_in: u64) -> Front {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let utc = schedule::time_zone("UTC").unwrap();
+        let at = |seconds: u64| schedule::format_instant(seconds * 1000, &utc);
+        let room = Room {
+            pre_queue_from: Some(at(now.as_secs())),
+            opens_at: Some(at(now.as_secs() + opens_in + 1)),
+            ..Room::new("vaccini", &["/"], capacity, admit_per_minute).refresh_seconds(1)
+        };
+        Front::with_room(room).await
+    }
+
+    async fn with_room(room: Room) -> Front {
         let site = start_site().await;
         let gateway = gateway_to(&format!("http://{}", site.addr))
             .cookie_keys(&[SECRET])
             .limits(Limits::default().trusted_proxies(&["127.0.0.1/32"]))
-            .room(Room::new("vaccini", &["/"], capacity, admit_per_minute).refresh_seconds(1))
+            .room(room)
             .start()
             .await;
         Front { site, gateway }
@@ -119,11 +140,27 @@ impl Front {
     /// Sends a crowd of `visitors` through it, reading their tickets with
     /// the gateway's key, and returns the JSON report.
     async fn surge(&self, visitors: u32, extra: &[&str]) -> Value {
-        let json = std::env::temp_dir().join(format!(
+        let output = self.run_surge(visitors, extra).await;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = std::fs::read_to_string(self.json()).expect("the report is written");
+        let _ = std::fs::remove_file(self.json());
+        serde_json::from_str(&text).expect("the report is JSON")
+    }
+
+    fn json(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
             "anteroom-bench-surge-front-{}-{}.json",
             std::process::id(),
             self.gateway.addr.port()
-        ));
+        ))
+    }
+
+    async fn run_surge(&self, visitors: u32, extra: &[&str]) -> std::process::Output {
+        let json = self.json();
         let mut command = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"));
         command
             .args(["surge", "--visitors", &visitors.to_string()])
@@ -135,18 +172,10 @@ impl Front {
             .arg(format!("http://{}", self.gateway.addr))
             .arg("--json")
             .arg(&json);
-        let output = tokio::task::spawn_blocking(move || command.output())
+        tokio::task::spawn_blocking(move || command.output())
             .await
             .unwrap()
-            .expect("run anteroom-bench");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let text = std::fs::read_to_string(&json).expect("the report is written");
-        let _ = std::fs::remove_file(&json);
-        serde_json::from_str(&text).expect("the report is JSON")
+            .expect("run anteroom-bench")
     }
 
     async fn stop(self) {
@@ -207,6 +236,40 @@ async fn visitors_who_lose_patience_abandon_the_line() {
     assert_eq!(report["abandoned"], 19, "{report}");
     assert_eq!(report["visitor_errors"], 0, "{report}");
     assert_eq!(report["unfinished"], 0, "{report}");
+}
+
+/// A room with a launch event in front of staging: the crowd comes on
+/// both sides of the opening, and the report checks the pre-queue against
+/// the room's public draw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_event_is_checked_against_the_rooms_draw() {
+    let front = Front::with_event(5, 1200, 2).await;
+    let report = front
+        .surge(60, &["--opens-in", "2", "--impatient", "0"])
+        .await;
+    front.stop().await;
+    assert_eq!(report["served"], 60, "{report}");
+    assert_eq!(report["visitor_errors"], 0, "{report}");
+    let event = &report["event"];
+    assert_eq!(event["draw_verified"], true, "{event}");
+    assert!(event["pre_queue"].as_u64().unwrap() > 0, "{event}");
+    assert_eq!(event["pre_queue_visitors"], event["pre_queue"], "{event}");
+    assert_eq!(event["pre_queue_first"], 0, "{event}");
+    assert_eq!(event["draw_mismatches"], 0, "{event}");
+    assert_eq!(event["draw_place_mismatches"], 0, "{event}");
+    assert_eq!(report["overtaken"], 0, "{report}");
+}
+
+/// `--opens-in` that is not the room's opening is refused before anyone
+/// is sent: the rehearsal would not be the one asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_that_is_not_the_rooms_is_refused() {
+    let front = Front::with_event(5, 1200, 30).await;
+    let output = front.run_surge(5, &["--opens-in", "5"]).await;
+    front.stop().await;
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not in 5 s as --opens-in says"), "{stderr}");
 }
 
 #[test]
