@@ -433,6 +433,22 @@ impl Room {
         self.refresh_seconds = Some(seconds);
         self
     }
+
+    /// RFC 3339 with an offset, as are the next two.
+    pub fn pre_queue_from(mut self, at: &str) -> Self {
+        self.pre_queue_from = Some(at.to_owned());
+        self
+    }
+
+    pub fn opens_at(mut self, at: &str) -> Self {
+        self.opens_at = Some(at.to_owned());
+        self
+    }
+
+    pub fn closes_at(mut self, at: &str) -> Self {
+        self.closes_at = Some(at.to_owned());
+        self
+    }
 }
 
 impl Buffer {

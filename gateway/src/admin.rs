@@ -21,7 +21,8 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use anteroom_store::{RoomChange, RoomState};
+use anteroom_config::schedule;
+use anteroom_store::{Changed, Millis, Phase, Refusal, RoomChange, RoomState, ScheduleChange};
 
 use crate::respond::{json_error, json_response};
 use crate::room::RoomRuntime;
@@ -86,7 +87,7 @@ where
                 return json_error(StatusCode::NOT_FOUND, "no such room");
             };
             match *request.method() {
-                Method::GET => json_response(StatusCode::OK, &figures(room)),
+                Method::GET => json_response(StatusCode::OK, &figures(shared, room)),
                 Method::PATCH => change(shared, room, request).await,
                 _ => method_not_allowed("GET, PATCH"),
             }
@@ -258,16 +259,45 @@ fn authorize<B>(shared: &Shared, request: &Request<B>) -> Result<(), Box<Respons
 }
 
 fn rooms(shared: &Shared) -> Response<Body> {
-    let rooms: Vec<serde_json::Value> = shared.rooms.iter().map(|room| figures(room)).collect();
+    let rooms: Vec<serde_json::Value> = shared
+        .rooms
+        .iter()
+        .map(|room| figures(shared, room))
+        .collect();
     json_response(StatusCode::OK, &serde_json::json!({ "rooms": rooms }))
 }
 
 /// A room's live figures, from this gateway's cached view (at most one step,
 /// 100 ms, old).
-fn figures(room: &RoomRuntime) -> serde_json::Value {
+fn figures(shared: &Shared, room: &RoomRuntime) -> serde_json::Value {
     let snapshot = room.snapshot().unwrap_or_default();
     let waiting = snapshot.waiting();
+    let now = shared.store_clock.now();
+    let zone = &shared.config.time_zone;
+    let shown = |at: Option<Millis>| at.map(|at| schedule::format_instant(at, zone));
+    let phase = match snapshot.phase(now) {
+        Phase::NotOpen => "not_open",
+        Phase::PreQueue => "pre_queue",
+        Phase::Open => "open",
+        Phase::Closed => "closed",
+    };
+    let event = serde_json::json!({
+        "phase": phase,
+        "pre_queue_from": shown(snapshot.schedule.pre_queue_from),
+        "opens_at": shown(snapshot.schedule.opens_at),
+        "closes_at": shown(snapshot.schedule.closes_at),
+        "opens_in_seconds": snapshot
+            .schedule
+            .opens_at
+            .filter(|_| snapshot.before_draw())
+            .map(|at| at.saturating_sub(now).div_ceil(1000)),
+        "pre_queue": snapshot.pre_queue(),
+        "drawn": snapshot.drawn.is_some(),
+        "commitment": snapshot.seed.map(|seed| seed.commitment().to_hex()),
+        "time_zone": zone.iana_name(),
+    });
     serde_json::json!({
+        "event": event,
         "name": room.name(),
         "state": snapshot.state.as_str(),
         "capacity": snapshot.capacity,
@@ -295,6 +325,22 @@ struct ChangeRequest {
     capacity: Option<u32>,
     admit_per_minute: Option<u32>,
     state: Option<String>,
+    /// Absent: unchanged; `null`: cleared; a string: RFC 3339.
+    #[serde(default, deserialize_with = "present")]
+    pre_queue_from: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    opens_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    closes_at: Option<Option<String>>,
+}
+
+/// A key present in the JSON, `null` included (`Some(None)`); an absent
+/// key is the field's default (`None`).
+fn present<'de, D>(deserializer: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 async fn change<B>(shared: &Shared, room: &RoomRuntime, request: Request<B>) -> Response<Body>
@@ -319,16 +365,33 @@ where
         Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
     match shared.store.change(&room.params, &change).await {
-        Ok(snapshot) => {
+        Ok(Changed::Applied(snapshot)) => {
             room.observe(snapshot);
+            let zone = &shared.config.time_zone;
+            let shown = |at: Option<Option<Millis>>| {
+                at.map(|at| at.map(|at| schedule::format_instant(at, zone)))
+            };
             tracing::info!(
                 room = room.name(),
                 capacity = ?change.capacity,
                 admit_per_minute = ?change.admit_per_minute,
                 state = ?change.state.map(RoomState::as_str),
+                pre_queue_from = ?shown(change.schedule.pre_queue_from),
+                opens_at = ?shown(change.schedule.opens_at),
+                closes_at = ?shown(change.schedule.closes_at),
                 "room changed"
             );
-            json_response(StatusCode::OK, &figures(room))
+            json_response(StatusCode::OK, &figures(shared, room))
+        }
+        Ok(Changed::Refused(refusal)) => {
+            let code = match refusal {
+                Refusal::Drawn { .. }
+                | Refusal::TicketsIssued { .. }
+                | Refusal::DrawPromised { .. } => StatusCode::CONFLICT,
+                Refusal::InThePast { .. } | Refusal::Order(_) => StatusCode::BAD_REQUEST,
+            };
+            tracing::info!(room = room.name(), %refusal, "room change refused");
+            json_error(code, &format!("nothing changed: {refusal}"))
         }
         Err(error) => {
             shared.health.failed(&error);
@@ -351,7 +414,16 @@ enum InvalidChange {
     Capacity,
     #[error("admit_per_minute: must be between 1 and {MAX_ADMIT_PER_MINUTE}")]
     AdmitPerMinute,
-    #[error("nothing to change: give capacity, admit_per_minute or state")]
+    #[error("{key}: {source}")]
+    Time {
+        key: &'static str,
+        #[source]
+        source: schedule::InstantError,
+    },
+    #[error(
+        "nothing to change: give capacity, admit_per_minute, state, pre_queue_from, opens_at \
+         or closes_at"
+    )]
     Nothing,
 }
 
@@ -373,10 +445,22 @@ fn parse_change(body: &Bytes) -> Result<RoomChange, InvalidChange> {
     {
         return Err(InvalidChange::AdmitPerMinute);
     }
+    let time = |key: &'static str, value: Option<Option<String>>| match value {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(text)) => schedule::parse_instant(&text)
+            .map(|at| Some(Some(at)))
+            .map_err(|source| InvalidChange::Time { key, source }),
+    };
     let change = RoomChange {
         capacity: request.capacity,
         admit_per_minute: request.admit_per_minute,
         state,
+        schedule: ScheduleChange {
+            pre_queue_from: time("pre_queue_from", request.pre_queue_from)?,
+            opens_at: time("opens_at", request.opens_at)?,
+            closes_at: time("closes_at", request.closes_at)?,
+        },
     };
     if change == RoomChange::default() {
         return Err(InvalidChange::Nothing);
@@ -427,7 +511,8 @@ mod tests {
             RoomChange {
                 capacity: Some(5),
                 admit_per_minute: None,
-                state: Some(RoomState::Paused)
+                state: Some(RoomState::Paused),
+                schedule: ScheduleChange::default(),
             }
         );
         for bad in [

@@ -51,6 +51,8 @@ pub enum Reply<'a> {
 pub enum Answer<'a> {
     /// `GET /_anteroom/status`: the status JSON, whatever the client accepts.
     Status(Status<'a>),
+    /// `GET /_anteroom/draw`: the room's public draw (JSON).
+    Draw(Box<anteroom_store::draw::PublicDraw>),
     /// A visitor in line asking for a protected address: the waiting page,
     /// or the status JSON for clients that ask for JSON. `200` for a read;
     /// a write gets `503`, so that no client mistakes it for success.
@@ -140,6 +142,7 @@ impl Answer<'_> {
     pub fn code(&self) -> StatusCode {
         match self {
             Answer::Status(_)
+            | Answer::Draw(_)
             | Answer::Receipt { .. }
             | Answer::ConfirmLeave { .. }
             | Answer::Goodbye
@@ -209,6 +212,7 @@ impl Answer<'_> {
         let reader = || audience.reader(pages);
         let mut response = match self {
             Answer::Status(status) => json_response(code, &status),
+            Answer::Draw(draw) => json_response(code, &draw),
             Answer::Waiting {
                 status,
                 updated_unix_seconds,

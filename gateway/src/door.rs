@@ -13,7 +13,7 @@ use http::HeaderMap;
 use http::header::HeaderValue;
 
 use anteroom_config::{CookieSecure, OnError};
-use anteroom_store::{Arrival, Claim, Millis, Store, StoreError};
+use anteroom_store::{Arrival, Claim, Millis, Phase, Store, StoreError};
 
 use crate::cookies;
 use crate::health::StoreHealth;
@@ -32,12 +32,19 @@ pub enum Standing {
     /// store is unreachable and `on_error = "admit"` waves visitors through.
     Inside { counted: bool },
     /// In line. `position` is `None` when it cannot be known right now (the
-    /// store is unreachable and the visitor has no ticket yet).
+    /// store is unreachable and the visitor has no ticket yet). `drawn`
+    /// for a pre-queue ticket once the draw is made.
     Waiting {
         position: Option<u64>,
         eta_seconds: Option<u64>,
         refresh_seconds: u64,
+        drawn: Option<Drawn>,
     },
+    /// The room has not opened and its pre-queue has not begun: no ticket
+    /// yet; the page lets the visitor in line by itself when it can.
+    NotOpen { refresh_seconds: u64 },
+    /// Holding pre-queue ticket `ticket`, before the draw.
+    PreQueue { ticket: u64, refresh_seconds: u64 },
     /// No place in line (only for status requests, which never take one).
     Outside,
     /// The room is closed (admin API): no new places.
@@ -45,6 +52,13 @@ pub enum Standing {
     /// The client has taken too many places lately
     /// (`tickets_per_ip_per_minute`): `429` with `Retry-After`.
     TooManyPlaces { retry_after: std::time::Duration },
+}
+
+/// A pre-queue ticket after the draw: its number and its place in the draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drawn {
+    pub ticket: u64,
+    pub place: u64,
 }
 
 #[derive(Debug)]
@@ -71,7 +85,68 @@ pub fn waiting_standing(room: &RoomRuntime, position: Option<u64>) -> Standing {
         position,
         eta_seconds,
         refresh_seconds: room.refresh_seconds(eta_seconds),
+        drawn: None,
     }
+}
+
+/// Before the opening: how soon a page should ask again. The room's
+/// `refresh_seconds`, sooner as the next moment that changes something
+/// (the pre-queue opening, the opening) comes close, so that pages follow
+/// it within a second or two.
+fn before_opening_refresh(room: &RoomRuntime, now: Millis) -> u64 {
+    let next = room.snapshot().and_then(|snapshot| {
+        [snapshot.schedule.pre_queue_from, snapshot.schedule.opens_at]
+            .into_iter()
+            .flatten()
+            .find(|at| *at > now)
+    });
+    let until = next.map(|at| at.saturating_sub(now).div_ceil(1000));
+    room.refresh_seconds(until)
+}
+
+/// Where a ticket holder stands by cached figures of the ticket's epoch,
+/// without a store round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByFigures {
+    /// In the pre-queue before the draw, or waiting for their place.
+    Stands(Standing),
+    /// The ticket's place (its number, or its place in the draw) has been
+    /// let in: the store swaps it for a pass.
+    TurnCome { place: u64 },
+}
+
+/// Where ticket `number` stands by `snapshot` (of the ticket's epoch) at
+/// `now`: shared by the door and the event streams.
+pub fn by_figures(
+    room: &RoomRuntime,
+    snapshot: &anteroom_store::RoomSnapshot,
+    number: u64,
+    now: Millis,
+) -> ByFigures {
+    let Some(place) = room.place_of(snapshot, number) else {
+        // A pre-queue ticket before the draw: no place yet.
+        return ByFigures::Stands(Standing::PreQueue {
+            ticket: number,
+            refresh_seconds: before_opening_refresh(room, now),
+        });
+    };
+    let Some(position) = snapshot.position(place) else {
+        return ByFigures::TurnCome { place };
+    };
+    let drawn = snapshot
+        .drawn
+        .filter(|drawn| number <= *drawn)
+        .map(|_| Drawn {
+            ticket: number,
+            place,
+        });
+    let eta_seconds = room.eta_seconds(position);
+    ByFigures::Stands(Standing::Waiting {
+        position: Some(position),
+        eta_seconds: Some(eta_seconds),
+        refresh_seconds: room.refresh_seconds(Some(eta_seconds)),
+        drawn,
+    })
 }
 
 /// What a request asks of the door.
@@ -186,6 +261,12 @@ impl Visit<'_> {
                     .push(cookies::clear(&self.room.ticket_cookie)),
             }
         }
+        if self.phase() == Some(Phase::NotOpen) {
+            // No ticket before the pre-queue: nothing to ask the store.
+            return Standing::NotOpen {
+                refresh_seconds: before_opening_refresh(self.room, self.now),
+            };
+        }
         if ask == Ask::StatusPoll {
             return Standing::Outside;
         }
@@ -202,6 +283,13 @@ impl Visit<'_> {
         valid_ticket(self.door.keys, self.room, headers)
     }
 
+    /// The room's phase now, by the cached figures; `None` without any.
+    fn phase(&self) -> Option<Phase> {
+        self.room
+            .snapshot()
+            .map(|snapshot| snapshot.phase(self.now))
+    }
+
     /// The standing of a ticket holder; `None` if the ticket is void.
     async fn with_ticket(&mut self, ticket: &Ticket) -> Option<Standing> {
         // A genuine ticket proves the room issued that many: should the
@@ -214,11 +302,19 @@ impl Visit<'_> {
         // A ticket of another epoch than the cached one goes to the store,
         // which decides (spent if older; this gateway's cache may be the one
         // that is behind, just after a Redis wipe).
+        let mut place = ticket.number;
         if let Some(snapshot) = cached
             && snapshot.epoch == ticket.epoch
-            && let Some(position) = snapshot.position(ticket.number)
         {
-            return Some(self.waiting(Some(position)));
+            match by_figures(self.room, &snapshot, ticket.number, self.now) {
+                ByFigures::Stands(standing) => return Some(standing),
+                ByFigures::TurnCome { place: turn } => place = turn,
+            }
+        } else if cached.is_none() && self.room.params.schedule.opens_at.is_some() {
+            // No figures yet (the gateway just started) in a room with a
+            // draw: the ticket's place is not known, and claiming its
+            // number could take another's. The first step is 100 ms away.
+            return Some(self.waiting(None));
         }
         // Spent before (claimed, or a no-show): the store said so once, and
         // that does not change.
@@ -228,14 +324,14 @@ impl Visit<'_> {
         // The turn has come (or the gateway has no figures yet): swap the
         // ticket for a pass, which the store allows once.
         if self.door.health.is_down() {
-            let position = cached.and_then(|snapshot| snapshot.position(ticket.number));
+            let position = cached.and_then(|snapshot| snapshot.position(place));
             return Some(self.store_unavailable(position.or(Some(1))));
         }
         let pass_id = self.door.keys.pass_id_for(ticket);
         let claim = self
             .door
             .store
-            .claim(&self.room.params, ticket.epoch, ticket.number, &pass_id)
+            .claim(&self.room.params, ticket.epoch, place, &pass_id)
             .await;
         match claim {
             Ok(Claim::Admitted) => {
@@ -278,6 +374,13 @@ impl Visit<'_> {
                 self.give_new_pass(pass_id, snapshot.epoch);
                 Standing::Inside { counted: true }
             }
+            Ok(Arrival::NotOpen { snapshot }) => {
+                self.door.health.succeeded();
+                self.room.observe(snapshot);
+                Standing::NotOpen {
+                    refresh_seconds: before_opening_refresh(self.room, self.now),
+                }
+            }
             Ok(Arrival::Ticketed { ticket, snapshot }) => {
                 self.door.health.succeeded();
                 self.room.observe(snapshot);
@@ -293,6 +396,12 @@ impl Visit<'_> {
                     TICKET_COOKIE_SECONDS,
                     self.over,
                 ));
+                if snapshot.before_draw() {
+                    return Standing::PreQueue {
+                        ticket,
+                        refresh_seconds: before_opening_refresh(self.room, self.now),
+                    };
+                }
                 let position = snapshot.position(ticket).unwrap_or(1);
                 self.waiting(Some(position))
             }
@@ -329,6 +438,7 @@ impl Visit<'_> {
                 position,
                 eta_seconds: None,
                 refresh_seconds: self.room.refresh_seconds(None),
+                drawn: None,
             },
             OnError::Admit => Standing::Inside { counted: false },
         }

@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use anteroom_store::RoomState;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body as HttpBody, Frame};
@@ -41,7 +40,8 @@ use tokio_util::sync::CancellationToken;
 use crate::Shared;
 use crate::Shutdown;
 use crate::answer::Answer;
-use crate::door::{self, Standing};
+use crate::clock::StoreClock;
+use crate::door::{self, ByFigures};
 use crate::room::RoomRuntime;
 use crate::status::Status;
 
@@ -149,6 +149,10 @@ pub fn open<'a>(shared: &Shared, room: &Arc<RoomRuntime>, headers: &HeaderMap) -
     tokio::spawn(follow(
         Arc::clone(room),
         ticket,
+        (
+            Arc::clone(&shared.store_clock),
+            shared.config.time_zone.clone(),
+        ),
         shared.shutdown.clone(),
         sender,
         (permit, registration),
@@ -168,13 +172,14 @@ pub fn open<'a>(shared: &Shared, room: &Arc<RoomRuntime>, headers: &HeaderMap) -
 async fn follow(
     room: Arc<RoomRuntime>,
     ticket: crate::token::Ticket,
+    time: (Arc<StoreClock>, jiff::tz::TimeZone),
     shutdown: Shutdown,
     sender: mpsc::Sender<Bytes>,
     (_permit, registration): (OwnedSemaphorePermit, Registration),
 ) {
     let replaced = registration.replaced.clone();
     tokio::select! {
-        () = following(room, ticket, shutdown, &sender) => {}
+        () = following(room, ticket, time, shutdown, &sender) => {}
         () = replaced.cancelled() => {
             // The page stops following and polls instead, rather than
             // reconnecting and replacing another tab's stream in turn.
@@ -188,6 +193,7 @@ async fn follow(
 async fn following(
     room: Arc<RoomRuntime>,
     ticket: crate::token::Ticket,
+    (clock, zone): (Arc<StoreClock>, jiff::tz::TimeZone),
     shutdown: Shutdown,
     sender: &mpsc::Sender<Bytes>,
 ) {
@@ -202,7 +208,9 @@ async fn following(
     let mut line = room.watch_line();
     // The first look is at once.
     line.mark_changed();
-    let mut last_sent: Option<(Option<u64>, Option<u64>, RoomState)> = None;
+    // Only a change is sent: the line wakes every stream when anything of
+    // the room's figures moves.
+    let mut last_sent: Option<String> = None;
     let mut quiet_since = Instant::now();
     loop {
         tokio::select! {
@@ -219,38 +227,39 @@ async fn following(
             return;
         }
         line.borrow_and_update();
-        let snapshot = room.snapshot();
-        let position = snapshot
-            .filter(|snapshot| snapshot.epoch == ticket.epoch)
-            .map(|snapshot| snapshot.position(ticket.number));
-        let event = match position {
-            // The turn has come, or the room's epoch changed under the
-            // ticket: the status call sorts it out.
-            Some(None) | None if snapshot.is_some() => {
-                let _ = sender
-                    .send(Bytes::from_static(b"event: turn\ndata: {}\n\n"))
-                    .await;
-                return;
-            }
-            Some(Some(position)) => {
-                let standing = door::waiting_standing(&room, Some(position));
-                let eta_seconds = match standing {
-                    Standing::Waiting { eta_seconds, .. } => eta_seconds,
-                    _ => None,
-                };
-                let state = snapshot.map(|snapshot| snapshot.state).unwrap_or_default();
-                let figures = (Some(position), eta_seconds, state);
-                if last_sent == Some(figures) {
-                    None
-                } else {
-                    last_sent = Some(figures);
-                    let body = Status::of(&room, standing).to_json();
-                    Some(Bytes::from(format!("data: {body}\n\n")))
+        let now = clock.now();
+        let snapshot = room
+            .snapshot()
+            .filter(|snapshot| snapshot.epoch == ticket.epoch);
+        let event =
+            match snapshot.map(|snapshot| door::by_figures(&room, &snapshot, ticket.number, now)) {
+                // The turn has come, or the room's epoch changed under the
+                // ticket: the status call sorts it out.
+                Some(ByFigures::TurnCome { .. }) => {
+                    let _ = sender
+                        .send(Bytes::from_static(b"event: turn\ndata: {}\n\n"))
+                        .await;
+                    return;
                 }
-            }
-            // No figures yet (the room has not stepped): wait for them.
-            _ => None,
-        };
+                None if room.snapshot().is_some() => {
+                    let _ = sender
+                        .send(Bytes::from_static(b"event: turn\ndata: {}\n\n"))
+                        .await;
+                    return;
+                }
+                Some(ByFigures::Stands(standing)) => {
+                    let body = Status::of(&room, standing, now, &zone).to_json();
+                    if last_sent.as_deref() == Some(body.as_str()) {
+                        None
+                    } else {
+                        let event = Bytes::from(format!("data: {body}\n\n"));
+                        last_sent = Some(body);
+                        Some(event)
+                    }
+                }
+                // No figures yet (the room has not stepped): wait for them.
+                None => None,
+            };
         let event = match event {
             Some(event) => Some(event),
             None if quiet_since.elapsed() >= KEEPALIVE => {

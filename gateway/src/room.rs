@@ -10,7 +10,7 @@ use dashmap::{DashMap, DashSet};
 use tokio::sync::watch;
 
 use anteroom_config::Room;
-use anteroom_store::{Millis, RoomParams, RoomSnapshot, RoomState, Store};
+use anteroom_store::{Draw, Millis, RoomParams, RoomSnapshot, RoomState, Schedule, Seed, Store};
 
 use crate::Shutdown;
 use crate::clock::StoreClock;
@@ -61,12 +61,15 @@ const RATE_TIME_CONSTANT_SECONDS: f64 = 30.0;
 const MAX_ETA_SECONDS: u64 = 24 * 3600;
 
 /// What a waiting visitor's place depends on: the room's epoch, how far
-/// the line has moved, and whether the room lets anyone in.
+/// the line has moved, whether the room lets anyone in, its schedule (a
+/// moved opening shows on open pages at once) and its draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineMark {
     pub epoch: u64,
     pub admitted_through: u64,
     pub state: RoomState,
+    pub schedule: Schedule,
+    pub drawn: Option<u64>,
 }
 
 impl LineMark {
@@ -75,6 +78,8 @@ impl LineMark {
             epoch: snapshot.epoch,
             admitted_through: snapshot.admitted_through,
             state: snapshot.state,
+            schedule: snapshot.schedule,
+            drawn: snapshot.drawn,
         }
     }
 }
@@ -114,6 +119,11 @@ pub struct RoomRuntime {
     /// activity: reported again, all of them, when the store's generation
     /// changes. Bounded by [`MAX_KNOWN_INSIDE`].
     known_inside: DashMap<String, Millis>,
+    /// The draw of the latest figures, keyed once: a pre-queue ticket's
+    /// place is computed on demand from it (nothing stored per visitor).
+    draw: RwLock<Option<(Seed, Draw)>>,
+    /// `/_anteroom/draw?room=NAME`, where the draw can be checked.
+    pub draw_url: String,
     pub metrics: crate::metrics::RoomMetrics,
 }
 
@@ -125,9 +135,11 @@ impl RoomRuntime {
             admit_per_minute: config.admit_per_minute.get(),
             inside_ttl: config.session + INSIDE_GRACE,
             arrival: config.arrival,
+            schedule: config.schedule,
         };
         let initial_rate = initial_rate_per_second(&config);
         RoomRuntime {
+            draw_url: format!("/_anteroom/draw?room={}", config.name),
             metrics: crate::metrics::RoomMetrics::new(&config.name),
             ticket_cookie: format!("anteroom_ticket_{}", config.name),
             pass_cookie: format!("anteroom_pass_{}", config.name),
@@ -142,6 +154,7 @@ impl RoomRuntime {
             undelivered_leaves: Kept::new(MAX_UNDELIVERED_LEAVES),
             undelivered_voids: Kept::new(MAX_UNDELIVERED_VOIDS),
             known_inside: DashMap::new(),
+            draw: RwLock::new(None),
         }
     }
 
@@ -162,6 +175,40 @@ impl RoomRuntime {
     /// changes, or the first figures arrive. The value is the latest mark.
     pub fn watch_line(&self) -> watch::Receiver<Option<LineMark>> {
         self.line.subscribe()
+    }
+
+    /// A ticket's place in line as `snapshot` orders it: for a pre-queue
+    /// ticket once drawn, its place in the draw; otherwise its number.
+    /// `None` for a pre-queue ticket before the draw (or while this
+    /// gateway does not know the seed yet): no place yet.
+    pub fn place_of(&self, snapshot: &RoomSnapshot, ticket: u64) -> Option<u64> {
+        if snapshot.before_draw() {
+            return None;
+        }
+        let Some(pre_queue) = snapshot.drawn.filter(|drawn| ticket <= *drawn) else {
+            return Some(ticket);
+        };
+        let seed = snapshot.seed?;
+        {
+            let cached = match self.draw.read() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if let Some((cached_seed, draw)) = cached.as_ref()
+                && *cached_seed == seed
+                && draw.pre_queue() == pre_queue
+            {
+                return draw.place(ticket).ok();
+            }
+        }
+        let draw = Draw::new(&seed, pre_queue);
+        let place = draw.place(ticket).ok();
+        let mut cached = match self.draw.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *cached = Some((seed, draw));
+        place
     }
 
     /// Takes in figures fresh from the store after a new arrival's round

@@ -15,6 +15,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
+use anteroom_store::draw::PublicDraw;
+
 use crate::answer::{Answer, Asked, Audience, PassHeld, Prefers, Reply};
 use crate::door::{Ask, Decision, Standing};
 use crate::metrics::RequestOutcome;
@@ -172,8 +174,16 @@ where
         Standing::TooManyPlaces { retry_after } => {
             Reply::Ours(places_limited(shared, room, &request, retry_after, prefers))
         }
-        Standing::Waiting { .. } | Standing::Outside => Reply::Ours(Answer::Waiting {
-            status: Status::of(room, decision.standing),
+        Standing::Waiting { .. }
+        | Standing::NotOpen { .. }
+        | Standing::PreQueue { .. }
+        | Standing::Outside => Reply::Ours(Answer::Waiting {
+            status: Status::of(
+                room,
+                decision.standing,
+                shared.store_clock.now(),
+                &shared.config.time_zone,
+            ),
             asked: if matches!(request.method(), &Method::GET | &Method::HEAD) {
                 Asked::Read
             } else {
@@ -199,19 +209,28 @@ async fn own_endpoint<'a, B>(
                 let decision =
                     at_the_door(shared, room, request.headers(), client, Ask::StatusPoll).await;
                 (
-                    Answer::Status(Status::of(room, decision.standing)),
+                    Answer::Status(Status::of(
+                        room,
+                        decision.standing,
+                        shared.store_clock.now(),
+                        &shared.config.time_zone,
+                    )),
                     decision.set_cookies,
                 )
             }
-            Err(refusal) => only(refusal),
+            Err(no_room) => only(no_room.answer()),
         },
         (&Method::POST, "/_anteroom/leave") => match room() {
             Ok(room) => leave(shared, room, request.headers()).await,
-            Err(refusal) => only(refusal),
+            Err(no_room) => only(no_room.answer()),
         },
         (&Method::GET, "/_anteroom/events") => only(match room() {
             Ok(room) => crate::events::open(shared, room, request.headers()),
-            Err(refusal) => refusal,
+            Err(no_room) => no_room.answer(),
+        }),
+        (&Method::GET | &Method::HEAD, "/_anteroom/draw") => only(match room() {
+            Ok(room) => public_draw(shared, room),
+            Err(no_room) => no_room.answer(),
         }),
         // `GET /_anteroom/leave` only asks: a link (possibly on another
         // site) must not be able to end a visitor's session. The form posts
@@ -219,7 +238,7 @@ async fn own_endpoint<'a, B>(
         // site's POST.
         (&Method::GET | &Method::HEAD, "/_anteroom/leave") => only(match room() {
             Ok(room) => Answer::ConfirmLeave { room: room.name() },
-            Err(refusal) => refusal,
+            Err(no_room) => no_room.answer(),
         }),
         (&Method::GET | &Method::HEAD, receipt) if receipt.starts_with("/_anteroom/receipts/") => {
             // The id is case-sensitive: take it from the raw path, not the
@@ -227,10 +246,12 @@ async fn own_endpoint<'a, B>(
             let id = request.uri().path().rsplit('/').next().unwrap_or_default();
             only(intake::receipt(shared, id).await)
         }
-        (_, "/_anteroom/status" | "/_anteroom/leave" | "/_anteroom/events") => only(refused(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed here",
-        )),
+        (_, "/_anteroom/status" | "/_anteroom/leave" | "/_anteroom/events" | "/_anteroom/draw") => {
+            only(refused(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed here",
+            ))
+        }
         _ => only(refused(StatusCode::NOT_FOUND, "no such gateway endpoint")),
     }
 }
@@ -275,10 +296,43 @@ async fn leave<'a>(
 }
 
 /// The room named by `?room=`, or the only one.
+/// `GET /_anteroom/draw?room=NAME`: the room's draw as anyone may check
+/// it (see docs/draw.md): its commitment from the start, its seed once
+/// drawn. From the cached figures: no store round trip.
+fn public_draw<'a>(shared: &Shared, room: &RoomRuntime) -> Answer<'a> {
+    let Some(snapshot) = room.snapshot() else {
+        return Answer::Unavailable {
+            message: "the room's figures are not known yet",
+            retry_seconds: 1,
+        };
+    };
+    let Some(seed) = snapshot.seed else {
+        return Answer::Unavailable {
+            message: "the room's draw is not known yet",
+            retry_seconds: 1,
+        };
+    };
+    if snapshot.schedule.opens_at.is_none() && snapshot.drawn.is_none() {
+        return refused(
+            StatusCode::NOT_FOUND,
+            "this room has no scheduled opening, so no draw",
+        );
+    }
+    let opens_at = snapshot
+        .schedule
+        .opens_at
+        .map(|at| anteroom_config::schedule::format_instant(at, &shared.config.time_zone));
+    let draw = match snapshot.drawn {
+        Some(pre_queue) => PublicDraw::drawn(room.name(), &seed, pre_queue, opens_at),
+        None => PublicDraw::pending(room.name(), &seed, snapshot.issued, opens_at),
+    };
+    Answer::Draw(Box::new(draw))
+}
+
 fn room_from_query<'a>(
     shared: &'a Shared,
     query: Option<&str>,
-) -> Result<&'a Arc<RoomRuntime>, Answer<'a>> {
+) -> Result<&'a Arc<RoomRuntime>, NoRoom> {
     let requested = query.and_then(|query| {
         query
             .split('&')
@@ -291,15 +345,25 @@ fn room_from_query<'a>(
             .rooms
             .iter()
             .find(|room| room.name() == name)
-            .ok_or_else(|| refused(StatusCode::NOT_FOUND, "no such room")),
+            .ok_or(NoRoom(StatusCode::NOT_FOUND, "no such room")),
         None => match shared.rooms.as_slice() {
             [only] => Ok(only),
-            [] => Err(refused(StatusCode::NOT_FOUND, "this gateway has no rooms")),
-            _ => Err(refused(
+            [] => Err(NoRoom(StatusCode::NOT_FOUND, "this gateway has no rooms")),
+            _ => Err(NoRoom(
                 StatusCode::BAD_REQUEST,
                 "several rooms: say which with ?room=NAME",
             )),
         },
+    }
+}
+
+/// Why `?room=NAME` names no room of this gateway.
+#[derive(Debug, Clone, Copy)]
+struct NoRoom(StatusCode, &'static str);
+
+impl NoRoom {
+    fn answer(self) -> Answer<'static> {
+        refused(self.0, self.1)
     }
 }
 
@@ -392,7 +456,7 @@ fn upstream_failure(error: ProxyError, held: PassHeld) -> Answer<'static> {
 /// its place not yet known, which retries by itself once the limit allows:
 /// a visitor never sees an error page. Anything else gets a plain `429`.
 fn places_limited<'a, B>(
-    shared: &Shared,
+    shared: &'a Shared,
     room: &'a RoomRuntime,
     request: &Request<B>,
     retry_after: std::time::Duration,
@@ -403,7 +467,12 @@ fn places_limited<'a, B>(
         return too_many(retry_after, message);
     }
     Answer::PlaceLater {
-        status: Status::of(room, Standing::Outside),
+        status: Status::of(
+            room,
+            Standing::Outside,
+            shared.store_clock.now(),
+            &shared.config.time_zone,
+        ),
         retry_seconds: limits::retry_after_seconds(retry_after),
         updated_unix_seconds: shared.store_clock.now() / 1000,
     }

@@ -7,27 +7,67 @@
 
 use serde::Serialize;
 
-use anteroom_store::RoomState;
+use anteroom_store::{Millis, RoomState};
 
 use crate::door::Standing;
 use crate::room::RoomRuntime;
 
 /// The status JSON of the contract, plus `room_state` (`open`, `paused`,
-/// `closed`).
+/// `closed`) and, for a room with a scheduled opening, its launch event:
+/// `opens_in_seconds` (on the store's clock, so a page's countdown does
+/// not depend on the visitor's clock), `pre_queue` (tickets in the
+/// pre-queue so far, final once drawn), `ticket` and `draw_place` (a
+/// pre-queue visitor's ticket number, and their place once drawn) and
+/// `draw_url` (where the draw can be checked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Status<'a> {
     pub room: &'a str,
+    /// `none`, `not_open`, `pre_queue`, `waiting` or `admitted`.
     pub state: &'static str,
     pub position: Option<u64>,
     pub eta_seconds: Option<u64>,
     pub refresh_seconds: u64,
     #[serde(serialize_with = "serialize_room_state")]
     pub room_state: RoomState,
+    /// RFC 3339 in the deployment's time zone.
+    #[serde(serialize_with = "serialize_instant")]
+    pub opens_at: Option<Instant<'a>>,
+    pub opens_in_seconds: Option<u64>,
+    pub pre_queue: Option<u64>,
+    pub ticket: Option<u64>,
+    pub draw_place: Option<u64>,
+    pub draw_url: Option<&'a str>,
 }
 
-impl Status<'_> {
-    /// What `room`'s figures say to a visitor standing at `standing`.
-    pub fn of(room: &RoomRuntime, standing: Standing) -> Status<'_> {
+/// A time to show, with the zone it is shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant<'a> {
+    pub at: Millis,
+    pub zone: &'a jiff::tz::TimeZone,
+}
+
+impl Instant<'_> {
+    pub fn to_rfc3339(self) -> String {
+        anteroom_config::schedule::format_instant(self.at, self.zone)
+    }
+}
+
+impl<'a> Status<'a> {
+    /// What `room`'s figures say to a visitor standing at `standing`, at
+    /// `now` (the store's time as reckoned here); times are shown in
+    /// `zone`.
+    pub fn of(
+        room: &'a RoomRuntime,
+        standing: Standing,
+        now: Millis,
+        zone: &'a jiff::tz::TimeZone,
+    ) -> Status<'a> {
+        let snapshot = room.snapshot();
+        let schedule = snapshot
+            .map(|snapshot| snapshot.schedule)
+            .unwrap_or_default();
+        let scheduled = schedule.opens_at.is_some();
+        let before_opening = snapshot.is_some_and(|snapshot| snapshot.before_draw());
         let base = Status {
             room: room.name(),
             state: "none",
@@ -35,6 +75,15 @@ impl Status<'_> {
             eta_seconds: None,
             refresh_seconds: room.refresh_seconds(None),
             room_state: room_state(room),
+            opens_at: schedule.opens_at.map(|at| Instant { at, zone }),
+            opens_in_seconds: schedule
+                .opens_at
+                .filter(|_| before_opening)
+                .map(|at| at.saturating_sub(now).div_ceil(1000)),
+            pre_queue: snapshot.and_then(|snapshot| snapshot.pre_queue()),
+            ticket: None,
+            draw_place: None,
+            draw_url: scheduled.then_some(room.draw_url.as_str()),
         };
         match standing {
             Standing::Inside { .. } => Status {
@@ -45,11 +94,28 @@ impl Status<'_> {
                 position,
                 eta_seconds,
                 refresh_seconds,
+                drawn,
             } => Status {
                 state: "waiting",
                 position,
                 eta_seconds,
                 refresh_seconds,
+                ticket: drawn.map(|drawn| drawn.ticket),
+                draw_place: drawn.map(|drawn| drawn.place),
+                ..base
+            },
+            Standing::NotOpen { refresh_seconds } => Status {
+                state: "not_open",
+                refresh_seconds,
+                ..base
+            },
+            Standing::PreQueue {
+                ticket,
+                refresh_seconds,
+            } => Status {
+                state: "pre_queue",
+                refresh_seconds,
+                ticket: Some(ticket),
                 ..base
             },
             Standing::Outside | Standing::TooManyPlaces { .. } | Standing::Closed => base,
@@ -67,6 +133,16 @@ pub fn room_state(room: &RoomRuntime) -> RoomState {
     room.snapshot()
         .map(|snapshot| snapshot.state)
         .unwrap_or_default()
+}
+
+fn serialize_instant<S: serde::Serializer>(
+    instant: &Option<Instant<'_>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match instant {
+        Some(instant) => serializer.serialize_str(&instant.to_rfc3339()),
+        None => serializer.serialize_none(),
+    }
 }
 
 fn serialize_room_state<S: serde::Serializer>(

@@ -10,7 +10,7 @@
 //! (floating-point steps of 0.1 token would lose admissions to rounding) and
 //! stays exact in Lua, whose numbers are doubles (integers below 2^53).
 
-use crate::Millis;
+use crate::{Millis, Refusal, Schedule, ScheduleChange};
 
 /// A room not stepped for longer than this (gateways step every 100 ms) was
 /// not served: the store unreachable, or every gateway down. Arrival
@@ -93,10 +93,115 @@ pub fn position(ticket: u64, admitted_through: u64) -> Option<u64> {
         .filter(|ahead| *ahead > 0)
 }
 
+/// The schedule a live change would leave, or why it cannot (nothing is
+/// changed then). `change.lua` mirrors it. `now` is the store's clock;
+/// `drawn` and `issued` the room's figures.
+///
+/// - After the draw, `opens_at` and `pre_queue_from` are final.
+/// - `opens_at` and `closes_at` cannot be set in the past; `pre_queue_from`
+///   can (a pre-queue that opens now).
+/// - An opening can be scheduled only before the room's first ticket, and
+///   cleared only while the pre-queue is empty.
+/// - The result is in order ([`Schedule::check`]).
+pub fn change_schedule(
+    current: Schedule,
+    change: &ScheduleChange,
+    drawn: Option<u64>,
+    issued: u64,
+    now: Millis,
+) -> Result<Schedule, Refusal> {
+    let next = change.applied_to(current);
+    let moves_draw =
+        next.opens_at != current.opens_at || next.pre_queue_from != current.pre_queue_from;
+    if let Some(pre_queue) = drawn
+        && moves_draw
+    {
+        return Err(Refusal::Drawn { pre_queue });
+    }
+    if next.opens_at != current.opens_at && next.opens_at.is_some_and(|at| at <= now) {
+        return Err(Refusal::InThePast { key: "opens_at" });
+    }
+    if next.closes_at != current.closes_at && next.closes_at.is_some_and(|at| at <= now) {
+        return Err(Refusal::InThePast { key: "closes_at" });
+    }
+    if drawn.is_none() && issued > 0 {
+        match (current.opens_at, next.opens_at) {
+            (None, Some(_)) => return Err(Refusal::TicketsIssued { issued }),
+            (Some(_), None) => return Err(Refusal::DrawPromised { pre_queue: issued }),
+            _ => {}
+        }
+    }
+    next.check()?;
+    Ok(next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn schedule_changes_are_refused_for_what_they_would_break() {
+        let hour = 3_600_000;
+        let now = 10 * hour;
+        let event = Schedule {
+            pre_queue_from: Some(9 * hour),
+            opens_at: Some(12 * hour),
+            closes_at: None,
+        };
+        let later = ScheduleChange {
+            opens_at: Some(Some(13 * hour)),
+            ..ScheduleChange::default()
+        };
+        let moved = change_schedule(event, &later, None, 40, now).unwrap();
+        assert_eq!(moved.opens_at, Some(13 * hour));
+        assert_eq!(
+            change_schedule(event, &later, Some(40), 45, now),
+            Err(Refusal::Drawn { pre_queue: 40 })
+        );
+        // Setting what is already set is no move, even after the draw.
+        let same = ScheduleChange {
+            opens_at: Some(Some(12 * hour)),
+            closes_at: Some(Some(20 * hour)),
+            ..ScheduleChange::default()
+        };
+        assert!(change_schedule(event, &same, Some(40), 45, now).is_ok());
+        let past = ScheduleChange {
+            opens_at: Some(Some(now)),
+            ..ScheduleChange::default()
+        };
+        assert_eq!(
+            change_schedule(event, &past, None, 0, now),
+            Err(Refusal::InThePast { key: "opens_at" })
+        );
+        let cleared = ScheduleChange {
+            opens_at: Some(None),
+            ..ScheduleChange::default()
+        };
+        assert_eq!(
+            change_schedule(event, &cleared, None, 40, now),
+            Err(Refusal::DrawPromised { pre_queue: 40 })
+        );
+        let scheduled = ScheduleChange {
+            opens_at: Some(Some(12 * hour)),
+            ..ScheduleChange::default()
+        };
+        assert_eq!(
+            change_schedule(Schedule::default(), &scheduled, None, 3, now),
+            Err(Refusal::TicketsIssued { issued: 3 })
+        );
+        let reversed = ScheduleChange {
+            closes_at: Some(Some(11 * hour)),
+            ..ScheduleChange::default()
+        };
+        assert_eq!(
+            change_schedule(event, &reversed, None, 0, now),
+            Err(Refusal::Order(crate::ScheduleError::OutOfOrder {
+                earlier: "opens_at",
+                later: "closes_at"
+            }))
+        );
+    }
 
     #[test]
     fn full_bucket_holds_one_second() {

@@ -90,7 +90,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// A room's secret until its draw: 32 random bytes. Its hex is
 /// [`Seed::to_hex`]; `Debug` does not show it, so that a seed cannot reach
 /// a log by accident before it is due.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Seed([u8; SEED_BYTES]);
 
 /// The lowercase hex SHA-256 of a seed's bytes, published before the

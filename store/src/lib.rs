@@ -35,11 +35,13 @@ mod request;
 
 use std::time::Duration;
 
+pub use anteroom_config::schedule::{Phase, Schedule, ScheduleError};
 pub use buffer::{
     BufferParams, BufferStats, BufferStore, DeadLetter, Enqueued, Finished, Job, Receipt,
     ReceiptState, Submission, Taken, Verdict,
 };
 pub use clock::Clock;
+pub use draw::{Draw, Seed};
 pub use memory::MemoryStore;
 pub use redis_buffer::REPLICA_ACK_TIMEOUT;
 pub use redis_store::{RedisStore, Replication};
@@ -66,6 +68,9 @@ pub struct RoomParams {
     pub inside_ttl: Duration,
     /// How long an admitted ticket holder has to show up.
     pub arrival: Duration,
+    /// The config's launch schedule; a live change (admin API) stored with
+    /// the room takes precedence.
+    pub schedule: Schedule,
 }
 
 /// Whether a room admits and hands out places.
@@ -107,6 +112,71 @@ pub struct RoomChange {
     pub capacity: Option<u32>,
     pub admit_per_minute: Option<u32>,
     pub state: Option<RoomState>,
+    pub schedule: ScheduleChange,
+}
+
+/// A live change to a room's schedule: `None` leaves a time as it is,
+/// `Some(None)` clears it, `Some(Some(at))` sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScheduleChange {
+    pub pre_queue_from: Option<Option<Millis>>,
+    pub opens_at: Option<Option<Millis>>,
+    pub closes_at: Option<Option<Millis>>,
+}
+
+impl ScheduleChange {
+    pub fn is_empty(&self) -> bool {
+        *self == ScheduleChange::default()
+    }
+
+    /// `current` with this change applied.
+    pub fn applied_to(&self, current: Schedule) -> Schedule {
+        Schedule {
+            pre_queue_from: self.pre_queue_from.unwrap_or(current.pre_queue_from),
+            opens_at: self.opens_at.unwrap_or(current.opens_at),
+            closes_at: self.closes_at.unwrap_or(current.closes_at),
+        }
+    }
+}
+
+/// The outcome of a live change: applied, or refused with nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    Applied(RoomSnapshot),
+    Refused(Refusal),
+}
+
+/// Why a change to a room's schedule was refused (nothing was changed).
+/// Decided by the store, atomically with the draw, on its clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The draw was made: the pre-queue's order is final, so the times
+    /// that decided it cannot move.
+    #[error(
+        "the draw was made at the opening, over {pre_queue} pre-queue tickets, and is final: \
+         opens_at and pre_queue_from can no longer change"
+    )]
+    Drawn { pre_queue: u64 },
+    /// `opens_at` or `closes_at` at or before the store's now.
+    #[error("{key} is in the past (the store's clock says so); to close now, set state to closed")]
+    InThePast { key: &'static str },
+    /// The schedule that would result is out of order.
+    #[error("{0}")]
+    Order(#[from] ScheduleError),
+    /// An opening scheduled on a room that has handed out tickets already:
+    /// they would have been mixed into a draw they never entered.
+    #[error(
+        "the room has already handed out {issued} tickets: an opening can be scheduled only \
+         before its first ticket"
+    )]
+    TicketsIssued { issued: u64 },
+    /// Clearing the opening while the pre-queue holds tickets would cancel
+    /// the draw they were promised.
+    #[error(
+        "the pre-queue holds {pre_queue} tickets, promised a draw at the opening: move \
+         opens_at instead of clearing it"
+    )]
+    DrawPromised { pre_queue: u64 },
 }
 
 /// The shared figures of one room, as seen at `taken_at`.
@@ -139,6 +209,14 @@ pub struct RoomSnapshot {
     /// counters went back (see ARCHITECTURE.md, "When the store forgets"):
     /// every gateway then reports again each pass it knows to be inside.
     pub generation: u64,
+    /// The launch schedule in force: the config's, or a live change's.
+    pub schedule: Schedule,
+    /// Once the draw is made (at `opens_at`, on the store's clock): how
+    /// many pre-queue tickets it ordered, tickets `1..=drawn`.
+    pub drawn: Option<u64>,
+    /// The room's draw seed, secret until the draw (never shown before);
+    /// `None` until this process has learnt it from the store.
+    pub seed: Option<Seed>,
 }
 
 impl RoomSnapshot {
@@ -147,10 +225,34 @@ impl RoomSnapshot {
         self.issued.saturating_sub(self.admitted_through)
     }
 
-    /// A ticket's place in line: 1 for the next to be let in, `None` once its
-    /// turn has come.
-    pub fn position(&self, ticket: u64) -> Option<u64> {
-        admission::position(ticket, self.admitted_through)
+    /// A place's position in line: 1 for the next to be let in, `None`
+    /// once its turn has come. A ticket's place is [`RoomSnapshot::place`].
+    pub fn position(&self, place: u64) -> Option<u64> {
+        admission::position(place, self.admitted_through)
+    }
+
+    /// Where the room's schedule stands at `now` (the store's clock). Once
+    /// drawn, the room is open whatever `opens_at` says now.
+    pub fn phase(&self, now: Millis) -> Phase {
+        match self.schedule.phase(now) {
+            Phase::NotOpen | Phase::PreQueue if self.drawn.is_some() => Phase::Open,
+            phase => phase,
+        }
+    }
+
+    /// Before the draw, with an opening scheduled: every ticket handed out
+    /// so far is a pre-queue ticket, whose place is not known yet.
+    pub fn before_draw(&self) -> bool {
+        self.drawn.is_none() && self.schedule.opens_at.is_some()
+    }
+
+    /// Pre-queue tickets: so far, or final once drawn; `None` without an
+    /// opening.
+    pub fn pre_queue(&self) -> Option<u64> {
+        match self.drawn {
+            Some(drawn) => Some(drawn),
+            None => self.schedule.opens_at.map(|_| self.issued),
+        }
     }
 }
 
@@ -162,8 +264,11 @@ pub enum Arrival {
     Admitted { snapshot: RoomSnapshot },
     /// The visitor holds a place in line.
     Ticketed { ticket: u64, snapshot: RoomSnapshot },
-    /// The room is closed: no new places.
+    /// The room is closed: no new places (closed by hand, or past its
+    /// `closes_at`).
     Closed { snapshot: RoomSnapshot },
+    /// The room has not opened and its pre-queue has not begun: no ticket.
+    NotOpen { snapshot: RoomSnapshot },
     /// The store found it lost the room's state or its counters went back,
     /// and settles for a few seconds before it hands out numbers again:
     /// the visitor is asked to come back shortly, without a ticket.
@@ -280,12 +385,13 @@ pub trait Store: Send + Sync + 'static {
     /// A ticket holder comes back: swap the ticket for a pass if its turn has
     /// come. A ticket is swapped once: claiming it again with the same pass id
     /// (the gateway derives it from the ticket) gives the same answer, with
-    /// any other id it is spent.
+    /// any other id it is spent. `place` is the ticket's place in line: its
+    /// number, or for a pre-queue ticket its place in the draw.
     async fn claim(
         &self,
         room: &RoomParams,
         epoch: u64,
-        ticket: u64,
+        place: u64,
         pass_id: &str,
     ) -> Result<Claim, StoreError>;
 
@@ -317,12 +423,9 @@ pub trait Store: Send + Sync + 'static {
     async fn leave(&self, room: &RoomParams, pass_id: &str) -> Result<(), StoreError>;
 
     /// Applies a live change to the room's settings and reports the figures
-    /// with the change in force.
-    async fn change(
-        &self,
-        room: &RoomParams,
-        change: &RoomChange,
-    ) -> Result<RoomSnapshot, StoreError>;
+    /// with the change in force; a schedule change that cannot stand (see
+    /// [`Refusal`]) changes nothing.
+    async fn change(&self, room: &RoomParams, change: &RoomChange) -> Result<Changed, StoreError>;
 
     /// An arrival whose reply never came back (the call failed: it may
     /// have run or not): nobody holds the ticket or pass it gave, so it

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::{Millis, RoomParams, RoomSnapshot};
+use crate::{Millis, RoomParams, RoomSnapshot, Seed};
 
 /// How often the history behind [`Seen::floor`] takes a sample: once a
 /// second is plenty for a bound measured in `arrival_seconds`.
@@ -20,6 +20,17 @@ const SAMPLE_EVERY_MS: Millis = 1_000;
 #[derive(Debug, Default)]
 pub(crate) struct Marks {
     rooms: Mutex<HashMap<String, Seen>>,
+    /// Each room's draw seed: the store's once a reply brought it
+    /// (`adopted`), else a fresh one this process offers a room that has
+    /// none. Kept across epochs: should the store forget the room, the
+    /// seed it committed to comes back with the next call.
+    seeds: Mutex<HashMap<String, OfferedSeed>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OfferedSeed {
+    seed: Seed,
+    adopted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +39,8 @@ struct Seen {
     generation: u64,
     issued: u64,
     admitted: u64,
+    /// The draw's pre-queue count, once seen.
+    drawn: Option<u64>,
     /// (store time, admitted_through) about once a second, over the last
     /// `arrival` and a little more.
     history: VecDeque<(Millis, u64)>,
@@ -40,6 +53,7 @@ impl Seen {
             generation: 0,
             issued: 0,
             admitted: 0,
+            drawn: None,
             history: VecDeque::new(),
         }
     }
@@ -87,6 +101,7 @@ impl Marks {
             seen.generation = seen.generation.max(snapshot.generation);
             seen.issued = seen.issued.max(snapshot.issued);
             seen.admitted = seen.admitted.max(snapshot.admitted_through);
+            seen.drawn = seen.drawn.or(snapshot.drawn);
             let due = seen
                 .history
                 .back()
@@ -127,6 +142,58 @@ impl Marks {
         });
     }
 
+    /// The room's seed as the store holds it, once a reply brought it.
+    pub(crate) fn seed(&self, room: &str) -> Option<Seed> {
+        let seeds = match self.seeds.lock() {
+            Ok(seeds) => seeds,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        seeds
+            .get(room)
+            .filter(|offered| offered.adopted)
+            .map(|offered| offered.seed)
+    }
+
+    /// The store holds `seed` for the room: every later call says so.
+    pub(crate) fn adopt_seed(&self, room: &str, seed: Seed) {
+        let mut seeds = match self.seeds.lock() {
+            Ok(seeds) => seeds,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        seeds.insert(
+            room.to_owned(),
+            OfferedSeed {
+                seed,
+                adopted: true,
+            },
+        );
+    }
+
+    /// The room scripts' draw arguments: the seed this process holds (the
+    /// room's, or a fresh one offered to a room without one), whether it
+    /// is the room's ("1"), and the draw's pre-queue count as seen in the
+    /// current epoch ("" if none).
+    pub(crate) fn draw_arguments(&self, room: &RoomParams) -> [String; 3] {
+        let offered = {
+            let mut seeds = match self.seeds.lock() {
+                Ok(seeds) => seeds,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *seeds
+                .entry(room.name.clone())
+                .or_insert_with(|| OfferedSeed {
+                    seed: Seed::generate(),
+                    adopted: false,
+                })
+        };
+        let drawn = self.with(|rooms| rooms.get(&room.name).and_then(|seen| seen.drawn));
+        [
+            offered.seed.to_hex(),
+            if offered.adopted { "1" } else { "0" }.to_owned(),
+            drawn.map(|count| count.to_string()).unwrap_or_default(),
+        ]
+    }
+
     /// The room scripts' marks arguments: epoch, generation, issued,
     /// admitted, floor; an empty epoch (and zeros) when nothing has been
     /// seen of the room. Separate arguments, so that the scripts read them
@@ -165,6 +232,7 @@ mod tests {
             admit_per_minute: 60,
             inside_ttl: Duration::from_secs(60),
             arrival: Duration::from_secs(30),
+            schedule: crate::Schedule::default(),
         }
     }
 

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use crate::admission::{self, Bucket};
 use crate::{
-    Arrival, Claim, Clock, Millis, RoomChange, RoomParams, RoomSnapshot, RoomState, Store,
-    StoreError,
+    Arrival, Changed, Claim, Clock, Millis, Phase, RoomChange, RoomParams, RoomSnapshot, RoomState,
+    Schedule, Seed, Store, StoreError,
 };
 
 /// Every room's state in this process. Nothing survives a restart.
@@ -40,6 +40,10 @@ struct RoomData {
     pending: BTreeMap<u64, Millis>,
     /// Live changes (admin API) over the config's settings.
     settings: RoomChange,
+    /// The draw's seed, from the room's first moment.
+    seed: Seed,
+    /// Pre-queue tickets the draw ordered, once made.
+    drawn: Option<u64>,
     /// Passes that left → when; kept for `inside_ttl`.
     left: HashMap<String, Millis>,
     sessions_expired: u64,
@@ -92,6 +96,8 @@ impl RoomData {
             inside_by_activity: BTreeSet::new(),
             pending: BTreeMap::new(),
             settings: RoomChange::default(),
+            seed: Seed::generate(),
+            drawn: None,
             left: HashMap::new(),
             sessions_expired: 0,
             no_shows: 0,
@@ -110,6 +116,18 @@ impl RoomData {
 
     fn state(&self) -> RoomState {
         self.settings.state.unwrap_or_default()
+    }
+
+    fn schedule(&self, room: &RoomParams) -> Schedule {
+        self.settings.schedule.applied_to(room.schedule)
+    }
+
+    /// Where the schedule stands; once drawn, open whatever it says.
+    fn phase(&self, room: &RoomParams, now: Millis) -> Phase {
+        match self.schedule(room).phase(now) {
+            Phase::NotOpen | Phase::PreQueue if self.drawn.is_some() => Phase::Open,
+            phase => phase,
+        }
     }
 
     /// Expire idle passes and no-shows, and accrue admission budget.
@@ -139,6 +157,11 @@ impl RoomData {
             self.no_shows += 1;
         }
         self.left.retain(|_, at| *at >= idle_before);
+        // The draw: at the opening, every ticket handed out so far is in
+        // the pre-queue, and their order is fixed from here on.
+        if self.drawn.is_none() && self.schedule(room).opens_at.is_some_and(|at| now >= at) {
+            self.drawn = Some(self.issued);
+        }
         let admit_per_minute = self.admit_per_minute(room);
         self.bucket.refill(admit_per_minute, now);
     }
@@ -174,6 +197,9 @@ impl RoomData {
             taken_at: now,
             // One process: the state is never lost while anyone uses it.
             generation: 0,
+            schedule: self.schedule(room),
+            drawn: self.drawn,
+            seed: Some(self.seed),
         }
     }
 }
@@ -182,12 +208,25 @@ impl RoomData {
 impl Store for MemoryStore {
     async fn arrive(&self, room: &RoomParams, pass_id: &str) -> Result<Arrival, StoreError> {
         self.with_room(room, |state, now| {
-            if state.state() == RoomState::Closed {
+            let phase = state.phase(room, now);
+            if state.state() == RoomState::Closed || phase == Phase::Closed {
                 return Arrival::Closed {
                     snapshot: state.snapshot(room, now),
                 };
             }
+            if phase == Phase::NotOpen {
+                return Arrival::NotOpen {
+                    snapshot: state.snapshot(room, now),
+                };
+            }
             state.issued += 1;
+            if phase == Phase::PreQueue {
+                // Nobody goes straight in before the draw.
+                return Arrival::Ticketed {
+                    ticket: state.issued,
+                    snapshot: state.snapshot(room, now),
+                };
+            }
             let nobody_waits = state.issued == state.admitted_through + 1;
             if nobody_waits
                 && state.state() == RoomState::Open
@@ -213,19 +252,19 @@ impl Store for MemoryStore {
         &self,
         room: &RoomParams,
         epoch: u64,
-        ticket: u64,
+        place: u64,
         pass_id: &str,
     ) -> Result<Claim, StoreError> {
         self.with_room(room, |state, now| {
             if epoch != state.epoch {
                 Claim::Spent
-            } else if state.pending.remove(&ticket).is_some() {
+            } else if state.pending.remove(&place).is_some() {
                 state.enter(pass_id, now);
                 Claim::Admitted
             } else if state.inside.contains_key(pass_id) {
                 // Claimed already with this very pass: the same answer.
                 Claim::Admitted
-            } else if ticket > state.admitted_through {
+            } else if place > state.admitted_through {
                 Claim::NotYet
             } else {
                 Claim::Spent
@@ -235,7 +274,9 @@ impl Store for MemoryStore {
 
     async fn advance(&self, room: &RoomParams) -> Result<RoomSnapshot, StoreError> {
         self.with_room(room, |state, now| {
-            let budget = if state.state() == RoomState::Open {
+            // Nobody is let in before the opening.
+            let opened = !matches!(state.phase(room, now), Phase::NotOpen | Phase::PreQueue);
+            let budget = if state.state() == RoomState::Open && opened {
                 state.bucket.whole()
             } else {
                 0
@@ -299,12 +340,25 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn change(
-        &self,
-        room: &RoomParams,
-        change: &RoomChange,
-    ) -> Result<RoomSnapshot, StoreError> {
+    async fn change(&self, room: &RoomParams, change: &RoomChange) -> Result<Changed, StoreError> {
         self.with_room(room, |state, now| {
+            if !change.schedule.is_empty() {
+                let checked = admission::change_schedule(
+                    state.schedule(room),
+                    &change.schedule,
+                    state.drawn,
+                    state.issued,
+                    now,
+                );
+                if let Err(refusal) = checked {
+                    return Changed::Refused(refusal);
+                }
+                let set = &mut state.settings.schedule;
+                let asked = change.schedule;
+                set.pre_queue_from = asked.pre_queue_from.or(set.pre_queue_from);
+                set.opens_at = asked.opens_at.or(set.opens_at);
+                set.closes_at = asked.closes_at.or(set.closes_at);
+            }
             if let Some(capacity) = change.capacity {
                 state.settings.capacity = Some(capacity);
             }
@@ -314,7 +368,7 @@ impl Store for MemoryStore {
             if let Some(room_state) = change.state {
                 state.settings.state = Some(room_state);
             }
-            state.snapshot(room, now)
+            Changed::Applied(state.snapshot(room, now))
         })
     }
 

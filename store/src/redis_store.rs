@@ -15,8 +15,8 @@ use redis::Script;
 
 use crate::redis_connection::RedisConnection;
 use crate::{
-    Arrival, Claim, Clock, Millis, RoomChange, RoomParams, RoomSnapshot, RoomState, Store,
-    StoreError,
+    Arrival, Changed, Claim, Clock, Millis, Refusal, RoomChange, RoomParams, RoomSnapshot,
+    RoomState, Schedule, Seed, Store, StoreError,
 };
 
 /// The store's clock, which every room script opens with.
@@ -314,6 +314,14 @@ impl RedisStore {
         for mark in self.marks.arguments(room) {
             invocation.arg(mark);
         }
+        let time = |at: Option<Millis>| at.map(|at| at.to_string()).unwrap_or_default();
+        invocation
+            .arg(time(room.schedule.pre_queue_from))
+            .arg(time(room.schedule.opens_at))
+            .arg(time(room.schedule.closes_at));
+        for argument in self.marks.draw_arguments(room) {
+            invocation.arg(argument);
+        }
         invocation
     }
 
@@ -323,11 +331,15 @@ impl RedisStore {
         room: &RoomParams,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<(i64, RoomSnapshot), StoreError> {
-        let reply: Vec<i64> = invocation
+        let reply: Vec<redis::Value> = invocation
             .invoke_async(&mut self.connection.handle())
             .await
             .map_err(|error| self.connection.failed(error))?;
-        let (head, snapshot) = parse_snapshot(&reply)?;
+        let (head, mut snapshot, seed) = parse_snapshot(&reply)?;
+        if let Some(seed) = seed {
+            self.marks.adopt_seed(&room.name, seed);
+        }
+        snapshot.seed = self.marks.seed(&room.name);
         self.marks.observe(room, &snapshot);
         Ok((head, snapshot))
     }
@@ -379,7 +391,42 @@ fn state_from_code(code: i64) -> RoomState {
     }
 }
 
-fn parse_snapshot(reply: &[i64]) -> Result<(i64, RoomSnapshot), StoreError> {
+/// A room script's figures: 17 integers (see `prelude.lua`'s `snapshot`),
+/// then the room's seed when the caller did not hold it yet.
+fn parse_snapshot(reply: &[redis::Value]) -> Result<(i64, RoomSnapshot, Option<Seed>), StoreError> {
+    const FIGURES: usize = 17;
+    if reply.len() != FIGURES && reply.len() != FIGURES + 1 {
+        return Err(StoreError::Protocol(format!(
+            "room script returned {} values, expected {FIGURES} or {}",
+            reply.len(),
+            FIGURES + 1
+        )));
+    }
+    let mut numbers = [0i64; FIGURES];
+    for (number, value) in numbers.iter_mut().zip(reply) {
+        *number = match value {
+            redis::Value::Int(number) => *number,
+            other => {
+                return Err(StoreError::Protocol(format!(
+                    "room script returned {other:?} where a number belongs"
+                )));
+            }
+        };
+    }
+    let seed = match reply.get(FIGURES) {
+        None => None,
+        Some(redis::Value::BulkString(bytes)) => {
+            let text = String::from_utf8_lossy(bytes);
+            Some(Seed::from_hex(&text).map_err(|error| {
+                StoreError::Protocol(format!("the room's seed is not a seed: {error}"))
+            })?)
+        }
+        Some(other) => {
+            return Err(StoreError::Protocol(format!(
+                "room script returned {other:?} where the seed belongs"
+            )));
+        }
+    };
     let [
         head,
         epoch,
@@ -394,17 +441,17 @@ fn parse_snapshot(reply: &[i64]) -> Result<(i64, RoomSnapshot), StoreError> {
         no_shows,
         taken_at,
         generation,
-    ] = reply
-    else {
-        return Err(StoreError::Protocol(format!(
-            "room script returned {} values, expected 13",
-            reply.len()
-        )));
-    };
-    let count = |value: &i64| u64::try_from(*value).unwrap_or(0);
-    let setting = |value: &i64| u32::try_from(*value).unwrap_or(u32::MAX);
+        pre_queue_from,
+        opens_at,
+        closes_at,
+        drawn,
+    ] = numbers;
+    let count = |value: i64| u64::try_from(value).unwrap_or(0);
+    let setting = |value: i64| u32::try_from(value).unwrap_or(u32::MAX);
+    // -1 stands for none.
+    let optional = |value: i64| u64::try_from(value).ok();
     Ok((
-        *head,
+        head,
         RoomSnapshot {
             epoch: count(epoch),
             issued: count(issued),
@@ -413,12 +460,20 @@ fn parse_snapshot(reply: &[i64]) -> Result<(i64, RoomSnapshot), StoreError> {
             pending: count(pending),
             capacity: setting(capacity),
             admit_per_minute: setting(rate),
-            state: state_from_code(*state),
+            state: state_from_code(state),
             sessions_expired: count(sessions_expired),
             no_shows: count(no_shows),
             taken_at: count(taken_at),
             generation: count(generation),
+            schedule: Schedule {
+                pre_queue_from: optional(pre_queue_from),
+                opens_at: optional(opens_at),
+                closes_at: optional(closes_at),
+            },
+            drawn: optional(drawn),
+            seed: None,
         },
+        seed,
     ))
 }
 
@@ -432,6 +487,8 @@ impl Store for RedisStore {
             Arrival::Admitted { snapshot }
         } else if entered == -2 {
             Arrival::Held { snapshot }
+        } else if entered == -3 {
+            Arrival::NotOpen { snapshot }
         } else if entered < 0 {
             Arrival::Closed { snapshot }
         } else {
@@ -446,18 +503,19 @@ impl Store for RedisStore {
         &self,
         room: &RoomParams,
         epoch: u64,
-        ticket: u64,
+        place: u64,
         pass_id: &str,
     ) -> Result<Claim, StoreError> {
-        self.marks.witness_ticket(&room.name, epoch, ticket);
+        // Places run over the same numbers as tickets (1..=issued).
+        self.marks.witness_ticket(&room.name, epoch, place);
         let mut invocation = self.invocation(&self.claim, room);
-        invocation.arg(epoch).arg(ticket).arg(pass_id);
+        invocation.arg(epoch).arg(place).arg(pass_id);
         let reply: i64 = invocation
             .invoke_async(&mut self.connection.handle())
             .await
             .map_err(|error| self.connection.failed(error))?;
         if reply == 1 {
-            self.marks.witness_admitted(&room.name, epoch, ticket);
+            self.marks.witness_admitted(&room.name, epoch, place);
         }
         Ok(match reply {
             1 => Claim::Admitted,
@@ -520,21 +578,49 @@ impl Store for RedisStore {
             .map_err(|error| self.connection.failed(error))
     }
 
-    async fn change(
-        &self,
-        room: &RoomParams,
-        change: &RoomChange,
-    ) -> Result<RoomSnapshot, StoreError> {
+    async fn change(&self, room: &RoomParams, change: &RoomChange) -> Result<Changed, StoreError> {
         let text = |value: Option<u32>| value.map(|v| v.to_string()).unwrap_or_default();
         let state = change.state.map(state_code).unwrap_or("");
+        // '' leaves a time, 'none' clears it.
+        let time = |value: Option<Option<Millis>>| match value {
+            None => String::new(),
+            Some(None) => "none".to_owned(),
+            Some(Some(at)) => at.to_string(),
+        };
+        let schedule = &change.schedule;
         let mut invocation = self.invocation(&self.change, room);
         invocation
             .arg(text(change.capacity))
             .arg(text(change.admit_per_minute))
-            .arg(state);
-        self.figures(room, &invocation)
-            .await
-            .map(|(_, snapshot)| snapshot)
+            .arg(state)
+            .arg(time(schedule.pre_queue_from))
+            .arg(time(schedule.opens_at))
+            .arg(time(schedule.closes_at));
+        let (head, snapshot) = self.figures(room, &invocation).await?;
+        let refusal = match head {
+            -10 => Refusal::Drawn {
+                pre_queue: snapshot.drawn.unwrap_or(0),
+            },
+            -11 => Refusal::InThePast { key: "opens_at" },
+            -12 => Refusal::InThePast { key: "closes_at" },
+            -13 => Refusal::TicketsIssued {
+                issued: snapshot.issued,
+            },
+            -14 => Refusal::DrawPromised {
+                pre_queue: snapshot.issued,
+            },
+            -15 => match schedule.applied_to(snapshot.schedule).check() {
+                Err(error) => Refusal::Order(error),
+                Ok(()) => {
+                    return Err(StoreError::Protocol(format!(
+                        "change.lua refused a schedule in order: {:?}",
+                        schedule.applied_to(snapshot.schedule)
+                    )));
+                }
+            },
+            _ => return Ok(Changed::Applied(snapshot)),
+        };
+        Ok(Changed::Refused(refusal))
     }
 
     async fn void_arrival(&self, room: &RoomParams, pass_id: &str) -> Result<bool, StoreError> {

@@ -169,6 +169,7 @@ async fn the_room_scripts_run_on_a_cluster_connection() {
         admit_per_minute: 6000,
         inside_ttl: Duration::from_secs(300),
         arrival: Duration::from_secs(60),
+        schedule: Default::default(),
     };
     let first = store.arrive(&params, "pass-one").await.expect("arrive");
     assert!(

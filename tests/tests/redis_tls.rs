@@ -71,6 +71,7 @@ async fn the_store_contract_holds_over_tls() {
         admit_per_minute: 600,
         inside_ttl: Duration::from_secs(300),
         arrival: Duration::from_secs(60),
+        schedule: Default::default(),
     };
     let first = store.arrive(&room, "pass-1").await.expect("arrive");
     assert!(matches!(first, Arrival::Admitted { .. }), "{first:?}");

@@ -19,6 +19,7 @@ fn params(capacity: u32) -> RoomParams {
         admit_per_minute: 600,
         inside_ttl: Duration::from_secs(300),
         arrival: Duration::from_secs(60),
+        schedule: Default::default(),
     }
 }
 

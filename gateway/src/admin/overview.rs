@@ -18,7 +18,7 @@ pub(super) async fn overview(shared: &Shared) -> Response<Body> {
     let rooms: Vec<serde_json::Value> = shared
         .rooms
         .iter()
-        .map(|room| super::figures(room))
+        .map(|room| super::figures(shared, room))
         .collect();
     // A store that does not answer must not blank the rooms and the
     // upstream: the page shows what it has and says what it lacks.

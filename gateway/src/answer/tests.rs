@@ -25,6 +25,12 @@ fn status(state: &'static str, position: Option<u64>) -> Status<'static> {
         eta_seconds: position.map(|position| position * 6),
         refresh_seconds: 7,
         room_state: RoomState::Open,
+        opens_at: None,
+        opens_in_seconds: None,
+        pre_queue: None,
+        ticket: None,
+        draw_place: None,
+        draw_url: None,
     }
 }
 

@@ -102,7 +102,7 @@ impl Store for CountingStore {
         &self,
         room: &RoomParams,
         change: &RoomChange,
-    ) -> Result<RoomSnapshot, StoreError> {
+    ) -> Result<anteroom_store::Changed, StoreError> {
         self.call()?;
         self.inner.change(room, change).await
     }
@@ -357,6 +357,7 @@ async fn while_the_store_is_down_requests_do_not_call_it_and_on_error_decides() 
                 position: None,
                 eta_seconds: None,
                 refresh_seconds: 0,
+                drawn: None,
             },
         ),
         (OnError::Admit, Standing::Inside { counted: false }),

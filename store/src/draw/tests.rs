@@ -268,7 +268,7 @@ fn seeds_and_commitments_read_lowercase_hex_only() {
     let seed = seed_of("hex");
     let hex = seed.to_hex();
     assert_eq!(hex.len(), 64);
-    assert_eq!(Seed::from_hex(&hex), Ok(seed.clone()));
+    assert_eq!(Seed::from_hex(&hex), Ok(seed));
     assert_eq!(
         Seed::from_hex(&hex.to_uppercase().replace(char::is_numeric, "A")),
         Err(HexError::NotLowercaseHex {
@@ -427,7 +427,7 @@ proptest! {
     #[test]
     fn seed_hex_round_trips(seed in any::<[u8; 32]>()) {
         let seed = Seed::from_bytes(seed);
-        prop_assert_eq!(Seed::from_hex(&seed.to_hex()), Ok(seed.clone()));
+        prop_assert_eq!(Seed::from_hex(&seed.to_hex()), Ok(seed));
         let commitment = seed.commitment();
         prop_assert_eq!(Commitment::from_hex(&commitment.to_hex()), Ok(commitment));
     }

@@ -1,9 +1,11 @@
 -- The periodic step: let in as many tickets as space and budget allow.
 -- Returns {count admitted now, snapshot...}.
 -- While settling after a loss or a rollback, nobody is let in: the passes
--- inside are being reported again, and free slots are not known yet.
+-- inside are being reported again, and free slots are not known yet; nor
+-- before the opening. Tickets are let in by place: after a draw, places
+-- 1..drawn are the pre-queue's (the gateway maps a ticket to its place).
 local budget = 0
-if state == 0 and not settling then budget = whole_tokens() end
+if state == 0 and not settling and not before_opening then budget = whole_tokens() end
 local count = math.min(budget, free_slots(), issued - admitted)
 if count > 0 then
   local deadline = now + arrival

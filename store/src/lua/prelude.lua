@@ -9,7 +9,12 @@
 -- ARGV: simulated clock ('' for Redis's), capacity, admit_per_minute,
 --       inside_ttl_ms, arrival_ms, new_epoch, then the caller's marks (see
 --       `marks.rs`): epoch ('' when it has seen nothing of the room),
---       generation, issued, admitted, floor; the script's own from 12.
+--       generation, issued, admitted, floor; then the config's schedule
+--       (12 pre_queue_from, 13 opens_at, 14 closes_at: ms, '' for none),
+--       15 the caller's seed (hex: the room's, or a fresh one to give a
+--       room that has none), 16 '1' if that seed is the room's already,
+--       17 the pre-queue count of the draw as the caller saw it ('' if it
+--       saw none); the script's own from 18.
 local room_key, inside_key, pending_key, arrivals_key, void_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = store_now(ARGV[1])
@@ -31,7 +36,8 @@ local SETTLE_MS = 3000
 local RECENT_ARRIVALS = 4096
 local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at',
   'set_capacity', 'set_rate', 'set_state', 'sessions_expired', 'no_shows',
-  'generation', 'settle_until')
+  'generation', 'settle_until', 'set_pre_queue_from', 'set_opens_at', 'set_closes_at', 'seed',
+  'drawn')
 -- Ever expired in this epoch: idle sessions, and admitted tickets whose
 -- holders did not show up.
 local sessions_expired = tonumber(fields[9]) or 0
@@ -45,6 +51,27 @@ local burst = UNIT + rate * 1000
 -- every pass they know to be inside.
 local generation = tonumber(fields[11]) or 0
 local settle_until = tonumber(fields[12]) or 0
+
+-- The launch schedule: a live change ('none' clears a time) over the
+-- config's. See config/src/schedule.rs.
+local function scheduled(set, config)
+  if set == 'none' then return nil end
+  if set then return tonumber(set) end
+  if config == '' then return nil end
+  return tonumber(config)
+end
+local pre_queue_from = scheduled(fields[13], ARGV[12])
+local opens_at = scheduled(fields[14], ARGV[13])
+local closes_at = scheduled(fields[15], ARGV[14])
+-- Every room holds a seed for its draw from its first moment, so that its
+-- commitment can be published before a pre-queue opens.
+local seed = fields[16]
+if not seed then
+  seed = ARGV[15]
+  redis.call('HSET', room_key, 'seed', seed)
+end
+-- Pre-queue tickets the draw ordered (tickets 1..drawn), once made.
+local drawn = tonumber(fields[17])
 
 -- What the calling gateway has seen of this room (its marks): the highest
 -- counters of one epoch, read from every reply and every ticket it checked.
@@ -125,6 +152,26 @@ if older_from then
 end
 local settling = now < settle_until
 
+-- The draw's count, lost with the room's state (restored above from a
+-- gateway's marks): the gateway that saw it brings it back, for the same
+-- epoch only, so every pre-queue ticket keeps its place.
+if not drawn and ARGV[17] ~= '' and epoch == seen_epoch then
+  drawn = tonumber(ARGV[17])
+  redis.call('HSET', room_key, 'drawn', drawn)
+end
+-- The draw, at the opening on this clock: every ticket handed out so far
+-- is in the pre-queue, and its order (a keyed permutation of 1..drawn the
+-- gateways compute, see draw.rs) is fixed from here on.
+if not drawn and opens_at and now >= opens_at then
+  drawn = issued
+  redis.call('HSET', room_key, 'drawn', drawn)
+end
+-- Before the opening nobody is let in; once drawn, the room is open
+-- whatever opens_at says now.
+local before_opening = opens_at ~= nil and not drawn and now < opens_at
+-- Past closes_at: no new places.
+local past_closing = closes_at ~= nil and now >= closes_at
+
 -- Gateways step every room every 100 ms. A longer silence means the room
 -- was not served (store unreachable, every gateway down): admitted visitors
 -- could not come in meanwhile, so their arrival deadlines move by the gap
@@ -178,7 +225,12 @@ end
 
 -- The figures, and the store's time they were taken at: what each gateway
 -- learns the offset between its clock and the store's from.
+-- Times and counts absent are -1. The seed follows only when the caller
+-- does not hold the room's yet.
 local function snapshot(head)
-  return {head, tonumber(epoch), issued, admitted, inside_count, pending_count,
-    capacity, rate, state, sessions_expired, no_shows, now, generation}
+  local reply = {head, tonumber(epoch), issued, admitted, inside_count, pending_count,
+    capacity, rate, state, sessions_expired, no_shows, now, generation,
+    pre_queue_from or -1, opens_at or -1, closes_at or -1, drawn or -1}
+  if ARGV[16] ~= '1' or ARGV[15] ~= seed then reply[#reply + 1] = seed end
+  return reply
 end
