@@ -278,7 +278,10 @@ impl RoomRuntime {
     fn observe_step(&self, fresh: RoomSnapshot) {
         self.observe(fresh);
         if fresh.drawn.is_some()
-            && fresh.schedule.opens_at.is_some_and(|at| at > fresh.taken_at)
+            && fresh
+                .schedule
+                .opens_at
+                .is_some_and(|at| at > fresh.taken_at)
             && !self
                 .told_drawn_before
                 .swap(true, std::sync::atomic::Ordering::Relaxed)

@@ -115,6 +115,20 @@ async fn the_pre_queue_is_let_in_in_the_published_draws_order(backend: &Backend)
     let during = public_draw(&gateway).await;
     assert_eq!(during.commitment, pending.commitment, "committed before");
     assert_eq!(during.pre_queue, 12);
+    let metrics = reqwest::get(gateway.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("anteroom_room_pre_queue{{room=\"{ROOM}\"}} 12")),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "anteroom_room_opens_in_seconds{{room=\"{ROOM}\"}} {}",
+        (OPENS_AT - PRE_QUEUE_FROM) / 1000
+    )));
 
     // The opening: the draw is published, and checks out.
     at(&gateway, &clock, OPENS_AT).await;
