@@ -13,7 +13,8 @@ use crate::door::Standing;
 use crate::room::RoomRuntime;
 
 /// The status JSON of the contract, plus `room_state` (`open`, `paused`,
-/// `closed`) and, for a room with a scheduled opening, its launch event:
+/// `closed`) and, for a room with a scheduled opening, its launch event
+/// (each field only when it has a value):
 /// `opens_in_seconds` (on the store's clock, so a page's countdown does
 /// not depend on the visitor's clock), `pre_queue` (tickets in the
 /// pre-queue so far, final once drawn), `ticket` and `draw_place` (a
@@ -29,13 +30,23 @@ pub struct Status<'a> {
     pub refresh_seconds: u64,
     #[serde(serialize_with = "serialize_room_state")]
     pub room_state: RoomState,
+    // The launch event's fields are left out when absent: a room without
+    // one answers its polls with the bytes it always did.
     /// RFC 3339 in the deployment's time zone.
-    #[serde(serialize_with = "serialize_instant")]
+    #[serde(
+        serialize_with = "serialize_instant",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub opens_at: Option<Instant<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub opens_in_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_queue: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub draw_place: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub draw_url: Option<&'a str>,
 }
 

@@ -249,6 +249,32 @@ async fn the_status_json_is_the_contracts() {
             "room_state": "open",
         })
     );
+    // A pre-queue visitor of a room with an opening, shown in Rome's zone.
+    let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap();
+    let pre_queue = Status {
+        opens_at: Some(crate::status::Instant {
+            at: 1_612_177_200_000,
+            zone: &rome,
+        }),
+        opens_in_seconds: Some(90),
+        pre_queue: Some(12),
+        ticket: Some(7),
+        draw_url: Some("/_anteroom/draw?room=vaccini"),
+        ..status("pre_queue", None)
+    };
+    let response = Answer::Status(pre_queue).render(&audience(&pages, None), &pages, Vec::new());
+    let value: serde_json::Value =
+        serde_json::from_str(&text(response).await).expect("the status is JSON");
+    assert_eq!(value["opens_at"], "2021-02-01T12:00:00+01:00");
+    assert_eq!(
+        (&value["ticket"], &value["pre_queue"], &value["draw_url"]),
+        (
+            &serde_json::json!(7),
+            &serde_json::json!(12),
+            &serde_json::json!("/_anteroom/draw?room=vaccini")
+        )
+    );
+    assert!(value.get("draw_place").is_none(), "not drawn yet: {value}");
 }
 
 #[tokio::test]
