@@ -14,6 +14,7 @@ use crate::room::RoomRuntime;
 
 /// The status JSON of the contract, plus `room_state` (`open`, `paused`,
 /// `closed`) and, for a room with a scheduled opening, its launch event:
+/// `pre_queue_from` (like `opens_at`, in the deployment's zone),
 /// `opens_in_seconds` (on the store's clock, so a page's countdown does
 /// not depend on the visitor's clock), `pre_queue` (tickets in the
 /// pre-queue so far, final once drawn), `ticket` and `draw_place` (a
@@ -32,6 +33,8 @@ pub struct Status<'a> {
     /// RFC 3339 in the deployment's time zone.
     #[serde(serialize_with = "serialize_instant")]
     pub opens_at: Option<Instant<'a>>,
+    #[serde(serialize_with = "serialize_instant")]
+    pub pre_queue_from: Option<Instant<'a>>,
     pub opens_in_seconds: Option<u64>,
     pub pre_queue: Option<u64>,
     pub ticket: Option<u64>,
@@ -76,6 +79,7 @@ impl<'a> Status<'a> {
             refresh_seconds: room.refresh_seconds(None),
             room_state: room_state(room),
             opens_at: schedule.opens_at.map(|at| Instant { at, zone }),
+            pre_queue_from: schedule.pre_queue_from.map(|at| Instant { at, zone }),
             opens_in_seconds: schedule
                 .opens_at
                 .filter(|_| before_opening)

@@ -26,6 +26,7 @@ fn status(state: &'static str, position: Option<u64>) -> Status<'static> {
         refresh_seconds: 7,
         room_state: RoomState::Open,
         opens_at: None,
+        pre_queue_from: None,
         opens_in_seconds: None,
         pre_queue: None,
         ticket: None,
@@ -247,6 +248,14 @@ async fn the_status_json_is_the_contracts() {
             "eta_seconds": 252,
             "refresh_seconds": 7,
             "room_state": "open",
+            // A room without a launch event.
+            "opens_at": null,
+            "pre_queue_from": null,
+            "opens_in_seconds": null,
+            "pre_queue": null,
+            "ticket": null,
+            "draw_place": null,
+            "draw_url": null,
         })
     );
 }
