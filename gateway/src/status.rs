@@ -10,6 +10,7 @@ use serde::Serialize;
 use anteroom_store::{Millis, RoomState};
 
 use crate::door::Standing;
+use crate::page::WallClock;
 use crate::room::RoomRuntime;
 
 /// The status JSON of the contract, plus `room_state` (`open`, `paused`,
@@ -52,6 +53,22 @@ pub struct Instant<'a> {
 impl Instant<'_> {
     pub fn to_rfc3339(self) -> String {
         anteroom_config::schedule::format_instant(self.at, self.zone)
+    }
+
+    /// As a clock on the wall in the zone shows it, for a page; `None` for
+    /// a time out of jiff's range (never a configured one).
+    pub fn wall_clock(self) -> Option<WallClock> {
+        let millis = i64::try_from(self.at).ok()?;
+        let local = jiff::Timestamp::from_millisecond(millis)
+            .ok()?
+            .to_zoned_datetime(self.zone.clone());
+        Some(WallClock {
+            month: u8::try_from(local.month()).ok()?,
+            day: u8::try_from(local.day()).ok()?,
+            weekday: u8::try_from(local.weekday().to_monday_zero_offset()).ok()?,
+            hour: u8::try_from(local.hour()).ok()?,
+            minute: u8::try_from(local.minute()).ok()?,
+        })
     }
 }
 
