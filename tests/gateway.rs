@@ -188,6 +188,11 @@ impl GatewayBuilder {
         });
         self
     }
+    /// `time_zone`: the IANA zone pages show times in.
+    pub fn time_zone(mut self, zone: &str) -> Self {
+        self.file.time_zone = Some(zone.to_owned());
+        self
+    }
     /// `[worker] admin_listen`, for worker processes started on this file.
     pub fn worker_admin_listen(mut self, addr: SocketAddr) -> Self {
         self.file.worker = Some(Worker { admin_listen: addr });

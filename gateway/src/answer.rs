@@ -26,7 +26,7 @@ use crate::body::BodyError;
 use crate::intake::IntakeRefusal;
 use crate::metrics::RequestOutcome;
 pub use crate::page::PassHeld;
-use crate::page::{Pages, Reader, WaitingView};
+use crate::page::{EventView, Pages, Reader, Stage, WaitingView};
 
 mod audience;
 use crate::respond::{add_cookies, json_error, json_response, self_contained_page};
@@ -362,14 +362,28 @@ fn waiting_page(
     updated_unix_seconds: u64,
 ) -> String {
     let status_url = format!("/_anteroom/status?room={}", status.room);
+    let stage = match (status.state, status.ticket) {
+        ("not_open", _) => Stage::NotOpen,
+        ("pre_queue", Some(ticket)) => Stage::PreQueue { ticket },
+        _ => Stage::InLine,
+    };
     let view = WaitingView {
         room: status.room,
+        stage,
         position: status.position,
         eta_seconds: status.eta_seconds,
         refresh_seconds,
         updated_unix_seconds,
         status_url: &status_url,
         room_state: status.room_state,
+        event: EventView {
+            opens_at: status.opens_at.and_then(|at| at.wall_clock()),
+            pre_queue_from: status.pre_queue_from.and_then(|at| at.wall_clock()),
+            opens_in_seconds: status.opens_in_seconds,
+            pre_queue: status.pre_queue,
+            draw_place: status.draw_place,
+            draw_url: status.draw_url,
+        },
     };
     pages.waiting(reader, &view)
 }

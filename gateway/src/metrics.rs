@@ -282,6 +282,17 @@ pub fn render(shared: &Shared) -> String {
             .absolute(snapshot.sessions_expired);
         counter!("anteroom_room_no_shows_total", "room" => name.clone())
             .absolute(snapshot.no_shows);
+        // A room with a scheduled opening: its pre-queue (final once
+        // drawn) and, before the draw, the seconds to the opening.
+        if let Some(pre_queue) = snapshot.pre_queue() {
+            gauge!("anteroom_room_pre_queue", "room" => name.clone()).set(pre_queue as f64);
+            let opens_in = snapshot
+                .schedule
+                .opens_at
+                .filter(|_| snapshot.before_draw())
+                .map_or(0, |at| at.saturating_sub(shared.store_clock.now()) / 1000);
+            gauge!("anteroom_room_opens_in_seconds", "room" => name.clone()).set(opens_in as f64);
+        }
         for state in [RoomState::Open, RoomState::Paused, RoomState::Closed] {
             gauge!("anteroom_room_state", "room" => name.clone(), "state" => state.as_str())
                 .set(if snapshot.state == state { 1.0 } else { 0.0 });

@@ -1,5 +1,6 @@
-//! Every page a visitor sees: waiting, upstream unavailable, closed,
-//! goodbye, leave confirmation, receipt and 429.
+//! Every page a visitor sees: waiting (also in a launch event's pre-queue,
+//! and before it: not open yet), upstream unavailable, closed, goodbye,
+//! leave confirmation, receipt and 429.
 //!
 //! No template engine. Each page is an HTML file (`page/*.html`) with
 //! `{{key}}` placeholders (see `template`), its words come from one plain
@@ -19,7 +20,14 @@
 //!   values (room, query, receipt) when the page is rendered;
 //! - the waiting page works without JavaScript (a `<noscript>` meta refresh)
 //!   and with it (the script follows the place over the event stream or
-//!   polls the status URL, updates in place, and titles the tab).
+//!   polls the status URL, updates in place, and titles the tab); so does
+//!   the not-open page, whose script polls (no place, no stream) and
+//!   reloads when the door opens;
+//! - a launch event's times are shown as a clock on the wall of the
+//!   deployment's `time_zone` shows them, by the same rules on the server
+//!   and in the script (which reads them from the status JSON's RFC 3339
+//!   times, written in that zone), and a countdown counts from the store's
+//!   `opens_in_seconds`, never from the visitor's clock.
 
 mod compile;
 pub use compile::PagesError;
@@ -29,17 +37,16 @@ mod template;
 #[cfg(test)]
 mod tests;
 mod texts;
+mod waiting;
+pub use waiting::{EventView, Stage, WaitingView, WallClock};
 
 use std::fmt::Write as _;
 
 use http::header::HeaderValue;
 
 use anteroom_config::PagesConfig;
-use anteroom_store::{ReceiptState, RoomState};
-use format::{
-    push_ahead_line, push_escaped, push_eta_line, push_grouped_digits, push_number,
-    push_title_with_position, push_utc_clock,
-};
+use anteroom_store::ReceiptState;
+use format::{push_escaped, push_grouped_digits, push_number};
 use template::{PageKind, Slot, Template};
 use texts::Texts;
 
@@ -73,23 +80,6 @@ pub enum PassHeld {
     No,
 }
 
-/// What the waiting page shows one visitor.
-#[derive(Debug, Clone, Copy)]
-pub struct WaitingView<'a> {
-    pub room: &'a str,
-    /// 1 = next to be let in; `None` when unknown (store unreachable).
-    pub position: Option<u64>,
-    pub eta_seconds: Option<u64>,
-    pub refresh_seconds: u64,
-    /// When the figures were last updated.
-    pub updated_unix_seconds: u64,
-    /// E.g. `/_anteroom/status?room=vaccini`; URL-safe already, escaped anyway.
-    pub status_url: &'a str,
-    /// Paused or closed (admin API): nobody is let in for now, places are
-    /// kept; the page says so.
-    pub room_state: RoomState,
-}
-
 /// The pages, compiled once at startup. Cheap to share (`Arc`) and `Sync`.
 #[derive(Debug)]
 pub struct Pages {
@@ -112,7 +102,7 @@ struct Language {
 }
 
 /// The words the waiting page's script needs (it gets them as a table).
-const SCRIPT_KEYS: [&str; 16] = [
+const SCRIPT_KEYS: &[&str] = &[
     "digit_separator",
     "title",
     "title_position",
@@ -129,6 +119,22 @@ const SCRIPT_KEYS: [&str; 16] = [
     "minute",
     "minutes",
     "hours",
+    "opens_line",
+    "date_format",
+    "weekday_names",
+    "month_names",
+    "countdown_before",
+    "countdown_now",
+    "second",
+    "seconds",
+    "hour",
+    "day",
+    "days",
+    "pre_queue_from_line",
+    "same_chance",
+    "pre_queue_ticket_before",
+    "pre_queue_size_before",
+    "draw_place_line",
 ];
 
 const STYLE_CSS: &str = include_str!("page/style.css");
@@ -146,53 +152,6 @@ impl Pages {
     /// inline style and scripts run, and they reach only the gateway.
     pub fn policy(&self) -> &HeaderValue {
         &self.policy
-    }
-
-    /// The waiting page for one visitor.
-    pub fn waiting(&self, reader: Reader<'_>, view: &WaitingView<'_>) -> String {
-        let language = self.language(reader.lang);
-        let texts = &language.html;
-        // Escaping can grow a string six-fold; the rest of the dynamic parts
-        // (numbers, clock, fixed phrases) fit comfortably in 1 KiB.
-        let dynamic_len = 6 * (view.room.len() + view.status_url.len() + reader.query.len()) + 1024;
-        let template = &language.templates[PageKind::Waiting.index()];
-        template.render(dynamic_len, |slot, out| match slot {
-            Slot::Refresh => push_number(out, view.refresh_seconds),
-            Slot::Room => push_escaped(out, view.room),
-            Slot::StatusUrl => push_escaped(out, view.status_url),
-            Slot::UpdatedUnix => push_number(out, view.updated_unix_seconds),
-            Slot::Updated => push_utc_clock(out, view.updated_unix_seconds),
-            Slot::PageTitle => match view.position {
-                Some(position) => push_title_with_position(out, position, texts),
-                None => out.push_str(&texts.title),
-            },
-            Slot::PositionLabel => out.push_str(match view.position {
-                Some(_) => &texts.position_before,
-                None => &texts.position_unknown,
-            }),
-            Slot::Position => {
-                if let Some(position) = view.position {
-                    push_grouped_digits(out, position, texts);
-                }
-            }
-            Slot::Ahead => {
-                if let Some(position) = view.position {
-                    push_ahead_line(out, position, texts);
-                }
-            }
-            Slot::Eta => match view.room_state {
-                RoomState::Open => push_eta_line(out, view.eta_seconds, texts),
-                RoomState::Paused | RoomState::Closed => out.push_str(&texts.eta_paused),
-            },
-            Slot::PausedHidden if view.room_state != RoomState::Paused => {
-                out.push_str(" hidden");
-            }
-            Slot::ClosedHidden if view.room_state != RoomState::Closed => {
-                out.push_str(" hidden");
-            }
-            Slot::Languages => push_languages(out, language, "", reader.query),
-            _ => {}
-        })
     }
 
     /// Shown when the upstream site cannot be reached or timed out:

@@ -124,6 +124,9 @@ pub struct RoomRuntime {
     draw: RwLock<Option<(Seed, Draw)>>,
     /// `/_anteroom/draw?room=NAME`, where the draw can be checked.
     pub draw_url: String,
+    /// Whether the log has said that this room was drawn already while
+    /// its opening lies ahead (a second event on the same room).
+    told_drawn_before: std::sync::atomic::AtomicBool,
     pub metrics: crate::metrics::RoomMetrics,
 }
 
@@ -155,6 +158,7 @@ impl RoomRuntime {
             undelivered_voids: Kept::new(MAX_UNDELIVERED_VOIDS),
             known_inside: DashMap::new(),
             draw: RwLock::new(None),
+            told_drawn_before: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -273,6 +277,25 @@ impl RoomRuntime {
     /// arrivals' figures would not).
     fn observe_step(&self, fresh: RoomSnapshot) {
         self.observe(fresh);
+        if fresh.drawn.is_some()
+            && fresh
+                .schedule
+                .opens_at
+                .is_some_and(|at| at > fresh.taken_at)
+            && !self
+                .told_drawn_before
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            // The file was given a new opening after this room's draw: the
+            // room stays open, and its public seed must not order another
+            // pre-queue.
+            tracing::warn!(
+                room = self.name(),
+                pre_queue = fresh.drawn,
+                "this room's draw was made already, so its opening ahead is ignored and \
+                 it stays open; for a new event use a new room name or clear the room's keys"
+            );
+        }
         if let Ok(mut rate) = self.rate.lock() {
             rate.observe(&fresh);
         }

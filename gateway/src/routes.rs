@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
+use anteroom_store::Phase;
 use anteroom_store::draw::PublicDraw;
 
 use crate::answer::{Answer, Asked, Audience, PassHeld, Prefers, Reply};
@@ -485,9 +486,21 @@ fn places_limited<'a, B>(
 ///
 /// Only the exact path the waiting page polls is exempt: any other spelling
 /// of it is limited like every other request.
+///
+/// So is a poll of a room that has not opened its pre-queue yet, by anyone:
+/// the page before the opening polls until it may take a ticket, the answer
+/// (`not_open`) comes from the cached figures, and a crowd behind one
+/// address gathers there before the hour.
 fn is_exempt_status_poll<B>(shared: &Shared, request: &Request<B>) -> bool {
     if request.uri().path() != "/_anteroom/status" {
         return false;
+    }
+    let not_open = room_from_query(shared, request.uri().query()).is_ok_and(|room| {
+        room.snapshot()
+            .is_some_and(|snapshot| snapshot.phase(shared.store_clock.now()) == Phase::NotOpen)
+    });
+    if not_open {
+        return true;
     }
     // Only polls that the cached figures answer are exempt: a ticket whose
     // turn has come (or that is spent, or of another epoch) goes to the
@@ -504,7 +517,11 @@ fn is_exempt_status_poll<B>(shared: &Shared, request: &Request<B>) -> bool {
             .is_some_and(|ticket| {
                 ticket.room == room.name()
                     && ticket.epoch == snapshot.epoch
-                    && snapshot.position(ticket.number).is_some()
+                    // A pre-queue ticket before the draw has no place yet
+                    // (cached: pre_queue); any other waits by its place.
+                    && room
+                        .place_of(&snapshot, ticket.number)
+                        .is_none_or(|place| snapshot.position(place).is_some())
             });
         // A pass exempts only while it is good: of the current epoch,
         // within its session and not left. A spent one is limited like

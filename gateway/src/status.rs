@@ -10,10 +10,13 @@ use serde::Serialize;
 use anteroom_store::{Millis, RoomState};
 
 use crate::door::Standing;
+use crate::page::WallClock;
 use crate::room::RoomRuntime;
 
 /// The status JSON of the contract, plus `room_state` (`open`, `paused`,
-/// `closed`) and, for a room with a scheduled opening, its launch event:
+/// `closed`) and, for a room with a scheduled opening, its launch event
+/// (each field only when it has a value): `opens_at` and `pre_queue_from`
+/// (in the deployment's zone),
 /// `opens_in_seconds` (on the store's clock, so a page's countdown does
 /// not depend on the visitor's clock), `pre_queue` (tickets in the
 /// pre-queue so far, final once drawn), `ticket` and `draw_place` (a
@@ -29,13 +32,28 @@ pub struct Status<'a> {
     pub refresh_seconds: u64,
     #[serde(serialize_with = "serialize_room_state")]
     pub room_state: RoomState,
+    // The launch event's fields are left out when absent: a room without
+    // one answers its polls with the bytes it always did.
     /// RFC 3339 in the deployment's time zone.
-    #[serde(serialize_with = "serialize_instant")]
+    #[serde(
+        serialize_with = "serialize_instant",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub opens_at: Option<Instant<'a>>,
+    #[serde(
+        serialize_with = "serialize_instant",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pre_queue_from: Option<Instant<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub opens_in_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_queue: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub draw_place: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub draw_url: Option<&'a str>,
 }
 
@@ -49,6 +67,22 @@ pub struct Instant<'a> {
 impl Instant<'_> {
     pub fn to_rfc3339(self) -> String {
         anteroom_config::schedule::format_instant(self.at, self.zone)
+    }
+
+    /// As a clock on the wall in the zone shows it, for a page; `None` for
+    /// a time out of jiff's range (never a configured one).
+    pub fn wall_clock(self) -> Option<WallClock> {
+        let millis = i64::try_from(self.at).ok()?;
+        let local = jiff::Timestamp::from_millisecond(millis)
+            .ok()?
+            .to_zoned_datetime(self.zone.clone());
+        Some(WallClock {
+            month: u8::try_from(local.month()).ok()?,
+            day: u8::try_from(local.day()).ok()?,
+            weekday: u8::try_from(local.weekday().to_monday_zero_offset()).ok()?,
+            hour: u8::try_from(local.hour()).ok()?,
+            minute: u8::try_from(local.minute()).ok()?,
+        })
     }
 }
 
@@ -76,6 +110,7 @@ impl<'a> Status<'a> {
             refresh_seconds: room.refresh_seconds(None),
             room_state: room_state(room),
             opens_at: schedule.opens_at.map(|at| Instant { at, zone }),
+            pre_queue_from: schedule.pre_queue_from.map(|at| Instant { at, zone }),
             opens_in_seconds: schedule
                 .opens_at
                 .filter(|_| before_opening)

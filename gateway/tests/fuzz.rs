@@ -10,7 +10,7 @@
 //! shrunk case is printed instead).
 
 use anteroom_config::{Config, Room};
-use anteroom_gateway::page::{Pages, Reader, WaitingView};
+use anteroom_gateway::page::{EventView, Pages, Reader, Stage, WaitingView, WallClock};
 use anteroom_gateway::paths::{normalise, normalise_request_path, room_for};
 use anteroom_gateway::token::{Keyring, MAX_TOKEN_LEN, Pass, Ticket, new_pass_id};
 use anteroom_store::RoomState;
@@ -705,14 +705,21 @@ fn markup_counts(page: &str) -> [usize; 4] {
 proptest! {
     #![proptest_config(moderate())]
 
-    /// Whatever the room name and status URL hold, the page's markup is the
-    /// template's: the page has exactly as many `<`, `>`, `"` and `'` as with
-    /// harmless values, so no input opens a tag (`<script` included) or
-    /// leaves an attribute.
+    /// Whatever the room name, status URL and draw URL hold, the page's
+    /// markup is the template's: the page has exactly as many `<`, `>`, `"`
+    /// and `'` as with harmless values, so no input opens a tag (`<script`
+    /// included) or leaves an attribute. In every stage of a launch event.
     #[test]
     fn the_waiting_page_escapes_whatever_it_shows(
         room in markup_soup(),
         status_url in markup_soup(),
+        draw_url in markup_soup(),
+        stage in prop_oneof![
+            Just(Stage::NotOpen),
+            Just(Stage::InLine),
+            any::<u64>().prop_map(|ticket| Stage::PreQueue { ticket }),
+        ],
+        figures in any::<(Option<u64>, Option<u64>, Option<u64>)>(),
         position in any::<Option<u64>>(),
         eta_seconds in any::<Option<u64>>(),
         refresh_seconds: u64,
@@ -722,16 +729,33 @@ proptest! {
         let pages = &*PAGES;
         for code in ["it", "en"] {
             let lang = pages.lang(code).expect("a built-in language");
+            let (opens_in_seconds, pre_queue, draw_place) = figures;
+            let noon = WallClock { month: 3, day: 1, weekday: 0, hour: 12, minute: 0 };
+            let event = EventView {
+                opens_at: Some(noon),
+                pre_queue_from: Some(WallClock { hour: 11, ..noon }),
+                opens_in_seconds,
+                pre_queue,
+                draw_place,
+                draw_url: Some("/_anteroom/draw?room=vaccini"),
+            };
             let harmless = WaitingView {
                 room: "vaccini",
+                stage,
                 position,
                 eta_seconds,
                 refresh_seconds,
                 updated_unix_seconds,
                 status_url: "/_anteroom/status?room=vaccini",
                 room_state: RoomState::Open,
+                event,
             };
-            let hostile = WaitingView { room: &room, status_url: &status_url, ..harmless };
+            let hostile = WaitingView {
+                room: &room,
+                status_url: &status_url,
+                event: EventView { draw_url: Some(&draw_url), ..event },
+                ..harmless
+            };
             let page = pages.waiting(Reader { lang, query: &query }, &hostile);
             let expected = pages.waiting(Reader { lang, query: "x=1" }, &harmless);
             prop_assert_eq!(markup_counts(&page), markup_counts(&expected));

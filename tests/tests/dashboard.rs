@@ -7,6 +7,7 @@
 //! `chromium-driver`; `scripts/test` installs them when missing). Without
 //! them these tests fail, never skip.
 
+use anteroom_config::schedule::{format_instant, time_zone};
 use anteroom_tests::browser::{Browser, attribute, click, exists, text, type_into, until};
 use anteroom_tests::{GatewayHandle, gateway, plain_client, reached_origin, room, upstream};
 use fantoccini::{Client, Locator};
@@ -29,12 +30,24 @@ async fn busy_room(gw: &GatewayHandle) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_figures_and_steers_the_room() {
     let up = upstream().await;
+    // Beside it, room `evento` in its pre-queue: opening in a day.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64;
+    let rome = time_zone("Europe/Rome").expect("a zone");
     let gw = gateway(&up)
         .room(room("vaccini").capacity(3))
+        .room(
+            room("evento")
+                .pre_queue_from(&format_instant(now - 3_600_000, &rome))
+                .opens_at(&format_instant(now + 86_400_000, &rome)),
+        )
         .admin_token(TOKEN)
         .start()
         .await;
     busy_room(&gw).await;
+    gw.visitor().get("/echo/evento").await;
     let api = figures(&gw).await;
     assert_eq!(
         (api["inside"].as_u64(), api["waiting"].as_u64()),
@@ -86,6 +99,43 @@ async fn the_dashboard_shows_the_figures_and_steers_the_room() {
         shown_figures(page).await,
         json!({"waiting": "2", "inside": "3", "capacity": "3", "state": "open"})
     );
+    // A room without a launch event shows none; the room in its pre-queue
+    // shows its phase, countdown, crowd, draw and commitment.
+    assert_eq!(
+        attribute(page, "dl.event[data-room='vaccini']", "hidden")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    let event = event_figures(&gw).await;
+    assert_eq!(event["phase"], "pre_queue", "{event}");
+    let commitment = event["commitment"].as_str().expect("a commitment");
+    let shown = until("the page shows the launch event", async || {
+        let shown = shown_event(page).await;
+        (shown["pre_queue"] == "1 so far").then_some(shown)
+    })
+    .await;
+    assert_eq!(shown["hidden"], false, "{shown}");
+    assert_eq!(shown["phase"], "Pre-queue", "{shown}");
+    assert_eq!(shown["drawn"], "not yet", "{shown}");
+    assert_eq!(
+        shown["commitment"],
+        format!("{}…", &commitment[..12]),
+        "{shown}"
+    );
+    assert_eq!(shown["commitment_title"], commitment, "{shown}");
+    let opens_in = shown["opens_in"].as_str().unwrap_or_default();
+    assert!(
+        ["23 h 59 min", "24 h 0 min"].contains(&opens_in),
+        "a day to the opening: {shown}"
+    );
+    assert!(
+        shown["opens_at"]
+            .as_str()
+            .is_some_and(|text| text.ends_with(" Europe/Rome")),
+        "{shown}"
+    );
+
     // The token stays in the tab, not in the address.
     let stored = page
         .execute(
@@ -267,6 +317,37 @@ async fn figures(gw: &GatewayHandle) -> Value {
         .json()
         .await
         .expect("JSON figures")
+}
+
+async fn event_figures(gw: &GatewayHandle) -> Value {
+    let figures: Value = plain_client()
+        .get(gw.admin_url("/admin/rooms/evento"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("admin answers")
+        .json()
+        .await
+        .expect("JSON figures");
+    figures["event"].clone()
+}
+
+/// The launch event's figures the page shows for room evento.
+async fn shown_event(page: &Client) -> Value {
+    page.execute(
+        "const list = document.querySelector(\"dl.event[data-room='evento']\");\
+         const read = (figure) => {\
+             const element = list && list.querySelector(`[data-event-figure='${figure}']`);\
+             return element ? element.textContent : null;\
+         };\
+         const commitment = list && list.querySelector(\"[data-event-figure='commitment']\");\
+         return {hidden: list ? list.hidden : null, phase: read('phase'), opens_at: read('opens_at'),\
+                 opens_in: read('opens_in'), pre_queue: read('pre_queue'), drawn: read('drawn'),\
+                 commitment: read('commitment'), commitment_title: commitment ? commitment.title : null};",
+        vec![],
+    )
+    .await
+    .expect("script runs")
 }
 
 /// The figures as the page should show them.

@@ -115,6 +115,20 @@ async fn the_pre_queue_is_let_in_in_the_published_draws_order(backend: &Backend)
     let during = public_draw(&gateway).await;
     assert_eq!(during.commitment, pending.commitment, "committed before");
     assert_eq!(during.pre_queue, 12);
+    let metrics = reqwest::get(gateway.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("anteroom_room_pre_queue{{room=\"{ROOM}\"}} 12")),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "anteroom_room_opens_in_seconds{{room=\"{ROOM}\"}} {}",
+        (OPENS_AT - PRE_QUEUE_FROM) / 1000
+    )));
 
     // The opening: the draw is published, and checks out.
     at(&gateway, &clock, OPENS_AT).await;
@@ -245,4 +259,77 @@ async fn the_schedule_changes_live_and_refuses_what_would_break_the_draw(backend
         .unwrap();
     assert_eq!(figures["event"]["opens_at"], rfc3339(later), "unchanged");
     assert_eq!(figures["event"]["drawn"], true);
+}
+
+/// Polls answered from the cached figures are never rate limited, so that a
+/// crowd behind one address (a carrier's NAT) keeps its pages moving: before
+/// the opening by anyone, and after the draw by a pre-queue ticket waiting
+/// for its *place* (not its number, which the counter may have passed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_before_the_opening_and_after_the_draw_are_not_rate_limited() {
+    let clock = Clock::manual();
+    at_start(&clock);
+    let up = upstream().await;
+    let gateway = gateway(&up)
+        .room(
+            room(ROOM)
+                .capacity(5)
+                .pre_queue_from(&rfc3339(PRE_QUEUE_FROM))
+                .opens_at(&rfc3339(OPENS_AT)),
+        )
+        .limits(
+            anteroom_tests::Limits::default()
+                .per_ip_per_second(1)
+                .per_ip_burst(2)
+                .trusted_proxies(&["127.0.0.1"]),
+        )
+        .clock(&clock)
+        .start()
+        .await;
+    gateway.settle().await;
+    // Each visitor comes from an address of its own, behind the test's
+    // trusted proxy.
+    let status_from = |visitor: &Visitor, address: String| {
+        let request = visitor
+            .client
+            .get(visitor.url(&format!("/_anteroom/status?room={ROOM}")))
+            .header("x-forwarded-for", address);
+        async move {
+            let response = request.send().await.expect("an answer");
+            let code = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (code, body["state"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    let stranger = gateway.visitor();
+    for _ in 0..20 {
+        let answer = status_from(&stranger, "10.0.0.1".into()).await;
+        assert_eq!(answer, (200, "not_open".to_owned()));
+    }
+
+    at(&gateway, &clock, PRE_QUEUE_FROM).await;
+    let crowd: Vec<Visitor> = (0..20).map(|_| gateway.visitor()).collect();
+    for (index, visitor) in crowd.iter().enumerate() {
+        let response = visitor
+            .client
+            .get(visitor.url(PAGE))
+            .header("x-forwarded-for", format!("10.0.1.{index}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    at(&gateway, &clock, OPENS_AT).await;
+    let draw = public_draw(&gateway).await.verify().expect("drawn").draw;
+    // Five places are let in at the opening (capacity 5); the others wait.
+    for (index, visitor) in crowd.iter().enumerate() {
+        let ticket = index as u64 + 1;
+        if draw.place(ticket).unwrap() <= 5 {
+            continue;
+        }
+        for _ in 0..10 {
+            let answer = status_from(visitor, format!("10.0.1.{index}")).await;
+            assert_eq!(answer, (200, "waiting".to_owned()), "ticket {ticket}");
+        }
+    }
 }

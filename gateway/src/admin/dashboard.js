@@ -22,6 +22,13 @@
     drain: "Requests applied per second"
   };
 
+  var PHASES = {
+    not_open: "Not open yet",
+    pre_queue: "Pre-queue",
+    open: "Open",
+    closed: "Closed"
+  };
+
   var numbers = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
   // Samples of the last WINDOW_MS: {at: performance.now(), data: overview or
   // null when the poll failed (a gap in the charts)}.
@@ -116,6 +123,20 @@
       return minutes + " min " + (seconds % 60) + " s";
     }
     return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+  }
+
+  // An RFC 3339 time of the figures (written in the deployment's zone) as
+  // its wall clock there: "2021-02-01 12:00 Europe/Rome".
+  function formatWallClock(text, zone) {
+    if (typeof text !== "string" || text.length < 16) {
+      return "–";
+    }
+    return text.slice(0, 10) + " " + text.slice(11, 16) + (zone ? " " + zone : "");
+  }
+
+  // The draw's commitment, shortened (the whole in the element's title).
+  function shortHex(hex) {
+    return typeof hex === "string" && hex.length > 12 ? hex.slice(0, 12) + "…" : hex || "–";
   }
 
   function formatMilliseconds(seconds) {
@@ -539,6 +560,24 @@
       values[entry[0]] = made.value;
       return made.row;
     });
+    // A launch event's figures, shown while the room has an opening.
+    var event = {};
+    var eventRows = [
+      ["phase", "Event"],
+      ["opens_at", "Opens at"],
+      ["opens_in", "Opens in"],
+      ["pre_queue_from", "Pre-queue from"],
+      ["pre_queue", "Pre-queue tickets"],
+      ["drawn", "Drawn"],
+      ["commitment", "Draw commitment"]
+    ].map(function (entry) {
+      var made = figure(entry[1], { "data-room": name, "data-event-figure": entry[0] });
+      event[entry[0]] = made.value;
+      return made.row;
+    });
+    var eventList = el("dl", {
+      "class": "figures event", "data-room": name, "data-event": "", "aria-label": "Launch event of room " + name, hidden: true
+    }, eventRows);
     var charts = {
       waiting: chart("Waiting", DESCRIPTIONS.waiting, { "data-room": name, "data-chart": "waiting" }),
       inside: chart(legend("Inside", "capacity"), DESCRIPTIONS.inside, { "data-room": name, "data-chart": "inside" }),
@@ -619,6 +658,7 @@
     var section = el("section", { "class": "card room", id: id, "data-room": name, "aria-labelledby": id + "-title" }, [
       el("h2", { id: id + "-title" }, ["Room " + name]),
       el("dl", { "class": "figures" }, rows),
+      eventList,
       el("div", { "class": "charts" }, Object.keys(charts).map(function (key) { return charts[key].box; })),
       el("div", { "class": "controls" }, [limits, states, result])
     ]);
@@ -627,6 +667,8 @@
     return {
       section: section,
       values: values,
+      event: event,
+      eventList: eventList,
       charts: canvases,
       inputs: { capacity: capacity, admit_per_minute: rate },
       apply: apply,
@@ -729,6 +771,7 @@
     setText(values.admissions_per_minute, formatNumber(room.admissions_per_minute));
     setText(values.admit_per_minute, formatNumber(room.admit_per_minute));
     setText(values.eta_seconds, room.waiting > 0 ? formatDuration(room.eta_seconds_last_in_line) : "nobody waits");
+    renderEvent(view, room.event || {});
     Object.keys(view.stateButtons).forEach(function (state) {
       view.stateButtons[state].setAttribute("aria-pressed", String(state === room.state));
     });
@@ -745,6 +788,23 @@
     ).forEach(function (control) {
       control.disabled = !allowed;
     });
+  }
+
+  function renderEvent(view, event) {
+    view.eventList.hidden = !event.opens_at;
+    if (!event.opens_at) {
+      return;
+    }
+    var shown = view.event;
+    setText(shown.phase, PHASES[event.phase] || String(event.phase));
+    shown.phase.className = "phase-" + event.phase;
+    setText(shown.opens_at, formatWallClock(event.opens_at, event.time_zone));
+    setText(shown.opens_in, event.drawn ? "opened" : formatDuration(event.opens_in_seconds));
+    setText(shown.pre_queue_from, event.pre_queue_from ? formatWallClock(event.pre_queue_from, event.time_zone) : "no pre-queue");
+    setText(shown.pre_queue, formatNumber(event.pre_queue) + (event.drawn ? " (final)" : " so far"));
+    setText(shown.drawn, event.drawn ? "yes" : "not yet");
+    setText(shown.commitment, shortHex(event.commitment));
+    shown.commitment.title = event.commitment || "";
   }
 
   function renderBuffer(view, buffer) {

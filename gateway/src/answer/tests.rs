@@ -26,6 +26,7 @@ fn status(state: &'static str, position: Option<u64>) -> Status<'static> {
         refresh_seconds: 7,
         room_state: RoomState::Open,
         opens_at: None,
+        pre_queue_from: None,
         opens_in_seconds: None,
         pre_queue: None,
         ticket: None,
@@ -249,6 +250,32 @@ async fn the_status_json_is_the_contracts() {
             "room_state": "open",
         })
     );
+    // A pre-queue visitor of a room with an opening, shown in Rome's zone.
+    let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap();
+    let pre_queue = Status {
+        opens_at: Some(crate::status::Instant {
+            at: 1_612_177_200_000,
+            zone: &rome,
+        }),
+        opens_in_seconds: Some(90),
+        pre_queue: Some(12),
+        ticket: Some(7),
+        draw_url: Some("/_anteroom/draw?room=vaccini"),
+        ..status("pre_queue", None)
+    };
+    let response = Answer::Status(pre_queue).render(&audience(&pages, None), &pages, Vec::new());
+    let value: serde_json::Value =
+        serde_json::from_str(&text(response).await).expect("the status is JSON");
+    assert_eq!(value["opens_at"], "2021-02-01T12:00:00+01:00");
+    assert_eq!(
+        (&value["ticket"], &value["pre_queue"], &value["draw_url"]),
+        (
+            &serde_json::json!(7),
+            &serde_json::json!(12),
+            &serde_json::json!("/_anteroom/draw?room=vaccini")
+        )
+    );
+    assert!(value.get("draw_place").is_none(), "not drawn yet: {value}");
 }
 
 #[tokio::test]
@@ -379,4 +406,50 @@ async fn a_page_speaks_the_chosen_language_then_the_browsers() {
         .as_deref(),
         Some("it")
     );
+}
+
+#[tokio::test]
+async fn a_launch_events_page_shows_its_times_in_the_deployments_zone() {
+    let pages = Pages::new();
+    let kolkata = jiff::tz::TimeZone::get("Asia/Kolkata").unwrap();
+    // 2021-03-01T12:00:00Z: 17:30 in Kolkata (UTC+05:30), a Monday; its
+    // pre-queue from 11:00 UTC, 16:30 there.
+    let opens_at = 1_614_600_000_000;
+    let at = |at| crate::status::Instant { at, zone: &kolkata };
+    let status = |state: &'static str, ticket: Option<u64>| Status {
+        opens_at: Some(at(opens_at)),
+        pre_queue_from: Some(at(opens_at - 3_600_000)),
+        opens_in_seconds: Some(90),
+        pre_queue: Some(3),
+        ticket,
+        draw_url: Some("/_anteroom/draw?room=vaccini"),
+        ..status(state, None)
+    };
+    let browser = audience(&pages, Some("text/html"));
+    let render = async |status| {
+        let answer = Answer::Waiting {
+            status,
+            asked: Asked::Read,
+            updated_unix_seconds: 1_614_599_000,
+        };
+        text(answer.render(&browser, &pages, Vec::new())).await
+    };
+    let not_open = render(status("not_open", None)).await;
+    assert!(not_open.contains("data-page=\"not_open\""), "{not_open}");
+    for words in [
+        "Opens at 17:30 (Monday 1 March).",
+        "Opens in: 1 minute 30 seconds",
+        "From 16:30 this page gives you a ticket",
+    ] {
+        assert!(not_open.contains(words), "{words}: {not_open}");
+    }
+    let pre_queue = render(status("pre_queue", Some(2))).await;
+    assert!(!pre_queue.contains("data-page=\"not_open\""), "{pre_queue}");
+    for words in [
+        "Your ticket for the draw: </span><strong id=\"anteroom-position\">2</strong>",
+        "Opens at 17:30 (Monday 1 March).",
+        "People waiting for the draw so far: 3",
+    ] {
+        assert!(pre_queue.contains(words), "{words}: {pre_queue}");
+    }
 }

@@ -22,6 +22,7 @@ use super::texts::Texts;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PageKind {
     Waiting,
+    NotOpen,
     Unavailable,
     Closed,
     Goodbye,
@@ -44,6 +45,15 @@ pub(super) enum Slot {
     Eta,
     PausedHidden,
     ClosedHidden,
+    OpensIn,
+    Opens,
+    Countdown,
+    PreQueueFrom,
+    SameChance,
+    PreQueueSize,
+    DrawPlace,
+    DrawUrl,
+    DrawHidden,
     Retry,
     UnavailablePlace,
     Receipt,
@@ -58,7 +68,7 @@ pub(super) struct LanguageParts<'a> {
     /// The words, already HTML-escaped.
     pub html: &'a Texts,
     pub style: &'a str,
-    /// The whole `<script>` element of the waiting page.
+    /// The whole `<script>` element of the waiting and not-open pages.
     pub script_element: &'a str,
 }
 
@@ -76,8 +86,9 @@ enum Piece {
 }
 
 impl PageKind {
-    pub(super) const ALL: [PageKind; 6] = [
+    pub(super) const ALL: [PageKind; 7] = [
         PageKind::Waiting,
+        PageKind::NotOpen,
         PageKind::Unavailable,
         PageKind::Closed,
         PageKind::Goodbye,
@@ -89,6 +100,7 @@ impl PageKind {
     pub(super) fn file_name(self) -> &'static str {
         match self {
             PageKind::Waiting => "waiting.html",
+            PageKind::NotOpen => "not_open.html",
             PageKind::Unavailable => "unavailable.html",
             PageKind::Closed => "closed.html",
             PageKind::Goodbye => "goodbye.html",
@@ -100,6 +112,7 @@ impl PageKind {
     pub(super) fn built_in(self) -> &'static str {
         match self {
             PageKind::Waiting => include_str!("waiting.html"),
+            PageKind::NotOpen => include_str!("not_open.html"),
             PageKind::Unavailable => include_str!("unavailable.html"),
             PageKind::Closed => include_str!("closed.html"),
             PageKind::Goodbye => include_str!("goodbye.html"),
@@ -115,7 +128,7 @@ impl PageKind {
     /// The parts this page must hold, once each.
     pub(super) fn required_parts(self) -> &'static [&'static str] {
         match self {
-            PageKind::Waiting => &["head", "status", "script"],
+            PageKind::Waiting | PageKind::NotOpen => &["head", "status", "script"],
             PageKind::Leave => &["head", "leave_form"],
             PageKind::Receipt => &["head", "receipt_state"],
             PageKind::Unavailable | PageKind::Closed | PageKind::Goodbye => &["head"],
@@ -138,6 +151,27 @@ impl PageKind {
                 Slot::Eta,
                 Slot::PausedHidden,
                 Slot::ClosedHidden,
+                Slot::OpensIn,
+                Slot::Opens,
+                Slot::Countdown,
+                Slot::SameChance,
+                Slot::PreQueueSize,
+                Slot::DrawPlace,
+                Slot::DrawUrl,
+                Slot::DrawHidden,
+                Slot::Languages,
+            ],
+            PageKind::NotOpen => &[
+                Slot::Refresh,
+                Slot::Room,
+                Slot::StatusUrl,
+                Slot::UpdatedUnix,
+                Slot::Updated,
+                Slot::OpensIn,
+                Slot::Opens,
+                Slot::Countdown,
+                Slot::PreQueueFrom,
+                Slot::SameChance,
                 Slot::Languages,
             ],
             PageKind::Unavailable => &[Slot::Retry, Slot::UnavailablePlace, Slot::Languages],
@@ -163,6 +197,10 @@ impl PageKind {
                         "<noscript><meta http-equiv=\"refresh\" content=\"{{refresh}}\"></noscript>\n",
                         "{{page_title}}",
                     ),
+                    PageKind::NotOpen => (
+                        "<noscript><meta http-equiv=\"refresh\" content=\"{{refresh}}\"></noscript>\n",
+                        "{{not_open_title}}",
+                    ),
                     PageKind::Unavailable => (
                         "<meta http-equiv=\"refresh\" content=\"{{retry}}\">\n",
                         "{{unavailable_title}}",
@@ -187,8 +225,11 @@ impl PageKind {
                 .concat()
             }
             "status" if self == PageKind::Waiting => STATUS_PART.to_owned(),
+            "status" if self == PageKind::NotOpen => NOT_OPEN_STATUS_PART.to_owned(),
             // Baked whole by the compiler, never scanned for placeholders.
-            "script" if self == PageKind::Waiting => "{{script}}".to_owned(),
+            "script" if matches!(self, PageKind::Waiting | PageKind::NotOpen) => {
+                "{{script}}".to_owned()
+            }
             "leave_form" if self == PageKind::Leave => LEAVE_FORM_PART.to_owned(),
             // A slot, named like a part so that the receipt page requires it.
             "receipt_state" if self == PageKind::Receipt => "{{receipt_state}}".to_owned(),
@@ -197,8 +238,12 @@ impl PageKind {
     }
 }
 
-/// The waiting page's live part: what the script updates, by id.
-const STATUS_PART: &str = r#"<div id="anteroom" data-status-url="{{status_url}}" data-refresh="{{refresh}}" data-updated="{{updated_unix}}">
+/// The waiting page's live part: what the script updates, by id. In a
+/// launch event's pre-queue the card shows the ticket, the pre-queue's
+/// size, the opening and its countdown; after the draw, the place in it.
+/// Empty lines are not shown (`p:empty`). The countdown ticks every second,
+/// so it is a `timer` that screen readers do not read out at each tick.
+const STATUS_PART: &str = r#"<div id="anteroom" data-status-url="{{status_url}}" data-refresh="{{refresh}}" data-updated="{{updated_unix}}" data-opens-in="{{opens_in}}">
 <div aria-live="polite">
 <p id="anteroom-turn" class="turn" hidden>{{turn_lead}} <a href="">{{turn_link}}</a></p>
 <p id="anteroom-paused" class="notice"{{paused_hidden}}>{{paused}}</p>
@@ -207,7 +252,29 @@ const STATUS_PART: &str = r#"<div id="anteroom" data-status-url="{{status_url}}"
 <p class="position"><span id="anteroom-position-label">{{position_label}}</span><strong id="anteroom-position">{{position}}</strong></p>
 <p id="anteroom-ahead">{{ahead}}</p>
 <p id="anteroom-eta">{{eta}}</p>
+<p id="anteroom-draw-place">{{draw_place}}</p>
+<p id="anteroom-pre-queue">{{pre_queue_size}}</p>
+<p id="anteroom-opens" class="opens">{{opens}}</p>
+<p id="anteroom-countdown" role="timer" aria-live="off">{{countdown}}</p>
 </div>
+<p id="anteroom-same-chance">{{chance}}</p>
+</div>
+<p id="anteroom-draw"{{draw_hidden}}>{{draw_check}} <a href="{{draw_url}}">{{draw_link}}</a></p>
+<p class="updated">{{updated_before}}<span id="anteroom-updated">{{updated}}</span></p>
+</div>"#;
+
+/// The not-open page's live part: the opening, its countdown and, with a
+/// pre-queue, when it begins. `data-page` tells the script that this
+/// visitor has no place to follow: it polls, and reloads the page (which
+/// hands out the ticket) once the status says the door is open.
+const NOT_OPEN_STATUS_PART: &str = r#"<div id="anteroom" data-page="not_open" data-status-url="{{status_url}}" data-refresh="{{refresh}}" data-updated="{{updated_unix}}" data-opens-in="{{opens_in}}">
+<div aria-live="polite">
+<div class="card">
+<p id="anteroom-opens" class="opens">{{opens}}</p>
+<p id="anteroom-countdown" role="timer" aria-live="off">{{countdown}}</p>
+</div>
+<p id="anteroom-pre-queue-from">{{pre_queue_from}}</p>
+<p id="anteroom-same-chance">{{chance}}</p>
 </div>
 <p class="updated">{{updated_before}}<span id="anteroom-updated">{{updated}}</span></p>
 </div>"#;
@@ -230,6 +297,15 @@ impl Slot {
             "eta" => Slot::Eta,
             "paused_hidden" => Slot::PausedHidden,
             "closed_hidden" => Slot::ClosedHidden,
+            "opens_in" => Slot::OpensIn,
+            "opens" => Slot::Opens,
+            "countdown" => Slot::Countdown,
+            "pre_queue_from" => Slot::PreQueueFrom,
+            "chance" => Slot::SameChance,
+            "pre_queue_size" => Slot::PreQueueSize,
+            "draw_place" => Slot::DrawPlace,
+            "draw_url" => Slot::DrawUrl,
+            "draw_hidden" => Slot::DrawHidden,
             "retry" => Slot::Retry,
             "unavailable_place" => Slot::UnavailablePlace,
             "receipt" => Slot::Receipt,

@@ -1,4 +1,5 @@
 use anteroom_config::{PageFile, PagesConfig};
+use anteroom_store::RoomState;
 use http::HeaderMap;
 use http::header::{self, HeaderValue};
 
@@ -7,15 +8,20 @@ use super::format::{push_escaped, push_friendly_eta, push_grouped_digits, push_j
 use super::template::PageKind;
 use super::*;
 
+mod event;
+use event::{MONDAY_MORNING, WEDNESDAY_NOON};
+
 fn view<'a>() -> WaitingView<'a> {
     WaitingView {
         room: "vaccini",
+        stage: Stage::InLine,
         position: Some(42),
         eta_seconds: Some(300),
         refresh_seconds: 7,
         updated_unix_seconds: 1_614_596_096, // 2021-03-01 10:54:56 UTC
         status_url: "/_anteroom/status?room=vaccini",
         room_state: RoomState::Open,
+        event: EventView::default(),
     }
 }
 
@@ -118,7 +124,7 @@ fn the_script_asks_only_for_words_it_is_given() {
         );
     }
     for key in SCRIPT_KEYS {
-        assert!(Texts::KEYS.contains(&key), "{key}");
+        assert!(Texts::KEYS.contains(key), "{key}");
     }
 }
 
@@ -382,17 +388,41 @@ fn pages_are_small_and_complete() {
     let long_room = "r".repeat(200);
     for lang in [pages.lang("it").unwrap(), pages.lang("en").unwrap()] {
         let visitor = Reader { lang, query: "x=1" };
+        let draw_url = format!("/_anteroom/draw?room={long_room}");
         let worst = WaitingView {
             room: &long_room,
+            stage: Stage::InLine,
             position: Some(u64::MAX),
             eta_seconds: Some(u64::MAX),
             refresh_seconds: u64::MAX,
             updated_unix_seconds: u64::MAX,
             status_url: "/_anteroom/status?room=vaccini",
             room_state: RoomState::Paused,
+            event: EventView {
+                opens_at: Some(WEDNESDAY_NOON),
+                pre_queue_from: Some(MONDAY_MORNING),
+                opens_in_seconds: Some(u64::MAX),
+                pre_queue: Some(u64::MAX),
+                draw_place: Some(u64::MAX),
+                draw_url: Some(&draw_url),
+            },
         };
         for page in [
             pages.waiting(visitor, &worst),
+            pages.waiting(
+                visitor,
+                &WaitingView {
+                    stage: Stage::PreQueue { ticket: u64::MAX },
+                    ..worst
+                },
+            ),
+            pages.waiting(
+                visitor,
+                &WaitingView {
+                    stage: Stage::NotOpen,
+                    ..worst
+                },
+            ),
             pages.upstream_unavailable(visitor, 5, PassHeld::Yes),
             pages.goodbye(lang),
             pages.closed(visitor, 300),

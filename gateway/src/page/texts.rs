@@ -10,7 +10,10 @@
 //! - every key is one of [`Texts::KEYS`]; an unknown key is a typo;
 //! - a new language has every key; a file for a built-in language may hold
 //!   only the keys it changes (the rest stay ours);
-//! - `title_position` holds `{position}`; `text_direction` is `ltr` or `rtl`.
+//! - `title_position` holds `{position}`; `text_direction` is `ltr` or `rtl`;
+//! - `weekday_names` holds 7 names and `month_names` 12, separated by
+//!   commas; the launch event's sentences hold their marks (`{time}`,
+//!   `{when}`, `{place}` and `{size}`; `date_format` `{day}` and `{month}`).
 
 /// Replaced by the visitor's number in `title_position`.
 pub(super) const POSITION_MARK: &str = "{position}";
@@ -112,6 +115,26 @@ texts! {
     receipt_done,
     receipt_refused,
     receipt_failed,
+    not_open_title,
+    not_open_keep,
+    opens_line,
+    date_format,
+    weekday_names,
+    month_names,
+    countdown_before,
+    countdown_now,
+    second,
+    seconds,
+    hour,
+    day,
+    days,
+    pre_queue_from_line,
+    same_chance,
+    pre_queue_ticket_before,
+    pre_queue_size_before,
+    draw_place_line,
+    draw_check,
+    draw_link,
 }
 
 impl Texts {
@@ -150,6 +173,31 @@ impl Texts {
         }
         if !matches!(texts.text_direction.as_str(), "ltr" | "rtl") {
             return Err("text_direction: must be \"ltr\" or \"rtl\"".to_owned());
+        }
+        for (key, count) in [("weekday_names", 7), ("month_names", 12)] {
+            let names = texts.get(key).unwrap_or_default();
+            if names
+                .split(',')
+                .filter(|name| !name.trim().is_empty())
+                .count()
+                != count
+            {
+                return Err(format!(
+                    "{key}: must hold {count} names, separated by commas"
+                ));
+            }
+        }
+        for (key, marks) in [
+            ("opens_line", &["{time}"][..]),
+            ("date_format", &["{day}", "{month}"][..]),
+            ("pre_queue_from_line", &["{when}"][..]),
+            ("same_chance", &["{time}"][..]),
+            ("draw_place_line", &["{place}", "{size}"][..]),
+        ] {
+            let text = texts.get(key).unwrap_or_default();
+            if let Some(missing) = marks.iter().find(|mark| !text.contains(**mark)) {
+                return Err(format!("{key}: must contain {missing}"));
+            }
         }
         Ok(texts)
     }

@@ -3,7 +3,10 @@
   // else polling), updates the page and the tab's title in place, and lets
   // the visitor in when the turn comes. ES5 on purpose: it must run on old
   // phones and tablets. `T` is the language's words, baked in by page.rs at
-  // startup.
+  // startup. The not-open page (`data-page="not_open"`) runs it too: with
+  // no place to follow it polls, keeps the opening's time and countdown
+  // up to date, and reloads once the door opens (the reload takes the
+  // ticket).
   'use strict';
   var MAX_DELAY_MS = 30000;
   // A status request that has not settled by then counts as failed.
@@ -15,6 +18,7 @@
   }
   var refreshSeconds = positiveInt(root.getAttribute('data-refresh'), 5);
   var statusUrl = root.getAttribute('data-status-url');
+  var notOpenPage = root.getAttribute('data-page') === 'not_open';
 
   // The page's own refresh sits in <noscript>, so with scripting on it never
   // starts; drop any other one so a reload never races the poller.
@@ -42,8 +46,15 @@
   // (the gateway pushes changes from its cached figures); otherwise, or
   // when the gateway declines a stream, poll the status.
   var stream = null;
+  // The opening by the store's count (`opens_in_seconds`), as a time on
+  // this page's own steady clock: the visitor's clock only measures the
+  // seconds since the gateway last said, so a clock set wrong does not
+  // move the countdown. `null`: no countdown.
+  var opensAtMs = null;
+  var ticker = null;
   showClock(positiveInt(root.getAttribute('data-updated'), 0) * 1000);
-  if (window.EventSource) {
+  countDownFrom(optionalInt(root.getAttribute('data-opens-in')));
+  if (window.EventSource && !notOpenPage) {
     follow();
   } else {
     schedule(refreshSeconds * 1000);
@@ -166,9 +177,12 @@
       letIn();
       return;
     }
-    if (status.state === 'none') {
-      // The place was lost (a ticket of a store that forgot it): reloading
-      // takes a new one.
+    if (status.state === 'none' || notOpenPage !== (status.state === 'not_open')) {
+      // The place was lost (a ticket of a store that forgot it), or this
+      // is the other page's standing: the door has opened to a visitor on
+      // the not-open page, or a waiting visitor's ticket is void before
+      // the pre-queue. Reloading asks the door again, which hands out the
+      // ticket and the right page.
       leaving = true;
       reload();
       return;
@@ -178,22 +192,82 @@
     if (next > 0 && next <= 300) {
       refreshSeconds = next;
     }
-    var position = typeof status.position === 'number' && status.position >= 0 ? Math.floor(status.position) : null;
-    var eta = typeof status.eta_seconds === 'number' && status.eta_seconds >= 0 ? Math.floor(status.eta_seconds) : null;
-    var stopped = status.room_state === 'paused' || status.room_state === 'closed';
-    setText('anteroom-position-label', position === null ? T.position_unknown : T.position_before);
-    setText('anteroom-position', position === null ? '' : groupDigits(position));
-    setText('anteroom-ahead', position === null ? '' : aheadLine(position));
-    setText('anteroom-eta', stopped ? T.eta_paused : etaLine(eta));
-    setHidden('anteroom-paused', status.room_state !== 'paused');
-    setHidden('anteroom-closed', status.room_state !== 'closed');
-    if (document.title !== titleFor(position)) {
-      document.title = titleFor(position);
+    showEvent(status);
+    if (!notOpenPage) {
+      showPlace(status);
     }
     showClock(isNaN(serverTime) ? Date.now() : serverTime);
     if (!stream) {
       schedule(refreshSeconds * 1000);
     }
+  }
+
+  // The place in line, or the pre-queue ticket before the draw.
+  function showPlace(status) {
+    var position = optionalInt(status.position);
+    var eta = optionalInt(status.eta_seconds);
+    var ticket = status.state === 'pre_queue' ? optionalInt(status.ticket) : null;
+    var size = optionalInt(status.pre_queue);
+    var place = optionalInt(status.draw_place);
+    var stopped = status.room_state === 'paused' || status.room_state === 'closed';
+    if (ticket !== null) {
+      setText('anteroom-position-label', T.pre_queue_ticket_before);
+      setText('anteroom-position', groupDigits(ticket));
+      setText('anteroom-ahead', '');
+      setText('anteroom-eta', '');
+      setText('anteroom-pre-queue', size === null ? '' : T.pre_queue_size_before + groupDigits(size));
+    } else {
+      setText('anteroom-position-label', position === null ? T.position_unknown : T.position_before);
+      setText('anteroom-position', position === null ? '' : groupDigits(position));
+      setText('anteroom-ahead', position === null ? '' : aheadLine(position));
+      setText('anteroom-eta', stopped ? T.eta_paused : etaLine(eta));
+      setText('anteroom-pre-queue', '');
+    }
+    setText('anteroom-draw-place', place !== null && size !== null ? drawPlaceLine(place, size) : '');
+    setHidden('anteroom-draw', !status.draw_url || (ticket === null && place === null));
+    setHidden('anteroom-paused', status.room_state !== 'paused');
+    setHidden('anteroom-closed', status.room_state !== 'closed');
+    var title = titleFor(ticket === null ? position : null);
+    if (document.title !== title) {
+      document.title = title;
+    }
+  }
+
+  // The launch event's lines, from every status: an opening the operator
+  // moves shows its new time and countdown at once, without a reload.
+  // Keep in step with `Pages::waiting` in page.rs.
+  function showEvent(status) {
+    var before = status.state === 'not_open' || status.state === 'pre_queue';
+    var opens = before ? wallClock(status.opens_at) : null;
+    var from = status.state === 'not_open' ? wallClock(status.pre_queue_from) : null;
+    setText('anteroom-opens', opens ? opensLine(opens) : '');
+    setText('anteroom-pre-queue-from', from && opens ? preQueueFromLine(from, opens) : '');
+    setText('anteroom-same-chance', opens && (status.state === 'pre_queue' || from) ? sameChance(opens) : '');
+    countDownFrom(before ? optionalInt(status.opens_in_seconds) : null);
+  }
+
+  function countDownFrom(seconds) {
+    opensAtMs = seconds === null ? null : steadyNow() + seconds * 1000;
+    tick();
+    if (opensAtMs !== null && ticker === null) {
+      ticker = window.setInterval(tick, 1000);
+    } else if (opensAtMs === null && ticker !== null) {
+      window.clearInterval(ticker);
+      ticker = null;
+    }
+  }
+
+  function tick() {
+    if (opensAtMs === null) {
+      setText('anteroom-countdown', '');
+      return;
+    }
+    var left = Math.max(0, Math.ceil((opensAtMs - steadyNow()) / 1000));
+    setText('anteroom-countdown', countdownLine(left));
+  }
+
+  function steadyNow() {
+    return window.performance && window.performance.now ? window.performance.now() : Date.now();
   }
 
   function failed(retryAfterMs) {
@@ -273,6 +347,12 @@
     return isFinite(n) && n >= 0 ? Math.floor(n) : fallback;
   }
 
+  // A whole number of at least 0 (a JSON number, or an attribute's
+  // digits), else `null`.
+  function optionalInt(value) {
+    return positiveInt(value === '' || value === null ? NaN : value, null);
+  }
+
   // Keep in step with `push_grouped_digits` in page/format.rs.
   function groupDigits(n) {
     var digits = String(n);
@@ -316,5 +396,88 @@
       return T.eta_about + '1\u20132 ' + T.hours;
     }
     return T.eta_about + Math.floor((s + 1800) / 3600) + ' ' + T.hours;
+  }
+
+  // Keep in step with `push_marked` in page/format.rs.
+  function fill(pattern, values) {
+    return pattern.replace(/\{([a-z_]+)\}/g, function (mark, name) {
+      return values.hasOwnProperty(name) ? values[name] : mark;
+    });
+  }
+
+  // An RFC 3339 time of the status JSON, which the gateway writes in the
+  // deployment's time zone: its digits are what a clock on the wall there
+  // shows, so no time zone database is needed here. `null` if it is not one.
+  function wallClock(text) {
+    var parts = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)/.exec(typeof text === 'string' ? text : '');
+    if (!parts) {
+      return null;
+    }
+    var year = +parts[1];
+    var month = +parts[2];
+    var day = +parts[3];
+    // getUTCDay: 0 = Sunday; the language files list Monday first.
+    var weekday = (new Date(Date.UTC(year, month - 1, day)).getUTCDay() + 6) % 7;
+    return { month: month, day: day, weekday: weekday, hour: +parts[4], minute: +parts[5] };
+  }
+
+  // Keep in step with `push_clock_time` in page/format.rs.
+  function clockTime(at) {
+    return pad(at.hour) + ':' + pad(at.minute);
+  }
+
+  // Keep in step with `push_date` in page/format.rs.
+  function dateText(at) {
+    return fill(T.date_format, {
+      weekday: nthName(T.weekday_names, at.weekday),
+      day: String(at.day),
+      month: nthName(T.month_names, at.month - 1)
+    });
+  }
+
+  function nthName(names, index) {
+    var name = names.split(',')[index];
+    return name ? name.replace(/^\s+|\s+$/g, '') : '';
+  }
+
+  // Keep in step with `push_opens_line` in page/format.rs.
+  function opensLine(at) {
+    return fill(T.opens_line, { time: clockTime(at), date: dateText(at) });
+  }
+
+  // Keep in step with `push_pre_queue_from_line` in page/format.rs.
+  function preQueueFromLine(from, opens) {
+    var sameDay = from.month === opens.month && from.day === opens.day;
+    return fill(T.pre_queue_from_line, { when: clockTime(from) + (sameDay ? '' : ' (' + dateText(from) + ')') });
+  }
+
+  // Keep in step with `push_same_chance` in page/format.rs.
+  function sameChance(opens) {
+    return fill(T.same_chance, { time: clockTime(opens) });
+  }
+
+  // Keep in step with `push_draw_place_line` in page/format.rs.
+  function drawPlaceLine(place, size) {
+    return fill(T.draw_place_line, { place: groupDigits(place), size: groupDigits(size) });
+  }
+
+  // Keep in step with `push_countdown_line` in page/format.rs.
+  function countdownLine(seconds) {
+    return seconds === 0 ? T.countdown_now : T.countdown_before + timeLeft(seconds);
+  }
+
+  // Keep in step with `push_time_left` in page/format.rs: the two largest
+  // units, the smaller left out when it is zero.
+  function timeLeft(s) {
+    var units = s >= 86400 ? [[Math.floor(s / 86400), T.day, T.days], [Math.floor(s % 86400 / 3600), T.hour, T.hours]]
+      : s >= 3600 ? [[Math.floor(s / 3600), T.hour, T.hours], [Math.floor(s % 3600 / 60), T.minute, T.minutes]]
+        : [[Math.floor(s / 60), T.minute, T.minutes], [s % 60, T.second, T.seconds]];
+    var out = [];
+    for (var k = 0; k < units.length; k++) {
+      if (units[k][0] > 0) {
+        out.push(units[k][0] + ' ' + (units[k][0] === 1 ? units[k][1] : units[k][2]));
+      }
+    }
+    return out.join(' ');
   }
 })
