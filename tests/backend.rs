@@ -46,6 +46,27 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Runs each scenario, an `async fn NAME(backend: &Backend)` that starts
+/// its own gateways, on the memory store and on a fresh private Redis, on
+/// a multi-threaded runtime as a gateway runs: the end-to-end suites use it.
+#[macro_export]
+macro_rules! through_a_gateway_on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $scenario() {
+                super::$scenario(&anteroom_tests::Backend::Memory).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $scenario() {
+                let server = anteroom_tests::RedisServer::start().await;
+                super::$scenario(&anteroom_tests::Backend::Redis(server.url())).await;
+                drop(server);
+            })*
+        }
+    };
+}
+
 /// Runs each scenario, an `async fn NAME(store: Arc<dyn Store>, clock:
 /// Clock)`, against a `MemoryStore` and a `RedisStore` on a fresh private
 /// Redis, both keeping time on `clock`, a manual clock the scenario sets:

@@ -14,24 +14,7 @@ use anteroom_tests::{
     Backend, GatewayHandle, Visitor, cookie_value, eventually, gateway, room, upstream,
 };
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $scenario() {
-                super::$scenario(&anteroom_tests::Backend::Memory).await;
-            })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $scenario() {
-                let server = anteroom_tests::RedisServer::start().await;
-                super::$scenario(&anteroom_tests::Backend::Redis(server.url())).await;
-                drop(server);
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+anteroom_tests::through_a_gateway_on_both_backends!(
     the_pre_queue_is_let_in_in_the_published_draws_order,
     the_schedule_changes_live_and_refuses_what_would_break_the_draw,
 );

@@ -13,25 +13,7 @@ use anteroom_tests::{
 };
 use futures::future::join_all;
 
-/// Runs each scenario against the memory backend and a private Redis.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $scenario() {
-                super::$scenario(&anteroom_tests::Backend::Memory).await;
-            })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $scenario() {
-                let server = anteroom_tests::RedisServer::start().await;
-                super::$scenario(&anteroom_tests::Backend::Redis(server.url())).await;
-                drop(server);
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+anteroom_tests::through_a_gateway_on_both_backends!(
     capacity_is_never_exceeded_by_500_concurrent_visitors,
     visitors_are_let_in_strictly_in_arrival_order,
     polling_never_changes_a_place,
