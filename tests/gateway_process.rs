@@ -1,7 +1,7 @@
 //! A gateway as operators run it: the `anteroom-gateway` binary on a config
 //! file, its clock set off by libfaketime when the test asks
-//! ([`crate::faketime`]), that the test can stop (SIGTERM), kill (SIGKILL)
-//! and start again on the same ports. Only the gateway crate's own tests
+//! ([`crate::faketime`]), that the test can stop (SIGTERM), kill (SIGKILL),
+//! freeze (SIGSTOP) and thaw, and start again on the same ports. Only the gateway crate's own tests
 //! know where its binary is (`env!("CARGO_BIN_EXE_anteroom-gateway")`), so
 //! they pass its path.
 
@@ -91,6 +91,27 @@ impl GatewayProcess {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Freezes the process (SIGSTOP): it neither steps its rooms nor
+    /// answers, and keeps everything it knows.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused process (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill {signal} failed");
         }
     }
 

@@ -27,7 +27,7 @@
 //!   fault, and the fault suite's checks;
 //! - [`faketime`]: a process of ours on a clock set ahead or behind;
 //! - [`gateway_process`]: the gateway binary as a process (stopped, killed,
-//!   restarted on the same ports).
+//!   frozen, restarted on the same ports).
 
 pub mod backend;
 pub mod browser;

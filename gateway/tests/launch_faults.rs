@@ -494,3 +494,54 @@ async fn a_redis_restart_in_the_pre_queue(persistence: Persistence) {
     let draw = drawn_on_all(&gateways, 12, &before.commitment, &redis).await;
     everyone_at_their_place(&gateways, &crowd, &draw).await;
 }
+
+/// An opening that passes while Redis is away and comes back empty, when
+/// the gateways' marks differ: the last pre-queue ticket was handed out by
+/// one gateway in the instant before the loss, and the other never saw it
+/// (here: it was frozen). The first gateway back carries the line on from
+/// its own marks and the store settles, so that every gateway's marks
+/// arrive before a number is trusted; the draw must wait for them too, and
+/// cover every pre-queue ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_passed_while_redis_was_wiped_draws_every_gateways_tickets() {
+    let mut redis = RedisServer::start().await;
+    let up = upstream().await;
+    let event = Event::opening_in(&redis, Duration::from_secs(4)).await;
+    let file = event.config(&up, &redis);
+    let first = GatewayProcess::start(GATEWAY, &file, None).await;
+    let second = GatewayProcess::start(GATEWAY, &file, None).await;
+    let gateways = [&first, &second];
+    let mut crowd = Vec::new();
+    for index in 0..6 {
+        crowd.push(joins_the_pre_queue(gateways[index % 2], &event, &redis).await);
+    }
+    let before = draw_once(&first, DrawState::Pending, 6).await;
+    figure_reaches(&second, "tickets_issued", 6).await;
+
+    // Ticket 7 through the second gateway while the first is frozen; then
+    // the second freezes too, and Redis comes back empty after the opening.
+    first.pause();
+    let last = joins_the_pre_queue(&second, &event, &redis).await;
+    assert_eq!(last.ticket, 7);
+    crowd.push(last);
+    second.pause();
+    redis.restart().await;
+    event.wait_for_opening(&redis).await;
+
+    // The first gateway, which saw six tickets, is back first; the second
+    // (which handed out the seventh) a moment later.
+    first.resume();
+    let restarted_at = redis.time_ms().await;
+    let started = Instant::now();
+    while first.figure(ROOM, "updated_unix_ms").await <= restarted_at {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the first gateway never stepped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    second.resume();
+
+    let draw = drawn_on_all(&gateways, 7, &before.commitment, &redis).await;
+    everyone_at_their_place(&gateways, &crowd, &draw).await;
+}
