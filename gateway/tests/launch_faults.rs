@@ -15,6 +15,8 @@
 //!   file: the same commitment, and the draw covers every ticket.
 //! - Redis restarted without persistence: the gateways' marks bring the
 //!   line back in the same epoch, and the seed they adopted with it.
+//! - An opening that passes while Redis is away and comes back empty, the
+//!   gateways' marks differing: the draw waits for all of them.
 //!
 //! (`tests/tests/launch.rs` and `launch_event.rs` have the event itself on a
 //! simulated clock, at the store's seam and over HTTP.)
