@@ -532,8 +532,8 @@ async fn an_opening_passed_while_redis_was_wiped_draws_every_gateways_tickets() 
 
     // The first gateway, which saw six tickets, is back first; the second
     // (which handed out the seventh) a moment later.
-    first.resume();
     let restarted_at = redis.time_ms().await;
+    first.resume();
     let started = Instant::now();
     while first.figure(ROOM, "updated_unix_ms").await <= restarted_at {
         assert!(
