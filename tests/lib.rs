@@ -25,13 +25,16 @@
 //! - [`browser`]: a real headless Chromium;
 //! - [`crowd`]: visitors arriving, waiting, staying and leaving through a
 //!   fault, and the fault suite's checks;
-//! - [`faketime`]: a process of ours on a clock set ahead or behind.
+//! - [`faketime`]: a process of ours on a clock set ahead or behind;
+//! - [`gateway_process`]: the gateway binary as a process (stopped, killed,
+//!   frozen, restarted on the same ports).
 
 pub mod backend;
 pub mod browser;
 pub mod crowd;
 pub mod faketime;
 pub mod gateway;
+pub mod gateway_process;
 pub mod postgres;
 pub mod redis;
 pub mod redis_ha;
@@ -48,6 +51,7 @@ pub use gateway::{
     Buffer, COOKIE_KEY, ConfigFile, CookieSecure, GatewayBuilder, GatewayHandle, Limits, OnError,
     RedisTls, Room, STEP_INTERVAL, Sink, eventually, gateway, gateway_to, loose_limits, room,
 };
+pub use gateway_process::GatewayProcess;
 pub use postgres::{DEFAULT_POSTGRES_URL, Postgres};
 pub use redis::{CommandCounter, RedisServer};
 pub use redis_ha::{RedisCluster, RedisProcess, SentinelGroup};

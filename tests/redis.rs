@@ -276,6 +276,15 @@ impl RedisServer {
             .unwrap_or_else(|_| panic!("{command:?}: not an integer reply: {reply:?}"))
     }
 
+    /// The server's clock (`TIME`) in milliseconds: the store's clock, on
+    /// which the room scripts keep every time.
+    pub async fn time_ms(&self) -> u64 {
+        const NOW: &str = "local time = redis.call('TIME') \
+                           return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)";
+        let now = self.integer(&["EVAL", NOW, "0"]).await;
+        u64::try_from(now).unwrap_or_else(|_| panic!("TIME before 1970: {now}"))
+    }
+
     async fn ping(&self) -> bool {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {

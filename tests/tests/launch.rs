@@ -337,3 +337,71 @@ async fn advance_again(store: &RedisStore, room: &RoomParams) -> RoomSnapshot {
     }
     panic!("the store recovers after a restart");
 }
+
+/// An opening that passes while a wiped Redis settles: the first gateway
+/// back carries the line on from its marks, which miss the last pre-queue
+/// ticket another gateway handed out just before the loss. The draw waits
+/// for the settle, which brings the other's marks, and orders all seven.
+#[tokio::test]
+async fn a_draw_after_a_loss_waits_for_every_gateways_marks() {
+    let mut server = RedisServer::start().await;
+    let clock = Clock::manual();
+    let client = || RedisStore::with_simulated_clock(&server.url(), clock.clone()).unwrap();
+    let (first, second) = (client(), client());
+    let room = event_room();
+    clock.set(PRE_QUEUE_FROM);
+    for pass in 0..6 {
+        first.arrive(&room, &format!("{pass:032}")).await.unwrap();
+    }
+    second.advance(&room).await.unwrap();
+    let seventh = second.arrive(&room, &"7".repeat(32)).await.unwrap();
+    assert_eq!(ticket_of(seventh), 7, "the first gateway has not seen it");
+    server.restart().await;
+    clock.set(OPENS_AT);
+    let restored = advance_again(&first, &room).await;
+    assert_eq!(restored.issued, 6, "the first gateway's marks");
+    let merged = advance_again(&second, &room).await;
+    assert_eq!(merged.issued, 7, "the second gateway's marks");
+    clock.set(OPENS_AT + 5_000);
+    let drawn = first.advance(&room).await.unwrap();
+    assert_eq!(drawn.drawn, Some(7), "every pre-queue ticket");
+    assert_eq!(drawn.seed, restored.seed);
+}
+
+/// An opening moved later through the admin API, then a Redis restarted
+/// without persistence during the pre-queue: the gateways bring back the
+/// line, the seed and a draw they saw, but not the live schedule, so the
+/// room opens (and draws, and reveals its seed) at the config's time, the
+/// one the operator moved away from. Live capacity, rate and state are
+/// lost likewise (ARCHITECTURE.md, "When the store forgets"), but an
+/// opening cannot be taken back.
+#[tokio::test]
+#[ignore = "finding: a live schedule change is lost with the room's state; not fixed here"]
+async fn a_moved_opening_survives_a_wiped_redis() {
+    let mut server = RedisServer::start().await;
+    let clock = Clock::manual();
+    let store = RedisStore::with_simulated_clock(&server.url(), clock.clone()).unwrap();
+    let room = event_room();
+    clock.set(PRE_QUEUE_FROM);
+    store.arrive(&room, &"1".repeat(32)).await.unwrap();
+    let later = OPENS_AT + 60 * MINUTE;
+    let moved = RoomChange {
+        schedule: ScheduleChange {
+            opens_at: Some(Some(later)),
+            closes_at: Some(None),
+            ..ScheduleChange::default()
+        },
+        ..RoomChange::default()
+    };
+    match store.change(&room, &moved).await.unwrap() {
+        Changed::Applied(snapshot) => assert_eq!(snapshot.schedule.opens_at, Some(later)),
+        Changed::Refused(refusal) => panic!("refused: {refusal}"),
+    }
+    server.restart().await;
+    clock.set(OPENS_AT + 10_000);
+    let after = advance_again(&store, &room).await;
+    assert_eq!(after.schedule.opens_at, Some(later), "the opening as moved");
+    clock.set(OPENS_AT + 20_000);
+    let settled = store.advance(&room).await.unwrap();
+    assert_eq!(settled.drawn, None, "not drawn before the moved opening");
+}

@@ -161,8 +161,12 @@ if not drawn and ARGV[17] ~= '' and epoch == seen_epoch then
 end
 -- The draw, at the opening on this clock: every ticket handed out so far
 -- is in the pre-queue, and its order (a keyed permutation of 1..drawn the
--- gateways compute, see draw.rs) is fixed from here on.
-if not drawn and opens_at and now >= opens_at then
+-- gateways compute, see draw.rs) is fixed from here on. Not while settling
+-- after a loss or a rollback: `issued` is then only as high as the marks
+-- that reached the store so far, and a gateway that handed out the last
+-- pre-queue tickets may not have stepped yet; every gateway's marks arrive
+-- within the settle, and the draw follows it.
+if not drawn and opens_at and now >= opens_at and not settling then
   drawn = issued
   redis.call('HSET', room_key, 'drawn', drawn)
 end
