@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::{Millis, RoomParams, RoomSnapshot, Seed};
+use crate::{Millis, RoomParams, RoomSnapshot, Schedule, Seed};
 
 /// How often the history behind [`Seen::floor`] takes a sample: once a
 /// second is plenty for a bound measured in `arrival_seconds`.
@@ -41,6 +41,8 @@ struct Seen {
     admitted: u64,
     /// The draw's pre-queue count, once seen.
     drawn: Option<u64>,
+    /// The schedule in force as last seen (a live change included).
+    schedule: Option<Schedule>,
     /// (store time, admitted_through) about once a second, over the last
     /// `arrival` and a little more.
     history: VecDeque<(Millis, u64)>,
@@ -54,6 +56,7 @@ impl Seen {
             issued: 0,
             admitted: 0,
             drawn: None,
+            schedule: None,
             history: VecDeque::new(),
         }
     }
@@ -102,6 +105,7 @@ impl Marks {
             seen.issued = seen.issued.max(snapshot.issued);
             seen.admitted = seen.admitted.max(snapshot.admitted_through);
             seen.drawn = seen.drawn.or(snapshot.drawn);
+            seen.schedule = Some(snapshot.schedule);
             let due = seen
                 .history
                 .back()
@@ -140,6 +144,14 @@ impl Marks {
                 seen.admitted = seen.admitted.max(number);
             }
         });
+    }
+
+    /// The schedule to send the room's scripts: the one last seen in force
+    /// (should the store lose the room, a live change comes back with it),
+    /// else the config's.
+    pub(crate) fn schedule(&self, room: &RoomParams) -> Schedule {
+        self.with(|rooms| rooms.get(&room.name).and_then(|seen| seen.schedule))
+            .unwrap_or(room.schedule)
     }
 
     /// The room's seed as the store holds it, once a reply brought it.

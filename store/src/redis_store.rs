@@ -315,10 +315,11 @@ impl RedisStore {
             invocation.arg(mark);
         }
         let time = |at: Option<Millis>| at.map(|at| at.to_string()).unwrap_or_default();
+        let schedule = self.marks.schedule(room);
         invocation
-            .arg(time(room.schedule.pre_queue_from))
-            .arg(time(room.schedule.opens_at))
-            .arg(time(room.schedule.closes_at));
+            .arg(time(schedule.pre_queue_from))
+            .arg(time(schedule.opens_at))
+            .arg(time(schedule.closes_at));
         for argument in self.marks.draw_arguments(room) {
             invocation.arg(argument);
         }

@@ -370,13 +370,10 @@ async fn a_draw_after_a_loss_waits_for_every_gateways_marks() {
 
 /// An opening moved later through the admin API, then a Redis restarted
 /// without persistence during the pre-queue: the gateways bring back the
-/// line, the seed and a draw they saw, but not the live schedule, so the
-/// room opens (and draws, and reveals its seed) at the config's time, the
-/// one the operator moved away from. Live capacity, rate and state are
-/// lost likewise (ARCHITECTURE.md, "When the store forgets"), but an
-/// opening cannot be taken back.
+/// line, the seed, and the schedule they saw in force, so the room opens
+/// (and draws, and reveals its seed) at the moved time, not at the config's
+/// one the operator moved away from: an opening cannot be taken back.
 #[tokio::test]
-#[ignore = "finding: a live schedule change is lost with the room's state; not fixed here"]
 async fn a_moved_opening_survives_a_wiped_redis() {
     let mut server = RedisServer::start().await;
     let clock = Clock::manual();

@@ -9,8 +9,9 @@
 -- ARGV: simulated clock ('' for Redis's), capacity, admit_per_minute,
 --       inside_ttl_ms, arrival_ms, new_epoch, then the caller's marks (see
 --       `marks.rs`): epoch ('' when it has seen nothing of the room),
---       generation, issued, admitted, floor; then the config's schedule
---       (12 pre_queue_from, 13 opens_at, 14 closes_at: ms, '' for none),
+--       generation, issued, admitted, floor; then the schedule (12
+--       pre_queue_from, 13 opens_at, 14 closes_at: ms, '' for none): the
+--       one the caller last saw in force, else its config's,
 --       15 the caller's seed (hex: the room's, or a fresh one to give a
 --       room that has none), 16 '1' if that seed is the room's already,
 --       17 the pre-queue count of the draw as the caller saw it ('' if it
@@ -96,6 +97,12 @@ if not fields[1] and seen_epoch ~= '' then
   redis.call('DEL', inside_key, pending_key, arrivals_key, void_key)
   redis.call('HSET', room_key, 'epoch', epoch, 'issued', issued, 'admitted', admitted,
     'sessions_expired', 0, 'no_shows', 0)
+  -- A gateway that saw the room sends the schedule it saw in force (a live
+  -- change included) in place of its file's: kept as the room's own, so
+  -- that an opening moved live is not lost with the rest, and drawn early.
+  local function kept(at) if at == '' then return 'none' end return at end
+  redis.call('HSET', room_key, 'set_pre_queue_from', kept(ARGV[12]),
+    'set_opens_at', kept(ARGV[13]), 'set_closes_at', kept(ARGV[14]))
   sessions_expired, no_shows = 0, 0
   older_from = 0
 elseif not fields[1] then
