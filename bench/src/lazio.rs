@@ -22,7 +22,7 @@ use anteroom_gateway::{Gateway, Running};
 use crate::config_file::{
     Buffer, BufferMethod, ConfigFile, Limits, Room, Secrets, Store, StoreBackend,
 };
-use crate::origin::{self, Melt, OriginOptions};
+use crate::origin::{self, DegradeArgs, Melt, OriginOptions};
 use crate::surge::args::{self, CrowdArgs, OutputArgs};
 use crate::surge::{self, Report, SurgeOptions, TicketReader, chart};
 
@@ -50,6 +50,10 @@ pub struct LazioArgs {
     /// A request that would take longer is answered 503 then.
     #[arg(long, default_value_t = 10_000)]
     pub origin_timeout_ms: u64,
+    /// The site loses capacity during each run (times from the site's
+    /// start, which each run restarts), and may get it back.
+    #[command(flatten)]
+    pub degrade: DegradeArgs,
     /// Let visitors in at this fraction of what the site can serve.
     #[arg(long, default_value_t = 0.9)]
     pub headroom: f64,
@@ -145,6 +149,9 @@ fn validate(args: &LazioArgs) -> Result<(), String> {
                 .to_owned(),
         );
     }
+    args.degrade
+        .check(Some(args.origin_capacity))
+        .map_err(|problem| problem.to_string())?;
     if !(args.headroom > 0.0 && args.headroom <= 1.0) {
         return Err(format!(
             "--headroom must be above 0 and at most 1, not {}",
@@ -240,6 +247,10 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
 
 /// The simulated site, melting as the flags say, in-process.
 async fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
+    let degradation = args
+        .degrade
+        .check(Some(args.origin_capacity))
+        .map_err(|problem| problem.to_string())?;
     let options = OriginOptions {
         service_time: Duration::from_millis(args.service_ms),
         // Every visitor can book: the replay is about getting there.
@@ -251,6 +262,7 @@ async fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
                 .unwrap_or(args.origin_capacity.saturating_mul(2)),
             timeout: Duration::from_millis(args.origin_timeout_ms),
         }),
+        degradation,
     };
     origin::start(options)
         .await

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anteroom_bench::origin::{self, Melt, OriginOptions};
+use anteroom_bench::origin::{self, DegradeArgs, Melt, OriginOptions};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing::{error, info};
@@ -70,6 +70,9 @@ struct OriginArgs {
     /// A request that would take longer is answered 503 at this point.
     #[arg(long, default_value_t = 10_000, requires = "capacity")]
     timeout_ms: u64,
+    /// The site loses capacity during the run, and may get it back.
+    #[command(flatten)]
+    degrade: DegradeArgs,
 }
 
 #[tokio::main]
@@ -102,6 +105,13 @@ async fn main() -> ExitCode {
 }
 
 async fn origin_command(args: OriginArgs) -> ExitCode {
+    let degradation = match args.degrade.check(args.capacity) {
+        Ok(degradation) => degradation,
+        Err(problem) => {
+            eprintln!("anteroom-bench origin: {problem}");
+            return ExitCode::from(2);
+        }
+    };
     let melt = args.capacity.map(|capacity| Melt {
         capacity,
         collapse: args.collapse.unwrap_or(capacity.saturating_mul(2)),
@@ -111,6 +121,7 @@ async fn origin_command(args: OriginArgs) -> ExitCode {
         service_time: Duration::from_millis(args.service_ms),
         slot_capacity: args.slot_capacity,
         melt,
+        degradation,
     };
     let listener = match TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
@@ -120,7 +131,7 @@ async fn origin_command(args: OriginArgs) -> ExitCode {
         }
     };
     let listen = listener.local_addr().unwrap_or(args.listen);
-    info!(%listen, service_ms = args.service_ms, slot_capacity = args.slot_capacity, ?melt, "origin listening");
+    info!(%listen, service_ms = args.service_ms, slot_capacity = args.slot_capacity, ?melt, ?degradation, "origin listening");
     origin::run(listener, options, anteroom_process::shutdown_signal()).await;
     info!("origin stopped");
     ExitCode::SUCCESS

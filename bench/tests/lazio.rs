@@ -200,6 +200,46 @@ fn a_launch_event_lets_the_pre_queue_in_first_in_the_order_of_its_draw() {
     );
 }
 
+/// The site halves its capacity 1 s after it starts and gets it back at
+/// 2 s: the report carries the change on the run's clock (the site starts
+/// before the crowd, so its times move by the same amount).
+#[test]
+fn a_site_that_loses_capacity_reports_its_timeline() {
+    let crowd = ["--visitors", "400", "--jitter-seconds", "1"];
+    let degrade = [
+        "--only-anteroom",
+        "--degrade-at",
+        "1",
+        "--degrade-to",
+        "5",
+        "--recover-at",
+        "2",
+    ];
+    let reports = replay_of(&crowd, &degrade);
+    let anteroom = &reports["anteroom"];
+    assert_eq!(anteroom["served"], 400, "{anteroom}");
+    let timeline = anteroom["origin_capacity_timeline"]
+        .as_array()
+        .expect("a timeline");
+    let points: Vec<(f64, u64)> = timeline
+        .iter()
+        .map(|point| (point[0].as_f64().unwrap(), point[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        points.iter().map(|point| point.1).collect::<Vec<_>>(),
+        [10, 5, 10],
+        "{anteroom}"
+    );
+    assert_eq!(points[0].0, 0.0);
+    assert!(points[1].0 < 1.0, "the site started before the crowd");
+    // One second apart on the site's clock, so on the run's (to the
+    // millisecond the report keeps).
+    assert!(
+        (points[2].0 - points[1].0 - 1.0).abs() < 0.002,
+        "{points:?}"
+    );
+}
+
 #[test]
 fn bad_flags_exit_2_with_the_reason() {
     let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
@@ -208,6 +248,37 @@ fn bad_flags_exit_2_with_the_reason() {
         .expect("run anteroom-bench");
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("--abandon"));
+
+    for (flags, reason) in [
+        (
+            &["--degrade-to", "5"][..],
+            "--degrade-to needs --degrade-at",
+        ),
+        (
+            &["--degrade-at", "1", "--degrade-to", "10"][..],
+            "--degrade-to 10 must be below the site's capacity (10)",
+        ),
+        (
+            &[
+                "--degrade-at",
+                "3",
+                "--degrade-to",
+                "5",
+                "--recover-at",
+                "2",
+            ][..],
+            "--recover-at 2 must be later than --degrade-at 3",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
+            .args(["lazio", "--visitors", "10", "--origin-capacity", "10"])
+            .args(flags)
+            .output()
+            .expect("run anteroom-bench");
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(reason), "{flags:?}: {stderr}");
+    }
 }
 
 #[tokio::test]

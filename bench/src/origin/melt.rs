@@ -32,6 +32,21 @@ impl Melt {
         }
     }
 
+    /// The same site serving `capacity` requests at once well: the collapse
+    /// point keeps its ratio to the capacity (twice it by default, so
+    /// `2 × capacity`; an explicit one scaled by `capacity / self.capacity`,
+    /// rounded, and never below the new capacity); the timeout is the site's
+    /// load balancer's and does not change.
+    pub fn scaled_to(&self, capacity: u32) -> Melt {
+        let ratio = f64::from(capacity) / f64::from(self.capacity.max(1));
+        let collapse = (f64::from(self.collapse) * ratio).round() as u32;
+        Melt {
+            capacity,
+            collapse: collapse.max(capacity),
+            timeout: self.timeout,
+        }
+    }
+
     /// How long a request takes when it starts with `in_flight` requests at
     /// the site (itself included); `None` when it would pass the timeout.
     pub fn time_taken(&self, service_time: Duration, in_flight: u64) -> Option<Duration> {
@@ -76,6 +91,25 @@ mod tests {
         let throughput = |n: u64| n as f64 / melt.slowdown(n);
         assert_eq!(throughput(10), throughput(20));
         assert!(throughput(40) < throughput(20) / 2.0);
+    }
+
+    #[test]
+    fn a_scaled_site_keeps_its_collapse_ratio() {
+        let default = Melt::with_capacity(50).scaled_to(20);
+        assert_eq!((default.capacity, default.collapse), (20, 40));
+        assert_eq!(default.timeout, Duration::from_secs(10));
+        let explicit = Melt {
+            capacity: 10,
+            collapse: 15,
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(explicit.scaled_to(4).collapse, 6);
+        assert_eq!(explicit.scaled_to(3).collapse, 5, "4.5 rounds up");
+        let at_capacity = Melt {
+            collapse: 10,
+            ..explicit
+        };
+        assert_eq!(at_capacity.scaled_to(1).collapse, 1);
     }
 
     #[test]

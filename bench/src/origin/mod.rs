@@ -16,12 +16,19 @@
 //! would take longer than `timeout` is answered `503` when the timeout
 //! strikes, having held its thread all along.
 //!
+//! With a [`Degradation`] its capacity changes during the run (see
+//! [`CapacityPlan`]): from `at` after it starts it serves fewer requests well
+//! (its collapse point scaled with them), and from `recover_at` as many as
+//! before. `/_stats` shows the capacity now and each change so far.
+//!
 //! The module by concern: this file is the site's front (options, the
 //! accept loop, routing, `/echo`, the answer helpers); `melt` the slowdown
-//! model; `stats` the load figures of `/_stats`; `bookings` the slots and
-//! the booking API; `form` form decoding; `pages` the HTML.
+//! model; `degrade` the capacity over time; `stats` the load figures of
+//! `/_stats`; `bookings` the slots and the booking API; `form` form
+//! decoding; `pages` the HTML.
 
 mod bookings;
+mod degrade;
 mod form;
 mod melt;
 mod pages;
@@ -50,8 +57,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+pub use degrade::{CapacityChange, CapacityPlan, Degradation, DegradeArgs, DegradeError};
 pub use melt::Melt;
 
 use bookings::Bookings;
@@ -66,6 +75,8 @@ pub struct OriginOptions {
     pub slot_capacity: u32,
     /// How the site degrades under load; `None` never does.
     pub melt: Option<Melt>,
+    /// How its capacity changes during the run; only with a `melt`.
+    pub degradation: Option<Degradation>,
 }
 
 impl Default for OriginOptions {
@@ -74,6 +85,7 @@ impl Default for OriginOptions {
             service_time: Duration::ZERO,
             slot_capacity: 100,
             melt: None,
+            degradation: None,
         }
     }
 }
@@ -170,6 +182,11 @@ type Body = Full<Bytes>;
 /// What every request shares.
 struct Origin {
     options: OriginOptions,
+    /// What the site serves well over time; `None`: it never melts.
+    capacity: Option<CapacityPlan>,
+    /// When the site started: its capacity changes count from here. The
+    /// runtime's clock, so tests on a paused clock drive it.
+    started: Instant,
     stats: Stats,
     bookings: Bookings,
 }
@@ -178,9 +195,20 @@ impl Origin {
     fn new(options: OriginOptions) -> Origin {
         Origin {
             bookings: Bookings::new(options.slot_capacity),
+            capacity: options.melt.map(|melt| CapacityPlan {
+                melt,
+                degradation: options.degradation,
+            }),
+            started: Instant::now(),
             options,
             stats: Stats::default(),
         }
+    }
+
+    /// How the site melts now.
+    fn melt_now(&self) -> Option<Melt> {
+        let since_start = self.started.elapsed();
+        self.capacity.map(|plan| plan.melt_at(since_start))
     }
 }
 
@@ -192,13 +220,15 @@ async fn handle(
         return Ok(stats::answer(
             &origin.stats,
             origin.bookings.total(),
+            origin.started.elapsed(),
+            origin.capacity.as_ref(),
             request.method(),
         ));
     }
     origin.stats.requests.fetch_add(1, Ordering::Relaxed);
     let in_flight = InFlight::enter(&origin.stats);
     let service_time = origin.options.service_time;
-    if let Some(melt) = origin.options.melt {
+    if let Some(melt) = origin.melt_now() {
         let Some(took) = melt.time_taken(service_time, in_flight.at_start) else {
             // The request holds its thread until the timeout strikes.
             tokio::time::sleep(melt.timeout).await;

@@ -1,12 +1,14 @@
 //! The load the site has seen, for `/_stats`: requests, connections,
-//! requests in flight (now and at most), timeouts and slowed requests.
+//! requests in flight (now and at most), timeouts and slowed requests; and
+//! what it serves well, now and over time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use http::{Method, Response, StatusCode};
 use serde_json::json;
 
-use super::{Body, json_response, method_not_allowed};
+use super::{Body, CapacityPlan, json_response, method_not_allowed};
 
 /// What the site has seen since it started.
 #[derive(Default)]
@@ -47,11 +49,26 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// `/_stats`: the figures as JSON, with `bookings` taken so far.
-pub(super) fn answer(stats: &Stats, bookings: u64, method: &Method) -> Response<Body> {
+/// `/_stats`: the figures as JSON, with `bookings` taken so far and, for a
+/// site that melts, its capacity `uptime` after it started and the points
+/// where that changed (`capacity_timeline`, seconds from its start: a
+/// report aligns them with its own clock through `uptime_seconds`).
+pub(super) fn answer(
+    stats: &Stats,
+    bookings: u64,
+    uptime: Duration,
+    capacity: Option<&CapacityPlan>,
+    method: &Method,
+) -> Response<Body> {
     if !matches!(*method, Method::GET | Method::HEAD) {
         return method_not_allowed("GET, HEAD");
     }
+    let timeline: Vec<_> = capacity
+        .map(|plan| plan.changes_until(uptime))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|change| json!({"at_seconds": change.at.as_secs_f64(), "capacity": change.capacity}))
+        .collect();
     json_response(
         StatusCode::OK,
         &json!({
@@ -62,6 +79,9 @@ pub(super) fn answer(stats: &Stats, bookings: u64, method: &Method) -> Response<
             "timeouts": stats.timeouts.load(Ordering::Relaxed),
             "slowed": stats.slowed.load(Ordering::Relaxed),
             "bookings": bookings,
+            "uptime_seconds": uptime.as_secs_f64(),
+            "capacity": capacity.map(|plan| plan.melt_at(uptime).capacity),
+            "capacity_timeline": timeline,
         }),
     )
 }

@@ -1,5 +1,6 @@
 //! The site over real connections: what each route answers, bookings,
-//! the melt's timeout and the load figures.
+//! the melt's timeout, a site losing capacity and getting it back, and the
+//! load figures.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{Melt, OriginOptions, run};
+use super::{Degradation, Melt, OriginOptions, run};
 
 struct TestOrigin {
     addr: SocketAddr,
@@ -302,4 +303,80 @@ async fn stats_count_concurrent_requests() {
         request.abort();
     }
     origin.server.abort();
+}
+
+/// On a paused clock: the site serves 4 requests at once well, 2 from 1000 s
+/// after it starts, 4 again from 2000 s. Each request takes 100 s of the
+/// test's time, so four sent together are all in flight at once (the clock
+/// only moves when every task waits), and the site counts as `slowed` those
+/// it could not serve well: none before the change, two during it, none
+/// after the recovery.
+#[tokio::test(start_paused = true)]
+async fn a_degraded_site_serves_fewer_at_once_until_it_recovers() {
+    let origin = TestOrigin::start(OriginOptions {
+        service_time: Duration::from_secs(100),
+        melt: Some(Melt {
+            capacity: 4,
+            collapse: 8,
+            timeout: Duration::from_secs(100_000),
+        }),
+        degradation: Some(Degradation {
+            at: Duration::from_secs(1000),
+            capacity: 2,
+            recover_at: Some(Duration::from_secs(2000)),
+        }),
+        ..OriginOptions::default()
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+
+    let before = four_at_once(&origin).await;
+    assert_eq!(before["capacity"], 4);
+    assert_eq!(
+        before["max_concurrency"], 4,
+        "the four were in flight at once"
+    );
+    assert_eq!(before["slowed"], 0, "4 at once: all served well");
+
+    tokio::time::sleep_until(started + Duration::from_secs(1001)).await;
+    let degraded = four_at_once(&origin).await;
+    assert_eq!(degraded["capacity"], 2);
+    assert_eq!(
+        degraded["slowed"], 2,
+        "after degrade-at: 2 of the 4 served well, 2 slowed"
+    );
+
+    tokio::time::sleep_until(started + Duration::from_secs(2001)).await;
+    let recovered = four_at_once(&origin).await;
+    assert_eq!(recovered["capacity"], 4);
+    assert_eq!(
+        recovered["slowed"], 2,
+        "after recover-at: all 4 served well"
+    );
+    assert_eq!(recovered["timeouts"], 0);
+    assert_eq!(
+        recovered["capacity_timeline"],
+        json!([
+            {"at_seconds": 0.0, "capacity": 4},
+            {"at_seconds": 1000.0, "capacity": 2},
+            {"at_seconds": 2000.0, "capacity": 4},
+        ])
+    );
+    assert!(recovered["uptime_seconds"].as_f64() >= Some(2001.0));
+    origin.stop().await;
+}
+
+/// Four requests at once, each on a connection of its own; the site's
+/// `/_stats` once they are all answered.
+async fn four_at_once(origin: &TestOrigin) -> Value {
+    let mut answered = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let mut client = origin.connect().await;
+        answered.spawn(async move { send(&mut client, get("/prenota")).await.0 });
+    }
+    while let Some(status) = answered.join_next().await {
+        assert_eq!(status.expect("request task"), StatusCode::OK);
+    }
+    let mut client = origin.connect().await;
+    send(&mut client, get("/_stats")).await.2
 }

@@ -1,5 +1,6 @@
 //! One SVG chart for one or more surges: visitors reaching the booking page
-//! per second, and the site's requests in flight against its capacity.
+//! per second, and the site's requests in flight against its capacity (a
+//! step line when the capacity changed during the run).
 
 use std::path::Path;
 
@@ -101,6 +102,12 @@ fn draw_inner(path: &Path, runs: &[(&str, &Report)]) -> Result<(), Box<dyn std::
     let capacity = runs
         .iter()
         .filter_map(|(_, report)| report.origin_capacity)
+        .chain(runs.iter().flat_map(|(_, report)| {
+            report
+                .origin_capacity_timeline
+                .iter()
+                .map(|(_, capacity)| *capacity)
+        }))
         .max()
         .map(f64::from);
     let concurrency_max = runs
@@ -131,13 +138,25 @@ fn draw_inner(path: &Path, runs: &[(&str, &Report)]) -> Result<(), Box<dyn std::
         .label(*label)
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
     }
-    if let Some(capacity) = capacity {
-        load.draw_series(LineSeries::new(
-            [(0.0, capacity), (seconds, capacity)],
-            BLACK.stroke_width(1),
-        ))?
-        .label("capacity")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+    // The site's own timeline when it gave one (each run's site has its
+    // own start), else the capacity the crowd was told, as a flat line.
+    let timelines: Vec<Vec<(f64, f64)>> = runs
+        .iter()
+        .filter(|(_, report)| !report.origin_capacity_timeline.is_empty())
+        .map(|(_, report)| steps(&report.origin_capacity_timeline, seconds))
+        .collect();
+    let capacity_lines = match (timelines.is_empty(), capacity) {
+        (false, _) => timelines,
+        (true, Some(capacity)) => vec![vec![(0.0, capacity), (seconds, capacity)]],
+        (true, None) => Vec::new(),
+    };
+    for (index, line) in capacity_lines.into_iter().enumerate() {
+        let series = load.draw_series(LineSeries::new(line, BLACK.stroke_width(1)))?;
+        if index == 0 {
+            series
+                .label("capacity")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        }
     }
     if let Some(at) = opening {
         load.draw_series(LineSeries::new(
@@ -151,4 +170,40 @@ fn draw_inner(path: &Path, runs: &[(&str, &Report)]) -> Result<(), Box<dyn std::
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// A capacity timeline as the corners of a step line, held until `until`.
+fn steps(timeline: &[(f64, u32)], until: f64) -> Vec<(f64, f64)> {
+    let mut corners = Vec::with_capacity(timeline.len() * 2 + 1);
+    for (at, capacity) in timeline {
+        if let Some(&(_, before)) = corners.last() {
+            corners.push((*at, before));
+        }
+        corners.push((*at, f64::from(*capacity)));
+    }
+    if let Some(&(at, last)) = corners.last() {
+        corners.push((until.max(at), last));
+    }
+    corners
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeline_is_drawn_as_steps() {
+        assert_eq!(
+            steps(&[(0.0, 50), (3.0, 20), (8.0, 50)], 10.0),
+            vec![
+                (0.0, 50.0),
+                (3.0, 50.0),
+                (3.0, 20.0),
+                (8.0, 20.0),
+                (8.0, 50.0),
+                (10.0, 50.0)
+            ]
+        );
+        assert!(steps(&[], 10.0).is_empty());
+    }
 }

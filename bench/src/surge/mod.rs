@@ -349,7 +349,7 @@ pub async fn run(options: SurgeOptions) -> Result<Report, String> {
                 .origin_stats
                 .clone()
                 .expect("a sampler has a URL");
-            Some(report::origin_figures(&url, samples.unwrap_or_default()).await)
+            Some(report::origin_figures(&url, crowd.start, samples.unwrap_or_default()).await)
         }
         None => None,
     };

@@ -75,6 +75,10 @@ pub struct Report {
     pub served_per_second: Vec<u64>,
     /// The site's requests in flight, sampled: (seconds, requests).
     pub origin_concurrency: Vec<(f64, u64)>,
+    /// What the site served well at once, from its `/_stats`: (seconds,
+    /// capacity) at the start and at each change (`origin --degrade-at`,
+    /// `--recover-at`). Empty when the site does not say.
+    pub origin_capacity_timeline: Vec<(f64, u32)>,
     /// A launch event's figures (`--opens-in`), else `null`.
     pub event: Option<EventFigures>,
 }
@@ -114,6 +118,8 @@ pub struct OriginFigures {
     pub requests: Option<u64>,
     pub bookings: Option<u64>,
     pub concurrency: Vec<(f64, u64)>,
+    /// On the run's clock: (seconds, capacity).
+    pub capacity_timeline: Vec<(f64, u32)>,
 }
 
 impl Report {
@@ -181,6 +187,7 @@ impl Report {
             admissions_per_second: per_second(records.iter().filter_map(|r| r.admitted_ms)),
             served_per_second: per_second(records.iter().filter_map(|r| r.served_ms)),
             origin_concurrency: origin.concurrency,
+            origin_capacity_timeline: origin.capacity_timeline,
             event,
         }
     }
@@ -246,6 +253,14 @@ impl Report {
         ]
         .into_iter()
         .chain(self.event.iter().flat_map(EventFigures::rows))
+        // Last, so `lazio`'s table keeps its rows aligned when only one of
+        // its runs lasted until a change.
+        .chain((self.origin_capacity_timeline.len() > 1).then(|| {
+            (
+                "site capacity over time",
+                timeline_text(&self.origin_capacity_timeline),
+            )
+        }))
         .collect()
     }
 
@@ -265,6 +280,19 @@ fn optional<T: ToString>(value: Option<T>) -> String {
 
 fn optional_f(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "–".to_owned(), |value| format!("{value:.decimals$}"))
+}
+
+/// `50, 25 from 30.2 s, 50 from 60.1 s`.
+fn timeline_text(timeline: &[(f64, u32)]) -> String {
+    timeline
+        .iter()
+        .enumerate()
+        .map(|(index, (at, capacity))| match index {
+            0 => capacity.to_string(),
+            _ => format!("{capacity} from {at:.1} s"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Counts per whole second after opening.
@@ -335,18 +363,55 @@ pub(super) async fn sample_origin(
     }
 }
 
-/// The origin's final figures, with the samples taken during the run.
-pub(super) async fn origin_figures(url: &Uri, concurrency: Vec<(f64, u64)>) -> OriginFigures {
+/// The origin's final figures, with the samples taken during the run
+/// (which started at `start`).
+pub(super) async fn origin_figures(
+    url: &Uri,
+    start: Instant,
+    concurrency: Vec<(f64, u64)>,
+) -> OriginFigures {
+    let asked = start.elapsed().as_secs_f64();
     let stats = fetch_stats(&Client::new(), &url.to_string())
         .await
         .unwrap_or_default();
+    // The site said its uptime somewhere between the question and the answer.
+    let answered_at = (asked + start.elapsed().as_secs_f64()) / 2.0;
     OriginFigures {
+        capacity_timeline: capacity_timeline(&stats, answered_at),
         max_concurrency: stats["max_concurrency"].as_u64(),
         errors: stats["timeouts"].as_u64(),
         requests: stats["requests"].as_u64(),
         bookings: stats["bookings"].as_u64(),
         concurrency,
     }
+}
+
+/// The site's `capacity_timeline` (seconds from the site's start) on the
+/// run's clock, given that the site was up `uptime_seconds` when the run's
+/// clock read `run_seconds`. A change before the run started counts from 0:
+/// the run began with it.
+fn capacity_timeline(stats: &serde_json::Value, run_seconds: f64) -> Vec<(f64, u32)> {
+    let Some(uptime) = stats["uptime_seconds"].as_f64() else {
+        return Vec::new();
+    };
+    let site_started_at = run_seconds - uptime;
+    let mut timeline: Vec<(f64, u32)> = Vec::new();
+    for point in stats["capacity_timeline"].as_array().into_iter().flatten() {
+        let (Some(at), Some(capacity)) = (
+            point["at_seconds"].as_f64(),
+            point["capacity"]
+                .as_u64()
+                .and_then(|c| u32::try_from(c).ok()),
+        ) else {
+            continue;
+        };
+        let at = ((site_started_at + at).max(0.0) * 1000.0).round() / 1000.0;
+        match timeline.last_mut() {
+            Some(last) if last.0 == at => *last = (at, capacity),
+            _ => timeline.push((at, capacity)),
+        }
+    }
+    timeline
 }
 
 /// `/_stats` as JSON; `None` when it does not answer with JSON (a sample
@@ -396,6 +461,30 @@ mod tests {
         assert_eq!(kendall_tau(&in_order), Some(1.0));
         let reversed: Vec<_> = (0..100).map(|i| record(i, i, 1000 - i * 10, 0)).collect();
         assert_eq!(kendall_tau(&reversed), Some(-1.0));
+    }
+
+    #[test]
+    fn the_capacity_timeline_is_put_on_the_runs_clock() {
+        // The site started 0.5 s before the run; asked 10 s into the run.
+        let stats = serde_json::json!({
+            "uptime_seconds": 10.5,
+            "capacity_timeline": [
+                {"at_seconds": 0.0, "capacity": 50},
+                {"at_seconds": 0.25, "capacity": 40},
+                {"at_seconds": 3.5, "capacity": 20},
+                {"at_seconds": 8.5, "capacity": 50},
+            ],
+        });
+        assert_eq!(
+            capacity_timeline(&stats, 10.0),
+            vec![(0.0, 40), (3.0, 20), (8.0, 50)],
+            "before the run: the capacity it began with, at 0"
+        );
+        assert!(capacity_timeline(&serde_json::json!({}), 10.0).is_empty());
+        assert_eq!(
+            timeline_text(&[(0.0, 50), (3.0, 20), (8.04, 50)]),
+            "50, 20 from 3.0 s, 50 from 8.0 s"
+        );
     }
 
     #[test]
