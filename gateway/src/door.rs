@@ -310,10 +310,12 @@ impl Visit<'_> {
                 ByFigures::Stands(standing) => return Some(standing),
                 ByFigures::TurnCome { place: turn } => place = turn,
             }
-        } else if cached.is_none() && self.room.params.schedule.opens_at.is_some() {
-            // No figures yet (the gateway just started) in a room with a
-            // draw: the ticket's place is not known, and claiming its
-            // number could take another's. The first step is 100 ms away.
+        } else if cached.is_none() {
+            // No figures yet (the gateway just started): the ticket's place
+            // is not known (a pre-queue ticket's is the draw's, and an
+            // opening set live is not in this gateway's config), and
+            // claiming its number could take another's. The first step is
+            // 100 ms away.
             return Some(self.waiting(None));
         }
         // Spent before (claimed, or a no-show): the store said so once, and

@@ -253,10 +253,17 @@ impl RoomRuntime {
                     issued: current.issued.max(fresh.issued),
                     admitted_through: current.admitted_through.max(fresh.admitted_through),
                     generation: current.generation.max(fresh.generation),
+                    // A draw once seen stays: an older reply from before
+                    // the opening must not put the line back before it.
+                    drawn: current.drawn.or(fresh.drawn),
                     ..fresh
                 });
             } else {
-                *guard = Some(fresh);
+                let drawn = match *guard {
+                    Some(current) if current.epoch == fresh.epoch => current.drawn.or(fresh.drawn),
+                    _ => fresh.drawn,
+                };
+                *guard = Some(RoomSnapshot { drawn, ..fresh });
             }
             *guard
         };

@@ -44,6 +44,10 @@ struct RoomData {
     seed: Seed,
     /// Pre-queue tickets the draw ordered, once made.
     drawn: Option<u64>,
+    /// Whether the line began before its opening (its tickets until the
+    /// opening are a pre-queue); a line that handed out tickets before an
+    /// opening was given to it draws nothing.
+    pre_queue_line: bool,
     /// Passes that left → when; kept for `inside_ttl`.
     left: HashMap<String, Millis>,
     sessions_expired: u64,
@@ -98,6 +102,7 @@ impl RoomData {
             settings: RoomChange::default(),
             seed: Seed::generate(),
             drawn: None,
+            pre_queue_line: false,
             left: HashMap::new(),
             sessions_expired: 0,
             no_shows: 0,
@@ -159,8 +164,12 @@ impl RoomData {
         self.left.retain(|_, at| *at >= idle_before);
         // The draw: at the opening, every ticket handed out so far is in
         // the pre-queue, and their order is fixed from here on.
-        if self.drawn.is_none() && self.schedule(room).opens_at.is_some_and(|at| now >= at) {
-            self.drawn = Some(self.issued);
+        let opens_at = self.schedule(room).opens_at;
+        if self.drawn.is_none() && self.issued == 0 && opens_at.is_some_and(|at| now < at) {
+            self.pre_queue_line = true;
+        }
+        if self.drawn.is_none() && opens_at.is_some_and(|at| now >= at) {
+            self.drawn = Some(if self.pre_queue_line { self.issued } else { 0 });
         }
         let admit_per_minute = self.admit_per_minute(room);
         self.bucket.refill(admit_per_minute, now);

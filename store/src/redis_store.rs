@@ -315,14 +315,20 @@ impl RedisStore {
             invocation.arg(mark);
         }
         let time = |at: Option<Millis>| at.map(|at| at.to_string()).unwrap_or_default();
-        let schedule = self.marks.schedule(room);
         invocation
-            .arg(time(schedule.pre_queue_from))
-            .arg(time(schedule.opens_at))
-            .arg(time(schedule.closes_at));
+            .arg(time(room.schedule.pre_queue_from))
+            .arg(time(room.schedule.opens_at))
+            .arg(time(room.schedule.closes_at));
         for argument in self.marks.draw_arguments(room) {
             invocation.arg(argument);
         }
+        // What this process last saw in force: should the store lose the
+        // room, what differs from the config was a live change, kept.
+        let seen = self.marks.schedule(room);
+        invocation
+            .arg(time(seen.pre_queue_from))
+            .arg(time(seen.opens_at))
+            .arg(time(seen.closes_at));
         invocation
     }
 

@@ -44,6 +44,7 @@ anteroom_tests::on_both_backends_on_a_simulated_clock!(
     past_closing_no_new_places_but_the_line_goes_on,
     schedule_changes_are_checked_by_the_store,
     an_opening_moved_later_holds_admissions_back,
+    a_line_given_an_opening_after_its_first_tickets_draws_nothing,
 );
 
 async fn before_the_pre_queue_nobody_gets_a_ticket(store: Arc<dyn Store>, clock: Clock) {
@@ -275,6 +276,43 @@ async fn an_opening_moved_later_holds_admissions_back(store: Arc<dyn Store>, clo
     assert_eq!(at_new_opening.admitted_through, 1);
 }
 
+/// A room that handed out tickets before its file was given an opening
+/// (the admin API refuses that; a config edit cannot be refused): those
+/// tickets were never a pre-queue, so the opening draws nothing and they go
+/// in by their numbers, none losing its place.
+async fn a_line_given_an_opening_after_its_first_tickets_draws_nothing(
+    store: Arc<dyn Store>,
+    clock: Clock,
+) {
+    let store = At::new(store, clock);
+    let plain = RoomParams {
+        capacity: 1,
+        schedule: Schedule::default(),
+        ..event_room()
+    };
+    let first = arrive(&store, &plain, T0).await;
+    assert!(matches!(first, Arrival::Admitted { .. }), "{first:?}");
+    let waiting: Vec<u64> = [
+        ticket_of(arrive(&store, &plain, T0).await),
+        ticket_of(arrive(&store, &plain, T0).await),
+    ]
+    .into();
+    // The file now says the room opens later (and no pre-queue).
+    let edited = RoomParams {
+        schedule: Schedule {
+            opens_at: Some(OPENS_AT),
+            ..Schedule::default()
+        },
+        ..plain
+    };
+    let opened = store
+        .advance(&edited, OPENS_AT + 10 * MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(opened.drawn, Some(0), "nothing to draw");
+    assert_eq!(opened.admitted_through, waiting[0], "by number");
+}
+
 /// Every client of one Redis (every gateway) holds the seed the room got
 /// first, and sees the same draw; a client that comes later too.
 #[tokio::test]
@@ -326,6 +364,31 @@ async fn a_wiped_redis_gets_the_draw_back_from_a_gateway() {
     assert_eq!(after.epoch, before.epoch);
     assert_eq!(after.seed, before.seed, "the seed committed to");
     assert_eq!(after.drawn, Some(5), "not the six tickets issued by now");
+}
+
+/// A Redis restarted empty, with no live change made: the gateway that saw
+/// the room restores the line but keeps no schedule of its own in the
+/// store, so a gateway restarted with an edited file is obeyed.
+#[tokio::test]
+async fn a_wiped_redis_keeps_no_schedule_but_a_live_change() {
+    let mut server = RedisServer::start().await;
+    let clock = Clock::manual();
+    let store = RedisStore::with_simulated_clock(&server.url(), clock.clone()).unwrap();
+    let room = event_room();
+    clock.set(PRE_QUEUE_FROM);
+    store.arrive(&room, &"1".repeat(32)).await.unwrap();
+    server.restart().await;
+    advance_again(&store, &room).await;
+    let edited = RoomParams {
+        schedule: Schedule {
+            opens_at: Some(OPENS_AT + 30 * MINUTE),
+            ..room.schedule
+        },
+        ..event_room()
+    };
+    let restarted = RedisStore::with_simulated_clock(&server.url(), clock.clone()).unwrap();
+    let seen = restarted.advance(&edited).await.unwrap();
+    assert_eq!(seen.schedule.opens_at, Some(OPENS_AT + 30 * MINUTE));
 }
 
 async fn advance_again(store: &RedisStore, room: &RoomParams) -> RoomSnapshot {

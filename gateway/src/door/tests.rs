@@ -492,3 +492,37 @@ async fn a_spent_ticket_reaches_the_store_once() {
     // itself never went to the store again.
     assert_eq!(fixture.store.calls(), calls + 2);
 }
+
+#[tokio::test]
+async fn a_gateway_without_figures_yet_never_claims_a_ticket() {
+    let (fixture, first_pass, ticket) = Fixture::one_inside_one_waiting().await;
+    fixture.leave(&first_pass, START + 1_000).await;
+    fixture.step(START + 2_000).await;
+    // A gateway just started on the same store: no figures yet, so it does
+    // not know the ticket's place (a pre-queue ticket's is the draw's, and
+    // an opening may have been set live), and must not claim its number.
+    let fresh = RoomRuntime::new(fixture.room.config.clone());
+    let mut headers = HeaderMap::new();
+    let text = ticket.to_str().expect("our cookies are ASCII");
+    let pair = text.split(';').next().expect("a cookie has a name=value");
+    headers.append(COOKIE, HeaderValue::from_str(pair).expect("valid header"));
+    let calls = fixture.store.calls();
+    let now = START + 2_100;
+    fixture.clock.set(now);
+    let early = fixture
+        .door()
+        .decide(&fresh, &headers, CLIENT, now, Ask::StatusPoll)
+        .await;
+    assert!(
+        matches!(early.standing, Standing::Waiting { position: None, .. }),
+        "{early:?}"
+    );
+    assert_eq!(fixture.store.calls(), calls, "no claim without figures");
+    // With its first figures, the gateway lets the ticket in.
+    fresh.observe(fixture.figures(now).await);
+    let later = fixture
+        .door()
+        .decide(&fresh, &headers, CLIENT, now, Ask::StatusPoll)
+        .await;
+    assert_eq!(later.standing, Standing::Inside { counted: true });
+}

@@ -1,4 +1,4 @@
--- A visitor without a ticket arrives. ARGV[18]: the pass id to enter with.
+-- A visitor without a ticket arrives. ARGV[21]: the pass id to enter with.
 -- Returns {1, snapshot...} when let straight in, {0, snapshot...} with the
 -- new ticket being snapshot's `issued`, {-1, snapshot...} when closed,
 -- {-2, snapshot...} while settling after a loss or a rollback (no ticket:
@@ -20,14 +20,14 @@ local entered = 0
 if state == 0 and issued == admitted + 1 and free_slots() > 0 and whole_tokens() >= 1 then
   admitted = issued
   tokens = tokens - UNIT
-  inside_count = inside_count + redis.call('ZADD', inside_key, now, ARGV[18])
+  inside_count = inside_count + redis.call('ZADD', inside_key, now, ARGV[21])
   entered = 1
 else
   -- Remember which pass id this number went to, for a while: a ring of
   -- the latest RECENT_ARRIVALS (void.lua), one O(1) field write, a fixed
   -- size and not one entry per visitor. Should the reply never reach the
   -- gateway, it voids the number so that it holds no slot as a no-show.
-  redis.call('HSET', arrivals_key, issued % RECENT_ARRIVALS, ARGV[18])
+  redis.call('HSET', arrivals_key, issued % RECENT_ARRIVALS, ARGV[21])
 end
 save()
 return snapshot(entered)

@@ -1,5 +1,5 @@
--- A live change to the room's settings (admin API). ARGV[18]: capacity,
--- ARGV[19]: admit_per_minute, ARGV[20]: state code, ARGV[21..23]:
+-- A live change to the room's settings (admin API). ARGV[21]: capacity,
+-- ARGV[22]: admit_per_minute, ARGV[23]: state code, ARGV[24..26]:
 -- pre_queue_from, opens_at, closes_at (ms, or 'none' to clear); an empty
 -- string leaves a setting as it is. Returns {0, snapshot...} with the
 -- change in force, or a refusal with nothing changed (admission.rs's
@@ -13,9 +13,9 @@ local function asked(text, current)
   if text == 'none' then return nil end
   return tonumber(text)
 end
-local next_pre = asked(ARGV[21], pre_queue_from)
-local next_opens = asked(ARGV[22], opens_at)
-local next_closes = asked(ARGV[23], closes_at)
+local next_pre = asked(ARGV[24], pre_queue_from)
+local next_opens = asked(ARGV[25], opens_at)
+local next_closes = asked(ARGV[26], closes_at)
 if next_opens ~= opens_at or next_pre ~= pre_queue_from then
   if drawn then return snapshot(-10) end
 end
@@ -32,28 +32,28 @@ if (next_pre and next_opens and next_opens <= next_pre)
   return snapshot(-15)
 end
 local function stored(value) if value then return value end return 'none' end
-if ARGV[21] ~= '' then
+if ARGV[24] ~= '' then
   pre_queue_from = next_pre
   redis.call('HSET', room_key, 'set_pre_queue_from', stored(next_pre))
 end
-if ARGV[22] ~= '' then
+if ARGV[25] ~= '' then
   opens_at = next_opens
   redis.call('HSET', room_key, 'set_opens_at', stored(next_opens))
 end
-if ARGV[23] ~= '' then
+if ARGV[26] ~= '' then
   closes_at = next_closes
   redis.call('HSET', room_key, 'set_closes_at', stored(next_closes))
 end
-if ARGV[18] ~= '' then
-  capacity = tonumber(ARGV[18])
+if ARGV[21] ~= '' then
+  capacity = tonumber(ARGV[21])
   redis.call('HSET', room_key, 'set_capacity', capacity)
 end
-if ARGV[19] ~= '' then
-  rate = tonumber(ARGV[19])
+if ARGV[22] ~= '' then
+  rate = tonumber(ARGV[22])
   redis.call('HSET', room_key, 'set_rate', rate)
 end
-if ARGV[20] ~= '' then
-  state = tonumber(ARGV[20])
+if ARGV[23] ~= '' then
+  state = tonumber(ARGV[23])
   redis.call('HSET', room_key, 'set_state', state)
 end
 save()

@@ -9,13 +9,14 @@
 -- ARGV: simulated clock ('' for Redis's), capacity, admit_per_minute,
 --       inside_ttl_ms, arrival_ms, new_epoch, then the caller's marks (see
 --       `marks.rs`): epoch ('' when it has seen nothing of the room),
---       generation, issued, admitted, floor; then the schedule (12
---       pre_queue_from, 13 opens_at, 14 closes_at: ms, '' for none): the
---       one the caller last saw in force, else its config's,
+--       generation, issued, admitted, floor; then the config's schedule
+--       (12 pre_queue_from, 13 opens_at, 14 closes_at: ms, '' for none),
 --       15 the caller's seed (hex: the room's, or a fresh one to give a
 --       room that has none), 16 '1' if that seed is the room's already,
 --       17 the pre-queue count of the draw as the caller saw it ('' if it
---       saw none); the script's own from 18.
+--       saw none), 18..20 the schedule the caller last saw in force (as
+--       12..14; its config's if it saw none): a room restored from marks
+--       keeps what differs as a live change; the script's own from 21.
 local room_key, inside_key, pending_key, arrivals_key, void_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = store_now(ARGV[1])
@@ -38,7 +39,7 @@ local RECENT_ARRIVALS = 4096
 local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at',
   'set_capacity', 'set_rate', 'set_state', 'sessions_expired', 'no_shows',
   'generation', 'settle_until', 'set_pre_queue_from', 'set_opens_at', 'set_closes_at', 'seed',
-  'drawn')
+  'drawn', 'pre_queue')
 -- Ever expired in this epoch: idle sessions, and admitted tickets whose
 -- holders did not show up.
 local sessions_expired = tonumber(fields[9]) or 0
@@ -73,6 +74,10 @@ if not seed then
 end
 -- Pre-queue tickets the draw ordered (tickets 1..drawn), once made.
 local drawn = tonumber(fields[17])
+-- Whether the line began before its opening, so that its tickets until the
+-- opening are a pre-queue (set below); a line that had handed out tickets
+-- before an opening was given to it (a config file edited) draws nothing.
+local pre_queue_line = fields[18] == '1'
 
 -- What the calling gateway has seen of this room (its marks): the highest
 -- counters of one epoch, read from every reply and every ticket it checked.
@@ -97,12 +102,24 @@ if not fields[1] and seen_epoch ~= '' then
   redis.call('DEL', inside_key, pending_key, arrivals_key, void_key)
   redis.call('HSET', room_key, 'epoch', epoch, 'issued', issued, 'admitted', admitted,
     'sessions_expired', 0, 'no_shows', 0)
-  -- A gateway that saw the room sends the schedule it saw in force (a live
-  -- change included) in place of its file's: kept as the room's own, so
-  -- that an opening moved live is not lost with the rest, and drawn early.
-  local function kept(at) if at == '' then return 'none' end return at end
-  redis.call('HSET', room_key, 'set_pre_queue_from', kept(ARGV[12]),
-    'set_opens_at', kept(ARGV[13]), 'set_closes_at', kept(ARGV[14]))
+  -- The schedule the gateway saw in force, where it differs from its
+  -- file's, was a live change: kept as one, so that an opening moved live
+  -- is not lost with the rest (and drawn, its seed revealed, early).
+  for index, field in ipairs({'set_pre_queue_from', 'set_opens_at', 'set_closes_at'}) do
+    local seen_at, config_at = ARGV[17 + index], ARGV[11 + index]
+    if seen_at ~= config_at then
+      if seen_at == '' then seen_at = 'none' end
+      redis.call('HSET', room_key, field, seen_at)
+    end
+  end
+  pre_queue_from, opens_at, closes_at = tonumber(ARGV[18]), tonumber(ARGV[19]),
+    tonumber(ARGV[20])
+  -- A line the gateway saw with an opening and no draw yet was a pre-queue
+  -- from its first ticket.
+  if opens_at and ARGV[17] == '' then
+    pre_queue_line = true
+    redis.call('HSET', room_key, 'pre_queue', 1)
+  end
   sessions_expired, no_shows = 0, 0
   older_from = 0
 elseif not fields[1] then
@@ -173,8 +190,12 @@ end
 -- that reached the store so far, and a gateway that handed out the last
 -- pre-queue tickets may not have stepped yet; every gateway's marks arrive
 -- within the settle, and the draw follows it.
+if not drawn and not pre_queue_line and opens_at and now < opens_at and issued == 0 then
+  pre_queue_line = true
+  redis.call('HSET', room_key, 'pre_queue', 1)
+end
 if not drawn and opens_at and now >= opens_at and not settling then
-  drawn = issued
+  if pre_queue_line then drawn = issued else drawn = 0 end
   redis.call('HSET', room_key, 'drawn', drawn)
 end
 -- Before the opening nobody is let in; once drawn, the room is open
