@@ -300,7 +300,8 @@ impl RoomRuntime {
                 room = self.name(),
                 pre_queue = fresh.drawn,
                 "this room's draw was made already, so its opening ahead is ignored and \
-                 it stays open; for a new event use a new room name or clear the room's keys"
+                 it stays open; for a new event use a new room name (or stop every gateway \
+                 and clear the room's keys)"
             );
         }
         if let Ok(mut rate) = self.rate.lock() {
