@@ -495,9 +495,17 @@ fn is_exempt_status_poll<B>(shared: &Shared, request: &Request<B>) -> bool {
     if request.uri().path() != "/_anteroom/status" {
         return false;
     }
+    // Only without a cookie of the room: before the opening nobody holds a
+    // genuine one, and a stale one may cost the door a store call.
     let not_open = room_from_query(shared, request.uri().query()).is_ok_and(|room| {
         room.snapshot()
             .is_some_and(|snapshot| snapshot.phase(shared.store_clock.now()) == Phase::NotOpen)
+            && cookies::values(request.headers(), &room.ticket_cookie)
+                .next()
+                .is_none()
+            && cookies::values(request.headers(), &room.pass_cookie)
+                .next()
+                .is_none()
     });
     if not_open {
         return true;

@@ -289,6 +289,29 @@ async fn polls_before_the_opening_and_after_the_draw_are_not_rate_limited() {
         let answer = status_from(&stranger, "10.0.0.1".into()).await;
         assert_eq!(answer, (200, "not_open".to_owned()));
     }
+    // A stale ticket (another epoch) may cost the door a store call: its
+    // polls are limited like anything else.
+    let stale = anteroom_gateway::token::Keyring::new(&[anteroom_tests::COOKIE_KEY]).sign_ticket(
+        &anteroom_gateway::token::Ticket {
+            room: ROOM.into(),
+            epoch: 12_345,
+            number: 1,
+            issued_at: T0,
+        },
+    );
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let response = stranger
+            .client
+            .get(stranger.url(&format!("/_anteroom/status?room={ROOM}")))
+            .header("x-forwarded-for", "10.0.0.2")
+            .header("cookie", format!("anteroom_ticket_{ROOM}={stale}"))
+            .send()
+            .await
+            .expect("an answer");
+        codes.push(response.status().as_u16());
+    }
+    assert!(codes.contains(&429), "{codes:?}");
 
     at(&gateway, &clock, PRE_QUEUE_FROM).await;
     let crowd: Vec<Visitor> = (0..20).map(|_| gateway.visitor()).collect();
