@@ -88,10 +88,7 @@ impl GatewayProcess {
 
     /// SIGKILL, and waits for the process to end.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill_and_wait(&mut self.child);
     }
 
     /// Freezes the process (SIGSTOP): it neither steps its rooms nor
@@ -106,13 +103,7 @@ impl GatewayProcess {
     }
 
     fn signal(&self, signal: &str) {
-        if let Some(child) = &self.child {
-            let status = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status()
-                .expect("kill runs");
-            assert!(status.success(), "kill {signal} failed");
-        }
+        crate::signal(self.child.as_ref(), signal);
     }
 
     /// SIGTERM, and waits for the process to end.

@@ -61,6 +61,26 @@ pub use tls::{Certificates, TlsRedisServer};
 pub use upstream::{Upstream, upstream, upstream_with};
 pub use visitor::{Visitor, cookie_value, header, plain_client, reached_origin, set_cookies};
 
+/// Sends `signal` (`-STOP`, `-CONT`, …) to a child process of the suite's,
+/// if it runs: what the suite's servers and gateways pause and resume with.
+pub(crate) fn signal(child: Option<&std::process::Child>, signal: &str) {
+    if let Some(child) = child {
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
+
+/// SIGKILL a child process of the suite's, if it runs, and wait for it.
+pub(crate) fn kill_and_wait(child: &mut Option<std::process::Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

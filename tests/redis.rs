@@ -147,10 +147,7 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL); its data is gone.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill_and_wait(&mut self.child);
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing answers,
@@ -165,14 +162,7 @@ impl RedisServer {
     }
 
     fn signal(&self, signal: &str) {
-        if let Some(child) = &self.child {
-            let status = Command::new("kill")
-                .arg(signal)
-                .arg(child.id().to_string())
-                .status()
-                .expect("kill runs");
-            assert!(status.success(), "kill {signal} failed");
-        }
+        crate::signal(self.child.as_ref(), signal);
     }
 
     /// Kills the server and starts it again on the same port: empty, or,
