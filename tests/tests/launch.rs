@@ -347,14 +347,8 @@ async fn gateways_on_one_redis_share_one_seed_and_one_draw() {
 /// pre-queue ticket keeps its place.
 #[tokio::test]
 async fn a_wiped_redis_gets_the_draw_back_from_a_gateway() {
-    let mut server = RedisServer::start().await;
-    let clock = Clock::manual();
-    let store = RedisStore::with_simulated_clock(&server.url(), clock.clone()).unwrap();
+    let (mut server, clock, store) = pre_queue_on_redis(5).await;
     let room = event_room();
-    clock.set(PRE_QUEUE_FROM);
-    for pass in 0..5 {
-        store.arrive(&room, &format!("{pass:032}")).await.unwrap();
-    }
     clock.set(OPENS_AT);
     let before = store.advance(&room).await.unwrap();
     store.arrive(&room, &"f".repeat(32)).await.unwrap();
@@ -371,12 +365,8 @@ async fn a_wiped_redis_gets_the_draw_back_from_a_gateway() {
 /// store, so a gateway restarted with an edited file is obeyed.
 #[tokio::test]
 async fn a_wiped_redis_keeps_no_schedule_but_a_live_change() {
-    let mut server = RedisServer::start().await;
-    let clock = Clock::manual();
-    let store = RedisStore::with_simulated_clock(&server.url(), clock.clone()).unwrap();
+    let (mut server, clock, store) = pre_queue_on_redis(1).await;
     let room = event_room();
-    clock.set(PRE_QUEUE_FROM);
-    store.arrive(&room, &"1".repeat(32)).await.unwrap();
     server.restart().await;
     advance_again(&store, &room).await;
     let edited = RoomParams {
@@ -389,6 +379,22 @@ async fn a_wiped_redis_keeps_no_schedule_but_a_live_change() {
     let restarted = RedisStore::with_simulated_clock(&server.url(), clock.clone()).unwrap();
     let seen = restarted.advance(&edited).await.unwrap();
     assert_eq!(seen.schedule.opens_at, Some(OPENS_AT + 30 * MINUTE));
+}
+
+/// A private Redis, one client on a manual clock at the pre-queue's start,
+/// and `tickets` pre-queue tickets it handed out in [`event_room`].
+async fn pre_queue_on_redis(tickets: u64) -> (RedisServer, Clock, RedisStore) {
+    let server = RedisServer::start().await;
+    let clock = Clock::manual();
+    let store = RedisStore::with_simulated_clock(&server.url(), clock.clone()).unwrap();
+    clock.set(PRE_QUEUE_FROM);
+    for pass in 0..tickets {
+        store
+            .arrive(&event_room(), &format!("{pass:032}"))
+            .await
+            .unwrap();
+    }
+    (server, clock, store)
 }
 
 async fn advance_again(store: &RedisStore, room: &RoomParams) -> RoomSnapshot {
@@ -438,12 +444,8 @@ async fn a_draw_after_a_loss_waits_for_every_gateways_marks() {
 /// one the operator moved away from: an opening cannot be taken back.
 #[tokio::test]
 async fn a_moved_opening_survives_a_wiped_redis() {
-    let mut server = RedisServer::start().await;
-    let clock = Clock::manual();
-    let store = RedisStore::with_simulated_clock(&server.url(), clock.clone()).unwrap();
+    let (mut server, clock, store) = pre_queue_on_redis(1).await;
     let room = event_room();
-    clock.set(PRE_QUEUE_FROM);
-    store.arrive(&room, &"1".repeat(32)).await.unwrap();
     let later = OPENS_AT + 60 * MINUTE;
     let moved = RoomChange {
         schedule: ScheduleChange {
