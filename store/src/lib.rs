@@ -21,6 +21,7 @@
 // No `unwrap()` on the request path (ARCHITECTURE.md's invariant); tests may.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod adaptive;
 pub mod admission;
 pub mod buffer;
 mod clock;

@@ -1,0 +1,887 @@
+//! Admission that follows the site's health: the controller, shared by both
+//! backends (docs/adaptive.md is the design and its reasons).
+//!
+//! Two loops, one inside the other, both computed once a second for the
+//! whole fleet from every gateway's last few seconds of upstream figures:
+//!
+//! - **places** (inner, fast): how many of the room's requests may be at the
+//!   site at once, fleet-wide. Envoy's adaptive concurrency gradient: the
+//!   site's no-load latency is measured by a short fleet-wide *probe* (the
+//!   places pinned low), and the places follow
+//!   `places × g + √(places × g)` with `g = base × 1.25 / site p50`.
+//!   Requests beyond the places wait at the gateway, not at the site.
+//! - **pace** (outer, slow): the effective `admit_per_minute`, between the
+//!   room's floor and its ceiling. AIMD with CUBIC's regrowth on what the
+//!   visitor sees (the p90 from asking for a place to the response's head)
+//!   and the error rate, so that the line in front of the places stays short.
+//!
+//! Everything here is pure: time and figures are arguments. The Redis
+//! backend keeps [`Controller`] in the room's hash ([`Controller::fields`]);
+//! the memory backend keeps it in its room.
+
+use std::collections::HashMap;
+
+use crate::Millis;
+
+/// Buckets of a latency [`Histogram`]: bucket 0 holds up to 1 ms, bucket
+/// `i` up to `1.25^i` ms, the last everything slower (past about 29 s).
+pub const BUCKETS: usize = 48;
+const GROWTH: f64 = 1.25;
+
+/// One tick a second for the whole fleet.
+pub const TICK_MS: u64 = 1_000;
+/// A gateway's report covers its last three seconds.
+pub const WINDOW_MS: u64 = 3_000;
+/// A report older than this (on the store's clock) no longer counts: a
+/// gateway that stopped reporting neither freezes nor skews the pace.
+pub const REPORT_STALE_MS: u64 = 3_500;
+/// Reports older than this are deleted.
+pub const REPORT_FORGET_MS: u64 = 10_000;
+/// A silence longer than this (no tick) restarts the controller in its ramp
+/// with a fresh probe: what the site took before says little about after.
+pub const OUTAGE_GAP_MS: u64 = 5_000;
+/// Fewer outcomes than this in the window: no judgment on latency or errors.
+pub const MIN_SAMPLES: u64 = 5;
+/// Places per reporting gateway at the least.
+pub const MIN_PLACES: f64 = 3.0;
+/// The no-load latency is measured again this often.
+pub const PROBE_INTERVAL_MS: u64 = 120_000;
+/// A probe ends after this many of its requests, or [`PROBE_MAX_MS`].
+pub const PROBE_SAMPLES: u64 = 50;
+pub const PROBE_MAX_MS: u64 = 5_000;
+/// Envoy's buffer: the site may be this much slower than at no load before
+/// the places shrink.
+pub const PLACES_BUFFER: f64 = 0.25;
+/// The multiplicative decrease.
+pub const BETA: f64 = 0.8;
+/// No second cut within this of the last one: a cut shows at the site only
+/// once the visitors it kept out would have arrived.
+pub const HOLD_MS: u64 = 3_000;
+/// The ramp doubles the pace this often.
+pub const RAMP_MS: u64 = 2_000;
+/// CUBIC's curve relative to the plateau: back at the plateau `K` healthy
+/// seconds after a cut, 1.2 × at `2K`.
+pub const CUBIC_K: f64 = 6.0;
+const CUBIC_C: f64 = (1.0 - BETA) / (CUBIC_K * CUBIC_K * CUBIC_K);
+/// Share of requests that had to wait for a place beyond which the site is
+/// taken as full: the ramp ends and the pace stops growing.
+pub const QUEUED_SHARE: f64 = 0.5;
+/// The line in front of the places is too long when clearing it at the
+/// site's pace would take this share of the latency target.
+pub const PILING_SHARE_OF_TARGET: f64 = 0.25;
+
+fn over_errors_now(sum: &Report, settings: &Settings) -> bool {
+    let outcomes = sum.done + sum.failed + sum.busy;
+    let errors = sum.failed + sum.busy;
+    outcomes > 0 && errors >= 2 && errors as f64 / outcomes as f64 > settings.max_error_rate
+}
+
+/// Counts of latencies in geometric buckets. Counts add up across gateways,
+/// percentiles would not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histogram(pub [u64; BUCKETS]);
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram([0; BUCKETS])
+    }
+}
+
+impl Histogram {
+    /// The bucket a latency in milliseconds falls in.
+    pub fn bucket_of(ms: f64) -> usize {
+        if ms.is_nan() || ms <= 1.0 {
+            return 0;
+        }
+        let index = (ms.ln() / GROWTH.ln()).ceil();
+        if index >= (BUCKETS - 1) as f64 {
+            BUCKETS - 1
+        } else {
+            index as usize
+        }
+    }
+
+    /// The upper bound of bucket `index`, in milliseconds.
+    pub fn upper(index: usize) -> f64 {
+        GROWTH.powi(index as i32)
+    }
+
+    pub fn record(&mut self, ms: f64) {
+        self.0[Histogram::bucket_of(ms)] += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    pub fn add(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0.iter()) {
+            *mine = mine.saturating_add(*theirs);
+        }
+    }
+
+    /// The `q` quantile (0 < q ≤ 1) in milliseconds, interpolated
+    /// geometrically within its bucket; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * total as f64).max(1.0);
+        let mut below = 0u64;
+        for (index, &count) in self.0.iter().enumerate() {
+            if count == 0 {
+                continue;
+            }
+            if (below + count) as f64 >= rank {
+                let fraction = (rank - below as f64) / count as f64;
+                let upper = Histogram::upper(index);
+                let lower = if index == 0 { upper } else { upper / GROWTH };
+                return Some(lower * (upper / lower).powf(fraction));
+            }
+            below += count;
+        }
+        Some(Histogram::upper(BUCKETS - 1))
+    }
+
+    fn encode(&self, out: &mut String) {
+        let mut first = true;
+        for (index, &count) in self.0.iter().enumerate() {
+            if count > 0 {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push_str(&format!("{index}:{count}"));
+            }
+        }
+        if first {
+            out.push('-');
+        }
+    }
+
+    fn decode(text: &str) -> Option<Histogram> {
+        let mut histogram = Histogram::default();
+        if text == "-" {
+            return Some(histogram);
+        }
+        for pair in text.split(',') {
+            let (index, count) = pair.split_once(':')?;
+            let index: usize = index.parse().ok()?;
+            *histogram.0.get_mut(index)? = count.parse().ok()?;
+        }
+        Some(histogram)
+    }
+}
+
+/// One gateway's figures for one room over its last [`WINDOW_MS`]: what it
+/// sends once a second.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Requests that asked for a place at the site.
+    pub started: u64,
+    /// Of those, how many had to wait for one.
+    pub queued: u64,
+    /// Answered by the site with anything but a `5xx`.
+    pub done: u64,
+    /// The site's `5xx`, timeouts, unreachable.
+    pub failed: u64,
+    /// The wait for a place ran out (`503` to the visitor).
+    pub busy: u64,
+    /// The most of the room's requests at the site at once.
+    pub peak_in_flight: u64,
+    /// The gateway's `max_in_flight_upstream`.
+    pub max_places: u64,
+    /// Requests waiting for a place at the window's end.
+    pub line: u64,
+    /// Of `queued`, those in the window's last second.
+    pub recent_queued: u64,
+    /// The site's latency: request sent to response head.
+    pub site: Histogram,
+    /// What the visitor saw: asked for a place to response head (or to the
+    /// failure).
+    pub seen: Histogram,
+    /// The site's latency of requests that took their place under a probe.
+    pub probe: Histogram,
+    /// The site's latency in the window's last second: what the places
+    /// follow, so that they react to the load they have just made.
+    pub recent_site: Histogram,
+}
+
+impl Report {
+    /// The report as one short line of text (the hash field's value).
+    pub fn encode(&self) -> String {
+        let mut out = format!(
+            "1 {} {} {} {} {} {} {} {} {} ",
+            self.started,
+            self.queued,
+            self.done,
+            self.failed,
+            self.busy,
+            self.peak_in_flight,
+            self.max_places,
+            self.line,
+            self.recent_queued
+        );
+        self.site.encode(&mut out);
+        out.push(' ');
+        self.seen.encode(&mut out);
+        out.push(' ');
+        self.probe.encode(&mut out);
+        out.push(' ');
+        self.recent_site.encode(&mut out);
+        out
+    }
+
+    /// `None` for anything not written by [`Report::encode`].
+    pub fn decode(text: &str) -> Option<Report> {
+        let mut parts = text.split(' ');
+        if parts.next()? != "1" {
+            return None;
+        }
+        let mut number = || parts.next()?.parse::<u64>().ok();
+        let (started, queued, done, failed, busy, peak_in_flight, max_places, line, recent_queued) = (
+            number()?,
+            number()?,
+            number()?,
+            number()?,
+            number()?,
+            number()?,
+            number()?,
+            number()?,
+            number()?,
+        );
+        let site = Histogram::decode(parts.next()?)?;
+        let seen = Histogram::decode(parts.next()?)?;
+        let probe = Histogram::decode(parts.next()?)?;
+        let recent_site = Histogram::decode(parts.next()?)?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Report {
+            started,
+            queued,
+            done,
+            failed,
+            busy,
+            peak_in_flight,
+            max_places,
+            line,
+            recent_queued,
+            site,
+            seen,
+            probe,
+            recent_site,
+        })
+    }
+
+    /// Adds one second's figures to a gateway's window: counts add up, the
+    /// peak is the highest.
+    /// Seconds are added oldest first: the line is the latest second's.
+    pub fn add_second(&mut self, second: &Report) {
+        let peak = self.peak_in_flight.max(second.peak_in_flight);
+        self.add(second);
+        self.peak_in_flight = peak;
+        self.line = second.line;
+        self.recent_queued = second.queued;
+        self.recent_site = second.site.clone();
+    }
+
+    /// Adds another gateway's window: everything adds up.
+    fn add(&mut self, other: &Report) {
+        self.started += other.started;
+        self.queued += other.queued;
+        self.done += other.done;
+        self.failed += other.failed;
+        self.busy += other.busy;
+        self.peak_in_flight += other.peak_in_flight;
+        self.max_places += other.max_places;
+        self.line += other.line;
+        self.recent_queued += other.recent_queued;
+        self.recent_site.add(&other.recent_site);
+        self.site.add(&other.site);
+        self.seen.add(&other.seen);
+        self.probe.add(&other.probe);
+    }
+}
+
+/// The fleet's figures: the sum of the fresh reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    pub sum: Report,
+    /// Gateways whose report counted.
+    pub gateways: u32,
+}
+
+impl Window {
+    /// Sums the reports stamped (store's clock) no older than
+    /// [`REPORT_STALE_MS`]; the order does not matter.
+    pub fn merge<'a>(reports: impl IntoIterator<Item = (Millis, &'a Report)>, now: Millis) -> Window {
+        let mut window = Window::default();
+        for (stamped, report) in reports {
+            if now.saturating_sub(stamped) <= REPORT_STALE_MS {
+                window.sum.add(report);
+                window.gateways += 1;
+            }
+        }
+        window
+    }
+}
+
+/// The room's settings in force: the config's `[room.adaptive]` with the
+/// admin API's live changes over it, and the ceiling (`admit_per_minute`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub enabled: bool,
+    pub floor: f64,
+    pub ceiling: f64,
+    pub latency_p90_ms: f64,
+    pub max_error_rate: f64,
+}
+
+/// What the room's state says at the tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// The store's time.
+    pub now: Millis,
+    /// Tickets not yet let in.
+    pub waiting: u64,
+    /// The room's `admitted` counter.
+    pub admitted: u64,
+    /// Whether the room lets people in now: open, opened, not settling.
+    pub serving: bool,
+}
+
+/// The pace's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Doubling until the first sign of a full site.
+    Ramp,
+    /// Cut and regrown along the cubic.
+    Steady,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Ramp => "ramp",
+            Phase::Steady => "steady",
+        }
+    }
+}
+
+/// Why the pace is what it is (the last tick's decision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Off,
+    Ramp,
+    Grow,
+    Hold,
+    Idle,
+    Latency,
+    Errors,
+    SiteDown,
+    Probe,
+    Floor,
+    Ceiling,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 11] = [
+        Reason::Off,
+        Reason::Ramp,
+        Reason::Grow,
+        Reason::Hold,
+        Reason::Idle,
+        Reason::Latency,
+        Reason::Errors,
+        Reason::SiteDown,
+        Reason::Probe,
+        Reason::Floor,
+        Reason::Ceiling,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Off => "off",
+            Reason::Ramp => "ramp",
+            Reason::Grow => "grow",
+            Reason::Hold => "hold",
+            Reason::Idle => "idle",
+            Reason::Latency => "latency",
+            Reason::Errors => "errors",
+            Reason::SiteDown => "site_down",
+            Reason::Probe => "probe",
+            Reason::Floor => "floor",
+            Reason::Ceiling => "ceiling",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|reason| reason.as_str() == text)
+    }
+}
+
+/// The controller's whole state for one room.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Controller {
+    /// Admissions a minute, a real number within `[floor, ceiling]`.
+    pub pace: f64,
+    pub phase: Phase,
+    /// The plateau the cubic regrows to.
+    pub w_max: f64,
+    /// Healthy, in-use seconds since the last cut.
+    pub healthy_s: f64,
+    pub cut_at: Option<Millis>,
+    /// The visitors' p90 at the last cut.
+    pub cut_p90: f64,
+    /// The fleet's line for places at the last tick.
+    pub line: u64,
+    pub ramp_at: Millis,
+    pub reason: Reason,
+    /// When the pace last moved.
+    pub changed_at: Millis,
+    /// The site is down: the waiting page says so.
+    pub trouble: bool,
+    /// Good ticks since the site came back.
+    pub trouble_ok: u32,
+    /// Fleet-wide places at the site.
+    pub places: f64,
+    pub places_before_probe: f64,
+    /// The site's no-load p50, from the last probe.
+    pub base_ms: Option<f64>,
+    /// When the next probe is due.
+    pub probe_at: Millis,
+    /// While probing: when it ends at the latest.
+    pub probe_until: Option<Millis>,
+    /// Until when the line a probe built is not judged.
+    pub probe_settle_until: Millis,
+    /// Ticks in a row at the fewest places.
+    pub at_min: u32,
+    pub ticked_at: Millis,
+    /// `admitted` at the last tick.
+    pub admitted_mark: u64,
+    /// What the last tick saw.
+    pub p90_ms: Option<f64>,
+    pub site_p50_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+    /// The fleet's requests that asked for a place in the last window: each
+    /// gateway's share of the places is its part of these.
+    pub fleet_started: u64,
+    pub gateways: u32,
+}
+
+impl Controller {
+    /// A controller starting on a room: the pace at a sixteenth of the
+    /// ceiling (four doublings from it), the places at their fewest, a
+    /// probe at the first traffic.
+    pub fn start(settings: &Settings, facts: &Facts) -> Controller {
+        let pace = (settings.ceiling / 16.0).max(settings.floor).min(settings.ceiling);
+        Controller {
+            pace,
+            phase: Phase::Ramp,
+            w_max: pace,
+            healthy_s: 0.0,
+            cut_at: None,
+            cut_p90: 0.0,
+            line: 0,
+            ramp_at: facts.now,
+            reason: Reason::Ramp,
+            changed_at: facts.now,
+            trouble: false,
+            trouble_ok: 0,
+            places: MIN_PLACES,
+            places_before_probe: MIN_PLACES,
+            base_ms: None,
+            probe_at: facts.now,
+            probe_until: None,
+            probe_settle_until: 0,
+            at_min: 0,
+            ticked_at: facts.now,
+            admitted_mark: facts.admitted,
+            p90_ms: None,
+            site_p50_ms: None,
+            error_rate: None,
+            fleet_started: 0,
+            gateways: 0,
+        }
+    }
+
+    /// Whether a tick is due at `now`.
+    pub fn due(&self, now: Millis) -> bool {
+        now >= self.ticked_at.saturating_add(TICK_MS)
+    }
+
+    /// Whether the places are pinned for a probe.
+    pub fn probing(&self) -> bool {
+        self.probe_until.is_some()
+    }
+
+    /// The pace the bucket accrues at: whole admissions a minute, at least
+    /// one.
+    pub fn whole_pace(&self) -> u32 {
+        (self.pace.floor() as u32).max(1)
+    }
+
+    /// One gateway's share of the places: its part of the fleet's demand,
+    /// at least one, at most its own bound.
+    pub fn share(&self, started: u64, max_places: u64) -> u64 {
+        let share = if self.fleet_started == 0 {
+            self.places / f64::from(self.gateways.max(1))
+        } else {
+            self.places * started as f64 / self.fleet_started as f64
+        };
+        (share.round() as u64).clamp(1, max_places.max(1))
+    }
+
+    /// One tick: both loops, from the fleet's window.
+    pub fn tick(&mut self, window: &Window, settings: &Settings, facts: &Facts) {
+        let now = facts.now;
+        let floor = settings.floor.min(settings.ceiling);
+        if now.saturating_sub(self.ticked_at) > OUTAGE_GAP_MS {
+            // Not served for a while: ramp again from here, probe again.
+            self.phase = Phase::Ramp;
+            self.ramp_at = now;
+            self.probe_at = now;
+            self.probe_until = None;
+            self.admitted_mark = facts.admitted;
+        }
+        let dt = (now.saturating_sub(self.ticked_at).min(2 * TICK_MS)) as f64 / 1000.0;
+        self.ticked_at = now;
+        let admitted = facts.admitted.saturating_sub(self.admitted_mark);
+        self.admitted_mark = facts.admitted;
+        let sum = &window.sum;
+        self.gateways = window.gateways;
+        self.fleet_started = sum.started;
+        let outcomes = sum.done + sum.failed + sum.busy;
+        let errors = sum.failed + sum.busy;
+        self.error_rate = (outcomes > 0).then(|| errors as f64 / outcomes as f64);
+        self.p90_ms = (sum.seen.count() >= MIN_SAMPLES)
+            .then(|| sum.seen.quantile(0.9))
+            .flatten();
+        self.site_p50_ms = (sum.site.count() >= MIN_SAMPLES)
+            .then(|| sum.site.quantile(0.5))
+            .flatten();
+        self.tick_places(window, now);
+        let before = self.pace;
+        let line_growth = (sum.line as f64 - self.line as f64) / dt.max(0.001);
+        self.line = sum.line;
+        self.tick_pace(window, settings, facts, admitted, dt, line_growth);
+        self.pace = self.pace.clamp(floor, settings.ceiling);
+        if self.pace != before {
+            self.changed_at = now;
+        }
+    }
+
+    fn tick_places(&mut self, window: &Window, now: Millis) {
+        let sum = &window.sum;
+        let fewest = MIN_PLACES * f64::from(window.gateways.max(1));
+        let most = (sum.max_places as f64).max(fewest);
+        if let Some(until) = self.probe_until {
+            if sum.probe.count() >= PROBE_SAMPLES || now >= until {
+                if sum.probe.count() >= MIN_SAMPLES {
+                    self.base_ms = sum.probe.quantile(0.5);
+                }
+                self.probe_until = None;
+                self.places = self.places_before_probe.clamp(fewest, most);
+                self.probe_at = now + PROBE_INTERVAL_MS;
+                self.probe_settle_until = now + PROBE_MAX_MS;
+            }
+            return;
+        }
+        if now >= self.probe_at && sum.started > 0 {
+            self.places_before_probe = self.places;
+            self.places = (self.places / 4.0).max(fewest);
+            self.probe_until = Some(now + PROBE_MAX_MS);
+            return;
+        }
+        let recent = (sum.recent_site.count() >= MIN_SAMPLES)
+            .then(|| sum.recent_site.quantile(0.5))
+            .flatten()
+            .or(self.site_p50_ms);
+        let (Some(base), Some(site)) = (self.base_ms, recent) else {
+            self.places = self.places.clamp(fewest, most);
+            return;
+        };
+        let gradient = (base * (1.0 + PLACES_BUFFER) / site.max(0.001)).clamp(0.5, 2.0);
+        let mut places = self.places * gradient + (self.places * gradient).sqrt();
+        // Places grow only while they bind (a request waited for one in
+        // the last second): a limit not in use would build an allowance
+        // that a burst then finds, past what the site was seen to take.
+        if places > self.places && sum.recent_queued == 0 {
+            places = self.places;
+        }
+        self.places = places.clamp(fewest, most);
+        if self.places <= fewest {
+            self.at_min += 1;
+            if self.at_min >= 5 {
+                self.at_min = 0;
+                self.probe_at = now;
+            }
+        } else {
+            self.at_min = 0;
+        }
+    }
+
+    fn tick_pace(
+        &mut self,
+        window: &Window,
+        settings: &Settings,
+        facts: &Facts,
+        admitted: u64,
+        dt: f64,
+        line_growth: f64,
+    ) {
+        let now = facts.now;
+        let sum = &window.sum;
+        let floor = settings.floor.min(settings.ceiling);
+        let outcomes = sum.done + sum.failed + sum.busy;
+        let errors = sum.failed + sum.busy;
+        let error_rate = self.error_rate.unwrap_or(0.0);
+        // The site is down: the floor at once, and the visitors are told.
+        let down = (outcomes >= MIN_SAMPLES && sum.done == 0)
+            || (outcomes >= MIN_SAMPLES && error_rate > 0.5);
+        if down {
+            self.pace = floor;
+            self.trouble = true;
+            self.trouble_ok = 0;
+            self.phase = Phase::Ramp;
+            self.ramp_at = now;
+            self.reason = Reason::SiteDown;
+            return;
+        }
+        if self.trouble && outcomes > 0 {
+            if error_rate <= settings.max_error_rate {
+                self.trouble_ok += 1;
+                if self.trouble_ok >= 3 {
+                    self.trouble = false;
+                }
+            } else {
+                self.trouble_ok = 0;
+            }
+        }
+        if outcomes < MIN_SAMPLES {
+            self.reason = Reason::Idle;
+            return;
+        }
+        if self.probing() || (now < self.probe_settle_until && !over_errors_now(sum, settings)) {
+            // The places are pinned low on purpose: the line it builds says
+            // nothing of the pace (nor, for a few seconds, what is left of
+            // it).
+            self.reason = Reason::Probe;
+            return;
+        }
+        let p90 = self.p90_ms.unwrap_or(0.0);
+        let target = settings.latency_p90_ms;
+        // Requests piling up in front of the places: the line would take
+        // more than a quarter of the target to clear at the site's pace.
+        let per_second = outcomes as f64 / (WINDOW_MS as f64 / 1000.0);
+        let piling = per_second > 0.0
+            && sum.line as f64 / per_second * 1000.0 > target * PILING_SHARE_OF_TARGET;
+        let over_latency = p90 > target;
+        let over_errors = error_rate > settings.max_error_rate && errors >= 2;
+        if over_latency || over_errors || piling {
+            let reason = if over_errors {
+                Reason::Errors
+            } else {
+                Reason::Latency
+            };
+            let held = self
+                .cut_at
+                .is_some_and(|at| now.saturating_sub(at) < HOLD_MS);
+            // The line in front of the places shrinks: the last cut is
+            // working, and cutting again would be cutting on old news.
+            let draining = !over_errors && line_growth < 0.0;
+            if held || draining {
+                self.reason = reason;
+                return;
+            }
+            // The share of the demand the site keeps up with: what it
+            // finishes against that plus what the line grows by.
+            let keeping_up = if per_second > 0.0 {
+                per_second / (per_second + line_growth.max(0.0))
+            } else {
+                0.0
+            };
+            let factor = keeping_up.clamp(0.5, BETA);
+            let cut = (self.pace * factor).max(floor);
+            let plateau = if self.pace < self.w_max && self.phase == Phase::Steady {
+                self.pace * (1.0 + BETA) / 2.0
+            } else {
+                self.pace
+            };
+            self.w_max = plateau.min(cut / BETA);
+            self.pace = cut;
+            self.phase = Phase::Steady;
+            self.healthy_s = 0.0;
+            self.cut_at = Some(now);
+            self.cut_p90 = p90;
+            self.reason = if cut <= floor { Reason::Floor } else { reason };
+            return;
+        }
+        let healthy = p90 <= 0.8 * target && error_rate <= settings.max_error_rate / 2.0;
+        let waiting = facts.serving && facts.waiting > 0;
+        let allowed = self.pace / 60.0 * dt;
+        let in_use = admitted as f64 + 1.0 >= 0.5 * allowed;
+        // The site is full when requests wait for places that cannot grow:
+        // the site already slower than the buffer allows, or every place
+        // the gateways have in use. Not while a probe pins the places.
+        let places_stuck = match (self.base_ms, self.site_p50_ms) {
+            (Some(base), Some(site)) => site > base * (1.0 + PLACES_BUFFER),
+            _ => false,
+        } || self.places >= sum.max_places as f64;
+        let full = !self.probing()
+            && places_stuck
+            && sum.started > 0
+            && sum.queued as f64 > QUEUED_SHARE * sum.started as f64;
+        if !waiting || !in_use {
+            self.reason = Reason::Idle;
+            return;
+        }
+        if !healthy || full {
+            if self.phase == Phase::Ramp && (full || p90 > target / 2.0) {
+                // The first sign of a full site ends the ramp here.
+                self.phase = Phase::Steady;
+                self.w_max = self.pace;
+                self.healthy_s = CUBIC_K;
+            }
+            self.reason = Reason::Hold;
+            return;
+        }
+        if self.pace >= settings.ceiling {
+            self.reason = Reason::Ceiling;
+            return;
+        }
+        match self.phase {
+            Phase::Ramp => {
+                if p90 > target / 2.0 {
+                    self.phase = Phase::Steady;
+                    self.w_max = self.pace;
+                    self.healthy_s = CUBIC_K;
+                    self.reason = Reason::Hold;
+                } else if now.saturating_sub(self.ramp_at) >= RAMP_MS {
+                    self.pace *= 2.0;
+                    self.ramp_at = now;
+                    self.reason = Reason::Ramp;
+                } else {
+                    self.reason = Reason::Ramp;
+                }
+            }
+            Phase::Steady => {
+                self.healthy_s += dt;
+                let offset = self.healthy_s - CUBIC_K;
+                let curve = self.w_max * (1.0 + CUBIC_C * offset * offset * offset);
+                self.pace = self.pace.max(curve);
+                self.reason = Reason::Grow;
+            }
+        }
+    }
+
+    /// The state as hash fields (name, value), every one written each tick.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let optional = |value: Option<f64>| value.map_or_else(|| "none".to_owned(), |v| v.to_string());
+        vec![
+            ("pace", self.pace.to_string()),
+            ("pace_phase", self.phase.as_str().to_owned()),
+            ("pace_wmax", self.w_max.to_string()),
+            ("pace_healthy_s", self.healthy_s.to_string()),
+            ("pace_cut_at", self.cut_at.map_or_else(|| "none".to_owned(), |at| at.to_string())),
+            ("pace_cut_p90", self.cut_p90.to_string()),
+            ("places_line", self.line.to_string()),
+            ("pace_ramp_at", self.ramp_at.to_string()),
+            ("pace_reason", self.reason.as_str().to_owned()),
+            ("pace_changed_at", self.changed_at.to_string()),
+            ("pace_trouble", u8::from(self.trouble).to_string()),
+            ("pace_trouble_ok", self.trouble_ok.to_string()),
+            ("places", self.places.to_string()),
+            ("places_before_probe", self.places_before_probe.to_string()),
+            ("places_base_ms", optional(self.base_ms)),
+            ("places_probe_at", self.probe_at.to_string()),
+            (
+                "places_probe_until",
+                self.probe_until.map_or_else(|| "none".to_owned(), |at| at.to_string()),
+            ),
+            ("places_probe_settle", self.probe_settle_until.to_string()),
+            ("places_at_min", self.at_min.to_string()),
+            ("adaptive_at", self.ticked_at.to_string()),
+            ("adaptive_admitted", self.admitted_mark.to_string()),
+            ("adaptive_p90_ms", optional(self.p90_ms)),
+            ("adaptive_site_p50_ms", optional(self.site_p50_ms)),
+            ("adaptive_error_rate", optional(self.error_rate)),
+            ("adaptive_started", self.fleet_started.to_string()),
+            ("adaptive_gateways", self.gateways.to_string()),
+        ]
+    }
+
+    /// The names [`Controller::fields`] writes: what a backend deletes when
+    /// the controller is turned off.
+    pub fn field_names() -> Vec<&'static str> {
+        let blank = Controller::start(
+            &Settings {
+                enabled: true,
+                floor: 1.0,
+                ceiling: 1.0,
+                latency_p90_ms: 1.0,
+                max_error_rate: 0.1,
+            },
+            &Facts {
+                now: 0,
+                waiting: 0,
+                admitted: 0,
+                serving: false,
+            },
+        );
+        blank.fields().into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// The state read back from the hash; `None` when any field is missing
+    /// or unreadable (the controller then starts over).
+    pub fn from_fields(fields: &HashMap<String, String>) -> Option<Controller> {
+        let text = |name: &str| fields.get(name).map(String::as_str);
+        let real = |name: &str| text(name)?.parse::<f64>().ok().filter(|v| v.is_finite());
+        let optional_real = |name: &str| match text(name)? {
+            "none" => Some(None),
+            value => value.parse::<f64>().ok().filter(|v| v.is_finite()).map(Some),
+        };
+        let whole = |name: &str| text(name)?.parse::<u64>().ok();
+        let optional_whole = |name: &str| match text(name)? {
+            "none" => Some(None),
+            value => value.parse::<u64>().ok().map(Some),
+        };
+        Some(Controller {
+            pace: real("pace")?,
+            phase: match text("pace_phase")? {
+                "ramp" => Phase::Ramp,
+                "steady" => Phase::Steady,
+                _ => return None,
+            },
+            w_max: real("pace_wmax")?,
+            healthy_s: real("pace_healthy_s")?,
+            cut_at: optional_whole("pace_cut_at")?,
+            cut_p90: real("pace_cut_p90")?,
+            line: whole("places_line")?,
+            ramp_at: whole("pace_ramp_at")?,
+            reason: Reason::parse(text("pace_reason")?)?,
+            changed_at: whole("pace_changed_at")?,
+            trouble: text("pace_trouble")? == "1",
+            trouble_ok: u32::try_from(whole("pace_trouble_ok")?).ok()?,
+            places: real("places")?,
+            places_before_probe: real("places_before_probe")?,
+            base_ms: optional_real("places_base_ms")?,
+            probe_at: whole("places_probe_at")?,
+            probe_until: optional_whole("places_probe_until")?,
+            probe_settle_until: whole("places_probe_settle")?,
+            at_min: u32::try_from(whole("places_at_min")?).ok()?,
+            ticked_at: whole("adaptive_at")?,
+            admitted_mark: whole("adaptive_admitted")?,
+            p90_ms: optional_real("adaptive_p90_ms")?,
+            site_p50_ms: optional_real("adaptive_site_p50_ms")?,
+            error_rate: optional_real("adaptive_error_rate")?,
+            fleet_started: whole("adaptive_started")?,
+            gateways: u32::try_from(whole("adaptive_gateways")?).ok()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,323 @@
+use super::*;
+use proptest::prelude::*;
+
+mod plant;
+
+fn settings() -> Settings {
+    Settings {
+        enabled: true,
+        floor: 60.0,
+        ceiling: 6_000.0,
+        latency_p90_ms: 1_000.0,
+        max_error_rate: 0.01,
+    }
+}
+
+fn facts(now: Millis, admitted: u64) -> Facts {
+    Facts {
+        now,
+        waiting: 1_000,
+        admitted,
+        serving: true,
+    }
+}
+
+/// A window of `n` outcomes: `failed` of them failed, every latency `ms`.
+fn window(n: u64, failed: u64, ms: f64) -> Window {
+    let mut report = Report {
+        started: n,
+        done: n - failed,
+        failed,
+        peak_in_flight: 100,
+        max_places: 500,
+        ..Report::default()
+    };
+    for _ in 0..n {
+        report.site.record(ms);
+        report.seen.record(ms);
+    }
+    Window {
+        sum: report,
+        gateways: 1,
+    }
+}
+
+/// A controller past its first probe, with a known base.
+fn settled(now: Millis) -> Controller {
+    let mut controller = Controller::start(&settings(), &facts(now, 0));
+    controller.base_ms = Some(20.0);
+    controller.probe_at = now + PROBE_INTERVAL_MS;
+    controller.places = 40.0;
+    controller
+}
+
+#[test]
+fn a_report_survives_its_text() {
+    let mut report = Report {
+        started: 12,
+        queued: 3,
+        done: 10,
+        failed: 1,
+        busy: 1,
+        peak_in_flight: 7,
+        max_places: 64,
+        ..Report::default()
+    };
+    report.site.record(20.0);
+    report.seen.record(1_500.0);
+    report.seen.record(0.5);
+    let text = report.encode();
+    assert_eq!(Report::decode(&text), Some(report));
+    let empty = Report::default();
+    assert_eq!(Report::decode(&empty.encode()), Some(empty));
+    for bad in ["", "2 1 1 1 1 1 1 1 - - -", "1 1 1 1 1 1 1 - - -", "1 1 1 1 1 1 1 1 99:1 - -"] {
+        assert_eq!(Report::decode(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn stale_reports_leave_the_sum_whatever_the_order() {
+    let fresh = window(10, 0, 20.0).sum;
+    let old = window(30, 30, 20.0).sum;
+    let now = 100_000;
+    let one = Window::merge([(now - 1_000, &fresh), (now - 4_000, &old)], now);
+    let other = Window::merge([(now - 4_000, &old), (now - 1_000, &fresh)], now);
+    assert_eq!(one, other);
+    assert_eq!((one.gateways, one.sum.failed, one.sum.done), (1, 0, 10));
+}
+
+#[test]
+fn the_pace_never_leaves_its_bounds() {
+    let settings = settings();
+    let mut controller = settled(0);
+    let mut now = 0;
+    for tick in 0..300u64 {
+        now += TICK_MS;
+        let bad = tick % 7 < 3;
+        let window = if bad {
+            window(50, 0, 3_000.0)
+        } else {
+            window(50, 0, 20.0)
+        };
+        controller.tick(&window, &settings, &facts(now, tick * 1_000));
+        assert!(controller.pace >= settings.floor && controller.pace <= settings.ceiling);
+    }
+}
+
+#[test]
+fn nobody_waiting_or_too_few_samples_is_no_reason_to_grow() {
+    let settings = settings();
+    let mut controller = settled(0);
+    let start = controller.pace;
+    let mut empty = facts(0, 0);
+    empty.waiting = 0;
+    for tick in 1..20 {
+        empty.now = tick * TICK_MS;
+        empty.admitted = tick * 100;
+        controller.tick(&window(50, 0, 20.0), &settings, &empty);
+    }
+    assert_eq!((controller.pace, controller.reason), (start, Reason::Idle));
+    for tick in 20..40 {
+        controller.tick(&window(2, 0, 20.0), &settings, &facts(tick * TICK_MS, tick * 100));
+    }
+    assert_eq!((controller.pace, controller.reason), (start, Reason::Idle));
+    // Not in use: nobody was admitted although the pace allowed it (a
+    // full room).
+    for tick in 40..60 {
+        controller.tick(&window(50, 0, 20.0), &settings, &facts(tick * TICK_MS, 0));
+    }
+    assert_eq!(controller.pace, start);
+}
+
+#[test]
+fn the_ramp_doubles_until_the_site_fills() {
+    let settings = settings();
+    let mut controller = settled(0);
+    let start = controller.pace;
+    assert_eq!(start, 6_000.0 / 16.0);
+    let mut admitted = 0;
+    for tick in 1..=4 {
+        admitted += 100;
+        controller.tick(&window(50, 0, 20.0), &settings, &facts(tick * TICK_MS, admitted));
+    }
+    assert_eq!(controller.pace, start * 4.0);
+    assert_eq!(controller.phase, Phase::Ramp);
+    // Half the requests had to wait for a place: the site is full.
+    let mut full = window(50, 0, 20.0);
+    full.sum.queued = 25;
+    controller.tick(&full, &settings, &facts(5 * TICK_MS, admitted + 100));
+    assert_eq!((controller.phase, controller.pace), (Phase::Steady, start * 4.0));
+    assert_eq!(controller.reason, Reason::Hold);
+}
+
+#[test]
+fn one_cut_per_hold_and_none_while_easing() {
+    let settings = settings();
+    let mut controller = settled(0);
+    controller.pace = 1_000.0;
+    controller.phase = Phase::Steady;
+    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(1_000, 10));
+    assert_eq!(controller.pace, 800.0);
+    assert_eq!(controller.reason, Reason::Latency);
+    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(2_000, 20));
+    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(3_000, 30));
+    assert_eq!(controller.pace, 800.0, "held");
+    // Past the hold but the queue shrinks: no cut.
+    controller.tick(&window(50, 0, 1_500.0), &settings, &facts(4_500, 40));
+    assert_eq!(controller.pace, 800.0, "easing");
+    // Past the hold, not easing: cut again (fast convergence lowers the
+    // plateau below the pace it was cut from).
+    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(5_000, 50));
+    assert_eq!(controller.pace, 640.0);
+    assert!(controller.w_max < 800.0);
+}
+
+#[test]
+fn the_cubic_is_back_at_its_plateau_after_k_healthy_seconds() {
+    let settings = settings();
+    let mut controller = settled(0);
+    controller.pace = 1_000.0;
+    controller.phase = Phase::Steady;
+    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(1_000, 0));
+    assert_eq!((controller.pace, controller.w_max), (800.0, 1_000.0));
+    let mut admitted = 0;
+    let mut now = 1_000;
+    for _ in 0..CUBIC_K as u64 {
+        now += TICK_MS;
+        admitted += 20;
+        controller.tick(&window(50, 0, 20.0), &settings, &facts(now, admitted));
+    }
+    assert!((controller.pace - 1_000.0).abs() < 1e-6, "{}", controller.pace);
+    for _ in 0..CUBIC_K as u64 {
+        now += TICK_MS;
+        admitted += 20;
+        controller.tick(&window(50, 0, 20.0), &settings, &facts(now, admitted));
+    }
+    assert!((controller.pace - 1_200.0).abs() < 1e-6, "{}", controller.pace);
+    assert_eq!(controller.reason, Reason::Grow);
+}
+
+#[test]
+fn a_site_down_drops_to_the_floor_at_once_and_clears_after_three_good_ticks() {
+    let settings = settings();
+    let mut controller = settled(0);
+    controller.pace = 3_000.0;
+    controller.tick(&window(20, 20, 5.0), &settings, &facts(1_000, 0));
+    assert_eq!(controller.pace, settings.floor);
+    assert!(controller.trouble);
+    assert_eq!(controller.reason, Reason::SiteDown);
+    for tick in 2..4 {
+        controller.tick(&window(20, 0, 20.0), &settings, &facts(tick * TICK_MS, tick));
+        assert!(controller.trouble);
+    }
+    controller.tick(&window(20, 0, 20.0), &settings, &facts(4 * TICK_MS, 4));
+    assert!(!controller.trouble);
+    // And it ramps back by itself.
+    let before = controller.pace;
+    for tick in 5..12 {
+        controller.tick(&window(20, 0, 20.0), &settings, &facts(tick * TICK_MS, tick * 10));
+    }
+    assert!(controller.pace > 4.0 * before);
+}
+
+#[test]
+fn places_follow_the_gradient_and_probe_on_schedule() {
+    let settings = settings();
+    let mut controller = Controller::start(&settings, &facts(0, 0));
+    // The first traffic starts a probe: places pinned at their fewest.
+    controller.tick(&window(50, 0, 20.0), &settings, &facts(1_000, 0));
+    assert!(controller.probing());
+    assert_eq!(controller.places, MIN_PLACES);
+    let mut probe = window(60, 0, 20.0);
+    probe.sum.probe = probe.sum.site.clone();
+    controller.tick(&probe, &settings, &facts(2_000, 0));
+    assert!(!controller.probing());
+    let base = controller.base_ms.unwrap();
+    assert!((base - 20.0).abs() < 20.0 * 0.25, "{base}");
+    assert_eq!(controller.probe_at, 2_000 + PROBE_INTERVAL_MS);
+    // At the base latency the places grow by a quarter and a root.
+    let before = controller.places;
+    controller.tick(&window(50, 0, base), &settings, &facts(3_000, 0));
+    let g = 1.0 + PLACES_BUFFER;
+    let expected = before * g + (before * g).sqrt();
+    assert!((controller.places - expected).abs() < 1e-6);
+    // Twice as slow as the buffer allows: they shrink.
+    let before = controller.places;
+    controller.tick(&window(50, 0, base * 2.5), &settings, &facts(4_000, 0));
+    assert!(controller.places < before);
+    // Never past the sum of the gateways' bounds.
+    for tick in 5..200 {
+        controller.tick(&window(50, 0, base), &settings, &facts(tick * 1_000, 0));
+        assert!(controller.places <= 500.0);
+    }
+    assert!(controller.probing() || controller.probe_at > 200_000 - PROBE_INTERVAL_MS);
+}
+
+#[test]
+fn places_not_in_use_do_not_grow() {
+    let settings = settings();
+    let mut controller = settled(0);
+    let mut quiet = window(50, 0, 20.0);
+    quiet.sum.peak_in_flight = 5;
+    controller.tick(&quiet, &settings, &facts(1_000, 0));
+    assert_eq!(controller.places, 40.0);
+}
+
+#[test]
+fn shares_add_up_to_the_places() {
+    let mut controller = settled(0);
+    controller.places = 90.0;
+    controller.fleet_started = 300;
+    controller.gateways = 3;
+    let shares: u64 = [100, 150, 50].iter().map(|s| controller.share(*s, 1_000)).sum();
+    assert_eq!(shares, 90);
+    assert_eq!(controller.share(0, 1_000), 1, "at least one");
+    assert_eq!(controller.share(300, 16), 16, "at most the gateway's bound");
+}
+
+#[test]
+fn the_state_survives_the_hash() {
+    let mut controller = settled(5_000);
+    controller.tick(&window(50, 0, 2_000.0), &settings(), &facts(6_000, 3));
+    let fields: HashMap<String, String> = controller
+        .fields()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+    assert_eq!(Controller::from_fields(&fields), Some(controller));
+    let mut broken = fields.clone();
+    broken.remove("pace");
+    assert_eq!(Controller::from_fields(&broken), None);
+    assert_eq!(Controller::field_names().len(), fields.len());
+}
+
+#[test]
+fn a_gap_restarts_the_ramp_and_the_probe() {
+    let settings = settings();
+    let mut controller = settled(0);
+    controller.phase = Phase::Steady;
+    controller.tick(&window(50, 0, 20.0), &settings, &facts(60_000, 0));
+    assert!(controller.probing());
+    assert_eq!(controller.phase, Phase::Ramp);
+}
+
+proptest! {
+    /// The histogram's quantiles land in the bucket of the exact one.
+    #[test]
+    fn quantiles_match_sorted_samples(
+        mut samples in proptest::collection::vec(0.5f64..40_000.0, 1..400),
+        q in 0.05f64..1.0,
+    ) {
+        let mut histogram = Histogram::default();
+        for sample in &samples {
+            histogram.record(*sample);
+        }
+        samples.sort_by(f64::total_cmp);
+        let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+        let exact = samples[rank - 1];
+        let estimate = histogram.quantile(q).unwrap();
+        // Within one bucket's width of the exact one.
+        prop_assert!(estimate <= exact.max(1.0) * GROWTH * 1.0001 + 1e-9);
+        prop_assert!(estimate >= exact.max(1.0) / GROWTH / 1.0001 - 1e-9);
+    }
+}
