@@ -24,9 +24,10 @@ use std::collections::HashMap;
 use crate::Millis;
 
 /// Buckets of a latency [`Histogram`]: bucket 0 holds up to 1 ms, bucket
-/// `i` up to `1.25^i` ms, the last everything slower (past about 29 s).
-pub const BUCKETS: usize = 48;
-const GROWTH: f64 = 1.25;
+/// `i` up to `1.08^i` ms, the last everything slower (past about 40 s):
+/// fine enough that a site 10% slower than its base shows.
+pub const BUCKETS: usize = 140;
+const GROWTH: f64 = 1.08;
 
 /// One tick a second for the whole fleet.
 pub const TICK_MS: u64 = 1_000;
@@ -52,6 +53,17 @@ pub const PROBE_MAX_MS: u64 = 5_000;
 /// Envoy's buffer: the site may be this much slower than at no load before
 /// the places shrink.
 pub const PLACES_BUFFER: f64 = 0.25;
+/// The site's latency within this share of its base means the places are
+/// far from its knee: they grow by half a tick while they bind.
+pub const SLOW_START_BELOW: f64 = 0.1;
+/// The places stay within this multiple of the most in flight in the
+/// window.
+pub const USAGE_HEADROOM: f64 = 1.25;
+/// A line that grows or shrinks by less than this share of what the site
+/// finishes a second is flat.
+pub const LINE_FLAT: f64 = 0.05;
+/// The cut when the line is flat but too long: enough to drain it.
+pub const TRIM: f64 = 0.95;
 /// The multiplicative decrease.
 pub const BETA: f64 = 0.8;
 /// No second cut within this of the last one: a cut shows at the site only
@@ -603,14 +615,39 @@ impl Controller {
             self.places = self.places.clamp(fewest, most);
             return;
         };
-        let gradient = (base * (1.0 + PLACES_BUFFER) / site.max(0.001)).clamp(0.5, 2.0);
-        let mut places = self.places * gradient + (self.places * gradient).sqrt();
-        // Places grow only while they bind (a request waited for one in
-        // the last second): a limit not in use would build an allowance
-        // that a burst then finds, past what the site was seen to take.
-        if places > self.places && sum.recent_queued == 0 {
-            places = self.places;
-        }
+        let binding = sum.recent_queued > 0;
+        let places = if site <= base * (1.0 + SLOW_START_BELOW) {
+            // The site is as fast as with nothing to do: the places are
+            // far from its knee, and may grow by half while they bind.
+            if binding {
+                self.places * 1.5
+            } else {
+                self.places
+            }
+        } else {
+            let gradient = (base * (1.0 + PLACES_BUFFER) / site).clamp(0.5, 2.0);
+            let proposed = self.places * gradient + (self.places * gradient).sqrt();
+            // Places grow only while they bind (a request waited for one in
+            // the last second): a limit not in use would build an allowance
+            // that a burst then finds, past what the site was seen to take.
+            if proposed > self.places && !binding {
+                self.places
+            } else {
+                // Smoothed (Gradient2's way): the latency read now is of
+                // the places set a tick ago, and a full step on old news
+                // swings the places between the floor and the collapse.
+                let weight = if proposed > self.places { 0.2 } else { 0.5 };
+                self.places * (1.0 - weight) + proposed * weight
+            }
+        };
+        // Never far above what was in use: a limit the demand left behind
+        // would let the next burst straight past the knee. (Not while the
+        // window still holds the probe's pinned seconds.)
+        let places = if now >= self.probe_settle_until {
+            places.min(USAGE_HEADROOM * sum.peak_in_flight as f64)
+        } else {
+            places
+        };
         self.places = places.clamp(fewest, most);
         if self.places <= fewest {
             self.at_min += 1;
@@ -691,7 +728,15 @@ impl Controller {
                 .is_some_and(|at| now.saturating_sub(at) < HOLD_MS);
             // The line in front of the places shrinks: the last cut is
             // working, and cutting again would be cutting on old news.
-            let draining = !over_errors && line_growth < 0.0;
+            // The line's trend, against what the site finishes: growing,
+            // flat, or shrinking (the last cut is working, and cutting
+            // again would be cutting on old news).
+            let trend = if per_second > 0.0 {
+                line_growth / per_second
+            } else {
+                0.0
+            };
+            let draining = !over_errors && trend < -LINE_FLAT / 5.0;
             if held || draining {
                 self.reason = reason;
                 return;
@@ -703,7 +748,13 @@ impl Controller {
             } else {
                 0.0
             };
-            let factor = keeping_up.clamp(0.5, BETA);
+            let factor = if over_errors || trend > LINE_FLAT {
+                keeping_up.clamp(0.5, BETA)
+            } else {
+                // The pace matches the site, with a line left over from
+                // before: a trim, so that the line drains.
+                TRIM
+            };
             let cut = (self.pace * factor).max(floor);
             let plateau = if self.pace < self.w_max && self.phase == Phase::Steady {
                 self.pace * (1.0 + BETA) / 2.0

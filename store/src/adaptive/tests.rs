@@ -42,6 +42,12 @@ fn window(n: u64, failed: u64, ms: f64) -> Window {
     }
 }
 
+/// `window` with a line for places of `line` requests.
+fn lined(mut window: Window, line: u64) -> Window {
+    window.sum.line = line;
+    window
+}
+
 /// A controller past its first probe, with a known base.
 fn settled(now: Millis) -> Controller {
     let mut controller = Controller::start(&settings(), &facts(now, 0));
@@ -142,9 +148,11 @@ fn the_ramp_doubles_until_the_site_fills() {
     }
     assert_eq!(controller.pace, start * 4.0);
     assert_eq!(controller.phase, Phase::Ramp);
-    // Half the requests had to wait for a place: the site is full.
+    // Half the requests had to wait for a place, and every place the
+    // gateways have is in use: the site is full.
     let mut full = window(50, 0, 20.0);
-    full.sum.queued = 25;
+    full.sum.queued = 30;
+    full.sum.max_places = 40;
     controller.tick(&full, &settings, &facts(5 * TICK_MS, admitted + 100));
     assert_eq!((controller.phase, controller.pace), (Phase::Steady, start * 4.0));
     assert_eq!(controller.reason, Reason::Hold);
@@ -156,20 +164,42 @@ fn one_cut_per_hold_and_none_while_easing() {
     let mut controller = settled(0);
     controller.pace = 1_000.0;
     controller.phase = Phase::Steady;
-    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(1_000, 10));
+    // A slow p90 and a line growing by a tenth of what the site finishes.
+    let slow = |line| lined(window(3_000, 0, 2_000.0), line);
+    controller.tick(&slow(100), &settings, &facts(1_000, 10));
     assert_eq!(controller.pace, 800.0);
     assert_eq!(controller.reason, Reason::Latency);
-    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(2_000, 20));
-    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(3_000, 30));
+    controller.tick(&slow(200), &settings, &facts(2_000, 20));
+    controller.tick(&slow(300), &settings, &facts(3_000, 30));
     assert_eq!(controller.pace, 800.0, "held");
-    // Past the hold but the queue shrinks: no cut.
-    controller.tick(&window(50, 0, 1_500.0), &settings, &facts(4_500, 40));
+    // Past the hold but the line shrinks: the cut is working.
+    controller.tick(&slow(200), &settings, &facts(4_500, 40));
     assert_eq!(controller.pace, 800.0, "easing");
-    // Past the hold, not easing: cut again (fast convergence lowers the
+    // Past the hold, growing again: cut again (fast convergence lowers the
     // plateau below the pace it was cut from).
-    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(5_000, 50));
+    controller.tick(&slow(300), &settings, &facts(5_000, 50));
     assert_eq!(controller.pace, 640.0);
     assert!(controller.w_max < 800.0);
+    // Over the target with a flat line: a trim, so that it drains.
+    controller.tick(&slow(300), &settings, &facts(8_500, 60));
+    assert_eq!(controller.pace, 640.0 * TRIM);
+}
+
+#[test]
+fn a_line_far_past_the_site_is_cut_to_what_the_site_keeps_up_with() {
+    let settings = settings();
+    let mut controller = settled(0);
+    controller.pace = 1_000.0;
+    controller.phase = Phase::Steady;
+    // The site finishes 100 a second and the line grows by 60 a second:
+    // it keeps up with 100 / 160 of the demand.
+    controller.tick(&lined(window(300, 0, 2_000.0), 60), &settings, &facts(1_000, 10));
+    assert!((controller.pace - 625.0).abs() < 1e-9, "{}", controller.pace);
+    // Never more than half in one cut.
+    let mut other = settled(0);
+    other.pace = 1_000.0;
+    other.tick(&lined(window(300, 0, 2_000.0), 1_000), &settings, &facts(1_000, 10));
+    assert_eq!(other.pace, 500.0);
 }
 
 #[test]
@@ -178,7 +208,7 @@ fn the_cubic_is_back_at_its_plateau_after_k_healthy_seconds() {
     let mut controller = settled(0);
     controller.pace = 1_000.0;
     controller.phase = Phase::Steady;
-    controller.tick(&window(50, 0, 2_000.0), &settings, &facts(1_000, 0));
+    controller.tick(&lined(window(3_000, 0, 2_000.0), 100), &settings, &facts(1_000, 0));
     assert_eq!((controller.pace, controller.w_max), (800.0, 1_000.0));
     let mut admitted = 0;
     let mut now = 1_000;
@@ -235,32 +265,49 @@ fn places_follow_the_gradient_and_probe_on_schedule() {
     let base = controller.base_ms.unwrap();
     assert!((base - 20.0).abs() < 20.0 * 0.25, "{base}");
     assert_eq!(controller.probe_at, 2_000 + PROBE_INTERVAL_MS);
-    // At the base latency the places grow by a quarter and a root.
+    // At the base latency, while they bind, the places grow by half.
+    let binding = |ms: f64| {
+        let mut window = window(50, 0, ms);
+        window.sum.recent_queued = 5;
+        window.sum.recent_site = window.sum.site.clone();
+        window
+    };
     let before = controller.places;
-    controller.tick(&window(50, 0, base), &settings, &facts(3_000, 0));
-    let g = 1.0 + PLACES_BUFFER;
-    let expected = before * g + (before * g).sqrt();
-    assert!((controller.places - expected).abs() < 1e-6);
-    // Twice as slow as the buffer allows: they shrink.
+    controller.tick(&binding(base), &settings, &facts(3_000, 0));
+    assert!((controller.places - before * 1.5).abs() < 1e-6);
+    // A little slower than the base: Envoy's rule, smoothed.
+    controller.places = 40.0;
+    controller.tick(&binding(base * 1.2), &settings, &facts(4_000, 0));
+    let g = (1.0 + PLACES_BUFFER) / 1.2;
+    let proposed = 40.0 * g + (40.0 * g).sqrt();
+    let expected = 40.0 * 0.8 + proposed * 0.2;
+    assert!((controller.places - expected).abs() < 0.5, "{} {expected}", controller.places);
+    // Much slower: they shrink.
     let before = controller.places;
-    controller.tick(&window(50, 0, base * 2.5), &settings, &facts(4_000, 0));
+    controller.tick(&binding(base * 2.5), &settings, &facts(5_000, 0));
     assert!(controller.places < before);
     // Never past the sum of the gateways' bounds.
-    for tick in 5..200 {
-        controller.tick(&window(50, 0, base), &settings, &facts(tick * 1_000, 0));
+    for tick in 6..200 {
+        controller.tick(&binding(base), &settings, &facts(tick * 1_000, 0));
         assert!(controller.places <= 500.0);
     }
     assert!(controller.probing() || controller.probe_at > 200_000 - PROBE_INTERVAL_MS);
 }
 
 #[test]
-fn places_not_in_use_do_not_grow() {
+fn places_not_in_use_neither_grow_nor_stay_far_above_their_use() {
     let settings = settings();
     let mut controller = settled(0);
-    let mut quiet = window(50, 0, 20.0);
-    quiet.sum.peak_in_flight = 5;
-    controller.tick(&quiet, &settings, &facts(1_000, 0));
+    // Nothing waited for a place: no growth, however fast the site.
+    let mut idle = window(50, 0, 10.0);
+    idle.sum.peak_in_flight = 40;
+    controller.tick(&idle, &settings, &facts(1_000, 0));
     assert_eq!(controller.places, 40.0);
+    // The demand fell away: the places come down to a margin over it.
+    let mut quiet = window(50, 0, 20.0);
+    quiet.sum.peak_in_flight = 8;
+    controller.tick(&quiet, &settings, &facts(2_000, 0));
+    assert_eq!(controller.places, 8.0 * USAGE_HEADROOM);
 }
 
 #[test]
