@@ -97,6 +97,29 @@ pub const SESSION_SECONDS: Bounded = Bounded::new(300, 10..=86_400);
 pub const ARRIVAL_SECONDS: Bounded = Bounded::new(60, 5..=3_600);
 pub const REFRESH_SECONDS: Bounded = Bounded::new(5, 1..=60);
 
+/// `[room.adaptive]`: the pace follows the site's health only where an
+/// operator turns it on (`docs/adaptive.md`).
+pub const ADAPTIVE_ENABLED: bool = false;
+/// The pace's floor: one visitor a second keeps a line visibly moving,
+/// and the floor's visitors are the probes that find a failing site back.
+/// Set, it must lie in `1..=admit_per_minute` (the ceiling); left out, it
+/// is this or `admit_per_minute`, whichever is less.
+pub const MIN_ADMIT_PER_MINUTE: u32 = 60;
+/// The visitor-seen p90 the pace aims under, the wait for a place at the
+/// site included: one second is slow but not broken for a booking page.
+/// At least 10 ms (below that the gateway's own work shows); at most a
+/// minute. It must also stay below `upstream_timeout_seconds`, or the
+/// timeout would end the slow requests before the target could be seen.
+pub const LATENCY_P90_MS: Bounded = Bounded::new(1_000, 10..=60_000);
+/// The share of the room's requests the site may fail before the pace is
+/// cut: 1% reacts to a dependency down for part of the requests, not to a
+/// single stray `502`.
+pub const MAX_ERROR_RATE: f64 = 0.01;
+/// The largest `max_error_rate` accepted (it must also be above 0): a site
+/// failing more than half of its requests is down, not slow, and a target
+/// that tolerates it would never cut the pace.
+pub const MAX_ERROR_RATE_LIMIT: f64 = 0.5;
+
 pub const BUFFER_METHOD: &str = "POST";
 pub const MAX_IN_FLIGHT: u32 = 8;
 pub const SINK: &str = "http";
@@ -118,7 +141,8 @@ pub const RESULT_SECONDS: Bounded = Bounded::new(86_400, 60..=2_592_000);
 
 /// Every key of the file with its default, in the file's order. Keys are
 /// dotted by table (`limits.max_connections`); the keys of each `[[room]]`
-/// and `[[buffer]]` entry are `room.NAME` and `buffer.NAME`.
+/// and `[[buffer]]` entry are `room.NAME` and `buffer.NAME`, those of a
+/// room's `[room.adaptive]` `room.adaptive.NAME`.
 pub fn table() -> Vec<(&'static str, KeyDefault)> {
     use KeyDefault::{Required, Unset};
     let text = |value: &str| KeyDefault::Value(value.to_owned());
@@ -207,6 +231,16 @@ pub fn table() -> Vec<(&'static str, KeyDefault)> {
         ("room.pre_queue_from", Unset),
         ("room.opens_at", Unset),
         ("room.closes_at", Unset),
+        ("room.adaptive.enabled", text(&ADAPTIVE_ENABLED.to_string())),
+        (
+            "room.adaptive.min_admit_per_minute",
+            number(MIN_ADMIT_PER_MINUTE.into()),
+        ),
+        ("room.adaptive.latency_p90_ms", bounded(LATENCY_P90_MS)),
+        (
+            "room.adaptive.max_error_rate",
+            text(&MAX_ERROR_RATE.to_string()),
+        ),
         ("buffer.name", Required),
         ("buffer.room", Required),
         ("buffer.method", text(BUFFER_METHOD)),

@@ -346,6 +346,82 @@ pub struct Room {
     /// reads the same file. Empty ([`schedule::Schedule::default`]) when
     /// none is set.
     pub schedule: schedule::Schedule,
+    /// `[room.adaptive]`: off unless the file turns it on
+    /// ([`Adaptive::off`] when the table is left out).
+    pub adaptive: Adaptive,
+}
+
+/// `[room.adaptive]`: admission that follows the site's health.
+///
+/// The room's `admit_per_minute` stays the ceiling; while `enabled`, the
+/// pace moves between `min_admit_per_minute` and it, cut when the site
+/// misses `latency_p90_ms` or fails more than `max_error_rate` of the
+/// room's requests (`docs/adaptive.md`). Valid as [`Adaptive::check`]
+/// says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Adaptive {
+    /// `enabled`. Default [`defaults::ADAPTIVE_ENABLED`].
+    pub enabled: bool,
+    /// `min_admit_per_minute`: the floor, at most the room's
+    /// `admit_per_minute`. Default [`defaults::MIN_ADMIT_PER_MINUTE`] or
+    /// `admit_per_minute`, whichever is less.
+    pub min_admit_per_minute: NonZeroU32,
+    /// `latency_p90_ms`: the p90 visitors may see, the wait for a place at
+    /// the site included. [`defaults::LATENCY_P90_MS`].
+    pub latency_p90_ms: u32,
+    /// `max_error_rate`: the share of the room's requests the site may
+    /// fail, in (0, [`defaults::MAX_ERROR_RATE_LIMIT`]]. Default
+    /// [`defaults::MAX_ERROR_RATE`].
+    pub max_error_rate: f64,
+}
+
+impl Adaptive {
+    /// Every key's default: off, the floor at
+    /// [`defaults::MIN_ADMIT_PER_MINUTE`] or `admit_per_minute`, whichever
+    /// is less. What a room without `[room.adaptive]` gets.
+    pub fn off(admit_per_minute: NonZeroU32) -> Adaptive {
+        let floor = NonZeroU32::new(defaults::MIN_ADMIT_PER_MINUTE)
+            .expect("the default floor is at least 1");
+        Adaptive {
+            enabled: defaults::ADAPTIVE_ENABLED,
+            min_admit_per_minute: floor.min(admit_per_minute),
+            latency_p90_ms: defaults::LATENCY_P90_MS.default as u32,
+            max_error_rate: defaults::MAX_ERROR_RATE,
+        }
+    }
+}
+
+/// Why an [`Adaptive`] cannot stand. The message starts with the key in
+/// `[room.adaptive]` ([`AdaptiveError::key`]); the file's errors put the
+/// room and `adaptive.` before it.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum AdaptiveError {
+    #[error(
+        "min_admit_per_minute: {floor} is above the room's admit_per_minute ({ceiling}); \
+         the floor must not be above the ceiling"
+    )]
+    FloorAboveCeiling { floor: u32, ceiling: u32 },
+    #[error(
+        "latency_p90_ms: must be between {} and {} (got {latency_ms})",
+        defaults::LATENCY_P90_MS.range.start(),
+        defaults::LATENCY_P90_MS.range.end()
+    )]
+    LatencyOutOfRange { latency_ms: u32 },
+    #[error(
+        "latency_p90_ms: {latency_ms} must be below the upstream timeout ({} ms, \
+         upstream_timeout_seconds), or the site's timeout would end the slow requests before \
+         the target could be seen",
+        upstream_timeout.as_millis()
+    )]
+    LatencyNotBelowTimeout {
+        latency_ms: u32,
+        upstream_timeout: Duration,
+    },
+    #[error(
+        "max_error_rate: must be a number above 0 and at most {} (got {rate})",
+        defaults::MAX_ERROR_RATE_LIMIT
+    )]
+    ErrorRateOutOfRange { rate: f64 },
 }
 
 /// One `[[buffer]]`: a write endpoint whose requests are stored and drained.

@@ -119,6 +119,19 @@ pub(crate) struct RawRoom {
     pub pre_queue_from: Option<toml::Value>,
     pub opens_at: Option<toml::Value>,
     pub closes_at: Option<toml::Value>,
+    pub adaptive: Option<RawAdaptive>,
+}
+
+/// `[room.adaptive]` under a `[[room]]`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdaptive {
+    pub enabled: Option<bool>,
+    pub min_admit_per_minute: Option<u32>,
+    pub latency_p90_ms: Option<u64>,
+    // An integer (`max_error_rate = 0`) is read as the same number, and
+    // refused or accepted by its value like any other.
+    pub max_error_rate: Option<f64>,
 }
 
 #[derive(Deserialize)]

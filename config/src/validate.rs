@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+mod adaptive;
 mod pages;
 mod rooms;
 mod store;
@@ -97,7 +98,7 @@ pub(crate) fn config(
             }
         },
     };
-    let rooms = rooms::rooms(raw.room)?;
+    let rooms = rooms::rooms(raw.room, upstream_timeout)?;
     let buffers = rooms::buffers(raw.buffer, &rooms)?;
     if !buffers.is_empty() && limits.max_unfinished_body_bytes < limits.max_body_bytes {
         // A booking body is read whole before it is stored: a budget smaller

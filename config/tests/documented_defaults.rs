@@ -40,6 +40,10 @@ fn the_table_lists_every_key_the_file_accepts() {
     for table in ["room", "buffer"] {
         accepted.extend(accepted_keys(&format!("[[{table}]]\n"), table));
     }
+    accepted.extend(accepted_keys(
+        "[[room]]\n[room.adaptive]\n",
+        "room.adaptive",
+    ));
     assert_eq!(listed, accepted, "defaults::table() and the file's keys");
 }
 
@@ -118,14 +122,18 @@ fn accepted_keys(header: &str, table: &str) -> Vec<String> {
     let (_, expected) = message
         .split_once("expected ")
         .unwrap_or_else(|| panic!("the message names the accepted keys: {message}"));
-    let subtables = [
-        "store", "secrets", "limits", "worker", "cookies", "room", "buffer", "pages",
-    ];
+    let subtables: &[&str] = match table {
+        "" => &[
+            "store", "secrets", "limits", "worker", "cookies", "room", "buffer", "pages",
+        ],
+        "room" => &["adaptive"],
+        _ => &[],
+    };
     expected
         .split('`')
         .skip(1)
         .step_by(2)
-        .filter(|key| !(table.is_empty() && subtables.contains(key)))
+        .filter(|key| !subtables.contains(key))
         .map(|key| dotted(table, key))
         .collect()
 }
@@ -217,7 +225,7 @@ fn key_of(line: &str, table: &str, known: &BTreeSet<&str>) -> Option<String> {
     if key.is_empty()
         || !key
             .bytes()
-            .all(|byte| byte.is_ascii_lowercase() || byte == b'_')
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
     {
         assert!(commented, "not a key line: {line}");
         return None;

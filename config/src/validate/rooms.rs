@@ -13,11 +13,13 @@ const MAX_NAME_CHARS: usize = 32;
 /// Paths under this prefix belong to the gateway and never reach upstream.
 const RESERVED_PREFIX: &str = "/_anteroom";
 
-pub(super) fn rooms(raw: Vec<RawRoom>) -> Result<Vec<Room>> {
+/// `upstream_timeout`: `[room.adaptive]`'s latency target must stay below it.
+pub(super) fn rooms(raw: Vec<RawRoom>, upstream_timeout: Duration) -> Result<Vec<Room>> {
     let mut rooms: Vec<Room> = Vec::with_capacity(raw.len());
     for (index, raw_room) in raw.into_iter().enumerate() {
         let context = context("room", index, raw_room.name.as_deref());
-        let room = room(raw_room).map_err(|problem| format!("{context}: {problem}"))?;
+        let room =
+            room(raw_room, upstream_timeout).map_err(|problem| format!("{context}: {problem}"))?;
         if let Some(earlier) = rooms.iter().position(|other| other.name == room.name) {
             return Err(format!(
                 "{context}: name {:?} is already used by room[{earlier}]",
@@ -45,7 +47,7 @@ pub(super) fn rooms(raw: Vec<RawRoom>) -> Result<Vec<Room>> {
     Ok(rooms)
 }
 
-fn room(raw: RawRoom) -> Result<Room> {
+fn room(raw: RawRoom, upstream_timeout: Duration) -> Result<Room> {
     let name = name(raw.name)?;
     let paths = raw.paths.ok_or("paths is required")?;
     if paths.is_empty() {
@@ -100,6 +102,7 @@ fn room(raw: RawRoom) -> Result<Room> {
         ));
     }
     let schedule = schedule(raw.pre_queue_from, raw.opens_at, raw.closes_at)?;
+    let adaptive = super::adaptive::adaptive(raw.adaptive, admit_per_minute, upstream_timeout)?;
     Ok(Room {
         name,
         paths,
@@ -110,6 +113,7 @@ fn room(raw: RawRoom) -> Result<Room> {
         arrival: Duration::from_secs(arrival_seconds),
         refresh: Duration::from_secs(refresh_seconds),
         schedule,
+        adaptive,
     })
 }
 
