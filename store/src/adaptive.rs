@@ -328,7 +328,10 @@ pub struct Window {
 impl Window {
     /// Sums the reports stamped (store's clock) no older than
     /// [`REPORT_STALE_MS`]; the order does not matter.
-    pub fn merge<'a>(reports: impl IntoIterator<Item = (Millis, &'a Report)>, now: Millis) -> Window {
+    pub fn merge<'a>(
+        reports: impl IntoIterator<Item = (Millis, &'a Report)>,
+        now: Millis,
+    ) -> Window {
         let mut window = Window::default();
         for (stamped, report) in reports {
             if now.saturating_sub(stamped) <= REPORT_STALE_MS {
@@ -430,7 +433,9 @@ impl Reason {
     }
 
     pub fn parse(text: &str) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|reason| reason.as_str() == text)
+        Reason::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == text)
     }
 }
 
@@ -488,7 +493,9 @@ impl Controller {
     /// ceiling (four doublings from it), the places at their fewest, a
     /// probe at the first traffic.
     pub fn start(settings: &Settings, facts: &Facts) -> Controller {
-        let pace = (settings.ceiling / 16.0).max(settings.floor).min(settings.ceiling);
+        let pace = (settings.ceiling / 16.0)
+            .max(settings.floor)
+            .min(settings.ceiling);
         Controller {
             pace,
             phase: Phase::Ramp,
@@ -676,8 +683,7 @@ impl Controller {
         let errors = sum.failed + sum.busy;
         let error_rate = self.error_rate.unwrap_or(0.0);
         // The site is down: the floor at once, and the visitors are told.
-        let down = (outcomes >= MIN_SAMPLES && sum.done == 0)
-            || (outcomes >= MIN_SAMPLES && error_rate > 0.5);
+        let down = outcomes >= MIN_SAMPLES && (sum.done == 0 || error_rate > 0.5);
         if down {
             self.pace = floor;
             self.trouble = true;
@@ -830,13 +836,18 @@ impl Controller {
 
     /// The state as hash fields (name, value), every one written each tick.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
-        let optional = |value: Option<f64>| value.map_or_else(|| "none".to_owned(), |v| v.to_string());
+        let optional =
+            |value: Option<f64>| value.map_or_else(|| "none".to_owned(), |v| v.to_string());
         vec![
             ("pace", self.pace.to_string()),
             ("pace_phase", self.phase.as_str().to_owned()),
             ("pace_wmax", self.w_max.to_string()),
             ("pace_healthy_s", self.healthy_s.to_string()),
-            ("pace_cut_at", self.cut_at.map_or_else(|| "none".to_owned(), |at| at.to_string())),
+            (
+                "pace_cut_at",
+                self.cut_at
+                    .map_or_else(|| "none".to_owned(), |at| at.to_string()),
+            ),
             ("pace_cut_p90", self.cut_p90.to_string()),
             ("places_line", self.line.to_string()),
             ("pace_ramp_at", self.ramp_at.to_string()),
@@ -850,7 +861,8 @@ impl Controller {
             ("places_probe_at", self.probe_at.to_string()),
             (
                 "places_probe_until",
-                self.probe_until.map_or_else(|| "none".to_owned(), |at| at.to_string()),
+                self.probe_until
+                    .map_or_else(|| "none".to_owned(), |at| at.to_string()),
             ),
             ("places_probe_settle", self.probe_settle_until.to_string()),
             ("places_at_min", self.at_min.to_string()),
@@ -892,7 +904,11 @@ impl Controller {
         let real = |name: &str| text(name)?.parse::<f64>().ok().filter(|v| v.is_finite());
         let optional_real = |name: &str| match text(name)? {
             "none" => Some(None),
-            value => value.parse::<f64>().ok().filter(|v| v.is_finite()).map(Some),
+            value => value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(Some),
         };
         let whole = |name: &str| text(name)?.parse::<u64>().ok();
         let optional_whole = |name: &str| match text(name)? {
@@ -936,3 +952,106 @@ impl Controller {
 
 #[cfg(test)]
 mod tests;
+
+/// Live changes to a room's `[room.adaptive]` (admin API), stored with the
+/// room so that every gateway follows them. `None` leaves a setting as the
+/// config has it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Overrides {
+    pub enabled: Option<bool>,
+    pub min_admit_per_minute: Option<u32>,
+    pub latency_p90_ms: Option<u32>,
+    pub max_error_rate: Option<f64>,
+}
+
+impl Overrides {
+    /// `self` with `change` over it.
+    pub fn with(&self, change: &Overrides) -> Overrides {
+        Overrides {
+            enabled: change.enabled.or(self.enabled),
+            min_admit_per_minute: change.min_admit_per_minute.or(self.min_admit_per_minute),
+            latency_p90_ms: change.latency_p90_ms.or(self.latency_p90_ms),
+            max_error_rate: change.max_error_rate.or(self.max_error_rate),
+        }
+    }
+
+    /// The settings in force: the config's, these over them, under
+    /// `ceiling` (the room's `admit_per_minute` in force). A floor above
+    /// the ceiling (the ceiling lowered live) is the ceiling.
+    pub fn settings(&self, config: &anteroom_config::Adaptive, ceiling: u32) -> Settings {
+        let ceiling = f64::from(ceiling.max(1));
+        let floor = self
+            .min_admit_per_minute
+            .unwrap_or(config.min_admit_per_minute.get());
+        Settings {
+            enabled: self.enabled.unwrap_or(config.enabled),
+            floor: f64::from(floor.max(1)).min(ceiling),
+            ceiling,
+            latency_p90_ms: f64::from(self.latency_p90_ms.unwrap_or(config.latency_p90_ms)),
+            max_error_rate: self.max_error_rate.unwrap_or(config.max_error_rate),
+        }
+    }
+}
+
+/// What a gateway learns from its report: the settings in force, the
+/// controller's state (`None` while off), and its own share of the places
+/// (`None`: no limit of the room's, adaptive admission being off).
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub settings: Settings,
+    pub controller: Option<Controller>,
+    pub share: Option<u64>,
+    /// The store's time.
+    pub taken_at: Millis,
+}
+
+impl View {
+    /// The view for `report` of one gateway, from the room's controller.
+    pub fn of(
+        settings: Settings,
+        controller: Option<Controller>,
+        report: &Report,
+        now: Millis,
+    ) -> View {
+        let share = controller
+            .as_ref()
+            .filter(|_| settings.enabled)
+            .map(|controller| controller.share(report.started, report.max_places));
+        View {
+            settings,
+            controller: controller.filter(|_| settings.enabled),
+            share,
+            taken_at: now,
+        }
+    }
+
+    /// The pace the bucket accrues at: the controller's, under the ceiling.
+    pub fn pace(&self) -> f64 {
+        match &self.controller {
+            Some(controller) => controller.pace.min(self.settings.ceiling),
+            None => self.settings.ceiling,
+        }
+    }
+}
+
+/// One report into a room's controller, shared by both backends: merges
+/// the fresh reports, starts or ticks the controller when a tick is due.
+/// Returns whether it ticked (the Redis backend then writes it back).
+pub fn step(
+    controller: &mut Option<Controller>,
+    settings: &Settings,
+    facts: &Facts,
+    reports: &[(Millis, Report)],
+) -> bool {
+    if !settings.enabled {
+        *controller = None;
+        return false;
+    }
+    let current = controller.get_or_insert_with(|| Controller::start(settings, facts));
+    if !current.due(facts.now) {
+        return false;
+    }
+    let window = Window::merge(reports.iter().map(|(at, report)| (*at, report)), facts.now);
+    current.tick(&window, settings, facts);
+    true
+}

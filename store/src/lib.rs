@@ -442,4 +442,27 @@ pub trait Store: Send + Sync + 'static {
     /// Is the store reachable, and can it take writes (Redis: not a
     /// replica)? Not on the request path: `/readyz` asks it.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// One gateway's report of its last seconds at the site for the room
+    /// (`gateway`: its id, made at start), once a second. The first report
+    /// due in a second ticks the room's controller for the whole fleet
+    /// ([`adaptive`]); every report learns the pace, the settings in force
+    /// and its share of the places. `config` is the room's
+    /// `[room.adaptive]`; live changes stored with the room go over it.
+    async fn adapt(
+        &self,
+        room: &RoomParams,
+        config: &anteroom_config::Adaptive,
+        gateway: &str,
+        report: &adaptive::Report,
+    ) -> Result<adaptive::View, StoreError>;
+
+    /// A live change to the room's adaptive settings (admin API): every
+    /// gateway follows at its next step. Turning it off puts the pace back
+    /// at the ceiling at once.
+    async fn change_adaptive(
+        &self,
+        room: &RoomParams,
+        change: &adaptive::Overrides,
+    ) -> Result<adaptive::Overrides, StoreError>;
 }

@@ -52,6 +52,11 @@ struct RoomData {
     left: HashMap<String, Millis>,
     sessions_expired: u64,
     no_shows: u64,
+    /// Adaptive admission: live changes over the config's, the controller
+    /// (while on), and each gateway's latest report with its time.
+    adaptive: crate::adaptive::Overrides,
+    controller: Option<crate::adaptive::Controller>,
+    reports: HashMap<String, (Millis, crate::adaptive::Report)>,
 }
 
 impl MemoryStore {
@@ -106,6 +111,9 @@ impl RoomData {
             left: HashMap::new(),
             sessions_expired: 0,
             no_shows: 0,
+            adaptive: crate::adaptive::Overrides::default(),
+            controller: None,
+            reports: HashMap::new(),
         }
     }
 
@@ -171,8 +179,18 @@ impl RoomData {
         if self.drawn.is_none() && opens_at.is_some_and(|at| now >= at) {
             self.drawn = Some(if self.pre_queue_line { self.issued } else { 0 });
         }
-        let admit_per_minute = self.admit_per_minute(room);
+        let admit_per_minute = self.pace(room);
         self.bucket.refill(admit_per_minute, now);
+    }
+
+    /// What the bucket accrues at: the ceiling, or the adaptive pace under
+    /// it while the controller runs.
+    fn pace(&self, room: &RoomParams) -> u32 {
+        let ceiling = self.admit_per_minute(room);
+        match (&self.controller, self.adaptive.enabled) {
+            (_, Some(false)) | (None, _) => ceiling,
+            (Some(controller), _) => controller.whole_pace().min(ceiling),
+        }
     }
 
     fn enter(&mut self, pass_id: &str, now: Millis) {
@@ -388,5 +406,49 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn adapt(
+        &self,
+        room: &RoomParams,
+        config: &anteroom_config::Adaptive,
+        gateway: &str,
+        report: &crate::adaptive::Report,
+    ) -> Result<crate::adaptive::View, StoreError> {
+        self.with_room(room, |state, now| {
+            state
+                .reports
+                .insert(gateway.to_owned(), (now, report.clone()));
+            state
+                .reports
+                .retain(|_, (at, _)| now.saturating_sub(*at) <= crate::adaptive::REPORT_FORGET_MS);
+            let settings = state
+                .adaptive
+                .settings(config, state.admit_per_minute(room));
+            let opened = !matches!(state.phase(room, now), Phase::NotOpen | Phase::PreQueue);
+            let facts = crate::adaptive::Facts {
+                now,
+                waiting: state.issued - state.admitted_through,
+                admitted: state.admitted_through,
+                serving: state.state() == RoomState::Open && opened,
+            };
+            let reports: Vec<_> = state.reports.values().cloned().collect();
+            crate::adaptive::step(&mut state.controller, &settings, &facts, &reports);
+            crate::adaptive::View::of(settings, state.controller.clone(), report, now)
+        })
+    }
+
+    async fn change_adaptive(
+        &self,
+        room: &RoomParams,
+        change: &crate::adaptive::Overrides,
+    ) -> Result<crate::adaptive::Overrides, StoreError> {
+        self.with_room(room, |state, _| {
+            state.adaptive = state.adaptive.with(change);
+            if change.enabled == Some(false) {
+                state.controller = None;
+            }
+            state.adaptive
+        })
     }
 }

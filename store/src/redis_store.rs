@@ -16,7 +16,7 @@ use redis::Script;
 use crate::redis_connection::RedisConnection;
 use crate::{
     Arrival, Changed, Claim, Clock, Millis, Refusal, RoomChange, RoomParams, RoomSnapshot,
-    RoomState, Schedule, Seed, Store, StoreError,
+    RoomState, Schedule, Seed, Store, StoreError, adaptive,
 };
 
 /// The store's clock, which every room script opens with.
@@ -33,6 +33,9 @@ pub struct RedisStore {
     rejoin: Script,
     leave: Script,
     void: Script,
+    adapt: Script,
+    adapt_apply: Script,
+    adapt_change: Script,
     /// What this process has seen of each room's line, sent with every room
     /// script so that the store never believes counters that went back.
     marks: crate::marks::Marks,
@@ -231,6 +234,9 @@ impl RedisStore {
             rejoin: script(include_str!("lua/rejoin.lua")),
             leave: script(include_str!("lua/leave.lua")),
             void: room_script(include_str!("lua/void.lua")),
+            adapt: script(include_str!("lua/adapt.lua")),
+            adapt_apply: Script::new(include_str!("lua/adapt_apply.lua")),
+            adapt_change: Script::new(include_str!("lua/adapt_change.lua")),
             marks: crate::marks::Marks::default(),
             simulated_clock,
             buffer_scripts: crate::redis_buffer::BufferScripts::new(),
@@ -359,6 +365,7 @@ struct RoomKeys {
     left: String,
     arrivals: String,
     void: String,
+    reports: String,
 }
 
 impl RoomKeys {
@@ -370,6 +377,7 @@ impl RoomKeys {
             left: format!("anteroom:{{{name}}}:left"),
             arrivals: format!("anteroom:{{{name}}}:arrivals"),
             void: format!("anteroom:{{{name}}}:void"),
+            reports: format!("anteroom:{{{name}}}:reports"),
         }
     }
 }
@@ -650,6 +658,189 @@ impl Store for RedisStore {
     /// does not say it is ready.
     async fn ping(&self) -> Result<(), StoreError> {
         self.connection.check_writable().await
+    }
+
+    async fn adapt(
+        &self,
+        room: &RoomParams,
+        config: &anteroom_config::Adaptive,
+        gateway: &str,
+        report: &adaptive::Report,
+    ) -> Result<adaptive::View, StoreError> {
+        let keys = RoomKeys::new(&room.name);
+        let names = adaptive::Controller::field_names();
+        let opens_at = room
+            .schedule
+            .opens_at
+            .map(|at| at.to_string())
+            .unwrap_or_default();
+        let mut invocation = self.adapt.prepare_invoke();
+        invocation
+            .key(&keys.room)
+            .key(&keys.reports)
+            .arg(self.clock_argument())
+            .arg(gateway)
+            .arg(report.encode())
+            .arg(opens_at)
+            .arg(adaptive::REPORT_FORGET_MS)
+            .arg(adaptive::TICK_MS);
+        for name in &names {
+            invocation.arg(*name);
+        }
+        let reply: Vec<redis::Value> = invocation
+            .invoke_async(&mut self.connection.handle())
+            .await
+            .map_err(|error| self.connection.failed(error))?;
+        let read = AdaptReply::parse(&reply, &names)?;
+        let overrides = read.overrides;
+        let ceiling = read.ceiling.unwrap_or(room.admit_per_minute);
+        let settings = overrides.settings(config, ceiling);
+        let mut controller = adaptive::Controller::from_fields(&read.fields);
+        let had = !read.fields.is_empty();
+        let ticked = adaptive::step(&mut controller, &settings, &read.facts, &read.reports);
+        if !settings.enabled && had {
+            let mut invocation = self.adapt_apply.prepare_invoke();
+            invocation.key(&keys.room).arg("");
+            for name in &names {
+                invocation.arg(*name);
+            }
+            let _: i64 = invocation
+                .invoke_async(&mut self.connection.handle())
+                .await
+                .map_err(|error| self.connection.failed(error))?;
+        } else if read.claimed && (ticked || !had) {
+            // A tick, or a controller just started: written under the claim.
+            if let Some(state) = &controller {
+                let mut invocation = self.adapt_apply.prepare_invoke();
+                invocation.key(&keys.room).arg(read.facts.now);
+                for (name, value) in state.fields() {
+                    invocation.arg(name).arg(value);
+                }
+                let _: i64 = invocation
+                    .invoke_async(&mut self.connection.handle())
+                    .await
+                    .map_err(|error| self.connection.failed(error))?;
+            }
+        } else if ticked || !had {
+            // Due but claimed by another gateway a moment ago: this one's
+            // computation is not written; it reads the stored state.
+            controller = adaptive::Controller::from_fields(&read.fields);
+        }
+        Ok(adaptive::View::of(
+            settings,
+            controller,
+            report,
+            read.facts.now,
+        ))
+    }
+
+    async fn change_adaptive(
+        &self,
+        room: &RoomParams,
+        change: &adaptive::Overrides,
+    ) -> Result<adaptive::Overrides, StoreError> {
+        let keys = RoomKeys::new(&room.name);
+        let text = |value: Option<String>| value.unwrap_or_default();
+        let mut invocation = self.adapt_change.prepare_invoke();
+        invocation
+            .key(&keys.room)
+            .arg(text(
+                change
+                    .enabled
+                    .map(|on| if on { "1" } else { "0" }.to_owned()),
+            ))
+            .arg(text(change.min_admit_per_minute.map(|v| v.to_string())))
+            .arg(text(change.latency_p90_ms.map(|v| v.to_string())))
+            .arg(text(change.max_error_rate.map(|v| v.to_string())));
+        for name in adaptive::Controller::field_names() {
+            invocation.arg(name);
+        }
+        let reply: Vec<Option<String>> = invocation
+            .invoke_async(&mut self.connection.handle())
+            .await
+            .map_err(|error| self.connection.failed(error))?;
+        Ok(overrides_from(
+            reply.first().cloned().flatten().as_deref(),
+            &reply[1.min(reply.len())..],
+        ))
+    }
+}
+
+/// The live adaptive settings as stored (`set_adaptive`, `set_min_admit`,
+/// `set_latency_p90_ms`, `set_max_error_rate`); unreadable values are
+/// taken as unset.
+fn overrides_from(enabled: Option<&str>, rest: &[Option<String>]) -> adaptive::Overrides {
+    let get = |index: usize| rest.get(index).cloned().flatten();
+    adaptive::Overrides {
+        enabled: enabled.map(|text| text == "1"),
+        min_admit_per_minute: get(0).and_then(|text| text.parse().ok()),
+        latency_p90_ms: get(1).and_then(|text| text.parse().ok()),
+        max_error_rate: get(2).and_then(|text| text.parse().ok()),
+    }
+}
+
+/// `adapt.lua`'s reply, read.
+struct AdaptReply {
+    claimed: bool,
+    overrides: adaptive::Overrides,
+    /// `set_rate`, when the ceiling was changed live.
+    ceiling: Option<u32>,
+    facts: adaptive::Facts,
+    /// The controller's stored fields (only those present).
+    fields: std::collections::HashMap<String, String>,
+    reports: Vec<(Millis, adaptive::Report)>,
+}
+
+impl AdaptReply {
+    fn parse(reply: &[redis::Value], names: &[&'static str]) -> Result<AdaptReply, StoreError> {
+        let bad = || StoreError::Protocol(format!("adapt.lua returned {reply:?}"));
+        let text = |index: usize| -> Option<String> {
+            match reply.get(index)? {
+                redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+                redis::Value::SimpleString(text) => Some(text.clone()),
+                redis::Value::Int(number) => Some(number.to_string()),
+                _ => None,
+            }
+        };
+        let number = |index: usize| -> Option<u64> { text(index)?.parse().ok() };
+        let now = number(0).ok_or_else(bad)?;
+        let claimed = number(1).ok_or_else(bad)? == 1;
+        let rest: Vec<Option<String>> = (3..6).map(text).collect();
+        let overrides = overrides_from(text(2).as_deref(), &rest);
+        let ceiling = text(6).and_then(|value| value.parse().ok());
+        let facts = adaptive::Facts {
+            now,
+            waiting: number(7)
+                .ok_or_else(bad)?
+                .saturating_sub(number(8).ok_or_else(bad)?),
+            admitted: number(8).ok_or_else(bad)?,
+            serving: number(9).ok_or_else(bad)? == 1,
+        };
+        let mut fields = std::collections::HashMap::new();
+        for (offset, name) in names.iter().enumerate() {
+            if let Some(value) = text(10 + offset) {
+                fields.insert((*name).to_owned(), value);
+            }
+        }
+        let mut reports = Vec::new();
+        let mut index = 10 + names.len();
+        while index + 2 < reply.len() {
+            let stamped = number(index + 1).ok_or_else(bad)?;
+            // A report this version cannot read (another version's) is
+            // left out of the sum rather than failing the call.
+            if let Some(report) = text(index + 2).and_then(|text| adaptive::Report::decode(&text)) {
+                reports.push((stamped, report));
+            }
+            index += 3;
+        }
+        Ok(AdaptReply {
+            claimed,
+            overrides,
+            ceiling,
+            facts,
+            fields,
+            reports,
+        })
     }
 }
 

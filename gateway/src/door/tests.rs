@@ -116,6 +116,26 @@ impl Store for CountingStore {
         self.call()?;
         self.inner.ping().await
     }
+
+    async fn adapt(
+        &self,
+        room: &RoomParams,
+        config: &anteroom_config::Adaptive,
+        gateway: &str,
+        report: &anteroom_store::adaptive::Report,
+    ) -> Result<anteroom_store::adaptive::View, StoreError> {
+        self.call()?;
+        self.inner.adapt(room, config, gateway, report).await
+    }
+
+    async fn change_adaptive(
+        &self,
+        room: &RoomParams,
+        change: &anteroom_store::adaptive::Overrides,
+    ) -> Result<anteroom_store::adaptive::Overrides, StoreError> {
+        self.call()?;
+        self.inner.change_adaptive(room, change).await
+    }
 }
 
 /// Everything the door borrows, owned by the test.

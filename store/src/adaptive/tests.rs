@@ -76,7 +76,12 @@ fn a_report_survives_its_text() {
     assert_eq!(Report::decode(&text), Some(report));
     let empty = Report::default();
     assert_eq!(Report::decode(&empty.encode()), Some(empty));
-    for bad in ["", "2 1 1 1 1 1 1 1 - - -", "1 1 1 1 1 1 1 - - -", "1 1 1 1 1 1 1 1 99:1 - -"] {
+    for bad in [
+        "",
+        "2 1 1 1 1 1 1 1 - - -",
+        "1 1 1 1 1 1 1 - - -",
+        "1 1 1 1 1 1 1 1 99:1 - -",
+    ] {
         assert_eq!(Report::decode(bad), None, "{bad:?}");
     }
 }
@@ -124,7 +129,11 @@ fn nobody_waiting_or_too_few_samples_is_no_reason_to_grow() {
     }
     assert_eq!((controller.pace, controller.reason), (start, Reason::Idle));
     for tick in 20..40 {
-        controller.tick(&window(2, 0, 20.0), &settings, &facts(tick * TICK_MS, tick * 100));
+        controller.tick(
+            &window(2, 0, 20.0),
+            &settings,
+            &facts(tick * TICK_MS, tick * 100),
+        );
     }
     assert_eq!((controller.pace, controller.reason), (start, Reason::Idle));
     // Not in use: nobody was admitted although the pace allowed it (a
@@ -144,7 +153,11 @@ fn the_ramp_doubles_until_the_site_fills() {
     let mut admitted = 0;
     for tick in 1..=4 {
         admitted += 100;
-        controller.tick(&window(50, 0, 20.0), &settings, &facts(tick * TICK_MS, admitted));
+        controller.tick(
+            &window(50, 0, 20.0),
+            &settings,
+            &facts(tick * TICK_MS, admitted),
+        );
     }
     assert_eq!(controller.pace, start * 4.0);
     assert_eq!(controller.phase, Phase::Ramp);
@@ -154,7 +167,10 @@ fn the_ramp_doubles_until_the_site_fills() {
     full.sum.queued = 30;
     full.sum.max_places = 40;
     controller.tick(&full, &settings, &facts(5 * TICK_MS, admitted + 100));
-    assert_eq!((controller.phase, controller.pace), (Phase::Steady, start * 4.0));
+    assert_eq!(
+        (controller.phase, controller.pace),
+        (Phase::Steady, start * 4.0)
+    );
     assert_eq!(controller.reason, Reason::Hold);
 }
 
@@ -193,12 +209,24 @@ fn a_line_far_past_the_site_is_cut_to_what_the_site_keeps_up_with() {
     controller.phase = Phase::Steady;
     // The site finishes 100 a second and the line grows by 60 a second:
     // it keeps up with 100 / 160 of the demand.
-    controller.tick(&lined(window(300, 0, 2_000.0), 60), &settings, &facts(1_000, 10));
-    assert!((controller.pace - 625.0).abs() < 1e-9, "{}", controller.pace);
+    controller.tick(
+        &lined(window(300, 0, 2_000.0), 60),
+        &settings,
+        &facts(1_000, 10),
+    );
+    assert!(
+        (controller.pace - 625.0).abs() < 1e-9,
+        "{}",
+        controller.pace
+    );
     // Never more than half in one cut.
     let mut other = settled(0);
     other.pace = 1_000.0;
-    other.tick(&lined(window(300, 0, 2_000.0), 1_000), &settings, &facts(1_000, 10));
+    other.tick(
+        &lined(window(300, 0, 2_000.0), 1_000),
+        &settings,
+        &facts(1_000, 10),
+    );
     assert_eq!(other.pace, 500.0);
 }
 
@@ -208,7 +236,11 @@ fn the_cubic_is_back_at_its_plateau_after_k_healthy_seconds() {
     let mut controller = settled(0);
     controller.pace = 1_000.0;
     controller.phase = Phase::Steady;
-    controller.tick(&lined(window(3_000, 0, 2_000.0), 100), &settings, &facts(1_000, 0));
+    controller.tick(
+        &lined(window(3_000, 0, 2_000.0), 100),
+        &settings,
+        &facts(1_000, 0),
+    );
     assert_eq!((controller.pace, controller.w_max), (800.0, 1_000.0));
     let mut admitted = 0;
     let mut now = 1_000;
@@ -217,13 +249,21 @@ fn the_cubic_is_back_at_its_plateau_after_k_healthy_seconds() {
         admitted += 20;
         controller.tick(&window(50, 0, 20.0), &settings, &facts(now, admitted));
     }
-    assert!((controller.pace - 1_000.0).abs() < 1e-6, "{}", controller.pace);
+    assert!(
+        (controller.pace - 1_000.0).abs() < 1e-6,
+        "{}",
+        controller.pace
+    );
     for _ in 0..CUBIC_K as u64 {
         now += TICK_MS;
         admitted += 20;
         controller.tick(&window(50, 0, 20.0), &settings, &facts(now, admitted));
     }
-    assert!((controller.pace - 1_200.0).abs() < 1e-6, "{}", controller.pace);
+    assert!(
+        (controller.pace - 1_200.0).abs() < 1e-6,
+        "{}",
+        controller.pace
+    );
     assert_eq!(controller.reason, Reason::Grow);
 }
 
@@ -237,7 +277,11 @@ fn a_site_down_drops_to_the_floor_at_once_and_clears_after_three_good_ticks() {
     assert!(controller.trouble);
     assert_eq!(controller.reason, Reason::SiteDown);
     for tick in 2..4 {
-        controller.tick(&window(20, 0, 20.0), &settings, &facts(tick * TICK_MS, tick));
+        controller.tick(
+            &window(20, 0, 20.0),
+            &settings,
+            &facts(tick * TICK_MS, tick),
+        );
         assert!(controller.trouble);
     }
     controller.tick(&window(20, 0, 20.0), &settings, &facts(4 * TICK_MS, 4));
@@ -245,7 +289,11 @@ fn a_site_down_drops_to_the_floor_at_once_and_clears_after_three_good_ticks() {
     // And it ramps back by itself.
     let before = controller.pace;
     for tick in 5..12 {
-        controller.tick(&window(20, 0, 20.0), &settings, &facts(tick * TICK_MS, tick * 10));
+        controller.tick(
+            &window(20, 0, 20.0),
+            &settings,
+            &facts(tick * TICK_MS, tick * 10),
+        );
     }
     assert!(controller.pace > 4.0 * before);
 }
@@ -281,7 +329,11 @@ fn places_follow_the_gradient_and_probe_on_schedule() {
     let g = (1.0 + PLACES_BUFFER) / 1.2;
     let proposed = 40.0 * g + (40.0 * g).sqrt();
     let expected = 40.0 * 0.8 + proposed * 0.2;
-    assert!((controller.places - expected).abs() < 0.5, "{} {expected}", controller.places);
+    assert!(
+        (controller.places - expected).abs() < 0.5,
+        "{} {expected}",
+        controller.places
+    );
     // Much slower: they shrink.
     let before = controller.places;
     controller.tick(&binding(base * 2.5), &settings, &facts(5_000, 0));
@@ -316,7 +368,10 @@ fn shares_add_up_to_the_places() {
     controller.places = 90.0;
     controller.fleet_started = 300;
     controller.gateways = 3;
-    let shares: u64 = [100, 150, 50].iter().map(|s| controller.share(*s, 1_000)).sum();
+    let shares: u64 = [100, 150, 50]
+        .iter()
+        .map(|s| controller.share(*s, 1_000))
+        .sum();
     assert_eq!(shares, 90);
     assert_eq!(controller.share(0, 1_000), 1, "at least one");
     assert_eq!(controller.share(300, 16), 16, "at most the gateway's bound");

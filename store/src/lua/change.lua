@@ -50,6 +50,7 @@ if ARGV[21] ~= '' then
 end
 if ARGV[22] ~= '' then
   rate = tonumber(ARGV[22])
+  ceiling = rate
   redis.call('HSET', room_key, 'set_rate', rate)
 end
 if ARGV[23] ~= '' then

@@ -39,13 +39,20 @@ local RECENT_ARRIVALS = 4096
 local fields = redis.call('HMGET', room_key, 'epoch', 'issued', 'admitted', 'tokens', 'tokens_at',
   'set_capacity', 'set_rate', 'set_state', 'sessions_expired', 'no_shows',
   'generation', 'settle_until', 'set_pre_queue_from', 'set_opens_at', 'set_closes_at', 'seed',
-  'drawn', 'pre_queue')
+  'drawn', 'pre_queue', 'pace', 'set_adaptive')
 -- Ever expired in this epoch: idle sessions, and admitted tickets whose
 -- holders did not show up.
 local sessions_expired = tonumber(fields[9]) or 0
 local no_shows = tonumber(fields[10]) or 0
 capacity = tonumber(fields[6]) or capacity
 rate = tonumber(fields[7]) or rate
+-- The ceiling (what the snapshot reports), and under it the adaptive pace
+-- while the controller runs (adaptive.rs; cleared when it is turned off).
+local ceiling = rate
+local pace = tonumber(fields[19])
+if pace and fields[20] ~= '0' then
+  rate = math.min(rate, math.max(1, math.floor(pace)))
+end
 -- 0 open, 1 paused, 2 closed
 local state = tonumber(fields[8]) or 0
 local burst = UNIT + rate * 1000
@@ -261,7 +268,7 @@ end
 -- does not hold the room's yet.
 local function snapshot(head)
   local reply = {head, tonumber(epoch), issued, admitted, inside_count, pending_count,
-    capacity, rate, state, sessions_expired, no_shows, now, generation,
+    capacity, ceiling, state, sessions_expired, no_shows, now, generation,
     pre_queue_from or -1, opens_at or -1, closes_at or -1, drawn or -1}
   if ARGV[16] ~= '1' or ARGV[15] ~= seed then reply[#reply + 1] = seed end
   return reply

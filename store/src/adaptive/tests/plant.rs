@@ -138,7 +138,11 @@ impl Simulation {
         );
         let gateways = (0..setup.gateways)
             .map(|_| Gateway {
-                limit: if setup.adaptive { 1 } else { setup.max_in_flight },
+                limit: if setup.adaptive {
+                    1
+                } else {
+                    setup.max_in_flight
+                },
                 ..Gateway::default()
             })
             .collect();
@@ -268,7 +272,8 @@ impl Simulation {
         } else {
             took.round().max(1.0) as u64
         };
-        self.events.push(Reverse((self.now + took, Event::SiteDone(id))));
+        self.events
+            .push(Reverse((self.now + took, Event::SiteDone(id))));
     }
 
     fn site_done(&mut self, id: u64) {
@@ -306,10 +311,7 @@ impl Simulation {
     /// Requests waiting longer than the queue time get `503`.
     fn expire_lines(&mut self) {
         for gateway in 0..self.gateways.len() {
-            loop {
-                let Some(&id) = self.gateways[gateway].line.front() else {
-                    break;
-                };
+            while let Some(&id) = self.gateways[gateway].line.front() {
                 let request = self.requests[id as usize];
                 if self.now - request.asked_at < self.setup.queue_ms {
                     break;
@@ -330,7 +332,8 @@ impl Simulation {
         self.left[visitor as usize] -= 1;
         if self.left[visitor as usize] > 0 {
             let think = self.setup.think_ms / 2 + self.random(self.setup.think_ms);
-            self.events.push(Reverse((self.now + think, Event::Ask(visitor))));
+            self.events
+                .push(Reverse((self.now + think, Event::Ask(visitor))));
         } else {
             self.inside -= 1;
             if self.erred[visitor as usize] {
@@ -385,8 +388,24 @@ impl Simulation {
             self.controller.tick(&window, &self.settings, &facts);
             if std::env::var("PLANT_TRACE").is_ok() {
                 let c = &self.controller;
-                eprintln!("{:>4} pace {:>7.0} {:?} {:?} places {:>5.1} base {:?} site50 {:?} p90 {:?} err {:?} started {} queued {} line {} peak {} at_site {} probe {}",
-                    self.now / 1000, c.pace, c.phase, c.reason, c.places, c.base_ms.map(|b| b.round()), c.site_p50_ms.map(|b| b.round()), c.p90_ms.map(|b| b.round()), c.error_rate, window.sum.started, window.sum.queued, window.sum.line, window.sum.peak_in_flight, self.at_site, c.probing());
+                eprintln!(
+                    "{:>4} pace {:>7.0} {:?} {:?} places {:>5.1} base {:?} site50 {:?} p90 {:?} err {:?} started {} queued {} line {} peak {} at_site {} probe {}",
+                    self.now / 1000,
+                    c.pace,
+                    c.phase,
+                    c.reason,
+                    c.places,
+                    c.base_ms.map(|b| b.round()),
+                    c.site_p50_ms.map(|b| b.round()),
+                    c.p90_ms.map(|b| b.round()),
+                    c.error_rate,
+                    window.sum.started,
+                    window.sum.queued,
+                    window.sum.line,
+                    window.sum.peak_in_flight,
+                    self.at_site,
+                    c.probing()
+                );
             }
             for index in 0..self.gateways.len() {
                 let started = self.reports[index].1.started;
@@ -462,12 +481,26 @@ fn sized_ten_times_too_generously_the_site_never_melts() {
     let oversized_on = Simulation::new(hand_tuned(visitors, 10.0, true)).run();
     let collapse = bench_site().collapse;
     // Without the controller the site melts: the baseline of the test.
-    assert!(oversized_off.max_concurrency > collapse, "{oversized_off:?}");
-    assert!(oversized_on.max_concurrency < collapse, "{}", oversized_on.max_concurrency);
-    assert!(oversized_on.error_share() <= 0.001, "{}", oversized_on.error_share());
+    assert!(
+        oversized_off.max_concurrency > collapse,
+        "{oversized_off:?}"
+    );
+    assert!(
+        oversized_on.max_concurrency < collapse,
+        "{}",
+        oversized_on.max_concurrency
+    );
+    assert!(
+        oversized_on.error_share() <= 0.001,
+        "{}",
+        oversized_on.error_share()
+    );
     let ratio = oversized_on.last_served_ms as f64 / tuned.last_served_ms as f64;
     assert!(ratio <= 1.25, "last served {ratio:.3}× the hand-tuned one");
-    println!("tuned {} ms, adaptive {} ms ({ratio:.3}×)", tuned.last_served_ms, oversized_on.last_served_ms);
+    println!(
+        "tuned {} ms, adaptive {} ms ({ratio:.3}×)",
+        tuned.last_served_ms, oversized_on.last_served_ms
+    );
 }
 
 #[test]
@@ -513,6 +546,11 @@ fn a_gateway_that_stops_reporting_neither_freezes_nor_skews_the_pace() {
     assert!(outcome.max_concurrency < bench_site().collapse);
     assert!(outcome.error_share() <= 0.001, "{}", outcome.error_share());
     // The pace went on moving after the stop.
-    let after: Vec<f64> = outcome.pace.iter().filter(|(at, _)| *at > 25).map(|(_, p)| *p).collect();
+    let after: Vec<f64> = outcome
+        .pace
+        .iter()
+        .filter(|(at, _)| *at > 25)
+        .map(|(_, p)| *p)
+        .collect();
     assert!(after.windows(2).any(|pair| pair[0] != pair[1]));
 }
