@@ -227,6 +227,19 @@ pub struct Room {
     pub opens_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closes_at: Option<String>,
+    /// `[room.adaptive]`. Last: TOML writes a room's tables after its keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<Adaptive>,
+}
+
+/// `[room.adaptive]`: admission that follows the site's health
+/// (`docs/adaptive.md`). `admit_per_minute` stays the ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Adaptive {
+    pub enabled: bool,
+    /// The floor of the pace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_admit_per_minute: Option<u32>,
 }
 
 /// One `[[buffer]]`. [`Buffer::new`] sets the required keys (an http sink);
@@ -401,6 +414,7 @@ impl Room {
             pre_queue_from: None,
             opens_at: None,
             closes_at: None,
+            adaptive: None,
         }
     }
 
@@ -447,6 +461,16 @@ impl Room {
 
     pub fn closes_at(mut self, at: &str) -> Self {
         self.closes_at = Some(at.to_owned());
+        self
+    }
+
+    /// Admission that follows the site's health, above `floor` a minute
+    /// when given (else the gateway's default floor).
+    pub fn adaptive(mut self, floor: Option<u32>) -> Self {
+        self.adaptive = Some(Adaptive {
+            enabled: true,
+            min_admit_per_minute: floor,
+        });
         self
     }
 }
@@ -593,6 +617,29 @@ mod tests {
             message.starts_with("store.tls_ca_file: /etc/anteroom/ca.pem: cannot read"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn an_adaptive_room_has_its_table_after_its_keys() {
+        let room = |adaptive| ConfigFile {
+            rooms: vec![adaptive],
+            ..ConfigFile::new("http://127.0.0.1:3000")
+        };
+        let text = room(Room::new("vaccini", &["/"], 2, 60).adaptive(Some(30))).toml();
+        assert!(
+            text.ends_with(
+                "[[room]]\nname = \"vaccini\"\npaths = [\"/\"]\ncapacity = 2\nadmit_per_minute = 60\n\n\
+                 [room.adaptive]\nenabled = true\nmin_admit_per_minute = 30\n"
+            ),
+            "{text}"
+        );
+        let text = room(Room::new("vaccini", &["/"], 2, 60).adaptive(None)).toml();
+        assert!(
+            text.ends_with("[room.adaptive]\nenabled = true\n"),
+            "the gateway's floor: {text}"
+        );
+        let text = room(Room::new("vaccini", &["/"], 2, 60)).toml();
+        assert!(!text.contains("adaptive"), "{text}");
     }
 
     #[test]

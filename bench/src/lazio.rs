@@ -5,7 +5,11 @@
 //! The gateway is configured from the site's measured limits, as
 //! `bench/README.md` tells an operator to do: at most `capacity` requests
 //! at the site at once (`max_in_flight_upstream`), and visitors let in at a
-//! pace a little under what the site can serve.
+//! pace a little under what the site can serve ([`sizing`]). `--size-factor`
+//! multiplies that; `--adaptive` lets the room's pace follow the site's
+//! health, and the report follows the pace.
+
+mod sizing;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -24,7 +28,9 @@ use crate::config_file::{
 };
 use crate::origin::{self, DegradeArgs, Melt, OriginOptions};
 use crate::surge::args::{self, CrowdArgs, OutputArgs};
-use crate::surge::{self, Report, SurgeOptions, TicketReader, chart};
+use crate::surge::{self, AdminRoom, Report, Settings, SurgeOptions, TicketReader, chart};
+
+pub use sizing::{SiteLimits, Sizing};
 
 /// Requests a visitor's journey makes at the site, on average: the booking
 /// page, half the time the home page, the slot list, the booking.
@@ -57,6 +63,22 @@ pub struct LazioArgs {
     /// Let visitors in at this fraction of what the site can serve.
     #[arg(long, default_value_t = 0.9)]
     pub headroom: f64,
+    /// The room's admission follows the site's health (`[room.adaptive]
+    /// enabled = true`; its admit_per_minute is the ceiling). The report
+    /// reads its pace from the admin API once a second.
+    #[arg(long)]
+    pub adaptive: bool,
+    /// The room's capacity and admit_per_minute and the gateway's
+    /// max_in_flight_upstream set F times what the site can take (each
+    /// rounded down, at least 1): 10 is a room ten times too large.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1.0,
+        value_parser = args::size_factor,
+        allow_negative_numbers = true
+    )]
+    pub size_factor: f64,
     /// The waiting page's longest interval between checks, in seconds.
     #[arg(long, default_value_t = 5)]
     pub refresh_seconds: u64,
@@ -103,10 +125,13 @@ impl Replay {
         let direct = self.direct.as_ref().map(Report::rows);
         let mut out =
             String::from("| | straight at the site | through anteroom |\n|---|---|---|\n");
-        for (index, (name, anteroom)) in self.anteroom.rows().into_iter().enumerate() {
+        // By name: a run has rows the other lacks (the gateway's, the pace's,
+        // a capacity change it lasted until).
+        for (name, anteroom) in self.anteroom.rows() {
             let direct = direct
-                .as_ref()
-                .and_then(|rows| rows.get(index))
+                .iter()
+                .flatten()
+                .find(|row| row.0 == name)
                 .map_or("–", |row| row.1.as_str());
             out.push_str(&format!("| {name} | {direct} | {anteroom} |\n"));
         }
@@ -229,6 +254,21 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
     let site = start_site(args).await?;
     let front = Front::start(args, site.addr, rate).await?;
     let mut options = surge_options(site.addr, args, rate, max_seconds, front.addr);
+    options.settings = Some(Settings {
+        adaptive: args.adaptive,
+        size_factor: args.size_factor,
+        capacity: Some(front.sizing.capacity),
+        admit_per_minute: Some(front.sizing.admit_per_minute),
+        max_in_flight_upstream: Some(front.sizing.max_in_flight_upstream),
+    });
+    // The replay's gateway has no admin token: its reads are open.
+    options.pace_from = args.adaptive.then(|| {
+        AdminRoom::new(
+            &format!("http://{}", front.gateway.admin_addr()),
+            &front.room,
+            None,
+        )
+    });
     options.room = Some(front.room.clone());
     options.forwarded_for = true;
     options.ticket_reader = Some(front.ticket_reader());
@@ -257,9 +297,7 @@ async fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
         slot_capacity: u32::try_from(args.crowd.visitors.div_ceil(4) + 1).unwrap_or(u32::MAX),
         melt: Some(Melt {
             capacity: args.origin_capacity,
-            collapse: args
-                .origin_collapse
-                .unwrap_or(args.origin_capacity.saturating_mul(2)),
+            collapse: collapse(args),
             timeout: Duration::from_millis(args.origin_timeout_ms),
         }),
         degradation,
@@ -267,6 +305,12 @@ async fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
     origin::start(options)
         .await
         .map_err(|error| format!("cannot start the site: {error}"))
+}
+
+/// Requests at once past which the site collapses (at its full capacity).
+fn collapse(args: &LazioArgs) -> u32 {
+    args.origin_collapse
+        .unwrap_or(args.origin_capacity.saturating_mul(2))
 }
 
 /// The crowd's options for `target`, watching `site`.
@@ -287,6 +331,7 @@ fn surge_options(
             .expect("an address is a URI"),
     );
     options.origin_capacity = Some(args.origin_capacity);
+    options.origin_collapse = Some(collapse(args));
     options.site_visitors_per_second = Some(rate);
     options.max_duration = Duration::from_secs(max_seconds);
     options
@@ -299,6 +344,8 @@ struct Front {
     /// With --opens-in: when its room opens.
     opens_at: Option<SystemTime>,
     keys: Keyring,
+    /// What it was configured with.
+    sizing: Sizing,
     gateway: Running,
 }
 
@@ -311,35 +358,27 @@ impl Front {
         let secret: String = (0..48)
             .map(|_| char::from(b'a' + rng.random_range(0..26)))
             .collect();
-        let admit_per_minute = ((rate * args.headroom * 60.0).floor() as u64).max(1);
-        // Places inside for everyone let in during the last refresh interval
-        // plus a quarter of a minute. A visitor's place is held from the
-        // moment their turn comes, and a waiting page may take up to a
-        // refresh interval to notice; then the journey takes a few think
-        // times. Too few places and the line stops while turns go
-        // unclaimed; the site is protected by `max_in_flight_upstream`, not
-        // by this number.
-        let inside = ((rate * (args.refresh_seconds as f64 + 15.0)).ceil() as u64).max(10);
-        let buffer_in_flight = if args.buffer {
-            (args.origin_capacity / 5).max(1)
-        } else {
-            0
-        };
-        let upstream_in_flight = args.origin_capacity.saturating_sub(buffer_in_flight).max(1);
+        let sizing = Sizing::hand_tuned(SiteLimits {
+            capacity: args.origin_capacity,
+            visitors_per_second: rate,
+            headroom: args.headroom,
+            refresh_seconds: args.refresh_seconds,
+            buffer: args.buffer,
+        })
+        .scaled(args.size_factor);
         let backend = match &args.redis_url {
             Some(url) => StoreBackend::redis(url.clone()),
             None => StoreBackend::Memory,
         };
         let buffers = if args.buffer {
-            let drain = ((rate * args.headroom).ceil() as u64).max(1);
             vec![Buffer {
                 method: Some(BufferMethod::Post),
-                max_in_flight: Some(buffer_in_flight),
+                max_in_flight: Some(sizing.buffer_in_flight),
                 ..Buffer::new(
                     "bookings",
                     &room,
                     "/api/bookings",
-                    fits_u32("drain_per_second", drain)?,
+                    fits_u32("drain_per_second", sizing.drain_per_second)?,
                 )
             }]
         } else {
@@ -352,8 +391,8 @@ impl Front {
         let mut room_table = Room::new(
             &room,
             &["/"],
-            fits_u32("capacity", inside)?,
-            fits_u32("admit_per_minute", admit_per_minute)?,
+            fits_u32("capacity", sizing.capacity)?,
+            fits_u32("admit_per_minute", sizing.admit_per_minute)?,
         )
         .session_seconds(120)
         .arrival_seconds(60)
@@ -361,6 +400,10 @@ impl Front {
         if let Some(schedule) = &schedule {
             room_table.pre_queue_from = Some(schedule.pre_queue_from.clone());
             room_table.opens_at = Some(schedule.opens_at_text.clone());
+        }
+        if args.adaptive {
+            // The gateway's floor (min(60, admit_per_minute)).
+            room_table = room_table.adaptive(None);
         }
         let file = ConfigFile {
             upstream_timeout_seconds: Some(60),
@@ -376,16 +419,21 @@ impl Front {
             },
             limits: Limits::default()
                 .trusted_proxies(&["127.0.0.1/32"])
-                .max_in_flight_upstream(u64::from(upstream_in_flight))
+                .max_in_flight_upstream(sizing.max_in_flight_upstream)
                 .max_connections(args.crowd.connections as u64 + 1000),
             rooms: vec![room_table],
             buffers,
             // The replay binds the gateway's listeners itself.
             ..ConfigFile::new(format!("http://{site}"))
         };
-        let config = file
-            .validate()
-            .map_err(|error| format!("the generated gateway config is invalid: {error}"))?;
+        let config = file.validate().map_err(|error| {
+            let hint = if args.adaptive && error.to_string().contains("adaptive") {
+                " (--adaptive needs a gateway built with adaptive admission)"
+            } else {
+                ""
+            };
+            format!("the generated gateway config is invalid: {error}{hint}")
+        })?;
         let gateway = Gateway::new(config)
             .map_err(|error| format!("the gateway does not start: {error}"))?
             .spawn_on_loopback()
@@ -398,6 +446,7 @@ impl Front {
             room,
             opens_at: schedule.map(|schedule| schedule.opens_at),
             keys: Keyring::new(&[secret]),
+            sizing,
             gateway,
         })
     }

@@ -240,6 +240,46 @@ fn a_site_that_loses_capacity_reports_its_timeline() {
     );
 }
 
+/// Half the hand-tuned room: the generated config is half of it, the
+/// site never sees more than the halved `max_in_flight_upstream`, and the
+/// report says how the gateway was set up and what the site could take in
+/// visitors a minute.
+#[test]
+fn a_size_factor_scales_the_room_and_is_reported() {
+    let crowd = ["--visitors", "400", "--jitter-seconds", "1"];
+    let reports = replay_of(&crowd, &["--only-anteroom", "--size-factor", "0.5"]);
+    let anteroom = &reports["anteroom"];
+    assert_eq!(anteroom["served"], 400, "{anteroom}");
+    assert_eq!(anteroom["visitor_errors"], 0, "{anteroom}");
+    // 10 requests at once of 20 ms, 3.5 a visitor: 142.9 visitors a second.
+    // By hand: capacity 2,858 (20 s of them), 7,714 a minute (0.9 of
+    // them), 10 at the site; halved and rounded down.
+    assert_eq!(
+        anteroom["settings"],
+        serde_json::json!({"adaptive": false, "size_factor": 0.5, "capacity": 1429,
+            "admit_per_minute": 3857, "max_in_flight_upstream": 5}),
+        "{anteroom}"
+    );
+    assert!(
+        anteroom["origin_max_concurrency"].as_u64().unwrap() <= 5,
+        "{anteroom}"
+    );
+    assert_eq!(anteroom["origin_collapse"], 20, "{anteroom}");
+    assert_eq!(anteroom["origin_passed_collapse"], false, "{anteroom}");
+    let site = &anteroom["site_visitors_per_minute_timeline"];
+    assert_eq!(site.as_array().unwrap().len(), 1, "{anteroom}");
+    assert_eq!(site[0][0], 0.0, "{anteroom}");
+    assert!(
+        (site[0][1].as_f64().unwrap() - 10.0 / 0.02 / 3.5 * 60.0).abs() < 1e-6,
+        "{anteroom}"
+    );
+    assert_eq!(
+        anteroom["pace_timeline"],
+        serde_json::json!([]),
+        "not adaptive: not read"
+    );
+}
+
 #[test]
 fn bad_flags_exit_2_with_the_reason() {
     let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
@@ -269,6 +309,9 @@ fn bad_flags_exit_2_with_the_reason() {
             ][..],
             "--recover-at 2 must be later than --degrade-at 3",
         ),
+        (&["--size-factor", "0"][..], "must be above 0 and finite"),
+        (&["--size-factor", "-2"][..], "must be above 0 and finite"),
+        (&["--size-factor", "inf"][..], "must be above 0 and finite"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
             .args(["lazio", "--visitors", "10", "--origin-capacity", "10"])

@@ -272,6 +272,88 @@ async fn an_opening_that_is_not_the_rooms_is_refused() {
     assert!(stderr.contains("as --opens-in says"), "{stderr}");
 }
 
+/// `--adaptive` reads the room's pace from an admin API; one that has no
+/// such room (`404`: here the site itself stands in for a gateway without
+/// the controller) costs the run nothing, and the report records no pace
+/// but the settings it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pace_that_cannot_be_read_is_left_out_of_the_report() {
+    let front = Front::start(5, 1200).await;
+    let admin = format!("http://{}", front.site.addr);
+    let report = front
+        .surge(
+            40,
+            &[
+                "--impatient",
+                "0",
+                "--adaptive",
+                "--admin",
+                &admin,
+                "--size-factor",
+                "2.5",
+            ],
+        )
+        .await;
+    front.stop().await;
+    assert_eq!(report["served"], 40, "{report}");
+    assert_eq!(report["visitor_errors"], 0, "{report}");
+    assert_eq!(
+        report["settings"],
+        serde_json::json!({"adaptive": true, "size_factor": 2.5, "capacity": null,
+            "admit_per_minute": null, "max_in_flight_upstream": null}),
+        "{report}"
+    );
+    assert_eq!(report["pace_timeline"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["adaptive_reasons"],
+        serde_json::json!({}),
+        "{report}"
+    );
+    assert!(report["trouble_seconds"].is_null(), "{report}");
+    assert!(
+        report["pace_within_20pct_after_degrade_seconds"].is_null(),
+        "{report}"
+    );
+}
+
+#[test]
+fn adaptive_and_size_factor_flags_are_checked() {
+    let surge = |flags: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))
+            .args(["surge", "--target", "http://127.0.0.1:9", "--visitors", "1"])
+            .args(["--quiet"])
+            .args(flags)
+            .output()
+            .expect("run anteroom-bench")
+    };
+    for (flags, reason) in [
+        (&["--adaptive", "--room", "vaccini"][..], "--admin"),
+        (
+            &["--adaptive", "--admin", "http://127.0.0.1:9"][..],
+            "--room",
+        ),
+        (
+            &[
+                "--adaptive",
+                "--room",
+                "vaccini",
+                "--admin",
+                "https://127.0.0.1:9",
+            ][..],
+            "only http://host:port admin listeners",
+        ),
+        (&["--size-factor", "0"][..], "above 0 and finite"),
+        (&["--size-factor", "NaN"][..], "above 0 and finite"),
+        (&["--size-factor", "-1"][..], "above 0 and finite"),
+        (&["--size-factor", "many"][..], "not a number"),
+    ] {
+        let output = surge(flags);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(reason), "{flags:?}: {stderr}");
+    }
+}
+
 #[test]
 fn reading_tickets_needs_the_keys() {
     let output = Command::new(env!("CARGO_BIN_EXE_anteroom-bench"))

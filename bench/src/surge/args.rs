@@ -169,6 +169,20 @@ impl CrowdArgs {
     }
 }
 
+/// `--size-factor F`: a number above 0 and finite (a room sized 0 times,
+/// or infinitely, is no rehearsal).
+pub fn size_factor(text: &str) -> Result<f64, String> {
+    let factor: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if factor.is_finite() && factor > 0.0 {
+        Ok(factor)
+    } else {
+        Err(format!("must be above 0 and finite, not {text}"))
+    }
+}
+
 /// Where reports go.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
@@ -219,4 +233,27 @@ pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> 
 /// A report as JSON.
 pub fn report_json(report: &Report) -> serde_json::Value {
     serde_json::to_value(report).expect("reports serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_size_factor_is_a_finite_number_above_0() {
+        assert_eq!(size_factor("1"), Ok(1.0));
+        assert_eq!(size_factor("10"), Ok(10.0));
+        assert_eq!(size_factor("0.25"), Ok(0.25));
+        for refused in ["0", "-1", "-0.0", "inf", "NaN", "1e309"] {
+            let problem = size_factor(refused).expect_err(refused);
+            assert!(
+                problem.contains("above 0 and finite"),
+                "{refused}: {problem}"
+            );
+        }
+        assert_eq!(
+            size_factor("ten"),
+            Err("\"ten\" is not a number".to_owned())
+        );
+    }
 }

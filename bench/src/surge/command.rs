@@ -8,7 +8,7 @@ use anteroom_gateway::token::Keyring;
 use clap::Args;
 
 use super::args::{self, CrowdArgs, OutputArgs};
-use super::chart;
+use super::{AdminRoom, Settings, chart};
 
 #[derive(Debug, Clone, Args)]
 pub struct SurgeArgs {
@@ -34,6 +34,9 @@ pub struct SurgeArgs {
     /// The site's capacity in concurrent requests, for the report.
     #[arg(long)]
     pub origin_capacity: Option<u32>,
+    /// Requests at once past which the site collapses, for the report.
+    #[arg(long)]
+    pub origin_collapse: Option<u32>,
     /// The site's throughput in visitors per second, for the ideal time.
     #[arg(long)]
     pub site_visitors_per_second: Option<f64>,
@@ -42,6 +45,27 @@ pub struct SurgeArgs {
     /// visitors let in ahead of an earlier ticket ("overtaken"). Needs --room.
     #[arg(long, requires = "room")]
     pub read_tickets: bool,
+    /// The room at --target admits adaptively (its config has
+    /// `[room.adaptive] enabled = true`): read its pace from the admin API
+    /// (--admin) once a second for the report. Needs --room.
+    #[arg(long, requires_all = ["admin", "room"])]
+    pub adaptive: bool,
+    /// The gateway's admin listener, e.g. http://127.0.0.1:9090, with the
+    /// token in ANTEROOM_ADMIN_TOKEN when it has one.
+    #[arg(long, value_name = "URL")]
+    pub admin: Option<http::Uri>,
+    /// How many times what the site can take the room at --target was
+    /// sized (its capacity, admit_per_minute and the gateway's
+    /// max_in_flight_upstream): recorded in the report. surge configures
+    /// no gateway; lazio's --size-factor does.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1.0,
+        value_parser = args::size_factor,
+        allow_negative_numbers = true
+    )]
+    pub size_factor: f64,
     /// Stop this many seconds after opening.
     #[arg(long, default_value_t = 3600)]
     pub max_seconds: u64,
@@ -63,6 +87,14 @@ pub async fn command(surge_args: SurgeArgs) -> ExitCode {
     }
     if !surge_args.entry.starts_with('/') {
         eprintln!("anteroom-bench surge: --entry must be a path starting with /");
+        return ExitCode::from(2);
+    }
+    if let Some(admin) = &surge_args.admin
+        && (admin.scheme_str() != Some("http") || admin.authority().is_none())
+    {
+        eprintln!(
+            "anteroom-bench surge: --admin {admin}: only http://host:port admin listeners are supported"
+        );
         return ExitCode::from(2);
     }
     let mut options = surge_args.crowd.options(surge_args.target.clone());
@@ -88,7 +120,28 @@ pub async fn command(surge_args: SurgeArgs) -> ExitCode {
     }
     options.origin_stats = surge_args.origin_stats.clone();
     options.origin_capacity = surge_args.origin_capacity;
+    options.origin_collapse = surge_args.origin_collapse;
     options.site_visitors_per_second = surge_args.site_visitors_per_second;
+    options.settings = Some(Settings {
+        adaptive: surge_args.adaptive,
+        size_factor: surge_args.size_factor,
+        capacity: None,
+        admit_per_minute: None,
+        max_in_flight_upstream: None,
+    });
+    if surge_args.adaptive {
+        let admin = surge_args.admin.as_ref().expect("clap requires --admin");
+        let room = surge_args.room.as_deref().expect("clap requires --room");
+        let token = std::env::var("ANTEROOM_ADMIN_TOKEN")
+            .ok()
+            .map(|token| token.trim().to_owned())
+            .filter(|token| !token.is_empty());
+        options.pace_from = Some(AdminRoom::new(
+            &format!("http://{}", admin.authority().expect("checked above")),
+            room,
+            token,
+        ));
+    }
     options.max_duration = Duration::from_secs(surge_args.max_seconds);
     // The room at the target must open then: the run checks its published
     // opening before anyone is sent.

@@ -10,8 +10,10 @@ pub mod chart;
 mod client;
 pub mod command;
 pub mod event;
+pub mod goals;
 mod journey;
 pub mod order;
+pub mod pace;
 pub mod report;
 
 use std::sync::Arc;
@@ -27,7 +29,8 @@ use tokio::time::Instant;
 pub use client::Jar;
 pub use event::{EventFigures, LaunchEvent};
 pub use journey::{TicketReader, ticket_reader};
-pub use report::{OriginFigures, Report};
+pub use pace::AdminRoom;
+pub use report::{OriginFigures, Report, Settings};
 
 /// When visitors arrive.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,6 +122,12 @@ pub struct SurgeOptions {
     /// visitors per second, for the report's "ideal" figures.
     pub origin_capacity: Option<u32>,
     pub site_visitors_per_second: Option<f64>,
+    /// Requests at once past which the site collapses, for the report.
+    pub origin_collapse: Option<u32>,
+    /// An adaptive room's admin figures, read once a second for its pace.
+    pub pace_from: Option<AdminRoom>,
+    /// How the gateway was set up, for the report.
+    pub settings: Option<Settings>,
     /// The room opens during the run, with a pre-queue from its start.
     pub event: Option<LaunchEvent>,
     pub seed: u64,
@@ -150,6 +159,9 @@ impl SurgeOptions {
             origin_stats: None,
             origin_capacity: None,
             site_visitors_per_second: None,
+            origin_collapse: None,
+            pace_from: None,
+            settings: None,
             event: None,
             seed: 1,
             progress: false,
@@ -300,6 +312,18 @@ pub async fn run(options: SurgeOptions) -> Result<Report, String> {
             tokio::spawn(report::sample_origin(url, crowd.start, stopped)),
         )
     });
+    let pace_sampler = crowd.options.pace_from.clone().map(|room| {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        (
+            stop,
+            tokio::spawn(pace::sample_pace(
+                room,
+                pace::SAMPLE_EVERY,
+                crowd.start,
+                stopped,
+            )),
+        )
+    });
     let progress = crowd
         .options
         .progress
@@ -337,6 +361,13 @@ pub async fn run(options: SurgeOptions) -> Result<Report, String> {
         records.push(VisitorRecord::new(index as u64, at_ms));
     }
     let duration = start.elapsed();
+    let pace = match pace_sampler {
+        Some((stop, sampler)) => {
+            let _ = stop.send(());
+            sampler.await.unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
     if let Some(progress) = progress {
         progress.abort();
     }
@@ -368,6 +399,7 @@ pub async fn run(options: SurgeOptions) -> Result<Report, String> {
         &records,
         origin,
         event,
+        &pace,
         duration,
     ))
 }

@@ -1,6 +1,7 @@
 //! What a surge found, as figures: JSON for machines, Markdown for people,
 //! an SVG chart for both.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::Uri;
@@ -8,7 +9,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::order::{self, InLine};
-use super::{Counters, EventFigures, JourneyEnd, SurgeOptions, VisitorRecord};
+use super::pace::{PaceFigures, PaceSample};
+use super::{Counters, EventFigures, JourneyEnd, SurgeOptions, VisitorRecord, goals};
 use crate::fetch::Client;
 
 /// How often the origin's `/_stats` is sampled during a run.
@@ -81,6 +83,49 @@ pub struct Report {
     pub origin_capacity_timeline: Vec<(f64, u32)>,
     /// A launch event's figures (`--opens-in`), else `null`.
     pub event: Option<EventFigures>,
+    /// How the gateway was set up (`--adaptive`, `--size-factor`); `null`
+    /// for `lazio`'s run straight at the site.
+    pub settings: Option<Settings>,
+    /// Requests at once past which the site collapses (its full
+    /// capacity's), and whether the most it had went past that.
+    pub origin_collapse: Option<u32>,
+    pub origin_passed_collapse: Option<bool>,
+    /// The site's capacity over time in visitors a minute, comparable with
+    /// the pace: `(seconds, visitors a minute)` at the start and at each
+    /// change. Empty when the site's capacity or throughput is not known.
+    pub site_visitors_per_minute_timeline: Vec<(f64, f64)>,
+    /// An adaptive room's pace, read from the admin API once a second:
+    /// `(seconds, admissions a minute)`. Empty when not sampled or the
+    /// gateway gave none.
+    pub pace_timeline: Vec<(f64, f64)>,
+    /// Seconds (samples) per reason the controller gave.
+    pub adaptive_reasons: BTreeMap<String, u64>,
+    /// Seconds (samples) the controller said the site had trouble; `null`
+    /// without samples.
+    pub trouble_seconds: Option<u64>,
+    /// From the site's loss of capacity until the pace stayed within ±20%
+    /// of the new capacity for 5 s; `null` without a loss and a pace, or
+    /// when it never did.
+    pub pace_within_20pct_after_degrade_seconds: Option<f64>,
+    /// From the site's recovery until the pace reached 80% of its
+    /// capacity; `null` without a recovery and a pace, or when it never did.
+    pub pace_back_after_recover_seconds: Option<f64>,
+}
+
+/// How the gateway in front of the site was set up, as far as the bench
+/// knows: the flags, and with `lazio` the figures it configured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// The room's admission follows the site's health.
+    pub adaptive: bool,
+    /// The room's bounds are this many times the hand-tuned ones.
+    pub size_factor: f64,
+    /// The room's `capacity` and `admit_per_minute` and the gateway's
+    /// `max_in_flight_upstream`; `null` when the bench did not set them
+    /// (`surge` targets a gateway configured by its operator).
+    pub capacity: Option<u64>,
+    pub admit_per_minute: Option<u64>,
+    pub max_in_flight_upstream: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -129,6 +174,7 @@ impl Report {
         records: &[VisitorRecord],
         origin: Option<OriginFigures>,
         event: Option<EventFigures>,
+        pace: &[PaceSample],
         duration: Duration,
     ) -> Report {
         let count = |end| records.iter().filter(|r| r.end == end).count() as u64;
@@ -145,6 +191,12 @@ impl Report {
             .iter()
             .filter_map(|r| Some(r.served_ms?.saturating_sub(r.scheduled_ms)))
             .collect();
+        let site_visitors_per_minute_timeline = goals::site_visitors_per_minute(
+            &origin.capacity_timeline,
+            options.origin_capacity,
+            options.site_visitors_per_second,
+        );
+        let pace = PaceFigures::of(pace);
         Report {
             visitors: records.len() as u64,
             served: count(JourneyEnd::Served),
@@ -189,6 +241,24 @@ impl Report {
             origin_concurrency: origin.concurrency,
             origin_capacity_timeline: origin.capacity_timeline,
             event,
+            settings: options.settings.clone(),
+            origin_collapse: options.origin_collapse,
+            origin_passed_collapse: options
+                .origin_collapse
+                .zip(origin.max_concurrency)
+                .map(|(collapse, most)| most > u64::from(collapse)),
+            pace_within_20pct_after_degrade_seconds: goals::pace_within_after_degrade(
+                &pace.timeline,
+                &site_visitors_per_minute_timeline,
+            ),
+            pace_back_after_recover_seconds: goals::pace_back_after_recover(
+                &pace.timeline,
+                &site_visitors_per_minute_timeline,
+            ),
+            site_visitors_per_minute_timeline,
+            pace_timeline: pace.timeline,
+            adaptive_reasons: pace.reasons,
+            trouble_seconds: pace.trouble_seconds,
         }
     }
 
@@ -221,6 +291,17 @@ impl Report {
                     optional(self.origin_capacity)
                 ),
             ),
+        ]
+        .into_iter()
+        .chain(self.origin_collapse.map(|collapse| {
+            let passed = match self.origin_passed_collapse {
+                Some(true) => " (passed)",
+                Some(false) => " (not passed)",
+                None => "",
+            };
+            ("origin collapse point", format!("{collapse}{passed}"))
+        }))
+        .chain([
             ("order (Kendall tau)", optional_f(self.kendall_tau, 4)),
             ("overtaken", optional(self.overtaken)),
             (
@@ -250,8 +331,13 @@ impl Report {
             ),
             ("rate limited (429)", self.rate_limited.to_string()),
             ("sent back to the line", self.sent_back.to_string()),
-        ]
-        .into_iter()
+        ])
+        .chain(
+            self.settings
+                .as_ref()
+                .map(|settings| ("gateway", settings.text())),
+        )
+        .chain(self.pace_rows())
         .chain(self.event.iter().flat_map(EventFigures::rows))
         // Last, so `lazio`'s table keeps its rows aligned when only one of
         // its runs lasted until a change.
@@ -264,6 +350,53 @@ impl Report {
         .collect()
     }
 
+    /// The adaptive pace's rows, when it was read; with the goals' rows
+    /// when the site lost capacity (and got it back).
+    fn pace_rows(&self) -> Vec<(&'static str, String)> {
+        let paces = || self.pace_timeline.iter().map(|(_, pace)| *pace);
+        let (Some((_, first)), Some((_, last))) =
+            (self.pace_timeline.first(), self.pace_timeline.last())
+        else {
+            return Vec::new();
+        };
+        let lowest = paces().fold(f64::INFINITY, f64::min);
+        let highest = paces().fold(0.0, f64::max);
+        let reasons = self
+            .adaptive_reasons
+            .iter()
+            .map(|(reason, seconds)| format!("{reason} {seconds}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut rows = vec![
+            (
+                "pace a minute: first / lowest / highest / last",
+                format!("{first:.0} / {lowest:.0} / {highest:.0} / {last:.0}"),
+            ),
+            ("pace: seconds per reason", reasons),
+            (
+                "seconds the site had trouble",
+                optional(self.trouble_seconds),
+            ),
+        ];
+        let site = &self.site_visitors_per_minute_timeline;
+        let after = |seconds: Option<f64>, event: &str| {
+            seconds.map_or_else(|| "never".to_owned(), |s| format!("{s:.1} s after {event}"))
+        };
+        if goals::degrade(site).is_some() {
+            rows.push((
+                "pace within 20% of the reduced site for 5 s",
+                after(self.pace_within_20pct_after_degrade_seconds, "the loss"),
+            ));
+        }
+        if goals::recovery(site).is_some() {
+            rows.push((
+                "pace back at 80% of the recovered site",
+                after(self.pace_back_after_recover_seconds, "the recovery"),
+            ));
+        }
+        rows
+    }
+
     /// The report as a Markdown section (the chart is a separate file).
     pub fn markdown(&self, title: &str) -> String {
         let mut out = format!("## {title}\n\n| figure | value |\n|---|---|\n");
@@ -271,6 +404,28 @@ impl Report {
             out.push_str(&format!("| {name} | {value} |\n"));
         }
         out
+    }
+}
+
+impl Settings {
+    /// `size factor 10 (capacity 142860, 385710 a minute, 400 at the site), adaptive`.
+    fn text(&self) -> String {
+        let sizes = match (
+            self.capacity,
+            self.admit_per_minute,
+            self.max_in_flight_upstream,
+        ) {
+            (Some(capacity), Some(rate), Some(in_flight)) => {
+                format!(" (capacity {capacity}, {rate} a minute, {in_flight} at the site)")
+            }
+            _ => String::new(),
+        };
+        let adaptive = if self.adaptive {
+            "adaptive"
+        } else {
+            "not adaptive"
+        };
+        format!("size factor {}{sizes}, {adaptive}", self.size_factor)
     }
 }
 
@@ -420,9 +575,147 @@ async fn fetch_stats(client: &Client, url: &str) -> Option<serde_json::Value> {
     client.get(url, &[]).await.ok()?.json().ok()
 }
 
+/// A report of an adaptive room at a site that halves its capacity (50
+/// requests at once, 600 visitors a minute) from 10 s to 30 s: the pace
+/// follows it 2 s after the loss and is back 4 s after the recovery.
+#[cfg(test)]
+pub(super) fn adaptive_example() -> Report {
+    use super::pace::Reading;
+    let mut options = SurgeOptions::new("http://127.0.0.1:1".parse().unwrap(), 0);
+    options.origin_capacity = Some(50);
+    options.origin_collapse = Some(100);
+    options.site_visitors_per_second = Some(10.0);
+    options.settings = Some(Settings {
+        adaptive: true,
+        size_factor: 10.0,
+        capacity: Some(200),
+        admit_per_minute: Some(5400),
+        max_in_flight_upstream: Some(500),
+    });
+    let origin = OriginFigures {
+        max_concurrency: Some(60),
+        capacity_timeline: vec![(0.0, 50), (10.0, 25), (30.0, 50)],
+        ..OriginFigures::default()
+    };
+    let pace: Vec<PaceSample> = (1..=40)
+        .map(|second| PaceSample {
+            at: f64::from(second),
+            reading: Reading {
+                pace: match second {
+                    ..12 => 540.0,
+                    12..30 => 280.0,
+                    30..34 => 300.0,
+                    _ => 520.0,
+                },
+                reason: Some(if second < 3 { "ramp" } else { "hold" }.to_owned()),
+                trouble: second == 11,
+            },
+        })
+        .collect();
+    Report::new(
+        &options,
+        &Counters::default(),
+        &[],
+        Some(origin),
+        None,
+        &pace,
+        Duration::from_secs(40),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_adaptive_run_reports_its_pace_and_the_goals_judgments() {
+        let report = adaptive_example();
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["settings"],
+            serde_json::json!({"adaptive": true, "size_factor": 10.0, "capacity": 200,
+                "admit_per_minute": 5400, "max_in_flight_upstream": 500})
+        );
+        assert_eq!(
+            json["site_visitors_per_minute_timeline"],
+            serde_json::json!([[0.0, 600.0], [10.0, 300.0], [30.0, 600.0]])
+        );
+        assert_eq!(json["pace_timeline"][0], serde_json::json!([1.0, 540.0]));
+        assert_eq!(json["pace_timeline"].as_array().unwrap().len(), 40);
+        assert_eq!(
+            json["adaptive_reasons"],
+            serde_json::json!({"hold": 38, "ramp": 2})
+        );
+        assert_eq!(json["trouble_seconds"], 1);
+        assert_eq!(json["pace_within_20pct_after_degrade_seconds"], 2.0);
+        assert_eq!(json["pace_back_after_recover_seconds"], 4.0);
+        assert_eq!(json["origin_collapse"], 100);
+        assert_eq!(json["origin_passed_collapse"], false);
+
+        let rows = report.rows();
+        let row = |name: &str| {
+            rows.iter()
+                .find(|row| row.0 == name)
+                .map(|row| row.1.clone())
+                .unwrap_or_else(|| panic!("no row {name}: {rows:?}"))
+        };
+        assert_eq!(
+            row("gateway"),
+            "size factor 10 (capacity 200, 5400 a minute, 500 at the site), adaptive"
+        );
+        assert_eq!(row("origin collapse point"), "100 (not passed)");
+        assert_eq!(
+            row("pace a minute: first / lowest / highest / last"),
+            "540 / 280 / 540 / 520"
+        );
+        assert_eq!(row("pace: seconds per reason"), "hold 38, ramp 2");
+        assert_eq!(row("seconds the site had trouble"), "1");
+        assert_eq!(
+            row("pace within 20% of the reduced site for 5 s"),
+            "2.0 s after the loss"
+        );
+        assert_eq!(
+            row("pace back at 80% of the recovered site"),
+            "4.0 s after the recovery"
+        );
+    }
+
+    #[test]
+    fn without_a_pace_the_report_says_nothing_of_one() {
+        let mut options = SurgeOptions::new("http://127.0.0.1:1".parse().unwrap(), 0);
+        options.origin_capacity = Some(50);
+        options.site_visitors_per_second = Some(10.0);
+        let report = Report::new(
+            &options,
+            &Counters::default(),
+            &[],
+            None,
+            None,
+            &[],
+            Duration::from_secs(1),
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["pace_timeline"], serde_json::json!([]));
+        assert_eq!(json["adaptive_reasons"], serde_json::json!({}));
+        assert!(json["trouble_seconds"].is_null());
+        assert!(json["pace_within_20pct_after_degrade_seconds"].is_null());
+        assert!(json["pace_back_after_recover_seconds"].is_null());
+        assert!(json["settings"].is_null(), "lazio's direct run");
+        assert!(json["origin_passed_collapse"].is_null());
+        assert_eq!(
+            json["site_visitors_per_minute_timeline"],
+            serde_json::json!([[0.0, 600.0]]),
+            "a site without a timeline: its full capacity"
+        );
+        assert!(
+            report
+                .rows()
+                .iter()
+                .all(|(name, _)| !name.contains("pace") && *name != "gateway"),
+            "{:?}",
+            report.rows()
+        );
+    }
 
     fn record(index: u64, ticket: u64, admitted: u64, last_wait: u64) -> VisitorRecord {
         let mut record = VisitorRecord::new(index, 0);
