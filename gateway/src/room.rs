@@ -18,7 +18,9 @@ use crate::health::StoreHealth;
 use crate::token::{Pass, Ticket};
 
 mod kept;
+mod places;
 use kept::Kept;
+pub use places::{Busy, PlaceGuard, Places, Taken};
 
 /// How often each gateway steps each room: admits the next tickets and
 /// refreshes its cached figures. The cost budget asks for at least every
