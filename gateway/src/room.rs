@@ -19,8 +19,10 @@ use crate::token::{Pass, Ticket};
 
 mod kept;
 mod places;
+mod report;
 use kept::Kept;
 pub use places::{Busy, PlaceGuard, Places, Taken};
+pub use report::{AtSite, InLine, Outcome, Recorder};
 
 /// How often each gateway steps each room: admits the next tickets and
 /// refreshes its cached figures. The cost budget asks for at least every
