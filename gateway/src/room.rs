@@ -132,10 +132,17 @@ pub struct RoomRuntime {
     /// its opening lies ahead (a second event on the same room).
     told_drawn_before: std::sync::atomic::AtomicBool,
     pub metrics: crate::metrics::RoomMetrics,
+    /// How many of the room's requests may be at the site at once:
+    /// unlimited until the adaptive controller sets a share.
+    places: Arc<Places>,
+    /// The room's upstream figures of the last seconds, for the controller.
+    recorder: Arc<Recorder>,
 }
 
 impl RoomRuntime {
-    pub fn new(config: Room) -> RoomRuntime {
+    /// The room of `config` on a gateway whose `max_in_flight_upstream` is
+    /// `max_in_flight_upstream` (the most places it could give the room).
+    pub fn new(config: Room, max_in_flight_upstream: usize) -> RoomRuntime {
         let params = RoomParams {
             name: config.name.clone(),
             capacity: config.capacity.get(),
@@ -163,7 +170,25 @@ impl RoomRuntime {
             known_inside: DashMap::new(),
             draw: RwLock::new(None),
             told_drawn_before: std::sync::atomic::AtomicBool::new(false),
+            places: Arc::new(Places::new()),
+            recorder: Arc::new(Recorder::new(
+                max_in_flight_upstream as u64,
+                tokio::time::Instant::now(),
+            )),
         }
+    }
+
+    /// The room's places at the site. Unlimited until the controller's loop
+    /// calls [`Places::set_limit`] with this gateway's share (and
+    /// [`Places::set_unlimited`] when adaptive admission is off again).
+    pub fn places(&self) -> &Arc<Places> {
+        &self.places
+    }
+
+    /// The room's upstream figures; [`Recorder::report`] once a second is
+    /// what goes to the store.
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
     }
 
     pub fn name(&self) -> &str {
