@@ -15,6 +15,7 @@ use anteroom_store::{Draw, Millis, RoomParams, RoomSnapshot, RoomState, Schedule
 use crate::Shutdown;
 use crate::clock::StoreClock;
 use crate::health::StoreHealth;
+use crate::proxy::RoomUpstream;
 use crate::token::{Pass, Ticket};
 
 mod kept;
@@ -189,6 +190,14 @@ impl RoomRuntime {
     /// what goes to the store.
     pub fn recorder(&self) -> &Arc<Recorder> {
         &self.recorder
+    }
+
+    /// What the proxy takes for a request of one of the room's visitors.
+    pub(crate) fn upstream(&self) -> RoomUpstream<'_> {
+        RoomUpstream {
+            places: &self.places,
+            recorder: &self.recorder,
+        }
     }
 
     pub fn name(&self) -> &str {
