@@ -222,7 +222,7 @@ impl Gateway {
             .rooms
             .iter()
             .cloned()
-            .map(|room| Arc::new(RoomRuntime::new(room)))
+            .map(|room| Arc::new(RoomRuntime::new(room, config.limits.max_in_flight_upstream)))
             .collect();
         let bodies = Arc::new(body::Budget::new(
             config.limits.max_unfinished_body_bytes,

@@ -13,11 +13,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use anteroom_config::Config;
 
 use crate::body::{self, BodyError, Budget, Pace, Paced, Prefix};
 use crate::cookies;
+use crate::room::{Busy, PlaceGuard, Places, Recorder};
 use crate::tally::Tally;
 use crate::{Body, BoxError};
 use bytes::Bytes;
@@ -82,6 +84,16 @@ pub struct Proxy {
     bodies: Arc<Budget>,
 }
 
+/// The room's part of a request by one of its admitted visitors: the
+/// room's places at the site, taken before the gateway's own, and its
+/// figures for the adaptive controller. Requests outside every room have
+/// none.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoomUpstream<'a> {
+    pub places: &'a Arc<Places>,
+    pub recorder: &'a Arc<Recorder>,
+}
+
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Proxy")
@@ -121,19 +133,22 @@ impl Proxy {
         }
     }
 
-    /// A place at the upstream: at once, or after a bounded wait. The wait
-    /// absorbs bursts; it is short so that a pile-up in front of a site that
-    /// is really overloaded is shed rather than left to grow.
-    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ProxyError> {
+    /// A place at the upstream: at once, or after a wait until `deadline`
+    /// (`upstream_queue_ms` after the request asked, its wait for a place
+    /// of its room included). The wait absorbs bursts; it is short so that
+    /// a pile-up in front of a site that is really overloaded is shed
+    /// rather than left to grow.
+    async fn permit(
+        &self,
+        deadline: Instant,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ProxyError> {
         if let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() {
             return Ok(permit);
         }
         if self.queue_wait.is_zero() {
             return Err(ProxyError::Busy);
         }
-        match tokio::time::timeout(self.queue_wait, Arc::clone(&self.in_flight).acquire_owned())
-            .await
-        {
+        match tokio::time::timeout_at(deadline, Arc::clone(&self.in_flight).acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             // Timed out, or the semaphore was closed (never: it lives as
             // long as the proxy).
@@ -147,13 +162,22 @@ impl Proxy {
     /// A request takes its place at the upstream only once the start of its
     /// body (all of it, for most writes) has arrived under the body's pace:
     /// a client dawdling over its body holds nothing that belongs to
-    /// everyone. The places it holds are given back when the response body
-    /// ends or is dropped.
+    /// everyone. A request of a room's visitor (`room`) takes a place of
+    /// its room first, then the gateway's; one deadline,
+    /// `upstream_queue_ms`, covers both waits. The places it holds are
+    /// given back when the response body ends or is dropped.
+    ///
+    /// A room's request is recorded in its room's figures: asked, queued,
+    /// busy, done or failed by the site (a `5xx`, a timeout, unreachable),
+    /// with its latencies. What the client's own body does wrong (broken,
+    /// too large, too slow) is not the site's doing, and counts in none of
+    /// the outcomes.
     pub async fn forward<B>(
         &self,
         request: Request<B>,
         peer: SocketAddr,
         client: IpAddr,
+        room: Option<RoomUpstream<'_>>,
     ) -> Result<Response<Body>, ProxyError>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -165,7 +189,22 @@ impl Proxy {
             .ok_or(ProxyError::ClientBusy)?;
         let (parts, body) = request.into_parts();
         let body = self.read_ahead(body, client).await?;
-        let permit = self.permit().await?;
+        let asked = Instant::now();
+        let deadline = asked + self.queue_wait;
+        let room_place = match room {
+            Some(room) => Some(self.room_place(room, asked, deadline).await?),
+            None => None,
+        };
+        let permit = match self.permit(deadline).await {
+            Ok(permit) => permit,
+            Err(busy) => {
+                if let Some(room) = room {
+                    let now = Instant::now();
+                    room.recorder.busy(now, now - asked);
+                }
+                return Err(busy);
+            }
+        };
         let request = Request::from_parts(parts, body);
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts
@@ -195,7 +234,8 @@ impl Proxy {
         );
         let limit = self.max_body_bytes;
         let request = Request::from_parts(parts, body);
-        let started = std::time::Instant::now();
+        let sent = Instant::now();
+        let at_site = room.map(|room| room.recorder.at_site(sent));
         let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
         {
             Ok(Ok(response)) => response,
@@ -211,26 +251,68 @@ impl Proxy {
             Ok(Err(error)) if caused_by_client_body(&error) => {
                 return Err(ProxyError::ClientBody(error.to_string()));
             }
-            Ok(Err(error)) => return Err(self.unreachable(error)),
+            Ok(Err(error)) => {
+                let error = self.unreachable(error);
+                record_no_answer(room, asked);
+                return Err(error);
+            }
             Err(_) => {
+                record_no_answer(room, asked);
                 return Err(ProxyError::TimedOut {
                     upstream: self.authority.to_string(),
                     after: self.timeout,
                 });
             }
         };
-        crate::metrics::upstream_response(started.elapsed());
+        let answered = Instant::now();
+        crate::metrics::upstream_response(answered - sent);
+        if let (Some(room), Some(place)) = (room, &room_place) {
+            room.recorder.answered(
+                answered,
+                response.status(),
+                answered - sent,
+                answered - asked,
+                place.taken(),
+            );
+        }
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
-        // The places live as long as the response body streams.
+        // The places live as long as the response body streams, and the
+        // request counts among its room's at the site as long.
         let body = body
             .map_frame(move |frame| {
-                let _held = (&permit, &client_place);
+                let _held = (&permit, &client_place, &room_place, &at_site);
                 frame
             })
             .map_err(Into::into)
             .boxed_unsync();
         Ok(Response::from_parts(parts, body))
+    }
+
+    /// A place of the room's at the site, asked for at `asked`: at once, or
+    /// after a wait in the room's line until `deadline`.
+    async fn room_place(
+        &self,
+        room: RoomUpstream<'_>,
+        asked: Instant,
+        deadline: Instant,
+    ) -> Result<PlaceGuard, ProxyError> {
+        room.recorder.started(asked);
+        if let Some(place) = room.places.try_acquire() {
+            return Ok(place);
+        }
+        let in_line = room.recorder.queued(asked);
+        let place = if self.queue_wait.is_zero() {
+            Err(Busy)
+        } else {
+            room.places.acquire(deadline).await
+        };
+        drop(in_line);
+        place.map_err(|Busy| {
+            let now = Instant::now();
+            room.recorder.busy(now, now - asked);
+            ProxyError::Busy
+        })
     }
 
     /// The body to send upstream: nothing to wait for when there is none;
@@ -298,6 +380,14 @@ impl Proxy {
             upstream: self.authority.to_string(),
             detail,
         }
+    }
+}
+
+/// The site gave no answer to a room's request that asked at `asked`.
+fn record_no_answer(room: Option<RoomUpstream<'_>>, asked: Instant) {
+    if let Some(room) = room {
+        let now = Instant::now();
+        room.recorder.no_answer(now, now - asked);
     }
 }
 
@@ -398,6 +488,212 @@ fn prepare_request_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use http_body_util::Full;
+    use tokio::net::TcpListener;
+    use tokio::sync::{mpsc, oneshot};
+
+    use crate::room::Taken;
+
+    /// Only a guard against a test hanging when the proxy breaks; never a
+    /// measure of speed.
+    const HANG_GUARD: Duration = Duration::from_secs(30);
+
+    /// An upstream that holds every request until the test lets it answer:
+    /// each arrival comes to the test as the sender that answers it `200`.
+    async fn held_upstream() -> (SocketAddr, mpsc::UnboundedReceiver<oneshot::Sender<()>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (arrivals, arrived) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let arrivals = arrivals.clone();
+                let service = hyper::service::service_fn(move |_request| {
+                    let (answer, answered) = oneshot::channel::<()>();
+                    let _ = arrivals.send(answer);
+                    async move {
+                        let _ = answered.await;
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                            Bytes::from_static(b"ok"),
+                        )))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        (address, arrived)
+    }
+
+    fn proxy_to(upstream: &str, limits: &str) -> Proxy {
+        let config = Config::from_toml(
+            &format!("upstream = \"{upstream}\"\n[limits]\n{limits}\n"),
+            |_| None,
+        )
+        .expect("the test's config is valid");
+        let bodies = Arc::new(Budget::new(
+            config.limits.max_unfinished_body_bytes,
+            config.limits.max_body_bytes,
+        ));
+        Proxy::new(&config, bodies)
+    }
+
+    /// A room's places and figures, as a room runtime holds them.
+    fn room_parts() -> (Arc<Places>, Arc<Recorder>) {
+        (
+            Arc::new(Places::new()),
+            Arc::new(Recorder::new(64, Instant::now())),
+        )
+    }
+
+    fn get() -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = "/prenota".parse().unwrap();
+        request
+            .headers_mut()
+            .insert(header::HOST, HeaderValue::from_static("booking.example"));
+        request
+    }
+
+    /// A room visitor's request from `client`, forwarded in a task of its
+    /// own; the response's body is read to its end (giving the places
+    /// back), and its status returned.
+    fn forward_in_room(
+        proxy: &Arc<Proxy>,
+        (places, recorder): &(Arc<Places>, Arc<Recorder>),
+        client: u8,
+    ) -> tokio::task::JoinHandle<Result<http::StatusCode, ProxyError>> {
+        let (proxy, places, recorder) =
+            (Arc::clone(proxy), Arc::clone(places), Arc::clone(recorder));
+        tokio::spawn(async move {
+            let client = IpAddr::from([192, 0, 2, client]);
+            let room = RoomUpstream {
+                places: &places,
+                recorder: &recorder,
+            };
+            let response = proxy
+                .forward(get(), SocketAddr::new(client, 40_000), client, Some(room))
+                .await?;
+            let status = response.status();
+            response.into_body().collect().await.unwrap();
+            Ok(status)
+        })
+    }
+
+    #[tokio::test]
+    async fn with_a_room_limit_of_one_two_requests_go_one_at_a_time_and_the_second_waits() {
+        let (upstream, mut arrivals) = held_upstream().await;
+        let proxy = Arc::new(proxy_to(&format!("http://{upstream}"), ""));
+        let room = room_parts();
+        room.0.set_limit(1);
+        tokio::time::timeout(HANG_GUARD, async {
+            let first = forward_in_room(&proxy, &room, 1);
+            let answer_first = arrivals.recv().await.unwrap();
+            let second = forward_in_room(&proxy, &room, 2);
+            // The second is in the room's line, not at the site.
+            while room.1.line() == 0 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(room.0.in_use(), 1);
+            assert!(arrivals.try_recv().is_err(), "the site has the first only");
+            answer_first.send(()).unwrap();
+            assert_eq!(first.await.unwrap().unwrap(), http::StatusCode::OK);
+            let answer_second = arrivals.recv().await.unwrap();
+            assert_eq!(room.1.line(), 0);
+            answer_second.send(()).unwrap();
+            assert_eq!(second.await.unwrap().unwrap(), http::StatusCode::OK);
+        })
+        .await
+        .expect("the requests went through");
+        let report = room.1.report(Instant::now());
+        assert_eq!(
+            (
+                report.started,
+                report.queued,
+                report.done,
+                report.failed,
+                report.busy
+            ),
+            (2, 1, 2, 0, 0)
+        );
+        assert_eq!(report.peak_in_flight, 1, "one at a time at the site");
+        assert_eq!((report.site.count(), report.seen.count()), (2, 2));
+        assert_eq!(room.0.in_use(), 0, "both places given back");
+        assert_eq!(room.1.in_flight(), 0);
+    }
+
+    /// The wait for the room's place counts in `upstream_queue_ms`: when it
+    /// runs out the request is busy, and the site never sees it.
+    #[tokio::test(start_paused = true)]
+    async fn a_room_request_that_finds_no_place_in_time_is_busy() {
+        let proxy = Arc::new(proxy_to("http://127.0.0.1:9", "upstream_queue_ms = 500"));
+        let room = room_parts();
+        room.0.set_limit(1);
+        let taken = room.0.try_acquire().expect("a free place");
+        let outcome = forward_in_room(&proxy, &room, 1).await.unwrap();
+        assert!(matches!(outcome, Err(ProxyError::Busy)), "{outcome:?}");
+        let report = room.1.report(Instant::now());
+        assert_eq!(
+            (
+                report.started,
+                report.queued,
+                report.busy,
+                report.done,
+                report.failed
+            ),
+            (1, 1, 1, 0, 0)
+        );
+        assert_eq!(report.seen.count(), 1, "the visitor waited, and saw a 503");
+        assert_eq!((report.site.count(), report.line), (0, 0));
+        drop(taken);
+    }
+
+    /// A site that cannot be reached fails the room's request; the proxy's
+    /// own requests outside rooms count nowhere.
+    #[tokio::test]
+    async fn an_unreachable_site_fails_the_room_request() {
+        let proxy = Arc::new(proxy_to("http://127.0.0.1:9", ""));
+        let room = room_parts();
+        let outcome = forward_in_room(&proxy, &room, 1).await.unwrap();
+        assert!(
+            matches!(outcome, Err(ProxyError::Unreachable { .. })),
+            "{outcome:?}"
+        );
+        let client = IpAddr::from([192, 0, 2, 2]);
+        let outside = proxy
+            .forward(get(), SocketAddr::new(client, 40_000), client, None)
+            .await;
+        assert!(matches!(outside, Err(ProxyError::Unreachable { .. })));
+        let report = room.1.report(Instant::now());
+        assert_eq!(
+            (report.started, report.queued, report.done, report.failed),
+            (1, 0, 0, 1)
+        );
+        assert_eq!((report.site.count(), report.seen.count()), (0, 1));
+        assert_eq!(room.0.in_use(), 0);
+    }
+
+    /// A place taken under a probe gives its site latency to the probe's
+    /// histogram too.
+    #[tokio::test]
+    async fn a_request_placed_under_a_probe_counts_in_the_probe() {
+        let (upstream, mut arrivals) = held_upstream().await;
+        let proxy = Arc::new(proxy_to(&format!("http://{upstream}"), ""));
+        let room = room_parts();
+        room.0.set_probing(true);
+        let request = forward_in_room(&proxy, &room, 1);
+        arrivals.recv().await.unwrap().send(()).unwrap();
+        assert_eq!(request.await.unwrap().unwrap(), http::StatusCode::OK);
+        let report = room.1.report(Instant::now());
+        assert_eq!((report.done, report.probe.count()), (1, 1));
+        let place = room.0.try_acquire().unwrap();
+        assert_eq!(place.taken(), Taken::WhileProbing);
+    }
 
     #[test]
     fn untrusted_peers_cannot_spoof_forwarding_headers() {

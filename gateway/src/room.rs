@@ -15,10 +15,15 @@ use anteroom_store::{Draw, Millis, RoomParams, RoomSnapshot, RoomState, Schedule
 use crate::Shutdown;
 use crate::clock::StoreClock;
 use crate::health::StoreHealth;
+use crate::proxy::RoomUpstream;
 use crate::token::{Pass, Ticket};
 
 mod kept;
+mod places;
+mod report;
 use kept::Kept;
+pub use places::{Busy, PlaceGuard, Places, Taken};
+pub use report::{AtSite, InLine, Outcome, Recorder};
 
 /// How often each gateway steps each room: admits the next tickets and
 /// refreshes its cached figures. The cost budget asks for at least every
@@ -128,10 +133,17 @@ pub struct RoomRuntime {
     /// its opening lies ahead (a second event on the same room).
     told_drawn_before: std::sync::atomic::AtomicBool,
     pub metrics: crate::metrics::RoomMetrics,
+    /// How many of the room's requests may be at the site at once:
+    /// unlimited until the adaptive controller sets a share.
+    places: Arc<Places>,
+    /// The room's upstream figures of the last seconds, for the controller.
+    recorder: Arc<Recorder>,
 }
 
 impl RoomRuntime {
-    pub fn new(config: Room) -> RoomRuntime {
+    /// The room of `config` on a gateway whose `max_in_flight_upstream` is
+    /// `max_in_flight_upstream` (the most places it could give the room).
+    pub fn new(config: Room, max_in_flight_upstream: usize) -> RoomRuntime {
         let params = RoomParams {
             name: config.name.clone(),
             capacity: config.capacity.get(),
@@ -159,6 +171,32 @@ impl RoomRuntime {
             known_inside: DashMap::new(),
             draw: RwLock::new(None),
             told_drawn_before: std::sync::atomic::AtomicBool::new(false),
+            places: Arc::new(Places::new()),
+            recorder: Arc::new(Recorder::new(
+                max_in_flight_upstream as u64,
+                tokio::time::Instant::now(),
+            )),
+        }
+    }
+
+    /// The room's places at the site. Unlimited until the controller's loop
+    /// calls [`Places::set_limit`] with this gateway's share (and
+    /// [`Places::set_unlimited`] when adaptive admission is off again).
+    pub fn places(&self) -> &Arc<Places> {
+        &self.places
+    }
+
+    /// The room's upstream figures; [`Recorder::report`] once a second is
+    /// what goes to the store.
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
+    }
+
+    /// What the proxy takes for a request of one of the room's visitors.
+    pub(crate) fn upstream(&self) -> RoomUpstream<'_> {
+        RoomUpstream {
+            places: &self.places,
+            recorder: &self.recorder,
         }
     }
 

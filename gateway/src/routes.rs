@@ -146,7 +146,7 @@ where
         .room_matcher
         .room_of(request.uri().path(), &normalised)
     else {
-        let reply = forward(shared, request, (peer, client), PassHeld::No).await;
+        let reply = forward(shared, request, (peer, client), None).await;
         return (Route::Passthrough, reply, Vec::new());
     };
     let room = &shared.rooms[index];
@@ -168,7 +168,7 @@ where
                     )
                     .await,
                 ),
-                None => forward(shared, request, (peer, client), PassHeld::Yes).await,
+                None => forward(shared, request, (peer, client), Some(room)).await,
             }
         }
         Standing::Closed => Reply::Ours(Answer::Closed { room: room.name() }),
@@ -368,18 +368,29 @@ impl NoRoom {
     }
 }
 
-/// Sends the request upstream; a failure becomes our answer.
+/// Sends the request upstream; a failure becomes our answer. `room`: the
+/// room whose admitted visitor sent it (holding its pass), whose places it
+/// takes and whose figures it counts in; `None` outside every room.
 async fn forward<'a, B>(
     shared: &'a Shared,
     request: Request<B>,
     (peer, client): (SocketAddr, IpAddr),
-    held: PassHeld,
+    room: Option<&RoomRuntime>,
 ) -> Reply<'a>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    match shared.proxy.forward(request, peer, client).await {
+    let held = if room.is_some() {
+        PassHeld::Yes
+    } else {
+        PassHeld::No
+    };
+    match shared
+        .proxy
+        .forward(request, peer, client, room.map(RoomRuntime::upstream))
+        .await
+    {
         Ok(response) => Reply::Site(response),
         Err(error) => Reply::Ours(upstream_failure(error, held)),
     }

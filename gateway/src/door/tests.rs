@@ -169,7 +169,10 @@ impl Fixture {
             keys: Keyring::new(&[KEY]),
             health: StoreHealth::new(on_error),
             limits: ClientLimits::new(&config.limits),
-            room: RoomRuntime::new(config.rooms[0].clone()),
+            room: RoomRuntime::new(
+                config.rooms[0].clone(),
+                config.limits.max_in_flight_upstream,
+            ),
         }
     }
 
@@ -521,7 +524,7 @@ async fn a_gateway_without_figures_yet_never_claims_a_ticket() {
     // A gateway just started on the same store: no figures yet, so it does
     // not know the ticket's place (a pre-queue ticket's is the draw's, and
     // an opening may have been set live), and must not claim its number.
-    let fresh = RoomRuntime::new(fixture.room.config.clone());
+    let fresh = RoomRuntime::new(fixture.room.config.clone(), 64);
     let mut headers = HeaderMap::new();
     let text = ticket.to_str().expect("our cookies are ASCII");
     let pair = text.split(';').next().expect("a cookie has a name=value");
