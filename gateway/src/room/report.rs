@@ -7,7 +7,7 @@
 //! with relaxed atomics: no lock, no allocation. A bucket is keyed by the
 //! whole second it holds, counted on a monotonic clock from the recorder's
 //! origin; the first sample of a new second takes over the bucket of the
-//! second [`SECONDS`] before and clears it. Seconds without a sample leave
+//! second [`RING`] before and clears it. Seconds without a sample leave
 //! their bucket to an older second, which a report then leaves out.
 //!
 //! Races tolerated, all at a second's boundary and each worth a few
@@ -27,9 +27,11 @@ use tokio::time::Instant;
 
 use super::places::Taken;
 
-/// Seconds a report covers: the current one and those before it.
+/// Seconds a report covers: the whole seconds before the current one.
 const SECONDS: usize = (WINDOW_MS / 1000) as usize;
 const _: () = assert!(SECONDS >= 1, "a report covers at least one second");
+/// The ring holds those and the current one, being filled.
+const RING: usize = SECONDS + 1;
 
 /// One room's figures, written by its requests, read once a second.
 #[derive(Debug)]
@@ -38,7 +40,7 @@ pub struct Recorder {
     origin: Instant,
     /// This gateway's `max_in_flight_upstream`.
     max_places: u64,
-    ring: [Second; SECONDS],
+    ring: [Second; RING],
     /// Requests waiting for a place right now.
     line: AtomicU64,
     /// The room's requests at the site right now.
@@ -187,30 +189,36 @@ impl Recorder {
         self.at_site.load(Ordering::Relaxed)
     }
 
-    /// The last [`SECONDS`] seconds up to `now`'s (the current one
-    /// included), summed oldest first as [`Report::add_second`] does: counts
-    /// and histograms add up, the peak is the highest, and the latest
-    /// second gives `recent_queued` and `recent_site`. `line` is the line
-    /// right now, and the current second's peak at least the requests at
-    /// the site now (a second without a new request has no bucket of its
-    /// own, though the requests before it may still be there).
+    /// The last [`SECONDS`] whole seconds before `now`'s (the current one,
+    /// still filling, is left for the next report: the controller reads the
+    /// latest second's `recent_queued` and `recent_site`, and a second just
+    /// begun would say nothing), summed oldest first as
+    /// [`Report::add_second`] does: counts and histograms add up, the peak is
+    /// the highest, and the latest second gives `recent_queued` and
+    /// `recent_site`. `line` is the line right now, and the latest second's
+    /// peak at least the requests at the site now (a second without a new
+    /// request has no bucket of its own, though the requests before it may
+    /// still be there).
     pub fn report(&self, now: Instant) -> Report {
         let current = self.second_of(now);
-        let oldest = current.saturating_sub(SECONDS as u64 - 1).max(1);
+        let newest = current.saturating_sub(1);
         let mut window = Report::default();
-        for second in oldest..=current {
-            let slot = self.slot(second);
-            let mut figures = if slot.second.load(Ordering::Acquire) == second {
-                slot.figures()
-            } else {
-                Report::default()
-            };
-            if second == current {
-                figures.peak_in_flight = figures.peak_in_flight.max(self.in_flight());
-                figures.line = self.line();
+        if newest >= 1 {
+            let oldest = newest.saturating_sub(SECONDS as u64 - 1).max(1);
+            for second in oldest..=newest {
+                let slot = self.slot(second);
+                let mut figures = if slot.second.load(Ordering::Acquire) == second {
+                    slot.figures()
+                } else {
+                    Report::default()
+                };
+                if second == newest {
+                    figures.peak_in_flight = figures.peak_in_flight.max(self.in_flight());
+                }
+                window.add_second(&figures);
             }
-            window.add_second(&figures);
         }
+        window.line = self.line();
         window.max_places = self.max_places;
         window
     }
@@ -221,7 +229,7 @@ impl Recorder {
     }
 
     fn slot(&self, second: u64) -> &Second {
-        &self.ring[(second % SECONDS as u64) as usize]
+        &self.ring[(second % RING as u64) as usize]
     }
 
     /// `now`'s bucket, taken over from an older second if need be.

@@ -30,7 +30,7 @@ fn histogram(latencies_ms: &[f64]) -> Histogram {
 }
 
 #[test]
-fn a_report_sums_the_current_second_and_the_two_before() {
+fn a_report_sums_the_three_whole_seconds_before_the_current_one() {
     let (recorder, at) = recorder();
     recorder.started(at(100));
     for _ in 0..2 {
@@ -39,14 +39,14 @@ fn a_report_sums_the_current_second_and_the_two_before() {
     for _ in 0..4 {
         recorder.started(at(2_999));
     }
-    assert_eq!(recorder.report(at(2_999)).started, 7);
-    assert_eq!(recorder.report(at(0)).started, 1, "second 0 alone so far");
+    assert_eq!(recorder.report(at(2_999 + 1_000)).started, 7);
+    assert_eq!(recorder.report(at(0 + 1_000)).started, 1, "second 0 alone so far");
     // Second 0 leaves the window when second 3 begins, whether or not
     // anything happens in it.
-    assert_eq!(recorder.report(at(3_000)).started, 6);
+    assert_eq!(recorder.report(at(3_000 + 1_000)).started, 6);
     recorder.started(at(3_001));
-    assert_eq!(recorder.report(at(3_001)).started, 7);
-    assert_eq!(recorder.report(at(4_000)).started, 5);
+    assert_eq!(recorder.report(at(3_001 + 1_000)).started, 7);
+    assert_eq!(recorder.report(at(4_000 + 1_000)).started, 5);
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn a_new_second_clears_the_bucket_it_takes_over() {
     recorder.busy(at(300), ms(300));
     // Second 3 takes second 0's bucket.
     recorder.started(at(3_100));
-    let report = recorder.report(at(3_100));
+    let report = recorder.report(at(3_100 + 1_000));
     assert_eq!(report.started, 1);
     assert_eq!(report.queued, 0);
     assert_eq!(report.busy, 0);
@@ -79,16 +79,16 @@ fn stale_seconds_are_left_out_after_a_gap() {
             Taken::Normally,
         );
     }
-    assert_eq!(recorder.report(at(2_500)).started, 3);
+    assert_eq!(recorder.report(at(2_500 + 1_000)).started, 3);
     // Seconds 3 and 4 had nothing: only second 2 is still in the window.
-    let report = recorder.report(at(4_000));
+    let report = recorder.report(at(4_000 + 1_000));
     assert_eq!(
         (report.started, report.done, report.site.count()),
         (1, 1, 1)
     );
     // Long after: nothing, though the buckets still hold seconds 0 to 2.
     assert_eq!(
-        recorder.report(at(60_000)),
+        recorder.report(at(60_000 + 1_000)),
         Report {
             max_places: MAX_PLACES,
             ..Report::default()
@@ -96,7 +96,7 @@ fn stale_seconds_are_left_out_after_a_gap() {
     );
     // A sample after the gap starts its second afresh.
     recorder.started(at(61_000));
-    let report = recorder.report(at(61_000));
+    let report = recorder.report(at(61_000 + 1_000));
     assert_eq!((report.started, report.done), (1, 0));
 }
 
@@ -121,7 +121,7 @@ fn outcomes_and_latencies_go_where_the_report_says() {
     );
     recorder.no_answer(now, ms(2_000));
     recorder.busy(now, ms(10_000));
-    let report = recorder.report(now);
+    let report = recorder.report(now + ms(1_000));
     assert_eq!(report.done, 2, "a 404 is the site's answer");
     assert_eq!(report.failed, 2, "a 5xx and no answer");
     assert_eq!(report.busy, 1);
@@ -140,18 +140,18 @@ fn the_peak_is_the_most_at_the_site_at_once_in_any_second() {
     let first: Vec<AtSite> = (0..3).map(|_| recorder.at_site(at(100))).collect();
     drop(first);
     let second = recorder.at_site(at(1_100));
-    assert_eq!(recorder.report(at(1_100)).peak_in_flight, 3);
+    assert_eq!(recorder.report(at(1_100 + 1_000)).peak_in_flight, 3);
     assert_eq!(recorder.in_flight(), 1);
     // Second 0 has left the window; the request of second 1 is still at the
     // site in second 3, though nothing new came.
-    assert_eq!(recorder.report(at(3_500)).peak_in_flight, 1);
+    assert_eq!(recorder.report(at(3_500 + 1_000)).peak_in_flight, 1);
     drop(second);
     assert_eq!(
-        recorder.report(at(3_500)).peak_in_flight,
+        recorder.report(at(3_500 + 1_000)).peak_in_flight,
         1,
         "seen in second 1"
     );
-    assert_eq!(recorder.report(at(4_500)).peak_in_flight, 0);
+    assert_eq!(recorder.report(at(4_500 + 1_000)).peak_in_flight, 0);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn a_new_second_starts_with_the_requests_still_at_the_site() {
     // Second 3 takes second 0's bucket with a new request: three at the
     // site, not one.
     let _more = recorder.at_site(at(3_100));
-    assert_eq!(recorder.report(at(3_100)).peak_in_flight, 3);
+    assert_eq!(recorder.report(at(3_100 + 1_000)).peak_in_flight, 3);
     drop(held);
 }
 
@@ -172,14 +172,14 @@ fn the_line_is_now_and_recent_figures_are_the_latest_seconds() {
     let late = recorder.queued(at(1_200));
     recorder.answered(at(100), StatusCode::OK, ms(50), ms(60), Taken::Normally);
     recorder.answered(at(1_300), StatusCode::OK, ms(800), ms(900), Taken::Normally);
-    let report = recorder.report(at(1_400));
+    let report = recorder.report(at(1_400 + 1_000));
     assert_eq!(report.line, 2);
     assert_eq!(report.queued, 2);
     assert_eq!(report.recent_queued, 1);
     assert_eq!(report.recent_site, histogram(&[800.0]));
     assert_eq!(report.max_places, MAX_PLACES);
     drop(early);
-    assert_eq!(recorder.report(at(1_400)).line, 1);
+    assert_eq!(recorder.report(at(1_400 + 1_000)).line, 1);
     drop(late);
     assert_eq!(recorder.line(), 0);
 }
@@ -200,7 +200,7 @@ fn concurrent_requests_within_a_second_all_count() {
             });
         }
     });
-    let report = recorder.report(now);
+    let report = recorder.report(now + ms(1_000));
     assert_eq!((report.started, report.done), (8_000, 8_000));
     assert_eq!(report.site.count(), 8_000);
     assert!((1..=8).contains(&report.peak_in_flight));
