@@ -316,6 +316,39 @@ fn figures(shared: &Shared, room: &RoomRuntime) -> serde_json::Value {
         "admissions_per_minute": (room.admissions_per_minute() * 10.0).round() / 10.0,
         "eta_seconds_last_in_line": (waiting > 0).then(|| room.eta_seconds(waiting)),
         "updated_unix_ms": snapshot.taken_at,
+        "adaptive": adaptive_figures(room),
+    })
+}
+
+/// A room's adaptive admission as the latest report learned it: the
+/// settings in force, and the controller's state while it runs.
+pub(crate) fn adaptive_figures(room: &RoomRuntime) -> serde_json::Value {
+    let view = room.adaptive();
+    let config = &room.config.adaptive;
+    let settings = view.as_ref().map(|view| view.settings);
+    let controller = view.as_ref().and_then(|view| view.controller.as_ref());
+    let rounded = |value: f64| (value * 10.0).round() / 10.0;
+    serde_json::json!({
+        "enabled": settings.map_or(config.enabled, |settings| settings.enabled),
+        "min_admit_per_minute": settings
+            .map_or(f64::from(config.min_admit_per_minute.get()), |settings| settings.floor),
+        "latency_p90_ms": settings
+            .map_or(f64::from(config.latency_p90_ms), |settings| settings.latency_p90_ms),
+        "max_error_rate": settings.map_or(config.max_error_rate, |settings| settings.max_error_rate),
+        "ceiling": settings.map(|settings| settings.ceiling),
+        "pace": controller.and(view.as_ref()).map(|view| rounded(view.pace())),
+        "phase": controller.map(|controller| controller.phase.as_str()),
+        "places": controller.map(|controller| rounded(controller.places)),
+        "share": view.as_ref().and_then(|view| view.share),
+        "base_ms": controller.and_then(|controller| controller.base_ms).map(rounded),
+        "p90_ms": controller.and_then(|controller| controller.p90_ms).map(rounded),
+        "site_p50_ms": controller.and_then(|controller| controller.site_p50_ms).map(rounded),
+        "error_rate": controller.and_then(|controller| controller.error_rate),
+        "reason": controller.map_or("off", |controller| controller.reason.as_str()),
+        "changed_at": controller.map(|controller| controller.changed_at),
+        "probing": controller.is_some_and(|controller| controller.probing()),
+        "trouble": controller.is_some_and(|controller| controller.trouble),
+        "gateways": controller.map(|controller| controller.gateways),
     })
 }
 
@@ -332,6 +365,17 @@ struct ChangeRequest {
     opens_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     closes_at: Option<Option<String>>,
+    adaptive: Option<AdaptiveRequest>,
+}
+
+/// `adaptive` in a change: any of the `[room.adaptive]` keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdaptiveRequest {
+    enabled: Option<bool>,
+    min_admit_per_minute: Option<u32>,
+    latency_p90_ms: Option<u32>,
+    max_error_rate: Option<f64>,
 }
 
 /// A key present in the JSON, `null` included (`Some(None)`); an absent
@@ -360,10 +404,31 @@ where
             );
         }
     };
-    let change = match parse_change(&body) {
-        Ok(change) => change,
+    let (change, adaptive) = match parse_change(&body).and_then(|(change, adaptive)| {
+        checked_adaptive(shared, room, &change, adaptive).map(|adaptive| (change, adaptive))
+    }) {
+        Ok(parsed) => parsed,
         Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
+    if let Some(adaptive) = adaptive {
+        match shared.store.change_adaptive(&room.params, &adaptive).await {
+            Ok(stored) => tracing::info!(
+                room = room.name(),
+                ?stored,
+                "room's adaptive admission changed"
+            ),
+            Err(error) => {
+                shared.health.failed(&error);
+                return json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store is unreachable; nothing changed",
+                );
+            }
+        }
+        if change == RoomChange::default() {
+            return json_response(StatusCode::OK, &figures(shared, room));
+        }
+    }
     match shared.store.change(&room.params, &change).await {
         Ok(Changed::Applied(snapshot)) => {
             room.observe(snapshot);
@@ -421,13 +486,64 @@ enum InvalidChange {
         source: schedule::InstantError,
     },
     #[error(
-        "nothing to change: give capacity, admit_per_minute, state, pre_queue_from, opens_at \
-         or closes_at"
+        "nothing to change: give capacity, admit_per_minute, state, pre_queue_from, opens_at, \
+         closes_at or adaptive"
     )]
     Nothing,
+    #[error("adaptive.{0}")]
+    Adaptive(String),
 }
 
-fn parse_change(body: &Bytes) -> Result<RoomChange, InvalidChange> {
+/// The adaptive part of a change, checked as the file's `[room.adaptive]`
+/// is, against the settings in force with the change over them (and the
+/// change's `admit_per_minute`, if it has one, as the ceiling).
+fn checked_adaptive(
+    shared: &Shared,
+    room: &RoomRuntime,
+    change: &RoomChange,
+    adaptive: Option<anteroom_store::adaptive::Overrides>,
+) -> Result<Option<anteroom_store::adaptive::Overrides>, InvalidChange> {
+    let Some(asked) = adaptive else {
+        return Ok(None);
+    };
+    let config = room.config.adaptive;
+    let current = room.adaptive().map(|view| view.settings);
+    let floor = match asked.min_admit_per_minute {
+        Some(floor) => std::num::NonZeroU32::new(floor).ok_or_else(|| {
+            InvalidChange::Adaptive("min_admit_per_minute: must be at least 1".to_owned())
+        })?,
+        None => current
+            .and_then(|settings| std::num::NonZeroU32::new(settings.floor as u32))
+            .unwrap_or(config.min_admit_per_minute),
+    };
+    let merged = anteroom_config::Adaptive {
+        enabled: asked
+            .enabled
+            .unwrap_or(current.map_or(config.enabled, |settings| settings.enabled)),
+        min_admit_per_minute: floor,
+        latency_p90_ms: asked.latency_p90_ms.unwrap_or(
+            current.map_or(config.latency_p90_ms, |settings| {
+                settings.latency_p90_ms as u32
+            }),
+        ),
+        max_error_rate: asked
+            .max_error_rate
+            .unwrap_or(current.map_or(config.max_error_rate, |settings| settings.max_error_rate)),
+    };
+    let ceiling = change
+        .admit_per_minute
+        .or_else(|| room.snapshot().map(|snapshot| snapshot.admit_per_minute))
+        .and_then(std::num::NonZeroU32::new)
+        .unwrap_or(room.config.admit_per_minute);
+    merged
+        .check(ceiling, shared.config.upstream_timeout)
+        .map_err(|error| InvalidChange::Adaptive(error.to_string()))?;
+    Ok(Some(asked))
+}
+
+fn parse_change(
+    body: &Bytes,
+) -> Result<(RoomChange, Option<anteroom_store::adaptive::Overrides>), InvalidChange> {
     let request: ChangeRequest = serde_json::from_slice(body).map_err(InvalidChange::Json)?;
     let state = match request.state.as_deref() {
         None => None,
@@ -462,10 +578,19 @@ fn parse_change(body: &Bytes) -> Result<RoomChange, InvalidChange> {
             closes_at: time("closes_at", request.closes_at)?,
         },
     };
-    if change == RoomChange::default() {
+    let adaptive = request
+        .adaptive
+        .map(|asked| anteroom_store::adaptive::Overrides {
+            enabled: asked.enabled,
+            min_admit_per_minute: asked.min_admit_per_minute,
+            latency_p90_ms: asked.latency_p90_ms,
+            max_error_rate: asked.max_error_rate,
+        })
+        .filter(|asked| *asked != anteroom_store::adaptive::Overrides::default());
+    if change == RoomChange::default() && adaptive.is_none() {
         return Err(InvalidChange::Nothing);
     }
-    Ok(change)
+    Ok((change, adaptive))
 }
 
 fn method_not_allowed(allow: &'static str) -> Response<Body> {
@@ -508,12 +633,26 @@ mod tests {
         let parse = |text: &str| parse_change(&Bytes::from(text.to_owned()));
         assert_eq!(
             parse(r#"{"capacity": 5, "state": "paused"}"#).unwrap(),
-            RoomChange {
-                capacity: Some(5),
-                admit_per_minute: None,
-                state: Some(RoomState::Paused),
-                schedule: ScheduleChange::default(),
-            }
+            (
+                RoomChange {
+                    capacity: Some(5),
+                    admit_per_minute: None,
+                    state: Some(RoomState::Paused),
+                    schedule: ScheduleChange::default(),
+                },
+                None
+            )
+        );
+        let (change, adaptive) =
+            parse(r#"{"adaptive": {"enabled": false, "latency_p90_ms": 800}}"#).unwrap();
+        assert_eq!(change, RoomChange::default());
+        assert_eq!(
+            adaptive,
+            Some(anteroom_store::adaptive::Overrides {
+                enabled: Some(false),
+                latency_p90_ms: Some(800),
+                ..Default::default()
+            })
         );
         for bad in [
             r#"{}"#,
@@ -522,6 +661,9 @@ mod tests {
             r#"{"state": "ajar"}"#,
             r#"{"capacty": 5}"#,
             r#"{"capacity": -1}"#,
+            r#"{"adaptive": {}}"#,
+            r#"{"adaptive": {"enabeld": true}}"#,
+            r#"{"adaptive": {"max_error_rate": "high"}}"#,
             r#"not json"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");

@@ -297,6 +297,7 @@ pub fn render(shared: &Shared) -> String {
             gauge!("anteroom_room_state", "room" => name.clone(), "state" => state.as_str())
                 .set(if snapshot.state == state { 1.0 } else { 0.0 });
         }
+        adaptive(room, &name);
     }
     gauge!("anteroom_upstream_in_flight").set(shared.proxy.in_flight() as f64);
     gauge!("anteroom_unfinished_body_bytes").set(shared.bodies.held() as f64);
@@ -313,4 +314,50 @@ pub fn render(shared: &Shared) -> String {
     let handle = handle();
     handle.run_upkeep();
     handle.render()
+}
+
+/// A room's adaptive admission, as the latest report learned it: the pace
+/// in force (the ceiling while off), the targets, what the last tick saw,
+/// the places (fleet-wide, and this gateway's share), and the reason for
+/// the pace (one of a fixed set at 1, the others at 0).
+fn adaptive(room: &crate::room::RoomRuntime, name: &str) {
+    let Some(view) = room.adaptive() else {
+        return;
+    };
+    let label = || name.to_owned();
+    gauge!("anteroom_room_adaptive_pace_per_minute", "room" => label()).set(view.pace());
+    gauge!("anteroom_room_adaptive_enabled", "room" => label()).set(if view.settings.enabled {
+        1.0
+    } else {
+        0.0
+    });
+    gauge!("anteroom_room_adaptive_target_p90_seconds", "room" => label())
+        .set(view.settings.latency_p90_ms / 1000.0);
+    gauge!("anteroom_room_adaptive_max_error_ratio", "room" => label())
+        .set(view.settings.max_error_rate);
+    let controller = view.controller.as_ref();
+    let reason = controller.map_or(anteroom_store::adaptive::Reason::Off, |c| c.reason);
+    for each in anteroom_store::adaptive::Reason::ALL {
+        gauge!("anteroom_room_adaptive_reason", "room" => label(), "reason" => each.as_str())
+            .set(if each == reason { 1.0 } else { 0.0 });
+    }
+    gauge!("anteroom_room_adaptive_trouble", "room" => label()).set(
+        if controller.is_some_and(|c| c.trouble) {
+            1.0
+        } else {
+            0.0
+        },
+    );
+    if let Some(controller) = controller {
+        gauge!("anteroom_room_adaptive_places", "room" => label()).set(controller.places);
+        if let Some(p90) = controller.p90_ms {
+            gauge!("anteroom_room_adaptive_p90_seconds", "room" => label()).set(p90 / 1000.0);
+        }
+        if let Some(errors) = controller.error_rate {
+            gauge!("anteroom_room_adaptive_error_ratio", "room" => label()).set(errors);
+        }
+    }
+    if let Some(share) = view.share {
+        gauge!("anteroom_room_upstream_places", "room" => label()).set(share as f64);
+    }
 }

@@ -10,7 +10,9 @@ use dashmap::{DashMap, DashSet};
 use tokio::sync::watch;
 
 use anteroom_config::Room;
-use anteroom_store::{Draw, Millis, RoomParams, RoomSnapshot, RoomState, Schedule, Seed, Store};
+use anteroom_store::{
+    Draw, Millis, RoomParams, RoomSnapshot, RoomState, Schedule, Seed, Store, adaptive,
+};
 
 use crate::Shutdown;
 use crate::clock::StoreClock;
@@ -138,6 +140,10 @@ pub struct RoomRuntime {
     places: Arc<Places>,
     /// The room's upstream figures of the last seconds, for the controller.
     recorder: Arc<Recorder>,
+    /// What the latest report learned of adaptive admission: the settings
+    /// in force, the controller's state, this gateway's share of places.
+    /// `None` until the first report was answered.
+    adaptive: RwLock<Option<adaptive::View>>,
 }
 
 impl RoomRuntime {
@@ -176,6 +182,48 @@ impl RoomRuntime {
                 max_in_flight_upstream as u64,
                 tokio::time::Instant::now(),
             )),
+            adaptive: RwLock::new(None),
+        }
+    }
+
+    /// What the latest report learned of adaptive admission (`None` before
+    /// the first answer).
+    pub fn adaptive(&self) -> Option<adaptive::View> {
+        self.adaptive.read().ok().and_then(|view| view.clone())
+    }
+
+    /// The site is in trouble (every request failing): the waiting page
+    /// says so and gives no estimate.
+    pub fn site_trouble(&self) -> bool {
+        self.adaptive.read().ok().is_some_and(|view| {
+            view.as_ref()
+                .and_then(|view| view.controller.as_ref())
+                .is_some_and(|controller| controller.trouble)
+        })
+    }
+
+    /// The adaptive pace in force, admissions a minute, while the
+    /// controller runs.
+    fn adaptive_pace(&self) -> Option<f64> {
+        let view = self.adaptive.read().ok()?;
+        let view = view.as_ref()?;
+        view.controller.as_ref().map(|_| view.pace())
+    }
+
+    /// Takes in what a report learned: the view, and this gateway's share of
+    /// the places (unlimited when adaptive admission is off).
+    pub fn observe_adaptive(&self, view: adaptive::View) {
+        match view.share {
+            Some(share) => self.places.set_limit(share),
+            None => self.places.set_unlimited(),
+        }
+        self.places.set_probing(
+            view.controller
+                .as_ref()
+                .is_some_and(adaptive::Controller::probing),
+        );
+        if let Ok(mut current) = self.adaptive.write() {
+            *current = Some(view);
         }
     }
 
@@ -355,9 +403,15 @@ impl RoomRuntime {
             .unwrap_or(0.0)
     }
 
-    /// Estimated seconds until the visitor at `position` is let in.
+    /// Estimated seconds until the visitor at `position` is let in: at the
+    /// smoothed admission rate, or the adaptive pace when that is slower (a
+    /// cut shows at once; a rise only as admissions prove it).
     pub fn eta_seconds(&self, position: u64) -> u64 {
-        let rate = self.rate.lock().map(|rate| rate.per_second).unwrap_or(0.0);
+        let measured = self.rate.lock().map(|rate| rate.per_second).unwrap_or(0.0);
+        let rate = match self.adaptive_pace() {
+            Some(pace) => measured.min(pace / 60.0),
+            None => measured,
+        };
         eta_seconds(position, rate)
     }
 
@@ -507,6 +561,7 @@ pub async fn tend(
     let mut ticker = tokio::time::interval(STEP_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let steps_per_flush = (ACTIVITY_FLUSH_INTERVAL.as_millis() / STEP_INTERVAL.as_millis()) as u32;
+    let steps_per_report = (adaptive::TICK_MS / STEP_INTERVAL.as_millis() as u64).max(1) as u32;
     let mut step: u32 = 0;
     // After a failed call, activity is reported before the next step, so
     // that the store never expires passes that were active during an outage.
@@ -530,6 +585,9 @@ pub async fn tend(
                 health.succeeded();
                 room.observe_step(snapshot);
                 deliver_kept(&room, store.as_ref(), &health).await;
+                if step.is_multiple_of(steps_per_report) {
+                    report_upstream(&room, store.as_ref(), &health).await;
+                }
             }
             Err(error) => {
                 health.failed(&error);
@@ -540,6 +598,30 @@ pub async fn tend(
     }
     // Last report, so that a restart does not forget who was active.
     flush_activity(&room, store.as_ref(), &health, clock.now()).await;
+}
+
+/// Sends the room's upstream figures of the last seconds to the store's
+/// adaptive controller and takes in its answer (the pace, this gateway's
+/// share of places). Every gateway does, once a second, whether adaptive
+/// admission is on or off: the store decides, so that a live change
+/// reaches every gateway at its next report. A failure leaves the places
+/// as they were; the next second's report is the next try.
+async fn report_upstream(room: &RoomRuntime, store: &dyn Store, health: &StoreHealth) {
+    let report = room.recorder().report(tokio::time::Instant::now());
+    match store
+        .adapt(&room.params, &room.config.adaptive, gateway_id(), &report)
+        .await
+    {
+        Ok(view) => room.observe_adaptive(view),
+        Err(error) => health.failed(&error),
+    }
+}
+
+/// This process's id among the gateways reporting to the store: random,
+/// made once.
+fn gateway_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
 }
 
 /// Delivers what was kept during an outage (the store answers again: the

@@ -40,7 +40,11 @@ fn a_report_sums_the_three_whole_seconds_before_the_current_one() {
         recorder.started(at(2_999));
     }
     assert_eq!(recorder.report(at(2_999 + 1_000)).started, 7);
-    assert_eq!(recorder.report(at(0 + 1_000)).started, 1, "second 0 alone so far");
+    assert_eq!(
+        recorder.report(at(0 + 1_000)).started,
+        1,
+        "second 0 alone so far"
+    );
     // Second 0 leaves the window when second 3 begins, whether or not
     // anything happens in it.
     assert_eq!(recorder.report(at(3_000 + 1_000)).started, 6);
