@@ -77,7 +77,7 @@ pub const CUBIC_K: f64 = 6.0;
 const CUBIC_C: f64 = (1.0 - BETA) / (CUBIC_K * CUBIC_K * CUBIC_K);
 /// Share of requests that had to wait for a place beyond which the site is
 /// taken as full: the ramp ends and the pace stops growing.
-pub const QUEUED_SHARE: f64 = 0.5;
+pub const QUEUED_SHARE: f64 = 0.8;
 /// The line in front of the places is too long when clearing it at the
 /// site's pace would take this share of the latency target.
 pub const PILING_SHARE_OF_TARGET: f64 = 0.25;
@@ -608,6 +608,20 @@ impl Controller {
             }
             return;
         }
+        if self.base_ms.is_none() {
+            // The first figures: the places start at their fewest, so the
+            // site is as quiet as a probe would make it.
+            let first = (sum.recent_site.count() >= MIN_SAMPLES)
+                .then(|| sum.recent_site.quantile(0.5))
+                .flatten()
+                .or(self.site_p50_ms);
+            if let Some(first) = first {
+                self.base_ms = Some(first);
+                self.probe_at = now + PROBE_INTERVAL_MS;
+            }
+            self.places = self.places.clamp(fewest, most);
+            return;
+        }
         if now >= self.probe_at && sum.started > 0 {
             self.places_before_probe = self.places;
             self.places = (self.places / 4.0).max(fewest);
@@ -721,8 +735,21 @@ impl Controller {
         let per_second = outcomes as f64 / (WINDOW_MS as f64 / 1000.0);
         let piling = per_second > 0.0
             && sum.line as f64 / per_second * 1000.0 > target * PILING_SHARE_OF_TARGET;
-        let over_latency = p90 > target;
+        // The places are at the site's knee (it is slower than its buffer
+        // allows) or at every place the gateways have: a line in front of
+        // them is the pace's doing. While they can still grow, the line is
+        // theirs to clear, and the pace holds.
+        let places_stuck = match (self.base_ms, self.site_p50_ms) {
+            (Some(base), Some(site)) => site > base * (1.0 + PLACES_BUFFER),
+            _ => false,
+        } || self.places >= sum.max_places as f64;
+        let over_latency = p90 > target && places_stuck;
+        let piling = piling && places_stuck;
         let over_errors = error_rate > settings.max_error_rate && errors >= 2;
+        if !places_stuck && (p90 > target || sum.line > 0) && !over_errors {
+            self.reason = Reason::Hold;
+            return;
+        }
         if over_latency || over_errors || piling {
             let reason = if over_errors {
                 Reason::Errors
@@ -780,13 +807,8 @@ impl Controller {
         let waiting = facts.serving && facts.waiting > 0;
         let allowed = self.pace / 60.0 * dt;
         let in_use = admitted as f64 + 1.0 >= 0.5 * allowed;
-        // The site is full when requests wait for places that cannot grow:
-        // the site already slower than the buffer allows, or every place
-        // the gateways have in use. Not while a probe pins the places.
-        let places_stuck = match (self.base_ms, self.site_p50_ms) {
-            (Some(base), Some(site)) => site > base * (1.0 + PLACES_BUFFER),
-            _ => false,
-        } || self.places >= sum.max_places as f64;
+        // The site is full when requests wait for places that cannot grow.
+        // Not while a probe pins the places.
         let full = !self.probing()
             && places_stuck
             && sum.started > 0

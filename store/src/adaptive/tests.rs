@@ -161,10 +161,10 @@ fn the_ramp_doubles_until_the_site_fills() {
     }
     assert_eq!(controller.pace, start * 4.0);
     assert_eq!(controller.phase, Phase::Ramp);
-    // Half the requests had to wait for a place, and every place the
+    // Most requests had to wait for a place, and every place the
     // gateways have is in use: the site is full.
     let mut full = window(50, 0, 20.0);
-    full.sum.queued = 30;
+    full.sum.queued = 45;
     full.sum.max_places = 40;
     controller.tick(&full, &settings, &facts(5 * TICK_MS, admitted + 100));
     assert_eq!(
@@ -302,17 +302,15 @@ fn a_site_down_drops_to_the_floor_at_once_and_clears_after_three_good_ticks() {
 fn places_follow_the_gradient_and_probe_on_schedule() {
     let settings = settings();
     let mut controller = Controller::start(&settings, &facts(0, 0));
-    // The first traffic starts a probe: places pinned at their fewest.
-    controller.tick(&window(50, 0, 20.0), &settings, &facts(1_000, 0));
-    assert!(controller.probing());
-    assert_eq!(controller.places, MIN_PLACES);
-    let mut probe = window(60, 0, 20.0);
-    probe.sum.probe = probe.sum.site.clone();
-    controller.tick(&probe, &settings, &facts(2_000, 0));
+    // The first traffic, on the fewest places, gives the base: no pin.
+    let mut first = window(50, 0, 20.0);
+    first.sum.recent_site = first.sum.site.clone();
+    controller.tick(&first, &settings, &facts(1_000, 0));
     assert!(!controller.probing());
+    assert_eq!(controller.places, MIN_PLACES);
     let base = controller.base_ms.unwrap();
-    assert!((base - 20.0).abs() < 20.0 * 0.25, "{base}");
-    assert_eq!(controller.probe_at, 2_000 + PROBE_INTERVAL_MS);
+    assert!((base - 20.0).abs() < 20.0 * 0.1, "{base}");
+    assert_eq!(controller.probe_at, 1_000 + PROBE_INTERVAL_MS);
     // At the base latency, while they bind, the places grow by half.
     let binding = |ms: f64| {
         let mut window = window(50, 0, ms);
@@ -344,6 +342,22 @@ fn places_follow_the_gradient_and_probe_on_schedule() {
         assert!(controller.places <= 500.0);
     }
     assert!(controller.probing() || controller.probe_at > 200_000 - PROBE_INTERVAL_MS);
+    // A probe on schedule pins the places to a quarter, measures the base
+    // again, and gives the places back.
+    let mut controller = settled(0);
+    controller.probe_at = 10_000;
+    controller.tick(&binding(20.0), &settings, &facts(10_000, 0));
+    assert!(controller.probing());
+    assert_eq!(controller.places, 10.0);
+    let mut probed = binding(30.0);
+    probed.sum.probe = probed.sum.site.clone();
+    probed.sum.probe.0[Histogram::bucket_of(30.0)] += PROBE_SAMPLES;
+    controller.tick(&probed, &settings, &facts(11_000, 0));
+    assert!(!controller.probing());
+    let base = controller.base_ms.unwrap();
+    assert!((base - 30.0).abs() < 3.0, "{base}");
+    assert_eq!(controller.places, 40.0);
+    assert_eq!(controller.probe_at, 11_000 + PROBE_INTERVAL_MS);
 }
 
 #[test]

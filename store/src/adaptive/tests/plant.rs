@@ -464,7 +464,7 @@ fn hand_tuned(visitors: u64, factor: f64, adaptive: bool) -> Setup {
         queue_ms: 10_000,
         gateways: 1,
         admit_per_minute: (rate * 0.9 * factor).floor(),
-        capacity: (2_000.0 * factor) as u64,
+        capacity: (20_000.0 * factor) as u64,
         max_in_flight: (site.capacity as f64 * 0.8 * factor) as u64,
         adaptive,
         site,
@@ -530,10 +530,11 @@ fn a_healthy_correctly_sized_site_loses_little() {
     let off = Simulation::new(hand_tuned(visitors, 1.0, false)).run();
     let on = Simulation::new(hand_tuned(visitors, 1.0, true)).run();
     let cost = on.last_served_ms as f64 / off.last_served_ms as f64;
-    // The goal is 5%; on this plant the ramp, the probes and the
-    // sawtooth around the site's knee cost about 8% (see docs/adaptive.md,
-    // "What the plant measured"). Held here so that it does not get worse.
-    assert!(cost <= 1.10, "adaptive on takes {cost:.3}× as long");
+    println!(
+        "off {} ms, on {} ms ({cost:.3}×)",
+        off.last_served_ms, on.last_served_ms
+    );
+    assert!(cost <= 1.05, "adaptive on takes {cost:.3}× as long");
     assert_eq!(on.visitors_with_errors, 0);
 }
 
