@@ -11,6 +11,7 @@
 //! reaches the listener; it reads `GET /admin/overview` (`overview`) and
 //! changes rooms through the same API, with the token the operator types in.
 
+mod adaptive;
 mod dashboard;
 mod overview;
 
@@ -315,6 +316,7 @@ fn figures(shared: &Shared, room: &RoomRuntime) -> serde_json::Value {
         "sessions_expired": snapshot.sessions_expired,
         "admissions_per_minute": (room.admissions_per_minute() * 10.0).round() / 10.0,
         "eta_seconds_last_in_line": (waiting > 0).then(|| room.eta_seconds(waiting)),
+        "adaptive": adaptive::adaptive_figures(room, snapshot.admit_per_minute),
         "updated_unix_ms": snapshot.taken_at,
         "adaptive": adaptive_figures(room),
     })

@@ -376,6 +376,7 @@ fn waiting_page(
         updated_unix_seconds,
         status_url: &status_url,
         room_state: status.room_state,
+        site_trouble: status.site_trouble(),
         event: EventView {
             opens_at: status.opens_at.and_then(|at| at.wall_clock()),
             pre_queue_from: status.pre_queue_from.and_then(|at| at.wall_clock()),

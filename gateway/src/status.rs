@@ -21,7 +21,10 @@ use crate::room::RoomRuntime;
 /// not depend on the visitor's clock), `pre_queue` (tickets in the
 /// pre-queue so far, final once drawn), `ticket` and `draw_place` (a
 /// pre-queue visitor's ticket number, and their place once drawn) and
-/// `draw_url` (where the draw can be checked).
+/// `draw_url` (where the draw can be checked). `site` is always there:
+/// [`SITE_OK`], or [`SITE_TROUBLE`] while adaptive admission finds the
+/// site failing (the estimate is then `null`: the pace it rests on is
+/// withdrawn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Status<'a> {
     pub room: &'a str,
@@ -32,6 +35,8 @@ pub struct Status<'a> {
     pub refresh_seconds: u64,
     #[serde(serialize_with = "serialize_room_state")]
     pub room_state: RoomState,
+    /// [`SITE_OK`] or [`SITE_TROUBLE`].
+    pub site: &'static str,
     // The launch event's fields are left out when absent: a room without
     // one answers its polls with the bytes it always did.
     /// RFC 3339 in the deployment's time zone.
@@ -56,6 +61,12 @@ pub struct Status<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub draw_url: Option<&'a str>,
 }
+
+/// The status JSON's `site` while the site answers as it should.
+pub const SITE_OK: &str = "ok";
+/// The status JSON's `site` while the site is having trouble: places are
+/// kept, the waiting page says so and shows no estimate.
+pub const SITE_TROUBLE: &str = "trouble";
 
 /// A time to show, with the zone it is shown in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +113,7 @@ impl<'a> Status<'a> {
             .unwrap_or_default();
         let scheduled = schedule.opens_at.is_some();
         let before_opening = snapshot.is_some_and(|snapshot| snapshot.before_draw());
+        let site = site(room);
         let base = Status {
             room: room.name(),
             state: "none",
@@ -109,6 +121,7 @@ impl<'a> Status<'a> {
             eta_seconds: None,
             refresh_seconds: room.refresh_seconds(None),
             room_state: room_state(room),
+            site,
             opens_at: schedule.opens_at.map(|at| Instant { at, zone }),
             pre_queue_from: schedule.pre_queue_from.map(|at| Instant { at, zone }),
             opens_in_seconds: schedule
@@ -133,7 +146,9 @@ impl<'a> Status<'a> {
             } => Status {
                 state: "waiting",
                 position,
-                eta_seconds,
+                // No promise while the site is in trouble: the pace the
+                // estimate rests on may be cut at any moment.
+                eta_seconds: eta_seconds.filter(|_| site == SITE_OK),
                 refresh_seconds,
                 ticket: drawn.map(|drawn| drawn.ticket),
                 draw_place: drawn.map(|drawn| drawn.place),
@@ -157,10 +172,25 @@ impl<'a> Status<'a> {
         }
     }
 
+    /// Whether the site is having trouble (the waiting page says so).
+    pub fn site_trouble(&self) -> bool {
+        self.site == SITE_TROUBLE
+    }
+
     /// As JSON text, for the event stream.
     pub fn to_json(self) -> String {
         serde_json::to_string(&self).unwrap_or_else(|_| "{}".to_owned())
     }
+}
+
+/// What the status JSON says of the site behind `room`: [`SITE_TROUBLE`]
+/// while adaptive admission has the room's `trouble` flag up, else
+/// [`SITE_OK`].
+///
+/// The seam for the adaptive wiring: until it reads the room's flag here,
+/// the site is always ok.
+pub fn site(_room: &RoomRuntime) -> &'static str {
+    SITE_OK
 }
 
 /// The room's state as this gateway last saw it.

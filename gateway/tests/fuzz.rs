@@ -748,6 +748,7 @@ proptest! {
                 updated_unix_seconds,
                 status_url: "/_anteroom/status?room=vaccini",
                 room_state: RoomState::Open,
+                site_trouble: false,
                 event,
             };
             let hostile = WaitingView {

@@ -571,7 +571,7 @@ async fn status_without_a_place_is_none_and_takes_none() {
         let status: Value = response.json().await.expect("status JSON");
         assert_eq!(
             status,
-            json!({"room": "vaccini", "state": "none", "position": null, "eta_seconds": null, "refresh_seconds": 1, "room_state": "open"}),
+            json!({"room": "vaccini", "state": "none", "position": null, "eta_seconds": null, "refresh_seconds": 1, "room_state": "open", "site": "ok"}),
             "{path}"
         );
     }

@@ -9,7 +9,9 @@
 
 use anteroom_config::schedule::{format_instant, time_zone};
 use anteroom_tests::browser::{Browser, attribute, click, exists, text, type_into, until};
-use anteroom_tests::{GatewayHandle, gateway, plain_client, reached_origin, room, upstream};
+use anteroom_tests::{
+    GatewayHandle, TcpProxy, gateway, gateway_to, plain_client, reached_origin, room, upstream,
+};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
@@ -164,6 +166,21 @@ async fn the_dashboard_shows_the_figures_and_steers_the_room() {
         (samples.and_then(|count| count.parse::<u32>().ok()) >= Some(2)).then_some(())
     })
     .await;
+    // Adaptive admission is off for this room: one line says so, no
+    // adaptive chart, no trouble badge.
+    assert_eq!(figures(&gw).await["adaptive"]["enabled"], false);
+    assert_eq!(
+        text(page, "[data-room='vaccini'][data-adaptive='off']").await,
+        "adaptive admission: off"
+    );
+    for hidden in [
+        "[data-room='vaccini'][data-adaptive='on']",
+        "[data-room='vaccini'][data-figure='trouble']",
+        // Hidden elements stay hidden whatever display the style gives.
+        "dl.event[data-room='vaccini']",
+    ] {
+        assert!(!visible(page, hidden).await, "{hidden}");
+    }
     // The inline style applied (its hash is in the policy).
     let display = page
         .execute(
@@ -305,7 +322,115 @@ async fn without_a_gateway_token_the_page_reads_and_says_changes_need_one() {
     browser.close().await;
 }
 
+/// A room with adaptive admission whose site fails every request: the
+/// room's header says the site is having trouble, the adaptive figures
+/// give the reason, and the pace is charted against its ceiling, the p90
+/// against its target and the errors against their limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the adaptive wiring from main"]
+async fn the_dashboard_charts_adaptive_admission_and_says_when_the_site_has_trouble() {
+    let up = upstream().await;
+    let mut site = TcpProxy::start(up.addr).await;
+    let gw = gateway_to(&format!("http://127.0.0.1:{}", site.port))
+        .room(room("vaccini").capacity(1).adaptive(None))
+        .admin_token(TOKEN)
+        .start()
+        .await;
+    // One visitor inside, whose requests the site will fail; two waiting.
+    let inside = gw.visitor();
+    assert!(reached_origin(inside.get("/echo/vaccini").await).await);
+    for _ in 0..2 {
+        assert!(!reached_origin(gw.visitor().get("/echo/vaccini").await).await);
+    }
+    gw.settle().await;
+    let browser = Browser::open().await;
+    let page = &browser.client;
+    page.goto(&gw.admin_url("/admin/"))
+        .await
+        .expect("the page loads");
+    type_into(page, "#token", TOKEN).await;
+    click(page, "#token-use").await;
+    until("the page shows adaptive admission on", async || {
+        visible(page, "[data-room='vaccini'][data-adaptive='on']")
+            .await
+            .then_some(())
+    })
+    .await;
+    assert!(!visible(page, "[data-room='vaccini'][data-adaptive='off']").await);
+    assert!(!visible(page, "[data-room='vaccini'][data-figure='trouble']").await);
+
+    // The site fails every request the visitors inside make.
+    site.close();
+    until(
+        "the room's header says the site is having trouble",
+        async || {
+            inside.get("/echo/vaccini").await;
+            let api = figures(&gw).await;
+            (api["adaptive"]["trouble"] == true
+                && visible(page, "[data-room='vaccini'][data-figure='trouble']").await)
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        text(page, "[data-room='vaccini'][data-figure='trouble']").await,
+        "site having trouble"
+    );
+    until("the reason is the site's", async || {
+        let reason = attribute(
+            page,
+            "[data-room='vaccini'][data-adaptive-figure='reason']",
+            "data-reason",
+        )
+        .await;
+        (reason.as_deref() == Some("site_down")).then_some(())
+    })
+    .await;
+    assert!(
+        text(
+            page,
+            "[data-room='vaccini'][data-adaptive-figure='changed']"
+        )
+        .await
+        .ends_with(" ago")
+    );
+    for chart in ["pace", "p90", "error_rate"] {
+        until("the adaptive chart has samples", async || {
+            let samples = attribute(
+                page,
+                &format!("canvas[data-room='vaccini'][data-chart='{chart}']"),
+                "data-samples",
+            )
+            .await;
+            (samples.and_then(|count| count.parse::<u32>().ok()) >= Some(2)).then_some(())
+        })
+        .await;
+    }
+
+    // The site comes back: the badge goes.
+    site.reopen().await;
+    until("the badge goes once the site is back", async || {
+        inside.get("/echo/vaccini").await;
+        (!visible(page, "[data-room='vaccini'][data-figure='trouble']").await).then_some(())
+    })
+    .await;
+    browser.close().await;
+}
+
 // ---------------------------------------------------------------- figures
+
+/// Whether the element is there and shown (neither it nor a parent hidden).
+async fn visible(page: &Client, selector: &str) -> bool {
+    let shown = page
+        .execute(
+            "const element = document.querySelector(arguments[0]);\
+             return !!element && element.getClientRects().length > 0;",
+            vec![json!(selector)],
+        )
+        .await
+        .expect("script runs");
+    shown == json!(true)
+}
 
 async fn figures(gw: &GatewayHandle) -> Value {
     plain_client()

@@ -97,6 +97,16 @@ async fn the_overview_tells_the_story() {
         (room["inside"].as_u64(), room["waiting"].as_u64()),
         (Some(3), Some(2))
     );
+    // Adaptive admission, off for this room: its settings, no figures.
+    assert_eq!(room["adaptive"]["enabled"], listed["adaptive"]["enabled"]);
+    assert_eq!(room["adaptive"]["enabled"], false, "{room}");
+    assert_eq!(room["adaptive"]["reason"], "off", "{room}");
+    assert_eq!(room["adaptive"]["trouble"], false, "{room}");
+    assert_eq!(
+        room["adaptive"]["ceiling"], room["admit_per_minute"],
+        "{room}"
+    );
+    assert_eq!(room["adaptive"]["latency_p90_ms"], 1000, "{room}");
 
     let buffer = &overview["buffers"][0];
     let buffers = admin_get(&gw, "/admin/buffers").await;

@@ -19,7 +19,26 @@
     admissions: "Visitors admitted per minute",
     eta: "Estimated wait for the last in line",
     depth: "Requests in the buffer",
-    drain: "Requests applied per second"
+    drain: "Requests applied per second",
+    pace: "Adaptive pace per minute (ceiling dashed)",
+    p90: "Visitor-seen p90 at the site (target dashed)",
+    error_rate: "Share of requests the site failed (limit dashed)"
+  };
+
+  // Why the adaptive pace is where it is (the `reason` of a room's
+  // `adaptive` figures; docs/adaptive.md).
+  var REASONS = {
+    off: "off",
+    ramp: "ramping up: the site keeps up",
+    grow: "growing: the site keeps up",
+    hold: "holding: close to the target",
+    idle: "idle: too few requests to judge",
+    latency: "cut: p90 above the target",
+    errors: "cut: errors above the limit",
+    site_down: "site down: at the floor",
+    probe: "measuring the site's base latency",
+    floor: "at the floor",
+    ceiling: "at the ceiling"
   };
 
   var PHASES = {
@@ -30,6 +49,7 @@
   };
 
   var numbers = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
+  var shares = new Intl.NumberFormat("en", { style: "percent", maximumFractionDigits: 2 });
   // Samples of the last WINDOW_MS: {at: performance.now(), data: overview or
   // null when the poll failed (a gap in the charts)}.
   var history = [];
@@ -145,6 +165,14 @@
     }
     var ms = seconds * 1000;
     return (ms < 10 ? ms.toFixed(2) : numbers.format(Math.round(ms))) + " ms";
+  }
+
+  function formatShare(value) {
+    return value === null || value === undefined || !isFinite(value) ? "–" : shares.format(value);
+  }
+
+  function formatWholeMilliseconds(ms) {
+    return ms === null || ms === undefined || !isFinite(ms) ? "–" : numbers.format(Math.round(ms)) + " ms";
   }
 
   // ---------------------------------------------------------------- status
@@ -501,6 +529,19 @@
         formatDuration,
         DESCRIPTIONS.eta
       );
+      if (rooms[name].adaptive.on.hidden) {
+        return;
+      }
+      var adaptive = function (field) {
+        return series(function (data) {
+          var room = findRoom(data, name);
+          return room && room.adaptive ? room.adaptive[field] : null;
+        });
+      };
+      var dashed = function (field) { return { points: adaptive(field), colour: "two", dashed: true }; };
+      drawChart(charts.pace, [{ points: adaptive("pace") }, dashed("ceiling")], formatNumber, DESCRIPTIONS.pace);
+      drawChart(charts.p90, [{ points: adaptive("p90_ms") }, dashed("latency_p90_ms")], formatWholeMilliseconds, DESCRIPTIONS.p90);
+      drawChart(charts.error_rate, [{ points: adaptive("error_rate") }, dashed("max_error_rate")], formatShare, DESCRIPTIONS.error_rate);
     });
     Object.keys(buffers).forEach(function (name) {
       var charts = buffers[name].charts;
@@ -578,6 +619,10 @@
     var eventList = el("dl", {
       "class": "figures event", "data-room": name, "data-event": "", "aria-label": "Launch event of room " + name, hidden: true
     }, eventRows);
+    var adaptive = buildAdaptive(name);
+    var trouble = el("span", {
+      "class": "badge", role: "status", "data-room": name, "data-figure": "trouble", hidden: true
+    }, ["site having trouble"]);
     var charts = {
       waiting: chart("Waiting", DESCRIPTIONS.waiting, { "data-room": name, "data-chart": "waiting" }),
       inside: chart(legend("Inside", "capacity"), DESCRIPTIONS.inside, { "data-room": name, "data-chart": "inside" }),
@@ -656,25 +701,57 @@
     });
 
     var section = el("section", { "class": "card room", id: id, "data-room": name, "aria-labelledby": id + "-title" }, [
-      el("h2", { id: id + "-title" }, ["Room " + name]),
+      el("h2", { id: id + "-title" }, ["Room " + name, " ", trouble]),
       el("dl", { "class": "figures" }, rows),
       eventList,
       el("div", { "class": "charts" }, Object.keys(charts).map(function (key) { return charts[key].box; })),
+      adaptive.box,
       el("div", { "class": "controls" }, [limits, states, result])
     ]);
     var canvases = {};
     Object.keys(charts).forEach(function (key) { canvases[key] = charts[key].canvas; });
+    Object.keys(adaptive.charts).forEach(function (key) { canvases[key] = adaptive.charts[key].canvas; });
     return {
       section: section,
       values: values,
       event: event,
       eventList: eventList,
+      adaptive: adaptive,
+      trouble: trouble,
       charts: canvases,
       inputs: { capacity: capacity, admit_per_minute: rate },
       apply: apply,
       stateButtons: stateButtons,
       result: result
     };
+  }
+
+  // Adaptive admission: one line while it is off; while on, the reason,
+  // the pace and what the site shows, and their charts against the limits.
+  function buildAdaptive(name) {
+    var off = el("p", { "class": "note", "data-room": name, "data-adaptive": "off", hidden: true }, ["adaptive admission: off"]);
+    var values = {};
+    var rows = [
+      ["reason", "Adaptive: why"],
+      ["changed", "Pace changed"],
+      ["pace", "Pace per minute (adaptive)"],
+      ["p90", "Visitor-seen p90 (target)"],
+      ["error_rate", "Site errors (limit)"]
+    ].map(function (entry) {
+      var made = figure(entry[1], { "data-room": name, "data-adaptive-figure": entry[0] });
+      values[entry[0]] = made.value;
+      return made.row;
+    });
+    var charts = {
+      pace: chart(legend("Pace per minute", "ceiling"), DESCRIPTIONS.pace, { "data-room": name, "data-chart": "pace" }),
+      p90: chart(legend("Visitor-seen p90", "target"), DESCRIPTIONS.p90, { "data-room": name, "data-chart": "p90" }),
+      error_rate: chart(legend("Site errors", "limit"), DESCRIPTIONS.error_rate, { "data-room": name, "data-chart": "error_rate" })
+    };
+    var on = el("div", { "data-room": name, "data-adaptive": "on", hidden: true }, [
+      el("dl", { "class": "figures", "aria-label": "Adaptive admission of room " + name }, rows),
+      el("div", { "class": "charts" }, Object.keys(charts).map(function (key) { return charts[key].box; }))
+    ]);
+    return { box: el("div", { "class": "adaptive" }, [off, on]), off: off, on: on, values: values, charts: charts };
   }
 
   function buildBuffer(buffer) {
@@ -772,6 +849,7 @@
     setText(values.admit_per_minute, formatNumber(room.admit_per_minute));
     setText(values.eta_seconds, room.waiting > 0 ? formatDuration(room.eta_seconds_last_in_line) : "nobody waits");
     renderEvent(view, room.event || {});
+    renderAdaptive(view, room);
     Object.keys(view.stateButtons).forEach(function (state) {
       view.stateButtons[state].setAttribute("aria-pressed", String(state === room.state));
     });
@@ -805,6 +883,28 @@
     setText(shown.drawn, event.drawn ? "yes" : "not yet");
     setText(shown.commitment, shortHex(event.commitment));
     shown.commitment.title = event.commitment || "";
+  }
+
+  function renderAdaptive(view, room) {
+    var adaptive = room.adaptive || {};
+    var shown = view.adaptive;
+    view.trouble.hidden = !adaptive.trouble;
+    shown.off.hidden = !!adaptive.enabled;
+    shown.on.hidden = !adaptive.enabled;
+    if (!adaptive.enabled) {
+      return;
+    }
+    var values = shown.values;
+    setText(values.reason, REASONS[adaptive.reason] || String(adaptive.reason));
+    values.reason.dataset.reason = String(adaptive.reason);
+    // Both times are the store's: no clock of this browser comes into it.
+    setText(values.changed, adaptive.changed_at === null || adaptive.changed_at === undefined
+      ? "not yet"
+      : formatDuration(Math.max(0, room.updated_unix_ms - adaptive.changed_at) / 1000) + " ago");
+    setText(values.pace, formatNumber(adaptive.pace) + " of " + formatNumber(adaptive.ceiling) +
+      (adaptive.phase ? " (" + adaptive.phase + ")" : ""));
+    setText(values.p90, formatWholeMilliseconds(adaptive.p90_ms) + " (" + formatWholeMilliseconds(adaptive.latency_p90_ms) + ")");
+    setText(values.error_rate, formatShare(adaptive.error_rate) + " (" + formatShare(adaptive.max_error_rate) + ")");
   }
 
   function renderBuffer(view, buffer) {

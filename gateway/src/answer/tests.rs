@@ -14,7 +14,7 @@ use super::{Answer, Asked, Audience, PassHeld, Prefers};
 use crate::intake::IntakeRefusal;
 use crate::metrics::RequestOutcome;
 use crate::page::Pages;
-use crate::status::Status;
+use crate::status::{SITE_OK, SITE_TROUBLE, Status};
 use crate::{Body, full_body};
 
 fn status(state: &'static str, position: Option<u64>) -> Status<'static> {
@@ -25,6 +25,7 @@ fn status(state: &'static str, position: Option<u64>) -> Status<'static> {
         eta_seconds: position.map(|position| position * 6),
         refresh_seconds: 7,
         room_state: RoomState::Open,
+        site: SITE_OK,
         opens_at: None,
         pre_queue_from: None,
         opens_in_seconds: None,
@@ -248,7 +249,32 @@ async fn the_status_json_is_the_contracts() {
             "eta_seconds": 252,
             "refresh_seconds": 7,
             "room_state": "open",
+            "site": "ok",
         })
+    );
+    // While the site is in trouble it says so (and gives no estimate).
+    let trouble = Status {
+        site: SITE_TROUBLE,
+        eta_seconds: None,
+        ..status("waiting", Some(42))
+    };
+    let response = Answer::Status(trouble).render(&audience(&pages, None), &pages, Vec::new());
+    let value: serde_json::Value =
+        serde_json::from_str(&text(response).await).expect("the status is JSON");
+    assert_eq!(value["site"], "trouble", "{value}");
+    assert_eq!(value["eta_seconds"], serde_json::Value::Null, "{value}");
+    // And the page built from it says so from its first paint.
+    let answer = Answer::Waiting {
+        status: trouble,
+        asked: Asked::Read,
+        updated_unix_seconds: 1_700_000_000,
+    };
+    let page = text(answer.render(&audience(&pages, Some("text/html")), &pages, Vec::new())).await;
+    assert!(
+        page.contains(
+            "<p id=\"anteroom-trouble\" class=\"notice\">The booking site is having trouble"
+        ),
+        "{page}"
     );
     // A pre-queue visitor of a room with an opening, shown in Rome's zone.
     let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap();

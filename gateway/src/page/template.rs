@@ -45,6 +45,7 @@ pub(super) enum Slot {
     Eta,
     PausedHidden,
     ClosedHidden,
+    TroubleHidden,
     OpensIn,
     Opens,
     Countdown,
@@ -151,6 +152,7 @@ impl PageKind {
                 Slot::Eta,
                 Slot::PausedHidden,
                 Slot::ClosedHidden,
+                Slot::TroubleHidden,
                 Slot::OpensIn,
                 Slot::Opens,
                 Slot::Countdown,
@@ -248,6 +250,7 @@ const STATUS_PART: &str = r#"<div id="anteroom" data-status-url="{{status_url}}"
 <p id="anteroom-turn" class="turn" hidden>{{turn_lead}} <a href="">{{turn_link}}</a></p>
 <p id="anteroom-paused" class="notice"{{paused_hidden}}>{{paused}}</p>
 <p id="anteroom-closed" class="notice"{{closed_hidden}}>{{closed_waiting}}</p>
+<p id="anteroom-trouble" class="notice"{{trouble_hidden}}>{{site_trouble}}</p>
 <div class="card">
 <p class="position"><span id="anteroom-position-label">{{position_label}}</span><strong id="anteroom-position">{{position}}</strong></p>
 <p id="anteroom-ahead">{{ahead}}</p>
@@ -297,6 +300,7 @@ impl Slot {
             "eta" => Slot::Eta,
             "paused_hidden" => Slot::PausedHidden,
             "closed_hidden" => Slot::ClosedHidden,
+            "trouble_hidden" => Slot::TroubleHidden,
             "opens_in" => Slot::OpensIn,
             "opens" => Slot::Opens,
             "countdown" => Slot::Countdown,

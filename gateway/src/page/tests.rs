@@ -4,7 +4,9 @@ use http::HeaderMap;
 use http::header::{self, HeaderValue};
 
 use super::compile::source_hash;
-use super::format::{push_escaped, push_friendly_eta, push_grouped_digits, push_js_string};
+use super::format::{
+    escaped, push_escaped, push_friendly_eta, push_grouped_digits, push_js_string,
+};
 use super::template::PageKind;
 use super::*;
 
@@ -21,6 +23,7 @@ fn view<'a>() -> WaitingView<'a> {
         updated_unix_seconds: 1_614_596_096, // 2021-03-01 10:54:56 UTC
         status_url: "/_anteroom/status?room=vaccini",
         room_state: RoomState::Open,
+        site_trouble: false,
         event: EventView::default(),
     }
 }
@@ -279,6 +282,60 @@ fn a_paused_or_closed_room_says_so_and_keeps_the_place() {
 }
 
 #[test]
+fn a_site_in_trouble_is_said_in_the_visitors_language_with_no_estimate() {
+    let pages = Pages::new();
+    // While the site answers, the notice is there for the script, hidden.
+    let ok = pages.waiting(english(&pages), &view());
+    assert!(
+        ok.contains(
+            "<p id=\"anteroom-trouble\" class=\"notice\" hidden>The booking site is having trouble"
+        ),
+        "{ok}"
+    );
+    assert!(markup(&ok).contains("Estimated wait: about 5 minutes"));
+    let trouble = WaitingView {
+        site_trouble: true,
+        eta_seconds: None,
+        ..view()
+    };
+    for (reader, code, notice) in [
+        (
+            english(&pages),
+            "en",
+            "The booking site is having trouble right now. You keep your place: this page will go on by itself.",
+        ),
+        (
+            italian(&pages),
+            "it",
+            "Il sito delle prenotazioni ha dei problemi in questo momento. Mantieni il tuo posto: questa pagina andrà avanti da sola.",
+        ),
+    ] {
+        let page = pages.waiting(reader, &trouble);
+        let shown = markup(&page);
+        assert!(
+            shown.contains(&format!(
+                "<p id=\"anteroom-trouble\" class=\"notice\">{}</p>",
+                escaped(notice)
+            )),
+            "{code}: {shown}"
+        );
+        // Inside the live region, like the other notices.
+        let live = shown.find("<div aria-live=\"polite\">").unwrap();
+        assert!(live < shown.find("id=\"anteroom-trouble\"").unwrap());
+        // The estimate's line is empty (not shown); the place stays.
+        assert!(
+            shown.contains("<p id=\"anteroom-eta\"></p>"),
+            "{code}: {shown}"
+        );
+        let words = words(code);
+        for estimate in [&words.eta_before, &words.eta_unknown] {
+            assert!(!shown.contains(estimate.as_str()), "{code}: {estimate}");
+        }
+        assert!(shown.contains("<strong id=\"anteroom-position\">42</strong>"));
+    }
+}
+
+#[test]
 fn waiting_page_has_the_no_script_refresh_and_the_script() {
     let pages = Pages::new();
     let page = pages.waiting(english(&pages), &view());
@@ -398,6 +455,7 @@ fn pages_are_small_and_complete() {
             updated_unix_seconds: u64::MAX,
             status_url: "/_anteroom/status?room=vaccini",
             room_state: RoomState::Paused,
+            site_trouble: true,
             event: EventView {
                 opens_at: Some(WEDNESDAY_NOON),
                 pre_queue_from: Some(MONDAY_MORNING),

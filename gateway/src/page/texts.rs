@@ -87,6 +87,7 @@ texts! {
     no_refresh,
     paused,
     closed_waiting,
+    site_trouble,
     turn_title,
     turn_lead,
     turn_link,

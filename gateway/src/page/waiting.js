@@ -210,6 +210,8 @@
     var size = optionalInt(status.pre_queue);
     var place = optionalInt(status.draw_place);
     var stopped = status.room_state === 'paused' || status.room_state === 'closed';
+    // The notice says why there is no estimate.
+    var trouble = status.site === 'trouble';
     if (ticket !== null) {
       setText('anteroom-position-label', T.pre_queue_ticket_before);
       setText('anteroom-position', groupDigits(ticket));
@@ -220,13 +222,14 @@
       setText('anteroom-position-label', position === null ? T.position_unknown : T.position_before);
       setText('anteroom-position', position === null ? '' : groupDigits(position));
       setText('anteroom-ahead', position === null ? '' : aheadLine(position));
-      setText('anteroom-eta', stopped ? T.eta_paused : etaLine(eta));
+      setText('anteroom-eta', trouble ? '' : stopped ? T.eta_paused : etaLine(eta));
       setText('anteroom-pre-queue', '');
     }
     setText('anteroom-draw-place', place !== null && size !== null ? drawPlaceLine(place, size) : '');
     setHidden('anteroom-draw', !status.draw_url || (ticket === null && place === null));
     setHidden('anteroom-paused', status.room_state !== 'paused');
     setHidden('anteroom-closed', status.room_state !== 'closed');
+    setHidden('anteroom-trouble', !trouble);
     var title = titleFor(ticket === null ? position : null);
     if (document.title !== title) {
       document.title = title;

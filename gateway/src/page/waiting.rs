@@ -28,6 +28,10 @@ pub struct WaitingView<'a> {
     /// Paused or closed (admin API): nobody is let in for now, places are
     /// kept; the page says so.
     pub room_state: RoomState,
+    /// The site is having trouble (the status JSON's `site` is
+    /// `trouble`): the page says so, that the place is kept, and shows no
+    /// estimate.
+    pub site_trouble: bool,
     /// The room's launch event, if it has one.
     pub event: EventView<'a>,
 }
@@ -128,6 +132,8 @@ impl Pages {
             }
             Slot::Eta => match (ticket, view.room_state) {
                 (Some(_), _) => {}
+                // The notice says why there is no estimate.
+                (None, _) if view.site_trouble => {}
                 (None, RoomState::Open) => push_eta_line(out, view.eta_seconds, texts),
                 (None, RoomState::Paused | RoomState::Closed) => out.push_str(&texts.eta_paused),
             },
@@ -137,6 +143,7 @@ impl Pages {
             Slot::ClosedHidden if view.room_state != RoomState::Closed => {
                 out.push_str(" hidden");
             }
+            Slot::TroubleHidden if !view.site_trouble => out.push_str(" hidden"),
             Slot::OpensIn => {
                 if let Some(seconds) = event.opens_in_seconds.filter(|_| before_opening) {
                     push_number(out, seconds);
