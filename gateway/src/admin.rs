@@ -316,41 +316,8 @@ fn figures(shared: &Shared, room: &RoomRuntime) -> serde_json::Value {
         "sessions_expired": snapshot.sessions_expired,
         "admissions_per_minute": (room.admissions_per_minute() * 10.0).round() / 10.0,
         "eta_seconds_last_in_line": (waiting > 0).then(|| room.eta_seconds(waiting)),
-        "adaptive": adaptive::adaptive_figures(room, snapshot.admit_per_minute),
         "updated_unix_ms": snapshot.taken_at,
-        "adaptive": adaptive_figures(room),
-    })
-}
-
-/// A room's adaptive admission as the latest report learned it: the
-/// settings in force, and the controller's state while it runs.
-pub(crate) fn adaptive_figures(room: &RoomRuntime) -> serde_json::Value {
-    let view = room.adaptive();
-    let config = &room.config.adaptive;
-    let settings = view.as_ref().map(|view| view.settings);
-    let controller = view.as_ref().and_then(|view| view.controller.as_ref());
-    let rounded = |value: f64| (value * 10.0).round() / 10.0;
-    serde_json::json!({
-        "enabled": settings.map_or(config.enabled, |settings| settings.enabled),
-        "min_admit_per_minute": settings
-            .map_or(f64::from(config.min_admit_per_minute.get()), |settings| settings.floor),
-        "latency_p90_ms": settings
-            .map_or(f64::from(config.latency_p90_ms), |settings| settings.latency_p90_ms),
-        "max_error_rate": settings.map_or(config.max_error_rate, |settings| settings.max_error_rate),
-        "ceiling": settings.map(|settings| settings.ceiling),
-        "pace": controller.and(view.as_ref()).map(|view| rounded(view.pace())),
-        "phase": controller.map(|controller| controller.phase.as_str()),
-        "places": controller.map(|controller| rounded(controller.places)),
-        "share": view.as_ref().and_then(|view| view.share),
-        "base_ms": controller.and_then(|controller| controller.base_ms).map(rounded),
-        "p90_ms": controller.and_then(|controller| controller.p90_ms).map(rounded),
-        "site_p50_ms": controller.and_then(|controller| controller.site_p50_ms).map(rounded),
-        "error_rate": controller.and_then(|controller| controller.error_rate),
-        "reason": controller.map_or("off", |controller| controller.reason.as_str()),
-        "changed_at": controller.map(|controller| controller.changed_at),
-        "probing": controller.is_some_and(|controller| controller.probing()),
-        "trouble": controller.is_some_and(|controller| controller.trouble),
-        "gateways": controller.map(|controller| controller.gateways),
+        "adaptive": adaptive::adaptive_figures(room, snapshot.admit_per_minute),
     })
 }
 

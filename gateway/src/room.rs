@@ -222,8 +222,18 @@ impl RoomRuntime {
                 .as_ref()
                 .is_some_and(adaptive::Controller::probing),
         );
+        let trouble = view
+            .controller
+            .as_ref()
+            .is_some_and(|controller| controller.trouble);
+        let was = self.site_trouble();
         if let Ok(mut current) = self.adaptive.write() {
             *current = Some(view);
+        }
+        if trouble != was {
+            // Waiting pages' event streams wait on the line: wake them, so
+            // that the page says the site is in trouble (or no longer).
+            self.line.send_modify(|_| {});
         }
     }
 

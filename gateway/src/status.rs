@@ -186,11 +186,12 @@ impl<'a> Status<'a> {
 /// What the status JSON says of the site behind `room`: [`SITE_TROUBLE`]
 /// while adaptive admission has the room's `trouble` flag up, else
 /// [`SITE_OK`].
-///
-/// The seam for the adaptive wiring: until it reads the room's flag here,
-/// the site is always ok.
-pub fn site(_room: &RoomRuntime) -> &'static str {
-    SITE_OK
+pub fn site(room: &RoomRuntime) -> &'static str {
+    if room.site_trouble() {
+        SITE_TROUBLE
+    } else {
+        SITE_OK
+    }
 }
 
 /// The room's state as this gateway last saw it.

@@ -327,7 +327,6 @@ async fn without_a_gateway_token_the_page_reads_and_says_changes_need_one() {
 /// give the reason, and the pace is charted against its ceiling, the p90
 /// against its target and the errors against their limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the adaptive wiring from main"]
 async fn the_dashboard_charts_adaptive_admission_and_says_when_the_site_has_trouble() {
     let up = upstream().await;
     let mut site = TcpProxy::start(up.addr).await;

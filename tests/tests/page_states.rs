@@ -228,7 +228,6 @@ async fn the_site_down_page_keeps_the_pass_and_goes_back_by_itself() {
 /// paint and from the script; when the site recovers the notice goes, and
 /// the visitor is let in by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the adaptive wiring from main"]
 async fn a_site_in_trouble_is_said_on_the_waiting_page_and_the_notice_goes_when_it_recovers() {
     let up = upstream().await;
     let mut site = TcpProxy::start(up.addr).await;
