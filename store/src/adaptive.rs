@@ -637,7 +637,14 @@ impl Controller {
             return;
         };
         let binding = sum.recent_queued > 0;
-        let places = if site <= base * (1.0 + SLOW_START_BELOW) {
+        // Slow start only while even the slowest tenth of the last second
+        // was as fast as the base: the median lags a second whose load
+        // rose, and half again on a stale median has run past the knee.
+        let recent_p90 = (sum.recent_site.count() >= MIN_SAMPLES)
+            .then(|| sum.recent_site.quantile(0.9))
+            .flatten()
+            .unwrap_or(site);
+        let places = if recent_p90 <= base * (1.0 + SLOW_START_BELOW) {
             // The site is as fast as with nothing to do: the places are
             // far from its knee, and may grow by half while they bind.
             if binding {
@@ -662,9 +669,10 @@ impl Controller {
             }
         };
         // Never far above what was in use: a limit the demand left behind
-        // would let the next burst straight past the knee. (Not while the
+        // would let the next burst straight past the knee. (Not while they
+        // bind, when the peak is the places themselves, nor while the
         // window still holds the probe's pinned seconds.)
-        let places = if now >= self.probe_settle_until {
+        let places = if now >= self.probe_settle_until && !binding {
             places.min(USAGE_HEADROOM * sum.peak_in_flight as f64)
         } else {
             places
