@@ -159,6 +159,12 @@ impl RoomRuntime {
             schedule: config.schedule,
         };
         let initial_rate = initial_rate_per_second(&config);
+        // An adaptive room's places start at their fewest until the first
+        // report says this gateway's share: never a free-for-all at start.
+        let places = Arc::new(Places::new());
+        if config.adaptive.enabled {
+            places.set_limit(adaptive::MIN_PLACES as u64);
+        }
         RoomRuntime {
             draw_url: format!("/_anteroom/draw?room={}", config.name),
             metrics: crate::metrics::RoomMetrics::new(&config.name),
@@ -177,7 +183,7 @@ impl RoomRuntime {
             known_inside: DashMap::new(),
             draw: RwLock::new(None),
             told_drawn_before: std::sync::atomic::AtomicBool::new(false),
-            places: Arc::new(Places::new()),
+            places,
             recorder: Arc::new(Recorder::new(
                 max_in_flight_upstream as u64,
                 tokio::time::Instant::now(),
@@ -568,10 +574,14 @@ pub async fn tend(
     health: Arc<StoreHealth>,
     shutdown: Shutdown,
 ) {
+    // The first report before the first step: an adaptive room's pace and
+    // places exist before anyone is let in (the bucket otherwise starts
+    // with a second's worth at the ceiling).
+    report_upstream(&room, store.as_ref(), &health).await;
     let mut ticker = tokio::time::interval(STEP_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let steps_per_flush = (ACTIVITY_FLUSH_INTERVAL.as_millis() / STEP_INTERVAL.as_millis()) as u32;
-    let steps_per_report = (adaptive::TICK_MS / STEP_INTERVAL.as_millis() as u64).max(1) as u32;
+    let mut reported_second = room.recorder().current_second(tokio::time::Instant::now());
     let mut step: u32 = 0;
     // After a failed call, activity is reported before the next step, so
     // that the store never expires passes that were active during an outage.
@@ -595,7 +605,12 @@ pub async fn tend(
                 health.succeeded();
                 room.observe_step(snapshot);
                 deliver_kept(&room, store.as_ref(), &health).await;
-                if step.is_multiple_of(steps_per_report) {
+                // Once a second, at the first step of a new second on the
+                // recorder's clock: the report's latest second is then the
+                // one that just ended, run under the share last applied.
+                let second = room.recorder().current_second(tokio::time::Instant::now());
+                if second != reported_second {
+                    reported_second = second;
                     report_upstream(&room, store.as_ref(), &health).await;
                 }
             }

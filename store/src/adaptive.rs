@@ -31,6 +31,10 @@ const GROWTH: f64 = 1.08;
 
 /// One tick a second for the whole fleet.
 pub const TICK_MS: u64 = 1_000;
+/// A tick is due this long after the last: gateways report once a second
+/// on their own clocks, and a report a few milliseconds early must not
+/// skip a tick.
+pub const TICK_DUE_MS: u64 = 900;
 /// A gateway's report covers its last three seconds.
 pub const WINDOW_MS: u64 = 3_000;
 /// A report older than this (on the store's clock) no longer counts: a
@@ -69,6 +73,11 @@ pub const BETA: f64 = 0.8;
 /// No second cut within this of the last one: a cut shows at the site only
 /// once the visitors it kept out would have arrived.
 pub const HOLD_MS: u64 = 3_000;
+/// The ramp starts at this share of the ceiling. A sixteenth cost a
+/// correctly sized 50,000-visitor rehearsal a tenth of its time; the
+/// places hold the site whatever the pace, so a high start costs only
+/// waits at the gateway when the ceiling is far too high.
+pub const RAMP_START: f64 = 0.125;
 /// The ramp doubles the pace this often.
 pub const RAMP_MS: u64 = 2_000;
 /// CUBIC's curve relative to the plateau: back at the plateau `K` healthy
@@ -464,6 +473,9 @@ pub struct Controller {
     pub trouble_ok: u32,
     /// Fleet-wide places at the site.
     pub places: f64,
+    /// TCP's ssthresh for the places: where the site last slowed past its
+    /// buffer. Slow start stops here; past it only the gradient grows them.
+    pub places_ssthresh: Option<f64>,
     pub places_before_probe: f64,
     /// The site's no-load p50, from the last probe.
     pub base_ms: Option<f64>,
@@ -489,11 +501,11 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// A controller starting on a room: the pace at a sixteenth of the
-    /// ceiling (four doublings from it), the places at their fewest, a
-    /// probe at the first traffic.
+    /// A controller starting on a room: the pace at an eighth of the
+    /// ceiling ([`RAMP_START`]: three doublings from it), the places at
+    /// their fewest (the first figures are the base).
     pub fn start(settings: &Settings, facts: &Facts) -> Controller {
-        let pace = (settings.ceiling / 16.0)
+        let pace = (settings.ceiling * RAMP_START)
             .max(settings.floor)
             .min(settings.ceiling);
         Controller {
@@ -510,6 +522,7 @@ impl Controller {
             trouble: false,
             trouble_ok: 0,
             places: MIN_PLACES,
+            places_ssthresh: None,
             places_before_probe: MIN_PLACES,
             base_ms: None,
             probe_at: facts.now,
@@ -528,7 +541,7 @@ impl Controller {
 
     /// Whether a tick is due at `now`.
     pub fn due(&self, now: Millis) -> bool {
-        now >= self.ticked_at.saturating_add(TICK_MS)
+        now >= self.ticked_at.saturating_add(TICK_DUE_MS)
     }
 
     /// Whether the places are pinned for a probe.
@@ -563,6 +576,7 @@ impl Controller {
             self.ramp_at = now;
             self.probe_at = now;
             self.probe_until = None;
+            self.places_ssthresh = None;
             self.admitted_mark = facts.admitted;
         }
         let dt = (now.saturating_sub(self.ticked_at).min(2 * TICK_MS)) as f64 / 1000.0;
@@ -644,11 +658,13 @@ impl Controller {
             .then(|| sum.recent_site.quantile(0.9))
             .flatten()
             .unwrap_or(site);
-        let places = if recent_p90 <= base * (1.0 + SLOW_START_BELOW) {
+        let threshold = self.places_ssthresh.unwrap_or(f64::INFINITY);
+        let places = if recent_p90 <= base * (1.0 + SLOW_START_BELOW) && self.places < threshold {
             // The site is as fast as with nothing to do: the places are
-            // far from its knee, and may grow by half while they bind.
+            // far from its knee, and may grow by half while they bind, up
+            // to where the site last slowed.
             if binding {
-                self.places * 1.5
+                (self.places * 1.5).min(threshold)
             } else {
                 self.places
             }
@@ -665,6 +681,9 @@ impl Controller {
                 // the places set a tick ago, and a full step on old news
                 // swings the places between the floor and the collapse.
                 let weight = if proposed > self.places { 0.2 } else { 0.5 };
+                if proposed < self.places && site > base * (1.0 + PLACES_BUFFER) {
+                    self.places_ssthresh = Some(self.places);
+                }
                 self.places * (1.0 - weight) + proposed * weight
             }
         };
@@ -886,6 +905,7 @@ impl Controller {
             ("pace_trouble", u8::from(self.trouble).to_string()),
             ("pace_trouble_ok", self.trouble_ok.to_string()),
             ("places", self.places.to_string()),
+            ("places_ssthresh", optional(self.places_ssthresh)),
             ("places_before_probe", self.places_before_probe.to_string()),
             ("places_base_ms", optional(self.base_ms)),
             ("places_probe_at", self.probe_at.to_string()),
@@ -963,6 +983,7 @@ impl Controller {
             trouble: text("pace_trouble")? == "1",
             trouble_ok: u32::try_from(whole("pace_trouble_ok")?).ok()?,
             places: real("places")?,
+            places_ssthresh: optional_real("places_ssthresh")?,
             places_before_probe: real("places_before_probe")?,
             base_ms: optional_real("places_base_ms")?,
             probe_at: whole("places_probe_at")?,

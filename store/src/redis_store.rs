@@ -683,7 +683,7 @@ impl Store for RedisStore {
             .arg(report.encode())
             .arg(opens_at)
             .arg(adaptive::REPORT_FORGET_MS)
-            .arg(adaptive::TICK_MS);
+            .arg(adaptive::TICK_DUE_MS);
         for name in &names {
             invocation.arg(*name);
         }

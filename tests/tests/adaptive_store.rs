@@ -96,20 +96,20 @@ async fn the_fleet_shares_one_controller_and_the_bucket_follows_its_pace(
     }
     let first = adapt(&store, "a", &report(30, 0, 20.0), T0 + 10_000).await;
     let controller = first.controller.expect("on");
-    // The ramp starts at a sixteenth of the ceiling.
-    assert_eq!(controller.pace, 6_000.0 / 16.0);
+    // The ramp starts at an eighth of the ceiling.
+    assert_eq!(controller.pace, 6_000.0 / 8.0);
     let second = adapt(&store, "b", &report(30, 0, 20.0), T0 + 10_100).await;
     assert_eq!(
         second.controller.as_ref().map(|c| c.ticked_at),
         Some(controller.ticked_at),
         "one tick a second for the whole fleet"
     );
-    // The bucket accrues at the pace (375 a minute), not the ceiling
-    // (6,000): about 62 in ten seconds, the burst of a full bucket aside.
+    // The bucket accrues at the pace (750 a minute), not the ceiling
+    // (6,000): about 125 in ten seconds, the burst of a full bucket aside.
     let admitted = admitted_over(&store, T0 + 10_200, 10).await;
     assert!(
-        (60..=75).contains(&admitted),
-        "{admitted} admitted in 10 s at 375 a minute"
+        (120..=145).contains(&admitted),
+        "{admitted} admitted in 10 s at 750 a minute"
     );
     // Each gateway's share of the places is its part of the demand.
     assert!(second.share.is_some_and(|share| share >= 1));
@@ -168,7 +168,7 @@ async fn turning_it_off_gives_the_ceiling_back_at_once(store: Arc<dyn Store>, cl
     }
     adapt(&store, "a", &report(30, 0, 20.0), T0 + 10_000).await;
     let paced = admitted_over(&store, T0 + 10_000, 5).await;
-    assert!(paced < 60, "{paced} admitted in 5 s at 375 a minute");
+    assert!(paced < 100, "{paced} admitted in 5 s at 750 a minute");
     let stored = store
         .store
         .change_adaptive(

@@ -223,6 +223,13 @@ impl Recorder {
         window
     }
 
+    /// `now`'s whole second on the recorder's clock, from 1: a report sent
+    /// when it changes holds the second that just ended (the room's loop
+    /// reports then, so that the latest second is a fresh one).
+    pub fn current_second(&self, now: Instant) -> u64 {
+        self.second_of(now)
+    }
+
     /// `now`'s whole second, from 1.
     fn second_of(&self, now: Instant) -> u64 {
         now.saturating_duration_since(self.origin).as_secs() + 1

@@ -149,7 +149,7 @@ fn the_ramp_doubles_until_the_site_fills() {
     let settings = settings();
     let mut controller = settled(0);
     let start = controller.pace;
-    assert_eq!(start, 6_000.0 / 16.0);
+    assert_eq!(start, 6_000.0 * RAMP_START);
     let mut admitted = 0;
     for tick in 1..=4 {
         admitted += 100;

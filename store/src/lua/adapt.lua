@@ -7,7 +7,7 @@
 -- KEYS: room hash, reports hash.
 -- ARGV: 1 simulated clock ('' for Redis's), 2 gateway id, 3 report text,
 --       4 the config's opens_at ('' for none), 5 REPORT_FORGET_MS,
---       6 TICK_MS, then the controller's field names.
+--       6 TICK_DUE_MS, then the controller's field names.
 -- Returns {now, claimed (0/1), set_adaptive, set_min_admit,
 --          set_latency_p90_ms, set_max_error_rate, set_rate, issued,
 --          admitted, serving (0/1), controller fields (false for missing)...,
