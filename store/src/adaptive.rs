@@ -771,9 +771,12 @@ impl Controller {
             _ => false,
         } || self.places >= sum.max_places as f64;
         let over_latency = p90 > target && places_stuck;
+        let line_too_long = piling;
         let piling = piling && places_stuck;
         let over_errors = error_rate > settings.max_error_rate && errors >= 2;
-        if !places_stuck && (p90 > target || sum.line > 0) && !over_errors {
+        // (A short line while the places grow does not stop the ramp: the
+        // ramp's own exit, a p90 past half the target, does.)
+        if !places_stuck && (p90 > target || line_too_long) && !over_errors {
             self.reason = Reason::Hold;
             return;
         }
