@@ -334,17 +334,46 @@ struct ChangeRequest {
     opens_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     closes_at: Option<Option<String>>,
-    adaptive: Option<AdaptiveRequest>,
+    /// Read key by key ([`adaptive_request`]), so that a refusal names
+    /// the key.
+    adaptive: Option<serde_json::Value>,
 }
 
-/// `adaptive` in a change: any of the `[room.adaptive]` keys.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AdaptiveRequest {
-    enabled: Option<bool>,
-    min_admit_per_minute: Option<u32>,
-    latency_p90_ms: Option<u32>,
-    max_error_rate: Option<f64>,
+/// `adaptive` in a change: any of the `[room.adaptive]` keys, each read on
+/// its own so that a value of the wrong type is refused naming its key
+/// (`adaptive.max_error_rate: invalid type: ...`), as the range checks
+/// are. `null` leaves a key as it is.
+fn adaptive_request(
+    value: serde_json::Value,
+) -> Result<anteroom_store::adaptive::Overrides, InvalidChange> {
+    fn read<T: serde::de::DeserializeOwned>(
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<Option<T>, InvalidChange> {
+        serde_json::from_value(value)
+            .map_err(|error| InvalidChange::Adaptive(format!("{key}: {error}")))
+    }
+    let serde_json::Value::Object(fields) = value else {
+        return Err(InvalidChange::Adaptive(
+            "must be an object of [room.adaptive] keys".to_owned(),
+        ));
+    };
+    let mut asked = anteroom_store::adaptive::Overrides::default();
+    for (key, value) in fields {
+        match key.as_str() {
+            "enabled" => asked.enabled = read(&key, value)?,
+            "min_admit_per_minute" => asked.min_admit_per_minute = read(&key, value)?,
+            "latency_p90_ms" => asked.latency_p90_ms = read(&key, value)?,
+            "max_error_rate" => asked.max_error_rate = read(&key, value)?,
+            _ => {
+                return Err(InvalidChange::Adaptive(format!(
+                    "{key}: unknown key, expected enabled, min_admit_per_minute, \
+                     latency_p90_ms or max_error_rate"
+                )));
+            }
+        }
+    }
+    Ok(asked)
 }
 
 /// A key present in the JSON, `null` included (`Some(None)`); an absent
@@ -549,12 +578,8 @@ fn parse_change(
     };
     let adaptive = request
         .adaptive
-        .map(|asked| anteroom_store::adaptive::Overrides {
-            enabled: asked.enabled,
-            min_admit_per_minute: asked.min_admit_per_minute,
-            latency_p90_ms: asked.latency_p90_ms,
-            max_error_rate: asked.max_error_rate,
-        })
+        .map(adaptive_request)
+        .transpose()?
         .filter(|asked| *asked != anteroom_store::adaptive::Overrides::default());
     if change == RoomChange::default() && adaptive.is_none() {
         return Err(InvalidChange::Nothing);
@@ -633,9 +658,26 @@ mod tests {
             r#"{"adaptive": {}}"#,
             r#"{"adaptive": {"enabeld": true}}"#,
             r#"{"adaptive": {"max_error_rate": "high"}}"#,
+            r#"{"adaptive": true}"#,
             r#"not json"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+        // A refused adaptive key is named, whatever is wrong with it.
+        for (bad, key) in [
+            (r#"{"adaptive": {"enabeld": true}}"#, "adaptive.enabeld"),
+            (
+                r#"{"adaptive": {"max_error_rate": "high"}}"#,
+                "adaptive.max_error_rate",
+            ),
+            (r#"{"adaptive": {"enabled": 1}}"#, "adaptive.enabled"),
+            (
+                r#"{"adaptive": {"min_admit_per_minute": -1}}"#,
+                "adaptive.min_admit_per_minute",
+            ),
+        ] {
+            let message = parse(bad).unwrap_err().to_string();
+            assert!(message.starts_with(key), "{bad}: {message}");
         }
     }
 }

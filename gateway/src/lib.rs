@@ -318,12 +318,14 @@ impl Gateway {
             let stopped = shutdown.clone();
             background.spawn(drainer.run(stopped, grace));
         }
+        let gateway_id = room::new_gateway_id();
         for room in &shared.rooms {
             background.spawn(room::tend(
                 room.clone(),
                 shared.store.clone(),
                 shared.store_clock.clone(),
                 shared.health.clone(),
+                gateway_id.clone(),
                 shutdown.clone(),
             ));
         }

@@ -572,12 +572,13 @@ pub async fn tend(
     store: Arc<dyn Store>,
     clock: Arc<StoreClock>,
     health: Arc<StoreHealth>,
+    gateway_id: Arc<str>,
     shutdown: Shutdown,
 ) {
     // The first report before the first step: an adaptive room's pace and
     // places exist before anyone is let in (the bucket otherwise starts
     // with a second's worth at the ceiling).
-    report_upstream(&room, store.as_ref(), &health).await;
+    report_upstream(&room, store.as_ref(), &health, &gateway_id).await;
     let mut ticker = tokio::time::interval(STEP_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let steps_per_flush = (ACTIVITY_FLUSH_INTERVAL.as_millis() / STEP_INTERVAL.as_millis()) as u32;
@@ -611,7 +612,7 @@ pub async fn tend(
                 let second = room.recorder().current_second(tokio::time::Instant::now());
                 if second != reported_second {
                     reported_second = second;
-                    report_upstream(&room, store.as_ref(), &health).await;
+                    report_upstream(&room, store.as_ref(), &health, &gateway_id).await;
                 }
             }
             Err(error) => {
@@ -631,10 +632,15 @@ pub async fn tend(
 /// admission is on or off: the store decides, so that a live change
 /// reaches every gateway at its next report. A failure leaves the places
 /// as they were; the next second's report is the next try.
-async fn report_upstream(room: &RoomRuntime, store: &dyn Store, health: &StoreHealth) {
+async fn report_upstream(
+    room: &RoomRuntime,
+    store: &dyn Store,
+    health: &StoreHealth,
+    gateway_id: &str,
+) {
     let report = room.recorder().report(tokio::time::Instant::now());
     match store
-        .adapt(&room.params, &room.config.adaptive, gateway_id(), &report)
+        .adapt(&room.params, &room.config.adaptive, gateway_id, &report)
         .await
     {
         Ok(view) => room.observe_adaptive(view),
@@ -642,11 +648,12 @@ async fn report_upstream(room: &RoomRuntime, store: &dyn Store, health: &StoreHe
     }
 }
 
-/// This process's id among the gateways reporting to the store: random,
-/// made once.
-fn gateway_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
+/// A gateway's id among those reporting to the store: random, made once
+/// per gateway when it starts serving (not once per process: several
+/// gateways in one process, as in the tests and the bench, are each one
+/// of the fleet, and one id would merge their reports into one).
+pub fn new_gateway_id() -> Arc<str> {
+    format!("{:016x}", rand::random::<u64>()).into()
 }
 
 /// Delivers what was kept during an outage (the store answers again: the

@@ -498,6 +498,10 @@ pub struct Controller {
     /// gateway's share of the places is its part of these.
     pub fleet_started: u64,
     pub gateways: u32,
+    /// Each counted gateway's share of the places, computed at the tick
+    /// from the same reports (so that the shares add up to the places
+    /// within rounding): what a gateway is told until the next tick.
+    pub shares: Vec<(String, u64)>,
 }
 
 impl Controller {
@@ -536,6 +540,7 @@ impl Controller {
             error_rate: None,
             fleet_started: 0,
             gateways: 0,
+            shares: Vec::new(),
         }
     }
 
@@ -553,6 +558,18 @@ impl Controller {
     /// one.
     pub fn whole_pace(&self) -> u32 {
         (self.pace.floor() as u32).max(1)
+    }
+
+    /// The share of the places the last tick gave `gateway`; one for a
+    /// gateway it did not count (new, or silent for a while: it grows
+    /// with its demand from the next tick). Before any tick gave shares,
+    /// the places split evenly, at most `max_places`.
+    pub fn share_of(&self, gateway: &str, max_places: u64) -> u64 {
+        match self.shares.iter().find(|(id, _)| id == gateway) {
+            Some((_, share)) => *share,
+            None if self.shares.is_empty() => self.share(0, max_places),
+            None => 1,
+        }
     }
 
     /// One gateway's share of the places: its part of the fleet's demand,
@@ -926,6 +943,14 @@ impl Controller {
             ("adaptive_error_rate", optional(self.error_rate)),
             ("adaptive_started", self.fleet_started.to_string()),
             ("adaptive_gateways", self.gateways.to_string()),
+            (
+                "places_shares",
+                self.shares
+                    .iter()
+                    .map(|(id, share)| format!("{id}={share}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ]
     }
 
@@ -1000,6 +1025,18 @@ impl Controller {
             error_rate: optional_real("adaptive_error_rate")?,
             fleet_started: whole("adaptive_started")?,
             gateways: u32::try_from(whole("adaptive_gateways")?).ok()?,
+            // Missing or unreadable: no shares yet (each gateway is told
+            // an even split until the next tick).
+            shares: text("places_shares")
+                .map(|text| {
+                    text.split(',')
+                        .filter_map(|pair| {
+                            let (id, share) = pair.split_once('=')?;
+                            Some((id.to_owned(), share.parse().ok()?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -1064,13 +1101,14 @@ impl View {
     pub fn of(
         settings: Settings,
         controller: Option<Controller>,
+        gateway: &str,
         report: &Report,
         now: Millis,
     ) -> View {
         let share = controller
             .as_ref()
             .filter(|_| settings.enabled)
-            .map(|controller| controller.share(report.started, report.max_places));
+            .map(|controller| controller.share_of(gateway, report.max_places));
         View {
             settings,
             controller: controller.filter(|_| settings.enabled),
@@ -1095,7 +1133,7 @@ pub fn step(
     controller: &mut Option<Controller>,
     settings: &Settings,
     facts: &Facts,
-    reports: &[(Millis, Report)],
+    reports: &[(String, Millis, Report)],
 ) -> bool {
     if !settings.enabled {
         *controller = None;
@@ -1105,7 +1143,16 @@ pub fn step(
     if !current.due(facts.now) {
         return false;
     }
-    let window = Window::merge(reports.iter().map(|(at, report)| (*at, report)), facts.now);
+    let window = Window::merge(
+        reports.iter().map(|(_, at, report)| (*at, report)),
+        facts.now,
+    );
     current.tick(&window, settings, facts);
+    // Every counted gateway's share, from the reports the tick summed.
+    current.shares = reports
+        .iter()
+        .filter(|(_, at, _)| facts.now.saturating_sub(*at) <= REPORT_STALE_MS)
+        .map(|(id, _, report)| (id.clone(), current.share(report.started, report.max_places)))
+        .collect();
     true
 }

@@ -432,9 +432,13 @@ impl Store for MemoryStore {
                 admitted: state.admitted_through,
                 serving: state.state() == RoomState::Open && opened,
             };
-            let reports: Vec<_> = state.reports.values().cloned().collect();
+            let reports: Vec<_> = state
+                .reports
+                .iter()
+                .map(|(id, (at, report))| (id.clone(), *at, report.clone()))
+                .collect();
             crate::adaptive::step(&mut state.controller, &settings, &facts, &reports);
-            crate::adaptive::View::of(settings, state.controller.clone(), report, now)
+            crate::adaptive::View::of(settings, state.controller.clone(), gateway, report, now)
         })
     }
 

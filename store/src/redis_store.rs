@@ -729,6 +729,7 @@ impl Store for RedisStore {
         Ok(adaptive::View::of(
             settings,
             controller,
+            gateway,
             report,
             read.facts.now,
         ))
@@ -788,7 +789,8 @@ struct AdaptReply {
     facts: adaptive::Facts,
     /// The controller's stored fields (only those present).
     fields: std::collections::HashMap<String, String>,
-    reports: Vec<(Millis, adaptive::Report)>,
+    /// Gateway id, stamp, report.
+    reports: Vec<(String, Millis, adaptive::Report)>,
 }
 
 impl AdaptReply {
@@ -828,8 +830,11 @@ impl AdaptReply {
             let stamped = number(index + 1).ok_or_else(bad)?;
             // A report this version cannot read (another version's) is
             // left out of the sum rather than failing the call.
-            if let Some(report) = text(index + 2).and_then(|text| adaptive::Report::decode(&text)) {
-                reports.push((stamped, report));
+            if let (Some(id), Some(report)) = (
+                text(index),
+                text(index + 2).and_then(|text| adaptive::Report::decode(&text)),
+            ) {
+                reports.push((id, stamped, report));
             }
             index += 3;
         }

@@ -391,10 +391,64 @@ fn shares_add_up_to_the_places() {
     assert_eq!(controller.share(300, 16), 16, "at most the gateway's bound");
 }
 
+/// The shares are computed at the tick, from the reports it summed: they
+/// add up to the places whatever each gateway reports later, and a gateway
+/// the tick did not count gets one.
+#[test]
+fn shares_given_at_the_tick_add_up_to_the_places() {
+    let report = |started: u64| Report {
+        started,
+        done: started,
+        max_places: 1_000,
+        ..Report::default()
+    };
+    let mut controller = None;
+    let settings = settings();
+    let reports = |a: u64, b: u64| {
+        vec![
+            ("a".to_owned(), 9_900, report(a)),
+            ("b".to_owned(), 9_900, report(b)),
+            ("gone".to_owned(), 1_000, report(500)),
+        ]
+    };
+    step(&mut controller, &settings, &facts(0, 0), &reports(10, 10));
+    let before_tick = controller.as_ref().unwrap();
+    assert_eq!(
+        before_tick.share_of("a", 1_000),
+        before_tick.share(0, 1_000)
+    );
+    assert!(step(
+        &mut controller,
+        &settings,
+        &facts(10_000, 0),
+        &reports(100, 300)
+    ));
+    let controller = controller.unwrap();
+    let ids: Vec<_> = controller
+        .shares
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 2, "the stale report has no share: {ids:?}");
+    let (a, b) = (
+        controller.share_of("a", 1_000),
+        controller.share_of("b", 1_000),
+    );
+    assert!(b >= a, "b asked more: {a} {b}");
+    assert!(
+        (a + b) as f64 <= controller.places.ceil() + 1.0,
+        "{a} + {b} within rounding of {}",
+        controller.places
+    );
+    assert_eq!(controller.share_of("gone", 1_000), 1, "not counted: one");
+    assert_eq!(controller.share_of("new", 1_000), 1, "not counted: one");
+}
+
 #[test]
 fn the_state_survives_the_hash() {
     let mut controller = settled(5_000);
     controller.tick(&window(50, 0, 2_000.0), &settings(), &facts(6_000, 3));
+    controller.shares = vec![("a".to_owned(), 3), ("b".to_owned(), 12)];
     let fields: HashMap<String, String> = controller
         .fields()
         .into_iter()
