@@ -610,7 +610,10 @@ mod tests {
         })
         .await
         .expect("the requests went through");
-        let report = room.1.report(Instant::now());
+        // A report holds the whole seconds before its own.
+        let report = room
+            .1
+            .report(Instant::now() + std::time::Duration::from_secs(1));
         assert_eq!(
             (
                 report.started,
@@ -637,7 +640,10 @@ mod tests {
         let taken = room.0.try_acquire().expect("a free place");
         let outcome = forward_in_room(&proxy, &room, 1).await.unwrap();
         assert!(matches!(outcome, Err(ProxyError::Busy)), "{outcome:?}");
-        let report = room.1.report(Instant::now());
+        // A report holds the whole seconds before its own.
+        let report = room
+            .1
+            .report(Instant::now() + std::time::Duration::from_secs(1));
         assert_eq!(
             (
                 report.started,
@@ -669,7 +675,10 @@ mod tests {
             .forward(get(), SocketAddr::new(client, 40_000), client, None)
             .await;
         assert!(matches!(outside, Err(ProxyError::Unreachable { .. })));
-        let report = room.1.report(Instant::now());
+        // A report holds the whole seconds before its own.
+        let report = room
+            .1
+            .report(Instant::now() + std::time::Duration::from_secs(1));
         assert_eq!(
             (report.started, report.queued, report.done, report.failed),
             (1, 0, 0, 1)
@@ -689,7 +698,10 @@ mod tests {
         let request = forward_in_room(&proxy, &room, 1);
         arrivals.recv().await.unwrap().send(()).unwrap();
         assert_eq!(request.await.unwrap().unwrap(), http::StatusCode::OK);
-        let report = room.1.report(Instant::now());
+        // A report holds the whole seconds before its own.
+        let report = room
+            .1
+            .report(Instant::now() + std::time::Duration::from_secs(1));
         assert_eq!((report.done, report.probe.count()), (1, 1));
         let place = room.0.try_acquire().unwrap();
         assert_eq!(place.taken(), Taken::WhileProbing);

@@ -21,12 +21,14 @@ pub(super) fn adaptive_figures(room: &RoomRuntime, ceiling: u32) -> serde_json::
     let rounded = |value: f64| (value * 10.0).round() / 10.0;
     json!({
         "enabled": settings.map_or(config.enabled, |settings| settings.enabled),
-        "min_admit_per_minute": settings
-            .map_or(f64::from(config.min_admit_per_minute.get()), |settings| settings.floor),
-        "latency_p90_ms": settings
-            .map_or(f64::from(config.latency_p90_ms), |settings| settings.latency_p90_ms),
+        "min_admit_per_minute": settings.map_or(u64::from(config.min_admit_per_minute.get()), |settings| {
+            settings.floor as u64
+        }),
+        "latency_p90_ms": settings.map_or(u64::from(config.latency_p90_ms), |settings| {
+            settings.latency_p90_ms as u64
+        }),
         "max_error_rate": settings.map_or(config.max_error_rate, |settings| settings.max_error_rate),
-        "ceiling": settings.map_or(f64::from(ceiling), |settings| settings.ceiling),
+        "ceiling": settings.map_or(u64::from(ceiling), |settings| settings.ceiling as u64),
         "pace": controller.and(view.as_ref()).map(|view| rounded(view.pace())),
         "phase": controller.map(|controller| controller.phase.as_str()),
         "places": controller.map(|controller| rounded(controller.places)),
