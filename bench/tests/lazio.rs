@@ -343,3 +343,82 @@ async fn the_replay_runs_on_redis_when_given() {
     assert_eq!(anteroom["overtaken"], 0, "{anteroom}");
     assert!(anteroom["waited"].as_u64().unwrap() > 0, "{anteroom}");
 }
+
+/// The pace samples of a run, `(seconds, pace a minute)`.
+fn pace_timeline(report: &Value) -> Vec<(f64, f64)> {
+    report["pace_timeline"]
+        .as_array()
+        .expect("the pace timeline")
+        .iter()
+        .map(|point| (point[0].as_f64().unwrap(), point[1].as_f64().unwrap()))
+        .collect()
+}
+
+/// Goal 1, small: the room, its pace and the gateway's places sized ten
+/// times what the site can take, adaptive admission on. The site never
+/// passes its collapse point, nobody sees an error, and the pace came down
+/// from the ceiling to something the site can take.
+#[test]
+fn an_adaptive_room_sized_ten_times_too_generously_never_melts_the_site() {
+    let reports = replay(&["--only-anteroom", "--adaptive", "--size-factor", "10"]);
+    let anteroom = &reports["anteroom"];
+    assert_contract_fields(anteroom);
+    assert_eq!(anteroom["settings"]["adaptive"], true, "{anteroom}");
+    assert_eq!(anteroom["origin_passed_collapse"], false, "{anteroom}");
+    assert!(
+        anteroom["origin_max_concurrency"].as_u64().unwrap()
+            < anteroom["origin_collapse"].as_u64().unwrap(),
+        "{anteroom}"
+    );
+    assert_eq!(anteroom["served"], 2000, "{anteroom}");
+    assert_eq!(anteroom["visitor_errors"], 0, "{anteroom}");
+    let ceiling = anteroom["settings"]["admit_per_minute"].as_f64().unwrap();
+    let pace = pace_timeline(anteroom);
+    assert!(!pace.is_empty(), "the pace was sampled: {anteroom}");
+    assert!(
+        pace.iter().all(|(_, pace)| *pace < ceiling),
+        "the pace stays under a ceiling ten times too high: {pace:?}"
+    );
+}
+
+/// Goal 2, small: the site loses half its capacity for a while and gets it
+/// back. Nobody sees an error; the pace after the loss is below the pace
+/// before it, and after the recovery above the pace during it.
+#[test]
+fn an_adaptive_pace_follows_a_site_that_loses_half_and_regains_it() {
+    let crowd = ["--visitors", "6000", "--jitter-seconds", "2"];
+    let reports = replay_of(
+        &crowd,
+        &[
+            "--only-anteroom",
+            "--adaptive",
+            "--degrade-at",
+            "12",
+            "--degrade-to",
+            "5",
+            "--recover-at",
+            "30",
+        ],
+    );
+    let anteroom = &reports["anteroom"];
+    assert_eq!(anteroom["visitor_errors"], 0, "{anteroom}");
+    assert_eq!(anteroom["served"], 6000, "{anteroom}");
+    let pace = pace_timeline(anteroom);
+    let highest = |from: f64, to: f64| {
+        pace.iter()
+            .filter(|(at, _)| (from..to).contains(at))
+            .map(|(_, pace)| *pace)
+            .fold(f64::NAN, f64::max)
+    };
+    let lowest = |from: f64, to: f64| {
+        pace.iter()
+            .filter(|(at, _)| (from..to).contains(at))
+            .map(|(_, pace)| *pace)
+            .fold(f64::NAN, f64::min)
+    };
+    let before = highest(0.0, 12.0);
+    let during = lowest(12.0, 30.0);
+    let after = highest(30.0, f64::MAX);
+    assert!(during < before, "the pace came down: {pace:?}");
+    assert!(after > during, "and went back up: {pace:?}");
+}
