@@ -16,7 +16,7 @@ use std::time::Duration;
 use anteroom_bench::origin::{Melt, OriginOptions};
 use anteroom_tests::{
     GatewayHandle, RedisServer, TcpProxy, Visitor, free_port, gateway, gateway_to, loose_limits,
-    plain_client, reached_origin, room, upstream, upstream_with,
+    plain_client, reached_origin, room, sample, upstream, upstream_with,
 };
 use serde_json::{Value, json};
 
@@ -598,23 +598,6 @@ async fn metrics(gw: &GatewayHandle) -> String {
         .expect("the admin listener answers");
     assert_eq!(response.status(), 200);
     response.text().await.expect("the metrics text")
-}
-
-/// The value of the sample of `name` whose labels include all of `labels`.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .find(|line| {
-            labels
-                .iter()
-                .all(|(key, value)| line.contains(&format!("{key}=\"{value}\"")))
-        })
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
 }
 
 /// Every `anteroom_room_adaptive_reason` sample of `room`: (reason, value).

@@ -2,24 +2,7 @@
 //! few other requests; the figures say exactly so. One test in this file:
 //! the metrics recorder is per process, and this file is its own process.
 
-use anteroom_tests::{gateway, reached_origin, room, upstream};
-
-/// The value of the sample of `name` whose labels include all of `labels`.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .find(|line| {
-            labels
-                .iter()
-                .all(|(key, value)| line.contains(&format!("{key}=\"{value}\"")))
-        })
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-}
+use anteroom_tests::{gateway, reached_origin, room, sample, upstream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_tell_the_rooms_story() {
