@@ -708,7 +708,11 @@ impl Store for RedisStore {
                 .invoke_async(&mut self.connection.handle())
                 .await
                 .map_err(|error| self.connection.failed(error))?;
-        } else if read.claimed && (ticked || !had) {
+        } else if !read.claimed {
+            // Another gateway holds this second's tick: what is stored is
+            // the state, whatever this call computed.
+            controller = adaptive::Controller::from_fields(&read.fields);
+        } else if ticked || !had {
             // A tick, or a controller just started: written under the claim.
             if let Some(state) = &controller {
                 let mut invocation = self.adapt_apply.prepare_invoke();
@@ -721,10 +725,6 @@ impl Store for RedisStore {
                     .await
                     .map_err(|error| self.connection.failed(error))?;
             }
-        } else if ticked || !had {
-            // Due but claimed by another gateway a moment ago: this one's
-            // computation is not written; it reads the stored state.
-            controller = adaptive::Controller::from_fields(&read.fields);
         }
         Ok(adaptive::View::of(
             settings,
