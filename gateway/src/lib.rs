@@ -329,6 +329,19 @@ impl Gateway {
                 shutdown.clone(),
             ));
         }
+        if !shared.rooms.is_empty() {
+            // The gateway's own delay, which the adaptive controller takes
+            // out of the site's latencies (room/report.rs).
+            let recorders = shared
+                .rooms
+                .iter()
+                .map(|room| room.recorder().clone())
+                .collect();
+            let stopped = shutdown.clone();
+            background.spawn(room::sample_lag(recorders, async move {
+                stopped.begun().await;
+            }));
+        }
         background.spawn(forget_idle_clients(shared.clone()));
         let grace = shared.config.shutdown_grace;
         let public_handler = {

@@ -25,7 +25,7 @@ mod places;
 mod report;
 use kept::Kept;
 pub use places::{Busy, PlaceGuard, Places, Taken};
-pub use report::{AtSite, InLine, Outcome, Recorder};
+pub use report::{AtSite, InLine, Outcome, Recorder, sample_lag};
 
 /// How often each gateway steps each room: admits the next tickets and
 /// refreshes its cached figures. The cost budget asks for at least every

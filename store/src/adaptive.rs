@@ -89,7 +89,27 @@ const CUBIC_C: f64 = (1.0 - BETA) / (CUBIC_K * CUBIC_K * CUBIC_K);
 pub const QUEUED_SHARE: f64 = 0.8;
 /// The line in front of the places is too long when clearing it at the
 /// site's pace would take this share of the latency target.
-pub const PILING_SHARE_OF_TARGET: f64 = 0.25;
+pub const PILING_SHARE_OF_TARGET: f64 = 0.5;
+
+/// The site's `q` quantile net of the gateways' own delay at the same
+/// quantile (`None` with too few samples). A response is timed from the
+/// gateway's side: a runtime that woke late (its CPU taken by the crowd's
+/// polling, or by anything else on the machine) adds its lateness to every
+/// latency it measures, and the site is no slower for it. Without enough
+/// lag samples (gateways before it was measured) the latency counts as it
+/// was measured.
+pub fn net_quantile(site: &Histogram, lag: &Histogram, q: f64) -> Option<f64> {
+    if site.count() < MIN_SAMPLES {
+        return None;
+    }
+    let site = site.quantile(q)?;
+    let lag = if lag.count() >= MIN_SAMPLES {
+        lag.quantile(q).unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    Some((site - lag).max(1.0))
+}
 
 fn over_errors_now(sum: &Report, settings: &Settings) -> bool {
     let outcomes = sum.done + sum.failed + sum.busy;
@@ -227,13 +247,20 @@ pub struct Report {
     /// The site's latency in the window's last second: what the places
     /// follow, so that they react to the load they have just made.
     pub recent_site: Histogram,
+    /// The gateway's own delay: how late its runtime woke a timer, sampled
+    /// many times a second. A gateway short of CPU answers late whatever
+    /// the site does, and every latency it measures carries that delay;
+    /// the controller takes it out before judging the site.
+    pub lag: Histogram,
+    /// The gateway's own delay in the window's last second.
+    pub recent_lag: Histogram,
 }
 
 impl Report {
     /// The report as one short line of text (the hash field's value).
     pub fn encode(&self) -> String {
         let mut out = format!(
-            "1 {} {} {} {} {} {} {} {} {} ",
+            "2 {} {} {} {} {} {} {} {} {} ",
             self.started,
             self.queued,
             self.done,
@@ -251,15 +278,23 @@ impl Report {
         self.probe.encode(&mut out);
         out.push(' ');
         self.recent_site.encode(&mut out);
+        out.push(' ');
+        self.lag.encode(&mut out);
+        out.push(' ');
+        self.recent_lag.encode(&mut out);
         out
     }
 
-    /// `None` for anything not written by [`Report::encode`].
+    /// `None` for anything not written by [`Report::encode`]. Version 1
+    /// (gateways before the lag was measured) reads with no lag: a fleet
+    /// being upgraded keeps its pace.
     pub fn decode(text: &str) -> Option<Report> {
         let mut parts = text.split(' ');
-        if parts.next()? != "1" {
-            return None;
-        }
+        let version = match parts.next()? {
+            "1" => 1,
+            "2" => 2,
+            _ => return None,
+        };
         let mut number = || parts.next()?.parse::<u64>().ok();
         let (started, queued, done, failed, busy, peak_in_flight, max_places, line, recent_queued) = (
             number()?,
@@ -276,6 +311,14 @@ impl Report {
         let seen = Histogram::decode(parts.next()?)?;
         let probe = Histogram::decode(parts.next()?)?;
         let recent_site = Histogram::decode(parts.next()?)?;
+        let (lag, recent_lag) = if version >= 2 {
+            (
+                Histogram::decode(parts.next()?)?,
+                Histogram::decode(parts.next()?)?,
+            )
+        } else {
+            (Histogram::default(), Histogram::default())
+        };
         if parts.next().is_some() {
             return None;
         }
@@ -293,6 +336,8 @@ impl Report {
             seen,
             probe,
             recent_site,
+            lag,
+            recent_lag,
         })
     }
 
@@ -306,6 +351,7 @@ impl Report {
         self.line = second.line;
         self.recent_queued = second.queued;
         self.recent_site = second.site.clone();
+        self.recent_lag = second.lag.clone();
     }
 
     /// Adds another gateway's window: everything adds up.
@@ -323,6 +369,8 @@ impl Report {
         self.site.add(&other.site);
         self.seen.add(&other.seen);
         self.probe.add(&other.probe);
+        self.lag.add(&other.lag);
+        self.recent_lag.add(&other.recent_lag);
     }
 }
 
@@ -492,7 +540,10 @@ pub struct Controller {
     pub admitted_mark: u64,
     /// What the last tick saw.
     pub p90_ms: Option<f64>,
+    /// The site's median net of the gateways' own delay.
     pub site_p50_ms: Option<f64>,
+    /// The gateways' own delay (their runtimes' lag), p90.
+    pub lag_p90_ms: Option<f64>,
     pub error_rate: Option<f64>,
     /// The fleet's requests that asked for a place in the last window: each
     /// gateway's share of the places is its part of these.
@@ -537,6 +588,7 @@ impl Controller {
             admitted_mark: facts.admitted,
             p90_ms: None,
             site_p50_ms: None,
+            lag_p90_ms: None,
             error_rate: None,
             fleet_started: 0,
             gateways: 0,
@@ -609,8 +661,9 @@ impl Controller {
         self.p90_ms = (sum.seen.count() >= MIN_SAMPLES)
             .then(|| sum.seen.quantile(0.9))
             .flatten();
-        self.site_p50_ms = (sum.site.count() >= MIN_SAMPLES)
-            .then(|| sum.site.quantile(0.5))
+        self.site_p50_ms = net_quantile(&sum.site, &sum.lag, 0.5);
+        self.lag_p90_ms = (sum.lag.count() >= MIN_SAMPLES)
+            .then(|| sum.lag.quantile(0.9))
             .flatten();
         self.tick_places(window, now);
         let before = self.pace;
@@ -621,6 +674,30 @@ impl Controller {
         if self.pace != before {
             self.changed_at = now;
         }
+        // Every tick's inputs and outcome, for whoever needs to see why the
+        // pace moved (`RUST_LOG=anteroom::adaptive=debug`).
+        tracing::debug!(
+            target: "anteroom::adaptive",
+            pace = self.pace.round(),
+            reason = self.reason.as_str(),
+            places = format!("{:.1}", self.places),
+            ssthresh = ?self.places_ssthresh.map(|v| v.round()),
+            base_ms = ?self.base_ms,
+            site_p50_ms = ?self.site_p50_ms,
+            recent_p50_ms = ?sum.recent_site.quantile(0.5),
+            recent_p90_ms = ?sum.recent_site.quantile(0.9),
+            lag_p50_ms = ?sum.lag.quantile(0.5),
+            lag_p90_ms = ?self.lag_p90_ms,
+            recent_lag_p90_ms = ?sum.recent_lag.quantile(0.9),
+            seen_p90_ms = ?self.p90_ms,
+            started = sum.started,
+            queued = sum.queued,
+            recent_queued = sum.recent_queued,
+            line = sum.line,
+            peak = sum.peak_in_flight,
+            probing = self.probing(),
+            "adaptive tick"
+        );
     }
 
     fn tick_places(&mut self, window: &Window, now: Millis) {
@@ -629,8 +706,8 @@ impl Controller {
         let most = (sum.max_places as f64).max(fewest);
         if let Some(until) = self.probe_until {
             if sum.probe.count() >= PROBE_SAMPLES || now >= until {
-                if sum.probe.count() >= MIN_SAMPLES {
-                    self.base_ms = sum.probe.quantile(0.5);
+                if let Some(base) = net_quantile(&sum.probe, &sum.lag, 0.5) {
+                    self.base_ms = Some(base);
                 }
                 self.probe_until = None;
                 self.places = self.places_before_probe.clamp(fewest, most);
@@ -642,10 +719,7 @@ impl Controller {
         if self.base_ms.is_none() {
             // The first figures: the places start at their fewest, so the
             // site is as quiet as a probe would make it.
-            let first = (sum.recent_site.count() >= MIN_SAMPLES)
-                .then(|| sum.recent_site.quantile(0.5))
-                .flatten()
-                .or(self.site_p50_ms);
+            let first = net_quantile(&sum.recent_site, &sum.recent_lag, 0.5).or(self.site_p50_ms);
             if let Some(first) = first {
                 self.base_ms = Some(first);
                 self.probe_at = now + PROBE_INTERVAL_MS;
@@ -659,10 +733,7 @@ impl Controller {
             self.probe_until = Some(now + PROBE_MAX_MS);
             return;
         }
-        let recent = (sum.recent_site.count() >= MIN_SAMPLES)
-            .then(|| sum.recent_site.quantile(0.5))
-            .flatten()
-            .or(self.site_p50_ms);
+        let recent = net_quantile(&sum.recent_site, &sum.recent_lag, 0.5).or(self.site_p50_ms);
         let (Some(base), Some(site)) = (self.base_ms, recent) else {
             self.places = self.places.clamp(fewest, most);
             return;
@@ -671,10 +742,7 @@ impl Controller {
         // Slow start only while even the slowest tenth of the last second
         // was as fast as the base: the median lags a second whose load
         // rose, and half again on a stale median has run past the knee.
-        let recent_p90 = (sum.recent_site.count() >= MIN_SAMPLES)
-            .then(|| sum.recent_site.quantile(0.9))
-            .flatten()
-            .unwrap_or(site);
+        let recent_p90 = net_quantile(&sum.recent_site, &sum.recent_lag, 0.9).unwrap_or(site);
         let threshold = self.places_ssthresh.unwrap_or(f64::INFINITY);
         let places = if recent_p90 <= base * (1.0 + SLOW_START_BELOW) && self.places < threshold {
             // The site is as fast as with nothing to do: the places are
@@ -821,6 +889,14 @@ impl Controller {
                 self.reason = reason;
                 return;
             }
+            if !over_latency && !over_errors && trend <= LINE_FLAT {
+                // A line that holds its length while the visitors see less
+                // than the target: the site is full and keeps up with the
+                // pace (a correctly sized room at its ceiling has one). Not
+                // a reason to cut, nor to grow.
+                self.reason = Reason::Hold;
+                return;
+            }
             // The share of the demand the site keeps up with: what it
             // finishes against that plus what the line grows by.
             let keeping_up = if per_second > 0.0 {
@@ -940,6 +1016,7 @@ impl Controller {
             ("adaptive_admitted", self.admitted_mark.to_string()),
             ("adaptive_p90_ms", optional(self.p90_ms)),
             ("adaptive_site_p50_ms", optional(self.site_p50_ms)),
+            ("adaptive_lag_p90_ms", optional(self.lag_p90_ms)),
             ("adaptive_error_rate", optional(self.error_rate)),
             ("adaptive_started", self.fleet_started.to_string()),
             ("adaptive_gateways", self.gateways.to_string()),
@@ -1022,6 +1099,8 @@ impl Controller {
             admitted_mark: whole("adaptive_admitted")?,
             p90_ms: optional_real("adaptive_p90_ms")?,
             site_p50_ms: optional_real("adaptive_site_p50_ms")?,
+            // Missing in a hash written before the lag was measured.
+            lag_p90_ms: optional_real("adaptive_lag_p90_ms").flatten(),
             error_rate: optional_real("adaptive_error_rate")?,
             fleet_started: whole("adaptive_started")?,
             gateways: u32::try_from(whole("adaptive_gateways")?).ok()?,

@@ -8,7 +8,8 @@ use crate::room::RoomRuntime;
 
 /// `adaptive: {enabled, min_admit_per_minute, latency_p90_ms,
 /// max_error_rate, ceiling, pace, phase, places, share, base_ms, p90_ms,
-/// site_p50_ms, error_rate, reason, changed_at, probing, trouble, gateways}`
+/// site_p50_ms, lag_p90_ms, error_rate, reason, changed_at, probing,
+/// trouble, gateways}`
 /// for `room`, as its latest report learned it: the settings in force (the
 /// config's, and `ceiling`, its live `admit_per_minute`, until the first
 /// report is answered), and the controller's state while it runs (`null`s
@@ -36,6 +37,7 @@ pub(super) fn adaptive_figures(room: &RoomRuntime, ceiling: u32) -> serde_json::
         "base_ms": controller.and_then(|controller| controller.base_ms).map(rounded),
         "p90_ms": controller.and_then(|controller| controller.p90_ms).map(rounded),
         "site_p50_ms": controller.and_then(|controller| controller.site_p50_ms).map(rounded),
+        "lag_p90_ms": controller.and_then(|controller| controller.lag_p90_ms).map(rounded),
         "error_rate": controller.and_then(|controller| controller.error_rate),
         "reason": controller.map_or("off", |controller| controller.reason.as_str()),
         "changed_at": controller.map(|controller| controller.changed_at),

@@ -72,6 +72,8 @@ fn a_report_survives_its_text() {
     report.site.record(20.0);
     report.seen.record(1_500.0);
     report.seen.record(0.5);
+    report.lag.record(4.0);
+    report.recent_lag.record(9.0);
     let text = report.encode();
     assert_eq!(Report::decode(&text), Some(report));
     let empty = Report::default();
@@ -84,6 +86,72 @@ fn a_report_survives_its_text() {
     ] {
         assert_eq!(Report::decode(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn a_report_from_a_gateway_before_the_lag_reads_with_none() {
+    let mut report = Report {
+        started: 5,
+        done: 5,
+        max_places: 8,
+        ..Report::default()
+    };
+    report.site.record(20.0);
+    // Version 1: the same fields without the two lag histograms.
+    let mut text = report.encode();
+    text.replace_range(0..1, "1");
+    text.truncate(text.len() - " - -".len());
+    assert_eq!(Report::decode(&text), Some(report.clone()));
+    // Version 2 needs them.
+    let mut short = report.encode();
+    short.truncate(short.len() - " -".len());
+    assert_eq!(Report::decode(&short), None);
+}
+
+/// A window whose site answers in `site_ms` as the gateway measures it,
+/// `lag_ms` of it the gateway's own lateness (its lag samples say so), or
+/// with no lag samples at all (`None`).
+fn lagging(site_ms: f64, lag_ms: Option<f64>) -> Window {
+    let mut window = window(200, 0, site_ms);
+    if let Some(lag) = lag_ms {
+        for _ in 0..150 {
+            window.sum.lag.record(lag);
+        }
+        for _ in 0..50 {
+            window.sum.recent_lag.record(lag);
+        }
+    }
+    window.sum.queued = 150;
+    window.sum.recent_queued = 50;
+    window
+}
+
+#[test]
+fn the_gateways_own_lag_is_not_read_as_the_site_slowing() {
+    let settings = settings();
+    // The site answers in its base's 20 ms; the gateway, short of CPU,
+    // reads every answer 25 ms late and woke its timers 25 ms late too.
+    let mut lagged = settled(0);
+    let mut plain = settled(0);
+    for tick in 1..=5u64 {
+        let now = tick * TICK_MS;
+        lagged.tick(
+            &lagging(45.0, Some(25.0)),
+            &settings,
+            &facts(now, tick * 100),
+        );
+        plain.tick(&lagging(45.0, None), &settings, &facts(now, tick * 100));
+    }
+    assert!(
+        lagged.places >= 40.0,
+        "the places fell to {} for the gateway's own delay",
+        lagged.places
+    );
+    let site = lagged.site_p50_ms.expect("a net median");
+    assert!(site < 20.0 * (1.0 + PLACES_BUFFER), "net median {site}");
+    assert!(lagged.lag_p90_ms.is_some_and(|lag| lag > 20.0));
+    // The same latencies with no lag measured are the site slowing.
+    assert!(plain.places < 40.0, "places {}", plain.places);
 }
 
 #[test]
@@ -199,6 +267,32 @@ fn one_cut_per_hold_and_none_while_easing() {
     // Over the target with a flat line: a trim, so that it drains.
     controller.tick(&slow(300), &settings, &facts(8_500, 60));
     assert_eq!(controller.pace, 640.0 * TRIM);
+}
+
+#[test]
+fn a_full_site_whose_line_holds_within_the_target_keeps_its_pace() {
+    let settings = settings();
+    let mut controller = settled(0);
+    controller.pace = 1_000.0;
+    controller.phase = Phase::Steady;
+    // Every place in use (the site at the gateways' bound), the visitors'
+    // p90 600 ms against 1,000, and a line in front of the places that
+    // takes 700 ms to clear at the site's 1,000 a second: a correctly
+    // sized room at its ceiling looks like this.
+    let full = |line| {
+        let mut window = lined(window(3_000, 0, 600.0), line);
+        window.sum.max_places = 40;
+        window
+    };
+    controller.line = 700;
+    controller.tick(&full(700), &settings, &facts(1_000, 16));
+    controller.tick(&full(710), &settings, &facts(2_000, 32));
+    controller.tick(&full(700), &settings, &facts(3_000, 48));
+    assert_eq!(controller.pace, 1_000.0);
+    assert_eq!(controller.reason, Reason::Hold);
+    // The same line growing by a tenth of what the site finishes: cut.
+    controller.tick(&full(800), &settings, &facts(4_000, 64));
+    assert!(controller.pace < 1_000.0, "pace {}", controller.pace);
 }
 
 #[test]
