@@ -285,7 +285,8 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
     })
 }
 
-/// The simulated site, melting as the flags say, in-process.
+/// The simulated site, melting as the flags say, in-process on a thread
+/// of its own.
 async fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
     let degradation = args
         .degrade
@@ -302,9 +303,9 @@ async fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
         }),
         degradation,
     };
-    origin::start(options)
-        .await
-        .map_err(|error| format!("cannot start the site: {error}"))
+    // On a thread of its own: its latency is the site's, not the crowd's
+    // and the gateway's queues (the adaptive controller reads it).
+    origin::start_on_own_thread(options).map_err(|error| format!("cannot start the site: {error}"))
 }
 
 /// Requests at once past which the site collapses (at its full capacity).

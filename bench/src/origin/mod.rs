@@ -95,7 +95,14 @@ impl Default for OriginOptions {
 pub struct Running {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    task: Task,
+}
+
+/// Where the site runs: a task of the caller's runtime, or a thread of its
+/// own that says when it has stopped.
+enum Task {
+    Shared(JoinHandle<()>),
+    Own(oneshot::Receiver<()>),
 }
 
 impl Running {
@@ -103,8 +110,54 @@ impl Running {
     /// up to [`SHUTDOWN_GRACE`]).
     pub async fn stop(self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
+        match self.task {
+            Task::Shared(task) => {
+                let _ = task.await;
+            }
+            Task::Own(stopped) => {
+                let _ = stopped.await;
+            }
+        }
     }
+}
+
+/// Serves the site on a free port of 127.0.0.1 on a thread of its own, with
+/// a runtime of its own: a site is another machine, and one sharing the
+/// caller's runtime waits in the same task queues as the caller, so that a
+/// busy caller (a gateway with a crowd polling it) makes the site look
+/// slower to it than the site is. On a machine short of cores the site's
+/// thread still shares the CPU; it no longer queues behind the caller's
+/// tasks.
+pub fn start_on_own_thread(options: OriginOptions) -> std::io::Result<Running> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (done, finished) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("anteroom-bench-site".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => {
+                        run(listener, options, async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    }
+                    Err(error) => warn!(%error, "the site cannot listen"),
+                }
+            });
+            let _ = done.send(());
+        })?;
+    Ok(Running {
+        addr,
+        stop,
+        task: Task::Own(finished),
+    })
 }
 
 /// Serves the site on a free port of 127.0.0.1, in a task of its own.
@@ -121,7 +174,11 @@ pub fn serve_on(listener: TcpListener, options: OriginOptions) -> std::io::Resul
         // A dropped sender stops the site as well.
         let _ = stopped.await;
     }));
-    Ok(Running { addr, stop, task })
+    Ok(Running {
+        addr,
+        stop,
+        task: Task::Shared(task),
+    })
 }
 
 /// Serves the demo site on `listener` until `shutdown` completes, then lets
