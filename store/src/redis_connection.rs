@@ -302,12 +302,11 @@ impl ConnectionLike for Handle {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Handle::Server(manager) => manager.req_packed_commands(pipeline, offset, count),
-            // The store sends no pipelines (each call is one script); one
-            // would go to the master as it is known, without the retry.
-            Handle::Sentinel(master) => Box::pin(async move {
-                let mut manager = master.manager().await?;
-                manager.req_packed_commands(pipeline, offset, count).await
-            }),
+            // The batches of bookings (`redis_buffer`): sent once, and a
+            // failure or a `READONLY` reply forgets the master.
+            Handle::Sentinel(master) => {
+                Box::pin(async move { master.call_pipeline(pipeline, offset, count).await })
+            }
             Handle::Cluster(cluster) => Box::pin(async move {
                 let mut connection = cluster.connection().await?;
                 connection
