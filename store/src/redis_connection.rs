@@ -44,7 +44,7 @@ use redis::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::StoreError;
+use crate::{NamedBy, StoreError};
 
 /// How long one store call may take before the gateway treats the store as
 /// unreachable. Short: a visitor's request must not hang on a sick Redis.
@@ -192,6 +192,16 @@ impl RedisConnection {
                 })),
                 url: format!("cluster nodes {}", nodes.join(",")).into(),
             }),
+        }
+    }
+
+    /// How `[store]` names the server(s), for messages that tell the
+    /// operator what to look at.
+    pub(crate) fn named_by(&self) -> NamedBy {
+        match self.handle {
+            Handle::Server(_) => NamedBy::RedisUrl,
+            Handle::Sentinel(_) => NamedBy::Sentinels,
+            Handle::Cluster(_) => NamedBy::ClusterNodes,
         }
     }
 
