@@ -289,6 +289,27 @@ impl SentinelGroup {
         self.servers[index] =
             Some(RedisProcess::start(port, &self.dir, &server_args(port, &self.dir)).await);
     }
+
+    /// Starts server `index` again on its port, empty, as a replica of
+    /// server `of` (what the sentinels make of an old primary that comes
+    /// back, without waiting the seconds they take to), and waits until it
+    /// has synced.
+    pub async fn restart_as_replica_of(&mut self, index: usize, of: usize) {
+        let port = self.server_ports[index];
+        let args = replica_args(port, self.server_ports[of], &self.dir);
+        self.servers[index] = Some(RedisProcess::start(port, &self.dir, &args).await);
+        within(
+            "the restarted server follows its primary",
+            Duration::from_secs(20),
+            || async move {
+                info_field(port, "replication", "master_link_status")
+                    .await
+                    .as_deref()
+                    == Some("up")
+            },
+        )
+        .await;
+    }
 }
 
 impl Drop for SentinelGroup {

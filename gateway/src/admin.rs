@@ -200,17 +200,21 @@ async fn buffer_figures(
     }))
 }
 
-/// Ready when the config is loaded (it is, or we would not be running) and
-/// the store answers.
-/// Ready when the store answers and, if the gateway has rooms, one of their
-/// steps has answered too: passes are judged on the store's clock, which
-/// the gateway only knows from a step's reply (its first 100 ms).
 /// Ready means "this gateway can admit": the store answers and takes
 /// writes (`ping`: a replica is refused), the rooms' steps have answered
-/// once (the store's clock is known) and the last store call did not fail
-/// (a step is a write, 10 a second: one refused with `READONLY` or unanswered
-/// marks the store down until one succeeds). One store round trip per
-/// `/readyz`, none per visitor.
+/// once (passes are judged on the store's clock, which the gateway only
+/// knows from a step's reply, its first 100 ms) and the last store call did
+/// not fail (a step is a write, 10 a second: one refused with `READONLY` or
+/// unanswered marks the store down until one succeeds). One store round
+/// trip per `/readyz`, none per visitor.
+///
+/// Bookings refused do not make it not ready, neither for want of replicas
+/// (`min_replicas_acked`) nor because their own connection failed: every
+/// gateway shares those replicas, so a load balancer would take them all
+/// out while they can still admit, and a booking's connection follows a
+/// failover by itself as the others do. The refusals are counted on
+/// `/metrics` (`anteroom_buffer_refused_total`, `reason` `not_replicated`
+/// or `store_unavailable`).
 async fn readiness(shared: &Shared) -> Response<Body> {
     let not_ready = |reason: &str| {
         json_response(

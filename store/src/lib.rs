@@ -45,7 +45,7 @@ pub use clock::Clock;
 pub use draw::{Draw, Seed};
 pub use memory::MemoryStore;
 pub use redis_buffer::REPLICA_ACK_TIMEOUT;
-pub use redis_store::{RedisStore, Replication};
+pub use redis_store::{NamedBy, RedisStore, Replication};
 pub use request::{
     BodyProblem, BufferedRequest, DecodeError, ParamSource, check_body, header_bytes, header_text,
     lookup_path,

@@ -44,7 +44,7 @@ use redis::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::StoreError;
+use crate::{NamedBy, StoreError};
 
 /// How long one store call may take before the gateway treats the store as
 /// unreachable. Short: a visitor's request must not hang on a sick Redis.
@@ -195,6 +195,16 @@ impl RedisConnection {
         }
     }
 
+    /// How `[store]` names the server(s), for messages that tell the
+    /// operator what to look at.
+    pub(crate) fn named_by(&self) -> NamedBy {
+        match self.handle {
+            Handle::Server(_) => NamedBy::RedisUrl,
+            Handle::Sentinel(_) => NamedBy::Sentinels,
+            Handle::Cluster(_) => NamedBy::ClusterNodes,
+        }
+    }
+
     /// A handle for one call (the connection underneath is shared).
     pub(crate) fn handle(&self) -> Handle {
         self.handle.clone()
@@ -302,12 +312,11 @@ impl ConnectionLike for Handle {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Handle::Server(manager) => manager.req_packed_commands(pipeline, offset, count),
-            // The store sends no pipelines (each call is one script); one
-            // would go to the master as it is known, without the retry.
-            Handle::Sentinel(master) => Box::pin(async move {
-                let mut manager = master.manager().await?;
-                manager.req_packed_commands(pipeline, offset, count).await
-            }),
+            // The batches of bookings (`redis_buffer`): sent once, and a
+            // failure or a `READONLY` reply forgets the master.
+            Handle::Sentinel(master) => {
+                Box::pin(async move { master.call_pipeline(pipeline, offset, count).await })
+            }
             Handle::Cluster(cluster) => Box::pin(async move {
                 let mut connection = cluster.connection().await?;
                 connection

@@ -70,11 +70,41 @@ pub struct Replication {
     /// Its `min-replicas-to-write`, if CONFIG answered (managed Redis
     /// services often refuse CONFIG).
     pub min_replicas_to_write: Option<u64>,
+    /// How `[store]` named it, for the warnings.
+    pub named_by: NamedBy,
+}
+
+/// How `[store]` names the Redis the store talks to: what a warning tells
+/// the operator to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamedBy {
+    /// `store.redis_url`: one server.
+    RedisUrl,
+    /// `store.sentinels` and `store.sentinel_master`: the master they name.
+    Sentinels,
+    /// `store.cluster_nodes`: a Redis Cluster.
+    ClusterNodes,
+}
+
+impl NamedBy {
+    /// The `[store]` key.
+    pub fn key(self) -> &'static str {
+        match self {
+            NamedBy::RedisUrl => "store.redis_url",
+            NamedBy::Sentinels => "store.sentinels",
+            NamedBy::ClusterNodes => "store.cluster_nodes",
+        }
+    }
 }
 
 impl Replication {
-    /// Reads `INFO replication`'s text.
-    pub fn from_info(info: &str, min_replicas_to_write: Option<u64>) -> Replication {
+    /// Reads `INFO replication`'s text, from the server `[store]` names
+    /// as `named_by` says.
+    pub fn from_info(
+        info: &str,
+        min_replicas_to_write: Option<u64>,
+        named_by: NamedBy,
+    ) -> Replication {
         let field = |name: &str| {
             info.lines()
                 .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
@@ -86,6 +116,7 @@ impl Replication {
                 .and_then(|count| count.parse().ok())
                 .unwrap_or(0),
             min_replicas_to_write,
+            named_by,
         }
     }
 
@@ -94,9 +125,18 @@ impl Replication {
     pub fn warnings(&self, wanted: NonZeroU32) -> Vec<String> {
         let mut warnings = Vec::new();
         if self.role != "master" {
+            let remedy = match self.named_by {
+                NamedBy::RedisUrl => "point store.redis_url at the primary",
+                NamedBy::Sentinels => {
+                    "the sentinels are asked again after a refused write; check that they \
+                     name the primary (SENTINEL GET-MASTER-ADDR-BY-NAME)"
+                }
+                NamedBy::ClusterNodes => "check the cluster's primaries (CLUSTER NODES)",
+            };
             warnings.push(format!(
-                "store.redis_url names a Redis whose role is {:?}, not the primary: it refuses \
-                 writes (READONLY), so every booking is answered 503; point it at the primary",
+                "{} names a Redis whose role is {:?}, not the primary: it refuses writes \
+                 (READONLY), so bookings are answered 503; {remedy}",
+                self.named_by.key(),
                 self.role
             ));
             return warnings;
@@ -267,7 +307,11 @@ impl RedisStore {
             .await
             .ok()
             .and_then(|value| value.parse().ok());
-        Ok(Replication::from_info(&info, min_replicas_to_write))
+        Ok(Replication::from_info(
+            &info,
+            min_replicas_to_write,
+            self.connection.named_by(),
+        ))
     }
 
     /// Redis's persistence settings, `appendonly` and `appendfsync`: what
@@ -862,7 +906,7 @@ mod tests {
 
     #[test]
     fn info_replication_gives_the_role_and_the_replicas() {
-        let replication = Replication::from_info(PRIMARY, Some(1));
+        let replication = Replication::from_info(PRIMARY, Some(1), NamedBy::RedisUrl);
         assert_eq!(replication.role, "master");
         assert_eq!(replication.connected_replicas, 1);
         assert!(replication.warnings(one()).is_empty());
@@ -871,14 +915,14 @@ mod tests {
     #[test]
     fn too_few_replicas_a_replica_and_no_min_replicas_to_write_are_told() {
         let two = NonZeroU32::new(2).unwrap();
-        let warnings = Replication::from_info(PRIMARY, None).warnings(two);
+        let warnings = Replication::from_info(PRIMARY, None, NamedBy::RedisUrl).warnings(two);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(
             warnings[0].contains("1 replica(s) connected"),
             "{warnings:?}"
         );
 
-        let warnings = Replication::from_info(PRIMARY, Some(0)).warnings(one());
+        let warnings = Replication::from_info(PRIMARY, Some(0), NamedBy::RedisUrl).warnings(one());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(
             warnings[0].contains("min-replicas-to-write is 0"),
@@ -886,8 +930,18 @@ mod tests {
         );
 
         let replica = "role:slave\r\nmaster_host:127.0.0.1\r\nconnected_slaves:0\r\n";
-        let warnings = Replication::from_info(replica, Some(1)).warnings(one());
+        let warnings = Replication::from_info(replica, Some(1), NamedBy::RedisUrl).warnings(one());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("READONLY"), "{warnings:?}");
+        assert!(warnings[0].contains("store.redis_url"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_replica_named_by_the_sentinels_is_told_by_their_key() {
+        let replica = "role:slave\r\nmaster_host:127.0.0.1\r\nconnected_slaves:0\r\n";
+        let warnings = Replication::from_info(replica, Some(1), NamedBy::Sentinels).warnings(one());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("store.sentinels"), "{warnings:?}");
+        assert!(!warnings[0].contains("store.redis_url"), "{warnings:?}");
     }
 }

@@ -9,6 +9,14 @@
 //! master that came back as a replica) forgets it: the next call asks the
 //! sentinels again. A call refused with `READONLY` wrote nothing, so it is
 //! sent once more, to the master the sentinels name now.
+//!
+//! A pipeline (the batch of bookings, on the store's waiting connection)
+//! follows the master the same way, with one difference: its replies are
+//! errors one by one, so a `READONLY` among them forgets the master too, but
+//! the pipeline is not sent again. A server demoted between two of its
+//! commands has written the first: the batch's callers get the error (a
+//! booking's `503`), and their retry, with the same idempotency key, goes
+//! to the new master.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +24,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::sentinel::{SentinelClient, SentinelServerType};
-use redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
 
 /// How long asking the sentinels may take (each sentinel in turn, and the
 /// check of the master they name), so that a sentinel whose host is gone
@@ -81,10 +89,26 @@ impl SentinelMaster {
         }
     }
 
-    /// The master's connection as known (found first if need be), for a
-    /// call that is not retried.
-    pub(crate) async fn manager(&self) -> RedisResult<ConnectionManager> {
-        Ok(self.master().await?.manager)
+    /// Sends `pipeline` to the master (asking the sentinels first if need
+    /// be), once: a failure that may mean the master moved, or a reply that
+    /// says so (`READONLY`, `MASTERDOWN`), forgets it for the next call.
+    pub(crate) async fn call_pipeline(
+        &self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let master = self.master().await?;
+        let mut manager = master.manager.clone();
+        let result = manager.req_packed_commands(pipeline, offset, count).await;
+        let moved = match &result {
+            Err(error) => may_have_moved(error),
+            Ok(replies) => replies.iter().any(reply_says_moved),
+        };
+        if moved {
+            self.forget(master.generation);
+        }
+        result
     }
 
     /// The server the last call went to is not the master (a `ROLE` that
@@ -171,6 +195,20 @@ pub(crate) fn is_read_only(error: &RedisError) -> bool {
     error.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
 }
 
+/// One reply of a pipeline (whose errors come back one by one, as values)
+/// that says the server is not the master any more: `READONLY` (a replica
+/// now) or `MASTERDOWN` (a replica that lost its master).
+fn reply_says_moved(reply: &Value) -> bool {
+    matches!(
+        reply,
+        Value::ServerError(error)
+            if matches!(
+                error.kind(),
+                Some(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)
+            )
+    )
+}
+
 /// A failure after which the master may be elsewhere.
 fn may_have_moved(error: &RedisError) -> bool {
     is_read_only(error)
@@ -180,4 +218,40 @@ fn may_have_moved(error: &RedisError) -> bool {
         || error.is_connection_refusal()
         || error.is_timeout()
         || error.is_unrecoverable_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(resp: &[u8]) -> Value {
+        redis::parse_redis_value(resp).expect("a RESP reply")
+    }
+
+    #[test]
+    fn a_read_only_or_master_down_reply_in_a_pipeline_says_the_master_moved() {
+        assert!(reply_says_moved(&reply(
+            b"-READONLY You can't write against a read only replica.\r\n"
+        )));
+        assert!(reply_says_moved(&reply(
+            b"-MASTERDOWN Link with MASTER is down\r\n"
+        )));
+    }
+
+    #[test]
+    fn other_replies_in_a_pipeline_do_not() {
+        for resp in [
+            &b"-NOSCRIPT No matching script.\r\n"[..],
+            b"-ERR WAIT cannot be used with replica instances.\r\n",
+            b"-NOREPLICAS Not enough good replicas to write.\r\n",
+            b":1\r\n",
+            b"+OK\r\n",
+        ] {
+            assert!(
+                !reply_says_moved(&reply(resp)),
+                "{}",
+                String::from_utf8_lossy(resp)
+            );
+        }
+    }
 }
