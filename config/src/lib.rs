@@ -8,7 +8,9 @@
 //! half-valid configuration.
 //!
 //! Invariant: this crate is the only place that reads configuration files
-//! and the environment (`ANTEROOM_COOKIE_KEYS`, `ANTEROOM_ADMIN_TOKEN`).
+//! and the environment (`ANTEROOM_COOKIE_KEYS`, `ANTEROOM_ADMIN_TOKEN`,
+//! `ANTEROOM_REDIS_PASSWORD`, `ANTEROOM_SENTINEL_PASSWORD`,
+//! `ANTEROOM_LOG_FORMAT`).
 //!
 //! Every key's default is written once, in [`defaults`]; the annotated
 //! `config/anteroom.example.toml` and the README's table are tested against it.
@@ -33,6 +35,11 @@ pub const DEMO_TOML: &str = include_str!("../demo.toml");
 pub const ENV_COOKIE_KEYS: &str = "ANTEROOM_COOKIE_KEYS";
 /// Environment variable that replaces `secrets.admin_token`.
 pub const ENV_ADMIN_TOKEN: &str = "ANTEROOM_ADMIN_TOKEN";
+/// Environment variable that replaces `store.password`: the Redis servers'.
+pub const ENV_REDIS_PASSWORD: &str = "ANTEROOM_REDIS_PASSWORD";
+/// Environment variable that replaces `store.sentinel_password`: the
+/// sentinels' own.
+pub const ENV_SENTINEL_PASSWORD: &str = "ANTEROOM_SENTINEL_PASSWORD";
 
 /// A validated deployment description.
 #[derive(Debug, Clone)]
@@ -146,13 +153,30 @@ pub enum Backend {
     /// `backend = "redis"` with `sentinels` and `sentinel_master`: the
     /// master of that name, as the sentinels (each `host:port`) tell it,
     /// asked again after every failure so that a failover is followed.
+    /// `credentials` (`username`, `password`) are the servers' (master and
+    /// replicas), `sentinel_credentials` (`sentinel_username`,
+    /// `sentinel_password`) the sentinels' own: Redis keeps them apart.
     Sentinel {
         sentinels: Vec<String>,
         master: String,
+        credentials: Option<RedisCredentials>,
+        sentinel_credentials: Option<RedisCredentials>,
     },
     /// `backend = "redis"` with `cluster_nodes`: a Redis Cluster, found
-    /// from any of these nodes (each `host:port`).
-    Cluster { nodes: Vec<String> },
+    /// from any of these nodes (each `host:port`); `credentials`
+    /// (`username`, `password`) are every node's.
+    Cluster {
+        nodes: Vec<String>,
+        credentials: Option<RedisCredentials>,
+    },
+}
+
+/// What `AUTH` sends: a password (`requirepass`), with a user name for an
+/// ACL user (`AUTH username password`). `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisCredentials {
+    pub username: Option<String>,
+    pub password: String,
 }
 
 impl Backend {
@@ -585,16 +609,34 @@ impl std::fmt::Debug for Backend {
                 .field("url", &redact_password(url))
                 .field("tls", tls)
                 .finish(),
-            Backend::Sentinel { sentinels, master } => formatter
+            Backend::Sentinel {
+                sentinels,
+                master,
+                credentials,
+                sentinel_credentials,
+            } => formatter
                 .debug_struct("Sentinel")
                 .field("sentinels", sentinels)
                 .field("master", master)
+                .field("credentials", credentials)
+                .field("sentinel_credentials", sentinel_credentials)
                 .finish(),
-            Backend::Cluster { nodes } => formatter
+            Backend::Cluster { nodes, credentials } => formatter
                 .debug_struct("Cluster")
                 .field("nodes", nodes)
+                .field("credentials", credentials)
                 .finish(),
         }
+    }
+}
+
+impl std::fmt::Debug for RedisCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RedisCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 

@@ -57,6 +57,10 @@ pub(crate) struct RawStore {
     pub tls_ca_file: Option<String>,
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<String>,
     pub on_error: Option<String>,
     pub min_replicas_acked: Option<u64>,
 }

@@ -72,7 +72,7 @@ pub(crate) fn config(
     let time_zone =
         crate::schedule::time_zone(raw.time_zone.as_deref().unwrap_or(defaults::TIME_ZONE))
             .map_err(|problem| format!("time_zone: {problem}"))?;
-    let store = store::store(raw.store, base)?;
+    let store = store::store(raw.store, base, env)?;
     let secrets = secrets(raw.secrets, &store.backend, env)?;
     let limits = limits(raw.limits)?;
     let worker = WorkerConfig {

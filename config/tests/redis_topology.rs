@@ -41,6 +41,8 @@ fn sentinels_and_a_master_name_make_a_sentinel_backend() {
                 "[::1]:26379".to_owned()
             ],
             master: "anteroom".to_owned(),
+            credentials: None,
+            sentinel_credentials: None,
         }
     );
 }
@@ -52,6 +54,7 @@ fn cluster_nodes_make_a_cluster_backend() {
         config.store.backend,
         Backend::Cluster {
             nodes: vec!["10.0.0.1:7000".to_owned(), "10.0.0.2:7000".to_owned()],
+            credentials: None,
         }
     );
 }

@@ -39,7 +39,12 @@ impl StoreHealth {
                 OnError::Wait => "visitors wait until it returns",
                 OnError::Admit => "visitors are let through until it returns",
             };
-            tracing::warn!(%error, incident, behaviour, "store unreachable");
+            if matches!(error, StoreError::Authentication { .. }) {
+                // Reached, but it refused us: the configuration is to fix.
+                tracing::warn!(%error, incident, behaviour, "store refused our credentials");
+            } else {
+                tracing::warn!(%error, incident, behaviour, "store unreachable");
+            }
         }
     }
 

@@ -313,6 +313,17 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Redis refused our credentials (a wrong password or user name), or
+    /// asked for some (`NOAUTH`: none configured). Not an unreachable
+    /// store: nothing will change until the configuration does. `server`
+    /// names it without a password; `keys` are the settings to check.
+    #[error("store {server}: authentication failed, check {keys} ({source})")]
+    Authentication {
+        server: String,
+        keys: &'static str,
+        #[source]
+        source: redis::RedisError,
+    },
     /// The store answers but cannot take writes: the server is a replica
     /// (`ROLE` says so; writes would get `READONLY`), e.g. an old master
     /// that came back as one after a failover.

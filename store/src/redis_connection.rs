@@ -15,6 +15,13 @@
 //!   failover). Every script and command of the store touches keys of one
 //!   hash tag only (`{room}` or `{buffer}`), hence of one slot.
 //!
+//! Credentials: one server's ride in its URL (`config` puts `store.password`
+//! there); Sentinel's are two pairs, the servers' (`store.username` and
+//! `store.password`) and the sentinels' own (`store.sentinel_username`,
+//! `store.sentinel_password`); a cluster's are every node's. A refused or
+//! missing password is told as [`StoreError::Authentication`], not as an
+//! unreachable store.
+//!
 //! TLS is rustls with the ring provider. Redis's certificate is checked
 //! against the system's roots (rustls-native-certs: the OS bundle, e.g.
 //! `/etc/ssl/certs`, what `redis-cli --tls` trusts), or against the CA of
@@ -33,7 +40,7 @@ mod sentinel;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anteroom_config::{Backend, ClientIdentity, RedisTls, redact_password};
+use anteroom_config::{Backend, ClientIdentity, RedisCredentials, RedisTls, redact_password};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
@@ -99,16 +106,40 @@ pub(crate) fn check(backend: &Backend) -> Result<(), StoreError> {
     match backend {
         Backend::Memory => Err(not_redis()),
         Backend::Redis { url, tls } => client(url, tls).map(drop),
-        Backend::Sentinel { sentinels, master } => {
-            sentinel::SentinelMaster::new(sentinels, master, manager_config(Duration::ZERO))
-                .map(drop)
-                .map_err(|source| StoreError::Url {
-                    url: format!("sentinels {}", sentinels.join(",")),
-                    source,
-                })
+        Backend::Sentinel {
+            sentinels,
+            master,
+            credentials,
+            sentinel_credentials,
+        } => sentinel_master(
+            sentinels,
+            master,
+            sentinel::Credentials {
+                servers: credentials.as_ref(),
+                sentinels: sentinel_credentials.as_ref(),
+            },
+            Duration::ZERO,
+        )
+        .map(drop),
+        Backend::Cluster { nodes, credentials } => {
+            cluster_client(nodes, credentials.as_ref(), Duration::ZERO).map(drop)
         }
-        Backend::Cluster { nodes } => cluster_client(nodes, Duration::ZERO).map(drop),
     }
+}
+
+/// The master the sentinels name, prepared (nothing is contacted).
+fn sentinel_master(
+    sentinels: &[String],
+    master: &str,
+    credentials: sentinel::Credentials<'_>,
+    wait: Duration,
+) -> Result<sentinel::SentinelMaster, StoreError> {
+    sentinel::SentinelMaster::new(sentinels, master, credentials, manager_config(wait)).map_err(
+        |source| StoreError::Url {
+            url: format!("sentinels {}", sentinels.join(",")),
+            source,
+        },
+    )
 }
 
 fn not_redis() -> StoreError {
@@ -125,16 +156,25 @@ fn manager_config(wait: Duration) -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_millis(500))
 }
 
-fn cluster_client(nodes: &[String], wait: Duration) -> Result<ClusterClient, StoreError> {
+fn cluster_client(
+    nodes: &[String],
+    credentials: Option<&RedisCredentials>,
+    wait: Duration,
+) -> Result<ClusterClient, StoreError> {
     let urls: Vec<String> = nodes.iter().map(|node| format!("redis://{node}")).collect();
-    ClusterClient::builder(urls)
+    let mut builder = ClusterClient::builder(urls)
         .connection_timeout(CONNECT_TIMEOUT)
-        .response_timeout(RESPONSE_TIMEOUT + wait)
-        .build()
-        .map_err(|source| StoreError::Url {
-            url: format!("cluster nodes {}", nodes.join(",")),
-            source,
-        })
+        .response_timeout(RESPONSE_TIMEOUT + wait);
+    if let Some(credentials) = credentials {
+        builder = builder.password(&credentials.password);
+        if let Some(username) = &credentials.username {
+            builder = builder.username(username);
+        }
+    }
+    builder.build().map_err(|source| StoreError::Url {
+        url: format!("cluster nodes {}", nodes.join(",")),
+        source,
+    })
 }
 
 impl RedisConnection {
@@ -174,20 +214,29 @@ impl RedisConnection {
         match backend {
             Backend::Memory => Err(not_redis()),
             Backend::Redis { url, tls } => RedisConnection::open_waiting(url, tls, wait),
-            Backend::Sentinel { sentinels, master } => {
-                let master = sentinel::SentinelMaster::new(sentinels, master, manager_config(wait))
-                    .map_err(|source| StoreError::Url {
-                        url: format!("sentinels {}", sentinels.join(",")),
-                        source,
-                    })?;
+            Backend::Sentinel {
+                sentinels,
+                master,
+                credentials,
+                sentinel_credentials,
+            } => {
+                let master = sentinel_master(
+                    sentinels,
+                    master,
+                    sentinel::Credentials {
+                        servers: credentials.as_ref(),
+                        sentinels: sentinel_credentials.as_ref(),
+                    },
+                    wait,
+                )?;
                 Ok(RedisConnection {
                     url: master.description.clone().into(),
                     handle: Handle::Sentinel(Arc::new(master)),
                 })
             }
-            Backend::Cluster { nodes } => Ok(RedisConnection {
+            Backend::Cluster { nodes, credentials } => Ok(RedisConnection {
                 handle: Handle::Cluster(Arc::new(LazyCluster {
-                    client: cluster_client(nodes, wait)?,
+                    client: cluster_client(nodes, credentials.as_ref(), wait)?,
                     connection: tokio::sync::OnceCell::new(),
                 })),
                 url: format!("cluster nodes {}", nodes.join(",")).into(),
@@ -271,6 +320,25 @@ impl RedisConnection {
         }
         if error.code() == Some("NOREPLICAS") {
             return StoreError::NoReplicas(error);
+        }
+        if is_authentication(&error) {
+            return StoreError::Authentication {
+                server: self.url.to_string(),
+                keys: match self.handle {
+                    Handle::Server(_) => {
+                        "the password in store.redis_url (or store.password, ANTEROOM_REDIS_PASSWORD)"
+                    }
+                    Handle::Sentinel(_) => {
+                        "store.username and store.password (or ANTEROOM_REDIS_PASSWORD) for the \
+                         servers, store.sentinel_username and store.sentinel_password (or \
+                         ANTEROOM_SENTINEL_PASSWORD) for the sentinels"
+                    }
+                    Handle::Cluster(_) => {
+                        "store.username and store.password (or ANTEROOM_REDIS_PASSWORD)"
+                    }
+                },
+                source: error,
+            };
         }
         if caused_by_tls(&error) {
             StoreError::Tls {
@@ -390,6 +458,20 @@ fn check_identity(
         .with_client_auth_cert(chain, key)
         .map_err(|error| context(&error))?;
     Ok(())
+}
+
+/// Whether Redis refused our credentials or wants some. redis tells a
+/// failed `AUTH` as `AuthenticationFailed`; a command without one gets
+/// `NOAUTH` (and a wrong one on `HELLO`, `WRONGPASS`); the cluster client
+/// wraps the first failure of its initial connections in an I/O error whose
+/// detail is that error's text.
+fn is_authentication(error: &RedisError) -> bool {
+    const SIGNS: [&str; 3] = ["AuthenticationFailed", "NOAUTH", "WRONGPASS"];
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("NOAUTH" | "WRONGPASS"))
+        || error
+            .detail()
+            .is_some_and(|detail| SIGNS.iter().any(|sign| detail.contains(sign)))
 }
 
 /// Whether rustls is behind `error`. Its errors arrive wrapped: in an

@@ -160,6 +160,7 @@ async fn the_room_scripts_run_on_a_cluster_connection() {
     let cluster = RedisCluster::shared().await;
     let store = RedisStore::for_backend(&Backend::Cluster {
         nodes: cluster.addresses(),
+        credentials: None,
     })
     .expect("a cluster store");
     store.ping().await.expect("every node answers");

@@ -1,6 +1,13 @@
 //! `[store]`: the backend, which Redis (one server by URL, Sentinel or
-//! Cluster), the files TLS to Redis uses, and how many replicas a booking
-//! waits for.
+//! Cluster), the credentials it takes, the files TLS to Redis uses, and how
+//! many replicas a booking waits for.
+//!
+//! Credentials: `username` and `password` (env `ANTEROOM_REDIS_PASSWORD`
+//! wins) are the Redis servers' whichever way they are reached; with
+//! `redis_url` they go into the URL, which may carry them itself instead
+//! (never both: which one counts would be a guess). `sentinel_username` and
+//! `sentinel_password` (env `ANTEROOM_SENTINEL_PASSWORD` wins) are the
+//! sentinels' own, so only with `sentinels`.
 //!
 //! The TLS files are read here (this crate is the one that reads files) and
 //! each certificate in them parsed, so that `--check` finds a missing file
@@ -17,12 +24,19 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use super::Result;
 use crate::defaults;
 use crate::raw::RawStore;
-use crate::{Backend, ClientIdentity, MAX_PEM_FILE_BYTES, OnError, PemFile, RedisTls, StoreConfig};
+use crate::{
+    Backend, ClientIdentity, ENV_REDIS_PASSWORD, ENV_SENTINEL_PASSWORD, MAX_PEM_FILE_BYTES,
+    OnError, PemFile, RedisCredentials, RedisTls, StoreConfig,
+};
 
-pub(super) fn store(raw: RawStore, base: &Path) -> Result<StoreConfig> {
+pub(super) fn store(
+    raw: RawStore,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StoreConfig> {
     let backend = match raw.backend.as_deref().unwrap_or(defaults::BACKEND) {
         "memory" => Backend::Memory,
-        "redis" => redis(&raw, base)?,
+        "redis" => redis(&raw, base, env)?,
         other => {
             return Err(format!(
                 "store.backend: {other:?} must be \"memory\" or \"redis\""
@@ -80,8 +94,8 @@ const MAX_NODES: usize = 32;
 
 /// Which Redis: exactly one of `redis_url` (one server; its default when
 /// neither of the others is given), `sentinels` with `sentinel_master`, or
-/// `cluster_nodes`.
-fn redis(raw: &RawStore, base: &Path) -> Result<Backend> {
+/// `cluster_nodes`; and the credentials for it.
+fn redis(raw: &RawStore, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend> {
     let sentinel = raw.sentinels.is_some() || raw.sentinel_master.is_some();
     let cluster = raw.cluster_nodes.is_some();
     if raw.redis_url.is_some() && (sentinel || cluster) {
@@ -126,6 +140,33 @@ fn redis(raw: &RawStore, base: &Path) -> Result<Backend> {
             }
         }
     }
+    let servers = credentials(
+        CredentialKeys {
+            username: "store.username",
+            password: "store.password",
+            env: ENV_REDIS_PASSWORD,
+        },
+        raw.username.as_deref(),
+        raw.password.as_deref(),
+        env,
+    )?;
+    let sentinels_own = credentials(
+        CredentialKeys {
+            username: "store.sentinel_username",
+            password: "store.sentinel_password",
+            env: ENV_SENTINEL_PASSWORD,
+        },
+        raw.sentinel_username.as_deref(),
+        raw.sentinel_password.as_deref(),
+        env,
+    )?;
+    if !sentinel && let Some(given) = &sentinels_own {
+        return Err(format!(
+            "{}: set, but store.sentinels is not; the sentinel_* credentials are the \
+             sentinels' own (the Redis servers' are store.username and store.password)",
+            given.source
+        ));
+    }
     if sentinel {
         let sentinels = match &raw.sentinels {
             Some(list) => nodes("store.sentinels", list)?,
@@ -149,20 +190,121 @@ fn redis(raw: &RawStore, base: &Path) -> Result<Backend> {
                     .to_owned());
             }
         };
-        return Ok(Backend::Sentinel { sentinels, master });
+        return Ok(Backend::Sentinel {
+            sentinels,
+            master,
+            credentials: servers.map(|given| given.credentials),
+            sentinel_credentials: sentinels_own.map(|given| given.credentials),
+        });
     }
     if let Some(list) = &raw.cluster_nodes {
         return Ok(Backend::Cluster {
             nodes: nodes("store.cluster_nodes", list)?,
+            credentials: servers.map(|given| given.credentials),
         });
     }
     let url = raw.redis_url.as_deref().unwrap_or(defaults::REDIS_URL);
     let scheme = redis_url(url).map_err(|problem| format!("store.redis_url: {problem}"))?;
     let tls = tls(raw, scheme, base)?;
-    Ok(Backend::Redis {
-        url: url.to_owned(),
-        tls,
-    })
+    let url = match servers {
+        Some(given) => url_with(url, scheme, &given)?,
+        None => url.to_owned(),
+    };
+    Ok(Backend::Redis { url, tls })
+}
+
+/// The keys (and the environment variable) one pair of credentials is
+/// read from, for messages.
+struct CredentialKeys {
+    username: &'static str,
+    password: &'static str,
+    env: &'static str,
+}
+
+/// Credentials as given, with where the password came from (its key or
+/// the environment variable), for messages.
+struct Given {
+    credentials: RedisCredentials,
+    source: &'static str,
+    username_key: &'static str,
+}
+
+/// A user name needs a password (`AUTH` takes both or the password
+/// alone); the environment variable wins over the file's password.
+fn credentials(
+    keys: CredentialKeys,
+    username: Option<&str>,
+    password: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Given>> {
+    let (password, source) = match env(keys.env).filter(|value| !value.is_empty()) {
+        Some(value) => (Some(value), keys.env),
+        None => (password.map(str::to_owned), keys.password),
+    };
+    if password.as_deref() == Some("") {
+        return Err(format!(
+            "{source}: must not be empty (leave it out for a Redis without a password)"
+        ));
+    }
+    if let Some(name) = username
+        && (name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(format!(
+            "{}: must be a user name, not empty and without spaces",
+            keys.username
+        ));
+    }
+    match (username, password) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(format!(
+            "{}: set without {} (or {}); AUTH needs a password with the user name",
+            keys.username, keys.password, keys.env
+        )),
+        (username, Some(password)) => Ok(Some(Given {
+            credentials: RedisCredentials {
+                username: username.map(str::to_owned),
+                password,
+            },
+            source,
+            username_key: keys.username,
+        })),
+    }
+}
+
+/// `url` with the credentials of `store.username` / `store.password` in
+/// it. A URL that has its own password (or user name) is refused with
+/// them: the rule is one place for each.
+fn url_with(url: &str, scheme: &str, given: &Given) -> Result<String> {
+    let source = given.source;
+    if scheme == "unix" {
+        return Err(format!(
+            "{source}: not supported with a unix:// store.redis_url; use a redis:// URL, or \
+             leave the password out"
+        ));
+    }
+    let mut parsed = url::Url::parse(url)
+        .map_err(|error| format!("store.redis_url: not a valid URL ({error})"))?;
+    if parsed.password().is_some() {
+        return Err(format!(
+            "{source}: set, but store.redis_url has a password of its own; give the password \
+             in one place (the URL's or {source}, not both)"
+        ));
+    }
+    if let Some(username) = &given.credentials.username {
+        if !parsed.username().is_empty() {
+            return Err(format!(
+                "{}: set, but store.redis_url has a user name of its own; give it in one place",
+                given.username_key
+            ));
+        }
+        parsed
+            .set_username(username)
+            .map_err(|()| format!("{}: cannot go in store.redis_url", given.username_key))?;
+    }
+    parsed
+        .set_password(Some(&given.credentials.password))
+        .map_err(|()| format!("{source}: cannot go in store.redis_url"))?;
+    Ok(parsed.into())
 }
 
 /// A list of `host:port`: at least one, at most [`MAX_NODES`], no

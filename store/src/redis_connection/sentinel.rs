@@ -22,9 +22,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use anteroom_config::RedisCredentials;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::sentinel::{SentinelClient, SentinelServerType};
-use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{
+    Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisResult, ServerErrorKind, Value,
+};
 
 /// How long asking the sentinels may take (each sentinel in turn, and the
 /// check of the master they name), so that a sentinel whose host is gone
@@ -46,6 +49,16 @@ pub(crate) struct SentinelMaster {
     pub(crate) description: String,
 }
 
+/// Who we are to the servers and to the sentinels: two pairs, since
+/// Redis keeps them apart (a sentinel's `requirepass` is its own).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Credentials<'a> {
+    /// `store.username` and `store.password`: the master's and replicas'.
+    pub(crate) servers: Option<&'a RedisCredentials>,
+    /// `store.sentinel_username` and `store.sentinel_password`.
+    pub(crate) sentinels: Option<&'a RedisCredentials>,
+}
+
 #[derive(Clone)]
 struct Master {
     manager: ConnectionManager,
@@ -57,13 +70,32 @@ impl SentinelMaster {
     pub(crate) fn new(
         sentinels: &[String],
         master: &str,
+        credentials: Credentials<'_>,
         config: ConnectionManagerConfig,
     ) -> RedisResult<SentinelMaster> {
-        let urls: Vec<String> = sentinels
+        let addresses = sentinels
             .iter()
-            .map(|node| format!("redis://{node}"))
-            .collect();
-        let client = SentinelClient::build(urls, master, None, SentinelServerType::Master)?;
+            .map(|node| {
+                format!("redis://{node}")
+                    .into_connection_info()
+                    .map(|info| info.addr().clone())
+            })
+            .collect::<RedisResult<Vec<_>>>()?;
+        let mut builder =
+            SentinelClientBuilder::new(addresses, master, SentinelServerType::Master)?;
+        if let Some(servers) = credentials.servers {
+            builder = builder.set_client_to_redis_password(&servers.password);
+            if let Some(username) = &servers.username {
+                builder = builder.set_client_to_redis_username(username);
+            }
+        }
+        if let Some(own) = credentials.sentinels {
+            builder = builder.set_client_to_sentinel_password(&own.password);
+            if let Some(username) = &own.username {
+                builder = builder.set_client_to_sentinel_username(username);
+            }
+        }
+        let client = builder.build()?;
         Ok(SentinelMaster {
             sentinels: tokio::sync::Mutex::new(client),
             current: Mutex::new(None),
