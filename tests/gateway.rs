@@ -128,18 +128,30 @@ impl GatewayBuilder {
     }
     /// The master the sentinels of `group` name (`store.sentinels`,
     /// `store.sentinel_master`).
+    /// With the group's passwords (`store.password`,
+    /// `store.sentinel_password`), if it has any.
     pub fn sentinels(mut self, group: &SentinelGroup) -> Self {
         self.file.store.backend = StoreBackend::RedisSentinel {
             sentinels: group.sentinel_addresses(),
             sentinel_master: crate::redis_ha::SENTINEL_MASTER.to_owned(),
         };
-        self
+        self.store_passwords(
+            group.passwords.servers.as_deref(),
+            group.passwords.sentinels.as_deref(),
+        )
     }
-    /// A Redis Cluster (`store.cluster_nodes`).
+    /// A Redis Cluster (`store.cluster_nodes`), with its nodes' password
+    /// (`store.password`) if they have one.
     pub fn cluster(mut self, cluster: &RedisCluster) -> Self {
         self.file.store.backend = StoreBackend::RedisCluster {
             cluster_nodes: cluster.addresses(),
         };
+        self.store_passwords(cluster.password.as_deref(), None)
+    }
+    /// `[store] password` and `sentinel_password`, e.g. wrong ones.
+    pub fn store_passwords(mut self, servers: Option<&str>, sentinels: Option<&str>) -> Self {
+        self.file.store.password = servers.map(str::to_owned);
+        self.file.store.sentinel_password = sentinels.map(str::to_owned);
         self
     }
     pub fn backend(mut self, backend: &Backend) -> Self {

@@ -35,6 +35,7 @@ pub mod crowd;
 pub mod faketime;
 pub mod gateway;
 pub mod gateway_process;
+pub mod log;
 pub mod postgres;
 pub mod redis;
 pub mod redis_ha;
@@ -52,6 +53,7 @@ pub use gateway::{
     RedisTls, Room, STEP_INTERVAL, Sink, eventually, gateway, gateway_to, loose_limits, room,
 };
 pub use gateway_process::GatewayProcess;
+pub use log::CapturedLog;
 pub use postgres::{DEFAULT_POSTGRES_URL, Postgres};
 pub use redis::{CommandCounter, RedisServer};
 pub use redis_ha::{RedisCluster, RedisProcess, SentinelGroup};

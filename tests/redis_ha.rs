@@ -1,6 +1,8 @@
 //! Redis deployments of several processes, on free loopback ports: a
 //! Sentinel group (a primary, a replica and three sentinels) and a Redis
-//! Cluster of three primaries.
+//! Cluster of three primaries, either without passwords or with them
+//! ([`Passwords`]: `requirepass` and `masterauth` on the servers,
+//! `sentinel auth-pass` and optionally `requirepass` on the sentinels).
 //!
 //! Each process runs under a small shell that kills it (`SIGKILL`) and
 //! exits when this process lets go of the shell's standard input: when the
@@ -20,6 +22,19 @@ use crate::free_port;
 /// The name the sentinels monitor the primary by.
 pub const SENTINEL_MASTER: &str = "anteroom";
 
+/// The nodes' password of [`RedisCluster::shared_with_password`].
+pub const CLUSTER_PASSWORD: &str = "cluster-secret";
+
+/// The passwords a deployment is started with.
+#[derive(Clone, Debug, Default)]
+pub struct Passwords {
+    /// The servers' `requirepass` (and `masterauth`, for replication);
+    /// given to the sentinels by `sentinel auth-pass`.
+    pub servers: Option<String>,
+    /// The sentinels' own `requirepass`.
+    pub sentinels: Option<String>,
+}
+
 /// One `redis-server` (or sentinel) under a lifeline shell.
 pub struct RedisProcess {
     pub port: u16,
@@ -32,6 +47,16 @@ impl RedisProcess {
     /// Starts `redis-server ARGS` (whose own output goes to a log file in
     /// `dir`) and waits until it answers `PING`.
     pub async fn start(port: u16, dir: &Path, args: &[String]) -> RedisProcess {
+        RedisProcess::start_as(port, dir, args, None).await
+    }
+
+    /// As [`RedisProcess::start`], for a server that asks for `password`.
+    pub async fn start_as(
+        port: u16,
+        dir: &Path,
+        args: &[String],
+        password: Option<&str>,
+    ) -> RedisProcess {
         use std::io::BufRead;
         let mut shell = Command::new("sh")
             .arg("-c")
@@ -63,7 +88,7 @@ impl RedisProcess {
             lifeline,
         };
         for _ in 0..400 {
-            if cli(port, &["PING"]).await == "PONG" {
+            if cli_as(port, password, &["PING"]).await == "PONG" {
                 return process;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -93,7 +118,17 @@ impl Drop for RedisProcess {
 
 /// `redis-cli -p PORT ARGS`: its output, trimmed ("" if it could not run).
 pub async fn cli(port: u16, args: &[&str]) -> String {
-    let output = tokio::process::Command::new("redis-cli")
+    cli_as(port, None, args).await
+}
+
+/// As [`cli`], authenticated with `password` (given through the
+/// environment, so that it is not on a command line).
+pub async fn cli_as(port: u16, password: Option<&str>, args: &[&str]) -> String {
+    let mut command = tokio::process::Command::new("redis-cli");
+    if let Some(password) = password {
+        command.env("REDISCLI_AUTH", password);
+    }
+    let output = command
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
         .stdin(Stdio::null())
@@ -105,7 +140,17 @@ pub async fn cli(port: u16, args: &[&str]) -> String {
 
 /// One field of `INFO SECTION` (`role`, `master_repl_offset`, …).
 pub async fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
-    let text = cli(port, &["INFO", section]).await;
+    info_field_as(port, None, section, field).await
+}
+
+/// As [`info_field`], authenticated with `password`.
+pub async fn info_field_as(
+    port: u16,
+    password: Option<&str>,
+    section: &str,
+    field: &str,
+) -> Option<String> {
+    let text = cli_as(port, password, &["INFO", section]).await;
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{field}:")))
         .map(|value| value.trim().to_owned())
@@ -138,7 +183,20 @@ fn temp_dir(kind: &str) -> PathBuf {
     dir
 }
 
-fn server_args(port: u16, dir: &Path) -> Vec<String> {
+/// A server's command line; with a password, it asks for it
+/// (`requirepass`) and gives it to its master (`masterauth`).
+fn server_args(port: u16, dir: &Path, password: Option<&str>) -> Vec<String> {
+    let auth = password
+        .map(|password| {
+            [
+                "--requirepass".to_owned(),
+                password.to_owned(),
+                "--masterauth".to_owned(),
+                password.to_owned(),
+            ]
+        })
+        .into_iter()
+        .flatten();
     [
         "--port",
         &port.to_string(),
@@ -155,6 +213,7 @@ fn server_args(port: u16, dir: &Path) -> Vec<String> {
     .iter()
     .map(|arg| arg.to_string())
     .chain([dir.display().to_string()])
+    .chain(auth)
     .collect()
 }
 
@@ -168,33 +227,63 @@ pub struct SentinelGroup {
     pub servers: [Option<RedisProcess>; 2],
     pub server_ports: [u16; 2],
     pub sentinels: Vec<RedisProcess>,
+    pub passwords: Passwords,
     dir: PathBuf,
 }
 
 impl SentinelGroup {
     pub async fn start() -> SentinelGroup {
+        SentinelGroup::start_with(Passwords::default()).await
+    }
+
+    /// A group whose servers and sentinels ask for `passwords`.
+    pub async fn start_with(passwords: Passwords) -> SentinelGroup {
         let dir = temp_dir("sentinel");
+        let server_password = passwords.servers.as_deref();
+        let sentinel_password = passwords.sentinels.as_deref();
         let primary_port = free_port();
-        let primary =
-            RedisProcess::start(primary_port, &dir, &server_args(primary_port, &dir)).await;
+        let primary = RedisProcess::start_as(
+            primary_port,
+            &dir,
+            &server_args(primary_port, &dir, server_password),
+            server_password,
+        )
+        .await;
         let replica_port = free_port();
-        let replica = RedisProcess::start(
+        let replica = RedisProcess::start_as(
             replica_port,
             &dir,
-            &replica_args(replica_port, primary_port, &dir),
+            &replica_args(replica_port, primary_port, &dir, server_password),
+            server_password,
         )
         .await;
         within(
             "the replica follows the primary",
             Duration::from_secs(20),
             || async {
-                info_field(replica_port, "replication", "master_link_status")
-                    .await
-                    .as_deref()
+                info_field_as(
+                    replica_port,
+                    server_password,
+                    "replication",
+                    "master_link_status",
+                )
+                .await
+                .as_deref()
                     == Some("up")
             },
         )
         .await;
+        // `sentinel auth-pass`: the sentinels' password to the servers;
+        // `requirepass`: their own, which they also use with each other.
+        let mut sentinel_auth = String::new();
+        if let Some(password) = server_password {
+            sentinel_auth.push_str(&format!(
+                "sentinel auth-pass {SENTINEL_MASTER} {password}\n"
+            ));
+        }
+        if let Some(password) = sentinel_password {
+            sentinel_auth.push_str(&format!("requirepass {password}\n"));
+        }
         let mut sentinels = Vec::new();
         for _ in 0..3 {
             let port = free_port();
@@ -206,18 +295,20 @@ impl SentinelGroup {
                      sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {primary_port} 2\n\
                      sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
                      sentinel failover-timeout {SENTINEL_MASTER} 3000\n\
-                     sentinel parallel-syncs {SENTINEL_MASTER} 1\n",
+                     sentinel parallel-syncs {SENTINEL_MASTER} 1\n\
+                     {sentinel_auth}",
                     dir = dir.display()
                 ),
             )
             .expect("write the sentinel's config");
             let args = vec![conf.display().to_string(), "--sentinel".to_owned()];
-            sentinels.push(RedisProcess::start(port, &dir, &args).await);
+            sentinels.push(RedisProcess::start_as(port, &dir, &args, sentinel_password).await);
         }
         let group = SentinelGroup {
             servers: [Some(primary), Some(replica)],
             server_ports: [primary_port, replica_port],
             sentinels,
+            passwords: passwords.clone(),
             dir,
         };
         // A failover needs every sentinel to know the replica and the other
@@ -228,8 +319,18 @@ impl SentinelGroup {
                 "the sentinels know each other and the replica",
                 Duration::from_secs(30),
                 || async move {
-                    let others = cli(port, &["SENTINEL", "SENTINELS", SENTINEL_MASTER]).await;
-                    let replicas = cli(port, &["SENTINEL", "REPLICAS", SENTINEL_MASTER]).await;
+                    let others = cli_as(
+                        port,
+                        sentinel_password,
+                        &["SENTINEL", "SENTINELS", SENTINEL_MASTER],
+                    )
+                    .await;
+                    let replicas = cli_as(
+                        port,
+                        sentinel_password,
+                        &["SENTINEL", "REPLICAS", SENTINEL_MASTER],
+                    )
+                    .await;
                     others.matches("runid").count() >= 2
                         && replicas.contains(&replica_port.to_string())
                 },
@@ -250,8 +351,9 @@ impl SentinelGroup {
     /// The port of the server the sentinels name as master now.
     pub async fn master_port(&self) -> Option<u16> {
         let port = self.sentinels.first()?.port;
-        let reply = cli(
+        let reply = cli_as(
             port,
+            self.passwords.sentinels.as_deref(),
             &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER],
         )
         .await;
@@ -263,12 +365,15 @@ impl SentinelGroup {
     /// nothing acknowledged.
     pub async fn wait_replicated(&self) {
         let [primary, replica] = self.server_ports;
+        let password = self.passwords.servers.as_deref();
         within(
             "the replica catches up",
             Duration::from_secs(20),
             || async move {
-                let sent = info_field(primary, "replication", "master_repl_offset").await;
-                let got = info_field(replica, "replication", "slave_repl_offset").await;
+                let sent =
+                    info_field_as(primary, password, "replication", "master_repl_offset").await;
+                let got =
+                    info_field_as(replica, password, "replication", "slave_repl_offset").await;
                 sent.is_some() && sent == got
             },
         )
@@ -286,8 +391,16 @@ impl SentinelGroup {
     /// own: the sentinels then turn it into a replica of the current master.
     pub async fn restart(&mut self, index: usize) {
         let port = self.server_ports[index];
-        self.servers[index] =
-            Some(RedisProcess::start(port, &self.dir, &server_args(port, &self.dir)).await);
+        let password = self.passwords.servers.as_deref();
+        self.servers[index] = Some(
+            RedisProcess::start_as(
+                port,
+                &self.dir,
+                &server_args(port, &self.dir, password),
+                password,
+            )
+            .await,
+        );
     }
 
     /// Starts server `index` again on its port, empty, as a replica of
@@ -296,13 +409,14 @@ impl SentinelGroup {
     /// has synced.
     pub async fn restart_as_replica_of(&mut self, index: usize, of: usize) {
         let port = self.server_ports[index];
-        let args = replica_args(port, self.server_ports[of], &self.dir);
-        self.servers[index] = Some(RedisProcess::start(port, &self.dir, &args).await);
+        let password = self.passwords.servers.as_deref();
+        let args = replica_args(port, self.server_ports[of], &self.dir, password);
+        self.servers[index] = Some(RedisProcess::start_as(port, &self.dir, &args, password).await);
         within(
             "the restarted server follows its primary",
             Duration::from_secs(20),
             || async move {
-                info_field(port, "replication", "master_link_status")
+                info_field_as(port, password, "replication", "master_link_status")
                     .await
                     .as_deref()
                     == Some("up")
@@ -320,8 +434,8 @@ impl Drop for SentinelGroup {
     }
 }
 
-fn replica_args(port: u16, primary_port: u16, dir: &Path) -> Vec<String> {
-    let mut args = server_args(port, dir);
+fn replica_args(port: u16, primary_port: u16, dir: &Path, password: Option<&str>) -> Vec<String> {
+    let mut args = server_args(port, dir, password);
     args.extend([
         "--replicaof".to_owned(),
         "127.0.0.1".to_owned(),
@@ -333,12 +447,15 @@ fn replica_args(port: u16, primary_port: u16, dir: &Path) -> Vec<String> {
 /// A Redis Cluster of three primaries (no replicas), all slots assigned.
 pub struct RedisCluster {
     pub nodes: Vec<RedisProcess>,
+    /// Every node's `requirepass`, if any.
+    pub password: Option<String>,
     /// Each node's command line, to start it again.
     args: Vec<Vec<String>>,
     dir: PathBuf,
 }
 
 static SHARED_CLUSTER: OnceCell<RedisCluster> = OnceCell::const_new();
+static SHARED_PROTECTED_CLUSTER: OnceCell<RedisCluster> = OnceCell::const_new();
 
 impl RedisCluster {
     /// The test binary's one cluster, formed by the first test that asks:
@@ -347,13 +464,26 @@ impl RedisCluster {
         SHARED_CLUSTER.get_or_init(RedisCluster::start).await
     }
 
+    /// The test binary's one cluster whose nodes ask for
+    /// [`CLUSTER_PASSWORD`].
+    pub async fn shared_with_password() -> &'static RedisCluster {
+        SHARED_PROTECTED_CLUSTER
+            .get_or_init(|| RedisCluster::start_with(Some(CLUSTER_PASSWORD)))
+            .await
+    }
+
     pub async fn start() -> RedisCluster {
+        RedisCluster::start_with(None).await
+    }
+
+    /// A cluster whose nodes ask for `password` (`requirepass`).
+    pub async fn start_with(password: Option<&str>) -> RedisCluster {
         let dir = temp_dir("cluster");
         let mut nodes = Vec::new();
         let mut all_args = Vec::new();
         for _ in 0..3 {
             let port = free_port();
-            let mut args = server_args(port, &dir);
+            let mut args = server_args(port, &dir, password);
             args.extend([
                 "--cluster-enabled".to_owned(),
                 "yes".to_owned(),
@@ -362,7 +492,7 @@ impl RedisCluster {
                 "--cluster-node-timeout".to_owned(),
                 "2000".to_owned(),
             ]);
-            nodes.push(RedisProcess::start(port, &dir, &args).await);
+            nodes.push(RedisProcess::start_as(port, &dir, &args, password).await);
             all_args.push(args);
         }
         let addresses: Vec<String> = nodes
@@ -372,9 +502,10 @@ impl RedisCluster {
         let mut create = vec!["--cluster", "create"];
         create.extend(addresses.iter().map(String::as_str));
         create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-        let output = cli(nodes[0].port, &create).await;
+        let output = cli_as(nodes[0].port, password, &create).await;
         let cluster = RedisCluster {
             nodes,
+            password: password.map(str::to_owned),
             args: all_args,
             dir,
         };
@@ -386,10 +517,15 @@ impl RedisCluster {
 
     /// Waits until every node says `cluster_state:ok`.
     async fn wait_whole(&self, what: &str) {
+        let password = self.password.as_deref();
         for node in &self.nodes {
             let port = node.port;
             within(what, Duration::from_secs(30), || async move {
-                info_field_of(&cli(port, &["CLUSTER", "INFO"]).await, "cluster_state").as_deref()
+                info_field_of(
+                    &cli_as(port, password, &["CLUSTER", "INFO"]).await,
+                    "cluster_state",
+                )
+                .as_deref()
                     == Some("ok")
             })
             .await;
@@ -407,7 +543,9 @@ impl RedisCluster {
     /// again (`cluster_state:ok` on every node).
     pub async fn restart(&mut self, index: usize) {
         let port = self.nodes[index].port;
-        self.nodes[index] = RedisProcess::start(port, &self.dir, &self.args[index]).await;
+        self.nodes[index] =
+            RedisProcess::start_as(port, &self.dir, &self.args[index], self.password.as_deref())
+                .await;
         self.wait_whole("the cluster is whole again").await;
     }
 
@@ -431,7 +569,7 @@ impl RedisCluster {
     pub async fn owner_of(&self, key: &str) -> u16 {
         let first = self.nodes[0].port;
         // Without -c, redis-cli shows the redirection: `MOVED SLOT HOST:PORT`.
-        let reply = cli(first, &["TYPE", key]).await;
+        let reply = cli_as(first, self.password.as_deref(), &["TYPE", key]).await;
         match reply.split_whitespace().collect::<Vec<_>>().as_slice() {
             ["MOVED", _, address] | ["(error)", "MOVED", _, address] => address
                 .rsplit(':')

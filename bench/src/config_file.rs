@@ -70,6 +70,15 @@ pub struct Store {
     /// Replicas a booking's `202` waits for (Redis `WAIT`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_replicas_acked: Option<u32>,
+    /// The Redis servers' ACL user, with `password`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The Redis servers' password (`requirepass`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The sentinels' own password, with `sentinels`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentinel_password: Option<String>,
 }
 
 /// `backend` and, for Redis, which one: `redis_url` and the TLS files,

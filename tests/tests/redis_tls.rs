@@ -4,7 +4,6 @@
 //! `store.tls_ca_file`; and each way TLS can be wrong, refused with a
 //! message that says so, never answered in plain text.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use anteroom_store::{
     RoomParams, Store, StoreError, Submission, Verdict,
 };
 use anteroom_tests::{
-    Buffer, RedisTls, TlsRedisServer, eventually, gateway, gateway_to, plain_client,
+    Buffer, CapturedLog, RedisTls, TlsRedisServer, eventually, gateway, gateway_to, plain_client,
     reached_origin, room, upstream,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -217,7 +216,7 @@ async fn a_gateway_on_rediss_admits_a_visitor_and_a_worker_drains_the_booking() 
 async fn a_redis_certificate_from_another_ca_is_refused_and_readyz_says_why() {
     let redis = TlsRedisServer::shared().await;
     let other = redis.foreign_certificates("wrong-ca");
-    let log = Captured::default();
+    let log = CapturedLog::default();
     let _logging = log.install();
     let origin = upstream().await;
     let url = format!("rediss://:hunter2@127.0.0.1:{}/0", redis.port);
@@ -371,36 +370,5 @@ async fn a_client_key_that_is_not_the_certificates_fails_at_start() {
     match store(&redis.url(), mismatched) {
         Err(StoreError::Tls { url, .. }) => assert_eq!(url, redis.url()),
         other => panic!("a TLS error, got {other:?}"),
-    }
-}
-
-/// Log output, collected for the test that installs it.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    /// Collects this thread's log lines (the test's runtime is on this
-    /// thread, the gateway's tasks with it) until the guard is dropped.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("the log")).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("the log").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
