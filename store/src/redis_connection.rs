@@ -499,3 +499,50 @@ fn is_or_wraps_tls(error: &(dyn std::error::Error + 'static)) -> bool {
     }
     error.source().is_some_and(is_or_wraps_tls)
 }
+
+#[cfg(test)]
+mod tests {
+    use redis::{ErrorKind, RedisError};
+
+    use super::is_authentication;
+
+    fn server_error(resp: &[u8]) -> RedisError {
+        redis::parse_redis_value(resp)
+            .expect("a RESP reply")
+            .extract_error()
+            .expect_err("an error reply")
+    }
+
+    #[test]
+    fn a_refused_or_missing_password_is_an_authentication_failure() {
+        assert!(is_authentication(&RedisError::from((
+            ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        ))));
+        assert!(is_authentication(&server_error(
+            b"-NOAUTH Authentication required.\r\n"
+        )));
+        assert!(is_authentication(&server_error(
+            b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        )));
+        // The cluster client's first connections, all refused.
+        assert!(is_authentication(&RedisError::from((
+            ErrorKind::Io,
+            "Failed to create initial connections",
+            "Password authentication failed - AuthenticationFailed".to_owned(),
+        ))));
+    }
+
+    #[test]
+    fn an_unreachable_server_or_another_refusal_is_not() {
+        assert!(!is_authentication(&RedisError::from(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused
+        ))));
+        assert!(!is_authentication(&server_error(
+            b"-NOPERM this user has no permissions to run the 'role' command\r\n"
+        )));
+        assert!(!is_authentication(&server_error(
+            b"-READONLY You can't write against a read only replica.\r\n"
+        )));
+    }
+}
