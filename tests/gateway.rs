@@ -141,12 +141,30 @@ impl GatewayBuilder {
         )
     }
     /// A Redis Cluster (`store.cluster_nodes`), with its nodes' password
-    /// (`store.password`) if they have one.
+    /// (`store.password`) if they have one, and TLS trusting its CA
+    /// (`store.tls`, `store.tls_ca_file`) if it speaks TLS.
     pub fn cluster(mut self, cluster: &RedisCluster) -> Self {
         self.file.store.backend = StoreBackend::RedisCluster {
             cluster_nodes: cluster.addresses(),
+            tls: cluster.tls.as_ref().map(|_| true),
+            tls_files: cluster
+                .tls
+                .as_ref()
+                .map(|certificates| RedisTls {
+                    tls_ca_file: Some(certificates.ca.clone()),
+                    ..RedisTls::default()
+                })
+                .unwrap_or_default(),
         };
         self.store_passwords(cluster.password.as_deref(), None)
+    }
+    /// The TLS files of a cluster that speaks TLS (after
+    /// [`GatewayBuilder::cluster`]), e.g. another CA's.
+    pub fn cluster_tls_files(mut self, files: RedisTls) -> Self {
+        if let StoreBackend::RedisCluster { tls_files, .. } = &mut self.file.store.backend {
+            *tls_files = files;
+        }
+        self
     }
     /// `[store] password` and `sentinel_password`, e.g. wrong ones.
     pub fn store_passwords(mut self, servers: Option<&str>, sentinels: Option<&str>) -> Self {

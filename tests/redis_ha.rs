@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::free_port;
+use crate::tls::Certificates;
 
 /// The name the sentinels monitor the primary by.
 pub const SENTINEL_MASTER: &str = "anteroom";
@@ -57,6 +58,18 @@ impl RedisProcess {
         args: &[String],
         password: Option<&str>,
     ) -> RedisProcess {
+        RedisProcess::start_tls(port, dir, args, password, None).await
+    }
+
+    /// As [`RedisProcess::start_as`], for a server that speaks only TLS
+    /// (checked with `tls`'s CA and client certificate).
+    pub async fn start_tls(
+        port: u16,
+        dir: &Path,
+        args: &[String],
+        password: Option<&str>,
+        tls: Option<&Certificates>,
+    ) -> RedisProcess {
         use std::io::BufRead;
         let mut shell = Command::new("sh")
             .arg("-c")
@@ -88,7 +101,7 @@ impl RedisProcess {
             lifeline,
         };
         for _ in 0..400 {
-            if cli_as(port, password, &["PING"]).await == "PONG" {
+            if cli_tls(port, password, tls, &["PING"]).await == "PONG" {
                 return process;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -124,9 +137,29 @@ pub async fn cli(port: u16, args: &[&str]) -> String {
 /// As [`cli`], authenticated with `password` (given through the
 /// environment, so that it is not on a command line).
 pub async fn cli_as(port: u16, password: Option<&str>, args: &[&str]) -> String {
+    cli_tls(port, password, None, args).await
+}
+
+/// As [`cli_as`], over TLS with `tls`'s CA and client certificate.
+pub async fn cli_tls(
+    port: u16,
+    password: Option<&str>,
+    tls: Option<&Certificates>,
+    args: &[&str],
+) -> String {
     let mut command = tokio::process::Command::new("redis-cli");
     if let Some(password) = password {
         command.env("REDISCLI_AUTH", password);
+    }
+    if let Some(tls) = tls {
+        command
+            .arg("--tls")
+            .arg("--cacert")
+            .arg(&tls.ca)
+            .arg("--cert")
+            .arg(&tls.client_cert)
+            .arg("--key")
+            .arg(&tls.client_key);
     }
     let output = command
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -449,6 +482,9 @@ pub struct RedisCluster {
     pub nodes: Vec<RedisProcess>,
     /// Every node's `requirepass`, if any.
     pub password: Option<String>,
+    /// The certificates of a cluster that speaks only TLS
+    /// (`tls-cluster yes`): the nodes' and a client's, of a private CA.
+    pub tls: Option<Certificates>,
     /// Each node's command line, to start it again.
     args: Vec<Vec<String>>,
     dir: PathBuf,
@@ -456,6 +492,7 @@ pub struct RedisCluster {
 
 static SHARED_CLUSTER: OnceCell<RedisCluster> = OnceCell::const_new();
 static SHARED_PROTECTED_CLUSTER: OnceCell<RedisCluster> = OnceCell::const_new();
+static SHARED_TLS_CLUSTER: OnceCell<RedisCluster> = OnceCell::const_new();
 
 impl RedisCluster {
     /// The test binary's one cluster, formed by the first test that asks:
@@ -472,18 +509,38 @@ impl RedisCluster {
             .await
     }
 
+    /// The test binary's one cluster that speaks only TLS, whose nodes
+    /// ask for [`CLUSTER_PASSWORD`] too.
+    pub async fn shared_with_tls() -> &'static RedisCluster {
+        SHARED_TLS_CLUSTER
+            .get_or_init(|| RedisCluster::start_with_tls(Some(CLUSTER_PASSWORD), true))
+            .await
+    }
+
     pub async fn start() -> RedisCluster {
         RedisCluster::start_with(None).await
     }
 
     /// A cluster whose nodes ask for `password` (`requirepass`).
     pub async fn start_with(password: Option<&str>) -> RedisCluster {
+        RedisCluster::start_with_tls(password, false).await
+    }
+
+    /// As [`RedisCluster::start_with`]; with `tls`, every node listens on
+    /// its TLS port only (`--port 0 --tls-port`) and the nodes speak TLS to
+    /// each other (`tls-cluster yes`), with certificates of a private CA
+    /// made for it.
+    pub async fn start_with_tls(password: Option<&str>, tls: bool) -> RedisCluster {
         let dir = temp_dir("cluster");
+        let certificates = tls.then(|| Certificates::issue(&dir, "cluster"));
         let mut nodes = Vec::new();
         let mut all_args = Vec::new();
         for _ in 0..3 {
             let port = free_port();
             let mut args = server_args(port, &dir, password);
+            if let Some(certificates) = &certificates {
+                args = tls_args(args, port, certificates);
+            }
             args.extend([
                 "--cluster-enabled".to_owned(),
                 "yes".to_owned(),
@@ -492,7 +549,9 @@ impl RedisCluster {
                 "--cluster-node-timeout".to_owned(),
                 "2000".to_owned(),
             ]);
-            nodes.push(RedisProcess::start_as(port, &dir, &args, password).await);
+            nodes.push(
+                RedisProcess::start_tls(port, &dir, &args, password, certificates.as_ref()).await,
+            );
             all_args.push(args);
         }
         let addresses: Vec<String> = nodes
@@ -502,10 +561,11 @@ impl RedisCluster {
         let mut create = vec!["--cluster", "create"];
         create.extend(addresses.iter().map(String::as_str));
         create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-        let output = cli_as(nodes[0].port, password, &create).await;
+        let output = cli_tls(nodes[0].port, password, certificates.as_ref(), &create).await;
         let cluster = RedisCluster {
             nodes,
             password: password.map(str::to_owned),
+            tls: certificates,
             args: all_args,
             dir,
         };
@@ -518,11 +578,12 @@ impl RedisCluster {
     /// Waits until every node says `cluster_state:ok`.
     async fn wait_whole(&self, what: &str) {
         let password = self.password.as_deref();
+        let tls = self.tls.as_ref();
         for node in &self.nodes {
             let port = node.port;
             within(what, Duration::from_secs(30), || async move {
                 info_field_of(
-                    &cli_as(port, password, &["CLUSTER", "INFO"]).await,
+                    &cli_tls(port, password, tls, &["CLUSTER", "INFO"]).await,
                     "cluster_state",
                 )
                 .as_deref()
@@ -543,9 +604,14 @@ impl RedisCluster {
     /// again (`cluster_state:ok` on every node).
     pub async fn restart(&mut self, index: usize) {
         let port = self.nodes[index].port;
-        self.nodes[index] =
-            RedisProcess::start_as(port, &self.dir, &self.args[index], self.password.as_deref())
-                .await;
+        self.nodes[index] = RedisProcess::start_tls(
+            port,
+            &self.dir,
+            &self.args[index],
+            self.password.as_deref(),
+            self.tls.as_ref(),
+        )
+        .await;
         self.wait_whole("the cluster is whole again").await;
     }
 
@@ -555,6 +621,12 @@ impl RedisCluster {
             .iter()
             .position(|node| node.port == port)
             .unwrap_or_else(|| panic!("no node on port {port}"))
+    }
+
+    /// `redis-cli` to the node on `port`, with the cluster's password and
+    /// TLS.
+    pub async fn cli(&self, port: u16, args: &[&str]) -> String {
+        cli_tls(port, self.password.as_deref(), self.tls.as_ref(), args).await
     }
 
     /// `host:port` of each node, for `store.cluster_nodes`.
@@ -569,7 +641,7 @@ impl RedisCluster {
     pub async fn owner_of(&self, key: &str) -> u16 {
         let first = self.nodes[0].port;
         // Without -c, redis-cli shows the redirection: `MOVED SLOT HOST:PORT`.
-        let reply = cli_as(first, self.password.as_deref(), &["TYPE", key]).await;
+        let reply = self.cli(first, &["TYPE", key]).await;
         match reply.split_whitespace().collect::<Vec<_>>().as_slice() {
             ["MOVED", _, address] | ["(error)", "MOVED", _, address] => address
                 .rsplit(':')
@@ -586,6 +658,31 @@ impl Drop for RedisCluster {
         self.nodes.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `args` with the plain port closed (`--port 0`) and `port` the TLS
+/// port instead, the node's certificate, and TLS between the nodes too.
+fn tls_args(args: Vec<String>, port: u16, certificates: &Certificates) -> Vec<String> {
+    let mut changed = Vec::with_capacity(args.len() + 12);
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--port" {
+            args.next();
+            changed.extend(["--port".to_owned(), "0".to_owned()]);
+            changed.extend(["--tls-port".to_owned(), port.to_string()]);
+        } else {
+            changed.push(arg);
+        }
+    }
+    for (flag, path) in [
+        ("--tls-cert-file", &certificates.server_cert),
+        ("--tls-key-file", &certificates.server_key),
+        ("--tls-ca-cert-file", &certificates.ca),
+    ] {
+        changed.extend([flag.to_owned(), path.display().to_string()]);
+    }
+    changed.extend(["--tls-cluster", "yes", "--tls-auth-clients", "optional"].map(str::to_owned));
+    changed
 }
 
 fn info_field_of(text: &str, field: &str) -> Option<String> {

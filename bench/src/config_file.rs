@@ -99,8 +99,15 @@ pub enum StoreBackend {
         sentinels: Vec<String>,
         sentinel_master: String,
     },
+    /// `tls = true` and the TLS files, for a cluster that speaks TLS.
     #[serde(rename = "redis")]
-    RedisCluster { cluster_nodes: Vec<String> },
+    RedisCluster {
+        cluster_nodes: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tls: Option<bool>,
+        #[serde(flatten)]
+        tls_files: RedisTls,
+    },
 }
 
 impl StoreBackend {

@@ -100,6 +100,9 @@ pub const REFRESH_SECONDS: Bounded = Bounded::new(5, 1..=60);
 /// `[room.adaptive]`: the pace follows the site's health only where an
 /// operator turns it on (`docs/adaptive.md`).
 pub const ADAPTIVE_ENABLED: bool = false;
+/// `store.tls`: TLS to a cluster's nodes (a `redis_url` says it by its
+/// scheme).
+pub const STORE_TLS: bool = false;
 /// The pace's floor: one visitor a second keeps a line visibly moving,
 /// and the floor's visitors are the probes that find a failing site back.
 /// Set, it must lie in `1..=admit_per_minute` (the ceiling); left out, it
@@ -171,6 +174,7 @@ pub fn table() -> Vec<(&'static str, KeyDefault)> {
         ("store.tls_ca_file", Unset),
         ("store.tls_cert_file", Unset),
         ("store.tls_key_file", Unset),
+        ("store.tls", text(&STORE_TLS.to_string())),
         ("store.username", Unset),
         ("store.password", Unset),
         ("store.sentinel_username", Unset),

@@ -164,10 +164,12 @@ pub enum Backend {
     },
     /// `backend = "redis"` with `cluster_nodes`: a Redis Cluster, found
     /// from any of these nodes (each `host:port`); `credentials`
-    /// (`username`, `password`) are every node's.
+    /// (`username`, `password`) are every node's; `tls` is set with
+    /// `tls = true` (TLS to every node, with the TLS files, if any).
     Cluster {
         nodes: Vec<String>,
         credentials: Option<RedisCredentials>,
+        tls: Option<RedisTls>,
     },
 }
 
@@ -621,10 +623,15 @@ impl std::fmt::Debug for Backend {
                 .field("credentials", credentials)
                 .field("sentinel_credentials", sentinel_credentials)
                 .finish(),
-            Backend::Cluster { nodes, credentials } => formatter
+            Backend::Cluster {
+                nodes,
+                credentials,
+                tls,
+            } => formatter
                 .debug_struct("Cluster")
                 .field("nodes", nodes)
                 .field("credentials", credentials)
+                .field("tls", tls)
                 .finish(),
         }
     }

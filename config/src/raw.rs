@@ -57,6 +57,7 @@ pub(crate) struct RawStore {
     pub tls_ca_file: Option<String>,
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,
+    pub tls: Option<bool>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub sentinel_username: Option<String>,

@@ -77,6 +77,7 @@ fn a_cluster_takes_the_servers_credentials() {
         Backend::Cluster {
             nodes: vec!["10.0.0.1:7000".to_owned()],
             credentials: credentials(None, "node-secret"),
+            tls: None,
         }
     );
 }

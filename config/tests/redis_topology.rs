@@ -55,6 +55,7 @@ fn cluster_nodes_make_a_cluster_backend() {
         Backend::Cluster {
             nodes: vec!["10.0.0.1:7000".to_owned(), "10.0.0.2:7000".to_owned()],
             credentials: None,
+            tls: None,
         }
     );
 }
@@ -153,14 +154,45 @@ fn each_node_is_host_and_port() {
 }
 
 #[test]
-fn tls_files_are_refused_with_sentinels_or_a_cluster() {
+fn tls_files_are_refused_with_sentinels_or_a_cluster_without_tls() {
     let message = invalid("cluster_nodes = [\"a:7000\"]\ntls_ca_file = \"ca.pem\"");
-    assert!(message.starts_with("store.tls_ca_file: "), "{message}");
+    assert!(
+        message.starts_with("store.tls_ca_file: set, but store.tls is not true"),
+        "{message}"
+    );
     assert!(message.contains("store.cluster_nodes"), "{message}");
     let message =
         invalid("sentinels = [\"a:26379\"]\nsentinel_master = \"m\"\ntls_cert_file = \"c.pem\"");
     assert!(message.starts_with("store.tls_cert_file: "), "{message}");
     assert!(message.contains("store.sentinels"), "{message}");
+}
+
+#[test]
+fn tls_is_a_switch_for_a_cluster_only() {
+    let config = valid("cluster_nodes = [\"a:7000\"]\ntls = true");
+    assert!(
+        matches!(
+            config.store.backend,
+            Backend::Cluster { tls: Some(ref tls), .. } if tls.ca.is_none() && tls.client.is_none()
+        ),
+        "{:?}",
+        config.store.backend
+    );
+    let config = valid("cluster_nodes = [\"a:7000\"]\ntls = false");
+    assert!(matches!(
+        config.store.backend,
+        Backend::Cluster { tls: None, .. }
+    ));
+    let message = invalid("sentinels = [\"a:26379\"]\nsentinel_master = \"m\"\ntls = true");
+    assert!(
+        message.starts_with("store.tls: ") && message.contains("not with store.sentinels"),
+        "{message}"
+    );
+    let message = invalid("redis_url = \"rediss://a:6380\"\ntls = true");
+    assert!(
+        message.starts_with("store.tls: only with store.cluster_nodes"),
+        "{message}"
+    );
 }
 
 #[test]

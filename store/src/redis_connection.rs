@@ -83,6 +83,8 @@ pub(crate) enum Handle {
 pub(crate) struct LazyCluster {
     client: ClusterClient,
     connection: tokio::sync::OnceCell<ClusterConnection>,
+    /// `store.tls`: the nodes are spoken to over TLS.
+    tls: bool,
 }
 
 /// What [`RedisConnection::open`] checks before it prepares the
@@ -121,9 +123,11 @@ pub(crate) fn check(backend: &Backend) -> Result<(), StoreError> {
             Duration::ZERO,
         )
         .map(drop),
-        Backend::Cluster { nodes, credentials } => {
-            cluster_client(nodes, credentials.as_ref(), Duration::ZERO).map(drop)
-        }
+        Backend::Cluster {
+            nodes,
+            credentials,
+            tls,
+        } => cluster_client(nodes, credentials.as_ref(), tls.as_ref(), Duration::ZERO).map(drop),
     }
 }
 
@@ -156,15 +160,37 @@ fn manager_config(wait: Duration) -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_millis(500))
 }
 
+/// `tls`: `Some` for TLS to every node (`rediss://`), with the operator's
+/// CA and client certificate if given.
 fn cluster_client(
     nodes: &[String],
     credentials: Option<&RedisCredentials>,
+    tls: Option<&RedisTls>,
     wait: Duration,
 ) -> Result<ClusterClient, StoreError> {
-    let urls: Vec<String> = nodes.iter().map(|node| format!("redis://{node}")).collect();
+    let described = || format!("cluster nodes {}", nodes.join(","));
+    let scheme = if tls.is_some() { "rediss" } else { "redis" };
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|node| format!("{scheme}://{node}"))
+        .collect();
     let mut builder = ClusterClient::builder(urls)
         .connection_timeout(CONNECT_TIMEOUT)
         .response_timeout(RESPONSE_TIMEOUT + wait);
+    if let Some(tls) = tls {
+        // As for one server: ring is the provider, and a client key that
+        // is not its certificate's is a startup error.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if let Some(identity) = &tls.client {
+            check_identity(identity).map_err(|source| StoreError::Tls {
+                url: described(),
+                source,
+            })?;
+        }
+        if let Some(certificates) = certificates(tls) {
+            builder = builder.certs(certificates);
+        }
+    }
     if let Some(credentials) = credentials {
         builder = builder.password(&credentials.password);
         if let Some(username) = &credentials.username {
@@ -172,8 +198,23 @@ fn cluster_client(
         }
     }
     builder.build().map_err(|source| StoreError::Url {
-        url: format!("cluster nodes {}", nodes.join(",")),
+        url: described(),
         source,
+    })
+}
+
+/// The operator's CA and client certificate for redis, if either is given
+/// (neither: the system's roots, no client certificate).
+fn certificates(tls: &RedisTls) -> Option<TlsCertificates> {
+    if tls.ca.is_none() && tls.client.is_none() {
+        return None;
+    }
+    Some(TlsCertificates {
+        client_tls: tls.client.as_ref().map(|identity| ClientTlsConfig {
+            client_cert: identity.cert.pem.clone(),
+            client_key: identity.key.pem.clone(),
+        }),
+        root_cert: tls.ca.as_ref().map(|ca| ca.pem.clone()),
     })
 }
 
@@ -234,10 +275,15 @@ impl RedisConnection {
                     handle: Handle::Sentinel(Arc::new(master)),
                 })
             }
-            Backend::Cluster { nodes, credentials } => Ok(RedisConnection {
+            Backend::Cluster {
+                nodes,
+                credentials,
+                tls,
+            } => Ok(RedisConnection {
                 handle: Handle::Cluster(Arc::new(LazyCluster {
-                    client: cluster_client(nodes, credentials.as_ref(), wait)?,
+                    client: cluster_client(nodes, credentials.as_ref(), tls.as_ref(), wait)?,
                     connection: tokio::sync::OnceCell::new(),
+                    tls: tls.is_some(),
                 })),
                 url: format!("cluster nodes {}", nodes.join(",")).into(),
             }),
@@ -340,7 +386,8 @@ impl RedisConnection {
                 source: error,
             };
         }
-        if caused_by_tls(&error) {
+        let tls_cluster = matches!(&self.handle, Handle::Cluster(cluster) if cluster.tls);
+        if caused_by_tls(&error) || (tls_cluster && tells_of_tls(&error)) {
             StoreError::Tls {
                 url: self.url.to_string(),
                 source: Box::new(error),
@@ -426,12 +473,8 @@ fn build_client(url: &str, tls: &RedisTls) -> Result<redis::Client, Problem> {
         // a mismatch is a startup error here instead.
         check_identity(identity).map_err(Problem::Tls)?;
     }
-    let certificates = TlsCertificates {
-        client_tls: tls.client.as_ref().map(|identity| ClientTlsConfig {
-            client_cert: identity.cert.pem.clone(),
-            client_key: identity.key.pem.clone(),
-        }),
-        root_cert: tls.ca.as_ref().map(|ca| ca.pem.clone()),
+    let Some(certificates) = certificates(tls) else {
+        return redis::Client::open(info).map_err(Problem::Url);
     };
     redis::Client::build_with_tls(info, certificates).map_err(|error| Problem::Tls(error.into()))
 }
@@ -472,6 +515,21 @@ fn is_authentication(error: &RedisError) -> bool {
         || error
             .detail()
             .is_some_and(|detail| SIGNS.iter().any(|sign| detail.contains(sign)))
+}
+
+/// Whether the text of a failure the cluster client wrapped (its initial
+/// connections, all failed: only the first failure's text is kept) is
+/// rustls's for a refused certificate or handshake.
+fn tells_of_tls(error: &RedisError) -> bool {
+    const SIGNS: [&str; 4] = [
+        "invalid peer certificate",
+        "received fatal alert",
+        "peer is incompatible",
+        "peer misbehaved",
+    ];
+    error
+        .detail()
+        .is_some_and(|detail| SIGNS.iter().any(|sign| detail.contains(sign)))
 }
 
 /// Whether rustls is behind `error`. Its errors arrive wrapped: in an

@@ -2,7 +2,9 @@
 //! serve rooms and buffered bookings whose keys live on different nodes
 //! (every script touches the keys of one hash tag, `{room}` or `{buffer}`,
 //! so of one slot), and the store's contract holds on a cluster
-//! connection.
+//! connection; a cluster that speaks only TLS (`tls = true`), with a
+//! password, is served too, and one whose certificate another CA signed
+//! is refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,8 @@ use anteroom_config::Backend;
 use anteroom_store::{RedisStore, Store};
 use anteroom_tests::redis_ha::{cli, within};
 use anteroom_tests::{
-    RedisCluster, Visitor, eventually, gateway, plain_client, reached_origin, room, upstream,
+    Certificates, RedisCluster, RedisTls, Visitor, eventually, gateway, plain_client,
+    reached_origin, room, upstream,
 };
 
 /// Room names, tried in turn, for two whose keys the cluster keeps on
@@ -161,6 +164,7 @@ async fn the_room_scripts_run_on_a_cluster_connection() {
     let store = RedisStore::for_backend(&Backend::Cluster {
         nodes: cluster.addresses(),
         credentials: None,
+        tls: None,
     })
     .expect("a cluster store");
     store.ping().await.expect("every node answers");
@@ -244,4 +248,74 @@ async fn a_crowd_through_the_loss_of_the_node_holding_its_room() {
         report.resumed_after()
     );
     report.assert_fair(CAPACITY as usize);
+}
+
+/// A cluster whose nodes speak only TLS (`--port 0 --tls-port`,
+/// `tls-cluster yes`, certificates of a private CA) and ask for a
+/// password: with `tls = true`, `tls_ca_file` and `password`, a gateway
+/// lets a visitor in and stores their booking on the node that owns the
+/// buffer's slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_on_a_tls_cluster_with_a_password_admits_and_stores_a_booking() {
+    let cluster = RedisCluster::shared_with_tls().await;
+    let name = "tls-cluster";
+    let origin = upstream().await;
+    let gateway = gateway(&origin)
+        .room(room(name))
+        .buffer(Buffer::new(name, name, &format!("/echo/{name}/book"), 1000))
+        .cluster(cluster)
+        .start()
+        .await;
+    eventually("the gateway is ready on the TLS cluster", || async {
+        gateway.readiness().await == 200
+    })
+    .await;
+    let visitor = gateway.visitor();
+    let entry = visitor.get(&format!("/echo/{name}")).await;
+    assert!(reached_origin(entry).await, "let in to room {name}");
+    book(&visitor, name).await;
+    let key = format!("anteroom:buffer:{{{name}}}");
+    let node = cluster.owner_of(&key).await;
+    assert_eq!(
+        cluster.cli(node, &["EXISTS", &key]).await,
+        "1",
+        "the booking's buffer is on node {node}"
+    );
+}
+
+/// The same cluster, trusted through another CA: the gateway is not ready,
+/// and nobody passes unchecked.
+#[tokio::test]
+async fn a_tls_cluster_whose_certificate_another_ca_signed_is_refused() {
+    let cluster = RedisCluster::shared_with_tls().await;
+    let dir = std::env::temp_dir().join(format!("anteroom-test-foreign-{}", std::process::id()));
+    let foreign = Certificates::issue(&dir, "foreign");
+    let origin = upstream().await;
+    let gateway = gateway(&origin)
+        .room(room("tls-cluster-foreign"))
+        .cluster(cluster)
+        .cluster_tls_files(RedisTls {
+            tls_ca_file: Some(foreign.ca.clone()),
+            ..RedisTls::default()
+        })
+        .start()
+        .await;
+    let readyz = plain_client()
+        .get(gateway.admin_url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(readyz.status(), 503);
+    let reason = readyz.json::<serde_json::Value>().await.expect("JSON")["reason"]
+        .as_str()
+        .expect("a reason")
+        .to_owned();
+    assert!(
+        reason.starts_with("TLS to cluster nodes ") && reason.contains("UnknownIssuer"),
+        "{reason}"
+    );
+    let visitor = gateway.visitor();
+    let response = visitor.get("/echo/tls-cluster-foreign/").await;
+    assert!(!reached_origin(response).await, "nobody passes unchecked");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -186,6 +186,7 @@ async fn a_wrong_or_missing_cluster_password_is_told_as_authentication_failed() 
             username: None,
             password: CLUSTER_PASSWORD.to_owned(),
         }),
+        tls: None,
     })
     .expect("a cluster store");
     store.ping().await.expect("every node takes the password");

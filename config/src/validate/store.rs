@@ -119,26 +119,38 @@ fn redis(raw: &RawStore, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 .to_owned(),
         );
     }
-    if sentinel || cluster {
-        // TLS and the password to the sentinels and to the servers they
-        // name are not configured yet: refused rather than ignored.
-        let mode = if cluster {
-            "store.cluster_nodes"
-        } else {
-            "store.sentinels"
-        };
-        for (key, value) in [
-            ("store.tls_ca_file", &raw.tls_ca_file),
-            ("store.tls_cert_file", &raw.tls_cert_file),
-            ("store.tls_key_file", &raw.tls_key_file),
-        ] {
-            if value.is_some() {
-                return Err(format!(
-                    "{key}: TLS to Redis is supported with store.redis_url (rediss://) only, \
-                     not with {mode}; leave the TLS keys out"
-                ));
-            }
+    let tls_keys = [
+        ("store.tls_ca_file", &raw.tls_ca_file),
+        ("store.tls_cert_file", &raw.tls_cert_file),
+        ("store.tls_key_file", &raw.tls_key_file),
+    ];
+    let set_tls_key = tls_keys
+        .iter()
+        .find(|(_, value)| value.is_some())
+        .map(|(key, _)| *key);
+    let tls_on = raw.tls.unwrap_or(defaults::STORE_TLS);
+    if sentinel {
+        // TLS to the sentinels and to the servers they name is not
+        // configured yet: refused rather than ignored.
+        if let Some(key) = set_tls_key.or(tls_on.then_some("store.tls")) {
+            return Err(format!(
+                "{key}: TLS to Redis is supported with store.redis_url (rediss://) and \
+                 store.cluster_nodes, not with store.sentinels yet; leave the TLS keys out"
+            ));
         }
+    } else if cluster {
+        if !tls_on && let Some(key) = set_tls_key {
+            return Err(format!(
+                "{key}: set, but store.tls is not true; TLS to the store.cluster_nodes \
+                 needs tls = true (or leave the TLS keys out)"
+            ));
+        }
+    } else if raw.tls.is_some() {
+        return Err(
+            "store.tls: only with store.cluster_nodes; a store.redis_url says TLS by its \
+             scheme (rediss://)"
+                .to_owned(),
+        );
     }
     let servers = credentials(
         CredentialKeys {
@@ -201,6 +213,11 @@ fn redis(raw: &RawStore, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         return Ok(Backend::Cluster {
             nodes: nodes("store.cluster_nodes", list)?,
             credentials: servers.map(|given| given.credentials),
+            tls: if tls_on {
+                Some(tls_files(raw, base)?)
+            } else {
+                None
+            },
         });
     }
     let url = raw.redis_url.as_deref().unwrap_or(defaults::REDIS_URL);
@@ -415,6 +432,11 @@ fn tls(raw: &RawStore, scheme: &str, base: &Path) -> Result<RedisTls> {
         }
         return Ok(RedisTls::default());
     }
+    tls_files(raw, base)
+}
+
+/// The TLS files, read and their certificates parsed.
+fn tls_files(raw: &RawStore, base: &Path) -> Result<RedisTls> {
     let ca = match &raw.tls_ca_file {
         Some(path) => Some(certificates(
             "store.tls_ca_file",
