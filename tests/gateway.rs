@@ -129,11 +129,14 @@ impl GatewayBuilder {
     /// The master the sentinels of `group` name (`store.sentinels`,
     /// `store.sentinel_master`).
     /// With the group's passwords (`store.password`,
-    /// `store.sentinel_password`), if it has any.
+    /// `store.sentinel_password`), if it has any, and TLS trusting its CA
+    /// (`store.tls`, `store.tls_ca_file`) if it speaks TLS.
     pub fn sentinels(mut self, group: &SentinelGroup) -> Self {
         self.file.store.backend = StoreBackend::RedisSentinel {
             sentinels: group.sentinel_addresses(),
             sentinel_master: crate::redis_ha::SENTINEL_MASTER.to_owned(),
+            tls: group.tls.as_ref().map(|_| true),
+            tls_files: trusting(group.tls.as_ref()),
         };
         self.store_passwords(
             group.passwords.servers.as_deref(),
@@ -147,22 +150,18 @@ impl GatewayBuilder {
         self.file.store.backend = StoreBackend::RedisCluster {
             cluster_nodes: cluster.addresses(),
             tls: cluster.tls.as_ref().map(|_| true),
-            tls_files: cluster
-                .tls
-                .as_ref()
-                .map(|certificates| RedisTls {
-                    tls_ca_file: Some(certificates.ca.clone()),
-                    ..RedisTls::default()
-                })
-                .unwrap_or_default(),
+            tls_files: trusting(cluster.tls.as_ref()),
         };
         self.store_passwords(cluster.password.as_deref(), None)
     }
-    /// The TLS files of a cluster that speaks TLS (after
-    /// [`GatewayBuilder::cluster`]), e.g. another CA's.
-    pub fn cluster_tls_files(mut self, files: RedisTls) -> Self {
-        if let StoreBackend::RedisCluster { tls_files, .. } = &mut self.file.store.backend {
-            *tls_files = files;
+    /// The TLS files of a cluster or Sentinel group that speaks TLS
+    /// (after [`GatewayBuilder::cluster`] or [`GatewayBuilder::sentinels`]),
+    /// e.g. another CA's.
+    pub fn tls_files(mut self, files: RedisTls) -> Self {
+        match &mut self.file.store.backend {
+            StoreBackend::RedisCluster { tls_files, .. }
+            | StoreBackend::RedisSentinel { tls_files, .. } => *tls_files = files,
+            StoreBackend::Memory | StoreBackend::Redis { .. } => {}
         }
         self
     }
@@ -356,4 +355,14 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("never happened: {what}");
+}
+
+/// `tls_ca_file` naming the CA of `certificates`, if any.
+fn trusting(certificates: Option<&crate::Certificates>) -> RedisTls {
+    certificates
+        .map(|certificates| RedisTls {
+            tls_ca_file: Some(certificates.ca.clone()),
+            ..RedisTls::default()
+        })
+        .unwrap_or_default()
 }

@@ -173,20 +173,7 @@ pub async fn cli_tls(
 
 /// One field of `INFO SECTION` (`role`, `master_repl_offset`, …).
 pub async fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
-    info_field_as(port, None, section, field).await
-}
-
-/// As [`info_field`], authenticated with `password`.
-pub async fn info_field_as(
-    port: u16,
-    password: Option<&str>,
-    section: &str,
-    field: &str,
-) -> Option<String> {
-    let text = cli_as(port, password, &["INFO", section]).await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .map(|value| value.trim().to_owned())
+    info_field_of(&cli(port, &["INFO", section]).await, field)
 }
 
 /// Polls `check` every 100 ms for at most `limit`, then panics naming
@@ -261,6 +248,10 @@ pub struct SentinelGroup {
     pub server_ports: [u16; 2],
     pub sentinels: Vec<RedisProcess>,
     pub passwords: Passwords,
+    /// The certificates of a group that speaks only TLS (servers,
+    /// replication and sentinels): the servers' and a client's, of a
+    /// private CA.
+    pub tls: Option<Certificates>,
     dir: PathBuf,
 }
 
@@ -271,99 +262,48 @@ impl SentinelGroup {
 
     /// A group whose servers and sentinels ask for `passwords`.
     pub async fn start_with(passwords: Passwords) -> SentinelGroup {
+        SentinelGroup::start_with_tls(passwords, false).await
+    }
+
+    /// As [`SentinelGroup::start_with`]; with `tls`, every server and
+    /// sentinel listens on its TLS port only (`port 0`, `tls-port`), and
+    /// replication and the sentinels' own connections are TLS too
+    /// (`tls-replication yes`), with certificates of a private CA made for
+    /// it.
+    pub async fn start_with_tls(passwords: Passwords, tls: bool) -> SentinelGroup {
         let dir = temp_dir("sentinel");
-        let server_password = passwords.servers.as_deref();
-        let sentinel_password = passwords.sentinels.as_deref();
-        let primary_port = free_port();
-        let primary = RedisProcess::start_as(
-            primary_port,
-            &dir,
-            &server_args(primary_port, &dir, server_password),
-            server_password,
-        )
-        .await;
-        let replica_port = free_port();
-        let replica = RedisProcess::start_as(
-            replica_port,
-            &dir,
-            &replica_args(replica_port, primary_port, &dir, server_password),
-            server_password,
-        )
-        .await;
-        within(
-            "the replica follows the primary",
-            Duration::from_secs(20),
-            || async {
-                info_field_as(
-                    replica_port,
-                    server_password,
-                    "replication",
-                    "master_link_status",
-                )
-                .await
-                .as_deref()
-                    == Some("up")
-            },
-        )
-        .await;
-        // `sentinel auth-pass`: the sentinels' password to the servers;
-        // `requirepass`: their own, which they also use with each other.
-        let mut sentinel_auth = String::new();
-        if let Some(password) = server_password {
-            sentinel_auth.push_str(&format!(
-                "sentinel auth-pass {SENTINEL_MASTER} {password}\n"
-            ));
-        }
-        if let Some(password) = sentinel_password {
-            sentinel_auth.push_str(&format!("requirepass {password}\n"));
-        }
-        let mut sentinels = Vec::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let conf = dir.join(format!("sentinel-{port}.conf"));
-            std::fs::write(
-                &conf,
-                format!(
-                    "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\n\
-                     sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {primary_port} 2\n\
-                     sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
-                     sentinel failover-timeout {SENTINEL_MASTER} 3000\n\
-                     sentinel parallel-syncs {SENTINEL_MASTER} 1\n\
-                     {sentinel_auth}",
-                    dir = dir.display()
-                ),
-            )
-            .expect("write the sentinel's config");
-            let args = vec![conf.display().to_string(), "--sentinel".to_owned()];
-            sentinels.push(RedisProcess::start_as(port, &dir, &args, sentinel_password).await);
-        }
-        let group = SentinelGroup {
-            servers: [Some(primary), Some(replica)],
-            server_ports: [primary_port, replica_port],
-            sentinels,
-            passwords: passwords.clone(),
+        let certificates = tls.then(|| Certificates::issue(&dir, "sentinel"));
+        let mut group = SentinelGroup {
+            servers: [None, None],
+            server_ports: [free_port(), free_port()],
+            sentinels: Vec::new(),
+            passwords,
+            tls: certificates,
             dir,
         };
+        let [primary_port, replica_port] = group.server_ports;
+        group.servers[0] = Some(group.start_server(primary_port, None).await);
+        group.servers[1] = Some(group.start_server(replica_port, Some(primary_port)).await);
+        group.wait_following(replica_port).await;
+        for _ in 0..3 {
+            let sentinel = group.start_sentinel(free_port(), primary_port).await;
+            group.sentinels.push(sentinel);
+        }
         // A failover needs every sentinel to know the replica and the other
         // sentinels (found through the primary's hello messages, every 2 s).
         for sentinel in &group.sentinels {
             let port = sentinel.port;
+            let group = &group;
             within(
                 "the sentinels know each other and the replica",
                 Duration::from_secs(30),
                 || async move {
-                    let others = cli_as(
-                        port,
-                        sentinel_password,
-                        &["SENTINEL", "SENTINELS", SENTINEL_MASTER],
-                    )
-                    .await;
-                    let replicas = cli_as(
-                        port,
-                        sentinel_password,
-                        &["SENTINEL", "REPLICAS", SENTINEL_MASTER],
-                    )
-                    .await;
+                    let others = group
+                        .sentinel_cli(port, &["SENTINEL", "SENTINELS", SENTINEL_MASTER])
+                        .await;
+                    let replicas = group
+                        .sentinel_cli(port, &["SENTINEL", "REPLICAS", SENTINEL_MASTER])
+                        .await;
                     others.matches("runid").count() >= 2
                         && replicas.contains(&replica_port.to_string())
                 },
@@ -384,13 +324,37 @@ impl SentinelGroup {
     /// The port of the server the sentinels name as master now.
     pub async fn master_port(&self) -> Option<u16> {
         let port = self.sentinels.first()?.port;
-        let reply = cli_as(
+        let reply = self
+            .sentinel_cli(
+                port,
+                &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER],
+            )
+            .await;
+        reply.lines().nth(1)?.trim().parse().ok()
+    }
+
+    /// `redis-cli` to the server on `port`, with the servers' password and
+    /// the group's TLS.
+    pub async fn server_cli(&self, port: u16, args: &[&str]) -> String {
+        cli_tls(
+            port,
+            self.passwords.servers.as_deref(),
+            self.tls.as_ref(),
+            args,
+        )
+        .await
+    }
+
+    /// `redis-cli` to the sentinel on `port`, with the sentinels' password
+    /// and the group's TLS.
+    pub async fn sentinel_cli(&self, port: u16, args: &[&str]) -> String {
+        cli_tls(
             port,
             self.passwords.sentinels.as_deref(),
-            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER],
+            self.tls.as_ref(),
+            args,
         )
-        .await;
-        reply.lines().nth(1)?.trim().parse().ok()
+        .await
     }
 
     /// Waits until the replica has everything the primary wrote (their
@@ -398,15 +362,12 @@ impl SentinelGroup {
     /// nothing acknowledged.
     pub async fn wait_replicated(&self) {
         let [primary, replica] = self.server_ports;
-        let password = self.passwords.servers.as_deref();
         within(
             "the replica catches up",
             Duration::from_secs(20),
             || async move {
-                let sent =
-                    info_field_as(primary, password, "replication", "master_repl_offset").await;
-                let got =
-                    info_field_as(replica, password, "replication", "slave_repl_offset").await;
+                let sent = self.server_field(primary, "master_repl_offset").await;
+                let got = self.server_field(replica, "slave_repl_offset").await;
                 sent.is_some() && sent == got
             },
         )
@@ -424,16 +385,7 @@ impl SentinelGroup {
     /// own: the sentinels then turn it into a replica of the current master.
     pub async fn restart(&mut self, index: usize) {
         let port = self.server_ports[index];
-        let password = self.passwords.servers.as_deref();
-        self.servers[index] = Some(
-            RedisProcess::start_as(
-                port,
-                &self.dir,
-                &server_args(port, &self.dir, password),
-                password,
-            )
-            .await,
-        );
+        self.servers[index] = Some(self.start_server(port, None).await);
     }
 
     /// Starts server `index` again on its port, empty, as a replica of
@@ -442,20 +394,89 @@ impl SentinelGroup {
     /// has synced.
     pub async fn restart_as_replica_of(&mut self, index: usize, of: usize) {
         let port = self.server_ports[index];
+        self.servers[index] = Some(self.start_server(port, Some(self.server_ports[of])).await);
+        self.wait_following(port).await;
+    }
+
+    /// A server on `port`, a replica of the one on `replica_of` if given.
+    async fn start_server(&self, port: u16, replica_of: Option<u16>) -> RedisProcess {
         let password = self.passwords.servers.as_deref();
-        let args = replica_args(port, self.server_ports[of], &self.dir, password);
-        self.servers[index] = Some(RedisProcess::start_as(port, &self.dir, &args, password).await);
+        let mut args = server_args(port, &self.dir, password);
+        if let Some(primary_port) = replica_of {
+            args.extend([
+                "--replicaof".to_owned(),
+                "127.0.0.1".to_owned(),
+                primary_port.to_string(),
+            ]);
+        }
+        if let Some(certificates) = &self.tls {
+            args = tls_args(args, port, certificates, &["--tls-replication", "yes"]);
+        }
+        RedisProcess::start_tls(port, &self.dir, &args, password, self.tls.as_ref()).await
+    }
+
+    async fn start_sentinel(&self, port: u16, primary_port: u16) -> RedisProcess {
+        let mut conf = format!(
+            "bind 127.0.0.1\ndaemonize no\ndir {dir}\n\
+             sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {primary_port} 2\n\
+             sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
+             sentinel failover-timeout {SENTINEL_MASTER} 3000\n\
+             sentinel parallel-syncs {SENTINEL_MASTER} 1\n",
+            dir = self.dir.display()
+        );
+        match &self.tls {
+            None => conf.push_str(&format!("port {port}\n")),
+            Some(certificates) => conf.push_str(&format!(
+                "port 0\ntls-port {port}\ntls-cert-file {cert}\ntls-key-file {key}\n\
+                 tls-ca-cert-file {ca}\ntls-replication yes\ntls-auth-clients optional\n",
+                cert = certificates.server_cert.display(),
+                key = certificates.server_key.display(),
+                ca = certificates.ca.display(),
+            )),
+        }
+        // `sentinel auth-pass`: the sentinels' password to the servers;
+        // `requirepass`: their own, which they also use with each other.
+        if let Some(password) = &self.passwords.servers {
+            conf.push_str(&format!(
+                "sentinel auth-pass {SENTINEL_MASTER} {password}\n"
+            ));
+        }
+        if let Some(password) = &self.passwords.sentinels {
+            conf.push_str(&format!("requirepass {password}\n"));
+        }
+        let path = self.dir.join(format!("sentinel-{port}.conf"));
+        std::fs::write(&path, conf).expect("write the sentinel's config");
+        let args = vec![path.display().to_string(), "--sentinel".to_owned()];
+        RedisProcess::start_tls(
+            port,
+            &self.dir,
+            &args,
+            self.passwords.sentinels.as_deref(),
+            self.tls.as_ref(),
+        )
+        .await
+    }
+
+    /// Waits until the server on `port` has synced with its primary.
+    async fn wait_following(&self, port: u16) {
         within(
-            "the restarted server follows its primary",
+            "the replica follows its primary",
             Duration::from_secs(20),
             || async move {
-                info_field_as(port, password, "replication", "master_link_status")
+                self.server_field(port, "master_link_status")
                     .await
                     .as_deref()
                     == Some("up")
             },
         )
         .await;
+    }
+
+    async fn server_field(&self, port: u16, field: &str) -> Option<String> {
+        info_field_of(
+            &self.server_cli(port, &["INFO", "replication"]).await,
+            field,
+        )
     }
 }
 
@@ -465,16 +486,6 @@ impl Drop for SentinelGroup {
         self.servers = [None, None];
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn replica_args(port: u16, primary_port: u16, dir: &Path, password: Option<&str>) -> Vec<String> {
-    let mut args = server_args(port, dir, password);
-    args.extend([
-        "--replicaof".to_owned(),
-        "127.0.0.1".to_owned(),
-        primary_port.to_string(),
-    ]);
-    args
 }
 
 /// A Redis Cluster of three primaries (no replicas), all slots assigned.
@@ -539,7 +550,7 @@ impl RedisCluster {
             let port = free_port();
             let mut args = server_args(port, &dir, password);
             if let Some(certificates) = &certificates {
-                args = tls_args(args, port, certificates);
+                args = tls_args(args, port, certificates, &["--tls-cluster", "yes"]);
             }
             args.extend([
                 "--cluster-enabled".to_owned(),
@@ -661,8 +672,14 @@ impl Drop for RedisCluster {
 }
 
 /// `args` with the plain port closed (`--port 0`) and `port` the TLS
-/// port instead, the node's certificate, and TLS between the nodes too.
-fn tls_args(args: Vec<String>, port: u16, certificates: &Certificates) -> Vec<String> {
+/// port instead, the server's certificate, and `extra` (TLS between the
+/// servers too: `--tls-cluster yes` or `--tls-replication yes`).
+fn tls_args(
+    args: Vec<String>,
+    port: u16,
+    certificates: &Certificates,
+    extra: &[&str],
+) -> Vec<String> {
     let mut changed = Vec::with_capacity(args.len() + 12);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -681,7 +698,8 @@ fn tls_args(args: Vec<String>, port: u16, certificates: &Certificates) -> Vec<St
     ] {
         changed.extend([flag.to_owned(), path.display().to_string()]);
     }
-    changed.extend(["--tls-cluster", "yes", "--tls-auth-clients", "optional"].map(str::to_owned));
+    changed.extend(["--tls-auth-clients", "optional"].map(str::to_owned));
+    changed.extend(extra.iter().map(|arg| arg.to_string()));
     changed
 }
 

@@ -94,10 +94,16 @@ pub enum StoreBackend {
         #[serde(flatten)]
         tls: RedisTls,
     },
+    /// `tls = true` and the TLS files, for sentinels and servers that
+    /// speak TLS.
     #[serde(rename = "redis")]
     RedisSentinel {
         sentinels: Vec<String>,
         sentinel_master: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tls: Option<bool>,
+        #[serde(flatten)]
+        tls_files: RedisTls,
     },
     /// `tls = true` and the TLS files, for a cluster that speaks TLS.
     #[serde(rename = "redis")]

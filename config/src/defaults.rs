@@ -100,8 +100,8 @@ pub const REFRESH_SECONDS: Bounded = Bounded::new(5, 1..=60);
 /// `[room.adaptive]`: the pace follows the site's health only where an
 /// operator turns it on (`docs/adaptive.md`).
 pub const ADAPTIVE_ENABLED: bool = false;
-/// `store.tls`: TLS to a cluster's nodes (a `redis_url` says it by its
-/// scheme).
+/// `store.tls`: TLS to the sentinels and their servers, or to a
+/// cluster's nodes (a `redis_url` says it by its scheme).
 pub const STORE_TLS: bool = false;
 /// The pace's floor: one visitor a second keeps a line visibly moving,
 /// and the floor's visitors are the probes that find a failing site back.

@@ -156,11 +156,14 @@ pub enum Backend {
     /// `credentials` (`username`, `password`) are the servers' (master and
     /// replicas), `sentinel_credentials` (`sentinel_username`,
     /// `sentinel_password`) the sentinels' own: Redis keeps them apart.
+    /// `tls` is set with `tls = true`: TLS to the sentinels and to the
+    /// servers, with the TLS files, if any.
     Sentinel {
         sentinels: Vec<String>,
         master: String,
         credentials: Option<RedisCredentials>,
         sentinel_credentials: Option<RedisCredentials>,
+        tls: Option<RedisTls>,
     },
     /// `backend = "redis"` with `cluster_nodes`: a Redis Cluster, found
     /// from any of these nodes (each `host:port`); `credentials`
@@ -616,12 +619,14 @@ impl std::fmt::Debug for Backend {
                 master,
                 credentials,
                 sentinel_credentials,
+                tls,
             } => formatter
                 .debug_struct("Sentinel")
                 .field("sentinels", sentinels)
                 .field("master", master)
                 .field("credentials", credentials)
                 .field("sentinel_credentials", sentinel_credentials)
+                .field("tls", tls)
                 .finish(),
             Backend::Cluster {
                 nodes,

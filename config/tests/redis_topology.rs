@@ -43,6 +43,7 @@ fn sentinels_and_a_master_name_make_a_sentinel_backend() {
             master: "anteroom".to_owned(),
             credentials: None,
             sentinel_credentials: None,
+            tls: None,
         }
     );
 }
@@ -168,7 +169,7 @@ fn tls_files_are_refused_with_sentinels_or_a_cluster_without_tls() {
 }
 
 #[test]
-fn tls_is_a_switch_for_a_cluster_only() {
+fn tls_is_a_switch_for_sentinel_or_a_cluster_only() {
     let config = valid("cluster_nodes = [\"a:7000\"]\ntls = true");
     assert!(
         matches!(
@@ -183,14 +184,14 @@ fn tls_is_a_switch_for_a_cluster_only() {
         config.store.backend,
         Backend::Cluster { tls: None, .. }
     ));
-    let message = invalid("sentinels = [\"a:26379\"]\nsentinel_master = \"m\"\ntls = true");
-    assert!(
-        message.starts_with("store.tls: ") && message.contains("not with store.sentinels"),
-        "{message}"
-    );
+    let config = valid("sentinels = [\"a:26379\"]\nsentinel_master = \"m\"\ntls = true");
+    assert!(matches!(
+        config.store.backend,
+        Backend::Sentinel { tls: Some(_), .. }
+    ));
     let message = invalid("redis_url = \"rediss://a:6380\"\ntls = true");
     assert!(
-        message.starts_with("store.tls: only with store.cluster_nodes"),
+        message.starts_with("store.tls: only with store.sentinels or store.cluster_nodes"),
         "{message}"
     );
 }

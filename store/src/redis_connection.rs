@@ -22,7 +22,8 @@
 //! missing password is told as [`StoreError::Authentication`], not as an
 //! unreachable store.
 //!
-//! TLS is rustls with the ring provider. Redis's certificate is checked
+//! TLS is rustls with the ring provider, for `rediss://` and, with
+//! `store.tls`, for the sentinels and their servers or a cluster's nodes. Redis's certificate is checked
 //! against the system's roots (rustls-native-certs: the OS bundle, e.g.
 //! `/etc/ssl/certs`, what `redis-cli --tls` trusts), or against the CA of
 //! `store.tls_ca_file` alone when it is set. There is no way to skip the
@@ -113,6 +114,7 @@ pub(crate) fn check(backend: &Backend) -> Result<(), StoreError> {
             master,
             credentials,
             sentinel_credentials,
+            tls,
         } => sentinel_master(
             sentinels,
             master,
@@ -120,6 +122,7 @@ pub(crate) fn check(backend: &Backend) -> Result<(), StoreError> {
                 servers: credentials.as_ref(),
                 sentinels: sentinel_credentials.as_ref(),
             },
+            tls.as_ref(),
             Duration::ZERO,
         )
         .map(drop),
@@ -132,18 +135,42 @@ pub(crate) fn check(backend: &Backend) -> Result<(), StoreError> {
 }
 
 /// The master the sentinels name, prepared (nothing is contacted).
+/// `tls`: `Some` for TLS to the sentinels and to the servers they name,
+/// with the operator's CA and client certificate if given.
 fn sentinel_master(
     sentinels: &[String],
     master: &str,
     credentials: sentinel::Credentials<'_>,
+    tls: Option<&RedisTls>,
     wait: Duration,
 ) -> Result<sentinel::SentinelMaster, StoreError> {
-    sentinel::SentinelMaster::new(sentinels, master, credentials, manager_config(wait)).map_err(
-        |source| StoreError::Url {
-            url: format!("sentinels {}", sentinels.join(",")),
-            source,
-        },
+    let described = || format!("sentinels {}", sentinels.join(","));
+    let transport = match tls {
+        None => sentinel::Transport::Plain,
+        Some(tls) => {
+            // As for one server: ring is the provider, and a client key
+            // that is not its certificate's is a startup error.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            if let Some(identity) = &tls.client {
+                check_identity(identity).map_err(|source| StoreError::Tls {
+                    url: described(),
+                    source,
+                })?;
+            }
+            sentinel::Transport::Tls(certificates(tls))
+        }
+    };
+    sentinel::SentinelMaster::new(
+        sentinels,
+        master,
+        credentials,
+        transport,
+        manager_config(wait),
     )
+    .map_err(|source| StoreError::Url {
+        url: described(),
+        source,
+    })
 }
 
 fn not_redis() -> StoreError {
@@ -260,6 +287,7 @@ impl RedisConnection {
                 master,
                 credentials,
                 sentinel_credentials,
+                tls,
             } => {
                 let master = sentinel_master(
                     sentinels,
@@ -268,6 +296,7 @@ impl RedisConnection {
                         servers: credentials.as_ref(),
                         sentinels: sentinel_credentials.as_ref(),
                     },
+                    tls.as_ref(),
                     wait,
                 )?;
                 Ok(RedisConnection {
@@ -386,8 +415,12 @@ impl RedisConnection {
                 source: error,
             };
         }
-        let tls_cluster = matches!(&self.handle, Handle::Cluster(cluster) if cluster.tls);
-        if caused_by_tls(&error) || (tls_cluster && tells_of_tls(&error)) {
+        let over_tls = match &self.handle {
+            Handle::Server(_) => false,
+            Handle::Sentinel(master) => master.tls,
+            Handle::Cluster(cluster) => cluster.tls,
+        };
+        if caused_by_tls(&error) || (over_tls && tells_of_tls(&error)) {
             StoreError::Tls {
                 url: self.url.to_string(),
                 source: Box::new(error),
@@ -517,9 +550,10 @@ fn is_authentication(error: &RedisError) -> bool {
             .is_some_and(|detail| SIGNS.iter().any(|sign| detail.contains(sign)))
 }
 
-/// Whether the text of a failure the cluster client wrapped (its initial
-/// connections, all failed: only the first failure's text is kept) is
-/// rustls's for a refused certificate or handshake.
+/// Whether the text of a failure redis wrapped (the cluster client's
+/// initial connections, all failed: only the first failure's text is
+/// kept; likewise a sentinel's) is rustls's for a refused certificate or
+/// handshake.
 fn tells_of_tls(error: &RedisError) -> bool {
     const SIGNS: [&str; 4] = [
         "invalid peer certificate",

@@ -294,7 +294,7 @@ async fn a_tls_cluster_whose_certificate_another_ca_signed_is_refused() {
     let gateway = gateway(&origin)
         .room(room("tls-cluster-foreign"))
         .cluster(cluster)
-        .cluster_tls_files(RedisTls {
+        .tls_files(RedisTls {
             tls_ca_file: Some(foreign.ca.clone()),
             ..RedisTls::default()
         })

@@ -1,7 +1,9 @@
 //! Redis Sentinel: a gateway and a worker configured with `sentinels` and
 //! `sentinel_master` follow a failover by themselves (bookings that wait for
 //! a replica, `min_replicas_acked`, too), and `/readyz` says "not ready"
-//! while the only server the gateway reaches is a read-only replica.
+//! while the only server the gateway reaches is a read-only replica. A
+//! group that speaks only TLS, with passwords, is served with `tls = true`,
+//! and refused when its certificates are another CA's.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -15,7 +17,7 @@ use anteroom_tests::gateway::COOKIE_KEY;
 use anteroom_tests::redis_ha::{cli, within};
 use anteroom_tests::{
     GatewayHandle, RedisServer, SentinelGroup, Visitor, cookie_value, eventually, gateway,
-    plain_client, room, upstream,
+    plain_client, reached_origin, room, upstream,
 };
 
 const ROOM: &str = "failover";
@@ -503,4 +505,103 @@ async fn readyz_is_503_while_the_only_server_is_read_only() {
         gateway.readiness().await == 200
     })
     .await;
+}
+
+/// This binary's Sentinel group that speaks only TLS (servers, replication,
+/// sentinels; a private CA) and asks for passwords, shared by the TLS
+/// tests (each with a room of its own).
+async fn tls_group() -> &'static SentinelGroup {
+    static GROUP: tokio::sync::OnceCell<SentinelGroup> = tokio::sync::OnceCell::const_new();
+    GROUP
+        .get_or_init(|| {
+            SentinelGroup::start_with_tls(
+                anteroom_tests::redis_ha::Passwords {
+                    servers: Some("server-secret".to_owned()),
+                    sentinels: Some("sentinel-secret".to_owned()),
+                },
+                true,
+            )
+        })
+        .await
+}
+
+/// `tls = true`, `tls_ca_file` and the passwords: a gateway asks the
+/// sentinels over TLS, reaches the master they name over TLS, lets a
+/// visitor in and stores their booking there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_through_tls_sentinels_admits_and_stores_a_booking() {
+    let group = tls_group().await;
+    let name = "tls-sentinel";
+    let origin = upstream().await;
+    let gateway = gateway(&origin)
+        .room(room(name))
+        .buffer(Buffer::new(name, name, &format!("/echo/{name}/book"), 1000))
+        .sentinels(group)
+        .start()
+        .await;
+    eventually("the gateway is ready on the sentinels' master", || async {
+        gateway.readiness().await == 200
+    })
+    .await;
+    let visitor = gateway.visitor();
+    let entry = visitor.get(&format!("/echo/{name}")).await;
+    assert!(reached_origin(entry).await, "let in to room {name}");
+    let response = visitor
+        .client
+        .post(visitor.url(&format!("/echo/{name}/book")))
+        .header("content-type", "application/json")
+        .header("idempotency-key", "tls-sentinel-1")
+        .body(r#"{"name":"Ada","slot":"2021-03-01T09:00"}"#)
+        .send()
+        .await
+        .expect("booking request");
+    assert_eq!(response.status(), 202, "stored");
+    let master = group.master_port().await.expect("a master");
+    assert_eq!(
+        group
+            .server_cli(master, &["EXISTS", &format!("anteroom:buffer:{{{name}}}")])
+            .await,
+        "1",
+        "the booking's buffer is on the master"
+    );
+}
+
+/// The same group trusted through another CA: the gateway is not ready,
+/// says it is TLS, and lets nobody through.
+#[tokio::test]
+async fn tls_sentinels_whose_certificate_another_ca_signed_are_refused() {
+    let group = tls_group().await;
+    let dir = std::env::temp_dir().join(format!(
+        "anteroom-test-sentinel-foreign-{}",
+        std::process::id()
+    ));
+    let foreign = anteroom_tests::Certificates::issue(&dir, "foreign");
+    let origin = upstream().await;
+    let gateway = gateway(&origin)
+        .room(room("tls-sentinel-foreign"))
+        .sentinels(group)
+        .tls_files(anteroom_tests::RedisTls {
+            tls_ca_file: Some(foreign.ca.clone()),
+            ..anteroom_tests::RedisTls::default()
+        })
+        .start()
+        .await;
+    let readyz = plain_client()
+        .get(gateway.admin_url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(readyz.status(), 503);
+    let reason = readyz.json::<serde_json::Value>().await.expect("JSON")["reason"]
+        .as_str()
+        .expect("a reason")
+        .to_owned();
+    assert!(
+        reason.starts_with("TLS to sentinel master ") && reason.contains("UnknownIssuer"),
+        "{reason}"
+    );
+    let visitor = gateway.visitor();
+    let response = visitor.get("/echo/tls-sentinel-foreign/").await;
+    assert!(!reached_origin(response).await, "nobody passes unchecked");
+    let _ = std::fs::remove_dir_all(dir);
 }

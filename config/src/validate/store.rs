@@ -9,6 +9,10 @@
 //! `sentinel_password` (env `ANTEROOM_SENTINEL_PASSWORD` wins) are the
 //! sentinels' own, so only with `sentinels`.
 //!
+//! TLS: a `redis_url` says it by its scheme (`rediss://`); `sentinels` and
+//! `cluster_nodes` by `tls = true`. The TLS files go with either, and are
+//! refused without.
+//!
 //! The TLS files are read here (this crate is the one that reads files) and
 //! each certificate in them parsed, so that `--check` finds a missing file
 //! or a broken certificate. Whether a client key matches its certificate,
@@ -129,29 +133,30 @@ fn redis(raw: &RawStore, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         .find(|(_, value)| value.is_some())
         .map(|(key, _)| *key);
     let tls_on = raw.tls.unwrap_or(defaults::STORE_TLS);
-    if sentinel {
-        // TLS to the sentinels and to the servers they name is not
-        // configured yet: refused rather than ignored.
-        if let Some(key) = set_tls_key.or(tls_on.then_some("store.tls")) {
-            return Err(format!(
-                "{key}: TLS to Redis is supported with store.redis_url (rediss://) and \
-                 store.cluster_nodes, not with store.sentinels yet; leave the TLS keys out"
-            ));
-        }
-    } else if cluster {
+    if sentinel || cluster {
+        let mode = if cluster {
+            "store.cluster_nodes"
+        } else {
+            "store.sentinels"
+        };
         if !tls_on && let Some(key) = set_tls_key {
             return Err(format!(
-                "{key}: set, but store.tls is not true; TLS to the store.cluster_nodes \
-                 needs tls = true (or leave the TLS keys out)"
+                "{key}: set, but store.tls is not true; TLS to the {mode} needs tls = true \
+                 (or leave the TLS keys out)"
             ));
         }
     } else if raw.tls.is_some() {
         return Err(
-            "store.tls: only with store.cluster_nodes; a store.redis_url says TLS by its \
-             scheme (rediss://)"
+            "store.tls: only with store.sentinels or store.cluster_nodes; a store.redis_url \
+             says TLS by its scheme (rediss://)"
                 .to_owned(),
         );
     }
+    let tls_of_many = if tls_on && (sentinel || cluster) {
+        Some(tls_files(raw, base)?)
+    } else {
+        None
+    };
     let servers = credentials(
         CredentialKeys {
             username: "store.username",
@@ -207,17 +212,14 @@ fn redis(raw: &RawStore, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
             master,
             credentials: servers.map(|given| given.credentials),
             sentinel_credentials: sentinels_own.map(|given| given.credentials),
+            tls: tls_of_many,
         });
     }
     if let Some(list) = &raw.cluster_nodes {
         return Ok(Backend::Cluster {
             nodes: nodes("store.cluster_nodes", list)?,
             credentials: servers.map(|given| given.credentials),
-            tls: if tls_on {
-                Some(tls_files(raw, base)?)
-            } else {
-                None
-            },
+            tls: tls_of_many,
         });
     }
     let url = raw.redis_url.as_deref().unwrap_or(defaults::REDIS_URL);

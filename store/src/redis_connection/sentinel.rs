@@ -26,7 +26,8 @@ use anteroom_config::RedisCredentials;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisResult, ServerErrorKind, Value,
+    Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisResult, ServerErrorKind,
+    TlsCertificates, TlsMode, Value,
 };
 
 /// How long asking the sentinels may take (each sentinel in turn, and the
@@ -47,6 +48,8 @@ pub(crate) struct SentinelMaster {
     config: ConnectionManagerConfig,
     /// `NAME via host:port,...`, for messages.
     pub(crate) description: String,
+    /// `store.tls`: the sentinels and the servers are spoken to over TLS.
+    pub(crate) tls: bool,
 }
 
 /// Who we are to the servers and to the sentinels: two pairs, since
@@ -57,6 +60,14 @@ pub(crate) struct Credentials<'a> {
     pub(crate) servers: Option<&'a RedisCredentials>,
     /// `store.sentinel_username` and `store.sentinel_password`.
     pub(crate) sentinels: Option<&'a RedisCredentials>,
+}
+
+/// How the sentinels and the servers they name are spoken to.
+pub(crate) enum Transport {
+    Plain,
+    /// TLS to both (`rediss://`), checked against the system's roots, or
+    /// with these certificates (the operator's CA, a client certificate).
+    Tls(Option<TlsCertificates>),
 }
 
 #[derive(Clone)]
@@ -71,12 +82,15 @@ impl SentinelMaster {
         sentinels: &[String],
         master: &str,
         credentials: Credentials<'_>,
+        transport: Transport,
         config: ConnectionManagerConfig,
     ) -> RedisResult<SentinelMaster> {
+        let tls = matches!(transport, Transport::Tls(_));
+        let scheme = if tls { "rediss" } else { "redis" };
         let addresses = sentinels
             .iter()
             .map(|node| {
-                format!("redis://{node}")
+                format!("{scheme}://{node}")
                     .into_connection_info()
                     .map(|info| info.addr().clone())
             })
@@ -95,6 +109,14 @@ impl SentinelMaster {
                 builder = builder.set_client_to_sentinel_username(username);
             }
         }
+        if let Transport::Tls(certificates) = transport {
+            builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
+            if let Some(certificates) = certificates {
+                builder = builder
+                    .set_client_to_sentinel_certificates(certificates.clone())
+                    .set_client_to_redis_certificates(certificates);
+            }
+        }
         let client = builder.build()?;
         Ok(SentinelMaster {
             sentinels: tokio::sync::Mutex::new(client),
@@ -103,6 +125,7 @@ impl SentinelMaster {
             last_address: Mutex::new(None),
             config,
             description: format!("sentinel master {master} via {}", sentinels.join(",")),
+            tls,
         })
     }
 
