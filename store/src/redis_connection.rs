@@ -23,8 +23,9 @@
 //! unreachable store.
 //!
 //! TLS is rustls with the ring provider, for `rediss://` and, with
-//! `store.tls`, for the sentinels and their servers or a cluster's nodes. Redis's certificate is checked
-//! against the system's roots (rustls-native-certs: the OS bundle, e.g.
+//! `store.tls`, for the sentinels and their servers or a cluster's nodes.
+//! Redis's certificate is checked against the system's roots
+//! (rustls-native-certs: the OS bundle, e.g.
 //! `/etc/ssl/certs`, what `redis-cli --tls` trusts), or against the CA of
 //! `store.tls_ca_file` alone when it is set. There is no way to skip the
 //! check (`#insecure` is refused by `config`, and redis is built without
@@ -401,7 +402,8 @@ impl RedisConnection {
                 server: self.url.to_string(),
                 keys: match self.handle {
                     Handle::Server(_) => {
-                        "the password in store.redis_url (or store.password, ANTEROOM_REDIS_PASSWORD)"
+                        "the password in store.redis_url (or store.password, \
+                         ANTEROOM_REDIS_PASSWORD)"
                     }
                     Handle::Sentinel(_) => {
                         "store.username and store.password (or ANTEROOM_REDIS_PASSWORD) for the \
