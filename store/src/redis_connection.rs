@@ -400,16 +400,27 @@ impl RedisConnection {
         if is_authentication(&error) {
             return StoreError::Authentication {
                 server: self.url.to_string(),
-                keys: match self.handle {
+                keys: match &self.handle {
                     Handle::Server(_) => {
                         "the password in store.redis_url (or store.password, \
                          ANTEROOM_REDIS_PASSWORD)"
                     }
-                    Handle::Sentinel(_) => {
-                        "store.username and store.password (or ANTEROOM_REDIS_PASSWORD) for the \
-                         servers, store.sentinel_username and store.sentinel_password (or \
-                         ANTEROOM_SENTINEL_PASSWORD) for the sentinels"
-                    }
+                    Handle::Sentinel(master) => match master.refused() {
+                        Some(sentinel::Refused::Sentinels) => {
+                            "store.sentinel_username and store.sentinel_password (or \
+                             ANTEROOM_SENTINEL_PASSWORD): the sentinels refused them"
+                        }
+                        Some(sentinel::Refused::Servers) => {
+                            "store.username and store.password (or ANTEROOM_REDIS_PASSWORD): \
+                             the master the sentinels name refused them"
+                        }
+                        None => {
+                            "store.username and store.password (or ANTEROOM_REDIS_PASSWORD) \
+                             for the servers, store.sentinel_username and \
+                             store.sentinel_password (or ANTEROOM_SENTINEL_PASSWORD) for the \
+                             sentinels"
+                        }
+                    },
                     Handle::Cluster(_) => {
                         "store.username and store.password (or ANTEROOM_REDIS_PASSWORD)"
                     }
@@ -543,7 +554,7 @@ fn check_identity(
 /// `NOAUTH` (and a wrong one on `HELLO`, `WRONGPASS`); the cluster client
 /// wraps the first failure of its initial connections in an I/O error whose
 /// detail is that error's text.
-fn is_authentication(error: &RedisError) -> bool {
+pub(crate) fn is_authentication(error: &RedisError) -> bool {
     const SIGNS: [&str; 3] = ["AuthenticationFailed", "NOAUTH", "WRONGPASS"];
     error.kind() == redis::ErrorKind::AuthenticationFailed
         || matches!(error.code(), Some("NOAUTH" | "WRONGPASS"))

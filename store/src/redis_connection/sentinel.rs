@@ -50,6 +50,9 @@ pub(crate) struct SentinelMaster {
     pub(crate) description: String,
     /// `store.tls`: the sentinels and the servers are spoken to over TLS.
     pub(crate) tls: bool,
+    /// Who refused our credentials when the sentinels were last asked, if
+    /// anyone did. A std `Mutex`: held for a copy or an assignment.
+    refused: Mutex<Option<Refused>>,
 }
 
 /// Who we are to the servers and to the sentinels: two pairs, since
@@ -60,6 +63,16 @@ pub(crate) struct Credentials<'a> {
     pub(crate) servers: Option<&'a RedisCredentials>,
     /// `store.sentinel_username` and `store.sentinel_password`.
     pub(crate) sentinels: Option<&'a RedisCredentials>,
+}
+
+/// Whose password was refused: redis tells a refusal the same way
+/// whether a sentinel or the master they name refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// `store.sentinel_password` (and `sentinel_username`).
+    Sentinels,
+    /// `store.password` (and `username`).
+    Servers,
 }
 
 /// How the sentinels and the servers they name are spoken to.
@@ -121,6 +134,7 @@ impl SentinelMaster {
         Ok(SentinelMaster {
             sentinels: tokio::sync::Mutex::new(client),
             current: Mutex::new(None),
+            refused: Mutex::new(None),
             generations: AtomicU64::new(0),
             last_address: Mutex::new(None),
             config,
@@ -202,7 +216,7 @@ impl SentinelMaster {
         if let Some(master) = self.lock().clone() {
             return Ok(master);
         }
-        let client = tokio::time::timeout(RESOLVE_TIMEOUT, sentinels.async_get_client())
+        let found = tokio::time::timeout(RESOLVE_TIMEOUT, sentinels.async_get_client())
             .await
             .map_err(|_| {
                 RedisError::from((
@@ -210,8 +224,27 @@ impl SentinelMaster {
                     "no sentinel answered in time",
                     self.description.clone(),
                 ))
-            })??;
+            })?;
+        let client = match found {
+            Ok(client) => client,
+            Err(error) if super::is_authentication(&error) => {
+                // Whose password? If the sentinels take ours (a `ROLE` to
+                // each in turn), it was the master that refused.
+                let sentinels_take_it =
+                    tokio::time::timeout(RESOLVE_TIMEOUT, sentinels.async_get_sentinel_client())
+                        .await
+                        .is_ok_and(|answer| answer.is_ok());
+                *self.refusal() = Some(if sentinels_take_it {
+                    Refused::Servers
+                } else {
+                    Refused::Sentinels
+                });
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         drop(sentinels);
+        *self.refusal() = None;
         let address = client.get_connection_info().addr().to_string();
         let manager = ConnectionManager::new_lazy_with_config(client, self.config.clone())?;
         let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
@@ -234,6 +267,17 @@ impl SentinelMaster {
             );
         }
         Ok(master)
+    }
+
+    /// Who refused our credentials when the sentinels were last asked.
+    pub(crate) fn refused(&self) -> Option<Refused> {
+        *self.refusal()
+    }
+
+    fn refusal(&self) -> std::sync::MutexGuard<'_, Option<Refused>> {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Master>> {
