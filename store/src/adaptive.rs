@@ -733,7 +733,19 @@ impl Controller {
             self.probe_until = Some(now + PROBE_MAX_MS);
             return;
         }
-        let recent = net_quantile(&sum.recent_site, &sum.recent_lag, 0.5).or(self.site_p50_ms);
+        let recent_net = net_quantile(&sum.recent_site, &sum.recent_lag, 0.5);
+        if let (Some(base), Some(recent)) = (self.base_ms, recent_net) {
+            // The base is the fastest median seen since the last probe
+            // (Vegas's base RTT): a second's median below it says the site
+            // with nothing to do is at least that fast, and a base taken
+            // while the machine was busy (the first figures, in a crowd's
+            // first seconds) would otherwise hide the knee until the next
+            // probe. Only a probe raises it.
+            if recent < base {
+                self.base_ms = Some(recent);
+            }
+        }
+        let recent = recent_net.or(self.site_p50_ms);
         let (Some(base), Some(site)) = (self.base_ms, recent) else {
             self.places = self.places.clamp(fewest, most);
             return;

@@ -155,6 +155,28 @@ fn the_gateways_own_lag_is_not_read_as_the_site_slowing() {
 }
 
 #[test]
+fn a_base_taken_on_a_busy_start_falls_to_the_fastest_median_seen() {
+    let settings = settings();
+    let mut controller = settled(0);
+    // The first figures came while the machine was busy: 46 ms.
+    controller.base_ms = Some(46.0);
+    let mut quiet = window(200, 0, 21.0);
+    for _ in 0..60 {
+        quiet.sum.recent_site.record(21.0);
+    }
+    controller.tick(&quiet, &settings, &facts(TICK_MS, 100));
+    let base = controller.base_ms.expect("a base");
+    assert!((19.0..23.0).contains(&base), "base {base}");
+    // A slower second does not raise it (only a probe does).
+    let mut slow = window(200, 0, 40.0);
+    for _ in 0..60 {
+        slow.sum.recent_site.record(40.0);
+    }
+    controller.tick(&slow, &settings, &facts(2 * TICK_MS, 200));
+    assert_eq!(controller.base_ms, Some(base));
+}
+
+#[test]
 fn stale_reports_leave_the_sum_whatever_the_order() {
     let fresh = window(10, 0, 20.0).sum;
     let old = window(30, 30, 20.0).sum;
