@@ -79,7 +79,7 @@ pub const HOLD_MS: u64 = 3_000;
 /// waits at the gateway when the ceiling is far too high.
 pub const RAMP_START: f64 = 0.125;
 /// The ramp doubles the pace this often.
-pub const RAMP_MS: u64 = 2_000;
+pub const RAMP_MS: u64 = 1_000;
 /// CUBIC's curve relative to the plateau: back at the plateau `K` healthy
 /// seconds after a cut, 1.2 × at `2K`.
 pub const CUBIC_K: f64 = 6.0;
@@ -761,7 +761,11 @@ impl Controller {
             // far from its knee, and may grow by half while they bind, up
             // to where the site last slowed.
             if binding {
-                (self.places * 1.5).min(threshold)
+                // Doubled while far below any site's knee (a few places a
+                // gateway), by half after: the first seconds of a crowd are
+                // spent here, and a knee is found at one tick's delay.
+                let factor = if self.places < 4.0 * fewest { 2.0 } else { 1.5 };
+                (self.places * factor).min(threshold)
             } else {
                 self.places
             }

@@ -241,7 +241,9 @@ fn the_ramp_doubles_until_the_site_fills() {
     let start = controller.pace;
     assert_eq!(start, 6_000.0 * RAMP_START);
     let mut admitted = 0;
-    for tick in 1..=4 {
+    // Two doublings' worth of ticks.
+    let ticks = 2 * RAMP_MS / TICK_MS;
+    for tick in 1..=ticks {
         admitted += 100;
         controller.tick(
             &window(50, 0, 20.0),
@@ -256,7 +258,11 @@ fn the_ramp_doubles_until_the_site_fills() {
     let mut full = window(50, 0, 20.0);
     full.sum.queued = 45;
     full.sum.max_places = 40;
-    controller.tick(&full, &settings, &facts(5 * TICK_MS, admitted + 100));
+    controller.tick(
+        &full,
+        &settings,
+        &facts((ticks + 1) * TICK_MS, admitted + 100),
+    );
     assert_eq!(
         (controller.phase, controller.pace),
         (Phase::Steady, start * 4.0)
@@ -408,7 +414,7 @@ fn a_site_down_drops_to_the_floor_at_once_and_clears_after_three_good_ticks() {
         controller.tick(
             &window(20, 0, 20.0),
             &settings,
-            &facts(tick * TICK_MS, tick * 10),
+            &facts(tick * TICK_MS, tick * 1_000),
         );
     }
     assert!(controller.pace > 4.0 * before);
@@ -427,7 +433,8 @@ fn places_follow_the_gradient_and_probe_on_schedule() {
     let base = controller.base_ms.unwrap();
     assert!((base - 20.0).abs() < 20.0 * 0.1, "{base}");
     assert_eq!(controller.probe_at, 1_000 + PROBE_INTERVAL_MS);
-    // At the base latency, while they bind, the places grow by half.
+    // At the base latency, while they bind, the places double while they
+    // are few, and grow by half after.
     let binding = |ms: f64| {
         let mut window = window(50, 0, ms);
         window.sum.recent_queued = 5;
@@ -436,7 +443,10 @@ fn places_follow_the_gradient_and_probe_on_schedule() {
     };
     let before = controller.places;
     controller.tick(&binding(base), &settings, &facts(3_000, 0));
-    assert!((controller.places - before * 1.5).abs() < 1e-6);
+    assert!((controller.places - before * 2.0).abs() < 1e-6);
+    controller.places = 4.0 * MIN_PLACES;
+    controller.tick(&binding(base), &settings, &facts(3_500, 0));
+    assert!((controller.places - 4.0 * MIN_PLACES * 1.5).abs() < 1e-6);
     // A little slower than the base: Envoy's rule, smoothed.
     controller.places = 40.0;
     controller.tick(&binding(base * 1.2), &settings, &facts(4_000, 0));
