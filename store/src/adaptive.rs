@@ -78,6 +78,9 @@ pub const HOLD_MS: u64 = 3_000;
 /// places hold the site whatever the pace, so a high start costs only
 /// waits at the gateway when the ceiling is far too high.
 pub const RAMP_START: f64 = 0.125;
+/// A full site's pace above what the room lets in by more than this share
+/// is trimmed towards it.
+pub const UNUSED_SHARE: f64 = 0.9;
 /// The ramp doubles the pace this often.
 pub const RAMP_MS: u64 = 1_000;
 /// CUBIC's curve relative to the plateau: back at the plateau `K` healthy
@@ -907,10 +910,20 @@ impl Controller {
             }
             if !over_latency && !over_errors && trend <= LINE_FLAT {
                 // A line that holds its length while the visitors see less
-                // than the target: the site is full and keeps up with the
-                // pace (a correctly sized room at its ceiling has one). Not
-                // a reason to cut, nor to grow.
-                self.reason = Reason::Hold;
+                // than the target: the site is full and keeps up with what
+                // is let in (a correctly sized room at its ceiling has one).
+                // Not a reason to cut the pace below what is used, nor to
+                // grow it. A pace well above what is used (the room's
+                // capacity lets in fewer, the visitors inside taking longer
+                // at a slower site) is trimmed towards the use, so that it
+                // says what the site takes.
+                let used = admitted as f64 / dt.max(0.001) * 60.0;
+                if used < UNUSED_SHARE * self.pace {
+                    self.pace = (self.pace * TRIM).max(used).max(floor);
+                    self.reason = reason;
+                } else {
+                    self.reason = Reason::Hold;
+                }
                 return;
             }
             // The share of the demand the site keeps up with: what it
