@@ -304,6 +304,18 @@ impl GatewayHandle {
             .as_u16()
     }
 
+    /// `/readyz`'s reason, asserting it is `503`.
+    pub async fn not_ready_because(&self) -> String {
+        let readyz = plain_client()
+            .get(self.admin_url("/readyz"))
+            .send()
+            .await
+            .expect("the admin listener answers");
+        assert_eq!(readyz.status(), 503);
+        let readyz: serde_json::Value = readyz.json().await.expect("JSON");
+        readyz["reason"].as_str().expect("a reason").to_owned()
+    }
+
     /// A new visitor: a browser-like client with its own cookie jar.
     /// A new visitor who asks for `path` until they hold a place in
     /// `room`'s line (a store settling after a loss or a rollback hands out

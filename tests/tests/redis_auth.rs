@@ -95,7 +95,7 @@ async fn a_wrong_sentinel_or_server_password_is_told_as_authentication_failed() 
             .store_passwords(servers, sentinels)
             .start()
             .await;
-        let reason = not_ready_because(&gateway).await;
+        let reason = gateway.not_ready_because().await;
         assert!(reason.contains("authentication failed"), "{case}: {reason}");
         // Whose password was refused, and only that one's keys.
         assert!(
@@ -179,7 +179,7 @@ async fn a_wrong_or_missing_cluster_password_is_told_as_authentication_failed() 
             .store_passwords(password, None)
             .start()
             .await;
-        let reason = not_ready_because(&gateway).await;
+        let reason = gateway.not_ready_because().await;
         assert!(reason.contains("authentication failed"), "{case}: {reason}");
         assert!(reason.contains("store.password"), "{case}: {reason}");
         assert!(!reason.contains("unreachable"), "{case}: {reason}");
@@ -247,18 +247,6 @@ async fn book(visitor: &Visitor, room: &str) -> String {
         .as_str()
         .expect("a status_url")
         .to_owned()
-}
-
-/// `/readyz`'s reason, once it is `503`.
-async fn not_ready_because(gateway: &GatewayHandle) -> String {
-    let readyz = plain_client()
-        .get(gateway.admin_url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
-    assert_eq!(readyz.status(), 503);
-    let readyz: serde_json::Value = readyz.json().await.expect("JSON");
-    readyz["reason"].as_str().expect("a reason").to_owned()
 }
 
 /// The log line of the first failed store call (a room's step, within

@@ -232,16 +232,7 @@ async fn a_redis_certificate_from_another_ca_is_refused_and_readyz_says_why() {
         .start()
         .await;
 
-    let readyz = plain_client()
-        .get(gateway.admin_url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
-    assert_eq!(readyz.status(), 503);
-    let reason = readyz.json::<serde_json::Value>().await.expect("JSON")["reason"]
-        .as_str()
-        .expect("a reason")
-        .to_owned();
+    let reason = gateway.not_ready_because().await;
     let shown = format!("rediss://:REDACTED@127.0.0.1:{}/0", redis.port);
     assert!(
         reason.starts_with(&format!("TLS to {shown}: ")) && reason.contains("UnknownIssuer"),

@@ -586,16 +586,7 @@ async fn tls_sentinels_whose_certificate_another_ca_signed_are_refused() {
         })
         .start()
         .await;
-    let readyz = plain_client()
-        .get(gateway.admin_url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
-    assert_eq!(readyz.status(), 503);
-    let reason = readyz.json::<serde_json::Value>().await.expect("JSON")["reason"]
-        .as_str()
-        .expect("a reason")
-        .to_owned();
+    let reason = gateway.not_ready_because().await;
     assert!(
         reason.starts_with("TLS to sentinel master ") && reason.contains("UnknownIssuer"),
         "{reason}"
