@@ -240,7 +240,7 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
         }
         None
     } else {
-        let site = start_site(args).await?;
+        let site = start_site(args)?;
         let seconds = args.direct_max_seconds.unwrap_or(max_seconds);
         let options = surge_options(site.addr, args, rate, seconds, site.addr);
         eprintln!(
@@ -251,7 +251,7 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
         site.stop().await;
         Some(report?)
     };
-    let site = start_site(args).await?;
+    let site = start_site(args)?;
     let front = Front::start(args, site.addr, rate).await?;
     let mut options = surge_options(site.addr, args, rate, max_seconds, front.addr);
     options.settings = Some(Settings {
@@ -287,7 +287,7 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
 
 /// The simulated site, melting as the flags say, in-process on a thread
 /// of its own.
-async fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
+fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
     let degradation = args
         .degrade
         .check(Some(args.origin_capacity))
