@@ -26,7 +26,7 @@ use anteroom_gateway::{Gateway, Running};
 use crate::config_file::{
     Buffer, BufferMethod, ConfigFile, Limits, Room, Secrets, Store, StoreBackend,
 };
-use crate::origin::{self, DegradeArgs, Melt, OriginOptions};
+use crate::origin::{self, DegradeArgs, Melt, OriginOptions, SiteThread};
 use crate::surge::args::{self, CrowdArgs, OutputArgs};
 use crate::surge::{self, AdminRoom, Report, Settings, SurgeOptions, TicketReader, chart};
 
@@ -89,6 +89,13 @@ pub struct LazioArgs {
     /// Run the gateway on this Redis instead of the embedded memory store.
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
+    /// Run the simulated site's thread at the crowd's and the gateway's
+    /// priority. By default it runs ahead of them (nice -10, which needs
+    /// root or CAP_SYS_NICE), as a site on machines of its own would: on a
+    /// machine with few cores the crowd's polling otherwise slows the site
+    /// itself, and the rehearsal measures the CPU it shares, not the room.
+    #[arg(long)]
+    pub site_shares_cpu: bool,
     /// Only the run through anteroom (skip the direct one).
     #[arg(long)]
     pub only_anteroom: bool,
@@ -260,6 +267,7 @@ pub async fn replay(args: &LazioArgs) -> Result<Replay, String> {
         capacity: Some(front.sizing.capacity),
         admit_per_minute: Some(front.sizing.admit_per_minute),
         max_in_flight_upstream: Some(front.sizing.max_in_flight_upstream),
+        site_ahead: Some(!args.site_shares_cpu),
     });
     // The replay's gateway has no admin token: its reads are open.
     options.pace_from = args.adaptive.then(|| {
@@ -305,7 +313,13 @@ fn start_site(args: &LazioArgs) -> Result<origin::Running, String> {
     };
     // On a thread of its own: its latency is the site's, not the crowd's
     // and the gateway's queues (the adaptive controller reads it).
-    origin::start_on_own_thread(options).map_err(|error| format!("cannot start the site: {error}"))
+    let thread = if args.site_shares_cpu {
+        SiteThread::Shared
+    } else {
+        SiteThread::Ahead
+    };
+    origin::start_on_own_thread(options, thread)
+        .map_err(|error| format!("cannot start the site: {error}"))
 }
 
 /// Requests at once past which the site collapses (at its full capacity).

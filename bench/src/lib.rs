@@ -5,6 +5,7 @@
 //! from its public JSON.
 
 pub mod config_file;
+pub mod fd_limit;
 mod fetch;
 pub mod http;
 pub mod lazio;

@@ -85,6 +85,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // A rehearsal holds thousands of connections at each end.
+    let open_files = anteroom_bench::fd_limit::raise();
+    tracing::debug!(?open_files, "the bench's limit on open files");
     // Validates (and with --check, ends) like every anteroom binary.
     if let Some(path) = &cli.config
         && let Err(code) = anteroom_process::load_config("anteroom-bench", path, cli.check)

@@ -127,8 +127,9 @@ impl Running {
 /// busy caller (a gateway with a crowd polling it) makes the site look
 /// slower to it than the site is. On a machine short of cores the site's
 /// thread still shares the CPU; it no longer queues behind the caller's
-/// tasks.
-pub fn start_on_own_thread(options: OriginOptions) -> std::io::Result<Running> {
+/// tasks, and with [`SiteThread::Ahead`] it no longer waits for the CPU
+/// behind them either.
+pub fn start_on_own_thread(options: OriginOptions, thread: SiteThread) -> std::io::Result<Running> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -140,6 +141,9 @@ pub fn start_on_own_thread(options: OriginOptions) -> std::io::Result<Running> {
     std::thread::Builder::new()
         .name("anteroom-bench-site".to_owned())
         .spawn(move || {
+            if thread == SiteThread::Ahead {
+                put_this_thread_ahead();
+            }
             runtime.block_on(async move {
                 match TcpListener::from_std(listener) {
                     Ok(listener) => {
@@ -158,6 +162,38 @@ pub fn start_on_own_thread(options: OriginOptions) -> std::io::Result<Running> {
         stop,
         task: Task::Own(finished),
     })
+}
+
+/// How the site's own thread is scheduled against the rest of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteThread {
+    /// At the process's priority: on a machine with fewer cores than busy
+    /// threads, the crowd's and the gateway's work delays the site's answers.
+    Shared,
+    /// Ahead of the others ([`SITE_NICE`]), as a site on machines of its own
+    /// would be: the site's answers are timed by the site, not by how busy
+    /// the rehearsal keeps the CPU.
+    Ahead,
+}
+
+/// The site thread's nice value with [`SiteThread::Ahead`]: under Linux's
+/// scheduler a thread at −10 weighs about nine times one at 0, so it gets
+/// the CPU whenever it wakes, while a site that mostly waits (its service
+/// time is a sleep) leaves the rest to the others.
+pub const SITE_NICE: i32 = -10;
+
+/// Gives the calling thread [`SITE_NICE`] (Linux's nice value is per
+/// thread). Needs root or `CAP_SYS_NICE`; without it, says so and runs on
+/// at the process's priority.
+fn put_this_thread_ahead() {
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), SITE_NICE) {
+        warn!(
+            %error,
+            "the site's thread cannot run ahead of the crowd (nice {SITE_NICE} needs root or \
+             CAP_SYS_NICE): its latencies will include waits for the CPU"
+        );
+    }
 }
 
 /// Serves the site on a free port of 127.0.0.1, in a task of its own.

@@ -128,6 +128,7 @@ pub async fn command(surge_args: SurgeArgs) -> ExitCode {
         capacity: None,
         admit_per_minute: None,
         max_in_flight_upstream: None,
+        site_ahead: None,
     });
     if surge_args.adaptive {
         let admin = surge_args.admin.as_ref().expect("clap requires --admin");

@@ -126,6 +126,10 @@ pub struct Settings {
     pub capacity: Option<u64>,
     pub admit_per_minute: Option<u64>,
     pub max_in_flight_upstream: Option<u64>,
+    /// The bench's own site ran its thread ahead of the crowd's and the
+    /// gateway's (`true`) or at their priority (`false`); `null` when the
+    /// site is not the bench's to run (`surge`).
+    pub site_ahead: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -425,7 +429,12 @@ impl Settings {
         } else {
             "not adaptive"
         };
-        format!("size factor {}{sizes}, {adaptive}", self.size_factor)
+        let site = match self.site_ahead {
+            Some(true) => ", the site's thread ahead",
+            Some(false) => ", the site's thread sharing the CPU",
+            None => "",
+        };
+        format!("size factor {}{sizes}, {adaptive}{site}", self.size_factor)
     }
 }
 
@@ -591,6 +600,7 @@ pub(super) fn adaptive_example() -> Report {
         capacity: Some(200),
         admit_per_minute: Some(5400),
         max_in_flight_upstream: Some(500),
+        site_ahead: Some(true),
     });
     let origin = OriginFigures {
         max_concurrency: Some(60),
@@ -634,7 +644,8 @@ mod tests {
         assert_eq!(
             json["settings"],
             serde_json::json!({"adaptive": true, "size_factor": 10.0, "capacity": 200,
-                "admit_per_minute": 5400, "max_in_flight_upstream": 500})
+                "admit_per_minute": 5400, "max_in_flight_upstream": 500,
+                "site_ahead": true})
         );
         assert_eq!(
             json["site_visitors_per_minute_timeline"],
