@@ -870,10 +870,11 @@ impl Controller {
         // allows) or at every place the gateways have: a line in front of
         // them is the pace's doing. While they can still grow, the line is
         // theirs to clear, and the pace holds.
-        let places_stuck = match (self.base_ms, self.site_p50_ms) {
+        let at_knee = match (self.base_ms, self.site_p50_ms) {
             (Some(base), Some(site)) => site > base * (1.0 + PLACES_BUFFER),
             _ => false,
-        } || self.places >= sum.max_places as f64;
+        };
+        let places_stuck = at_knee || self.places >= sum.max_places as f64;
         let over_latency = p90 > target && places_stuck;
         let line_too_long = piling;
         let piling = piling && places_stuck;
@@ -961,8 +962,14 @@ impl Controller {
         let in_use = admitted as f64 + 1.0 >= 0.5 * allowed;
         // The site is full when requests wait for places that cannot grow.
         // Not while a probe pins the places.
+        // Places held at the gateways' own bound (`max_in_flight_upstream`)
+        // by a site that keeps its speed are the operator's sizing, not the
+        // site's knee: while the visitors see less than half the target,
+        // the pace grows towards its ceiling as it would with adaptive off.
+        let site_bound = at_knee || p90 > target * PILING_SHARE_OF_TARGET;
         let full = !self.probing()
             && places_stuck
+            && site_bound
             && sum.started > 0
             && sum.queued as f64 > QUEUED_SHARE * sum.started as f64;
         if !waiting || !in_use {

@@ -253,11 +253,10 @@ fn the_ramp_doubles_until_the_site_fills() {
     }
     assert_eq!(controller.pace, start * 4.0);
     assert_eq!(controller.phase, Phase::Ramp);
-    // Most requests had to wait for a place, and every place the
-    // gateways have is in use: the site is full.
-    let mut full = window(50, 0, 20.0);
+    // Most requests had to wait for a place, and the site is slower than
+    // its base allows: it is full.
+    let mut full = window(50, 0, 30.0);
     full.sum.queued = 45;
-    full.sum.max_places = 40;
     controller.tick(
         &full,
         &settings,
@@ -268,6 +267,45 @@ fn the_ramp_doubles_until_the_site_fills() {
         (Phase::Steady, start * 4.0)
     );
     assert_eq!(controller.reason, Reason::Hold);
+}
+
+#[test]
+fn places_at_the_gateways_bound_with_the_site_at_its_speed_let_the_pace_grow() {
+    let settings = settings();
+    let mut controller = settled(0);
+    let start = controller.pace;
+    // Every place the gateways have (`max_in_flight_upstream`) is in use and
+    // most requests waited for one, but the site answers at its base speed
+    // and the visitors see far less than the target: the operator's bound,
+    // not the site, makes the line, and the ramp goes on as it would with
+    // adaptive off.
+    let mut bound = window(50, 0, 20.0);
+    bound.sum.queued = 45;
+    bound.sum.max_places = 40;
+    let mut admitted = 0;
+    let ticks = 2 * RAMP_MS / TICK_MS;
+    for tick in 1..=ticks {
+        admitted += 100;
+        controller.tick(&bound, &settings, &facts(tick * TICK_MS, admitted));
+    }
+    assert_eq!((controller.phase, controller.pace), (Phase::Ramp, start * 4.0));
+    // Once the visitors see more than half the target, the bound is full.
+    let mut slow = window(50, 0, 20.0);
+    slow.sum.seen = Histogram::default();
+    for _ in 0..50 {
+        slow.sum.seen.record(settings.latency_p90_ms * 0.6);
+    }
+    slow.sum.queued = 45;
+    slow.sum.max_places = 40;
+    controller.tick(
+        &slow,
+        &settings,
+        &facts((ticks + 1) * TICK_MS, admitted + 100),
+    );
+    assert_eq!(
+        (controller.phase, controller.pace, controller.reason),
+        (Phase::Steady, start * 4.0, Reason::Hold)
+    );
 }
 
 #[test]
