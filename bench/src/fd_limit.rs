@@ -14,9 +14,8 @@ pub const WANTED: u64 = 1 << 20;
 /// force (`None`: unlimited).
 pub fn raise() -> Option<u64> {
     let before = getrlimit(Resource::Nofile);
-    let Some(soft) = before.current else {
-        return None;
-    };
+    // `None`: unlimited already.
+    let soft = before.current?;
     if soft >= WANTED {
         return Some(soft);
     }
