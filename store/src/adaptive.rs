@@ -90,6 +90,10 @@ const CUBIC_C: f64 = (1.0 - BETA) / (CUBIC_K * CUBIC_K * CUBIC_K);
 /// Share of requests that had to wait for a place beyond which the site is
 /// taken as full: the ramp ends and the pace stops growing.
 pub const QUEUED_SHARE: f64 = 0.8;
+/// The visitors' p90 is healthy up to this share of the target: the pace
+/// may grow below it, and a long line that holds its length above it is
+/// trimmed.
+pub const HEALTHY_SHARE: f64 = 0.8;
 /// The line in front of the places is too long when clearing it at the
 /// site's pace would take this share of the latency target.
 pub const PILING_SHARE_OF_TARGET: f64 = 0.5;
@@ -918,9 +922,21 @@ impl Controller {
                 // capacity lets in fewer, the visitors inside taking longer
                 // at a slower site) is trimmed towards the use, so that it
                 // says what the site takes.
+                //
+                // A line that holds its length while the visitors see close
+                // to the target (past the healthy share) is held by
+                // something other than the site: the visitors' own
+                // connections, which send only so many requests at once,
+                // so that the rest of the demand waits where no gateway
+                // sees it. A site that lost capacity under a pace the room
+                // still lets in shows exactly this; the pace is trimmed
+                // until the visitors see a healthy latency again.
                 let used = admitted as f64 / dt.max(0.001) * 60.0;
                 if used < UNUSED_SHARE * self.pace {
                     self.pace = (self.pace * TRIM).max(used).max(floor);
+                    self.reason = reason;
+                } else if p90 > HEALTHY_SHARE * target {
+                    self.pace = (self.pace * TRIM).max(floor);
                     self.reason = reason;
                 } else {
                     self.reason = Reason::Hold;
@@ -956,7 +972,7 @@ impl Controller {
             self.reason = if cut <= floor { Reason::Floor } else { reason };
             return;
         }
-        let healthy = p90 <= 0.8 * target && error_rate <= settings.max_error_rate / 2.0;
+        let healthy = p90 <= HEALTHY_SHARE * target && error_rate <= settings.max_error_rate / 2.0;
         let waiting = facts.serving && facts.waiting > 0;
         let allowed = self.pace / 60.0 * dt;
         let in_use = admitted as f64 + 1.0 >= 0.5 * allowed;

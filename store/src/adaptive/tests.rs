@@ -288,7 +288,10 @@ fn places_at_the_gateways_bound_with_the_site_at_its_speed_let_the_pace_grow() {
         admitted += 100;
         controller.tick(&bound, &settings, &facts(tick * TICK_MS, admitted));
     }
-    assert_eq!((controller.phase, controller.pace), (Phase::Ramp, start * 4.0));
+    assert_eq!(
+        (controller.phase, controller.pace),
+        (Phase::Ramp, start * 4.0)
+    );
     // Once the visitors see more than half the target, the bound is full.
     let mut slow = window(50, 0, 20.0);
     slow.sum.seen = Histogram::default();
@@ -372,6 +375,43 @@ fn a_full_site_whose_line_holds_within_the_target_keeps_its_pace() {
     // The same line growing by a tenth of what the site finishes: cut.
     controller.tick(&full(800), &settings, &facts(20 * TICK_MS, admitted + 10));
     assert!(controller.pace < 600.0, "pace {}", controller.pace);
+}
+
+#[test]
+fn a_long_line_held_flat_while_visitors_see_close_to_the_target_is_trimmed() {
+    let settings = settings();
+    let mut controller = settled(0);
+    controller.pace = 1_000.0;
+    controller.phase = Phase::Steady;
+    // The site at its knee, every place in use, a line of 900 that takes
+    // 900 ms to clear and does not grow (the visitors' connections send no
+    // more), the visitors' p90 at 0.9 of the target, and the pace used in
+    // full: the site does not keep up with the pace; the line cannot show it.
+    let near = settings.latency_p90_ms * 0.9;
+    let held = |line| {
+        let mut window = lined(window(3_000, 0, near), line);
+        window.sum.max_places = 40;
+        window
+    };
+    controller.line = 900;
+    controller.tick(&held(900), &settings, &facts(1_000, 17));
+    assert_eq!(controller.pace, 1_000.0 * TRIM);
+    assert_eq!(controller.reason, Reason::Latency);
+    controller.tick(&held(905), &settings, &facts(2_000, 33));
+    assert_eq!(controller.pace, 1_000.0 * TRIM * TRIM);
+    // The same line with the visitors at a healthy share of the target:
+    // the site keeps up, the pace holds (see the test above).
+    let mut controller = settled(0);
+    controller.pace = 1_000.0;
+    controller.phase = Phase::Steady;
+    controller.line = 900;
+    let healthy = |line| {
+        let mut window = lined(window(3_000, 0, settings.latency_p90_ms * 0.7), line);
+        window.sum.max_places = 40;
+        window
+    };
+    controller.tick(&healthy(900), &settings, &facts(1_000, 17));
+    assert_eq!((controller.pace, controller.reason), (1_000.0, Reason::Hold));
 }
 
 #[test]
