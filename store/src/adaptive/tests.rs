@@ -411,7 +411,10 @@ fn a_long_line_held_flat_while_visitors_see_close_to_the_target_is_trimmed() {
         window
     };
     controller.tick(&healthy(900), &settings, &facts(1_000, 17));
-    assert_eq!((controller.pace, controller.reason), (1_000.0, Reason::Hold));
+    assert_eq!(
+        (controller.pace, controller.reason),
+        (1_000.0, Reason::Hold)
+    );
 }
 
 #[test]
