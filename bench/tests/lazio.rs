@@ -257,7 +257,7 @@ fn a_size_factor_scales_the_room_and_is_reported() {
     assert_eq!(
         anteroom["settings"],
         serde_json::json!({"adaptive": false, "size_factor": 0.5, "capacity": 1429,
-            "admit_per_minute": 3857, "max_in_flight_upstream": 5}),
+            "admit_per_minute": 3857, "max_in_flight_upstream": 5, "site_ahead": true}),
         "{anteroom}"
     );
     assert!(

@@ -300,7 +300,7 @@ async fn a_pace_that_cannot_be_read_is_left_out_of_the_report() {
     assert_eq!(
         report["settings"],
         serde_json::json!({"adaptive": true, "size_factor": 2.5, "capacity": null,
-            "admit_per_minute": null, "max_in_flight_upstream": null}),
+            "admit_per_minute": null, "max_in_flight_upstream": null, "site_ahead": null}),
         "{report}"
     );
     assert_eq!(report["pace_timeline"], serde_json::json!([]), "{report}");

@@ -126,9 +126,10 @@ pub struct Settings {
     pub capacity: Option<u64>,
     pub admit_per_minute: Option<u64>,
     pub max_in_flight_upstream: Option<u64>,
-    /// The bench's own site ran its thread ahead of the crowd's and the
-    /// gateway's (`true`) or at their priority (`false`); `null` when the
-    /// site is not the bench's to run (`surge`).
+    /// The bench's own site was set to run its thread ahead of the crowd's
+    /// and the gateway's (`true`; a warning says when it could not) or at
+    /// their priority (`false`); `null` when the site is not the bench's to
+    /// run (`surge`).
     pub site_ahead: Option<bool>,
 }
 
@@ -672,7 +673,8 @@ mod tests {
         };
         assert_eq!(
             row("gateway"),
-            "size factor 10 (capacity 200, 5400 a minute, 500 at the site), adaptive"
+            "size factor 10 (capacity 200, 5400 a minute, 500 at the site), adaptive, \
+             the site's thread ahead"
         );
         assert_eq!(row("origin collapse point"), "100 (not passed)");
         assert_eq!(
